@@ -1,0 +1,407 @@
+"""Shape and data-movement ops with TF1 names: reshape, transpose, concat, stack, slicing and
+`[]` indexing, gather, one_hot, fill/zeros/ones, range, placeholders.
+
+Shape arguments may be Python lists or tensors; a tensor whose value is known when the graph
+is built (a constant, `tf.shape` of a fully known tensor, ...) is used as a static shape,
+otherwise the op takes it as a run-time input and keeps what is statically known.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Optional
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import dtypes
+from graphc.ir.ops.array import PAD_MODES
+from graphc.ir.shapes import normalize_axis
+from graphc.ops.math_ops import equal, promote_operands, reduce_prod, where
+from graphc.ops.tensor import (Tensor, constant, convert_to_tensor, get_default_graph,
+                               is_tensor_like, make_tensor)
+
+
+# --- values known while building ------------------------------------------------------------
+def static_value(t: Tensor) -> Optional[np.ndarray]:
+    """The value of `t` if it follows from constants and static shapes alone, else None."""
+    node = t.node if isinstance(t, Tensor) else t
+    return _static(node, {})
+
+
+def _static(node, memo):
+    if node in memo:
+        return memo[node]
+    value = None
+    if node.op.name == "constant":
+        value = node.attrs["value"]
+    elif node.op.name == "shape":
+        shape = node.inputs[0].shape
+        if shape is not None and None not in shape:
+            value = np.array(shape, dtype=node.dtype.np)
+    elif not node.op.stateful and node.op.reference is not None and node.dtype is not None \
+            and node.op.kind != "source" and not node.deps:
+        args = [_static(x, memo) for x in node.inputs]
+        if all(a is not None for a in args) and builtins.sum(a.size for a in args) <= 4096:
+            value = np.asarray(node.op.reference(*args, **node.attrs)).astype(node.dtype.np)
+    memo[node] = value
+    return value
+
+
+def _partial_shape(t: Tensor):
+    """Per-entry static knowledge of a 1-D shape tensor: ints where known, None elsewhere."""
+    full = static_value(t)
+    if full is not None:
+        return [int(d) for d in full]
+    node = t.node
+    if node.op.name == "shape" and node.inputs[0].shape is not None:
+        return list(node.inputs[0].shape)
+    if node.op.name == "concat":
+        parts = [_partial_shape(Tensor(x, t.graph, "")) for x in node.inputs]
+        if all(p is not None for p in parts):
+            return [d for p in parts for d in p]
+    if node.op.name == "expand_dims" and node.inputs[0].rank == 0:
+        scalar = static_value(Tensor(node.inputs[0], t.graph, ""))
+        return [None if scalar is None else int(scalar)]
+    if node.shape is not None and node.shape[0] is not None:
+        return [None] * node.shape[0]
+    return None
+
+
+def shape_argument(shape, what: str):
+    """(static dims, run-time shape tensor or None) for a shape given by the user."""
+    if not is_tensor_like(shape) and not (isinstance(shape, (list, tuple))
+                                          and builtins.any(is_tensor_like(d) for d in shape)):
+        dims = np.asarray(shape if shape is not None else [], dtype=object).reshape(-1)
+        try:
+            return tuple(int(d) for d in dims), None
+        except (TypeError, ValueError):
+            raise ShapeError(f"{what}: a shape must be a list of ints, got {shape!r}") from None
+    t = convert_to_tensor(shape)
+    if t.dtype not in dtypes.INT_DTYPES or t.node.rank not in (0, 1):
+        raise ShapeError(f"{what}: a shape tensor must be 1-D int32/int64, got {t!r}")
+    if t.node.rank == 0:
+        t = reshape(t, [1])
+    partial = _partial_shape(t)
+    if partial is not None and None not in partial:
+        return tuple(partial), None
+    if partial is None:
+        raise ShapeError(f"{what}: the length of the shape tensor {t.name} must be known")
+    return tuple(partial), t
+
+
+# --- placeholders ---------------------------------------------------------------------------
+def placeholder(dtype, shape=None, name=None) -> Tensor:
+    """A value to feed at run time. shape=None accepts any rank; None dims any size."""
+    dims = None if shape is None else tuple(None if d is None or (isinstance(d, int) and d < 0)
+                                            else int(d) for d in _as_dims(shape))
+    return make_tensor("placeholder", (), {"dtype": dtypes.as_dtype(dtype), "shape": dims},
+                       name or "Placeholder", get_default_graph())
+
+
+def _as_dims(shape):
+    if hasattr(shape, "dims"):  # TensorShape
+        return shape.dims if shape.dims is not None else None
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(shape)
+
+
+def placeholder_with_default(input, shape, name=None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    dims = None if shape is None else tuple(None if d is None else int(d) for d in shape)
+    return make_tensor("placeholder_with_default", (x,), {"shape": dims},
+                       name or "PlaceholderWithDefault")
+
+
+# --- reshaping ------------------------------------------------------------------------------
+def reshape(tensor, shape, name=None) -> Tensor:
+    x = convert_to_tensor(tensor)
+    dims, dynamic = shape_argument(shape, "reshape")
+    inputs = (x,) if dynamic is None else (x, dynamic)
+    return make_tensor("reshape", inputs, {"shape": dims}, name or "Reshape")
+
+
+def transpose(a, perm=None, name=None, conjugate=False) -> Tensor:
+    x = convert_to_tensor(a)
+    rank = x.node.rank
+    if rank is None:
+        raise ShapeError(f"transpose needs a tensor of known rank, '{x.name}' has none")
+    perm = list(range(rank))[::-1] if perm is None else [normalize_axis(int(p), rank, "perm")
+                                                         for p in _static_ints(perm, "perm")]
+    return make_tensor("transpose", (x,), {"perm": tuple(perm)}, name or "transpose")
+
+
+def _static_ints(value, what):
+    if is_tensor_like(value):
+        v = static_value(convert_to_tensor(value))
+        if v is None:
+            raise ShapeError(f"{what} must be known when the graph is built")
+        return [int(i) for i in np.asarray(v).reshape(-1)]
+    return [int(i) for i in np.asarray(value).reshape(-1)]
+
+
+def expand_dims(input, axis=None, name=None, dim=None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    axis = dim if axis is None else axis
+    (axis,) = _static_ints(axis, "axis")
+    rank = x.node.rank
+    if rank is None:
+        raise ShapeError(f"expand_dims needs a tensor of known rank, '{x.name}' has none")
+    axis = normalize_axis(axis, rank + 1, "expand_dims axis")
+    return make_tensor("expand_dims", (x,), {"axis": axis}, name or "ExpandDims")
+
+
+def squeeze(input, axis=None, name=None, squeeze_dims=None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    axis = squeeze_dims if axis is None else axis
+    shape = x.node.shape
+    if shape is None:
+        raise ShapeError(f"squeeze needs a tensor of known rank, '{x.name}' has none")
+    if axis is None or axis == []:
+        axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    else:
+        axes = tuple(sorted({normalize_axis(a, len(shape), "squeeze axis")
+                             for a in _static_ints(axis, "axis")}))
+    return make_tensor("squeeze", (x,), {"axes": axes}, name or "Squeeze")
+
+
+def broadcast_to(input, shape, name=None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    dims, dynamic = shape_argument(shape, "broadcast_to")
+    inputs = (x,) if dynamic is None else (x, dynamic)
+    return make_tensor("broadcast_to", inputs, {"shape": dims}, name or "BroadcastTo")
+
+
+# --- joining and splitting ------------------------------------------------------------------
+def concat(values, axis, name="concat") -> Tensor:
+    values = promote_operands(list(values), "concat")
+    if not values:
+        raise ValueError("concat needs at least one tensor")
+    rank = values[0].node.rank
+    if rank is None:
+        raise ShapeError("concat needs tensors of known rank")
+    (axis,) = _static_ints(axis, "axis")
+    axis = normalize_axis(axis, rank, "concat axis")
+    if len(values) == 1:
+        return identity(values[0], name=name)
+    return make_tensor("concat", tuple(values), {"axis": axis}, name)
+
+
+def stack(values, axis=0, name="stack") -> Tensor:
+    values = promote_operands(list(values), "stack")
+    if not values:
+        raise ValueError("stack needs at least one tensor")
+    rank = values[0].node.rank
+    axis = normalize_axis(axis, (rank or 0) + 1, "stack axis")
+    expanded = [expand_dims(v, axis) for v in values]
+    for v in values[1:]:
+        if not v.shape.is_compatible_with(values[0].shape):
+            raise ShapeError(f"stack: shapes of all inputs must match: {values[0].shape} and "
+                             f"{v.shape}")
+    return concat(expanded, axis, name=name)
+
+
+def unstack(value, num=None, axis=0, name="unstack") -> list:
+    x = convert_to_tensor(value)
+    rank = x.node.rank
+    axis = normalize_axis(axis, rank, "unstack axis")
+    n = x.node.shape[axis] if num is None else num
+    if n is None:
+        raise ShapeError(f"unstack: cannot infer num from shape {x.shape}; pass num=")
+    return [_take(x, axis, i, f"{name}") for i in range(n)]
+
+
+def _take(x, axis, i, name):
+    slices = [(None, None, None)] * axis + [(i, i + 1 if i != -1 else None, None)]
+    return squeeze(make_tensor("slice", (x,), {"slices": tuple(slices)}), [axis], name=name)
+
+
+def split(value, num_or_size_splits, axis=0, num=None, name="split") -> list:
+    x = convert_to_tensor(value)
+    (axis,) = _static_ints(axis, "axis")
+    axis = normalize_axis(axis, x.node.rank, "split axis")
+    dim = x.node.shape[axis]
+    if isinstance(num_or_size_splits, (int, np.integer)):
+        n = int(num_or_size_splits)
+        if dim is None or n <= 0 or dim % n:
+            raise ShapeError(f"split: dimension {axis} of size {dim} must be known and evenly "
+                             f"divisible by {n}")
+        sizes = [dim // n] * n
+    else:
+        sizes = _static_ints(num_or_size_splits, "size_splits")
+        if sizes.count(-1) == 1 and dim is not None:
+            sizes[sizes.index(-1)] = dim - (builtins.sum(sizes) + 1)
+        if dim is not None and (builtins.sum(sizes) != dim or builtins.min(sizes) < 0):
+            raise ShapeError(f"split: sizes {sizes} do not add up to dimension {axis} of size "
+                             f"{dim}")
+    out, start = [], 0
+    for size in sizes:
+        slices = [(None, None, None)] * axis + [(start, start + size, None)]
+        out.append(make_tensor("slice", (x,), {"slices": tuple(slices)}, name))
+        start += size
+    return out
+
+
+def slice(input_, begin, size, name=None) -> Tensor:  # noqa: A001
+    """tf.slice: `size[i]` elements from `begin[i]` on each axis (-1: to the end)."""
+    x = convert_to_tensor(input_)
+    begin, size = _static_ints(begin, "begin"), _static_ints(size, "size")
+    if len(begin) != x.node.rank or len(size) != x.node.rank:
+        raise ShapeError(f"slice: begin {begin} and size {size} need one entry per axis of "
+                         f"shape {x.shape}")
+    slices = tuple((b, None if s == -1 else b + s, None) for b, s in zip(begin, size))
+    return make_tensor("slice", (x,), {"slices": slices}, name or "Slice")
+
+
+def strided_slice(input_, begin, end, strides=None, name=None, **masks) -> Tensor:
+    if builtins.any(masks.values()):
+        raise NotImplementedError("strided_slice masks are not supported; use [] indexing")
+    x = convert_to_tensor(input_)
+    begin, end = _static_ints(begin, "begin"), _static_ints(end, "end")
+    strides = [1] * len(begin) if strides is None else _static_ints(strides, "strides")
+    slices = tuple(zip(begin, end, strides))
+    return make_tensor("slice", (x,), {"slices": slices}, name or "StridedSlice")
+
+
+def reverse(tensor, axis, name=None) -> Tensor:
+    x = convert_to_tensor(tensor)
+    axes = {normalize_axis(a, x.node.rank, "reverse axis") for a in _static_ints(axis, "axis")}
+    slices = tuple((None, None, -1) if i in axes else (None, None, None)
+                   for i in range(x.node.rank))
+    return make_tensor("slice", (x,), {"slices": slices}, name or "ReverseV2")
+
+
+def tile(input, multiples, name=None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    return make_tensor("tile", (x,), {"multiples": tuple(_static_ints(multiples, "multiples"))},
+                       name or "Tile")
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None) -> Tensor:
+    x = convert_to_tensor(tensor)
+    mode = mode.upper()
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad mode must be one of {sorted(PAD_MODES)}, got {mode!r}")
+    flat = _static_ints(paddings, "paddings")
+    pairs = tuple(zip(flat[0::2], flat[1::2]))
+    value = np.asarray(constant_values).astype(x.dtype.np).item()
+    return make_tensor("pad", (x,), {"paddings": pairs, "mode": mode, "constant_value": value},
+                       name or "Pad")
+
+
+def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+    if batch_dims:
+        raise NotImplementedError("gather with batch_dims != 0 is not supported yet")
+    p = convert_to_tensor(params)
+    i = convert_to_tensor(indices)
+    (axis,) = [0] if axis is None else _static_ints(axis, "axis")
+    axis = normalize_axis(axis, p.node.rank, "gather axis")
+    return make_tensor("gather", (p, i), {"axis": axis}, name or "GatherV2")
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
+    """One-hot vectors along a new axis (last by default); out-of-range indices give all off."""
+    idx = convert_to_tensor(indices)
+    if idx.dtype not in dtypes.INT_DTYPES:
+        raise TypeError(f"one_hot: indices must be int32 or int64, got {idx.dtype}")
+    if dtype is None:
+        dtype = next((v.dtype for v in (on_value, off_value) if isinstance(v, Tensor)),
+                     dtypes.float32)
+    dtype = dtypes.as_dtype(dtype)
+    on = convert_to_tensor(1 if on_value is None else on_value, dtype)
+    off = convert_to_tensor(0 if off_value is None else off_value, dtype)
+    axis = -1 if axis is None else axis
+    expanded = expand_dims(idx, axis)
+    rank = expanded.node.rank
+    axis = normalize_axis(axis, rank, "one_hot axis")
+    positions = reshape(range(int(depth), dtype=idx.dtype),
+                        [-1 if a == axis else 1 for a in builtins.range(rank)])
+    return where(equal(expanded, positions), on, off, name=name or "one_hot")
+
+
+# --- shapes as tensors ----------------------------------------------------------------------
+def shape(input, name=None, out_type=dtypes.int32) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    out_type = dtypes.as_dtype(out_type)
+    if x.shape.is_fully_defined():
+        return constant(np.array(x.node.shape, dtype=out_type.np), name=name or "Shape")
+    return make_tensor("shape", (x,), {"out_type": out_type}, name or "Shape")
+
+
+def size(input, name=None, out_type=dtypes.int32) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    n = x.shape.num_elements()
+    if n is not None:
+        return constant(np.array(n, dtype=dtypes.as_dtype(out_type).np), name=name or "Size")
+    return reduce_prod(shape(x, out_type=out_type), name=name or "Size")
+
+
+def rank(input, name=None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    if x.node.rank is not None:
+        return constant(np.int32(x.node.rank), name=name or "Rank")
+    return size(shape(x), name=name or "Rank")
+
+
+def identity(input, name=None) -> Tensor:  # noqa: A002
+    return make_tensor("identity", (convert_to_tensor(input),), name=name or "Identity")
+
+
+def stop_gradient(input, name=None) -> Tensor:  # noqa: A002
+    return make_tensor("stop_gradient", (convert_to_tensor(input),),
+                       name=name or "StopGradient")
+
+
+# --- filled tensors -------------------------------------------------------------------------
+def fill(dims, value, name=None) -> Tensor:
+    return broadcast_to(convert_to_tensor(value), dims, name=name or "Fill")
+
+
+def zeros(shape, dtype=dtypes.float32, name=None) -> Tensor:
+    return fill(shape, constant(0, dtype), name=name or "zeros")
+
+
+def ones(shape, dtype=dtypes.float32, name=None) -> Tensor:
+    return fill(shape, constant(1, dtype), name=name or "ones")
+
+
+def _filled_like(tensor, value, dtype, name):
+    x = convert_to_tensor(tensor)
+    dtype = x.dtype if dtype is None else dtypes.as_dtype(dtype)
+    if x.node.rank is None:
+        return broadcast_to(constant(value, dtype), shape(x), name=name)
+    return fill(x.node.shape if x.shape.is_fully_defined() else shape(x),
+                constant(value, dtype), name=name)
+
+
+def zeros_like(tensor, dtype=None, name=None, optimize=True) -> Tensor:
+    return _filled_like(tensor, 0, dtype, name or "zeros_like")
+
+
+def ones_like(tensor, dtype=None, name=None, optimize=True) -> Tensor:
+    return _filled_like(tensor, 1, dtype, name or "ones_like")
+
+
+def range(start, limit=None, delta=1, dtype=None, name="range") -> Tensor:  # noqa: A001
+    """Like numpy.arange; the bounds must be known when the graph is built."""
+    args = [start, limit, delta]
+    values = []
+    for a in args:
+        if is_tensor_like(a):
+            v = static_value(convert_to_tensor(a))
+            if v is None:
+                raise ShapeError("range: start, limit and delta must be known when the graph "
+                                 "is built (graphc shapes are static)")
+            a = v.item()
+        values.append(a)
+    start, limit, delta = values
+    if limit is None:
+        start, limit = 0, start
+    if delta == 0:
+        raise ValueError("range: delta must not be zero")
+    if dtype is None:
+        is_float = builtins.any(isinstance(v, (float, np.floating)) for v in (start, limit, delta))
+        dtype = dtypes.float32 if is_float else dtypes.int32
+    dtype = dtypes.as_dtype(dtype)
+    return constant(np.arange(start, limit, delta).astype(dtype.np), name=name)

@@ -1,0 +1,124 @@
+"""The reference target: runs L1 nodes one by one with their numpy reference.
+
+It is the oracle every other target is tested against, so it favours being obviously right:
+each pure node calls its primitive's reference; the state ops (placeholder, variable, read,
+assign, random) are implemented here against the session's RuntimeState. A run is
+all-or-nothing for variables: assignments are staged and committed only when the whole run
+succeeds, so a failing run never leaves a variable half updated.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from graphc.errors import FailedPreconditionError, GraphcError, InvalidArgumentError
+from graphc.ir.node import Node, topo_sort
+from graphc.ir.shapes import format_shape, is_compatible
+from graphc.runtime.state import RuntimeState
+
+
+class ReferenceExecutor:
+    name = "reference"
+
+    def __init__(self, state: RuntimeState, options, describe: Callable[[Node], str]):
+        self.state = state
+        self.options = options
+        self.describe = describe
+        self._plans: dict = {}
+
+    def plan(self, fetches, fed) -> list:
+        """The nodes to run, producers first: what the fetches need, nothing more."""
+        key = (tuple(fetches), frozenset(fed))
+        order = self._plans.get(key)
+        if order is None:
+            order = self._plans[key] = [n for n in topo_sort(fetches, stop=key[1])
+                                        if n not in key[1]]
+        return order
+
+    def run(self, fetches, feeds: dict) -> list:
+        values = dict(feeds)
+        staged: dict = {}
+        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are values, not warnings
+            for node in self.plan(fetches, feeds):
+                values[node] = self._eval(node, values, staged)
+        self.state.variables.update(staged)
+        return [values[f] for f in fetches]
+
+    def _eval(self, node: Node, values: dict, staged: dict):
+        handler = _STATE_OPS.get(node.op.name)
+        if handler is not None:
+            return handler(self, node, values, staged)
+        args = [values[x] for x in node.inputs]
+        try:
+            if node.op.name == "random":
+                out = node.op.reference(*args, rng=self.state.rng(node), **node.attrs)
+            else:
+                out = node.op.reference(*args, **node.attrs)
+        except GraphcError:
+            raise
+        except Exception as e:
+            raise InvalidArgumentError(f"{self.describe(node)} failed: {e}", node) from e
+        if node.dtype is None:
+            return None
+        out = np.asarray(out)
+        if out.dtype != node.dtype.np:
+            out = out.astype(node.dtype.np)
+        if not is_compatible(out.shape, node.shape):
+            raise InvalidArgumentError(f"{self.describe(node)} produced shape "
+                                       f"{format_shape(out.shape)}, but its static shape is "
+                                       f"{format_shape(node.shape)}", node)
+        return out
+
+    # --- state ops ------------------------------------------------------------------------
+    def _placeholder(self, node, values, staged):
+        raise InvalidArgumentError(
+            f"You must feed a value for placeholder {self.describe(node)} with dtype "
+            f"{node.dtype} and shape {format_shape(node.shape)}", node)
+
+    def _variable(self, node, values, staged):
+        return node  # the handle: assign and read look the value up in the state
+
+    def _read(self, node, values, staged):
+        return self._value_of(node.inputs[0], staged)
+
+    def _value_of(self, var: Node, staged: dict):
+        if var in staged:
+            return staged[var]
+        value = self.state.variables.get(var)
+        if value is None:
+            raise FailedPreconditionError(
+                f"Attempting to use uninitialized value {self.describe(var)}; run its "
+                "initializer first (e.g. tf.global_variables_initializer())", var)
+        return value
+
+    def _assign(self, node, values, staged):
+        var, value = node.inputs
+        arr = values[value]
+        if arr.shape != var.shape:
+            raise InvalidArgumentError(
+                f"{self.describe(node)}: cannot assign a value of shape "
+                f"{format_shape(arr.shape)} to variable {self.describe(var)} of shape "
+                f"{format_shape(var.shape)}", node)
+        mode = node.attrs["mode"]
+        if mode == "set":
+            new = np.array(arr, dtype=var.dtype.np, copy=True)
+        elif mode == "add":
+            new = (self._value_of(var, staged) + arr).astype(var.dtype.np)
+        else:
+            new = (self._value_of(var, staged) - arr).astype(var.dtype.np)
+        staged[var] = new
+        return new
+
+    def _no_op(self, node, values, staged):
+        return None
+
+
+_STATE_OPS = {
+    "placeholder": ReferenceExecutor._placeholder,
+    "variable": ReferenceExecutor._variable,
+    "read": ReferenceExecutor._read,
+    "assign": ReferenceExecutor._assign,
+    "no_op": ReferenceExecutor._no_op,
+}

@@ -1,0 +1,232 @@
+"""tf.Session: runs fetches with feeds on a target, keeping variable state between runs.
+
+`run` resolves the fetch structure (tensors, operations, variables, tensor names; nested in
+lists, tuples, namedtuples and dicts) to nodes, checks and converts the feeds, lets the
+target's executor compute, and rebuilds the same structure with numpy values.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import numpy as np
+
+from graphc.errors import NotFoundError
+from graphc.ir import dtypes
+from graphc.ir.graph import Graph, get_default_graph
+from graphc.ir.shapes import format_shape, is_compatible
+from graphc.ops.tensor import Operation, Tensor
+from graphc.options import ConfigProto, Options, default_options, resolve_target
+from graphc.runtime.state import RuntimeState
+from graphc.runtime.targets import make_executor
+
+
+class _SessionStack(threading.local):
+    def __init__(self):
+        self.stack: list = []
+
+
+_SESSIONS = _SessionStack()
+
+
+def get_default_session() -> Optional["Session"]:
+    return _SESSIONS.stack[-1] if _SESSIONS.stack else None
+
+
+def _session_for(session, graph: Graph) -> "Session":
+    session = session or get_default_session()
+    if session is None:
+        raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
+                         "registered. Use `with sess.as_default()` or pass an explicit "
+                         "session to `eval(session=sess)`")
+    if session.graph is not graph:
+        raise ValueError("Cannot use the given session to evaluate tensor: the tensor's graph "
+                         "is different from the session's graph.")
+    return session
+
+
+class Session:
+    """Runs parts of a graph. `target` names the execution target ('' for the default)."""
+
+    def __init__(self, target: str = "", graph: Optional[Graph] = None, config=None):
+        self.graph = graph if graph is not None else get_default_graph()
+        if isinstance(config, ConfigProto):
+            config = config.to_options()
+        if config is not None and not isinstance(config, Options):
+            raise TypeError(f"config must be graphc.Options or tf.ConfigProto, got "
+                            f"{type(config).__name__}")
+        self.options = config or default_options()
+        self.target_name = resolve_target(target or None, self.options)
+        self._state = RuntimeState()
+        self._executor = make_executor(self.target_name, self._state, self.options,
+                                       self.graph.describe)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._default_ctx = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self._closed = True
+        self._state.variables.clear()
+
+    def __enter__(self) -> "Session":
+        self._default_ctx = self.as_default()
+        self._default_ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._default_ctx is not None:
+            self._default_ctx.__exit__(*exc)
+            self._default_ctx = None
+        self.close()
+
+    def as_default(self):
+        session = self
+
+        class _Default:
+            def __enter__(self):
+                _SESSIONS.stack.append(session)
+                return session
+
+            def __exit__(self, *exc):
+                _SESSIONS.stack.remove(session)
+
+        return _Default()
+
+    # --- running --------------------------------------------------------------------------
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        """Compute `fetches` (any nesting of lists, tuples, dicts) given `feed_dict`."""
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        leaves: list = []
+        template = _flatten(fetches, leaves)
+        targets = [self._fetch_node(leaf) for leaf in leaves]
+        feeds = self._feeds(feed_dict)
+        unique = list(dict.fromkeys(n for n, _ in targets))
+        with self._lock:
+            values = dict(zip(unique, self._executor.run(unique, feeds)))
+        protected = {id(v) for v in self._state.variables.values()}
+        protected.update(id(v) for v in feeds.values())
+        results = [None if is_op else _owned(values[node], protected)
+                   for node, is_op in targets]
+        return _rebuild(template, iter(results))
+
+    def _fetch_node(self, fetch):
+        """(node, is_operation) for one fetch leaf."""
+        if isinstance(fetch, str):
+            fetch = self._by_name(fetch)
+        if hasattr(fetch, "_as_graph_tensor"):  # a Variable: its current value
+            fetch = fetch.value()
+        if isinstance(fetch, (Tensor, Operation)):
+            if fetch.graph is not self.graph:
+                raise ValueError(f"Fetch {fetch!r} is not an element of this graph.")
+            return fetch.node, isinstance(fetch, Operation) or fetch.node.dtype is None
+        raise TypeError(f"Fetch argument {fetch!r} has invalid type {type(fetch)}, must be a "
+                        "string or Tensor. (Can not convert a "
+                        f"{type(fetch).__name__} into a Tensor or Operation.)")
+
+    def _by_name(self, name: str):
+        op_name, _, index = name.partition(":")
+        node = self.graph.node_by_name(op_name)
+        if node is None or index not in ("", "0"):
+            raise NotFoundError(f"The name '{name}' refers to a Tensor which does not exist. "
+                                f"The operation, '{op_name}', does not exist in the graph.")
+        return Tensor(node, self.graph, op_name) if index else Operation(node, self.graph,
+                                                                          op_name)
+
+    def _feeds(self, feed_dict) -> dict:
+        feeds = {}
+        for key, value in (feed_dict or {}).items():
+            tensor = self._by_name(key) if isinstance(key, str) else key
+            if hasattr(tensor, "_as_graph_tensor"):
+                tensor = tensor.value()
+            if not isinstance(tensor, Tensor):
+                raise TypeError(f"Cannot interpret feed_dict key {key!r} as a Tensor: keys "
+                                "must be Tensors, Variables or tensor names")
+            if tensor.graph is not self.graph:
+                raise ValueError(f"Cannot feed {tensor!r}: it is not an element of this graph.")
+            feeds[tensor.node] = convert_feed(tensor, value)
+        return feeds
+
+    def load_variable(self, variable, value) -> None:
+        """Set a variable's value directly (Variable.load)."""
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        arr = convert_feed(variable.handle, value, what="load into variable")
+        with self._lock:
+            self._state.variables[variable.handle.node] = np.array(arr, copy=True)
+
+
+class InteractiveSession(Session):
+    """A Session that makes itself the default when created (for shells and notebooks)."""
+
+    def __init__(self, target: str = "", graph: Optional[Graph] = None, config=None):
+        super().__init__(target, graph, config)
+        self._default_ctx = self.as_default()
+        self._default_ctx.__enter__()
+
+    def close(self) -> None:
+        if self._default_ctx is not None:
+            self._default_ctx.__exit__(None, None, None)
+            self._default_ctx = None
+        super().close()
+
+
+def convert_feed(tensor: Tensor, value, what: str = "feed") -> np.ndarray:
+    """`value` as an array of the tensor's dtype and shape, or a clear error naming it."""
+    node = tensor.node
+    where = tensor.graph.describe(node)
+    if node.dtype is None:
+        raise TypeError(f"Cannot {what} {where}: it is an operation, not a tensor")
+    if isinstance(value, Tensor) or hasattr(value, "_as_graph_tensor"):
+        raise TypeError(f"The value of a feed cannot be a tf.Tensor object ({what} for "
+                        f"{where}). Acceptable feed values include Python scalars, lists "
+                        "and numpy ndarrays.")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"Cannot {what} {where}: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"Cannot {what} value of type {type(value).__name__} (numpy dtype "
+                        f"{arr.dtype}) to {where}, which has dtype {node.dtype}")
+    if not dtypes.can_cast_losslessly(arr, node.dtype):
+        raise TypeError(f"Cannot {what} value of dtype {arr.dtype} to {where}, which has "
+                        f"dtype {node.dtype}: the conversion would lose data")
+    if not is_compatible(arr.shape, node.shape):
+        raise ValueError(f"Cannot {what} value of shape {format_shape(arr.shape)} for "
+                         f"{where}, which has shape {format_shape(node.shape)}")
+    return arr.astype(node.dtype.np, copy=False)
+
+
+def _owned(value, protected: set):
+    """A result the caller may keep and modify: never a view of state, feeds or constants."""
+    if value.ndim == 0:
+        return value[()]
+    if value.flags.owndata and value.flags.writeable and id(value) not in protected:
+        return value
+    return value.copy()
+
+
+# --- fetch structures ---------------------------------------------------------------------
+def _flatten(fetches, leaves: list):
+    """A template of the structure; the leaves are appended to `leaves` in order."""
+    if isinstance(fetches, dict):
+        return (type(fetches), [(k, _flatten(v, leaves)) for k, v in fetches.items()])
+    if isinstance(fetches, (list, tuple)):
+        return (type(fetches), [_flatten(v, leaves) for v in fetches])
+    leaves.append(fetches)
+    return None
+
+
+def _rebuild(template, values):
+    if template is None:
+        return next(values)
+    kind, items = template
+    if issubclass(kind, dict):
+        out = {k: _rebuild(t, values) for k, t in items}
+        return kind(out) if kind is not dict else out
+    parts = [_rebuild(t, values) for t in items]
+    if issubclass(kind, tuple) and hasattr(kind, "_fields"):  # namedtuple
+        return kind(*parts)
+    return kind(parts)

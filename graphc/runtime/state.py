@@ -1,0 +1,21 @@
+"""What a Session keeps between runs: variable values and random generators."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.node import Node
+
+
+class RuntimeState:
+    def __init__(self):
+        self.variables: dict[Node, np.ndarray] = {}
+        self._rngs: dict[Node, np.random.Generator] = {}
+
+    def rng(self, node: Node) -> np.random.Generator:
+        """The generator of one random node, seeded from its (seed, seed2) attributes."""
+        gen = self._rngs.get(node)
+        if gen is None:
+            seq = np.random.SeedSequence([node.attrs["seed"], node.attrs["seed2"]])
+            gen = self._rngs[node] = np.random.Generator(np.random.PCG64(seq))
+        return gen
