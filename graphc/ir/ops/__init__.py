@@ -65,4 +65,4 @@ def get(name: str) -> Primitive:
 
 
 # Importing the families fills the table (the only import-time side effect of the package).
-from graphc.ir.ops import array, elementwise, reduce, state  # noqa: E402,F401
+from graphc.ir.ops import adjoint, array, elementwise, reduce, state  # noqa: E402,F401

@@ -1,0 +1,386 @@
+"""VJP rules: one per differentiable primitive, each beside its math.
+
+A rule takes the node's inputs and output as Tensors (`p.x`, `p.inputs`, `p.out`), its
+attrs, and the cotangent `g` of the output; it returns one cotangent per input (None where
+no gradient flows). Rules build ordinary L1 nodes through the public API, so gradients are
+optimized and compiled like any other graph, and differentiating them again just works.
+Cotangents of broadcast inputs are summed back to the input's shape by `unbroadcast`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.ops import array_ops as A
+from graphc.ops import math_ops as M
+from graphc.ops.tensor import Tensor, make_tensor
+
+VJPS: dict = {}
+NOT_DIFFERENTIABLE = {  # piecewise-constant or integer-valued: the gradient is zero / None
+    "sign", "floor", "ceil", "round", "floordiv", "equal", "not_equal", "less", "less_equal",
+    "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "is_nan", "is_inf", "is_finite", "argmax", "argmin", "reduce_any", "reduce_all", "shape",
+    "stop_gradient", "random", "constant", "placeholder", "variable", "assign", "no_op",
+}
+
+
+class Primal:
+    """The forward node of a rule, seen through Tensor handles."""
+
+    def __init__(self, node, graph):
+        self.node, self.attrs = node, node.attrs
+        self.inputs = [Tensor(x, graph, "") for x in node.inputs]
+        self.out = Tensor(node, graph, "")
+
+    @property
+    def x(self) -> Tensor:
+        return self.inputs[0]
+
+    @property
+    def y(self) -> Tensor:
+        return self.inputs[1]
+
+
+def vjp(*names):
+    def register(fn):
+        for name in names:
+            VJPS[name] = fn
+        return fn
+    return register
+
+
+# --- broadcasting -----------------------------------------------------------------------------
+def unbroadcast(g: Tensor, x: Tensor, operands) -> Tensor:
+    """Sum g (shaped like the broadcast of `operands`) down to the shape of x.
+
+    Statically when the broadcast axes are known; with a run-time sum_to when a None dim of
+    x might have been stretched (another operand has a dim there that could differ).
+    """
+    xs, gs = x.node.shape, g.node.shape
+    if xs is None or gs is None:
+        return _sum_to(g, x)
+    lead = len(gs) - len(xs)
+    axes = list(range(lead))
+    for i, d in enumerate(xs):
+        out = gs[lead + i]
+        if d == 1 and out != 1:
+            axes.append(lead + i)
+        elif d is None and not _stays(i - len(xs), x, operands):
+            return _sum_to(g, x)
+    if not axes:
+        return g
+    summed = M.reduce_sum(g, axes)
+    return summed if len(axes) == lead else A.reshape(summed, _shape_of(x))
+
+
+def _stays(axis_from_end: int, x: Tensor, operands) -> bool:
+    """Whether x's (unknown) dim at this axis is surely not stretched by broadcasting."""
+    for other in operands:
+        if other is x or other.node.shape is None:
+            continue
+        if -axis_from_end <= len(other.node.shape) and other.node.shape[axis_from_end] != 1:
+            return False
+    return True
+
+
+def _shape_of(x: Tensor):
+    return list(x.node.shape) if None not in x.node.shape else A.shape(x)
+
+
+def _sum_to(g: Tensor, x: Tensor) -> Tensor:
+    static = x.node.shape
+    return make_tensor("sum_to", (g, A.shape(x)), {"shape": static}, "SumTo")
+
+
+def _binary(p, gx, gy):
+    return [None if gx is None else unbroadcast(gx, p.x, p.inputs),
+            None if gy is None else unbroadcast(gy, p.y, p.inputs)]
+
+
+# --- elementwise --------------------------------------------------------------------------
+@vjp("identity", "placeholder_with_default")
+def _identity(p, g):
+    return [g]  # d x = g
+
+
+@vjp("neg")
+def _neg(p, g):
+    return [-g]  # d(-x) = -g
+
+
+@vjp("abs")
+def _abs(p, g):
+    return [g * M.sign(p.x)]  # |x|' = sign(x) (0 at 0, as TF)
+
+
+@vjp("sqrt")
+def _sqrt(p, g):
+    return [g * 0.5 / p.out]  # (x^1/2)' = 1 / (2 sqrt x)
+
+
+@vjp("exp")
+def _exp(p, g):
+    return [g * p.out]  # (e^x)' = e^x
+
+
+@vjp("log")
+def _log(p, g):
+    return [g / p.x]  # (log x)' = 1/x
+
+
+@vjp("log1p")
+def _log1p(p, g):
+    return [g / (1 + p.x)]  # log(1+x)' = 1/(1+x)
+
+
+@vjp("expm1")
+def _expm1(p, g):
+    return [g * (p.out + 1)]  # (e^x - 1)' = e^x
+
+
+@vjp("sin")
+def _sin(p, g):
+    return [g * M.cos(p.x)]
+
+
+@vjp("cos")
+def _cos(p, g):
+    return [-g * M.sin(p.x)]
+
+
+@vjp("tanh")
+def _tanh(p, g):
+    return [g * (1 - p.out * p.out)]  # tanh' = 1 - tanh^2
+
+
+@vjp("sigmoid")
+def _sigmoid(p, g):
+    return [g * p.out * (1 - p.out)]  # s' = s (1 - s)
+
+
+@vjp("erf")
+def _erf(p, g):
+    return [g * (2 / math.sqrt(math.pi)) * M.exp(-p.x * p.x)]  # erf' = 2/sqrt(pi) e^(-x^2)
+
+
+@vjp("cast")
+def _cast(p, g):
+    # back to the input's dtype; integer inputs get no gradient
+    return [M.cast(g, p.x.dtype) if p.x.dtype.kind == "f" else None]
+
+
+@vjp("add")
+def _add(p, g):
+    return _binary(p, g, g)
+
+
+@vjp("sub")
+def _sub(p, g):
+    return _binary(p, g, -g)
+
+
+@vjp("mul")
+def _mul(p, g):
+    return _binary(p, g * p.y, g * p.x)  # d(xy) = y dx + x dy
+
+
+@vjp("div")
+def _div(p, g):
+    return _binary(p, g / p.y, -g * p.x / (p.y * p.y))  # d(x/y) = dx/y - x dy/y^2
+
+
+@vjp("mod")
+def _mod(p, g):
+    # x mod y = x - floor(x/y) y: dx = g, dy = -floor(x/y) g
+    return _binary(p, g, -g * M.floor(p.x / p.y) if p.x.dtype.kind == "f" else None)
+
+
+@vjp("pow")
+def _pow(p, g):
+    # d(x^y) = y x^(y-1) dx + log(x) x^y dy; the log term is taken as 0 where x <= 0
+    x, y = p.x, p.y
+    gx = g * y * M.pow(x, y - 1)
+    safe_log = M.log(M.where(x > 0, x, A.ones_like(x)))
+    gy = g * p.out * M.where(x > 0, safe_log, A.zeros_like(x)) if x.dtype.kind == "f" else None
+    return _binary(p, gx, gy)
+
+
+@vjp("maximum", "minimum")
+def _extremum(p, g):
+    # the larger (smaller) input takes the whole gradient; ties go to x, as TF
+    pick_x = (p.x >= p.y) if p.node.op.name == "maximum" else (p.x <= p.y)
+    zero = A.zeros_like(g)
+    return _binary(p, M.where(pick_x, g, zero), M.where(pick_x, zero, g))
+
+
+@vjp("atan2")
+def _atan2(p, g):
+    # atan2(y, x): d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2); inputs are (y, x)
+    y, x = p.inputs
+    r2 = x * x + y * y
+    return _binary(p, g * x / r2, -g * y / r2)
+
+
+@vjp("select")
+def _select(p, g):
+    cond, a, b = p.inputs
+    zero = A.zeros_like(g)
+    return [None, unbroadcast(M.where(cond, g, zero), a, p.inputs),
+            unbroadcast(M.where(cond, zero, g), b, p.inputs)]
+
+
+@vjp("custom_gradient")
+def _custom(p, g):
+    fn = CUSTOM_GRADIENTS[p.attrs["fn_id"]]
+    grads = fn(g)
+    grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+    if len(grads) != len(p.inputs) - 1:
+        raise ValueError(f"custom gradient function returned {len(grads)} gradients for "
+                         f"{len(p.inputs) - 1} inputs")
+    return [None] + [None if gi is None else A.identity(gi) for gi in grads]
+
+
+CUSTOM_GRADIENTS: dict = {}
+
+
+# --- reductions ---------------------------------------------------------------------------
+def _expand_reduced(g: Tensor, p) -> Tensor:
+    """g with the reduced axes restored as size 1, so it broadcasts against the input."""
+    if p.attrs["keepdims"]:
+        return g
+    shape = [1 if i in p.attrs["axes"] else d for i, d in enumerate(p.x.node.shape)]
+    if None in shape:
+        for axis in p.attrs["axes"]:
+            g = A.expand_dims(g, axis)
+        return g
+    return A.reshape(g, shape)
+
+
+def _broadcast_like(g: Tensor, x: Tensor) -> Tensor:
+    return A.broadcast_to(g, _shape_of(x))
+
+
+@vjp("reduce_sum")
+def _reduce_sum(p, g):
+    return [_broadcast_like(_expand_reduced(g, p), p.x)]  # each input element gets g
+
+
+@vjp("reduce_max", "reduce_min")
+def _reduce_extremum(p, g):
+    # the gradient is shared equally among the elements equal to the extremum
+    out = _expand_reduced(p.out, p)
+    hits = M.cast(M.equal(p.x, out), g.dtype)
+    count = M.reduce_sum(hits, p.attrs["axes"], keepdims=True)
+    return [hits * (_expand_reduced(g, p) / count)]
+
+
+@vjp("reduce_prod")
+def _reduce_prod(p, g):
+    # d prod / d x_i = prod_{j != i} x_j, computed without dividing by a zero x_i:
+    # no zero: prod / x_i; one zero: the product of the others at the zero, 0 elsewhere.
+    x, axes = p.x, p.attrs["axes"]
+    is_zero = M.equal(x, 0)
+    zeros = M.reduce_sum(M.cast(is_zero, x.dtype), axes, keepdims=True)
+    nonzero_prod = M.reduce_prod(M.where(is_zero, A.ones_like(x), x), axes, keepdims=True)
+    safe_x = M.where(is_zero, A.ones_like(x), x)
+    others = M.where(M.equal(zeros, 0), nonzero_prod / safe_x,
+                     M.where(M.logical_and(M.equal(zeros, 1), is_zero), nonzero_prod,
+                             A.zeros_like(x)))
+    return [_expand_reduced(g, p) * others]
+
+
+@vjp("sum_to")
+def _sum_to_vjp(p, g):
+    return [A.broadcast_to(g, A.shape(p.x)), None]  # transpose of sum_to: broadcast back
+
+
+# --- data movement ------------------------------------------------------------------------
+@vjp("reshape", "expand_dims", "squeeze")
+def _reshape(p, g):
+    return [A.reshape(g, _shape_of(p.x))] + [None] * (len(p.inputs) - 1)
+
+
+@vjp("transpose")
+def _transpose(p, g):
+    return [A.transpose(g, list(np.argsort(p.attrs["perm"])))]  # the inverse permutation
+
+
+@vjp("broadcast_to")
+def _broadcast_to(p, g):
+    return [unbroadcast(g, p.x, [p.x, p.out])] + [None] * (len(p.inputs) - 1)
+
+
+@vjp("slice")
+def _slice(p, g):
+    return [make_tensor("slice_grad", (g, A.shape(p.x)),
+                        {"slices": p.attrs["slices"], "shape": p.x.node.shape}, "SliceGrad")]
+
+
+@vjp("slice_grad")
+def _slice_grad(p, g):
+    return [make_tensor("slice", (g,), {"slices": p.attrs["slices"]}, "Slice"), None]
+
+
+@vjp("concat")
+def _concat(p, g):
+    # each input gets its own stretch of g along the axis
+    axis, out, start = p.attrs["axis"], [], 0
+    for x in p.inputs:
+        size = x.node.shape[axis]
+        if size is None:
+            raise NotImplementedError("the gradient of concat along an axis of unknown size "
+                                      "is not supported")
+        slices = [(None, None, None)] * axis + [(start, start + size, None)]
+        out.append(make_tensor("slice", (g,), {"slices": tuple(slices)}, "Slice"))
+        start += size
+    return out
+
+
+@vjp("pad")
+def _pad(p, g):
+    if p.attrs["mode"] != "CONSTANT":
+        raise NotImplementedError(f"the gradient of {p.attrs['mode']} padding is not "
+                                  "supported")
+    slices = tuple((b, None if a == 0 else -a, None) for b, a in p.attrs["paddings"])
+    return [make_tensor("slice", (g,), {"slices": slices}, "Slice")]
+
+
+@vjp("tile")
+def _tile(p, g):
+    # view g as (m0, d0, m1, d1, ...) and sum the copies m_i
+    shape, mult = p.x.node.shape, p.attrs["multiples"]
+    if None in shape:
+        raise NotImplementedError("the gradient of tile of a tensor with unknown dims is not "
+                                  "supported")
+    split = [v for m, d in zip(mult, shape) for v in (m, d)]
+    summed = M.reduce_sum(A.reshape(g, split), list(range(0, 2 * len(shape), 2)))
+    return [summed]
+
+
+@vjp("gather")
+def _gather(p, g):
+    params, indices = p.inputs
+    return [make_tensor("scatter_add", (g, indices, A.shape(params)),
+                        {"axis": p.attrs["axis"], "shape": params.node.shape}, "ScatterAdd"),
+            None]
+
+
+@vjp("scatter_add")
+def _scatter_add(p, g):
+    return [A.gather(g, p.inputs[1], axis=p.attrs["axis"]), None, None]
+
+
+@vjp("matmul")
+def _matmul(p, g):
+    # C = A B: dA = g B^T, dB = A^T g (batch axes summed back where they broadcast)
+    a, b = p.inputs
+    ga = M.matmul(g, b, transpose_b=True)
+    gb = M.matmul(a, g, transpose_a=True)
+    return [unbroadcast(ga, a, [ga]), unbroadcast(gb, b, [gb])]
+
+
+@vjp("read")
+def _read(p, g):
+    return [None]  # gradients stop at the variable's value (collected by gradients())

@@ -1,0 +1,43 @@
+"""Shared fixtures: every numeric test runs on each available target against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as tf
+from graphc.runtime.targets import TARGETS
+
+
+@pytest.fixture(autouse=True)
+def fresh_graph():
+    """Each test builds in a new default graph."""
+    tf.reset_default_graph()
+    yield
+    tf.reset_default_graph()
+
+
+@pytest.fixture(params=sorted(TARGETS))
+def target(request) -> str:
+    """The name of an execution target; tests using it run once per registered target."""
+    return request.param
+
+
+def run(fetches, feed_dict=None, target: str = "reference"):
+    """Initialize the variables of the default graph, then run `fetches` once."""
+    with tf.Session(target=target) as sess:
+        sess.run(tf.global_variables_initializer())
+        return sess.run(fetches, feed_dict)
+
+
+def assert_close(actual, expected, dtype=None, rtol=None, atol=None):
+    """Compare with a tolerance suited to the dtype (exact for ints and bools)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    dtype = np.dtype(dtype or expected.dtype)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    if dtype.kind in "biu":
+        np.testing.assert_array_equal(actual, expected)
+        return
+    default = {2: (1e-3, 1e-3), 4: (1e-5, 1e-6), 8: (1e-12, 1e-12)}[dtype.itemsize]
+    np.testing.assert_allclose(actual, expected, rtol=rtol or default[0], atol=atol or default[1],
+                               equal_nan=True)
