@@ -60,3 +60,11 @@ def add_to_collection(name, value):
 
 def get_collection_ref(key):
     return get_default_graph().get_collection_ref(key)
+
+
+# Differentiation, training and losses.
+from graphc import initializers, losses, test, train  # noqa: F401,E402
+from graphc.autodiff import (add_n, custom_gradient, gradients,  # noqa: F401,E402
+                             hessian_vector_product, hessians)
+from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
+from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402

@@ -89,12 +89,9 @@ class Graph:
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:
         """`name` under the current scope, suffixed _1, _2... if already taken (as TF1).
 
-        A name ending in '/' is absolute and taken as is (for a scope already made unique).
+        A name ending in '/' is absolute: not prefixed by the current scope.
         """
-        if name.endswith("/"):
-            self._names_in_use.setdefault(name[:-1].lower(), 1)
-            return name[:-1]
-        full = self._scoped(name)
+        full = name[:-1] if name.endswith("/") else self._scoped(name)
         key = full.lower()
         count = self._names_in_use.get(key, 0)
         if mark_as_used:
@@ -146,6 +143,9 @@ class Graph:
         old = self._scope
         if not name:
             scope = ""
+        elif name.endswith("/"):  # re-entering a scope made earlier: exactly that name
+            scope = name[:-1]
+            self._names_in_use.setdefault(scope.lower(), 1)
         else:
             scope = self.unique_name(name)
         self._scope = scope
@@ -207,12 +207,28 @@ class Graph:
     # --- TF1 lookups (they hand out the tensor layer's handles) ------------------------------
     def get_tensor_by_name(self, name: str):
         from graphc.ops.tensor import Tensor
-        op_name, _, index = name.partition(":")
+        problem = self.missing_tensor(name)
+        if problem:
+            raise KeyError(problem)
+        op_name = name.partition(":")[0]
+        return Tensor(self._names[op_name], self, op_name)
+
+    def missing_tensor(self, name: str) -> Optional[str]:
+        """Why "op:0" names no tensor here (None when it does). A node has one output, 0,
+        except effect-only nodes (no_op, group), which have none."""
+        op_name, colon, index = name.partition(":")
+        if not colon:
+            return (f"The name '{name}' looks like an (invalid) Operation name, not a Tensor. "
+                    "Tensor names must be of the form \"<op_name>:<output_index>\".")
         node = self._names.get(op_name)
-        if node is None or index != "0" or node.dtype is None:
-            raise KeyError(f"The name '{name}' refers to a Tensor which does not exist. The "
-                           f"operation, '{op_name}', does not exist in the graph.")
-        return Tensor(node, self, op_name)
+        prefix = f"The name '{name}' refers to a Tensor which does not exist."
+        if node is None:
+            return f"{prefix} The operation, '{op_name}', does not exist in the graph."
+        outputs = 0 if node.dtype is None else 1
+        if index != "0" or not outputs:
+            return (f"{prefix} The operation, '{op_name}', exists but only has {outputs} "
+                    f"output{'' if outputs == 1 else 's'}.")
+        return None
 
     def get_operation_by_name(self, name: str):
         from graphc.ops.tensor import Operation

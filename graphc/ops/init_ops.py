@@ -147,3 +147,32 @@ random_uniform_initializer = RandomUniform
 random_normal_initializer = RandomNormal
 truncated_normal_initializer = TruncatedNormal
 variance_scaling_initializer = VarianceScaling
+
+
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix times `gain`, reshaped to `shape` (Saxe et al.).
+
+    The matrix is drawn when the graph is built, from the op's seed pair, and stored as a
+    constant: there is no QR primitive, and an initializer runs once anyway.
+    """
+
+    def __init__(self, gain=1.0, seed=None, dtype=dtypes.float32):
+        super().__init__(dtype)
+        self.gain, self.seed = gain, seed
+
+    def __call__(self, shape, dtype=None, partition_info=None):
+        shape = [int(d) for d in shape]
+        if len(shape) < 2:
+            raise ValueError(f"the orthogonal initializer needs a shape of rank >= 2, got "
+                             f"{shape}")
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        rng = np.random.default_rng(list(random_ops.get_seed(self.seed)))
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))  # a uniform (Haar) draw, not one biased by QR's signs
+        if rows < cols:
+            q = q.T
+        return constant(self.gain * q.reshape(shape), self._dtype(dtype))
+
+
+orthogonal_initializer = Orthogonal

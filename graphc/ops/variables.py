@@ -45,7 +45,7 @@ class Variable:
         graph = get_default_graph()
         self.graph = graph
         self.trainable = bool(trainable)
-        with graph.name_scope(name or "Variable") as scope:
+        with graph.name_scope(graph.unique_name(name or "Variable") + "/") as scope:
             self._name = scope[:-1]
             with graph.control_dependencies(None):
                 value = initial_value() if callable(initial_value) else initial_value
