@@ -1,5 +1,8 @@
 """graphc: a static computation-graph compiler with a TF1-style API (`import graphc as tf`)."""
 
+import sys as _sys
+import types as _types
+
 __version__ = "0.1.0"
 
 from graphc import errors, nn  # noqa: F401,E402
@@ -47,7 +50,7 @@ from graphc.runtime.session import (InteractiveSession, Session,  # noqa: F401,E
 
 floormod = mod
 realdiv = truediv
-dtypes = __import__("graphc.ir.dtypes", fromlist=["dtypes"])
+from graphc.ir import dtypes  # noqa: E402,F401
 
 
 def get_collection(key, scope=None):
@@ -68,3 +71,22 @@ from graphc.autodiff import (add_n, custom_gradient, gradients,  # noqa: F401,E4
                              hessian_vector_product, hessians)
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
+
+
+# tf.compat.v1 spellings: `import graphc as tf` replaces `import tensorflow.compat.v1 as tf`.
+newaxis = None
+from graphc.ops.tensor import Dimension  # noqa: F401,E402
+
+
+def disable_v2_behavior():
+    """No effect: graphc always builds graphs (TF1 behaviour)."""
+
+
+disable_eager_execution = disable_v2_behavior
+
+
+def executing_eagerly() -> bool:
+    return False
+
+
+compat = _types.SimpleNamespace(v1=_sys.modules[__name__])

@@ -70,9 +70,9 @@ class ConfigProto(SimpleNamespace):
     sets the thread count, the rest (device placement, GPU memory growth) has no effect."""
 
     def __init__(self, **kwargs):
-        super().__init__(gpu_options=SimpleNamespace(allow_growth=False,
-                                                     per_process_gpu_memory_fraction=1.0),
-                         **kwargs)
+        kwargs.setdefault("gpu_options", SimpleNamespace(allow_growth=False,
+                                                         per_process_gpu_memory_fraction=1.0))
+        super().__init__(**kwargs)
 
     def to_options(self) -> Options:
         threads = getattr(self, "intra_op_parallelism_threads", 0) or None

@@ -68,7 +68,10 @@ class Graph:
                control: bool = True) -> tuple[Node, str]:
         """Build the node op(inputs; attrs) here; return it with the unique name it got.
 
-        Shape and dtype errors name the op, the node's name and the user's file:line.
+        A name ending in '/' is a scope already made unique (what `name_scope` yields) and is
+        used as is, as TF1's create_op does: the op that names its scope, like a variable's
+        handle 'v' under scope 'v/'. Shape and dtype errors name the op, the node's name and
+        the user's file:line.
         """
         if self._finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
@@ -80,7 +83,7 @@ class Graph:
             where = user_location()
             raise type(e)(f"{e} (op '{self._scoped(name or op_name)}' at {where})") from None
         with self._lock:
-            full = self.unique_name(name or op_name)
+            full = name[:-1] if name and name.endswith("/") else self.unique_name(name or op_name)
             self._names[full] = node
             if node not in self._nodes:
                 self._nodes[node] = NodeInfo(full, user_location())

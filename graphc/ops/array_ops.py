@@ -68,8 +68,12 @@ def _partial_shape(t: Tensor):
     return None
 
 
-def shape_argument(shape, what: str):
-    """(static dims, run-time shape tensor or None) for a shape given by the user."""
+def shape_argument(shape, what: str, unknown_length: bool = False):
+    """(static dims, run-time shape tensor or None) for a shape given by the user.
+
+    With `unknown_length`, a shape tensor of unknown length (the shape of an unknown-rank
+    tensor) gives (None, tensor): the result then has unknown rank too.
+    """
     if not is_tensor_like(shape) and not (isinstance(shape, (list, tuple))
                                           and builtins.any(is_tensor_like(d) for d in shape)):
         dims = np.asarray(shape if shape is not None else [], dtype=object).reshape(-1)
@@ -86,6 +90,8 @@ def shape_argument(shape, what: str):
     if partial is not None and None not in partial:
         return tuple(partial), None
     if partial is None:
+        if unknown_length:
+            return None, t
         raise ShapeError(f"{what}: the length of the shape tensor {t.name} must be known")
     return tuple(partial), t
 
@@ -127,8 +133,10 @@ def transpose(a, perm=None, name=None, conjugate=False) -> Tensor:
     rank = x.node.rank
     if rank is None:
         raise ShapeError(f"transpose needs a tensor of known rank, '{x.name}' has none")
-    perm = list(range(rank))[::-1] if perm is None else [normalize_axis(int(p), rank, "perm")
-                                                         for p in _static_ints(perm, "perm")]
+    if perm is None:
+        perm = list(builtins.range(rank))[::-1]
+    else:
+        perm = [normalize_axis(int(p), rank, "perm") for p in _static_ints(perm, "perm")]
     return make_tensor("transpose", (x,), {"perm": tuple(perm)}, name or "transpose")
 
 
@@ -168,7 +176,7 @@ def squeeze(input, axis=None, name=None, squeeze_dims=None) -> Tensor:  # noqa: 
 
 def broadcast_to(input, shape, name=None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
-    dims, dynamic = shape_argument(shape, "broadcast_to")
+    dims, dynamic = shape_argument(shape, "broadcast_to", unknown_length=True)
     inputs = (x,) if dynamic is None else (x, dynamic)
     return make_tensor("broadcast_to", inputs, {"shape": dims}, name or "BroadcastTo")
 
@@ -209,7 +217,7 @@ def unstack(value, num=None, axis=0, name="unstack") -> list:
     n = x.node.shape[axis] if num is None else num
     if n is None:
         raise ShapeError(f"unstack: cannot infer num from shape {x.shape}; pass num=")
-    return [_take(x, axis, i, f"{name}") for i in range(n)]
+    return [_take(x, axis, i, f"{name}") for i in builtins.range(n)]
 
 
 def _take(x, axis, i, name):
@@ -235,11 +243,15 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split") -> list:
         if dim is not None and (builtins.sum(sizes) != dim or builtins.min(sizes) < 0):
             raise ShapeError(f"split: sizes {sizes} do not add up to dimension {axis} of size "
                              f"{dim}")
+    # A -1 left in sizes means the dim is unknown: that piece ends where the later pieces
+    # begin, so from it on positions count back from the end (0 is the end itself).
     out, start = [], 0
-    for size in sizes:
-        slices = [(None, None, None)] * axis + [(start, start + size, None)]
+    for k, size in enumerate(sizes):
+        stop = -builtins.sum(sizes[k + 1:]) if size == -1 else start + size
+        bounds = (0, 0) if size == 0 else (start, None if stop == 0 else stop)
+        slices = [(None, None, None)] * axis + [bounds + (None,)]
         out.append(make_tensor("slice", (x,), {"slices": tuple(slices)}, name))
-        start += size
+        start = stop
     return out
 
 
@@ -268,7 +280,7 @@ def reverse(tensor, axis, name=None) -> Tensor:
     x = convert_to_tensor(tensor)
     axes = {normalize_axis(a, x.node.rank, "reverse axis") for a in _static_ints(axis, "axis")}
     slices = tuple((None, None, -1) if i in axes else (None, None, None)
-                   for i in range(x.node.rank))
+                   for i in builtins.range(x.node.rank))
     return make_tensor("slice", (x,), {"slices": slices}, name or "ReverseV2")
 
 
@@ -309,8 +321,8 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
         dtype = next((v.dtype for v in (on_value, off_value) if isinstance(v, Tensor)),
                      dtypes.float32)
     dtype = dtypes.as_dtype(dtype)
-    on = convert_to_tensor(1 if on_value is None else on_value, dtype)
-    off = convert_to_tensor(0 if off_value is None else off_value, dtype)
+    on = _scalar(1, dtype) if on_value is None else convert_to_tensor(on_value, dtype)
+    off = _scalar(0, dtype) if off_value is None else convert_to_tensor(off_value, dtype)
     axis = -1 if axis is None else axis
     expanded = expand_dims(idx, axis)
     rank = expanded.node.rank
@@ -358,21 +370,26 @@ def fill(dims, value, name=None) -> Tensor:
     return broadcast_to(convert_to_tensor(value), dims, name=name or "Fill")
 
 
+def _scalar(value, dtype) -> Tensor:
+    """`value` as a scalar constant of `dtype`: 0 and 1 are False and True for bool."""
+    return constant(np.asarray(value).astype(dtypes.as_dtype(dtype).np))
+
+
 def zeros(shape, dtype=dtypes.float32, name=None) -> Tensor:
-    return fill(shape, constant(0, dtype), name=name or "zeros")
+    return fill(shape, _scalar(0, dtype), name=name or "zeros")
 
 
 def ones(shape, dtype=dtypes.float32, name=None) -> Tensor:
-    return fill(shape, constant(1, dtype), name=name or "ones")
+    return fill(shape, _scalar(1, dtype), name=name or "ones")
 
 
 def _filled_like(tensor, value, dtype, name):
     x = convert_to_tensor(tensor)
     dtype = x.dtype if dtype is None else dtypes.as_dtype(dtype)
     if x.node.rank is None:
-        return broadcast_to(constant(value, dtype), shape(x), name=name)
+        return broadcast_to(_scalar(value, dtype), shape(x), name=name)
     return fill(x.node.shape if x.shape.is_fully_defined() else shape(x),
-                constant(value, dtype), name=name)
+                _scalar(value, dtype), name=name)
 
 
 def zeros_like(tensor, dtype=None, name=None, optimize=True) -> Tensor:

@@ -71,10 +71,16 @@ def _binary(op_name, x, y, name):
 
 def _unary(op_name, x, name, float_only=False):
     x = convert_to_tensor(x)
-    if float_only and x.dtype.kind != "f":
+    if float_only:
+        _check_float(op_name, x)
+    return make_tensor(op_name, (x,), name=name or op_name)
+
+
+def _check_float(op_name, x: Tensor) -> Tensor:
+    if x.dtype.kind != "f":
         raise DTypeError(f"{op_name} expects a floating-point tensor, got {x.dtype} "
                          f"('{x.name}'); cast it first with tf.cast")
-    return make_tensor(op_name, (x,), name=name or op_name)
+    return x
 
 
 # --- elementwise ------------------------------------------------------------------------
@@ -155,6 +161,7 @@ def reciprocal(x, name=None):
 
 
 def rsqrt(x, name=None):
+    x = _check_float("rsqrt", convert_to_tensor(x))  # name rsqrt, not sqrt, in the error
     return truediv(1, sqrt(x), name=name or "Rsqrt")
 
 
@@ -396,7 +403,8 @@ def tensordot(a, b, axes, name=None):
     if isinstance(axes, (int, np.integer)):
         axes_a, axes_b = list(range(ra - axes, ra)), list(range(axes))
     else:
-        axes_a, axes_b = [[x] if isinstance(x, int) else list(x) for x in axes]
+        axes_a, axes_b = [[int(x)] if isinstance(x, (int, np.integer)) else list(x)
+                          for x in axes]
     axes_a = [normalize_axis(x, ra, "tensordot axis") for x in axes_a]
     axes_b = [normalize_axis(x, rb, "tensordot axis") for x in axes_b]
     if len(axes_a) != len(axes_b):
@@ -426,8 +434,10 @@ def _product(dims):
 
 
 def _dynamic_dims(out_shape, a, free_a, b, free_b):
+    """The result shape as reshape takes it: known dims as ints (so they stay static),
+    unknown ones read from the operands' run-time shapes."""
     if all(d is not None for d in out_shape):
         return out_shape
-    from graphc.ops.array_ops import concat, gather, shape
-    sa, sb = shape(a), shape(b)
-    return concat([gather(sa, free_a), gather(sb, free_b)], 0)
+    from graphc.ops.array_ops import gather, shape
+    sources = [(a, i) for i in free_a] + [(b, j) for j in free_b]
+    return [d if d is not None else gather(shape(x), i) for d, (x, i) in zip(out_shape, sources)]

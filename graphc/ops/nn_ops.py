@@ -35,6 +35,8 @@ def relu6(features, name=None):
 
 def leaky_relu(features, alpha=0.2, name=None):
     x = convert_to_tensor(features)
+    if x.dtype.kind != "f":  # as TF: ints become float32 (not float64 by promotion with alpha)
+        x = m.cast(x, "float32")
     return m.where(m.greater(x, 0), x, x * alpha, name=name or "LeakyRelu")
 
 

@@ -45,7 +45,8 @@ def getitem(tensor, key):
     if Ellipsis in key:
         i = key.index(Ellipsis)
         key[i:i + 1] = [slice(None)] * (rank - n_real)
-    key += [slice(None)] * (rank - n_real)
+    else:
+        key += [slice(None)] * (rank - n_real)
 
     slices, drop, new_axes, gathers, out_axis = [], [], [], [], 0
     for k in key:

@@ -1,12 +1,11 @@
 """Random tensors with TF1 seeding: a graph-level seed (tf.set_random_seed) plus an op seed.
 
-With either seed set, a fresh Session replays the same sequence; with neither, each op draws
-its seeds from the operating system when it is built. Each run of the op gives new values.
+With either seed set, a fresh Session replays the same sequence; with neither, the op's seeds
+are None and each Session seeds it from the operating system, so a new Session gives a new
+sequence (as in TF1). Each run of the op gives new values.
 """
 
 from __future__ import annotations
-
-import secrets
 
 from graphc.errors import DTypeError
 from graphc.ir import dtypes
@@ -23,13 +22,14 @@ def set_random_seed(seed) -> None:
 
 
 def get_seed(op_seed=None):
-    """The (graph seed, op seed) pair an op is built with, as TF1 derives it."""
+    """The (graph seed, op seed) pair an op is built with, as TF1 derives it; (None, None)
+    when neither is set (the runtime then seeds the op afresh in each Session)."""
     graph = get_default_graph()
     if graph.seed is not None:
         return graph.seed, int(op_seed) if op_seed is not None else graph.next_op_seed()
     if op_seed is not None:
         return DEFAULT_GRAPH_SEED, int(op_seed)
-    return secrets.randbits(62), secrets.randbits(62)
+    return None, None
 
 
 def _random(distribution, shape, dtype, seed, name, minval=0, maxval=1):

@@ -272,7 +272,8 @@ def convert_to_tensor(value, dtype=None, name=None, graph=None) -> Tensor:
         return value
     if isinstance(value, (list, tuple)) and _contains_tensor(value):
         from graphc.ops.array_ops import stack
-        return stack([convert_to_tensor(v, want, graph=graph) for v in value], name=name or "packed")
+        parts = [convert_to_tensor(v, want, graph=graph) for v in value]
+        return stack(parts, name=name or "packed")
     return constant(value, want, name=name, graph=graph)
 
 

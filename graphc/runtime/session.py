@@ -7,6 +7,7 @@ target's executor compute, and rebuilds the same structure with numpy values.
 
 from __future__ import annotations
 
+import collections
 import threading
 from typing import Optional
 
@@ -14,7 +15,9 @@ import numpy as np
 
 from graphc.errors import NotFoundError
 from graphc.ir import dtypes
+from graphc.ir import ops as prims
 from graphc.ir.graph import Graph, get_default_graph
+from graphc.ir.node import make_node
 from graphc.ir.shapes import format_shape, is_compatible
 from graphc.ops.tensor import Operation, Tensor
 from graphc.options import ConfigProto, Options, default_options, resolve_target
@@ -121,19 +124,25 @@ class Session:
         if isinstance(fetch, (Tensor, Operation)):
             if fetch.graph is not self.graph:
                 raise ValueError(f"Fetch {fetch!r} is not an element of this graph.")
-            return fetch.node, isinstance(fetch, Operation) or fetch.node.dtype is None
+            if isinstance(fetch, Operation) or fetch.node.dtype is None:
+                return fetch.node, True
+            return _value_node(fetch.node), False
         raise TypeError(f"Fetch argument {fetch!r} has invalid type {type(fetch)}, must be a "
                         "string or Tensor. (Can not convert a "
                         f"{type(fetch).__name__} into a Tensor or Operation.)")
 
     def _by_name(self, name: str):
-        op_name, _, index = name.partition(":")
-        node = self.graph.node_by_name(op_name)
-        if node is None or index not in ("", "0"):
-            raise NotFoundError(f"The name '{name}' refers to a Tensor which does not exist. "
-                                f"The operation, '{op_name}', does not exist in the graph.")
-        return Tensor(node, self.graph, op_name) if index else Operation(node, self.graph,
-                                                                          op_name)
+        """"op:0" is a Tensor, "op" an Operation (run, giving None), as in TF1."""
+        op_name, colon, _ = name.partition(":")
+        if colon:
+            problem = self.graph.missing_tensor(name)
+            if problem:
+                raise NotFoundError(problem)
+            return Tensor(self.graph.node_by_name(op_name), self.graph, op_name)
+        node = self.graph.node_by_name(name)
+        if node is None:
+            raise NotFoundError(f"The name '{name}' refers to an Operation not in the graph.")
+        return Operation(node, self.graph, name)
 
     def _feeds(self, feed_dict) -> dict:
         feeds = {}
@@ -146,7 +155,7 @@ class Session:
                                 "must be Tensors, Variables or tensor names")
             if tensor.graph is not self.graph:
                 raise ValueError(f"Cannot feed {tensor!r}: it is not an element of this graph.")
-            feeds[tensor.node] = convert_feed(tensor, value)
+            feeds[_value_node(tensor.node)] = convert_feed(tensor, value)
         return feeds
 
     def load_variable(self, variable, value) -> None:
@@ -208,11 +217,22 @@ def _owned(value, protected: set):
     return value.copy()
 
 
+def _value_node(node):
+    """The node whose value a fetch or feed of `node` means. A variable's handle (what the
+    name 'v:0' resolves to) stands for the variable's value, i.e. its canonical read, which
+    interning finds: fetching it reads the variable, feeding it overrides that read."""
+    if node.op.name == "variable":
+        return make_node(prims.get("read"), (node,))
+    return node
+
+
 # --- fetch structures ---------------------------------------------------------------------
 def _flatten(fetches, leaves: list):
-    """A template of the structure; the leaves are appended to `leaves` in order."""
+    """A template of the structure, the leaves appended to `leaves` in order: None for a
+    leaf, else (type, children), plus the default_factory for a dict (defaultdict needs it)."""
     if isinstance(fetches, dict):
-        return (type(fetches), [(k, _flatten(v, leaves)) for k, v in fetches.items()])
+        factory = getattr(fetches, "default_factory", None)
+        return (type(fetches), [(k, _flatten(v, leaves)) for k, v in fetches.items()], factory)
     if isinstance(fetches, (list, tuple)):
         return (type(fetches), [_flatten(v, leaves) for v in fetches])
     leaves.append(fetches)
@@ -222,9 +242,11 @@ def _flatten(fetches, leaves: list):
 def _rebuild(template, values):
     if template is None:
         return next(values)
-    kind, items = template
+    kind, items = template[:2]
     if issubclass(kind, dict):
         out = {k: _rebuild(t, values) for k, t in items}
+        if issubclass(kind, collections.defaultdict):  # its first argument is the factory
+            return kind(template[2], out)
         return kind(out) if kind is not dict else out
     parts = [_rebuild(t, values) for t in items]
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):  # namedtuple

@@ -13,9 +13,11 @@ class RuntimeState:
         self._rngs: dict[Node, np.random.Generator] = {}
 
     def rng(self, node: Node) -> np.random.Generator:
-        """The generator of one random node, seeded from its (seed, seed2) attributes."""
+        """The generator of one random node, seeded from its (seed, seed2) attributes, or
+        from the operating system when they are None (an unseeded op: new in each Session)."""
         gen = self._rngs.get(node)
         if gen is None:
-            seq = np.random.SeedSequence([node.attrs["seed"], node.attrs["seed2"]])
+            seeds = node.attrs["seed"], node.attrs["seed2"]
+            seq = np.random.SeedSequence(None if None in seeds else list(seeds))
             gen = self._rngs[node] = np.random.Generator(np.random.PCG64(seq))
         return gen

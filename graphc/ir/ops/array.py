@@ -37,23 +37,30 @@ def _reshape_shape(inputs, attrs):
     if sum(d == -1 for d in target) > 1 or any(d < -1 for d in target):
         raise ShapeError(f"invalid target shape {target}: dims must be >= 0 with at most one -1")
     size = num_elements(inputs[0].shape)
-    rest = int(np.prod([d for d in target if d != -1]))
-    if -1 not in target:
-        if size is not None and size != rest:
-            raise ShapeError(f"cannot reshape a tensor of shape {format_shape(inputs[0].shape)} "
-                             f"({size} elements) into shape {target} ({rest} elements)")
-        return target
     if size is None:
         return tuple(None if d == -1 else d for d in target)
-    if rest == 0 or size % rest:
+    out = _fill_minus_one(inputs[0].shape, target)
+    if num_elements(out) != size:
         raise ShapeError(f"cannot reshape a tensor of shape {format_shape(inputs[0].shape)} "
                          f"({size} elements) into shape {target}")
-    return tuple(size // rest if d == -1 else d for d in target)
+    return out
+
+
+def _fill_minus_one(dims, target):
+    """`target` with its -1 resolved for an input of shape `dims`, as TF does: the input's
+    element count over the product of the other dims, size-0 dims left out of both when the
+    target has one, so that (0, 3, 4) -> (0, -1) gives (0, 12), a flattened empty batch."""
+    if -1 not in target:
+        return tuple(target)
+    skip_zeros = 0 in target
+    count = int(np.prod([d for d in dims if not (skip_zeros and d == 0)]))
+    rest = int(np.prod([d for d in target if d not in (-1, 0)]))
+    return tuple(count // rest if d == -1 else d for d in target)
 
 
 def _reshape(x, shape_tensor=None, *, shape):
     target = shape if shape_tensor is None else tuple(int(d) for d in shape_tensor)
-    return np.reshape(x, target)
+    return np.reshape(x, _fill_minus_one(x.shape, target))
 
 
 register(Primitive("reshape", "injective", None, _first_dtype, _reshape_shape, _reshape,
@@ -104,6 +111,8 @@ register(Primitive("squeeze", "injective", 1, _first_dtype, _squeeze_shape,
 def _broadcast_to_shape(inputs, attrs):
     _shape_tensor_check(inputs)
     target, shape = attrs["shape"], inputs[0].shape
+    if target is None:  # a run-time shape tensor of unknown length: the rank is unknown too
+        return None
     if len(shape) > len(target):
         raise ShapeError(f"cannot broadcast shape {format_shape(shape)} to "
                          f"{format_shape(target)}: the target has lower rank")
@@ -122,7 +131,8 @@ def _broadcast_to(x, shape_tensor=None, *, shape):
 
 register(Primitive("broadcast_to", "injective", None, _first_dtype, _broadcast_to_shape,
                    _broadcast_to, min_inputs=1, max_inputs=2,
-                   doc="numpy broadcast to attrs['shape'] (or a run-time shape tensor input)"))
+                   doc="numpy broadcast to attrs['shape'] (or a run-time shape tensor input, "
+                       "whose length may be unknown: attrs['shape'] is then None)"))
 
 
 # --- slice (strided) ------------------------------------------------------------------------
