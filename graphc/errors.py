@@ -7,16 +7,48 @@ and name the user's file:line where it was created.
 
 from __future__ import annotations
 
+import os
+import sys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_location() -> str:
+    """file:line of the innermost stack frame outside the graphc package (or, for graphs
+    that graphc builds itself, the outermost graphc frame)."""
+    frame, last_own = sys._getframe(1), "<unknown>"
+    while frame is not None:
+        path = frame.f_code.co_filename
+        here = f"{os.path.basename(path)}:{frame.f_lineno}"
+        if os.path.abspath(path).startswith(_PACKAGE_DIR + os.sep):
+            last_own = here
+        elif not path.startswith("<frozen"):
+            return here
+        frame = frame.f_back
+    return last_own
+
 
 class GraphcError(Exception):
     """Base class of every graphc exception."""
 
 
-class ShapeError(GraphcError, ValueError):
+class BuildError(GraphcError):
+    """An error while building the graph; its text ends with the user's file:line."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.location = user_location()
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return message if self.location in message else f"{message} (at {self.location})"
+
+
+class ShapeError(BuildError, ValueError):
     """Incompatible or invalid shapes while building a node."""
 
 
-class DTypeError(GraphcError, TypeError):
+class DTypeError(BuildError, TypeError):
     """Incompatible or unsupported dtypes while building a node."""
 
 

@@ -88,6 +88,8 @@ def as_dtype(value) -> DType:
     """Convert a DType, a name ('float32'), a numpy dtype or a Python type to a DType."""
     if isinstance(value, DType):
         return value
+    if value is None:
+        raise TypeError("a dtype is required, got None")
     if isinstance(value, str) and value in _BY_NAME:
         return _BY_NAME[value]
     if value is float:
@@ -148,7 +150,7 @@ def can_cast_losslessly(value: np.ndarray, to: DType) -> bool:
         return True
     if to.kind == "i":
         return bool(value.min() >= to.min and value.max() <= to.max)
-    if src.kind in "iu":
-        return True  # ints -> float16/float32: rounding of huge ints, as numpy and TF accept
+    if src.kind in "iu":  # ints -> float16/float32: rounding is accepted, overflow is not
+        return bool(value.min() >= to.min and value.max() <= to.max)
     finite = np.isfinite(value)
     return bool(np.all(np.abs(value[finite]) <= to.max)) if finite.any() else True

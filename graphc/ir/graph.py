@@ -10,18 +10,13 @@ default graphs.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from graphc.errors import DTypeError, ShapeError
+from graphc.errors import DTypeError, ShapeError, user_location  # noqa: F401
 from graphc.ir import ops as prims
 from graphc.ir.node import Node, make_node
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 @dataclass(frozen=True)
 class NodeInfo:
@@ -29,21 +24,6 @@ class NodeInfo:
 
     name: str
     location: str  # "file.py:12" of the user's code that built it
-
-
-def user_location() -> str:
-    """file:line of the innermost stack frame outside the graphc package (or, for graphs
-    that graphc builds itself, the outermost graphc frame)."""
-    frame, last_own = sys._getframe(1), "<unknown>"
-    while frame is not None:
-        path = frame.f_code.co_filename
-        here = f"{os.path.basename(path)}:{frame.f_lineno}"
-        if os.path.abspath(path).startswith(_PACKAGE_DIR + os.sep):
-            last_own = here
-        elif not path.startswith("<frozen"):
-            return here
-        frame = frame.f_back
-    return last_own
 
 
 class Graph:
@@ -81,7 +61,8 @@ class Graph:
             node = make_node(op, inputs, attrs, deps)
         except (ShapeError, DTypeError) as e:
             where = user_location()
-            raise type(e)(f"{e} (op '{self._scoped(name or op_name)}' at {where})") from None
+            op_text = self._scoped(name or op_name)
+            raise type(e)(f"{e.args[0]} (op '{op_text}' at {where})") from None
         with self._lock:
             full = name[:-1] if name and name.endswith("/") else self.unique_name(name or op_name)
             self._names[full] = node

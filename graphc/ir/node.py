@@ -48,6 +48,9 @@ class Node:
     def __setattr__(self, name, value):
         raise AttributeError("L1 nodes are immutable")
 
+    def __delattr__(self, name):
+        raise AttributeError("L1 nodes are immutable")
+
     @property
     def rank(self) -> Optional[int]:
         return None if self.shape is None else len(self.shape)
@@ -130,7 +133,7 @@ def make_node(op, inputs=(), attrs=None, deps=()) -> Node:
         else:
             shape = None
     except (ShapeError, DTypeError) as e:
-        raise type(e)(f"{op.name}: {e}") from None
+        raise type(e)(f"{op.name}: {e.args[0]}") from None
     node = object.__new__(Node)
     for slot, value in (("op", op), ("inputs", inputs), ("attrs", types.MappingProxyType(attrs)),
                         ("deps", deps), ("dtype", dtype), ("shape", shape), ("_key", key)):

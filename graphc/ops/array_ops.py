@@ -25,27 +25,45 @@ from graphc.ops.tensor import (Tensor, constant, convert_to_tensor, get_default_
 # --- values known while building ------------------------------------------------------------
 def static_value(t: Tensor) -> Optional[np.ndarray]:
     """The value of `t` if it follows from constants and static shapes alone, else None."""
-    node = t.node if isinstance(t, Tensor) else t
-    return _static(node, {})
+    root = t.node if isinstance(t, Tensor) else t
+    memo: dict = {}
+    stack = [root]
+    while stack:  # iterative post-order: deep constant chains must not hit the recursion limit
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        pending = [x for x in node.inputs if x not in memo] if _foldable(node) else []
+        if pending:
+            stack.extend(pending)
+            continue
+        memo[node] = _static_one(node, memo)
+        stack.pop()
+    return memo[root]
 
 
-def _static(node, memo):
-    if node in memo:
-        return memo[node]
-    value = None
+def _foldable(node) -> bool:
+    """A pure op whose value follows from its inputs' values (sources and state excluded)."""
+    return (not node.op.stateful and node.op.reference is not None and node.dtype is not None
+            and node.op.kind != "source" and not node.deps)
+
+
+def _static_one(node, memo):
     if node.op.name == "constant":
-        value = node.attrs["value"]
-    elif node.op.name == "shape":
+        return node.attrs["value"]
+    if node.op.name == "shape":
         shape = node.inputs[0].shape
-        if shape is not None and None not in shape:
-            value = np.array(shape, dtype=node.dtype.np)
-    elif not node.op.stateful and node.op.reference is not None and node.dtype is not None \
-            and node.op.kind != "source" and not node.deps:
-        args = [_static(x, memo) for x in node.inputs]
-        if all(a is not None for a in args) and builtins.sum(a.size for a in args) <= 4096:
-            value = np.asarray(node.op.reference(*args, **node.attrs)).astype(node.dtype.np)
-    memo[node] = value
-    return value
+        return None if shape is None or None in shape else np.array(shape, dtype=node.dtype.np)
+    if not _foldable(node):
+        return None
+    args = [memo[x] for x in node.inputs]
+    if any(a is None for a in args) or builtins.sum(a.size for a in args) > 4096:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(node.op.reference(*args, **node.attrs)).astype(node.dtype.np)
+    except Exception:  # e.g. an index out of range: the run reports it, with its location
+        return None
 
 
 def _partial_shape(t: Tensor):

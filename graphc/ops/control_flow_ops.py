@@ -31,13 +31,24 @@ def control_dependencies(control_inputs):
     graph = get_default_graph()
     if control_inputs is None:
         return graph.control_dependencies(None)
-    return graph.control_dependencies([_node_of(v) for v in _flatten(control_inputs)])
+    return graph.control_dependencies(_nodes_in(graph, control_inputs))
+
+
+def _nodes_in(graph, values) -> list:
+    """The nodes behind `values`, which must all belong to `graph`."""
+    nodes = []
+    for v in _flatten(values):
+        if getattr(v, "graph", graph) is not graph:
+            raise ValueError(f"{v!r} must be from the same graph as the ops it controls "
+                             "(the default graph)")
+        nodes.append(_node_of(v))
+    return nodes
 
 
 def group(*inputs, name=None) -> Operation:
     """An operation that runs all `inputs` (tensors, operations, variables, lists of them)."""
     graph = get_default_graph()
-    with graph.control_dependencies([_node_of(v) for v in _flatten(inputs)]):
+    with graph.control_dependencies(_nodes_in(graph, inputs)):
         return make_operation("no_op", name=name or "group_deps", graph=graph)
 
 
