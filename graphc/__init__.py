@@ -6,47 +6,141 @@ import types as _types
 __version__ = "0.1.0"
 
 from graphc import errors, nn  # noqa: F401,E402
-from graphc.errors import (FailedPreconditionError, InvalidArgumentError,  # noqa: F401,E402
-                           NotFoundError, OpError)
-from graphc.ir.dtypes import (DType, as_dtype, bool_ as bool, float16, float32,  # noqa: F401,E402
-                              float64, int32, int64)
+from graphc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, OpError  # noqa: F401,E402
+from graphc.ir.dtypes import DType, as_dtype, float16, float32, float64, int32, int64  # noqa: F401,E402
+from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.graph import Graph, get_default_graph, reset_default_graph  # noqa: F401,E402
-from graphc.ops.array_ops import (broadcast_to, concat, expand_dims, fill, gather,  # noqa: F401,E402
-                                  identity, one_hot, ones, ones_like, pad, placeholder,
-                                  placeholder_with_default, range, rank, reshape, reverse,
-                                  shape, size, slice, split, squeeze, stack, stop_gradient,
-                                  strided_slice, tile, transpose, unstack, zeros, zeros_like)
-from graphc.ops.control_flow_ops import (control_dependencies, group, name_scope,  # noqa: F401,E402
-                                         no_op, tuple)
-from graphc.ops.init_ops import (constant_initializer, glorot_normal_initializer,  # noqa: F401,E402
-                                 glorot_uniform_initializer, ones_initializer,
-                                 random_normal_initializer, random_uniform_initializer,
-                                 truncated_normal_initializer, variance_scaling_initializer,
-                                 zeros_initializer)
-from graphc.ops.math_ops import (abs, add, argmax, argmin, atan2, cast, ceil,  # noqa: F401,E402
-                                 clip_by_value, cos, count_nonzero, div, divide, equal, erf, exp,
-                                 expm1, floor, floordiv, greater, greater_equal, is_finite,
-                                 is_inf, is_nan, less, less_equal, log, log1p, logical_and,
-                                 logical_not, logical_or, logical_xor, matmul, maximum, minimum,
-                                 mod, multiply, negative, not_equal, pow, reciprocal,
-                                 reduce_all, reduce_any, reduce_max, reduce_mean, reduce_min,
-                                 reduce_prod, reduce_sum, round, rsqrt, sigmoid, sign, sin, sqrt,
-                                 square, subtract, tanh, tensordot, to_float, to_int32,
-                                 to_int64, truediv, where, where_v2)
-from graphc.ops.random_ops import (random_normal, random_uniform, set_random_seed,  # noqa: F401,E402
-                                   truncated_normal)
-from graphc.ops.tensor import (Operation, Tensor, TensorShape, constant,  # noqa: F401,E402
-                               convert_to_tensor)
-from graphc.ops.variables import (AUTO_REUSE, GraphKeys, Variable,  # noqa: F401,E402
-                                  VariableScope, assign, assign_add, assign_sub, get_variable,
-                                  get_variable_scope, global_variables,
-                                  global_variables_initializer, initialize_all_variables,
-                                  local_variables, local_variables_initializer,
-                                  trainable_variables, variable_scope, variables_initializer)
-from graphc.options import (ConfigProto, GPUOptions, Options, set_default_options,  # noqa: F401,E402
-                            set_default_target)
-from graphc.runtime.session import (InteractiveSession, Session,  # noqa: F401,E402
-                                    get_default_session)
+from graphc.ops.array_ops import (  # noqa: F401,E402
+    broadcast_to,
+    concat,
+    expand_dims,
+    fill,
+    gather,
+    identity,
+    one_hot,
+    ones,
+    ones_like,
+    pad,
+    placeholder,
+    placeholder_with_default,
+    range,
+    rank,
+    reshape,
+    reverse,
+    shape,
+    size,
+    slice,
+    split,
+    squeeze,
+    stack,
+    stop_gradient,
+    strided_slice,
+    tile,
+    transpose,
+    unstack,
+    zeros,
+    zeros_like,
+)
+from graphc.ops.control_flow_ops import control_dependencies, group, name_scope, no_op, tuple  # noqa: F401,E402
+from graphc.ops.init_ops import (  # noqa: F401,E402
+    constant_initializer,
+    glorot_normal_initializer,
+    glorot_uniform_initializer,
+    ones_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    truncated_normal_initializer,
+    variance_scaling_initializer,
+    zeros_initializer,
+)
+from graphc.ops.math_ops import (  # noqa: F401,E402
+    abs,
+    add,
+    argmax,
+    argmin,
+    atan2,
+    cast,
+    ceil,
+    clip_by_value,
+    cos,
+    count_nonzero,
+    div,
+    divide,
+    equal,
+    erf,
+    exp,
+    expm1,
+    floor,
+    floordiv,
+    greater,
+    greater_equal,
+    is_finite,
+    is_inf,
+    is_nan,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    matmul,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    pow,
+    reciprocal,
+    reduce_all,
+    reduce_any,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+    round,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    subtract,
+    tanh,
+    tensordot,
+    to_float,
+    to_int32,
+    to_int64,
+    truediv,
+    where,
+    where_v2,
+)
+from graphc.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401,E402
+from graphc.ops.tensor import Operation, Tensor, TensorShape, constant, convert_to_tensor  # noqa: F401,E402
+from graphc.ops.variables import (  # noqa: F401,E402
+    AUTO_REUSE,
+    GraphKeys,
+    Variable,
+    VariableScope,
+    assign,
+    assign_add,
+    assign_sub,
+    get_variable,
+    get_variable_scope,
+    global_variables,
+    global_variables_initializer,
+    initialize_all_variables,
+    local_variables,
+    local_variables_initializer,
+    trainable_variables,
+    variable_scope,
+    variables_initializer,
+)
+from graphc.options import ConfigProto, GPUOptions, Options, set_default_options, set_default_target  # noqa: F401,E402
+from graphc.runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401,E402
 
 floormod = mod
 realdiv = truediv
@@ -67,11 +161,9 @@ def get_collection_ref(key):
 
 # Differentiation, training and losses.
 from graphc import initializers, losses, test, train  # noqa: F401,E402
-from graphc.autodiff import (add_n, custom_gradient, gradients,  # noqa: F401,E402
-                             hessian_vector_product, hessians)
+from graphc.autodiff import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
-
 
 # tf.compat.v1 spellings: `import graphc as tf` replaces `import tensorflow.compat.v1 as tf`.
 newaxis = None

@@ -1,9 +1,22 @@
 """tf.initializers / tf.keras.initializers names for the initializers of graphc.ops.init_ops."""
 
-from graphc.ops.init_ops import (Constant, Initializer, Ones, Orthogonal,  # noqa: F401
-                                 RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-                                 Zeros, glorot_normal_initializer, glorot_uniform_initializer,
-                                 he_normal, he_uniform, lecun_normal, lecun_uniform)
+from graphc.ops.init_ops import (  # noqa: F401
+                                 Constant,
+                                 Initializer,
+                                 Ones,
+                                 Orthogonal,
+                                 RandomNormal,
+                                 RandomUniform,
+                                 TruncatedNormal,
+                                 VarianceScaling,
+                                 Zeros,
+                                 glorot_normal_initializer,
+                                 glorot_uniform_initializer,
+                                 he_normal,
+                                 he_uniform,
+                                 lecun_normal,
+                                 lecun_uniform,
+)
 
 zeros = Zeros
 ones = Ones

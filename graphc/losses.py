@@ -6,9 +6,11 @@ from __future__ import annotations
 from graphc.ir.graph import get_default_graph
 from graphc.ops import math_ops as M
 from graphc.ops.array_ops import broadcast_to, ones_like, shape
-from graphc.ops.nn_losses import (sigmoid_cross_entropy_with_logits,
-                                  softmax_cross_entropy_with_logits,
-                                  sparse_softmax_cross_entropy_with_logits)
+from graphc.ops.nn_losses import (
+    sigmoid_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits,
+    sparse_softmax_cross_entropy_with_logits,
+)
 from graphc.ops.tensor import convert_to_tensor
 from graphc.ops.variables import GraphKeys
 
@@ -142,10 +144,22 @@ def add_loss(loss, loss_collection=GraphKeys.LOSSES) -> None:
         get_default_graph().add_to_collection(loss_collection, loss)
 
 
+def get_regularization_losses(scope=None) -> list:
+    return get_default_graph().get_collection(GraphKeys.REGULARIZATION_LOSSES, scope)
+
+
+def get_regularization_loss(scope=None, name="total_regularization_loss"):
+    """The sum of the regularization losses (0.0 when there are none)."""
+    from graphc.autodiff import add_n
+    from graphc.ops.tensor import constant
+    losses = get_regularization_losses(scope)
+    return add_n(losses, name=name) if losses else constant(0.0, name=name)
+
+
 def get_total_loss(add_regularization_losses=True, name="total_loss", scope=None):
     losses = get_losses(scope)
     if add_regularization_losses:
-        losses += get_default_graph().get_collection(GraphKeys.REGULARIZATION_LOSSES, scope)
+        losses += get_regularization_losses(scope)
     if not losses:
         raise ValueError("No losses found in the graph.")
     from graphc.autodiff import add_n

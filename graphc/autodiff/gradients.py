@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 
+from graphc.autodiff.rules import CUSTOM_GRADIENTS, NOT_DIFFERENTIABLE, VJPS, Primal
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir.node import topo_sort
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops.tensor import Tensor, convert_to_tensor, graph_of, make_tensor
-from graphc.autodiff.rules import CUSTOM_GRADIENTS, NOT_DIFFERENTIABLE, VJPS, Primal
 
 _FN_IDS = itertools.count(1)
 
@@ -80,12 +80,15 @@ def _target_nodes(x):
 
 
 def _depends_on_targets(order, targets, stops) -> set:
-    """Float nodes through which some target reaches a y (without crossing stops)."""
+    """Float nodes through which some target reaches a y (without crossing stops).
+
+    A stop is a constant to differentiate through, yet it still gets its own gradient when
+    it is a target (TF1: gradients(a + b, [a, b], stop_gradients=[a, b]) is [1, 1])."""
     live = set()
     for node in order:
-        if node.dtype is None or node.dtype.kind != "f" or node in stops:
+        if node.dtype is None or node.dtype.kind != "f":
             continue
-        if node in targets or (node.op.name not in NOT_DIFFERENTIABLE
+        if node in targets or (node not in stops and node.op.name not in NOT_DIFFERENTIABLE
                                and any(x in live for x in node.inputs)):
             live.add(node)
     return live

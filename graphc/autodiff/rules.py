@@ -86,7 +86,9 @@ def _stays(axis_from_end: int, x: Tensor, operands) -> bool:
 
 
 def _shape_of(x: Tensor):
-    return list(x.node.shape) if None not in x.node.shape else A.shape(x)
+    """x's shape: static when fully known, else a run-time shape tensor (unknown rank too)."""
+    static = x.node.shape
+    return list(static) if static is not None and None not in static else A.shape(x)
 
 
 def _sum_to(g: Tensor, x: Tensor) -> Tensor:
@@ -340,23 +342,46 @@ def _concat(p, g):
 
 @vjp("pad")
 def _pad(p, g):
-    if p.attrs["mode"] != "CONSTANT":
-        raise NotImplementedError(f"the gradient of {p.attrs['mode']} padding is not "
-                                  "supported")
-    slices = tuple((b, None if a == 0 else -a, None) for b, a in p.attrs["paddings"])
-    return [make_tensor("slice", (g,), {"slices": slices}, "Slice")]
+    # CONSTANT: x sits at out[b : -a] on each axis, so dx = g[b : -a].
+    # REFLECT / SYMMETRIC: the borders are mirrored copies of x's edges, so, one axis at a
+    # time, dx = g[b : -a] + each border reversed and added back where it was read:
+    # REFLECT skips the edge element (x[1 : b+1], x[-a-1 : -1]), SYMMETRIC repeats it
+    # (x[:b], x[-a:]). Negative bounds keep the rule valid for dims unknown until run time.
+    paddings = p.attrs["paddings"]
+    if p.attrs["mode"] == "CONSTANT":
+        return [_slice_of(g, [(b, -a or None, None) for b, a in paddings])]
+    shift = 1 if p.attrs["mode"] == "REFLECT" else 0
+    for axis, (b, a) in enumerate(paddings):
+        lead = [(None, None, None)] * axis
+        dx = _slice_of(g, lead + [(b, -a or None, None)]) if a or b else g
+        if b:
+            border = _slice_of(g, lead + [(b - 1, None, -1)])
+            dx = dx + _slice_grad_of(border, dx, lead + [(shift, b + shift, None)])
+        if a:
+            border = _slice_of(g, lead + [(-1, -a - 1, -1)])
+            dx = dx + _slice_grad_of(border, dx, lead + [(-a - shift, -shift or None, None)])
+        g = dx
+    return [g]
+
+
+def _slice_of(x: Tensor, slices) -> Tensor:
+    return make_tensor("slice", (x,), {"slices": tuple(slices)}, "Slice")
+
+
+def _slice_grad_of(g: Tensor, like: Tensor, slices) -> Tensor:
+    """Zeros shaped like `like`, with g written at like[slices]."""
+    return make_tensor("slice_grad", (g, A.shape(like)),
+                       {"slices": tuple(slices), "shape": like.node.shape}, "SliceGrad")
 
 
 @vjp("tile")
 def _tile(p, g):
-    # view g as (m0, d0, m1, d1, ...) and sum the copies m_i
+    # view g as (m0, d0, m1, d1, ...) and sum the copies m_i (a dim d_i unknown until run
+    # time is read from x's shape then)
     shape, mult = p.x.node.shape, p.attrs["multiples"]
-    if None in shape:
-        raise NotImplementedError("the gradient of tile of a tensor with unknown dims is not "
-                                  "supported")
-    split = [v for m, d in zip(mult, shape) for v in (m, d)]
-    summed = M.reduce_sum(A.reshape(g, split), list(range(0, 2 * len(shape), 2)))
-    return [summed]
+    dims = [A.shape(p.x)[i] if d is None else d for i, d in enumerate(shape)]
+    split = [v for m, d in zip(mult, dims) for v in (m, d)]
+    return [M.reduce_sum(A.reshape(g, split), list(range(0, 2 * len(shape), 2)))]
 
 
 @vjp("gather")

@@ -18,6 +18,7 @@ from graphc.errors import DTypeError, ShapeError, user_location  # noqa: F401
 from graphc.ir import ops as prims
 from graphc.ir.node import Node, make_node
 
+
 @dataclass(frozen=True)
 class NodeInfo:
     """What a Graph knows about a node beyond its structure."""

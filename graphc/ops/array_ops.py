@@ -18,8 +18,14 @@ from graphc.ir import dtypes
 from graphc.ir.ops.array import PAD_MODES
 from graphc.ir.shapes import normalize_axis
 from graphc.ops.math_ops import equal, promote_operands, reduce_prod, where
-from graphc.ops.tensor import (Tensor, constant, convert_to_tensor, get_default_graph,
-                               is_tensor_like, make_tensor)
+from graphc.ops.tensor import (
+    Tensor,
+    constant,
+    convert_to_tensor,
+    get_default_graph,
+    is_tensor_like,
+    make_tensor,
+)
 
 
 # --- values known while building ------------------------------------------------------------
@@ -141,7 +147,7 @@ def placeholder_with_default(input, shape, name=None) -> Tensor:  # noqa: A002
 # --- reshaping ------------------------------------------------------------------------------
 def reshape(tensor, shape, name=None) -> Tensor:
     x = convert_to_tensor(tensor)
-    dims, dynamic = shape_argument(shape, "reshape")
+    dims, dynamic = shape_argument(shape, "reshape", unknown_length=True)
     inputs = (x,) if dynamic is None else (x, dynamic)
     return make_tensor("reshape", inputs, {"shape": dims}, name or "Reshape")
 

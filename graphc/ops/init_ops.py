@@ -166,7 +166,8 @@ class Orthogonal(Initializer):
             raise ValueError(f"the orthogonal initializer needs a shape of rank >= 2, got "
                              f"{shape}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        rng = np.random.default_rng(list(random_ops.get_seed(self.seed)))
+        seeds = random_ops.get_seed(self.seed)  # (None, None) when unseeded: a fresh draw
+        rng = np.random.default_rng(None if seeds[0] is None else list(seeds))
         a = rng.standard_normal((max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(a)
         q *= np.sign(np.diag(r))  # a uniform (Haar) draw, not one biased by QR's signs

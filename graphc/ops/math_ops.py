@@ -13,8 +13,14 @@ import numpy as np
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.shapes import normalize_axis
-from graphc.ops.tensor import (Tensor, constant, convert_to_tensor, graph_of, is_tensor_like,
-                               make_tensor)
+from graphc.ops.tensor import (
+    Tensor,
+    constant,
+    convert_to_tensor,
+    graph_of,
+    is_tensor_like,
+    make_tensor,
+)
 
 
 # --- promotion --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphc.errors import ShapeError
 from graphc.ir import dtypes
 from graphc.ops import math_ops as M
-from graphc.ops.array_ops import one_hot
+from graphc.ops.array_ops import one_hot, zeros_like
 from graphc.ops.nn_ops import log_softmax
 from graphc.ops.tensor import convert_to_tensor
 
@@ -45,12 +45,16 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
 
 def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
     # z * -log(sigmoid(x)) + (1 - z) * -log(1 - sigmoid(x)) = max(x, 0) - x z + log1p(e^-|x|)
+    # with max(x, 0) and -|x| both taken from one x >= 0 branch, so that at x = 0 their
+    # gradients (1 and -1/2) add up to sigmoid(0) - z (abs's gradient there would be 0)
     x = convert_to_tensor(logits)
     z = M.cast(convert_to_tensor(labels), x.dtype)
     if not z.shape.is_compatible_with(x.shape):
         raise ShapeError(f"labels of shape {z.shape} and logits of shape {x.shape} must match")
-    return M.add(M.maximum(x, 0) - x * z, M.log1p(M.exp(-M.abs(x))),
-                 name=name or "logistic_loss")
+    nonnegative = M.greater_equal(x, 0)
+    relu = M.where(nonnegative, x, zeros_like(x))
+    neg_abs = M.where(nonnegative, -x, x)
+    return M.add(relu - x * z, M.log1p(M.exp(neg_abs)), name=name or "logistic_loss")
 
 
 def l2_loss(t, name=None):

@@ -24,13 +24,15 @@ def _float(x, what):
 
 
 def relu(features, name=None):
+    # maximum(0, x), not maximum(x, 0): a tie goes to the first operand, so the gradient at
+    # x = 0 is 0, as in TF
     x = convert_to_tensor(features)
-    return m.maximum(x, 0, name=name or "Relu")
+    return m.maximum(0, x, name=name or "Relu")
 
 
 def relu6(features, name=None):
-    x = convert_to_tensor(features)
-    return m.minimum(m.maximum(x, 0), 6, name=name or "Relu6")
+    x = convert_to_tensor(features)  # constants first: zero gradient at the kinks 0 and 6
+    return m.minimum(6, m.maximum(0, x), name=name or "Relu6")
 
 
 def leaky_relu(features, alpha=0.2, name=None):
@@ -53,9 +55,14 @@ def selu(features, name=None):
 
 
 def softplus(features, name=None):
-    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): exact for large |x| in both directions
+    # log(1 + e^x) = x + log1p(e^-x) for x >= 0, log1p(e^x) below: exact for large |x|.
+    # Each branch sees only its own half of x (no overflow in the discarded one, so no
+    # nan gradient), and the gradient at 0 is sigmoid(0) = 0.5.
     x = _float(features, "softplus")
-    return m.add(m.maximum(x, 0), m.log1p(m.exp(-m.abs(x))), name=name or "Softplus")
+    pos = m.where(x >= 0, x, 0)
+    neg = m.minimum(x, 0)
+    return m.where(x >= 0, pos + m.log1p(m.exp(-pos)), m.log1p(m.exp(neg)),
+                   name=name or "Softplus")
 
 
 def softsign(features, name=None):

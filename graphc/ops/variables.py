@@ -217,6 +217,7 @@ class VariableScope:
     reuse: Any = False
     initializer: Any = None
     dtype: dtypes.DType = dtypes.float32
+    regularizer: Any = None
     default_name_counts: dict = field(default_factory=dict)
 
     def reuse_variables(self) -> None:
@@ -259,7 +260,8 @@ def variable_scope(name_or_scope=None, default_name=None, values=None, initializ
     # As TF1: reuse=None or False inherits (a reusing scope cannot be left by nesting).
     scope = VariableScope(full, parent.reuse if reuse in (None, False) else reuse,
                           initializer or parent.initializer,
-                          dtypes.as_dtype(dtype) if dtype is not None else parent.dtype)
+                          dtypes.as_dtype(dtype) if dtype is not None else parent.dtype,
+                          regularizer or parent.regularizer)
     graph._variable_scope_stack.append(scope)
     try:
         if auxiliary_name_scope:
@@ -275,7 +277,11 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
                  trainable=None, collections=None, caching_device=None, partitioner=None,
                  validate_shape=True, use_resource=None, custom_getter=None, constraint=None,
                  synchronization=None, aggregation=None) -> Variable:
-    """The variable `scope/name`: created, or shared under reuse, as in TF1."""
+    """The variable `scope/name`: created, or shared under reuse, as in TF1.
+
+    A regularizer (here or on the scope) is called on a new variable and its result added to
+    the REGULARIZATION_LOSSES collection (see tf.losses.get_regularization_loss).
+    """
     graph = get_default_graph()
     scope = get_variable_scope()
     full = f"{scope.name}/{name}" if scope.name else name
@@ -313,4 +319,10 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     var = Variable(initial_value, trainable=True if trainable is None else trainable,
                    collections=collections, name=full + "/", dtype=dtype, shape=dims)
     store[full] = var
+    regularizer = regularizer or scope.regularizer
+    if regularizer is not None:
+        with graph.name_scope(full + "/Regularizer/"):
+            penalty = regularizer(var)
+        if penalty is not None:  # TF1: a regularizer may decline by returning None
+            graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, penalty)
     return var

@@ -45,6 +45,7 @@ class Optimizer:
 
     def apply_gradients(self, grads_and_vars, global_step=None, name=None) -> Operation:
         """One op applying every (gradient, variable) update, then incrementing global_step."""
+        grads_and_vars = list(grads_and_vars)  # may be a one-shot iterator such as zip()
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         if not pairs:
             names = [v.name for _, v in grads_and_vars]
@@ -117,7 +118,10 @@ class Optimizer:
 
     @staticmethod
     def _as(value, var):
-        """A hyperparameter (number or tensor) in the variable's dtype."""
+        """A hyperparameter (number or tensor) in the variable's dtype: a Python number goes
+        straight to it (not through float32, which would round 0.1 for float64 variables)."""
+        if isinstance(value, (int, float)):
+            return convert_to_tensor(value, dtype=var.dtype)
         return M.cast(convert_to_tensor(value), var.dtype)
 
 

@@ -33,7 +33,8 @@ def _reshape_shape(inputs, attrs):
     _shape_tensor_check(inputs)
     target = attrs["shape"]
     if len(inputs) == 2:  # dynamic: attrs hold what is known statically (None or -1 unknown)
-        return tuple(None if d is None or d < 0 else d for d in target)
+        return None if target is None else tuple(None if d is None or d < 0 else d
+                                                  for d in target)
     if sum(d == -1 for d in target) > 1 or any(d < -1 for d in target):
         raise ShapeError(f"invalid target shape {target}: dims must be >= 0 with at most one -1")
     size = num_elements(inputs[0].shape)
