@@ -13,6 +13,7 @@ from graphc.ir.graph import Graph, get_default_graph, reset_default_graph  # noq
 from graphc.ops.array_ops import (  # noqa: F401,E402
     broadcast_to,
     concat,
+    ensure_shape,
     expand_dims,
     fill,
     gather,

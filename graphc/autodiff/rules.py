@@ -102,7 +102,7 @@ def _binary(p, gx, gy):
 
 
 # --- elementwise --------------------------------------------------------------------------
-@vjp("identity", "placeholder_with_default")
+@vjp("identity", "placeholder_with_default", "ensure_shape")
 def _identity(p, g):
     return [g]  # d x = g
 

@@ -63,3 +63,19 @@ def is_compatible(actual, static) -> bool:
     if static is None:
         return True
     return len(actual) == len(static) and all(s is None or s == a for a, s in zip(actual, static))
+
+
+def merge_shapes(a, b):
+    """The most specific shape compatible with both (None = unknown); ShapeError if none is."""
+    if a is None:
+        return None if b is None else tuple(b)
+    if b is None:
+        return tuple(a)
+    if len(a) != len(b):
+        raise ShapeError(f"shapes {format_shape(a)} and {format_shape(b)} have different ranks")
+    out = []
+    for x, y in zip(a, b):
+        if x is not None and y is not None and x != y:
+            raise ShapeError(f"shapes {format_shape(a)} and {format_shape(b)} are incompatible")
+        out.append(x if x is not None else y)
+    return tuple(out)

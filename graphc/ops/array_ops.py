@@ -380,6 +380,14 @@ def rank(input, name=None) -> Tensor:  # noqa: A002
     return size(shape(x), name=name or "Rank")
 
 
+def ensure_shape(x, shape, name=None) -> Tensor:
+    """x, with its static shape refined to `shape` and checked when the graph runs."""
+    x = convert_to_tensor(x)
+    dims = None if shape is None else tuple(None if d is None or d == -1 else int(d)
+                                            for d in _as_dims(shape))
+    return make_tensor("ensure_shape", (x,), {"shape": dims}, name or "EnsureShape")
+
+
 def identity(input, name=None) -> Tensor:  # noqa: A002
     return make_tensor("identity", (convert_to_tensor(input),), name=name or "Identity")
 

@@ -16,7 +16,7 @@ from graphc.errors import DTypeError
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, get_default_graph
 from graphc.ir.node import Node
-from graphc.ir.shapes import format_shape, num_elements
+from graphc.ir.shapes import format_shape, merge_shapes, num_elements
 
 
 class Dimension(int):
@@ -133,9 +133,17 @@ class Tensor:
         return _session_for(session, self.graph).run(self, feed_dict)
 
     def set_shape(self, shape) -> None:
-        if not self.shape.is_compatible_with(shape):
+        """Refine the static shape (TF1). The handle then stands for an `ensure_shape` of the
+        old node, which checks the shape at run time; ops built afterwards see the refined
+        shape, and feeding this tensor feeds the original."""
+        wanted = TensorShape(shape).dims
+        if not self.shape.is_compatible_with(wanted):
             raise ValueError(f"Shapes {self.shape} and {TensorShape(shape)} are incompatible "
                              f"(tensor {self.name})")
+        merged = merge_shapes(self.node.shape, wanted)
+        if merged != self.node.shape:
+            self.node, _ = self.graph.create("ensure_shape", [self.node], {"shape": merged},
+                                             f"{self._op_name}/set_shape", control=False)
 
     def __repr__(self) -> str:
         return f"<tf.Tensor '{self.name}' shape={self.shape} dtype={self.dtype}>"

@@ -155,7 +155,7 @@ class Session:
                                 "must be Tensors, Variables or tensor names")
             if tensor.graph is not self.graph:
                 raise ValueError(f"Cannot feed {tensor!r}: it is not an element of this graph.")
-            feeds[_value_node(tensor.node)] = convert_feed(tensor, value)
+            feeds[_fed_node(tensor.node)] = convert_feed(tensor, value)
         return feeds
 
     def load_variable(self, variable, value) -> None:
@@ -185,7 +185,7 @@ class InteractiveSession(Session):
 def convert_feed(tensor: Tensor, value, what: str = "feed") -> np.ndarray:
     """`value` as an array of the tensor's dtype and shape, or a clear error naming it."""
     node = tensor.node
-    where = tensor.graph.describe(node)
+    where = tensor.graph.describe(_fed_node(node))
     if node.dtype is None:
         raise TypeError(f"Cannot {what} {where}: it is an operation, not a tensor")
     if isinstance(value, Tensor) or hasattr(value, "_as_graph_tensor"):
@@ -224,6 +224,15 @@ def _value_node(node):
     if node.op.name == "variable":
         return make_node(prims.get("read"), (node,))
     return node
+
+
+def _fed_node(node):
+    """The node a feed of `node` replaces: as _value_node, and a tensor refined by
+    set_shape (an ensure_shape) feeds the tensor it refines, once checked against the
+    refined shape."""
+    while node.op.name == "ensure_shape":
+        node = node.inputs[0]
+    return _value_node(node)
 
 
 # --- fetch structures ---------------------------------------------------------------------

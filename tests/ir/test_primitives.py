@@ -208,6 +208,8 @@ SAMPLES = {
     "scatter_add": [([sample_array(F32), np.array([0, 0], np.int32), shape_tensor((4, 3))],
                      {"axis": 0, "shape": (4, 3)})],
     "custom_gradient": [([sample_array(F32), sample_array(F32)], {"fn_id": 0})],
+    "ensure_shape": [([sample_array(F32)], {"shape": (2, None)}),
+                     ([sample_array(dtypes.int32)], {"shape": None})],
     "constant": [([], {"value": sample_array(dtypes.int32)})],
     "placeholder_with_default": [([sample_array(F32)], {"shape": (None, 3)})],
     "random": [([], {"distribution": d, "dtype": dt, "shape": (2, 3), "seed": 1, "seed2": 2,

@@ -14,7 +14,7 @@ import numpy as np
 from graphc.errors import DTypeError
 from graphc.ir import dtypes
 from graphc.ir.ops import Primitive, register
-from graphc.ir.shapes import broadcast_shapes
+from graphc.ir.shapes import broadcast_shapes, format_shape, is_compatible, merge_shapes
 
 
 def _broadcast_rule(inputs, attrs):
@@ -157,3 +157,17 @@ def _cast(x, dtype):
 register(Primitive("cast", "elementwise", 1, _cast_dtype, lambda inputs, attrs: inputs[0].shape,
                    _cast, handles_unknown_rank=True,
                    doc="convert to attrs['dtype']; float -> int truncates toward zero"))
+
+
+def _ensure_shape(x, shape):
+    if not is_compatible(x.shape, shape):
+        raise ValueError(f"shape {format_shape(x.shape)} is not compatible with the declared "
+                         f"shape {format_shape(shape)}")
+    return x
+
+
+register(Primitive("ensure_shape", "elementwise", 1, lambda inputs, attrs: inputs[0].dtype,
+                   lambda inputs, attrs: merge_shapes(inputs[0].shape, attrs["shape"]),
+                   _ensure_shape, handles_unknown_rank=True,
+                   doc="identity that refines the static shape to attrs['shape'] and checks "
+                       "it at run time (tf.ensure_shape, Tensor.set_shape)"))
