@@ -160,9 +160,20 @@ def get_collection_ref(key):
     return get_default_graph().get_collection_ref(key)
 
 
-# Differentiation, training and losses.
-from graphc import initializers, losses, test, train  # noqa: F401,E402
+# Differentiation, training, losses and run-time checks.
+from graphc import debugging, initializers, losses, test, train  # noqa: F401,E402
 from graphc.autodiff import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
+from graphc.debugging import (  # noqa: F401,E402
+    Assert,
+    assert_equal,
+    assert_greater,
+    assert_greater_equal,
+    assert_less,
+    assert_less_equal,
+    assert_non_negative,
+    assert_none_equal,
+    assert_positive,
+)
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
 

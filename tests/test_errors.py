@@ -386,3 +386,29 @@ def test_reset_default_graph_inside_a_graph_context():
         with pytest.raises(AssertionError, match="Do not use tf.reset_default_graph\\(\\) to "
                                                  "clear nested graphs"):
             tf.reset_default_graph()
+
+
+def test_sparse_softmax_cross_entropy_rejects_out_of_range_labels():
+    logits = tf.placeholder(tf.float32, [None, 3])
+    labels = tf.placeholder(tf.int64, [None])
+    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    with tf.Session() as sess:
+        assert sess.run(loss, {logits: np.zeros((2, 3)), labels: [0, 2]}).shape == (2,)
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"'labels_in_range' \(assert created at .*\) failed: labels "
+                                 r"must be class indices in \[0, 3\) \(first failing index "
+                                 r"\(1,\)\); data: \[0, 3\]"):
+            sess.run(loss, {logits: np.zeros((2, 3)), labels: [0, 3]})
+
+
+def test_assert_less_names_the_condition_and_shows_the_data():
+    x = tf.placeholder(tf.int32, [3], name="x")
+    with tf.control_dependencies([tf.assert_less(x, 5, message="x too large")]):
+        y = tf.identity(x)
+    with tf.Session() as sess:
+        assert list(sess.run(y, {x: [1, 2, 3]})) == [1, 2, 3]
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"x too large: Condition x < y did not hold element-wise: x "
+                                 r"\('x:0'\) < y \('Const:0'\) \(first failing index \(2,\)\); "
+                                 r"data: \[1, 2, 7\]; data: \[5\]"):
+            sess.run(y, {x: [1, 2, 7]})

@@ -7,6 +7,8 @@ from graphc.errors import ShapeError
 from graphc.ir import dtypes
 from graphc.ops import math_ops as M
 from graphc.ops.array_ops import one_hot, zeros_like
+from graphc.ops.check_ops import check
+from graphc.ops.control_flow_ops import control_dependencies
 from graphc.ops.nn_ops import log_softmax
 from graphc.ops.tensor import convert_to_tensor
 
@@ -38,7 +40,12 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
     depth = logits.node.shape[-1]
     if depth is None:
         raise ShapeError("the number of classes (last axis of logits) must be known")
-    picked = one_hot(labels, depth, dtype=logits.dtype)
+    # a label outside [0, depth) fails the run, as in TF1, instead of a silent zero loss
+    in_range = M.logical_and(M.greater_equal(labels, 0), M.less(labels, depth))
+    labels_ok = check(in_range, [labels], f"labels must be class indices in [0, {depth})",
+                      name="labels_in_range")
+    with control_dependencies([labels_ok]):
+        picked = one_hot(labels, depth, dtype=logits.dtype)
     return M.negative(M.reduce_sum(picked * log_softmax(logits), -1),
                       name=name or "sparse_softmax_cross_entropy_with_logits")
 

@@ -218,6 +218,8 @@ SAMPLES = {
                              ("truncated_normal", dtypes.float16),
                              ("uniform_int", dtypes.int64))],
     "no_op": [([], {})],
+    "assert": [([np.array([True, True]), sample_array(F32)],
+                {"message": "fine", "summarize": 3})],
 }
 for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
     SAMPLES[_name] = [([sample_array(dt)], {"axes": axes, "keepdims": keep})

@@ -1,4 +1,5 @@
-"""Sources and state: constants, placeholders, variables, assignments, random draws, no_op.
+"""Sources and state: constants, placeholders, variables, assignments, random draws, no_op,
+assert.
 
 Stateful records get a unique `uid` attribute from make_node, so they are never merged.
 Ops whose value lives in the runtime (placeholder, variable, read, assign) have no numpy
@@ -136,3 +137,30 @@ def check_value_shape(static, actual) -> None:
     """Raise ShapeError when a concrete array shape does not fit a static shape."""
     if not is_compatible(actual, static):
         raise ShapeError(f"shape {format_shape(actual)} does not match {format_shape(static)}")
+
+
+def _assert_dtype(inputs, attrs):
+    if inputs[0].dtype is not dtypes.bool_:
+        raise DTypeError(f"the condition must be bool, got {inputs[0].dtype}")
+    return None
+
+
+def check(condition, *data, message, summarize):
+    """Raise ValueError(message, the first failing index and the data) unless every element
+    of `condition` holds."""
+    if np.all(condition):
+        return None
+    text = message
+    if condition.ndim:
+        failing = np.argwhere(~np.asarray(condition, dtype=bool))[0]
+        text += f" (first failing index {tuple(int(i) for i in failing)})"
+    for value in data:
+        shown = np.array2string(value.reshape(-1)[:summarize], separator=", ")
+        text += f"; data: {shown}{' ...' if value.size > summarize else ''}"
+    raise ValueError(text)
+
+
+register(Primitive("assert", "effect", None, _assert_dtype, lambda inputs, attrs: (), check,
+                   handles_unknown_rank=True, min_inputs=1,
+                   doc="fails the run with attrs['message'] (and its data inputs) unless its "
+                       "first input, a bool tensor, is all true"))
