@@ -39,6 +39,47 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_cache_info(args: argparse.Namespace) -> int:
+    """Print where the compiled-code cache is and how much it holds, one `name: value` a line."""
+    from graphc.runtime.cache import CodeCache, default_cache
+
+    cache = CodeCache(args.dir) if args.dir else default_cache()
+    info = cache.info()
+    print(f"location: {info['directory']}")
+    print(f"entries: {info['entries']}")
+    print(f"bytes: {info['bytes']}")
+    return 0
+
+
+def run_cache_clear(args: argparse.Namespace) -> int:
+    """Remove every compiled-code cache entry and say how many there were."""
+    from graphc.runtime.cache import CodeCache, default_cache
+
+    cache = CodeCache(args.dir) if args.dir else default_cache()
+    removed = cache.clear()
+    print(f"removed {removed} {'entry' if removed == 1 else 'entries'} from {cache.directory}")
+    return 0
+
+
+def add_cache_parser(subparsers) -> None:
+    """`graphc cache info|clear [--dir DIR]`; without --dir the directory comes from
+    graphc.options.resolve_cache_dir (GRAPHC_CACHE_DIR, XDG_CACHE_HOME, ~/.cache/graphc)."""
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--dir", metavar="DIR", help="use this cache directory instead")
+    cache = subparsers.add_parser("cache", help="inspect or clear the compiled-code cache")
+
+    def missing_action(_args: argparse.Namespace) -> int:  # `graphc cache` alone: show usage
+        cache.print_help()
+        return 2
+
+    cache.set_defaults(func=missing_action)
+    actions = cache.add_subparsers(dest="cache_command", metavar="<action>")
+    info = actions.add_parser("info", parents=[where], help="print location, entries and bytes")
+    info.set_defaults(func=run_cache_info)
+    clear = actions.add_parser("clear", parents=[where], help="remove every entry")
+    clear.set_defaults(func=run_cache_clear)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphc", description="A TF1-style static computation-graph compiler."
@@ -48,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = subparsers.add_parser("demo", help="build and run a small example graph")
     demo.set_defaults(func=run_demo)
+    add_cache_parser(subparsers)
     return parser
 
 

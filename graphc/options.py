@@ -5,7 +5,9 @@
 
 A Session takes its options from `Session(target=..., config=Options(...))`; what is left
 unset comes from `set_default_target` / `set_default_options`, then from the environment
-(`GRAPHC_TARGET`, read here and nowhere else), then from the defaults below.
+(`GRAPHC_TARGET`, read here and nowhere else), then from the defaults below. The on-disk
+cache directory is resolved the same way by `resolve_cache_dir` (`GRAPHC_CACHE_DIR`,
+`XDG_CACHE_HOME`, `HOME`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import SimpleNamespace
 from typing import Optional
 
 ENV_TARGET = "GRAPHC_TARGET"
+ENV_CACHE_DIR = "GRAPHC_CACHE_DIR"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +66,24 @@ def resolve_target(explicit: Optional[str], options: Optional[Options] = None) -
         if candidate:
             return candidate
     return "reference"
+
+
+def resolve_cache_dir(options: Optional[Options] = None) -> str:
+    """The compiled-code cache directory, as an absolute path (it may not exist yet).
+
+    options.cache_dir > set_default_options(...).cache_dir > $GRAPHC_CACHE_DIR >
+    $XDG_CACHE_HOME/graphc > ~/.cache/graphc. Empty values count as unset, "~" is expanded,
+    and a relative path is made absolute now, so the answer does not change if the process
+    later changes its working directory. A relative $XDG_CACHE_HOME is ignored, as the XDG
+    base-directory specification requires.
+    """
+    for candidate in (options.cache_dir if options else None, _defaults["options"].cache_dir,
+                      os.environ.get(ENV_CACHE_DIR)):
+        if candidate:
+            return os.path.abspath(os.path.expanduser(os.fspath(candidate)))
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.abspath(os.path.join(base, "graphc"))
 
 
 class ConfigProto(SimpleNamespace):
