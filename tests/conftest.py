@@ -9,6 +9,19 @@ import graphc as tf
 from graphc.runtime.targets import TARGETS
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_code_cache(tmp_path_factory):
+    """Compiled code goes to a cache of this test session, not the user's."""
+    import os
+    old = os.environ.get("GRAPHC_CACHE_DIR")
+    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("code-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GRAPHC_CACHE_DIR", None)
+    else:
+        os.environ["GRAPHC_CACHE_DIR"] = old
+
+
 @pytest.fixture(autouse=True)
 def fresh_graph():
     """Each test builds in a new default graph."""

@@ -102,11 +102,32 @@ class Session:
         """Compute `fetches` (any nesting of lists, tuples, dicts) given `feed_dict`."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        template, targets, unique = self._resolve_fetches(fetches)
+        return self._run(template, targets, unique, self._feeds(feed_dict))
+
+    def make_callable(self, fetches, feed_list=None, accept_options=False):
+        """A function of the values of `feed_list` (in order) returning `fetches`: what
+        run() does, with the fetches and feed keys resolved once (TF1's make_callable)."""
+        template, targets, unique = self._resolve_fetches(fetches)
+        keys = [self._feed_tensor(k) for k in (feed_list or [])]
+
+        def call(*values, **options):
+            if self._closed:
+                raise RuntimeError("Attempted to use a closed Session.")
+            if len(values) != len(keys):
+                raise TypeError(f"this callable takes {len(keys)} feed values (one per "
+                                f"feed_list entry), got {len(values)}")
+            feeds = {_fed_node(t.node): convert_feed(t, v) for t, v in zip(keys, values)}
+            return self._run(template, targets, unique, feeds)
+        return call
+
+    def _resolve_fetches(self, fetches):
         leaves: list = []
         template = _flatten(fetches, leaves)
         targets = [self._fetch_node(leaf) for leaf in leaves]
-        feeds = self._feeds(feed_dict)
-        unique = list(dict.fromkeys(n for n, _ in targets))
+        return template, targets, list(dict.fromkeys(n for n, _ in targets))
+
+    def _run(self, template, targets, unique, feeds):
         with self._lock:
             values = dict(zip(unique, self._executor.run(unique, feeds)))
         protected = {id(v) for v in self._state.variables.values()}
@@ -147,16 +168,21 @@ class Session:
     def _feeds(self, feed_dict) -> dict:
         feeds = {}
         for key, value in (feed_dict or {}).items():
-            tensor = self._by_name(key) if isinstance(key, str) else key
-            if hasattr(tensor, "_as_graph_tensor"):
-                tensor = tensor.value()
-            if not isinstance(tensor, Tensor):
-                raise TypeError(f"Cannot interpret feed_dict key {key!r} as a Tensor: keys "
-                                "must be Tensors, Variables or tensor names")
-            if tensor.graph is not self.graph:
-                raise ValueError(f"Cannot feed {tensor!r}: it is not an element of this graph.")
+            tensor = self._feed_tensor(key)
             feeds[_fed_node(tensor.node)] = convert_feed(tensor, value)
         return feeds
+
+    def _feed_tensor(self, key) -> Tensor:
+        """The tensor a feed key (Tensor, Variable or tensor name) stands for."""
+        tensor = self._by_name(key) if isinstance(key, str) else key
+        if hasattr(tensor, "_as_graph_tensor"):
+            tensor = tensor.value()
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"Cannot interpret feed_dict key {key!r} as a Tensor: keys "
+                            "must be Tensors, Variables or tensor names")
+        if tensor.graph is not self.graph:
+            raise ValueError(f"Cannot feed {tensor!r}: it is not an element of this graph.")
+        return tensor
 
     def load_variable(self, variable, value) -> None:
         """Set a variable's value directly (Variable.load)."""

@@ -8,9 +8,10 @@ branches on the target's name.
 from __future__ import annotations
 
 from graphc.errors import UnimplementedError
+from graphc.runtime.llvm import LLVMExecutor
 from graphc.runtime.reference import ReferenceExecutor
 
-TARGETS = {"reference": ReferenceExecutor}
+TARGETS = {"reference": ReferenceExecutor, "llvm": LLVMExecutor}
 
 
 def make_executor(name: str, state, options, describe):

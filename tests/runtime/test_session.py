@@ -414,3 +414,24 @@ def test_config_proto_is_accepted():
     with tf.Session(config=config) as sess:
         assert sess.options.threads is None
         assert sess.run(tf.constant(2)) == 2
+
+
+def test_make_callable_runs_like_run(target):
+    x = tf.placeholder(tf.float32, [None, 2], name="x")
+    v = tf.Variable([1.0, 2.0])
+    y = {"sum": tf.reduce_sum(x * v, 1), "pair": (x + 1, v)}
+    step = v.assign_add([1.0, 1.0])
+    with tf.Session(target=target) as sess:
+        sess.run(tf.global_variables_initializer())
+        f = sess.make_callable(y, [x])
+        out = f(np.array([[1.0, 1.0], [2.0, 0.0]], np.float32))
+        np.testing.assert_allclose(out["sum"], [3.0, 2.0])
+        np.testing.assert_allclose(out["pair"][0], [[2.0, 2.0], [3.0, 1.0]])
+        bump = sess.make_callable(step)
+        bump()
+        np.testing.assert_allclose(f(np.ones((1, 2), np.float32))["pair"][1], [2.0, 3.0])
+        with pytest.raises(TypeError, match=r"this callable takes 1 feed values \(one per "
+                                            r"feed_list entry\), got 0"):
+            f()
+        with pytest.raises(ValueError, match=r"Cannot feed value of shape \(3,\) for 'x'"):
+            f(np.ones(3, np.float32))

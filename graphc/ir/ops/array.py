@@ -40,14 +40,14 @@ def _reshape_shape(inputs, attrs):
     size = num_elements(inputs[0].shape)
     if size is None:
         return tuple(None if d == -1 else d for d in target)
-    out = _fill_minus_one(inputs[0].shape, target)
+    out = fill_minus_one(inputs[0].shape, target)
     if num_elements(out) != size:
         raise ShapeError(f"cannot reshape a tensor of shape {format_shape(inputs[0].shape)} "
                          f"({size} elements) into shape {target}")
     return out
 
 
-def _fill_minus_one(dims, target):
+def fill_minus_one(dims, target):
     """`target` with its -1 resolved for an input of shape `dims`, as TF does: the input's
     element count over the product of the other dims, size-0 dims left out of both when the
     target has one, so that (0, 3, 4) -> (0, -1) gives (0, 12), a flattened empty batch."""
@@ -61,7 +61,7 @@ def _fill_minus_one(dims, target):
 
 def _reshape(x, shape_tensor=None, *, shape):
     target = shape if shape_tensor is None else tuple(int(d) for d in shape_tensor)
-    return np.reshape(x, _fill_minus_one(x.shape, target))
+    return np.reshape(x, fill_minus_one(x.shape, target))
 
 
 register(Primitive("reshape", "injective", None, _first_dtype, _reshape_shape, _reshape,

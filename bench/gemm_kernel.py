@@ -1,0 +1,210 @@
+"""Single-threaded throughput of graphc's LLVM GEMM (graphc/codegen_llvm/gemm.py) vs numpy.
+
+    python bench/gemm_kernel.py [--sizes 256 1024 2048] [--dtype f32] [--cpu 1]
+                                [--blocking MR,NR,KC,MC,NC ...] [--reps 7]
+
+For each size n it times C = A @ B (n x n, row-major) with the JIT-compiled graphc_gemm and
+with numpy's matmul (OpenBLAS), both writing into a preallocated C, and prints the median
+GFLOP/s (2 n^3 / seconds) and its fraction of the nominal FMA peak (239 GFLOP/s f32 on one
+core of the project's AVX-512 machines, half that for f64) and of the peak measured here and
+now by a register-only FMA loop (clock speeds differ between machines and with load).
+
+Fair comparison: the script pins itself to one CPU (os.sched_setaffinity) and re-executes
+itself with OPENBLAS_NUM_THREADS=1 and without OPENBLAS_CORETYPE (the environment's
+OPENBLAS_CORETYPE=Haswell makes numpy 1.6-1.9x slower on AVX-512 hosts); it prints the exact
+command it ran. Besides the wall-clock median it reports the median of thread CPU time, which
+is what to trust on a shared machine: time spent descheduled does not count.
+
+With several --blocking values it compares those blockings (the way the defaults in
+gemm.default_blocking were chosen); without, it uses the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shlex
+import sys
+import time
+
+NOMINAL_PEAK_F32 = 239.0  # GFLOP/s, one core, 2 x 512-bit FMA per cycle (DESIGN.md)
+
+
+def _reexec_if_needed(argv: list[str]) -> None:
+    """Run again with the OpenBLAS environment fixed, before numpy is imported."""
+    env = dict(os.environ)
+    if "OPENBLAS_CORETYPE" not in env and env.get("OPENBLAS_NUM_THREADS") == "1":
+        return
+    env.pop("OPENBLAS_CORETYPE", None)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    cmd = [sys.executable, os.path.abspath(__file__), *argv]
+    os.execve(sys.executable, cmd, env)
+
+
+def _command_line(argv: list[str]) -> str:
+    """The command that reproduces this run, environment included."""
+    env = []
+    if "OPENBLAS_CORETYPE" in os.environ:
+        env.append(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}")
+    else:
+        env.insert(0, "env -u OPENBLAS_CORETYPE")
+    env.append(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '')}")
+    script = os.path.relpath(os.path.abspath(__file__))
+    return " ".join([*env, "python", shlex.quote(script), *map(shlex.quote, argv)])
+
+
+def measure_fma_peak(dtype: str, width: int, seconds: float = 0.3) -> float:
+    """GFLOP/s of a loop of independent vector FMAs on registers (no memory traffic)."""
+    import llvmlite.binding as llvm
+    import llvmlite.ir as ir
+
+    from graphc.codegen_llvm.gemm import host_target_machine, optimize_module
+
+    elem = ir.FloatType() if dtype == "f32" else ir.DoubleType()
+    vec, i64 = ir.VectorType(elem, width), ir.IntType(64)
+    nacc = 24  # enough independent chains to cover FMA latency x 2 pipes several times over
+    module = ir.Module()
+    module.triple = llvm.get_process_triple()
+    fma = ir.Function(module, ir.FunctionType(vec, [vec] * 3),
+                      name=f"llvm.fma.v{width}{'f32' if dtype == 'f32' else 'f64'}")
+    fn = ir.Function(module, ir.FunctionType(elem, [i64, elem]), name="peak")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    x = b.insert_element(ir.Constant(vec, ir.Undefined), fn.args[1], ir.Constant(i64, 0))
+    x = b.shuffle_vector(x, ir.Constant(vec, ir.Undefined),
+                         ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
+    entry, loop, done = b.block, fn.append_basic_block("loop"), fn.append_basic_block("done")
+    b.branch(loop)
+    b.position_at_end(loop)
+    k = b.phi(i64)
+    k.add_incoming(ir.Constant(i64, 0), entry)
+    accs = []
+    for j in range(nacc):
+        p = b.phi(vec)
+        p.add_incoming(ir.Constant(vec, [float(j)] * width), entry)
+        accs.append(p)
+    new = [b.call(fma, [x, x, b.call(fma, [x, x, p])]) for p in accs]
+    for p, v in zip(accs, new):
+        p.add_incoming(v, loop)
+    k_next = b.add(k, ir.Constant(i64, 1))
+    k.add_incoming(k_next, loop)
+    b.cbranch(b.icmp_signed("<", k_next, fn.args[0]), loop, done)
+    b.position_at_end(done)
+    total = new[0]
+    for v in new[1:]:
+        total = b.fadd(total, v)
+    b.ret(b.extract_element(total, ir.Constant(i64, 0)))
+    tm = host_target_machine()
+    mod = llvm.parse_assembly(str(module))
+    optimize_module(mod, tm)
+    engine = llvm.create_mcjit_compiler(mod, tm)
+    engine.finalize_object()
+    ctype = ctypes.c_float if dtype == "f32" else ctypes.c_double
+    peak = ctypes.CFUNCTYPE(ctype, ctypes.c_int64, ctype)(engine.get_function_address("peak"))
+    iters = 1_000_000
+    peak(iters, 0.999)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t = time.thread_time()
+        peak(iters, 0.999)
+        dt = time.thread_time() - t
+        if dt > 0:
+            best = max(best, iters * nacc * 2 * 2 * width / dt / 1e9)
+    return best
+
+
+def _time(fn, reps: int, min_seconds: float) -> tuple[float, float]:
+    """(median wall seconds, median thread-CPU seconds) of fn() after one warm-up call."""
+    import numpy as np
+
+    fn()
+    wall, cpu = [], []
+    start = time.perf_counter()
+    while len(wall) < reps or time.perf_counter() - start < min_seconds:
+        w, c = time.perf_counter(), time.thread_time()
+        fn()
+        cpu.append(time.thread_time() - c)
+        wall.append(time.perf_counter() - w)
+        if len(wall) >= 200:
+            break
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
+    ap.add_argument("--dtype", choices=["f32", "f64"], default="f32")
+    ap.add_argument("--cpu", type=int, default=None,
+                    help="CPU to pin to (default: the last one this process may use)")
+    ap.add_argument("--blocking", nargs="*", default=[],
+                    help="MR,NR,KC,MC,NC blockings to compare (default: gemm.default_blocking)")
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--no-reexec", action="store_true",
+                    help="keep the current OpenBLAS environment")
+    args = ap.parse_args(raw)
+    if not args.no_reexec:
+        _reexec_if_needed(raw)
+
+    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    print(f"command: {_command_line(raw)}   (pinned to CPU {cpu} by os.sched_setaffinity)")
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import llvmlite
+    import llvmlite.binding as llvm
+    import numpy as np
+
+    from graphc.codegen_llvm.gemm import GemmBlocking, HostGemm, host_vector_width
+
+    width = host_vector_width(args.dtype)
+    np_dtype = np.float32 if args.dtype == "f32" else np.float64
+    nominal = NOMINAL_PEAK_F32 / (1 if args.dtype == "f32" else 2)
+    measured = measure_fma_peak(args.dtype, width)
+    print(f"host: {llvm.get_host_cpu_name()}, {width} x {args.dtype} lanes, "
+          f"llvmlite {llvmlite.__version__}, numpy {np.__version__}")
+    print(f"peak: nominal {nominal:.0f} GFLOP/s, measured now {measured:.1f} GFLOP/s "
+          f"(register-only FMA loop)")
+
+    blockings = [GemmBlocking(*map(int, spec.split(","))) for spec in args.blocking] or [None]
+    gemms = []
+    for blk in blockings:
+        t0 = time.perf_counter()
+        g = HostGemm(args.dtype, width, blk)
+        gemms.append(g)
+        b = g.blocking
+        print(f"compiled {b.mr}x{b.nr} kc={b.kc} mc={b.mc} nc={b.nc} in "
+              f"{time.perf_counter() - t0:.2f} s (workspace "
+              f"{g.workspace_elems * np.dtype(np_dtype).itemsize / 2**20:.1f} MiB)")
+
+    head = (f"{'n':>5} {'impl':<34} {'GFLOP/s':>8} {'%239' if args.dtype == 'f32' else '%120':>6}"
+            f" {'%meas':>6} {'GFLOP/s(cpu)':>13} {'max|err|':>9}")
+    print(head)
+    print("-" * len(head))
+    rng = np.random.default_rng(0)
+    for n in args.sizes:
+        a = rng.uniform(-1, 1, (n, n)).astype(np_dtype)
+        b = rng.uniform(-1, 1, (n, n)).astype(np_dtype)
+        ref = np.empty((n, n), np_dtype)
+        flops = 2.0 * n ** 3
+        min_s = min(2.0, max(0.3, flops / 40e9))
+        rows = []
+        wall, cpu_s = _time(lambda: np.matmul(a, b, out=ref), args.reps, min_s)
+        rows.append(("numpy (OpenBLAS)", wall, cpu_s, 0.0))
+        for g in gemms:
+            out = np.empty((n, n), np_dtype)
+            wall, cpu_s = _time(lambda g=g, out=out: g(a, b, out), args.reps, min_s)
+            err = float(np.abs(out - ref).max())
+            blk = g.blocking
+            rows.append((f"graphc {blk.mr}x{blk.nr} kc{blk.kc} nc{blk.nc} mc{blk.mc}",
+                         wall, cpu_s, err))
+        for name, wall, cpu_s, err in rows:
+            gf, gf_cpu = flops / wall / 1e9, flops / cpu_s / 1e9
+            print(f"{n:>5} {name:<34} {gf:>8.1f} {100 * gf / nominal:>5.0f}% "
+                  f"{100 * gf / measured:>5.0f}% {gf_cpu:>13.1f} {err:>9.2g}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

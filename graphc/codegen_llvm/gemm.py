@@ -1,0 +1,707 @@
+"""A BLIS-style matrix multiply emitted as LLVM IR with llvmlite.
+
+`define_gemm(module, dtype, vector_width)` adds `graphc_gemm_<dtype>` to `module`:
+
+    void graphc_gemm_f32(int64 M, int64 N, int64 K,
+                         const float *A, int64 rsA, int64 csA,
+                         const float *B, int64 rsB, int64 csB,
+                         float *C, int64 rsC, int64 beta, float *workspace)
+
+It computes C = A @ B (beta == 0) or C += A @ B (beta != 0). Element A[i, k] is at
+A + i*rsA + k*csA and B[k, j] at B + k*rsB + j*csB (strides in elements, so a transposed
+operand is the same buffer with its strides swapped); C[i, j] is at C + i*rsC + j (rows of C
+are contiguous) and must not overlap A, B or the workspace (A and B may overlap each other).
+With beta == 0, C is never read, so it may hold garbage or NaN. `workspace` is scratch of at
+least `gemm_workspace_elems(dtype, vector_width)` elements, 64-byte aligned; the function keeps
+no state anywhere else, so concurrent calls with distinct workspaces (and disjoint C blocks)
+are safe. See `gemm_rows_partition` for the multithreaded use.
+
+Structure (the Goto / BLIS algorithm; see van Zee & van de Geijn, "BLIS: A Framework for
+Rapidly Instantiating BLAS Functionality", and Goto & van de Geijn, "Anatomy of
+High-Performance Matrix Multiplication"):
+
+    for ic in 0..M step MC:                       # Ap block: MC x KC, lives in L3
+      for pc in 0..K step KC:
+        pack A[ic:ic+MC, pc:pc+KC] -> Ap          # MR-row micro-panels, row stride KC
+        for jc in 0..N step NC:                   # Bp block: KC x NC, lives in L2
+          pack B[pc:pc+KC, jc:jc+NC] -> Bp        # NR-column micro-panels, k-major
+          for ir in 0..MC step MR:                # one A micro-panel (MR x KC) stays in L1
+            for jr in 0..NC step NR:              # B micro-panels stream from L2
+              micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= Ap[ir] @ Bp[jr]
+
+The micro-kernel holds an MR x NR tile of C in MR * (NR / W) vector registers (W = SIMD lanes)
+and, for each k, loads NR / W vectors of the B micro-panel, broadcasts MR scalars of the A
+micro-panel and issues MR * NR / W independent vector FMAs (`llvm.fma.v<W>`). Packing makes
+both operands contiguous in exactly the order the kernel reads them (so every load is a
+unit-stride stream the hardware prefetcher follows, whatever the caller's strides) and
+zero-pads the last partial micro-panels, so the kernel always runs a full MR x NR tile; only
+its write-back is guarded, through a small tile buffer in the workspace, when the tile sticks
+out of C.
+
+Relative to the textbook BLIS mapping (which broadcasts from B and vector-loads A into a
+column-major C), this is the same algorithm applied to C^T = B^T A^T: C is row-major here, so
+the vector direction is N and the broadcast direction is M. BLIS's L2-resident block becomes
+our Bp (vector operand) and its L3-resident block our Ap; hence the loop order above.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+from contextlib import contextmanager
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+import numpy as np
+
+__all__ = [
+    "GemmBlocking",
+    "HostGemm",
+    "default_blocking",
+    "define_gemm",
+    "gemm_rows_partition",
+    "gemm_workspace_elems",
+    "host_vector_width",
+]
+
+_ELEM_BYTES = {"f32": 4, "f64": 8}
+_NUMPY_DTYPE = {"f32": np.float32, "f64": np.float64}
+_ALIGN_BYTES = 64  # one cache line; also the AVX-512 vector size
+
+_I64 = ir.IntType(64)
+_PTR = ir.PointerType()
+
+
+def _elem_type(dtype: str) -> ir.Type:
+    if dtype == "f32":
+        return ir.FloatType()
+    if dtype == "f64":
+        return ir.DoubleType()
+    raise ValueError(f"gemm: unsupported dtype {dtype!r} (expected 'f32' or 'f64')")
+
+
+def host_vector_width(dtype: str) -> int:
+    """SIMD lanes of `dtype` in one vector register of the host CPU.
+
+    512-bit registers with AVX-512F, 256-bit with AVX (the FMA kernels also want the FMA
+    extension, which every AVX2 CPU has), else 128-bit (SSE2, NEON). LLVM legalizes any width
+    on any target, so a wrong guess costs speed, never correctness.
+    """
+    _elem_type(dtype)
+    try:
+        features = llvm.get_host_cpu_features()
+    except RuntimeError:  # LLVM cannot query features on every host
+        features = {}
+    if features.get("avx512f"):
+        bits = 512
+    elif features.get("avx"):
+        bits = 256
+    else:
+        bits = 128
+    return bits // (8 * _ELEM_BYTES[dtype])
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmBlocking:
+    """Register and cache blocking of one emitted GEMM (all in elements).
+
+    mr x nr is the register tile of C; kc the depth of one rank-kc update; mc x kc the packed A
+    block and kc x nc the packed B block. nr must be a multiple of the vector width, mc a
+    multiple of mr and nc of nr.
+    """
+
+    mr: int
+    nr: int
+    kc: int
+    mc: int
+    nc: int
+
+    def check(self, vector_width: int) -> None:
+        if min(self.mr, self.nr, self.kc, self.mc, self.nc) < 1:
+            raise ValueError(f"gemm blocking must be positive: {self}")
+        if self.nr % vector_width:
+            raise ValueError(f"gemm blocking: nr={self.nr} is not a multiple of the vector "
+                             f"width {vector_width}")
+        if self.mc % self.mr or self.nc % self.nr:
+            raise ValueError(f"gemm blocking: mc must be a multiple of mr and nc of nr: {self}")
+
+
+def default_blocking(dtype: str, vector_width: int) -> GemmBlocking:
+    """Blocking for a CPU with `vector_width` lanes of `dtype` (see bench/gemm_kernel.py).
+
+    Register tile (MR x NR, NV = NR / W vectors per row). x86 has 32 vector registers with
+    AVX-512 and 16 without. The tile needs MR * NV accumulators, NV registers for the current
+    row of B and one for the broadcast element of A. Each k step issues MR * NV independent
+    FMAs against NV vector loads + MR broadcast loads. Two FMA pipes with latency 4 need at
+    least 8 accumulators in flight; beyond that the tile shape decides the loads per FMA,
+    (NV + MR) / (MR * NV). With 32 registers the candidates that fit are 14 x 2, 12 x 2, 8 x 3
+    and 6 x 4 (rows x vectors): 14 x 2 makes LLVM spill, and on the AVX-512 test host (a Xeon
+    under KVM) whole-GEMM throughput was 6 x 4 > 8 x 3 > 12 x 2 by 3-8% at n = 1024 and 2048:
+    the load ports, which broadcasts also occupy, are the tighter resource, and 6 x 4 needs the
+    fewest loads (10 per 24 FMAs against 14 for 12 x 2). So MR = 6, NR = 4W (6 x 64 for f32,
+    24 accumulators + 4 + 1 = 29 registers). With 16 registers: the classic 6 x 2W (15).
+
+    Cache blocks. The A micro-panel (MR x KC) is reused by every B micro-panel of the Bp block
+    and must stay in L1D (32-48 KiB): MR * KC * sizeof(T) = 12 KiB with KC * sizeof(T) = 2 KiB
+    (KC = 512 f32, 256 f64); the B micro-panel streams through L1 from L2. A deep KC also means
+    fewer read-modify-write passes over C (K / KC of them). The Bp block (KC x NC) is reused by
+    every A micro-panel of the Ap block, so it lives in L2 (2 MiB per core on the test host,
+    1 MiB or more on the CPUs we target): KC * NC * sizeof(T) = 1 MiB -> NC = 512. The Ap block
+    (MC x KC) is reused for every Bp block, from L3; MC only sets how often B is repacked (once
+    per MC rows of C) and the workspace size: MC = 3072 repacks B once for M <= 3072 and makes
+    the workspace about 7 MiB. Measured on the test host (f32, n = 2048): KC 256 -> 512 gained
+    about 5%, MC 1536 -> 3072 about 2%.
+    """
+    if dtype not in _ELEM_BYTES:
+        _elem_type(dtype)
+    size = _ELEM_BYTES[dtype]
+    if vector_width * size * 8 >= 512:   # 32 vector registers
+        mr, nv = 6, 4
+    else:                                # 16 vector registers
+        mr, nv = 6, 2
+    nr = nv * vector_width
+    kc = 2048 // size
+    nc = max(nr, (1024 * 1024 // (kc * size)) // nr * nr)
+    mc = max(mr, 3072 // mr * mr)
+    return GemmBlocking(mr=mr, nr=nr, kc=kc, mc=mc, nc=nc)
+
+
+def _round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def _workspace_layout(dtype: str, blocking: GemmBlocking) -> tuple[int, int, int, int]:
+    """(offset of Bp, offset of the tile buffer, tile size, total) in elements."""
+    align = _ALIGN_BYTES // _ELEM_BYTES[dtype]
+    ap = _round_up(blocking.mc * blocking.kc, align)
+    bp = _round_up(blocking.kc * blocking.nc, align)
+    tile = _round_up(blocking.mr * blocking.nr, align)
+    return ap, ap + bp, tile, ap + bp + tile
+
+
+def gemm_workspace_elems(dtype: str, vector_width: int,
+                         blocking: GemmBlocking | None = None) -> int:
+    """Elements of scratch one call of graphc_gemm_<dtype> needs (64-byte aligned by caller)."""
+    blocking = blocking or default_blocking(dtype, vector_width)
+    return _workspace_layout(dtype, blocking)[3]
+
+
+def gemm_rows_partition(m: int, threads: int, mr: int = 1) -> list[tuple[int, int]]:
+    """Split the M rows of C among `threads` workers: a list of (first_row, rows).
+
+    Each worker calls the GEMM on its own row block, with its own workspace:
+        gemm(rows, N, K, A + first*rsA, rsA, csA, B, rsB, csB, C + first*rsC, rsC, beta, ws_t)
+    The blocks of C are disjoint and the function has no other shared state, so the calls may
+    run concurrently. Block sizes are multiples of `mr` (pass the blocking's mr) except the last,
+    so only one worker has a partial micro-panel. Each worker packs B for itself: that costs
+    K * N copies per worker against 2 * rows * N * K flops, negligible for rows >~ 64. Splitting N
+    instead works the same way (offset B and C by the first column); prefer M when M >= N.
+    Empty blocks are dropped, so fewer than `threads` entries may come back.
+    """
+    if threads < 1 or mr < 1:
+        raise ValueError("gemm_rows_partition: threads and mr must be >= 1")
+    if m <= 0:
+        return []
+    panels = -(-m // mr)
+    parts = []
+    first = 0
+    for t in range(threads):
+        count = panels // threads + (1 if t < panels % threads else 0)
+        rows = min(count * mr, m - first)
+        if rows > 0:
+            parts.append((first, rows))
+            first += rows
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# IR emission helpers
+
+
+def _c(value: int) -> ir.Constant:
+    return ir.Constant(_I64, value)
+
+
+class _Emitter:
+    """An IRBuilder plus the few control-flow shapes the GEMM needs."""
+
+    def __init__(self, fn: ir.Function, elem: ir.Type):
+        self.fn = fn
+        self.elem = elem
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def ptr(self, base, index, inbounds=True):
+        """&base[index] for a T* base (index in elements)."""
+        return self.b.gep(base, [index], inbounds=inbounds, source_etype=self.elem)
+
+    def min(self, x, y):
+        return self.b.select(self.b.icmp_signed("<", x, y), x, y)
+
+    @contextmanager
+    def loop(self, start, stop, step=1, name="i"):
+        """for (iv = start; iv < stop; iv += step): the body is emitted inside the with."""
+        b = self.b
+        pre = b.block
+        header = self.fn.append_basic_block(f"{name}.header")
+        body = self.fn.append_basic_block(f"{name}.body")
+        done = self.fn.append_basic_block(f"{name}.done")
+        b.branch(header)
+        b.position_at_end(header)
+        iv = b.phi(_I64, name=name)
+        iv.add_incoming(start, pre)
+        b.cbranch(b.icmp_signed("<", iv, stop), body, done)
+        b.position_at_end(body)
+        yield iv
+        nxt = b.add(iv, step if isinstance(step, ir.Value) else _c(step), name=f"{name}.next")
+        iv.add_incoming(nxt, b.block)
+        b.branch(header)
+        b.position_at_end(done)
+
+    @contextmanager
+    def if_(self, cond):
+        with self.b.if_then(cond):
+            yield
+
+    @contextmanager
+    def if_else(self, cond):
+        with self.b.if_else(cond) as (then, otherwise):
+            yield then, otherwise
+
+
+def _new_function(module, name, args, elem):
+    fnty = ir.FunctionType(ir.VoidType(), [t for t, _ in args])
+    fn = ir.Function(module, fnty, name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    for arg, (ty, argname) in zip(fn.args, args):
+        arg.name = argname
+        if ty == _PTR:
+            arg.attributes.add("noalias")
+    return fn, _Emitter(fn, elem)
+
+
+def _emit_pack_a(module, prefix, elem, blk: GemmBlocking) -> ir.Function:
+    """pack_a(mc, kc, A, rsA, csA, Ap): Ap[p][i][k] = A[p*MR + i, k], zero for rows >= mc.
+
+    Panel p (rows p*MR .. p*MR+MR-1) occupies MR*KC elements at Ap + p*MR*KC, row-major with
+    the fixed row stride KC (only the first kc columns are used when the last K block is
+    short). A fixed stride lets the micro-kernel address row i of the panel as a constant
+    displacement i*KC*sizeof(T) from one moving pointer, and keeps the common row-major A
+    (csA == 1) a plain row copy (memcpy) instead of a transposition.
+    """
+    mr, kcmax = blk.mr, blk.kc
+    fn, e = _new_function(module, f"{prefix}_pack_a", [
+        (_I64, "mc"), (_I64, "kc"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"), (_PTR, "Ap")],
+        elem)
+    mc, kc, a, rsa, csa, ap = fn.args
+    b = e.b
+    size = _ELEM_BYTES["f64" if isinstance(elem, ir.DoubleType) else "f32"]
+    memcpy = module.declare_intrinsic("llvm.memcpy", [_PTR, _PTR, _I64])
+    memset = module.declare_intrinsic("llvm.memset", [_PTR, _I64])
+    row_bytes = b.mul(kc, _c(size))
+    false = ir.Constant(ir.IntType(1), 0)
+    with e.loop(_c(0), mc, mr, name="ir") as i0:
+        mrem = e.min(_c(mr), b.sub(mc, i0))
+        dst = e.ptr(ap, b.mul(i0, _c(kcmax)))
+        src = e.ptr(a, b.mul(i0, rsa))
+        with e.if_else(b.icmp_signed("==", csa, _c(1))) as (then, otherwise):
+            with then:
+                with e.loop(_c(0), mrem, name="i") as i:
+                    b.call(memcpy, [e.ptr(dst, b.mul(i, _c(kcmax))), e.ptr(src, b.mul(i, rsa)),
+                                    row_bytes, false])
+            with otherwise:
+                # Strided rows (e.g. a transposed A, rsA == 1): element by element. The panel's
+                # kc source lines are reused by the next row, so they stay in L1.
+                with e.loop(_c(0), mrem, name="i") as i:
+                    row = e.ptr(src, b.mul(i, rsa))
+                    out = e.ptr(dst, b.mul(i, _c(kcmax)))
+                    with e.loop(_c(0), kc, name="k") as k:
+                        b.store(b.load(e.ptr(row, b.mul(k, csa)), typ=elem), e.ptr(out, k))
+        # Zero the rows past the edge of A: the kernel always computes MR rows, and garbage
+        # there could be denormals (slow) even though those rows are never written back.
+        with e.loop(mrem, _c(mr), name="iz") as i:
+            b.call(memset, [e.ptr(dst, b.mul(i, _c(kcmax))), ir.Constant(ir.IntType(8), 0),
+                            row_bytes, false])
+    b.ret_void()
+    return fn
+
+
+def _elem_align(elem: ir.Type) -> int:
+    return 8 if isinstance(elem, ir.DoubleType) else 4
+
+
+def _emit_pack_b(module, prefix, elem, blk: GemmBlocking, width: int) -> ir.Function:
+    """pack_b(nc, kc, B, rsB, csB, Bp): Bp[q][k][j] = B[k, q*NR + j], zero for columns >= nc.
+
+    Panel q occupies kc*NR consecutive elements at Bp + q*kc*NR, one NR-element row per k: the
+    micro-kernel reads it as NR/W consecutive vectors per k.
+    """
+    nr = blk.nr
+    fn, e = _new_function(module, f"{prefix}_pack_b", [
+        (_I64, "nc"), (_I64, "kc"), (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "Bp")],
+        elem)
+    nc, kc, bsrc, rsb, csb, bp = fn.args
+    b = e.b
+    zero = ir.Constant(elem, 0.0)
+    vec = ir.VectorType(elem, width)
+    al = _elem_align(elem)
+    nfull = b.sdiv(nc, _c(nr))
+    full_cols = b.mul(nfull, _c(nr))
+    panel = b.mul(kc, _c(nr))  # elements per packed panel
+    with e.if_else(b.icmp_signed("==", csb, _c(1))) as (then, otherwise):
+        with then:
+            # Row-major B: walk B row by row (sequential reads the hardware prefetcher
+            # follows across the whole nc-wide row) and scatter each NR-wide piece, as NR/W
+            # vectors, into its panel.
+            with e.loop(_c(0), kc, name="k") as k:
+                row = e.ptr(bsrc, b.mul(k, rsb))
+                out = e.ptr(bp, b.mul(k, _c(nr)))
+                with e.loop(_c(0), nfull, name="q") as q:
+                    src = e.ptr(row, b.mul(q, _c(nr)))
+                    dst = e.ptr(out, b.mul(q, panel))
+                    for v in range(nr // width):
+                        x = b.load(e.ptr(src, _c(v * width)), typ=vec, align=al)
+                        b.store(x, e.ptr(dst, _c(v * width)), align=al)
+        with otherwise:
+            # Strided columns (e.g. a transposed B, rsB == 1): element by element, column by
+            # column so that the reads are sequential when rsB == 1.
+            with e.loop(_c(0), full_cols, name="j") as j:
+                col = e.ptr(bsrc, b.mul(j, csb))
+                jq = b.srem(j, _c(nr))
+                dst = e.ptr(bp, b.add(b.mul(b.sub(j, jq), kc), jq))
+                with e.loop(_c(0), kc, name="k") as k:
+                    x = b.load(e.ptr(col, b.mul(k, rsb)), typ=elem)
+                    b.store(x, e.ptr(dst, b.mul(k, _c(nr))))
+    # The last, partial panel: copy its nc % NR columns and zero the rest, so that the kernel
+    # can always compute NR columns.
+    nrem = b.sub(nc, full_cols)
+    with e.if_(b.icmp_signed(">", nrem, _c(0))):
+        dst = e.ptr(bp, b.mul(full_cols, kc))
+        with e.loop(_c(0), kc, name="ke") as k:
+            out = e.ptr(dst, b.mul(k, _c(nr)))
+            row = e.ptr(bsrc, b.add(b.mul(k, rsb), b.mul(full_cols, csb)))
+            with e.loop(_c(0), nrem, name="je") as j:
+                b.store(b.load(e.ptr(row, b.mul(j, csb)), typ=elem), e.ptr(out, j))
+            with e.loop(nrem, _c(nr), name="jz") as j:
+                b.store(zero, e.ptr(out, j))
+    b.ret_void()
+    return fn
+
+
+def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
+                       unroll: int = 4) -> ir.Function:
+    """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile): C[:m, :n] (+)= (Ap panel @ Bp panel)[:m, :n].
+
+    The k loop carries the MR * NV accumulators <W x T> as phi nodes, so they are SSA values
+    that the register allocator keeps in vector registers for the whole loop (no memory
+    traffic for C inside it). Each k step: NV vector loads from the B micro-panel, MR scalar
+    loads from the A micro-panel (row i at the constant offset i*KC) each splatted to a vector
+    (x86: vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled `unroll` times
+    (plus a one-step remainder loop) to amortize the counter and branch.
+    """
+    mr, nr = blk.mr, blk.nr
+    nv = nr // width
+    fn, e = _new_function(module, f"{prefix}_kernel", [
+        (_I64, "kc"), (_PTR, "Ap"), (_PTR, "Bp"), (_PTR, "C"), (_I64, "rsC"), (_I64, "m"),
+        (_I64, "n"), (_I64, "beta"), (_PTR, "tile")], elem)
+    kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args
+    b = e.b
+    vec = ir.VectorType(elem, width)
+    al = _elem_align(elem)
+    fma = module.globals.get(f"llvm.fma.v{width}{'f32' if al == 4 else 'f64'}")
+    if fma is None:
+        fma = ir.Function(module, ir.FunctionType(vec, [vec, vec, vec]),
+                          name=f"llvm.fma.v{width}{'f32' if al == 4 else 'f64'}")
+    undef = ir.Constant(vec, ir.Undefined)
+    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    zero_vec = ir.Constant(vec, [0.0] * width)
+
+    def step(k, accs):
+        """One rank-1 update of the tile with column k of Ap and row k of Bp."""
+        brow = e.ptr(bp, b.mul(k, _c(nr)))
+        bvecs = [b.load(e.ptr(brow, _c(v * width)), typ=vec, align=al) for v in range(nv)]
+        acol = e.ptr(ap, k)
+        out = []
+        for i in range(mr):
+            a = b.load(e.ptr(acol, _c(i * blk.kc)), typ=elem, align=al)
+            s = b.shuffle_vector(b.insert_element(undef, a, ir.Constant(ir.IntType(32), 0)),
+                                 undef, splat_mask)
+            for v in range(nv):
+                out.append(b.call(fma, [s, bvecs[v], accs[i * nv + v]]))
+        return out
+
+    def carried_loop(name, start, accs_in, count_ok, stride, steps):
+        """A loop whose state is (k, accumulators); returns (k, accs) at the exit."""
+        pre = b.block
+        header = fn.append_basic_block(f"{name}.header")
+        body = fn.append_basic_block(f"{name}.body")
+        done = fn.append_basic_block(f"{name}.done")
+        b.branch(header)
+        b.position_at_end(header)
+        k = b.phi(_I64, name=f"{name}.k")
+        k.add_incoming(start, pre)
+        phis = []
+        for idx, acc in enumerate(accs_in):
+            p = b.phi(vec, name=f"{name}.acc{idx}")
+            p.add_incoming(acc, pre)
+            phis.append(p)
+        b.cbranch(count_ok(k), body, done)
+        b.position_at_end(body)
+        accs = phis
+        for u in range(steps):
+            accs = step(b.add(k, _c(u)) if u else k, accs)
+        k.add_incoming(b.add(k, _c(stride)), b.block)
+        for p, acc in zip(phis, accs):
+            p.add_incoming(acc, b.block)
+        b.branch(header)
+        b.position_at_end(done)
+        return k, phis
+
+    # Prefetch the C tile (MR rows, NR * sizeof(T) bytes each) for writing while the k loop
+    # runs: its lines are needed at the end and would otherwise be demand misses. (Not
+    # `inbounds`: on an edge tile these rows may lie past the end of C; a prefetch of any
+    # address is harmless, an out-of-bounds inbounds GEP would be poison.)
+    prefetch = module.globals.get("llvm.prefetch.p0")
+    if prefetch is None:
+        i32 = ir.IntType(32)
+        prefetch = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, i32, i32, i32]),
+                               name="llvm.prefetch.p0")
+    line_elems = 64 // al
+    for i in range(mr):
+        row = e.ptr(cptr, b.mul(_c(i), rsc), inbounds=False)
+        for off in range(0, nr, line_elems):
+            b.call(prefetch, [e.ptr(row, _c(off), inbounds=False), ir.Constant(ir.IntType(32), 1),
+                              ir.Constant(ir.IntType(32), 3), ir.Constant(ir.IntType(32), 1)])
+
+    accs0 = [zero_vec] * (mr * nv)
+    k_main, accs = carried_loop(
+        "kmain", _c(0), accs0,
+        lambda k: b.icmp_signed("<=", b.add(k, _c(unroll)), kc), unroll, unroll)
+    _, accs = carried_loop(
+        "krem", k_main, accs, lambda k: b.icmp_signed("<", k, kc), 1, 1)
+
+    # Write-back. Full tile: vector read-modify-write straight into C. Partial tile (the edge of
+    # C): spill the accumulators to `tile` and copy the valid m x n corner element by element.
+    full = b.and_(b.icmp_signed("==", m, _c(mr)), b.icmp_signed("==", n, _c(nr)))
+    accumulate = b.icmp_signed("!=", beta, _c(0))
+    with e.if_else(full) as (then, otherwise):
+        with then:
+            with e.if_else(accumulate) as (add, store):
+                with add:
+                    for i in range(mr):
+                        row = e.ptr(cptr, b.mul(_c(i), rsc))
+                        for v in range(nv):
+                            p = e.ptr(row, _c(v * width))
+                            old = b.load(p, typ=vec, align=al)
+                            b.store(b.fadd(old, accs[i * nv + v]), p, align=al)
+                with store:
+                    for i in range(mr):
+                        row = e.ptr(cptr, b.mul(_c(i), rsc))
+                        for v in range(nv):
+                            b.store(accs[i * nv + v], e.ptr(row, _c(v * width)), align=al)
+        with otherwise:
+            for i in range(mr):
+                for v in range(nv):
+                    b.store(accs[i * nv + v], e.ptr(tile, _c(i * nr + v * width)), align=al)
+            with e.loop(_c(0), m, name="ei") as i:
+                row = e.ptr(cptr, b.mul(i, rsc))
+                trow = e.ptr(tile, b.mul(i, _c(nr)))
+                with e.loop(_c(0), n, name="ej") as j:
+                    x = b.load(e.ptr(trow, j), typ=elem, align=al)
+                    p = e.ptr(row, j)
+                    with e.if_else(accumulate) as (add, store):
+                        with add:
+                            b.store(b.fadd(b.load(p, typ=elem, align=al), x), p, align=al)
+                        with store:
+                            b.store(x, p, align=al)
+    b.ret_void()
+    return fn
+
+
+def define_gemm(module: ir.Module, dtype: str, vector_width: int,
+                blocking: GemmBlocking | None = None) -> ir.Function:
+    """Add `graphc_gemm_<dtype>` (external linkage) and its internal helpers to `module`.
+
+    Returns the existing function if the module already has one of that name. `blocking`
+    overrides `default_blocking(dtype, vector_width)` (the benchmark uses it to tune); callers
+    must then size the workspace with the same blocking.
+    """
+    elem = _elem_type(dtype)
+    name = f"graphc_gemm_{dtype}"
+    if name in module.globals:
+        return module.globals[name]
+    if vector_width < 1:
+        raise ValueError(f"gemm: vector_width must be >= 1, got {vector_width}")
+    blk = blocking or default_blocking(dtype, vector_width)
+    blk.check(vector_width)
+    pack_a = _emit_pack_a(module, name, elem, blk)
+    pack_b = _emit_pack_b(module, name, elem, blk, vector_width)
+    kernel = _emit_micro_kernel(module, name, elem, blk, vector_width)
+    bp_off, tile_off, _, _ = _workspace_layout(dtype, blk)
+
+    args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
+            (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "C"), (_I64, "rsC"),
+            (_I64, "beta"), (_PTR, "workspace")]
+    fn, e = _new_function(module, name, args, elem)
+    fn.linkage = "external"
+    big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws = fn.args
+    b = e.b
+    zero = ir.Constant(elem, 0.0)
+
+    with e.if_(b.or_(b.icmp_signed("<=", big_m, _c(0)), b.icmp_signed("<=", big_n, _c(0)))):
+        b.ret_void()
+    with e.if_(b.icmp_signed("<=", big_k, _c(0))):
+        # An empty sum: C = 0 (beta 0) or C unchanged (beta 1).
+        with e.if_(b.icmp_signed("==", beta, _c(0))):
+            with e.loop(_c(0), big_m, name="zi") as i:
+                row = e.ptr(c, b.mul(i, rsc))
+                with e.loop(_c(0), big_n, name="zj") as j:
+                    b.store(zero, e.ptr(row, j))
+        b.ret_void()
+
+    ap = ws
+    bp = e.ptr(ws, _c(bp_off))
+    tile = e.ptr(ws, _c(tile_off))
+    with e.loop(_c(0), big_m, blk.mc, name="ic") as ic:
+        mc = e.min(_c(blk.mc), b.sub(big_m, ic))
+        with e.loop(_c(0), big_k, blk.kc, name="pc") as pc:
+            kc = e.min(_c(blk.kc), b.sub(big_k, pc))
+            # Only the first rank-kc update may overwrite C; later ones accumulate onto it.
+            beta_eff = b.select(b.icmp_signed("==", pc, _c(0)), beta, _c(1))
+            b.call(pack_a, [mc, kc, e.ptr(a, b.add(b.mul(ic, rsa), b.mul(pc, csa))), rsa, csa,
+                            ap])
+            with e.loop(_c(0), big_n, blk.nc, name="jc") as jc:
+                nc = e.min(_c(blk.nc), b.sub(big_n, jc))
+                b.call(pack_b, [nc, kc, e.ptr(bmat, b.add(b.mul(pc, rsb), b.mul(jc, csb))),
+                                rsb, csb, bp])
+                with e.loop(_c(0), mc, blk.mr, name="ir") as ir_:
+                    m = e.min(_c(blk.mr), b.sub(mc, ir_))
+                    a_panel = e.ptr(ap, b.mul(ir_, _c(blk.kc)))
+                    c_rows = e.ptr(c, b.add(b.mul(b.add(ic, ir_), rsc), jc))
+                    with e.loop(_c(0), nc, blk.nr, name="jr") as jr:
+                        n = e.min(_c(blk.nr), b.sub(nc, jr))
+                        b.call(kernel, [kc, a_panel, e.ptr(bp, b.mul(jr, kc)),
+                                        e.ptr(c_rows, jr), rsc, m, n, beta_eff, tile])
+    b.ret_void()
+    return fn
+
+
+# --------------------------------------------------------------------------------------------
+# Host JIT convenience (tests, benchmarks, and callers that just want a fast matmul)
+
+
+def host_target_machine(opt: int = 3):
+    """A TargetMachine for the host CPU (name and features), for JIT or object emission.
+
+    llvmlite >= 0.45 initializes LLVM itself (`llvm.initialize()` raises), but the native
+    target and asm printer must still be registered or MCJIT aborts the process.
+    """
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=opt, codemodel="jitdefault")
+
+
+def optimize_module(mod, tm, speed_level: int = 3) -> None:
+    """Run the new pass manager's O<speed_level> pipeline over a parsed module in place."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+
+
+_GEMM_CFUNC = ctypes.CFUNCTYPE(
+    None, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+
+
+def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
+    """A 1-D numpy array of `elems` elements whose data starts on an `align`-byte boundary."""
+    dt = np.dtype(dtype)
+    raw = np.empty(elems * dt.itemsize + align, dtype=np.uint8)
+    off = (-raw.ctypes.data) % align
+    return raw[off:off + elems * dt.itemsize].view(dt)
+
+
+class HostGemm:
+    """graphc_gemm_<dtype> JIT-compiled for the host, with a checked numpy-facing call.
+
+    `gemm(a, b, out=None, beta=0)` returns out = a @ b (beta 0) or out += a @ b (beta 1) for
+    2-D arrays of the gemm's dtype; a and b may have any element strides (transposed views
+    included), out needs unit column stride. One workspace per instance: a HostGemm object is
+    not to be called from two threads at once (use `raw` with separate workspaces for that).
+    """
+
+    def __init__(self, dtype: str = "f32", vector_width: int | None = None,
+                 blocking: GemmBlocking | None = None):
+        self.dtype = dtype
+        self.np_dtype = np.dtype(_NUMPY_DTYPE[dtype])
+        self.vector_width = vector_width or host_vector_width(dtype)
+        self.blocking = blocking or default_blocking(dtype, self.vector_width)
+        module = ir.Module(name=f"graphc_gemm_{dtype}")
+        tm = host_target_machine()
+        module.triple = llvm.get_process_triple()
+        module.data_layout = str(tm.target_data)
+        define_gemm(module, dtype, self.vector_width, self.blocking)
+        mod = llvm.parse_assembly(str(module))
+        mod.verify()
+        optimize_module(mod, tm)
+        self.llvm_module = mod
+        self.target_machine = tm
+        self.engine = llvm.create_mcjit_compiler(mod, tm)
+        self.engine.finalize_object()
+        self.raw = _GEMM_CFUNC(self.engine.get_function_address(f"graphc_gemm_{dtype}"))
+        self.workspace_elems = gemm_workspace_elems(dtype, self.vector_width, self.blocking)
+        self.workspace = aligned_empty(self.workspace_elems, self.np_dtype)
+
+    def new_workspace(self) -> np.ndarray:
+        return aligned_empty(self.workspace_elems, self.np_dtype)
+
+    def asm(self) -> str:
+        return self.target_machine.emit_assembly(self.llvm_module)
+
+    def _strides(self, x: np.ndarray, what: str) -> tuple[int, int]:
+        if x.ndim != 2:
+            raise ValueError(f"gemm: {what} must be 2-D, got shape {x.shape}")
+        if x.dtype != self.np_dtype:
+            raise TypeError(f"gemm: {what} has dtype {x.dtype}, expected {self.np_dtype}")
+        size = x.itemsize
+        if any(s % size for s in x.strides):
+            raise ValueError(f"gemm: {what} strides {x.strides} are not whole elements")
+        return x.strides[0] // size, x.strides[1] // size
+
+    def __call__(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
+                 beta: int = 0, workspace: np.ndarray | None = None) -> np.ndarray:
+        rsa, csa = self._strides(a, "a")
+        rsb, csb = self._strides(b, "b")
+        m, k = a.shape
+        k2, n = b.shape
+        if k != k2:
+            raise ValueError(f"gemm: inner dimensions differ: {a.shape} @ {b.shape}")
+        if out is None:
+            if beta:
+                raise ValueError("gemm: beta=1 needs an `out` to accumulate into")
+            out = np.empty((m, n), dtype=self.np_dtype)
+        rsc, csc = self._strides(out, "out")
+        if out.shape != (m, n):
+            raise ValueError(f"gemm: out has shape {out.shape}, expected {(m, n)}")
+        if not out.flags.writeable:
+            raise ValueError("gemm: out is read-only")
+        if m == 0 or n == 0:
+            return out  # nothing to write (numpy gives empty arrays arbitrary strides)
+        if csc != 1 and n > 1:
+            raise ValueError("gemm: out must have contiguous rows (unit column stride)")
+        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+            raise ValueError("gemm: out overlaps an input")
+        ws = self.workspace if workspace is None else workspace
+        if ws.dtype != self.np_dtype or ws.size < self.workspace_elems or \
+                ws.ctypes.data % _ALIGN_BYTES or not ws.flags.c_contiguous:
+            raise ValueError("gemm: workspace must be a contiguous, 64-byte aligned array of "
+                             f"at least {self.workspace_elems} {self.dtype} elements")
+        self.raw(m, n, k, a.ctypes.data, rsa, csa, b.ctypes.data, rsb, csb,
+                 out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data)
+        return out
+

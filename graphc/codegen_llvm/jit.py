@@ -1,0 +1,98 @@
+"""One code library for JIT and AOT: parse, verify, optimize at O3 for a CPU, then either load
+in-process (MCJIT, an entry address) or emit an object file.
+
+The host target machine uses the host CPU's name and features, so AVX2/AVX-512 are used
+where present.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import llvmlite.binding as llvm
+
+
+@functools.lru_cache(maxsize=None)
+def _initialized() -> bool:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return True
+
+
+def host_target_machine(cpu: str = "native"):
+    """A fresh O3 target machine for `cpu` ('native': this machine, 'generic': any x86-64).
+
+    Fresh, not shared: an MCJIT engine takes ownership of its target machine and disposes
+    of it with the engine.
+    """
+    _initialized()
+    target = llvm.Target.from_default_triple()
+    if cpu == "native":
+        name, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+    else:
+        name, features = ("x86-64" if cpu == "generic" else cpu), ""
+    return target.create_target_machine(cpu=name, features=features, opt=3,
+                                        reloc="pic", codemodel="default")
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_target_machine(cpu: str):
+    """One target machine per CPU for optimizing and emitting (never given to an engine)."""
+    return host_target_machine(cpu)
+
+
+def cpu_signature(cpu: str = "native") -> tuple:
+    """What compiled code depends on: the triple, the CPU name and its features."""
+    if cpu == "native":
+        return (llvm.get_default_triple(), llvm.get_host_cpu_name(),
+                llvm.get_host_cpu_features().flatten())
+    return (llvm.get_default_triple(), cpu, "")
+
+
+def optimize(ir_text: str, cpu: str = "native"):
+    """Parse, verify and optimize IR text at O3; returns the optimized ModuleRef."""
+    _initialized()
+    tm = _shared_target_machine(cpu)
+    mod = llvm.parse_assembly(ir_text)
+    mod.verify()
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    builder = llvm.create_pass_builder(tm, options)
+    builder.getModulePassManager().run(mod, builder)
+    return mod
+
+
+class JITModule:
+    """An optimized module loaded into this process; keeps the engine alive."""
+
+    def __init__(self, module_ref, cpu: str = "native"):
+        self.engine = llvm.create_mcjit_compiler(module_ref, host_target_machine(cpu))
+        self.engine.finalize_object()
+        self.engine.run_static_constructors()
+        self.module = module_ref
+
+    @classmethod
+    def from_object(cls, *objects: bytes, cpu: str = "native") -> "JITModule":
+        """Load emitted object code (a plan, and the library it calls) into one engine."""
+        _initialized()
+        empty = llvm.parse_assembly("")
+        self = cls.__new__(cls)
+        self.engine = llvm.create_mcjit_compiler(empty, host_target_machine(cpu))
+        for data in objects:
+            self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        self.engine.finalize_object()
+        self.module = None
+        return self
+
+    def address(self, name: str) -> int:
+        addr = self.engine.get_function_address(name)
+        if not addr:
+            raise LookupError(f"symbol {name} is not in the compiled module")
+        return addr
+
+
+def emit_object(module_ref, cpu: str = "native") -> bytes:
+    return _shared_target_machine(cpu).emit_object(module_ref)

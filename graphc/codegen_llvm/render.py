@@ -1,0 +1,334 @@
+"""render: L2 kernels -> one LLVM module (llvmlite.ir) with one entry function.
+
+    i32 graphc_run(ptr table)
+
+`table` holds one pointer per plan buffer slot; each kernel is a function taking its buffers
+as noalias pointers and returning 0 or 1 + the code of the Check that failed; the entry calls
+them in order and returns 0, or (kernel index << 16) | (1 + code) at the first failure.
+Scalar code only: loops are plain counted loops that LLVM's loop vectorizer widens at O3;
+transcendentals are inlined from vecmath so they vectorize too.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from graphc.codegen_llvm.vecmath import math_function
+from graphc.ir import kernel as K
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+PTR = ir.PointerType()
+TYPES = {"f16": ir.HalfType(), "f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": I32,
+         "i64": I64, "bool": I1}
+STORAGE = {**TYPES, "bool": I8}  # bools live in memory as bytes, as numpy keeps them
+_FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_VECMATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "erf")
+
+
+def is_float(t: str) -> bool:
+    return t.startswith("f")
+
+
+class KernelRenderer:
+    """Emits one kernel function."""
+
+    def __init__(self, module: ir.Module, kernel: K.Kernel, index: int, intrinsics):
+        self.module, self.kernel, self.intrinsics = module, kernel, intrinsics
+        params = kernel.params
+        fnty = ir.FunctionType(I32, [PTR] * len(params))
+        self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
+        self.fn.linkage = "internal"
+        for arg, b in zip(self.fn.args, params):
+            arg.name = b.name
+            arg.add_attribute("noalias")
+        self.buffers = {b.name: arg for b, arg in zip(params, self.fn.args)}
+        self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.vars: dict = {}
+        self.locals: dict = {}
+
+    def render(self) -> ir.Function:
+        self.stmts(self.kernel.body)
+        self.builder.ret(ir.Constant(I32, 0))
+        return self.fn
+
+    # --- statements -------------------------------------------------------------------------
+    def stmts(self, stmts):
+        for s in stmts:
+            getattr(self, "s_" + type(s).__name__)(s)
+
+    def s_Store(self, s):
+        t = self.kernel.buffer(s.buffer).dtype
+        value = self.expr(s.value)
+        if t == "bool":
+            value = self.builder.zext(value, I8)
+        self.builder.store(value, self.address(s.buffer, s.index, t))
+
+    def s_Local(self, s):
+        with self.builder.goto_entry_block():
+            slot = self.builder.alloca(TYPES[s.dtype], name=s.name)
+        self.locals[s.name] = slot
+        self.builder.store(self.expr(s.init), slot)
+
+    def s_Assign(self, s):
+        self.builder.store(self.expr(s.value), self.locals[s.name])
+
+    def s_Loop(self, s):
+        b = self.builder
+        start, stop = self.expr(s.start), self.expr(s.stop)
+        pre = b.block
+        header = b.append_basic_block(f"{s.var}.header")
+        body = b.append_basic_block(f"{s.var}.body")
+        exit_ = b.append_basic_block(f"{s.var}.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        i = b.phi(I64, name=s.var)
+        i.add_incoming(start, pre)
+        b.cbranch(b.icmp_signed("<", i, stop), body, exit_)
+        b.position_at_end(body)
+        self.vars[s.var] = i
+        self.stmts(s.body)
+        nxt = b.add(i, ir.Constant(I64, 1), name=f"{s.var}.next")
+        i.add_incoming(nxt, b.block)
+        b.branch(header)
+        del self.vars[s.var]
+        b.position_at_end(exit_)
+
+    def s_Check(self, s):
+        b = self.builder
+        ok = b.append_basic_block("check.ok")
+        fail = b.append_basic_block("check.fail")
+        b.cbranch(self.expr(s.cond), ok, fail)
+        b.position_at_end(fail)
+        b.ret(ir.Constant(I32, s.code + 1))
+        b.position_at_end(ok)
+
+    def s_Barrier(self, s):
+        pass  # one CPU thread runs a kernel's loop body in order
+
+    def s_Intrinsic(self, s):
+        self.intrinsics[s.name](self, s)
+
+    # --- expressions ------------------------------------------------------------------------
+    def address(self, buffer, index, t):
+        return self.builder.gep(self.buffers[buffer], [self.expr(index)], inbounds=True,
+                                source_etype=STORAGE[t])
+
+    def expr(self, e):
+        return getattr(self, "e_" + type(e).__name__)(e)
+
+    def e_Const(self, e):
+        if e.dtype == "bool":
+            return ir.Constant(I1, int(bool(e.value)))
+        return ir.Constant(TYPES[e.dtype], float(e.value) if is_float(e.dtype) else int(e.value))
+
+    def e_Var(self, e):
+        return self.vars[e.name]
+
+    def e_Ref(self, e):
+        return self.builder.load(self.locals[e.name], typ=TYPES[e.dtype])
+
+    def e_Load(self, e):
+        value = self.builder.load(self.address(e.buffer, e.index, e.dtype),
+                                  typ=STORAGE[e.dtype])
+        return self.builder.trunc(value, I1) if e.dtype == "bool" else value
+
+    def e_Select(self, e):
+        return self.builder.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
+
+    def e_Cast(self, e):
+        return cast(self.builder, self.expr(e.a), e.a.dtype, e.dtype)
+
+    def e_Unary(self, e):
+        return unary(self, e.op, self.expr(e.a), e.a.dtype)
+
+    def e_Binary(self, e):
+        return binary(self, e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
+
+    def intrinsic(self, name, ty, *args):
+        """Call the overloaded intrinsic `name` on operands (and result) of type ty."""
+        fnty = ir.FunctionType(ty, [ty] * len(args))
+        fn = self.module.declare_intrinsic(name, [ty], fnty)
+        return self.builder.call(fn, list(args))
+
+
+def cast(b: ir.IRBuilder, v, src: str, dst: str):
+    if src == dst:
+        return v
+    st, dt_ = TYPES[src], TYPES[dst]
+    if dst == "bool":
+        return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0)) if is_float(src) else \
+            b.icmp_signed("!=", v, ir.Constant(st, 0))
+    if src == "bool":
+        return b.uitofp(v, dt_) if is_float(dst) else b.zext(v, dt_)
+    if is_float(src) and is_float(dst):
+        return b.fpext(v, dt_) if dt_.intrinsic_name > st.intrinsic_name and \
+            _width(dst) > _width(src) else b.fptrunc(v, dt_)
+    if is_float(src):  # saturating: defined for nan and out-of-range values
+        fn = b.module.declare_intrinsic("llvm.fptosi.sat", [dt_, st], ir.FunctionType(dt_, [st]))
+        return b.call(fn, [v])
+    if is_float(dst):
+        return b.sitofp(v, dt_)
+    return b.sext(v, dt_) if _width(dst) > _width(src) else b.trunc(v, dt_)
+
+
+def _width(t: str) -> int:
+    return {"f16": 16, "f32": 32, "f64": 64, "i32": 32, "i64": 64, "bool": 1}[t]
+
+
+def _vecmath(r: KernelRenderer, name: str, t: str, *args):
+    """Call the inlinable approximation; half precision computes in float and rounds once."""
+    b = r.builder
+    if t == "f16":
+        wide = [b.fpext(a, TYPES["f32"]) for a in args]
+        return b.fptrunc(b.call(math_function(r.module, name, TYPES["f32"]), wide), TYPES["f16"])
+    return b.call(math_function(r.module, name, TYPES[t]), list(args))
+
+
+def unary(r: KernelRenderer, op: str, v, t: str):
+    b, ty = r.builder, TYPES[t]
+    if op in _VECMATH:
+        return _vecmath(r, op, t, v)
+    if op == "neg":
+        return b.fneg(v) if is_float(t) else b.sub(ir.Constant(ty, 0), v)
+    if op == "not":
+        return b.xor(v, ir.Constant(I1, 1))
+    if is_float(t):
+        if op in ("abs", "sqrt", "floor", "ceil"):
+            return r.intrinsic({"abs": "llvm.fabs"}.get(op, f"llvm.{op}"), ty, v)
+        if op == "round":
+            return r.intrinsic("llvm.roundeven", ty, v)
+        if op == "sign":  # -1, 0 or 1; nan and signed zeros pass through
+            one = ir.Constant(ty, 1.0)
+            pos = b.select(b.fcmp_ordered(">", v, ir.Constant(ty, 0.0)), one, v)
+            return b.select(b.fcmp_ordered("<", v, ir.Constant(ty, 0.0)),
+                            ir.Constant(ty, -1.0), pos)
+        if op == "is_nan":
+            return b.fcmp_unordered("uno", v, v)
+        magnitude = r.intrinsic("llvm.fabs", ty, v)
+        inf = ir.Constant(ty, float("inf"))
+        if op == "is_inf":
+            return b.fcmp_ordered("==", magnitude, inf)
+        if op == "is_finite":
+            return b.fcmp_ordered("<", magnitude, inf)
+    else:
+        if op == "abs":
+            return b.select(b.icmp_signed("<", v, ir.Constant(ty, 0)),
+                            b.sub(ir.Constant(ty, 0), v), v)
+        if op == "sign":
+            pos = b.zext(b.icmp_signed(">", v, ir.Constant(ty, 0)), ty)
+            neg = b.zext(b.icmp_signed("<", v, ir.Constant(ty, 0)), ty)
+            return b.sub(pos, neg)
+        if op == "round":
+            return v
+    raise NotImplementedError(f"unary {op} on {t}")
+
+
+def binary(r: KernelRenderer, op: str, x, y, t: str):
+    b, ty = r.builder, TYPES[t]
+    if op in _FCMP:
+        if not is_float(t):
+            return b.icmp_signed(_FCMP[op], x, y)
+        # numpy: every comparison with nan is false except !=
+        return b.fcmp_unordered("!=", x, y) if op == "ne" else b.fcmp_ordered(_FCMP[op], x, y)
+    if t == "bool":
+        return {"and": b.and_, "or": b.or_, "xor": b.xor}[op](x, y)
+    if is_float(t):
+        if op in ("add", "sub", "mul", "div"):
+            return {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}[op](x, y)
+        if op in ("max", "min"):  # nan-propagating, as numpy.maximum/minimum
+            return r.intrinsic(f"llvm.{op}imum", ty, x, y)
+        if op in ("pow", "atan2"):
+            return _vecmath(r, op, t, x, y)
+        if op == "floordiv":
+            return r.intrinsic("llvm.floor", ty, b.fdiv(x, y))
+        if op == "mod":  # x - floor(x / y) * y, numpy's sign-of-divisor remainder
+            rem = b.frem(x, y)
+            fix = b.and_(b.fcmp_ordered("!=", rem, ir.Constant(ty, 0.0)),
+                         b.xor(b.fcmp_ordered("<", rem, ir.Constant(ty, 0.0)),
+                               b.fcmp_ordered("<", y, ir.Constant(ty, 0.0))))
+            return b.select(fix, b.fadd(rem, y), rem)
+    else:
+        if op in ("add", "sub", "mul"):
+            return {"add": b.add, "sub": b.sub, "mul": b.mul}[op](x, y)
+        if op in ("max", "min"):
+            pick = b.icmp_signed(">" if op == "max" else "<", x, y)
+            return b.select(pick, x, y)
+        if op in ("floordiv", "mod"):
+            return _int_floordiv_mod(b, op, x, y, ty)
+        if op == "pow":
+            return b.call(_int_pow(r.module, ty), [x, y])
+    raise NotImplementedError(f"binary {op} on {t}")
+
+
+def _int_floordiv_mod(b, op, x, y, ty):
+    """Python semantics (floor division, remainder with the divisor's sign); a zero divisor
+    gives 0 and MIN // -1 wraps, as numpy does, instead of LLVM's undefined behaviour."""
+    zero, one, minus_one = ir.Constant(ty, 0), ir.Constant(ty, 1), ir.Constant(ty, -1)
+    by_zero = b.icmp_signed("==", y, zero)
+    by_minus_one = b.icmp_signed("==", y, minus_one)
+    safe = b.select(b.or_(by_zero, by_minus_one), one, y)
+    q, rem = b.sdiv(x, safe), b.srem(x, safe)
+    fix = b.and_(b.icmp_signed("!=", rem, zero),
+                 b.xor(b.icmp_signed("<", rem, zero), b.icmp_signed("<", y, zero)))
+    if op == "floordiv":
+        q = b.select(fix, b.sub(q, one), q)
+        q = b.select(by_minus_one, b.sub(zero, x), q)
+        return b.select(by_zero, zero, q)
+    rem = b.select(fix, b.add(rem, y), rem)
+    return b.select(b.or_(by_zero, by_minus_one), zero, rem)
+
+
+def _int_pow(module, ty):
+    """x ** y for integers by repeated squaring (y >= 0; a negative y gives 0, which the
+    caller rules out beforehand like the reference does)."""
+    name = f"graphc.ipow.i{ty.width}"
+    if name in module.globals:
+        return module.globals[name]
+    fn = ir.Function(module, ir.FunctionType(ty, [ty, ty]), name=name)
+    fn.linkage = "internal"
+    x, y = fn.args
+    entry, loop, done = (fn.append_basic_block(n) for n in ("entry", "loop", "done"))
+    b = ir.IRBuilder(entry)
+    b.branch(loop)
+    b.position_at_end(loop)
+    acc, base, exp = b.phi(ty), b.phi(ty), b.phi(ty)
+    acc.add_incoming(ir.Constant(ty, 1), entry)
+    base.add_incoming(x, entry)
+    exp.add_incoming(y, entry)
+    odd = b.icmp_signed("!=", b.and_(exp, ir.Constant(ty, 1)), ir.Constant(ty, 0))
+    acc2 = b.select(odd, b.mul(acc, base), acc)
+    exp2 = b.ashr(exp, ir.Constant(ty, 1))
+    base2 = b.mul(base, base)
+    acc.add_incoming(acc2, loop)
+    base.add_incoming(base2, loop)
+    exp.add_incoming(exp2, loop)
+    b.cbranch(b.icmp_signed(">", exp2, ir.Constant(ty, 0)), loop, done)
+    b.position_at_end(done)
+    negative = b.icmp_signed("<", y, ir.Constant(ty, 0))
+    b.ret(b.select(negative, ir.Constant(ty, 0), acc2))
+    return fn
+
+
+def render_module(kernels, slots_of, n_slots: int, intrinsics, name="graphc") -> ir.Module:
+    """One module: the kernels plus `graphc_run(table)` calling them in order.
+
+    slots_of(kernel) gives, for each of the kernel's parameters, its index in the table.
+    """
+    module = ir.Module(name=name)
+    entry = ir.Function(module, ir.FunctionType(I32, [PTR]), name="graphc_run")
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    table = entry.args[0]
+    functions: dict = {}  # canonical kernel -> its function: equal kernels share code
+    for i, k in enumerate(kernels):
+        shape = K.canonical(k)
+        fn = functions.get(shape)
+        if fn is None:
+            fn = functions[shape] = KernelRenderer(module, shape, i, intrinsics).render()
+        args = [b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
+                for s in slots_of(k)]
+        status = b.call(fn, args)
+        failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))
+        with b.if_then(failed, likely=False):
+            b.ret(b.or_(ir.Constant(I32, i << 16), status))
+    b.ret(ir.Constant(I32, 0))
+    return module

@@ -1,0 +1,303 @@
+"""L2: the kernel IR, loop level and backend-neutral.
+
+A Kernel reads and writes flat buffers (its parameters, plus local scratch) through nested
+loops. Every loop has a kind that a schedule chooses and a backend maps: "serial", "vector"
+(innermost, contiguous, remainder included), "unroll", "parallel" (split across CPU threads),
+"gpu_block" and "gpu_thread". Bounds and indices are integer expressions over loop variables
+and size parameters, so a size may be known only at run time. Values are scalar expressions:
+loads, constants, unary and binary ops from one table (OPS), selects and casts.
+
+Two statements reach beyond loops: `Check` (stop the kernel with an error code when a run-time
+condition fails, e.g. an index out of range) and `Intrinsic` (a named library routine such as
+GEMM over buffer views, which each backend implements its own best way).
+
+Nodes are frozen dataclasses: equal structure is equal value, and passes rebuild rather than
+mutate. `INDEX` (int64) is the type of every index expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Tuple, Union
+
+INDEX = "i64"
+DTYPES = ("f16", "f32", "f64", "i32", "i64", "bool")
+LOOP_KINDS = ("serial", "vector", "unroll", "parallel", "gpu_block", "gpu_thread")
+
+# Scalar operators: name -> (arity, result: "same" as operands or a dtype).
+OPS = {
+    **{name: (1, "same") for name in (
+        "neg", "abs", "sign", "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh",
+        "sigmoid", "erf", "floor", "ceil", "round", "not")},
+    **{name: (1, "bool") for name in ("is_nan", "is_inf", "is_finite")},
+    **{name: (2, "same") for name in (
+        "add", "sub", "mul", "div", "floordiv", "mod", "pow", "max", "min", "atan2", "and",
+        "or", "xor")},
+    **{name: (2, "bool") for name in ("lt", "le", "gt", "ge", "eq", "ne")},
+}
+
+
+# --- expressions ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Const:
+    value: Union[int, float, bool]
+    dtype: str = INDEX
+
+
+@dataclass(frozen=True)
+class Var:
+    """A loop variable or a size parameter (always INDEX)."""
+    name: str
+    dtype: str = INDEX
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The current value of a scalar local (declared by `Local`)."""
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Load:
+    buffer: str
+    index: "Expr"
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    a: "Expr"
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    a: "Expr"
+    b: "Expr"
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Select:
+    cond: "Expr"
+    a: "Expr"
+    b: "Expr"
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Cast:
+    a: "Expr"
+    dtype: str
+
+
+Expr = Union[Const, Var, Ref, Load, Unary, Binary, Select, Cast]
+
+
+# --- statements -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Store:
+    buffer: str
+    index: Expr
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Local:
+    """Declare a scalar local initialized to `init` (an accumulator, a running max...)."""
+    name: str
+    dtype: str
+    init: Expr
+
+
+@dataclass(frozen=True)
+class Assign:
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Loop:
+    var: str
+    start: Expr
+    stop: Expr
+    body: Tuple["Stmt", ...]
+    kind: str = "serial"
+
+
+@dataclass(frozen=True)
+class Check:
+    """Stop the kernel with error `code` (an index into Kernel.messages) unless `cond`."""
+    cond: Expr
+    code: int
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """All threads of a GPU block wait here (no-op on the CPU)."""
+
+
+@dataclass(frozen=True)
+class Intrinsic:
+    """A library routine over buffers: name, buffer names, integer arguments."""
+    name: str
+    buffers: Tuple[str, ...]
+    args: Tuple[Expr, ...]
+
+
+Stmt = Union[Store, Local, Assign, Loop, Check, Barrier, Intrinsic]
+
+
+@dataclass(frozen=True)
+class Buffer:
+    name: str
+    dtype: str
+    size: Expr  # number of elements
+    scratch: bool = False  # local to the kernel, not a parameter
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    buffers: Tuple[Buffer, ...]  # parameters first, then scratch
+    sizes: Tuple[str, ...]  # size parameters, bound at run time
+    body: Tuple[Stmt, ...]
+    messages: Tuple[str, ...] = ()  # Check codes -> what went wrong
+    notes: dict = field(default_factory=dict, compare=False, hash=False)  # e.g. source nodes
+
+    @property
+    def params(self) -> Tuple[Buffer, ...]:
+        return tuple(b for b in self.buffers if not b.scratch)
+
+    def buffer(self, name: str) -> Buffer:
+        for b in self.buffers:
+            if b.name == name:
+                return b
+        raise KeyError(f"kernel {self.name} has no buffer {name!r}")
+
+
+# --- building helpers -----------------------------------------------------------------------
+def idx(value) -> Expr:
+    """An INDEX expression from an int or an expression."""
+    return Const(int(value)) if isinstance(value, int) else value
+
+
+def add(a, b) -> Expr:
+    a, b = idx(a), idx(b)
+    if isinstance(a, Const) and a.value == 0:
+        return b
+    if isinstance(b, Const) and b.value == 0:
+        return a
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(a.value + b.value)
+    return Binary("add", a, b, INDEX)
+
+
+def mul(a, b) -> Expr:
+    a, b = idx(a), idx(b)
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, Const):
+            if x.value == 0:
+                return Const(0)
+            if x.value == 1:
+                return y
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(a.value * b.value)
+    return Binary("mul", a, b, INDEX)
+
+
+def linear(indices, strides) -> Expr:
+    """sum(i * s): the flat offset of a multi-index (strides 0 for broadcast axes)."""
+    out: Expr = Const(0)
+    for i, s in zip(indices, strides):
+        out = add(out, mul(i, s))
+    return out
+
+
+def row_major_strides(shape) -> tuple:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
+
+
+def nest(variables, extents, body, kind="serial") -> tuple:
+    """Loops over `variables` with the given extents around `body` (outermost first)."""
+    stmts = tuple(body)
+    for v, n in reversed(list(zip(variables, extents))):
+        stmts = (Loop(v, Const(0), idx(n), stmts, kind),)
+    return stmts
+
+
+def expr_children(e) -> tuple:
+    if isinstance(e, Load):
+        return (e.index,)
+    if isinstance(e, Unary) or isinstance(e, Cast):
+        return (e.a,)
+    if isinstance(e, Binary):
+        return (e.a, e.b)
+    if isinstance(e, Select):
+        return (e.cond, e.a, e.b)
+    return ()
+
+
+def stmt_exprs(s) -> tuple:
+    if isinstance(s, Store):
+        return (s.index, s.value)
+    if isinstance(s, (Local, Assign)):
+        return (s.init if isinstance(s, Local) else s.value,)
+    if isinstance(s, Loop):
+        return (s.start, s.stop)
+    if isinstance(s, Check):
+        return (s.cond,)
+    if isinstance(s, Intrinsic):
+        return s.args
+    return ()
+
+
+def rename_buffers(k: Kernel, mapping: dict) -> Kernel:
+    """The same kernel with buffers renamed (names not in `mapping` are kept)."""
+    from dataclasses import replace
+
+    def expr(e):
+        if isinstance(e, Load):
+            return Load(mapping.get(e.buffer, e.buffer), expr(e.index), e.dtype)
+        if isinstance(e, Unary):
+            return Unary(e.op, expr(e.a), e.dtype)
+        if isinstance(e, Binary):
+            return Binary(e.op, expr(e.a), expr(e.b), e.dtype)
+        if isinstance(e, Select):
+            return Select(expr(e.cond), expr(e.a), expr(e.b), e.dtype)
+        if isinstance(e, Cast):
+            return Cast(expr(e.a), e.dtype)
+        return e
+
+    def stmt(s):
+        if isinstance(s, Store):
+            return Store(mapping.get(s.buffer, s.buffer), expr(s.index), expr(s.value))
+        if isinstance(s, Local):
+            return Local(s.name, s.dtype, expr(s.init))
+        if isinstance(s, Assign):
+            return Assign(s.name, expr(s.value))
+        if isinstance(s, Loop):
+            return Loop(s.var, expr(s.start), expr(s.stop), tuple(stmt(c) for c in s.body),
+                        s.kind)
+        if isinstance(s, Check):
+            return Check(expr(s.cond), s.code)
+        if isinstance(s, Intrinsic):
+            return Intrinsic(s.name, tuple(mapping.get(b, b) for b in s.buffers),
+                             tuple(expr(a) for a in s.args))
+        return s
+
+    buffers = tuple(replace(b, name=mapping.get(b.name, b.name)) for b in k.buffers)
+    return replace(k, buffers=buffers, body=tuple(stmt(s) for s in k.body))
+
+
+def canonical(k: Kernel) -> Kernel:
+    """The kernel with buffers named by position (p0, p1, ...): kernels that differ only in
+    which buffers they are given become equal, so a module needs one function for them."""
+    return rename_buffers(k, {b.name: f"p{i}" for i, b in enumerate(k.buffers)})

@@ -1,0 +1,431 @@
+"""lower: an L1 group (of nodes with concrete shapes) -> one L2 kernel.
+
+Expects nodes from `specialize` (every shape known). A group is lowered to one kernel over
+its output's index space; inside a group, elementwise producers are inlined as expressions,
+so the fusion pass only has to choose groups. Today every group is a single node.
+Guarantees a kernel that reads each input buffer and writes its output buffer completely,
+with Check statements for what can only fail at run time (indices out of range, failed
+asserts). Nodes that need no kernel (views, state handles) are the caller's business: see
+`VIEW_OPS` and `HOST_OPS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import UnimplementedError
+from graphc.ir import kernel as K
+from graphc.ir.node import Node
+
+DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
+      "bool": "bool"}
+# Nodes whose value is another buffer's memory, unchanged (row-major layout makes reshape free).
+VIEW_OPS = ("identity", "stop_gradient", "ensure_shape", "custom_gradient", "reshape",
+            "expand_dims", "squeeze", "read")
+# Nodes the runtime computes itself (sources and state).
+HOST_OPS = ("constant", "placeholder", "variable", "random", "no_op")
+
+_UNARY = {"neg": "neg", "abs": "abs", "sign": "sign", "sqrt": "sqrt", "exp": "exp", "log": "log",
+          "log1p": "log1p", "expm1": "expm1", "sin": "sin", "cos": "cos", "tanh": "tanh",
+          "sigmoid": "sigmoid", "erf": "erf", "floor": "floor", "ceil": "ceil",
+          "round": "round", "logical_not": "not", "is_nan": "is_nan", "is_inf": "is_inf",
+          "is_finite": "is_finite"}
+_BINARY = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "floordiv": "floordiv",
+           "mod": "mod", "pow": "pow", "maximum": "max", "minimum": "min", "atan2": "atan2",
+           "equal": "eq", "not_equal": "ne", "less": "lt", "less_equal": "le", "greater": "gt",
+           "greater_equal": "ge", "logical_and": "and", "logical_or": "or",
+           "logical_xor": "xor"}
+ELEMENTWISE = set(_UNARY) | set(_BINARY) | {"select", "cast"}
+
+
+def dt(node: Node) -> str:
+    return DT[node.dtype.name]
+
+
+def size_of(shape) -> int:
+    return int(np.prod(shape)) if shape else 1
+
+
+class Lowering:
+    """Lowers one node; `buffer_of(node)` names the buffer holding a node's value."""
+
+    def __init__(self, buffer_of):
+        self.buffer_of = buffer_of
+        self.messages: list = []
+
+    # --- helpers ----------------------------------------------------------------------------
+    def load(self, node: Node, out_idx, out_shape) -> K.Expr:
+        """node's element at the broadcast of out_idx (numpy alignment from the right)."""
+        shape = node.shape
+        lead = len(out_shape) - len(shape)
+        strides = K.row_major_strides(shape)
+        terms = [(out_idx[lead + i], 0 if d == 1 else s)
+                 for i, (d, s) in enumerate(zip(shape, strides))]
+        return K.Load(self.buffer_of(node), K.linear(*zip(*terms)) if terms else K.Const(0),
+                      dt(node))
+
+    def at(self, node: Node, indices) -> K.Expr:
+        """node's element at a full multi-index."""
+        return K.Load(self.buffer_of(node), K.linear(indices, K.row_major_strides(node.shape)),
+                      dt(node))
+
+    def check(self, cond, message: str) -> K.Check:
+        self.messages.append(message)
+        return K.Check(cond, len(self.messages) - 1)
+
+    def kernel(self, node: Node, body, extra_buffers=()) -> K.Kernel:
+        inputs = list(dict.fromkeys(x for x in node.inputs if x.op.name != "variable"))
+        buffers = [K.Buffer(self.buffer_of(x), dt(x), K.Const(size_of(x.shape)))
+                   for x in inputs]
+        buffers.append(K.Buffer(self.buffer_of(node), dt(node), K.Const(size_of(node.shape))))
+        names, unique = set(), []
+        for b in buffers + list(extra_buffers):
+            if b.name not in names:
+                names.add(b.name)
+                unique.append(b)
+        return K.Kernel(f"k_{node.op.name}", tuple(unique), (), tuple(body),
+                        tuple(self.messages), {"node": node})
+
+    def out_loops(self, node: Node, value_fn, kind="serial"):
+        """for every output index i: out[i] = value_fn(i)."""
+        shape = node.shape
+        idx = [K.Var(f"i{d}") for d in range(len(shape))]
+        store = K.Store(self.buffer_of(node), K.linear(idx, K.row_major_strides(shape)),
+                        value_fn(idx))
+        return K.nest([v.name for v in idx], shape, [store], kind)
+
+    # --- per kind ----------------------------------------------------------------------------
+    def lower(self, node: Node) -> K.Kernel:
+        name = node.op.name
+        if name == "pow" and dt(node) in ("i32", "i64"):
+            return self._int_pow(node)
+        if name in ELEMENTWISE:
+            return self.kernel(node, self.out_loops(
+                node, lambda i: self.elementwise(node, i, node.shape)))
+        method = getattr(self, f"_{name}", None)
+        if method is None:
+            raise UnimplementedError(f"no lowering for primitive {name!r}")
+        return method(node)
+
+    def elementwise(self, node: Node, idx, shape) -> K.Expr:
+        args = [self.load(x, idx, shape) for x in node.inputs]
+        name, out = node.op.name, dt(node)
+        if name in _UNARY:
+            return K.Unary(_UNARY[name], args[0], out)
+        if name in _BINARY:
+            return K.Binary(_BINARY[name], args[0], args[1], out)
+        if name == "select":
+            return K.Select(args[0], args[1], args[2], out)
+        return K.Cast(args[0], out)
+
+    def _int_pow(self, node):
+        """Integer powers, refusing negative exponents as the reference does."""
+        shape = node.shape
+        idx = [K.Var(f"i{d}") for d in range(len(shape))]
+        exponent = self.load(node.inputs[1], idx, shape)
+        body = [self.check(K.Binary("ge", exponent, K.Const(0, dt(node)), "bool"),
+                           "integers to negative integer powers are not allowed"),
+                K.Store(self.buffer_of(node), K.linear(idx, K.row_major_strides(shape)),
+                        self.elementwise(node, idx, shape))]
+        return self.kernel(node, K.nest([v.name for v in idx], shape, body))
+
+    # reductions
+    def _reduce(self, node, combine, init, axes, keepdims, acc_dtype=None):
+        x = node.inputs[0]
+        out_dtype = dt(node)
+        acc = acc_dtype or out_dtype
+        oidx = [K.Var(f"i{d}") for d in range(len(x.shape))]
+        ridx = {a: K.Var(f"r{a}") for a in axes}
+        full = [ridx.get(d, oidx[d]) for d in range(len(x.shape))]
+        value = self.at(x, full)
+        if acc != out_dtype:
+            value = K.Cast(value, acc)
+        body = K.nest([ridx[a].name for a in axes], [x.shape[a] for a in axes],
+                      [K.Assign("acc", combine(K.Ref("acc", acc), value))])
+        result = K.Ref("acc", acc) if acc == out_dtype else K.Cast(K.Ref("acc", acc), out_dtype)
+        out_idx = [oidx[d] if d not in axes else K.Const(0) for d in range(len(x.shape))]
+        kept = [d for d in range(len(x.shape)) if keepdims or d not in axes]
+        out_shape = [1 if d in axes else x.shape[d] for d in kept]
+        store = K.Store(self.buffer_of(node),
+                        K.linear([out_idx[d] for d in kept], K.row_major_strides(out_shape)),
+                        result)
+        outer = [d for d in range(len(x.shape)) if d not in axes]
+        stmts = K.nest([oidx[d].name for d in outer], [x.shape[d] for d in outer],
+                       [K.Local("acc", acc, init(acc))] + list(body) + [store])
+        return self.kernel(node, stmts)
+
+    def _sum_like(self, node, axes, keepdims):
+        acc = "f32" if dt(node) == "f16" else dt(node)
+        return self._reduce(node, lambda a, v: K.Binary("add", a, v, acc),
+                            lambda t: K.Const(0, t), axes, keepdims, acc)
+
+    def _reduce_sum(self, node):
+        return self._sum_like(node, node.attrs["axes"], node.attrs["keepdims"])
+
+    def _reduce_prod(self, node):
+        acc = "f32" if dt(node) == "f16" else dt(node)
+        return self._reduce(node, lambda a, v: K.Binary("mul", a, v, acc),
+                            lambda t: K.Const(1, t), node.attrs["axes"], node.attrs["keepdims"],
+                            acc)
+
+    def _extremum(self, node, op, lowest):
+        t = dt(node)
+        if t.startswith("f"):
+            init = float("-inf") if lowest else float("inf")
+        else:
+            info = np.iinfo(node.dtype.np)
+            init = int(info.min if lowest else info.max)
+        return self._reduce(node, lambda a, v: K.Binary(op, a, v, t), lambda _: K.Const(init, t),
+                            node.attrs["axes"], node.attrs["keepdims"])
+
+    def _reduce_max(self, node):
+        return self._extremum(node, "max", True)
+
+    def _reduce_min(self, node):
+        return self._extremum(node, "min", False)
+
+    def _reduce_any(self, node):
+        return self._reduce(node, lambda a, v: K.Binary("or", a, v, "bool"),
+                            lambda _: K.Const(False, "bool"), node.attrs["axes"],
+                            node.attrs["keepdims"])
+
+    def _reduce_all(self, node):
+        return self._reduce(node, lambda a, v: K.Binary("and", a, v, "bool"),
+                            lambda _: K.Const(True, "bool"), node.attrs["axes"],
+                            node.attrs["keepdims"])
+
+    def _sum_to(self, node):
+        g, target = node.inputs[0], node.shape
+        lead = len(g.shape) - len(target)
+        axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target)
+                                          if d == 1 and g.shape[lead + i] != 1)
+        # sum with kept size-1 axes, then the leading axes dropped: the same flat layout
+        kernel = self._sum_like(node, axes, keepdims=True)
+        return kernel
+
+    def _arg(self, node, better):
+        x, axis = node.inputs[0], node.attrs["axis"]
+        t, out = dt(x), dt(node)
+        oidx = [K.Var(f"i{d}") for d in range(len(x.shape))]
+        r = K.Var("r")
+        at = [r if d == axis else oidx[d] for d in range(len(x.shape))]
+        v = self.at(x, at)
+        best = K.Ref("best", t)
+        take = better(v, best)
+        if t.startswith("f"):  # the first nan wins, as numpy
+            take = K.Binary("or", take, K.Binary("and", K.Unary("is_nan", v, "bool"),
+                                                 K.Unary("not", K.Unary("is_nan", best, "bool"),
+                                                         "bool"), "bool"), "bool")
+        first = [K.Const(0) if d == axis else oidx[d] for d in range(len(x.shape))]
+        body = [K.Local("best", t, self.at(x, first)), K.Local("pos", "i64", K.Const(0)),
+                K.Loop("r", K.Const(1), K.Const(x.shape[axis]),
+                       (K.Assign("pos", K.Select(take, r, K.Ref("pos", "i64"), "i64")),
+                        K.Assign("best", K.Select(take, v, best, t)))),
+                K.Store(self.buffer_of(node),
+                        K.linear([oidx[d] for d in range(len(x.shape)) if d != axis],
+                                 K.row_major_strides(node.shape)),
+                        K.Cast(K.Ref("pos", "i64"), out) if out != "i64" else K.Ref("pos",
+                                                                                     "i64"))]
+        outer = [d for d in range(len(x.shape)) if d != axis]
+        return self.kernel(node, K.nest([oidx[d].name for d in outer],
+                                        [x.shape[d] for d in outer], body))
+
+    def _argmax(self, node):
+        return self._arg(node, lambda v, b: K.Binary("gt", v, b, "bool"))
+
+    def _argmin(self, node):
+        return self._arg(node, lambda v, b: K.Binary("lt", v, b, "bool"))
+
+    # data movement
+    def _transpose(self, node):
+        x, perm = node.inputs[0], node.attrs["perm"]
+
+        def value(idx):
+            src = [None] * len(perm)
+            for out_axis, in_axis in enumerate(perm):
+                src[in_axis] = idx[out_axis]
+            return self.at(x, src)
+        return self.kernel(node, self.out_loops(node, value))
+
+    def _broadcast_to(self, node):
+        return self.kernel(node, self.out_loops(
+            node, lambda idx: self.load(node.inputs[0], idx, node.shape)))
+
+    def _slice_bounds(self, shape, slices):
+        full = list(slices) + [(None, None, None)] * (len(shape) - len(slices))
+        return [slice(*s).indices(d)[::2] for s, d in zip(full, shape)]  # (start, step)
+
+    def _slice(self, node):
+        x = node.inputs[0]
+        bounds = self._slice_bounds(x.shape, node.attrs["slices"])
+        return self.kernel(node, self.out_loops(node, lambda idx: self.at(
+            x, [K.add(start, K.mul(i, step)) for i, (start, step) in zip(idx, bounds)])))
+
+    def _fill(self, node, value):
+        n = size_of(node.shape)
+        return K.nest(["z"], [n], [K.Store(self.buffer_of(node), K.Var("z"),
+                                           K.Const(value, dt(node)))])
+
+    def _slice_grad(self, node):
+        g = node.inputs[0]
+        bounds = self._slice_bounds(node.shape, node.attrs["slices"])
+        idx = [K.Var(f"i{d}") for d in range(len(g.shape))]
+        dst = [K.add(start, K.mul(i, step)) for i, (start, step) in zip(idx, bounds)]
+        scatter = K.nest([v.name for v in idx], g.shape, [K.Store(
+            self.buffer_of(node), K.linear(dst, K.row_major_strides(node.shape)),
+            self.at(g, idx))])
+        zero = 0.0 if dt(node).startswith("f") else 0
+        return self.kernel(node, self._fill(node, zero) + scatter)
+
+    def _concat(self, node):
+        axis, stmts, offset = node.attrs["axis"], [], 0
+        for x in node.inputs:
+            idx = [K.Var(f"i{d}") for d in range(len(x.shape))]
+            dst = [K.add(v, offset) if d == axis else v for d, v in enumerate(idx)]
+            stmts += K.nest([v.name for v in idx], x.shape, [K.Store(
+                self.buffer_of(node), K.linear(dst, K.row_major_strides(node.shape)),
+                self.at(x, idx))])
+            offset += x.shape[axis]
+        return self.kernel(node, stmts)
+
+    def _pad(self, node):
+        x, mode = node.inputs[0], node.attrs["mode"]
+        t = dt(node)
+
+        def value(idx):
+            src, inside = [], K.Const(True, "bool")
+            for i, (before, _), n in zip(idx, node.attrs["paddings"], x.shape):
+                j = K.Binary("sub", i, K.Const(before), "i64")
+                if mode == "CONSTANT":
+                    ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
+                                  K.Binary("lt", j, K.Const(n), "bool"), "bool")
+                    inside = K.Binary("and", inside, ok, "bool")
+                    j = K.Binary("min", K.Binary("max", j, K.Const(0), "i64"), K.Const(n - 1),
+                                 "i64")
+                else:
+                    j = _mirror(j, n, mode == "REFLECT")
+                src.append(j)
+            loaded = self.at(x, src)
+            if mode != "CONSTANT":
+                return loaded
+            return K.Select(inside, loaded, K.Const(node.attrs["constant_value"], t), t)
+        return self.kernel(node, self.out_loops(node, value))
+
+    def _tile(self, node):
+        x = node.inputs[0]
+        return self.kernel(node, self.out_loops(node, lambda idx: self.at(
+            x, [K.Binary("mod", i, K.Const(n), "i64") for i, n in zip(idx, x.shape)])))
+
+    def _gather(self, node):
+        params, indices = node.inputs
+        axis, n = node.attrs["axis"], params.shape[node.attrs["axis"]]
+        k = len(indices.shape)
+        shape = node.shape
+        idx = [K.Var(f"i{d}") for d in range(len(shape))]
+        position = K.Cast(self.at(indices, idx[axis:axis + k]), "i64") \
+            if dt(indices) != "i64" else self.at(indices, idx[axis:axis + k])
+        j = K.Ref("j", "i64")
+        ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
+                      K.Binary("lt", j, K.Const(n), "bool"), "bool")
+        src = idx[:axis] + [j] + idx[axis + k:]
+        body = [K.Local("j", "i64", position),
+                self.check(ok, f"an index is out of range [0, {n}) along axis {axis}"),
+                K.Store(self.buffer_of(node), K.linear(idx, K.row_major_strides(shape)),
+                        self.at(params, src))]
+        return self.kernel(node, K.nest([v.name for v in idx], shape, body))
+
+    def _scatter_add(self, node):
+        updates, indices = node.inputs[0], node.inputs[1]
+        axis, n = node.attrs["axis"], node.shape[node.attrs["axis"]]
+        k = len(indices.shape)
+        idx = [K.Var(f"i{d}") for d in range(len(updates.shape))]
+        position = self.at(indices, idx[axis:axis + k])
+        if dt(indices) != "i64":
+            position = K.Cast(position, "i64")
+        j = K.Ref("j", "i64")
+        ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
+                      K.Binary("lt", j, K.Const(n), "bool"), "bool")
+        dst = K.linear(idx[:axis] + [j] + idx[axis + k:], K.row_major_strides(node.shape))
+        t = dt(node)
+        body = [K.Local("j", "i64", position),
+                self.check(ok, f"an index is out of range [0, {n}) along axis {axis}"),
+                K.Store(self.buffer_of(node), dst, K.Binary(
+                    "add", K.Load(self.buffer_of(node), dst, t), self.at(updates, idx), t))]
+        zero = 0.0 if t.startswith("f") else 0
+        return self.kernel(node, self._fill(node, zero)
+                           + K.nest([v.name for v in idx], updates.shape, body))
+
+    def _matmul(self, node):
+        a, b = node.inputs
+        m, kk, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        batch = node.shape[:-2]
+        bidx = [K.Var(f"b{d}") for d in range(len(batch))]
+        t = dt(node)
+
+        def offset(x):
+            xb = x.shape[:-2]
+            lead = len(batch) - len(xb)
+            strides = K.row_major_strides(xb)
+            terms = [(bidx[lead + i], 0 if d == 1 else s * x.shape[-2] * x.shape[-1])
+                     for i, (d, s) in enumerate(zip(xb, strides))]
+            return K.linear(*zip(*terms)) if terms else K.Const(0)
+        out_off = K.linear(bidx, [s * m * n for s in K.row_major_strides(batch)]) \
+            if batch else K.Const(0)
+        if t in ("f32", "f64"):
+            call = K.Intrinsic("gemm", (self.buffer_of(a), self.buffer_of(b),
+                                        self.buffer_of(node)),
+                               (K.Const(m), K.Const(n), K.Const(kk), offset(a), offset(b),
+                                out_off))
+            return self.kernel(node, K.nest([v.name for v in bidx], batch, [call]))
+        # f16 (accumulated in f32, as the reference) and ints: a plain loop nest
+        acc = "f32" if t == "f16" else t
+        i, j, r = K.Var("i"), K.Var("j"), K.Var("r")
+        va = K.Load(self.buffer_of(a), K.add(offset(a), K.add(K.mul(i, kk), r)), t)
+        vb = K.Load(self.buffer_of(b), K.add(offset(b), K.add(K.mul(r, n), j)), t)
+        if acc != t:
+            va, vb = K.Cast(va, acc), K.Cast(vb, acc)
+        result = K.Ref("acc", acc) if acc == t else K.Cast(K.Ref("acc", acc), t)
+        inner = [K.Local("acc", acc, K.Const(0, acc)),
+                 K.Loop("r", K.Const(0), K.Const(kk), (K.Assign("acc", K.Binary(
+                     "add", K.Ref("acc", acc), K.Binary("mul", va, vb, acc), acc)),)),
+                 K.Store(self.buffer_of(node), K.add(out_off, K.add(K.mul(i, n), j)), result)]
+        return self.kernel(node, K.nest([v.name for v in bidx] + ["i", "j"],
+                                        list(batch) + [m, n], inner))
+
+    def _assign(self, node):
+        var, value = node.inputs
+        mode, t = node.attrs["mode"], dt(node)
+        current = None if mode == "set" else self.buffer_of(("current", var))
+
+        def new_value(idx):
+            v = self.load(value, idx, node.shape)
+            if mode == "set":
+                return v
+            old = K.Load(current, K.linear(idx, K.row_major_strides(node.shape)), t)
+            return K.Binary("add" if mode == "add" else "sub", old, v, t)
+        kernel = self.kernel(node, self.out_loops(node, new_value),
+                             [K.Buffer(current, t, K.Const(size_of(node.shape)))]
+                             if mode != "set" else ())
+        return kernel
+
+    def _assert(self, node):
+        cond = node.inputs[0]
+        message = node.attrs["message"]
+        idx = [K.Var(f"i{d}") for d in range(len(cond.shape))]
+        body = K.nest([v.name for v in idx], cond.shape,
+                      [self.check(self.at(cond, idx), message)])
+        inputs = [K.Buffer(self.buffer_of(cond), "bool", K.Const(size_of(cond.shape)))]
+        return K.Kernel("k_assert", tuple(inputs), (), tuple(body), tuple(self.messages),
+                        {"node": node})
+
+
+def _mirror(j, n: int, reflect: bool) -> K.Expr:
+    """The source index of padded position j (j may be outside [0, n)) for REFLECT
+    (edge not repeated) or SYMMETRIC (edge repeated) padding; padding never exceeds one
+    reflection, which the shape rule guarantees."""
+    edge = 0 if reflect else 1
+    low = K.Binary("sub", K.Const(-edge), j, "i64")  # -j (reflect) or -j-1 (symmetric)
+    high = K.Binary("sub", K.Const(2 * n - 2 + edge), j, "i64")
+    below = K.Binary("lt", j, K.Const(0), "bool")
+    above = K.Binary("ge", j, K.Const(n), "bool")
+    return K.Select(below, low, K.Select(above, high, j, "i64"), "i64")

@@ -1,0 +1,79 @@
+"""specialize: the subgraph a run needs, rebuilt with every shape concrete.
+
+Expects the fetch nodes, the fed nodes with the shapes of their values, and nothing else: the
+graph may hold unknown dims (None) and shape tensors known only at run time. Guarantees that
+in the result every node has a fully known shape, every fed node is a fresh placeholder of
+the fed shape, `shape` nodes are constants, and run-time shape inputs (reshape, broadcast_to,
+random, sum_to, slice_grad, scatter_add) are resolved into their static `shape` attribute.
+Consumed by lowering, which needs concrete loop bounds. A shape mismatch that only shows with
+the fed shapes (e.g. unknown dims that do not broadcast) is an InvalidArgumentError naming
+the node, as the reference target reports it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import DTypeError, InvalidArgumentError, ShapeError
+from graphc.ir import ops as prims
+from graphc.ir.node import Node, make_node, topo_sort
+from graphc.ir.ops.array import fill_minus_one
+
+_DYNAMIC_SHAPE = {"reshape": 1, "broadcast_to": 1, "random": 0, "sum_to": 1, "slice_grad": 1,
+                  "scatter_add": 2}  # op -> position of its run-time shape input
+_DROPS_SHAPE_INPUT = ("reshape", "broadcast_to", "random")
+
+
+def specialize(fetches, fed_shapes: dict, describe=repr):
+    """(new fetch nodes, {new node: original node}) for `fed_shapes` {node: concrete shape}."""
+    order = topo_sort(fetches, stop=frozenset(fed_shapes))
+    new: dict = {}
+    origin: dict = {}
+    for node in order:
+        try:
+            out = _rebuild(node, new, fed_shapes)
+        except (ShapeError, DTypeError) as e:
+            raise InvalidArgumentError(f"{describe(node)}: {e.args[0]} (with the fed shapes)",
+                                       node) from None
+        if out.shape is None or None in out.shape:
+            raise InvalidArgumentError(f"{describe(node)}: its shape {out.shape} is still "
+                                       "unknown with the fed shapes", node)
+        new[node] = out
+        origin.setdefault(out, node)
+    return [new[f] for f in fetches], origin
+
+
+def _rebuild(node: Node, new: dict, fed_shapes: dict) -> Node:
+    if node in fed_shapes:
+        return make_node(prims.get("placeholder"), (),
+                         {"dtype": node.dtype, "shape": tuple(fed_shapes[node])})
+    name = node.op.name
+    inputs = [new[x] for x in node.inputs]
+    deps = tuple(new[d] for d in node.deps if d in new)
+    attrs = dict(node.attrs)
+    if name in ("variable", "placeholder"):
+        return node
+    if name == "shape":
+        return make_node(prims.get("constant"), (),
+                         {"value": np.array(inputs[0].shape, dtype=node.dtype.np)}, deps)
+    if name == "placeholder_with_default":  # not fed: its default
+        return make_node(prims.get("identity"), inputs, {}, deps)
+    if name in _DYNAMIC_SHAPE and len(inputs) > _DYNAMIC_SHAPE[name]:
+        value = _constant_value(inputs[_DYNAMIC_SHAPE[name]])
+        if value is None:
+            raise ShapeError("a run-time shape input could not be computed from the fed "
+                             "shapes")
+        attrs["shape"] = tuple(int(d) for d in value)
+        if name in _DROPS_SHAPE_INPUT:
+            del inputs[_DYNAMIC_SHAPE[name]]
+    if name == "reshape" and -1 in attrs["shape"]:
+        attrs["shape"] = fill_minus_one(inputs[0].shape, attrs["shape"])
+    if name in ("sum_to", "broadcast_to") and tuple(attrs["shape"]) == inputs[0].shape:
+        # with concrete shapes, summing or broadcasting to the same shape does nothing
+        return make_node(prims.get("identity"), inputs[:1], {}, deps)
+    return make_node(node.op, inputs, attrs, deps)
+
+
+def _constant_value(node: Node):
+    from graphc.ops.array_ops import static_value
+    return static_value(node)

@@ -1,0 +1,283 @@
+"""The LLVM CPU target: a run compiles (once per fetches, feeds and fed shapes) to a Plan, one
+native module whose `graphc_run` computes everything, then replays it.
+
+A Plan holds the buffer slots of the pointer table: fed arrays, constants, variables, values
+drawn on the host (random), and the workspace arena, where every kernel's output lives at a
+planned offset. Values that are views of another buffer (reshape, identity, reads) take that
+buffer's slot. Assignments write staging buffers in the arena and are committed to the
+variables only when the whole run succeeded, as on the reference target. Every feed is
+checked in Python (by the Session) before native code sees it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from graphc.errors import FailedPreconditionError, InvalidArgumentError
+from graphc.ir import kernel as K
+from graphc.ir.node import Node, topo_sort
+from graphc.ir.shapes import format_shape
+from graphc.passes.lower import VIEW_OPS, Lowering, size_of
+from graphc.passes.specialize import specialize
+from graphc.runtime.state import RuntimeState
+
+ALIGN = 64
+
+
+@dataclass
+class Slot:
+    """One entry of the pointer table."""
+    kind: str  # "feed", "constant", "variable", "host", "arena"
+    node: Node = None  # the original node behind it (feeds, variables, random)
+    array: np.ndarray = None  # constants
+    offset: int = 0  # arena byte offset
+    nbytes: int = 0
+
+
+@dataclass
+class Plan:
+    slots: list
+    kernels: list
+    fetch_slots: list  # per fetch: (slot index, dtype, shape) or None for operations
+    commits: list  # (original variable node, slot index of its final staged value, shape)
+    needs_value: list  # original variable nodes read before any assignment
+    arena_bytes: int
+    entry: Callable = None
+    module: object = None
+    ir_text: str = ""
+    table: object = None
+    arena: np.ndarray = None
+    host: list = field(default_factory=list)  # (slot index, spec node, original node)
+
+
+class LLVMExecutor:
+    name = "llvm"
+
+    def __init__(self, state: RuntimeState, options, describe):
+        self.state, self.options, self.describe = state, options, describe
+        self._plans: dict = {}
+        self._cache = None
+
+    # --- running ----------------------------------------------------------------------------
+    def run(self, fetches, feeds: dict) -> list:
+        key = (tuple(fetches), frozenset((n, v.shape) for n, v in feeds.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self.compile(fetches, {n: v.shape for n, v in
+                                                             feeds.items()})
+        return self.execute(plan, feeds)
+
+    def execute(self, plan: Plan, feeds: dict) -> list:
+        for var in plan.needs_value:
+            if var not in self.state.variables:
+                raise FailedPreconditionError(
+                    f"Attempting to use uninitialized value {self.describe(var)}; run its "
+                    "initializer first (e.g. tf.global_variables_initializer())", var)
+        keep = []  # arrays that must outlive the native call
+        for i, slot in enumerate(plan.slots):
+            if slot.kind == "feed":
+                arr = np.ascontiguousarray(feeds[slot.node])
+            elif slot.kind == "variable":
+                arr = self.state.variables.get(slot.node)
+                if arr is None:  # only assigned ('set') in this plan: nothing reads it
+                    continue
+            elif slot.kind == "host":
+                arr = self._host_value(plan, i)
+            else:
+                continue
+            keep.append(arr)
+            plan.table[i] = arr.ctypes.data
+        status = plan.entry(plan.table)
+        if status:
+            self._raise(plan, status)
+        outputs = [None if f is None else self._read(plan, *f) for f in plan.fetch_slots]
+        for var, slot, shape in plan.commits:
+            self.state.variables[var] = self._read(plan, slot, var.dtype.np, shape)
+        del keep
+        return outputs
+
+    def _host_value(self, plan, i):
+        for slot_index, node, original in plan.host:
+            if slot_index == i:
+                value = node.op.reference(rng=self.state.rng(original), **node.attrs)
+                return np.ascontiguousarray(value, dtype=node.dtype.np)
+        raise KeyError(i)
+
+    def _read(self, plan, slot_index, dtype, shape) -> np.ndarray:
+        """A fresh array holding a slot's value (the arena is reused by the next run)."""
+        slot = plan.slots[slot_index]
+        n = size_of(shape)
+        if slot.kind == "arena":
+            raw = plan.arena[slot.offset:slot.offset + n * np.dtype(dtype).itemsize]
+            return raw.view(dtype).reshape(shape).copy()
+        address = plan.table[slot_index]
+        buf = (ctypes.c_char * (n * np.dtype(dtype).itemsize)).from_address(address)
+        return np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
+
+    def _raise(self, plan, status):
+        """Report a failed Check as the reference target would: rerun the failing node's
+        numpy reference on its inputs, whose error names the offending value; the kernel's
+        own message is the fallback."""
+        index, code = status >> 16, (status & 0xFFFF) - 1
+        kernel = plan.kernels[index]
+        node, original = kernel.notes["node"], kernel.notes["origin"]
+        message = kernel.messages[code]
+        slots = kernel.notes.get("input_slots")
+        if node.op.reference is not None and slots is not None:
+            args = [self._read(plan, s, x.dtype.np, x.shape) for s, x in zip(slots, node.inputs)]
+            try:
+                with np.errstate(all="ignore"):
+                    node.op.reference(*args, **node.attrs)
+            except Exception as e:  # the reference's own words for the same failure
+                message = str(e)
+        raise InvalidArgumentError(f"{self.describe(original)} failed: {message}", original)
+
+    # --- compiling ----------------------------------------------------------------------------
+    def compile(self, fetches, fed_shapes: dict) -> Plan:
+        from graphc.codegen_llvm.intrinsics import INTRINSICS
+        from graphc.codegen_llvm.jit import JITModule
+        from graphc.codegen_llvm.library import library_object
+        from graphc.codegen_llvm.render import render_module
+
+        self._check_feeds(fetches, fed_shapes)
+        spec_fetches, origin = specialize(fetches, fed_shapes, self.describe)
+        builder = _PlanBuilder(origin, fed_shapes)
+        for node in topo_sort(spec_fetches):
+            builder.add(node)
+        plan = builder.finish(spec_fetches)
+        module = render_module(plan.kernels, builder.slots_of, len(plan.slots), INTRINSICS)
+        plan.ir_text = str(module)
+        code = self._object_code(plan.ir_text)
+        plan.module = JITModule.from_object(code, library_object(self._cache))
+        plan.entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(
+            plan.module.address("graphc_run"))
+        plan.arena = np.zeros(plan.arena_bytes + ALIGN, dtype=np.uint8)
+        base = plan.arena.ctypes.data
+        shift = (-base) % ALIGN
+        plan.arena = plan.arena[shift:shift + plan.arena_bytes]
+        plan.table = (ctypes.c_void_p * max(len(plan.slots), 1))()
+        for i, slot in enumerate(plan.slots):
+            if slot.kind == "arena":
+                plan.table[i] = plan.arena.ctypes.data + slot.offset
+            elif slot.kind == "constant":
+                plan.table[i] = slot.array.ctypes.data
+        return plan
+
+    def _object_code(self, ir_text: str) -> bytes:
+        """Machine code for the module, from the disk cache when this IR was seen before
+        (on this CPU, by this graphc version); otherwise optimized at O3 and stored."""
+        from graphc import __version__
+        from graphc.codegen_llvm.jit import cpu_signature, emit_object, optimize
+        from graphc.runtime.cache import CodeCache, default_cache
+        if self._cache is None:
+            self._cache = default_cache(self.options)
+        key = CodeCache.key(ir_text, cpu_signature(), __version__, "O3")
+        code = self._cache.load(key)
+        if code is None:
+            code = emit_object(optimize(ir_text))
+            self._cache.store(key, code)
+        return code
+
+    def _check_feeds(self, fetches, fed_shapes):
+        for node in topo_sort(fetches, stop=frozenset(fed_shapes)):
+            if node.op.name == "placeholder" and node not in fed_shapes:
+                raise InvalidArgumentError(
+                    f"You must feed a value for placeholder {self.describe(node)} with dtype "
+                    f"{node.dtype} and shape {format_shape(node.shape)}", node)
+
+
+class _PlanBuilder:
+    """Walks the specialized nodes in order, giving each a slot and, if needed, a kernel."""
+
+    def __init__(self, origin: dict, fed_shapes: dict):
+        self.origin = origin
+        self.slots: list = []
+        self.slot_of: dict = {}  # specialized node -> slot index
+        self.latest: dict = {}  # variable node -> slot holding its current (staged) value
+        self.needs_value: list = []
+        self.kernels: list = []
+        self.kernel_slots: list = []
+        self.host: list = []
+        self.arena_bytes = 0
+        self.lowering = Lowering(self._buffer_name)
+
+    def _buffer_name(self, node) -> str:
+        if isinstance(node, tuple):  # ("current", var): the variable's value right now
+            var = node[1]
+            if var not in self.latest:
+                self._read_variable(var)
+            return f"s{self.latest[var]}"
+        return f"s{self.slot_of[node]}"
+
+    def _new_slot(self, slot: Slot) -> int:
+        self.slots.append(slot)
+        return len(self.slots) - 1
+
+    def _arena_slot(self, node) -> int:
+        nbytes = size_of(node.shape) * node.dtype.np.itemsize
+        offset = self.arena_bytes
+        self.arena_bytes += -(-max(nbytes, 1) // ALIGN) * ALIGN
+        return self._new_slot(Slot("arena", node, offset=offset, nbytes=nbytes))
+
+    def _read_variable(self, var):
+        original = self.origin.get(var, var)
+        slot = self._new_slot(Slot("variable", original))
+        self.latest[var] = slot
+        if original not in self.needs_value:
+            self.needs_value.append(original)
+
+    def add(self, node: Node) -> None:
+        name = node.op.name
+        original = self.origin.get(node, node)
+        if name == "placeholder":
+            self.slot_of[node] = self._new_slot(Slot("feed", original))
+        elif name == "constant":
+            self.slot_of[node] = self._new_slot(Slot("constant", array=np.ascontiguousarray(
+                node.attrs["value"])))
+        elif name == "variable" or name == "no_op":
+            return
+        elif name == "random":
+            slot = self._new_slot(Slot("host", original))
+            self.host.append((slot, node, original))
+            self.slot_of[node] = slot
+        elif name == "read":
+            var = node.inputs[0]
+            if var not in self.latest:
+                self._read_variable(var)
+            self.slot_of[node] = self.latest[var]
+        elif name in VIEW_OPS:
+            self.slot_of[node] = self.slot_of[node.inputs[0]]
+        else:
+            if node.dtype is not None:
+                self.slot_of[node] = self._arena_slot(node)
+            kernel = self.lowering.lower(node)
+            self.lowering.messages = []
+            kernel.notes["origin"] = original
+            if all(x in self.slot_of for x in node.inputs):
+                kernel.notes["input_slots"] = [self.slot_of[x] for x in node.inputs]
+            self.kernels.append(kernel)
+            if name == "assign":
+                self.latest[node.inputs[0]] = self.slot_of[node]
+
+    def slots_of(self, kernel: K.Kernel) -> list:
+        return [int(b.name[1:]) for b in kernel.params]
+
+    def finish(self, fetches) -> Plan:
+        fetch_slots = []
+        for f in fetches:
+            if f.dtype is None:
+                fetch_slots.append(None)
+            elif f.op.name == "variable":
+                fetch_slots.append((self.latest.get(f, None), f.dtype.np, f.shape))
+            else:
+                fetch_slots.append((self.slot_of[f], f.dtype.np, f.shape))
+        commits = []
+        for var, slot in self.latest.items():
+            if self.slots[slot].kind == "arena":
+                commits.append((self.origin.get(var, var), slot, var.shape))
+        return Plan(self.slots, self.kernels, fetch_slots, commits, self.needs_value,
+                    self.arena_bytes, host=self.host)

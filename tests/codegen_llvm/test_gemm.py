@@ -1,0 +1,259 @@
+"""graphc_gemm_<dtype>: JIT-compiled for the host and checked against numpy.
+
+Besides the default blocking (whose 512-deep K blocks and 3072-row M blocks the small test
+sizes never fill), every case also runs on a deliberately tiny blocking, so that the loops over
+several K, M and N blocks, the beta hand-over between K blocks and every partial-panel path
+run on matrices of a few dozen rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+
+import llvmlite.ir as ir
+import numpy as np
+import pytest
+
+from graphc.codegen_llvm.gemm import (
+    GemmBlocking,
+    HostGemm,
+    default_blocking,
+    define_gemm,
+    gemm_rows_partition,
+    gemm_workspace_elems,
+    host_vector_width,
+)
+
+SIZES = (1, 2, 3, 7, 16, 17, 31, 64, 255, 257)
+NP_DTYPE = {"f32": np.float32, "f64": np.float64}
+
+
+def _tiny_blocking(dtype: str) -> GemmBlocking:
+    w = host_vector_width(dtype)
+    # mr=3 rows, two vectors wide, K blocks of 5, M blocks of 6 rows, N blocks of 4 vectors.
+    return GemmBlocking(mr=3, nr=2 * w, kc=5, mc=6, nc=4 * w)
+
+
+_CACHE: dict = {}
+
+
+def _gemm(dtype: str, kind: str) -> HostGemm:
+    key = (dtype, kind)
+    if key not in _CACHE:
+        if kind == "default":
+            _CACHE[key] = HostGemm(dtype)
+        elif kind == "tiny":
+            _CACHE[key] = HostGemm(dtype, blocking=_tiny_blocking(dtype))
+        elif kind == "narrow":  # a 128-bit (SSE/NEON-shaped) kernel, legalized on any host
+            _CACHE[key] = HostGemm(dtype, vector_width=16 // np.dtype(NP_DTYPE[dtype]).itemsize)
+        else:
+            raise AssertionError(kind)
+    return _CACHE[key]
+
+
+@pytest.fixture(params=["f32", "f64"])
+def dtype(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=["default", "tiny"])
+def gemm(request, dtype) -> HostGemm:
+    return _gemm(dtype, request.param)
+
+
+def _rand(rng, shape, dtype):
+    return rng.uniform(-1.0, 1.0, size=shape).astype(NP_DTYPE[dtype])
+
+
+def _check(actual, a, b, c0=None, beta=0):
+    """|actual - exact| <= (K + 2) * eps * (|A| @ |B| + |C0|), the classic dot-product bound.
+
+    A sum of K products rounded at every step is within gamma_K = K*u/(1 - K*u) (u = eps/2) of
+    the exact value times sum |a_ik||b_kj|; the final rounding and the beta-1 addition add a
+    couple of u more. The exact value comes from float64 (or longdouble for f64) arithmetic.
+    """
+    hi = np.longdouble if actual.dtype == np.float64 else np.float64
+    a_hi, b_hi = a.astype(hi), b.astype(hi)
+    exact = a_hi @ b_hi
+    scale = np.abs(a_hi) @ np.abs(b_hi)
+    if beta:
+        exact = exact + c0.astype(hi)
+        scale = scale + np.abs(c0.astype(hi))
+    k = a.shape[1]
+    eps = np.finfo(actual.dtype).eps
+    bound = (k + 2) * eps * scale + np.finfo(actual.dtype).tiny
+    err = np.abs(actual.astype(hi) - exact)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape)
+    assert np.all(err <= bound), f"max error {float(err.max()):.3g}, worst at {worst}"
+
+
+# A fixed sample of the 10^3 (M, N, K) combinations, plus the corners.
+_rng_sizes = random.Random(1234)
+SHAPES = sorted(set(_rng_sizes.sample(list(itertools.product(SIZES, repeat=3)), 24)) | {
+    (1, 1, 1), (257, 257, 257), (255, 1, 257), (1, 257, 255), (17, 31, 7), (64, 64, 64),
+    (257, 3, 2), (3, 257, 17)})
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_matches_numpy(gemm, dtype, m, n, k):
+    rng = np.random.default_rng(m * 10007 + n * 101 + k)
+    a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    out = np.full((m, n), np.nan, dtype=NP_DTYPE[dtype])  # beta 0 must never read C
+    gemm(a, b, out)
+    _check(out, a, b)
+
+
+@pytest.mark.parametrize("m,n,k", [(7, 17, 31), (64, 3, 255), (31, 64, 16), (257, 255, 17)])
+@pytest.mark.parametrize("layout", ["aT", "bT", "aT_bT", "strided"])
+def test_transposed_and_strided_operands(gemm, dtype, m, n, k, layout):
+    rng = np.random.default_rng(7)
+    a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    if "aT" in layout:
+        a = np.asfortranarray(a)  # rsA = 1, csA = M: the buffer of a transposed operand
+        assert a.strides[0] == a.itemsize
+    if "bT" in layout:
+        b = np.asfortranarray(b)
+    if layout == "strided":  # neither stride is 1, and A's are negative
+        a = _rand(rng, (2 * m, 3 * k), dtype)[::-2, ::3]
+        b = _rand(rng, (3 * k, 2 * n), dtype)[::3, ::2]
+    _check(gemm(a, b), a, b)
+
+
+@pytest.mark.parametrize("m,n,k", [(17, 31, 7), (64, 64, 64), (3, 257, 255), (255, 16, 2)])
+def test_beta_one_accumulates(gemm, dtype, m, n, k):
+    rng = np.random.default_rng(3)
+    a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    c0 = _rand(rng, (m, n), dtype)
+    out = c0.copy()
+    gemm(a, b, out, beta=1)
+    _check(out, a, b, c0, beta=1)
+
+
+def test_k_zero(gemm, dtype):
+    a = np.zeros((7, 0), NP_DTYPE[dtype])
+    b = np.zeros((0, 17), NP_DTYPE[dtype])
+    out = np.full((7, 17), np.nan, NP_DTYPE[dtype])
+    gemm(a, b, out)
+    assert np.all(out == 0)
+    c0 = np.arange(7 * 17, dtype=NP_DTYPE[dtype]).reshape(7, 17)
+    out = c0.copy()
+    gemm(a, b, out, beta=1)
+    np.testing.assert_array_equal(out, c0)
+
+
+def test_empty_m_or_n_is_a_no_op(gemm, dtype):
+    a = np.ones((0, 5), NP_DTYPE[dtype])
+    assert gemm(a, np.ones((5, 3), NP_DTYPE[dtype])).shape == (0, 3)
+    out = np.full((4, 0), 1.0, NP_DTYPE[dtype])
+    gemm(np.ones((4, 5), NP_DTYPE[dtype]), np.ones((5, 0), NP_DTYPE[dtype]), out)
+
+
+def test_writes_only_the_c_block(gemm, dtype):
+    """C as a window of a wider buffer (rsC > N): the elements around it stay untouched."""
+    rng = np.random.default_rng(11)
+    m, n, k = 31, 17, 64
+    a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    big = np.full((m + 2, n + 9), 7.0, NP_DTYPE[dtype])
+    window = big[1:m + 1, 4:n + 4]
+    gemm(a, b, window)
+    _check(window, a, b)
+    mask = np.ones(big.shape, bool)
+    mask[1:m + 1, 4:n + 4] = False
+    assert np.all(big[mask] == 7.0)
+
+
+def test_narrow_vector_kernel(dtype):
+    """A kernel for 128-bit vectors (what an SSE2 or NEON host gets) is correct here too."""
+    gemm = _gemm(dtype, "narrow")
+    rng = np.random.default_rng(5)
+    for m, n, k in [(17, 31, 7), (64, 255, 33), (3, 2, 257)]:
+        a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+        _check(gemm(a, b), a, b)
+
+
+def test_concurrent_row_blocks_with_separate_workspaces(dtype):
+    """The documented multithreaded use: split M, one workspace per thread, run in parallel."""
+    gemm = _gemm(dtype, "tiny")
+    rng = np.random.default_rng(2)
+    m, n, k = 257, 64, 31
+    a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    out = np.full((m, n), np.nan, NP_DTYPE[dtype])
+    parts = gemm_rows_partition(m, 4, gemm.blocking.mr)
+    errors = []
+
+    def work(first, rows):
+        try:  # ctypes drops the GIL around the native call, so these really overlap
+            for _ in range(5):
+                gemm(a[first:first + rows], b, out[first:first + rows],
+                     workspace=gemm.new_workspace())
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=p) for p in parts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    _check(out, a, b)
+
+
+def test_rows_partition():
+    assert gemm_rows_partition(0, 4) == []
+    assert gemm_rows_partition(5, 8) == [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]
+    parts = gemm_rows_partition(1000, 3, mr=6)
+    assert parts[0][0] == 0 and sum(r for _, r in parts) == 1000
+    assert all(f1 + r1 == f2 for (f1, r1), (f2, _) in zip(parts, parts[1:]))
+    assert all(r % 6 == 0 for _, r in parts[:-1])
+    assert max(r for _, r in parts) - min(r for _, r in parts) < 2 * 6  # one panel + a partial
+    with pytest.raises(ValueError):
+        gemm_rows_partition(10, 0)
+
+
+def test_emitted_function_and_blocking():
+    module = ir.Module()
+    fn = define_gemm(module, "f32", 16)
+    assert fn.name == "graphc_gemm_f32"
+    assert define_gemm(module, "f32", 16) is fn  # idempotent per module
+    assert [str(t) for t in fn.function_type.args] == (
+        ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"])
+    text = str(module)
+    assert "llvm.fma.v16f32" in text
+    blk = default_blocking("f32", 16)
+    assert blk.nr % 16 == 0 and blk.mc % blk.mr == 0 and blk.nc % blk.nr == 0
+    assert gemm_workspace_elems("f32", 16) >= blk.mc * blk.kc + blk.kc * blk.nc
+    assert host_vector_width("f32") == 2 * host_vector_width("f64") >= 2
+    with pytest.raises(ValueError):
+        define_gemm(ir.Module(), "f16", 8)
+    with pytest.raises(ValueError):
+        define_gemm(ir.Module(), "f32", 16, GemmBlocking(mr=4, nr=24, kc=8, mc=8, nc=48))
+
+
+def test_host_kernel_uses_vector_fma():
+    gemm = _gemm("f32", "default")
+    asm = gemm.asm()
+    if host_vector_width("f32") == 16:
+        assert "vfmadd231ps" in asm and "zmm" in asm
+
+
+def test_guards(dtype):
+    gemm = _gemm(dtype, "default")
+    t = NP_DTYPE[dtype]
+    other = np.float64 if t is np.float32 else np.float32
+    with pytest.raises(ValueError, match="inner dimensions"):
+        gemm(np.ones((2, 3), t), np.ones((4, 2), t))
+    with pytest.raises(TypeError):
+        gemm(np.ones((2, 3), other), np.ones((3, 2), t))
+    with pytest.raises(ValueError, match="2-D"):
+        gemm(np.ones(3, t), np.ones((3, 2), t))
+    with pytest.raises(ValueError, match="contiguous rows"):
+        gemm(np.ones((2, 3), t), np.ones((3, 2), t), np.ones((2, 2), t, order="F"))
+    with pytest.raises(ValueError, match="workspace"):
+        gemm(np.ones((2, 3), t), np.ones((3, 2), t), workspace=np.empty(10, t))
+    x = np.ones((3, 3), t)
+    with pytest.raises(ValueError, match="overlaps"):
+        gemm(x, np.ones((3, 3), t), x)
+    with pytest.raises(ValueError, match="beta=1"):
+        gemm(np.ones((2, 3), t), np.ones((3, 2), t), beta=1)
