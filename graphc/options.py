@@ -1,6 +1,6 @@
 """Options: the one place where graphc's configuration is defined and the environment read.
 
-    graphc.Options(target="reference", threads=None, opt_level=2, cache_dir=None,
+    graphc.Options(target="llvm", threads=None, opt_level=2, cache_dir=None,
                    fast_math=False, debug=False)
 
 A Session takes its options from `Session(target=..., config=Options(...))`; what is left
@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Optional
 
 ENV_TARGET = "GRAPHC_TARGET"
+DEFAULT_TARGET = "llvm"  # compiled CPU code; "reference" runs the numpy oracle
 ENV_CACHE_DIR = "GRAPHC_CACHE_DIR"
 
 
@@ -60,12 +61,12 @@ def default_options() -> Options:
 
 
 def resolve_target(explicit: Optional[str], options: Optional[Options] = None) -> str:
-    """Session argument > options > set_default_target > $GRAPHC_TARGET > 'reference'."""
+    """Session argument > options > set_default_target > $GRAPHC_TARGET > DEFAULT_TARGET."""
     for candidate in (explicit, options.target if options else None,
                       _defaults["options"].target, os.environ.get(ENV_TARGET)):
         if candidate:
             return candidate
-    return "reference"
+    return DEFAULT_TARGET
 
 
 def resolve_cache_dir(options: Optional[Options] = None) -> str:

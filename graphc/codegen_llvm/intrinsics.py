@@ -4,31 +4,84 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.codegen_llvm.gemm import gemm_workspace_elems, host_vector_width
+from graphc.codegen_llvm.gemm import (
+    default_blocking,
+    gemm_rows_partition,
+    gemm_workspace_elems,
+    host_vector_width,
+)
 from graphc.codegen_llvm.library import declare_gemm
-from graphc.codegen_llvm.render import I64, TYPES
+from graphc.codegen_llvm.render import I32, I64, PTR, TYPES
+
+PARALLEL_FLOPS = 1 << 18  # m*n*k below which a GEMM stays on one thread
 
 
 def render_gemm(r, s) -> None:
-    """gemm(A, B, C; M, N, K, offA, offB, offC): C = A @ B for row-major operands."""
+    """gemm(A, B, C; M, N, K, offA, offB, offC): C = A @ B for row-major operands.
+
+    With threads, C's rows are split in MR-multiples (gemm_rows_partition) and each chunk
+    runs on the pool with a workspace of its own.
+    """
     a, b_, c = s.buffers
     t = r.kernel.buffer(c).dtype
     width = host_vector_width(t)
     fn = declare_gemm(r.module, t)
-    m, n, k, off_a, off_b, off_c = (r.expr(x) for x in s.args)
+    m, n, k = (int(x.value) for x in s.args[:3])  # lowering passes concrete sizes
     b = r.builder
-    ptr = {name: b.gep(r.buffers[name], [off], source_etype=TYPES[t])
-           for name, off in ((a, off_a), (b_, off_b), (c, off_c))}
-    one = ir.Constant(I64, 1)
-    b.call(fn, [m, n, k, ptr[a], k, one, ptr[b_], n, one, ptr[c], n, ir.Constant(I64, 0),
-                _workspace(r.module, t, width)])
+    base = {name: b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
+            for name, off in ((a, s.args[3]), (b_, s.args[4]), (c, s.args[5]))}
+    parts = gemm_rows_partition(m, r.threads, default_blocking(t, width).mr)
+    elems = gemm_workspace_elems(t, width)
+    ws = _workspace(r.module, t, elems * max(r.threads, 1))  # one per possible chunk
+    if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
+        _call(b, fn, (0, m), n, k, base[a], base[b_], base[c], ws, 0, elems, t)
+        return
+    # pointers to the operands through ctx, one outlined call per row block
+    names = (a, b_, c)
+    with b.goto_entry_block():
+        ctx = b.alloca(PTR, size=ir.Constant(I32, 3))
+    for j, name in enumerate(names):
+        b.store(base[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+    r.outlined += 1
+    body = ir.Function(r.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]),
+                       name=f"{r.fn.name}.gemm{r.outlined}")
+    body.linkage = "internal"
+    ib = ir.IRBuilder(body.append_basic_block("entry"))
+    ops = [ib.load(ib.gep(body.args[0], [ir.Constant(I64, j)], source_etype=PTR), typ=PTR)
+           for j in range(3)]
+    chunk = body.args[1]
+    done = body.append_basic_block("done")
+    switch = ib.switch(chunk, done)
+    for index, part in enumerate(parts):
+        block = body.append_basic_block(f"part{index}")
+        switch.add_case(ir.Constant(I64, index), block)
+        ib.position_at_end(block)
+        _call(ib, fn, part, n, k, *ops, ws, index, elems, t)
+        ib.branch(done)
+    ib.position_at_end(done)
+    ib.ret_void()
+    r.parallel_for(body, ctx, ir.Constant(I64, len(parts)), len(parts))
 
 
-def _workspace(module, t: str, width: int):
-    """Packing space for GEMM, one per module (a module runs one plan at a time)."""
+def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t):
+    """gemm on rows [first, first + rows) of A and C, with workspace number `index`."""
+    first, rows = part
+    ty, one = TYPES[t], ir.Constant(I64, 1)
+    a = b.gep(a, [ir.Constant(I64, first * k)], source_etype=ty)
+    c = b.gep(c, [ir.Constant(I64, first * n)], source_etype=ty)
+    w = b.gep(ws, [ir.Constant(I64, 0), ir.Constant(I64, index * elems)],
+              source_etype=ws.value_type)
+    b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, n), ir.Constant(I64, k), a,
+                ir.Constant(I64, k), one, bm, ir.Constant(I64, n), one, c, ir.Constant(I64, n),
+                ir.Constant(I64, 0), w])
+
+
+def _workspace(module, t: str, elems: int):
+    """Packing space for GEMM, one region per thread, per module (a module runs one plan at
+    a time)."""
     name = f"graphc.gemm_workspace.{t}"
     if name not in module.globals:
-        ty = ir.ArrayType(TYPES[t], gemm_workspace_elems(t, width))
+        ty = ir.ArrayType(TYPES[t], elems)
         ws = ir.GlobalVariable(module, ty, name=name)
         ws.linkage = "internal"
         ws.initializer = ir.Constant(ty, None)

@@ -1,17 +1,25 @@
-"""Routines shared by every plan (GEMM today), compiled once into their own object code.
+"""Routines shared by every plan (GEMM, the thread pool), compiled once into their own object.
 
-A plan module only declares them; its engine loads the library's object next to the plan's,
-so the O3 cost of the big GEMM kernels is paid once per machine (the object is kept in the
-compiled-code cache), not once per plan.
+A plan module only declares them. In-process, the library is loaded once into its own engine
+and its symbols are published to the JIT linker, so every plan calls the same code and one
+thread pool serves them all; the O3 cost of the big GEMM kernels is paid once per machine
+(the object is kept in the compiled-code cache), not once per plan.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import functools
+import threading
 
+import llvmlite.binding as llvm
 from llvmlite import ir
 
 from graphc.codegen_llvm.gemm import define_gemm, host_vector_width
+from graphc.codegen_llvm.threads import define_parallel_runtime
+
+EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_parallel_for", "graphc_pool_shutdown")
 
 GEMM_ARGS = ("M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "rsC", "beta",
              "workspace")
@@ -35,6 +43,7 @@ def library_ir() -> str:
     module = ir.Module(name="graphc_library")
     for dtype in ("f32", "f64"):
         define_gemm(module, dtype, host_vector_width(dtype))
+    define_parallel_runtime(module)
     return str(module)
 
 
@@ -50,3 +59,24 @@ def library_object(cache) -> bytes:
         code = emit_object(optimize(text))
         cache.store(key, code)
     return code
+
+
+_LOADED: dict = {}
+_LOCK = threading.Lock()
+
+
+def load_library(cache):
+    """Load the library into this process once and publish its symbols to the JIT linker.
+
+    Its thread pool is shut down at exit, before the code it runs in goes away.
+    """
+    from graphc.codegen_llvm.jit import JITModule
+    with _LOCK:
+        if "engine" not in _LOADED:
+            engine = JITModule.from_object(library_object(cache))
+            for name in EXPORTS:
+                llvm.add_symbol(name, engine.address(name))
+            shutdown = ctypes.CFUNCTYPE(None)(engine.address("graphc_pool_shutdown"))
+            atexit.register(shutdown)
+            _LOADED.update(engine=engine, shutdown=shutdown)
+        return _LOADED["engine"]

@@ -32,8 +32,10 @@ def is_float(t: str) -> bool:
 class KernelRenderer:
     """Emits one kernel function."""
 
-    def __init__(self, module: ir.Module, kernel: K.Kernel, index: int, intrinsics):
+    def __init__(self, module: ir.Module, kernel: K.Kernel, index: int, intrinsics,
+                 threads: int = 1):
         self.module, self.kernel, self.intrinsics = module, kernel, intrinsics
+        self.threads = threads
         params = kernel.params
         fnty = ir.FunctionType(I32, [PTR] * len(params))
         self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
@@ -45,6 +47,38 @@ class KernelRenderer:
         self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.vars: dict = {}
         self.locals: dict = {}
+        self.outlined = 0
+
+    def outline(self, suffix: str):
+        """A `void (ptr ctx, i64 begin, i64 end)` function whose buffers are this kernel's,
+        passed through ctx (an array of pointers), for graphc_parallel_for. Returns
+        (function, renderer positioned in it, ctx pointer in the kernel)."""
+        names = list(self.buffers)
+        b = self.builder
+        with b.goto_entry_block():
+            ctx = b.alloca(PTR, size=ir.Constant(I32, max(len(names), 1)), name=f"ctx.{suffix}")
+        for j, name in enumerate(names):
+            b.store(self.buffers[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]),
+                         name=f"{self.fn.name}.{suffix}")
+        fn.linkage = "internal"
+        inner = object.__new__(KernelRenderer)
+        inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
+        inner.threads, inner.fn, inner.outlined = 1, fn, 0
+        inner.builder = ir.IRBuilder(fn.append_basic_block("entry"))
+        inner.vars, inner.locals = {}, {}
+        inner.buffers = {
+            name: inner.builder.load(inner.builder.gep(fn.args[0], [ir.Constant(I64, j)],
+                                                       source_etype=PTR), typ=PTR, name=name)
+            for j, name in enumerate(names)}
+        return fn, inner, ctx
+
+    def parallel_for(self, fn, ctx, n, threads: int) -> None:
+        runtime = self.module.globals.get("graphc_parallel_for")
+        if runtime is None:
+            runtime = ir.Function(self.module, ir.FunctionType(
+                ir.VoidType(), [PTR, PTR, I64, I32]), name="graphc_parallel_for")
+        self.builder.call(runtime, [fn, ctx, n, ir.Constant(I32, threads)])
 
     def render(self) -> ir.Function:
         self.stmts(self.kernel.body)
@@ -73,6 +107,8 @@ class KernelRenderer:
         self.builder.store(self.expr(s.value), self.locals[s.name])
 
     def s_Loop(self, s):
+        if s.kind == "parallel" and self.threads > 1:
+            return self.s_parallel_loop(s)
         b = self.builder
         start, stop = self.expr(s.start), self.expr(s.stop)
         pre = b.block
@@ -92,6 +128,16 @@ class KernelRenderer:
         b.branch(header)
         del self.vars[s.var]
         b.position_at_end(exit_)
+
+    def s_parallel_loop(self, s):
+        """Outline the loop body over [begin, end) and let the thread pool run the chunks."""
+        self.outlined += 1
+        fn, inner, ctx = self.outline(f"par{self.outlined}")
+        begin, end = fn.args[1], fn.args[2]
+        inner.vars.update(begin=begin, end=end)
+        inner.s_Loop(K.Loop(s.var, K.Var("begin"), K.Var("end"), s.body, "serial"))
+        inner.builder.ret_void()
+        self.parallel_for(fn, ctx, self.expr(s.stop), self.threads)
 
     def s_Check(self, s):
         b = self.builder
@@ -309,7 +355,8 @@ def _int_pow(module, ty):
     return fn
 
 
-def render_module(kernels, slots_of, n_slots: int, intrinsics, name="graphc") -> ir.Module:
+def render_module(kernels, slots_of, n_slots: int, intrinsics, name="graphc",
+                  threads: int = 1) -> ir.Module:
     """One module: the kernels plus `graphc_run(table)` calling them in order.
 
     slots_of(kernel) gives, for each of the kernel's parameters, its index in the table.
@@ -323,7 +370,8 @@ def render_module(kernels, slots_of, n_slots: int, intrinsics, name="graphc") ->
         shape = K.canonical(k)
         fn = functions.get(shape)
         if fn is None:
-            fn = functions[shape] = KernelRenderer(module, shape, i, intrinsics).render()
+            fn = functions[shape] = KernelRenderer(module, shape, i, intrinsics,
+                                                   threads).render()
         args = [b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
                 for s in slots_of(k)]
         status = b.call(fn, args)

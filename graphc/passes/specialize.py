@@ -18,6 +18,7 @@ from graphc.errors import DTypeError, InvalidArgumentError, ShapeError
 from graphc.ir import ops as prims
 from graphc.ir.node import Node, make_node, topo_sort
 from graphc.ir.ops.array import fill_minus_one
+from graphc.ir.shapes import format_shape
 
 _DYNAMIC_SHAPE = {"reshape": 1, "broadcast_to": 1, "random": 0, "sum_to": 1, "slice_grad": 1,
                   "scatter_add": 2}  # op -> position of its run-time shape input
@@ -33,14 +34,27 @@ def specialize(fetches, fed_shapes: dict, describe=repr):
         try:
             out = _rebuild(node, new, fed_shapes)
         except (ShapeError, DTypeError) as e:
-            raise InvalidArgumentError(f"{describe(node)}: {e.args[0]} (with the fed shapes)",
-                                       node) from None
+            raise InvalidArgumentError(_mismatch(node, new, e, describe), node) from None
         if out.shape is None or None in out.shape:
             raise InvalidArgumentError(f"{describe(node)}: its shape {out.shape} is still "
                                        "unknown with the fed shapes", node)
         new[node] = out
         origin.setdefault(out, node)
     return [new[f] for f in fetches], origin
+
+
+def _mismatch(node: Node, new: dict, error, describe) -> str:
+    """The message for a shape that only fails with the fed shapes, worded as the reference
+    target words the same failure at run time where it has one."""
+    if node.op.name == "ensure_shape":
+        return (f"{describe(node)} failed: shape {format_shape(new[node.inputs[0]].shape)} is "
+                f"not compatible with the declared shape {format_shape(node.attrs['shape'])}")
+    if node.op.name == "assign":
+        var, value = node.inputs[0], new[node.inputs[1]]
+        return (f"{describe(node)}: cannot assign a value of shape "
+                f"{format_shape(value.shape)} to variable {describe(var)} of shape "
+                f"{format_shape(var.shape)}")
+    return f"{describe(node)}: {error.args[0]} (with the fed shapes)"
 
 
 def _rebuild(node: Node, new: dict, fed_shapes: dict) -> Node:

@@ -12,6 +12,8 @@ checked in Python (by the Session) before native code sees it.
 from __future__ import annotations
 
 import ctypes
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,6 +24,7 @@ from graphc.ir import kernel as K
 from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
+from graphc.passes.schedule import Caps, parallelize
 from graphc.passes.specialize import specialize
 from graphc.runtime.state import RuntimeState
 
@@ -52,6 +55,7 @@ class Plan:
     table: object = None
     arena: np.ndarray = None
     host: list = field(default_factory=list)  # (slot index, spec node, original node)
+    bound_per_run: list = field(default_factory=list)  # (index, slot) set before each call
 
 
 class LLVMExecutor:
@@ -61,6 +65,7 @@ class LLVMExecutor:
         self.state, self.options, self.describe = state, options, describe
         self._plans: dict = {}
         self._cache = None
+        self.threads = options.threads or os.cpu_count() or 1
 
     # --- running ----------------------------------------------------------------------------
     def run(self, fetches, feeds: dict) -> list:
@@ -78,17 +83,15 @@ class LLVMExecutor:
                     f"Attempting to use uninitialized value {self.describe(var)}; run its "
                     "initializer first (e.g. tf.global_variables_initializer())", var)
         keep = []  # arrays that must outlive the native call
-        for i, slot in enumerate(plan.slots):
+        for i, slot in plan.bound_per_run:
             if slot.kind == "feed":
                 arr = np.ascontiguousarray(feeds[slot.node])
             elif slot.kind == "variable":
                 arr = self.state.variables.get(slot.node)
                 if arr is None:  # only assigned ('set') in this plan: nothing reads it
                     continue
-            elif slot.kind == "host":
-                arr = self._host_value(plan, i)
             else:
-                continue
+                arr = self._host_value(plan, i)
             keep.append(arr)
             plan.table[i] = arr.ctypes.data
         status = plan.entry(plan.table)
@@ -110,12 +113,11 @@ class LLVMExecutor:
     def _read(self, plan, slot_index, dtype, shape) -> np.ndarray:
         """A fresh array holding a slot's value (the arena is reused by the next run)."""
         slot = plan.slots[slot_index]
-        n = size_of(shape)
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         if slot.kind == "arena":
-            raw = plan.arena[slot.offset:slot.offset + n * np.dtype(dtype).itemsize]
+            raw = plan.arena[slot.offset:slot.offset + nbytes]
             return raw.view(dtype).reshape(shape).copy()
-        address = plan.table[slot_index]
-        buf = (ctypes.c_char * (n * np.dtype(dtype).itemsize)).from_address(address)
+        buf = (ctypes.c_char * nbytes).from_address(plan.table[slot_index])
         return np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
 
     def _raise(self, plan, status):
@@ -140,7 +142,7 @@ class LLVMExecutor:
     def compile(self, fetches, fed_shapes: dict) -> Plan:
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.jit import JITModule
-        from graphc.codegen_llvm.library import library_object
+        from graphc.codegen_llvm.library import load_library
         from graphc.codegen_llvm.render import render_module
 
         self._check_feeds(fetches, fed_shapes)
@@ -149,10 +151,14 @@ class LLVMExecutor:
         for node in topo_sort(spec_fetches):
             builder.add(node)
         plan = builder.finish(spec_fetches)
-        module = render_module(plan.kernels, builder.slots_of, len(plan.slots), INTRINSICS)
+        caps = Caps(threads=self.threads)
+        kernels = [parallelize(k, caps) for k in plan.kernels]
+        module = render_module(kernels, builder.slots_of, len(plan.slots), INTRINSICS,
+                               threads=self.threads)
         plan.ir_text = str(module)
         code = self._object_code(plan.ir_text)
-        plan.module = JITModule.from_object(code, library_object(self._cache))
+        load_library(self._cache)  # GEMM and the thread pool, shared by every plan
+        plan.module = JITModule.from_object(code)
         plan.entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(
             plan.module.address("graphc_run"))
         plan.arena = np.zeros(plan.arena_bytes + ALIGN, dtype=np.uint8)
@@ -160,6 +166,8 @@ class LLVMExecutor:
         shift = (-base) % ALIGN
         plan.arena = plan.arena[shift:shift + plan.arena_bytes]
         plan.table = (ctypes.c_void_p * max(len(plan.slots), 1))()
+        plan.bound_per_run = [(i, slot) for i, slot in enumerate(plan.slots)
+                              if slot.kind in ("feed", "variable", "host")]
         for i, slot in enumerate(plan.slots):
             if slot.kind == "arena":
                 plan.table[i] = plan.arena.ctypes.data + slot.offset

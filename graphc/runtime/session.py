@@ -211,6 +211,9 @@ class InteractiveSession(Session):
 def convert_feed(tensor: Tensor, value, what: str = "feed") -> np.ndarray:
     """`value` as an array of the tensor's dtype and shape, or a clear error naming it."""
     node = tensor.node
+    if type(value) is np.ndarray and node.dtype is not None and value.dtype == node.dtype.np \
+            and is_compatible(value.shape, node.shape):
+        return value  # the common case, checked without building any message
     where = tensor.graph.describe(_fed_node(node))
     if node.dtype is None:
         raise TypeError(f"Cannot {what} {where}: it is an operation, not a tensor")
