@@ -49,48 +49,56 @@ def size_of(shape) -> int:
 class Lowering:
     """Lowers one node; `buffer_of(node)` names the buffer holding a node's value."""
 
-    def __init__(self, buffer_of):
+    def __init__(self, buffer_of, inlined=frozenset()):
         self.buffer_of = buffer_of
+        self.inlined = inlined  # elementwise nodes computed inside their consumer's kernel
         self.messages: list = []
+        self.buffers: dict = {}  # name -> Buffer, as the kernel being built uses them
+
+    def name(self, node) -> str:
+        """The buffer holding `node` (or ("current", variable)), recorded for the kernel."""
+        name = self.buffer_of(node)
+        if name not in self.buffers:
+            value = node[1] if isinstance(node, tuple) else node
+            self.buffers[name] = K.Buffer(name, dt(value), K.Const(size_of(value.shape)))
+        return name
 
     # --- helpers ----------------------------------------------------------------------------
     def load(self, node: Node, out_idx, out_shape) -> K.Expr:
         """node's element at the broadcast of out_idx (numpy alignment from the right)."""
         shape = node.shape
+        if node in self.inlined:  # fusion only inlines a node into an index space its shape
+            return self.elementwise(node, out_idx, shape)
         lead = len(out_shape) - len(shape)
         strides = K.row_major_strides(shape)
         terms = [(out_idx[lead + i], 0 if d == 1 else s)
                  for i, (d, s) in enumerate(zip(shape, strides))]
-        return K.Load(self.buffer_of(node), K.linear(*zip(*terms)) if terms else K.Const(0),
+        return K.Load(self.name(node), K.linear(*zip(*terms)) if terms else K.Const(0),
                       dt(node))
 
     def at(self, node: Node, indices) -> K.Expr:
         """node's element at a full multi-index."""
-        return K.Load(self.buffer_of(node), K.linear(indices, K.row_major_strides(node.shape)),
+        if node in self.inlined:
+            return self.elementwise(node, list(indices), node.shape)
+        return K.Load(self.name(node), K.linear(indices, K.row_major_strides(node.shape)),
                       dt(node))
 
     def check(self, cond, message: str) -> K.Check:
         self.messages.append(message)
         return K.Check(cond, len(self.messages) - 1)
 
-    def kernel(self, node: Node, body, extra_buffers=()) -> K.Kernel:
-        inputs = list(dict.fromkeys(x for x in node.inputs if x.op.name != "variable"))
-        buffers = [K.Buffer(self.buffer_of(x), dt(x), K.Const(size_of(x.shape)))
-                   for x in inputs]
-        buffers.append(K.Buffer(self.buffer_of(node), dt(node), K.Const(size_of(node.shape))))
-        names, unique = set(), []
-        for b in buffers + list(extra_buffers):
-            if b.name not in names:
-                names.add(b.name)
-                unique.append(b)
-        return K.Kernel(f"k_{node.op.name}", tuple(unique), (), tuple(body),
-                        tuple(self.messages), {"node": node})
+    def kernel(self, node: Node, body) -> K.Kernel:
+        """The kernel of `body`, its parameters being the buffers the body used."""
+        buffers = tuple(self.buffers.values())
+        self.buffers = {}
+        return K.Kernel(f"k_{node.op.name}", buffers, (), tuple(body), tuple(self.messages),
+                        {"node": node})
 
     def out_loops(self, node: Node, value_fn, kind="serial"):
         """for every output index i: out[i] = value_fn(i)."""
         shape = node.shape
         idx = [K.Var(f"i{d}") for d in range(len(shape))]
-        store = K.Store(self.buffer_of(node), K.linear(idx, K.row_major_strides(shape)),
+        store = K.Store(self.name(node), K.linear(idx, K.row_major_strides(shape)),
                         value_fn(idx))
         return K.nest([v.name for v in idx], shape, [store], kind)
 
@@ -112,6 +120,13 @@ class Lowering:
         name, out = node.op.name, dt(node)
         if name in _UNARY:
             return K.Unary(_UNARY[name], args[0], out)
+        if name == "pow" and out.startswith("f"):
+            small = _small_integer(node.inputs[1])
+            if small is not None:  # x**2, x**3, x**4 by multiplication: no exp/log
+                result = args[0]
+                for _ in range(small - 1):
+                    result = K.Binary("mul", result, args[0], out)
+                return result
         if name in _BINARY:
             return K.Binary(_BINARY[name], args[0], args[1], out)
         if name == "select":
@@ -125,7 +140,7 @@ class Lowering:
         exponent = self.load(node.inputs[1], idx, shape)
         body = [self.check(K.Binary("ge", exponent, K.Const(0, dt(node)), "bool"),
                            "integers to negative integer powers are not allowed"),
-                K.Store(self.buffer_of(node), K.linear(idx, K.row_major_strides(shape)),
+                K.Store(self.name(node), K.linear(idx, K.row_major_strides(shape)),
                         self.elementwise(node, idx, shape))]
         return self.kernel(node, K.nest([v.name for v in idx], shape, body))
 
@@ -146,7 +161,7 @@ class Lowering:
         out_idx = [oidx[d] if d not in axes else K.Const(0) for d in range(len(x.shape))]
         kept = [d for d in range(len(x.shape)) if keepdims or d not in axes]
         out_shape = [1 if d in axes else x.shape[d] for d in kept]
-        store = K.Store(self.buffer_of(node),
+        store = K.Store(self.name(node),
                         K.linear([out_idx[d] for d in kept], K.row_major_strides(out_shape)),
                         result)
         outer = [d for d in range(len(x.shape)) if d not in axes]
@@ -221,7 +236,7 @@ class Lowering:
                 K.Loop("r", K.Const(1), K.Const(x.shape[axis]),
                        (K.Assign("pos", K.Select(take, r, K.Ref("pos", "i64"), "i64")),
                         K.Assign("best", K.Select(take, v, best, t)))),
-                K.Store(self.buffer_of(node),
+                K.Store(self.name(node),
                         K.linear([oidx[d] for d in range(len(x.shape)) if d != axis],
                                  K.row_major_strides(node.shape)),
                         K.Cast(K.Ref("pos", "i64"), out) if out != "i64" else K.Ref("pos",
@@ -263,7 +278,7 @@ class Lowering:
 
     def _fill(self, node, value):
         n = size_of(node.shape)
-        return K.nest(["z"], [n], [K.Store(self.buffer_of(node), K.Var("z"),
+        return K.nest(["z"], [n], [K.Store(self.name(node), K.Var("z"),
                                            K.Const(value, dt(node)))])
 
     def _slice_grad(self, node):
@@ -272,7 +287,7 @@ class Lowering:
         idx = [K.Var(f"i{d}") for d in range(len(g.shape))]
         dst = [K.add(start, K.mul(i, step)) for i, (start, step) in zip(idx, bounds)]
         scatter = K.nest([v.name for v in idx], g.shape, [K.Store(
-            self.buffer_of(node), K.linear(dst, K.row_major_strides(node.shape)),
+            self.name(node), K.linear(dst, K.row_major_strides(node.shape)),
             self.at(g, idx))])
         zero = 0.0 if dt(node).startswith("f") else 0
         return self.kernel(node, self._fill(node, zero) + scatter)
@@ -283,7 +298,7 @@ class Lowering:
             idx = [K.Var(f"i{d}") for d in range(len(x.shape))]
             dst = [K.add(v, offset) if d == axis else v for d, v in enumerate(idx)]
             stmts += K.nest([v.name for v in idx], x.shape, [K.Store(
-                self.buffer_of(node), K.linear(dst, K.row_major_strides(node.shape)),
+                self.name(node), K.linear(dst, K.row_major_strides(node.shape)),
                 self.at(x, idx))])
             offset += x.shape[axis]
         return self.kernel(node, stmts)
@@ -330,7 +345,7 @@ class Lowering:
         src = idx[:axis] + [j] + idx[axis + k:]
         body = [K.Local("j", "i64", position),
                 self.check(ok, f"an index is out of range [0, {n}) along axis {axis}"),
-                K.Store(self.buffer_of(node), K.linear(idx, K.row_major_strides(shape)),
+                K.Store(self.name(node), K.linear(idx, K.row_major_strides(shape)),
                         self.at(params, src))]
         return self.kernel(node, K.nest([v.name for v in idx], shape, body))
 
@@ -349,8 +364,8 @@ class Lowering:
         t = dt(node)
         body = [K.Local("j", "i64", position),
                 self.check(ok, f"an index is out of range [0, {n}) along axis {axis}"),
-                K.Store(self.buffer_of(node), dst, K.Binary(
-                    "add", K.Load(self.buffer_of(node), dst, t), self.at(updates, idx), t))]
+                K.Store(self.name(node), dst, K.Binary(
+                    "add", K.Load(self.name(node), dst, t), self.at(updates, idx), t))]
         zero = 0.0 if t.startswith("f") else 0
         return self.kernel(node, self._fill(node, zero)
                            + K.nest([v.name for v in idx], updates.shape, body))
@@ -372,30 +387,30 @@ class Lowering:
         out_off = K.linear(bidx, [s * m * n for s in K.row_major_strides(batch)]) \
             if batch else K.Const(0)
         if t in ("f32", "f64"):
-            call = K.Intrinsic("gemm", (self.buffer_of(a), self.buffer_of(b),
-                                        self.buffer_of(node)),
+            call = K.Intrinsic("gemm", (self.name(a), self.name(b),
+                                        self.name(node)),
                                (K.Const(m), K.Const(n), K.Const(kk), offset(a), offset(b),
                                 out_off))
             return self.kernel(node, K.nest([v.name for v in bidx], batch, [call]))
         # f16 (accumulated in f32, as the reference) and ints: a plain loop nest
         acc = "f32" if t == "f16" else t
         i, j, r = K.Var("i"), K.Var("j"), K.Var("r")
-        va = K.Load(self.buffer_of(a), K.add(offset(a), K.add(K.mul(i, kk), r)), t)
-        vb = K.Load(self.buffer_of(b), K.add(offset(b), K.add(K.mul(r, n), j)), t)
+        va = K.Load(self.name(a), K.add(offset(a), K.add(K.mul(i, kk), r)), t)
+        vb = K.Load(self.name(b), K.add(offset(b), K.add(K.mul(r, n), j)), t)
         if acc != t:
             va, vb = K.Cast(va, acc), K.Cast(vb, acc)
         result = K.Ref("acc", acc) if acc == t else K.Cast(K.Ref("acc", acc), t)
         inner = [K.Local("acc", acc, K.Const(0, acc)),
                  K.Loop("r", K.Const(0), K.Const(kk), (K.Assign("acc", K.Binary(
                      "add", K.Ref("acc", acc), K.Binary("mul", va, vb, acc), acc)),)),
-                 K.Store(self.buffer_of(node), K.add(out_off, K.add(K.mul(i, n), j)), result)]
+                 K.Store(self.name(node), K.add(out_off, K.add(K.mul(i, n), j)), result)]
         return self.kernel(node, K.nest([v.name for v in bidx] + ["i", "j"],
                                         list(batch) + [m, n], inner))
 
     def _assign(self, node):
         var, value = node.inputs
         mode, t = node.attrs["mode"], dt(node)
-        current = None if mode == "set" else self.buffer_of(("current", var))
+        current = None if mode == "set" else self.name(("current", var))
 
         def new_value(idx):
             v = self.load(value, idx, node.shape)
@@ -403,10 +418,7 @@ class Lowering:
                 return v
             old = K.Load(current, K.linear(idx, K.row_major_strides(node.shape)), t)
             return K.Binary("add" if mode == "add" else "sub", old, v, t)
-        kernel = self.kernel(node, self.out_loops(node, new_value),
-                             [K.Buffer(current, t, K.Const(size_of(node.shape)))]
-                             if mode != "set" else ())
-        return kernel
+        return self.kernel(node, self.out_loops(node, new_value))
 
     def _assert(self, node):
         cond = node.inputs[0]
@@ -414,9 +426,15 @@ class Lowering:
         idx = [K.Var(f"i{d}") for d in range(len(cond.shape))]
         body = K.nest([v.name for v in idx], cond.shape,
                       [self.check(self.at(cond, idx), message)])
-        inputs = [K.Buffer(self.buffer_of(cond), "bool", K.Const(size_of(cond.shape)))]
-        return K.Kernel("k_assert", tuple(inputs), (), tuple(body), tuple(self.messages),
-                        {"node": node})
+        return self.kernel(node, body)
+
+
+def _small_integer(node: Node):
+    """The exponent 1..4 of a constant scalar power, else None."""
+    if node.op.name != "constant" or node.attrs["value"].size != 1:
+        return None
+    value = float(node.attrs["value"].reshape(()))
+    return int(value) if value in (1.0, 2.0, 3.0, 4.0) else None
 
 
 def _mirror(j, n: int, reflect: bool) -> K.Expr:

@@ -23,6 +23,7 @@ from graphc.errors import FailedPreconditionError, InvalidArgumentError
 from graphc.ir import kernel as K
 from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape
+from graphc.passes.fuse import inline_elementwise
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
 from graphc.passes.schedule import Caps, parallelize
 from graphc.passes.specialize import specialize
@@ -147,8 +148,9 @@ class LLVMExecutor:
 
         self._check_feeds(fetches, fed_shapes)
         spec_fetches, origin = specialize(fetches, fed_shapes, self.describe)
-        builder = _PlanBuilder(origin, fed_shapes)
-        for node in topo_sort(spec_fetches):
+        order = topo_sort(spec_fetches)
+        builder = _PlanBuilder(origin, inline_elementwise(order, spec_fetches))
+        for node in order:
             builder.add(node)
         plan = builder.finish(spec_fetches)
         caps = Caps(threads=self.threads)
@@ -201,8 +203,9 @@ class LLVMExecutor:
 class _PlanBuilder:
     """Walks the specialized nodes in order, giving each a slot and, if needed, a kernel."""
 
-    def __init__(self, origin: dict, fed_shapes: dict):
+    def __init__(self, origin: dict, inlined: frozenset):
         self.origin = origin
+        self.inlined = inlined
         self.slots: list = []
         self.slot_of: dict = {}  # specialized node -> slot index
         self.latest: dict = {}  # variable node -> slot holding its current (staged) value
@@ -211,7 +214,7 @@ class _PlanBuilder:
         self.kernel_slots: list = []
         self.host: list = []
         self.arena_bytes = 0
-        self.lowering = Lowering(self._buffer_name)
+        self.lowering = Lowering(self._buffer_name, inlined)
 
     def _buffer_name(self, node) -> str:
         if isinstance(node, tuple):  # ("current", var): the variable's value right now
@@ -241,6 +244,8 @@ class _PlanBuilder:
     def add(self, node: Node) -> None:
         name = node.op.name
         original = self.origin.get(node, node)
+        if node in self.inlined:
+            return  # computed inside the kernel of its consumer
         if name == "placeholder":
             self.slot_of[node] = self._new_slot(Slot("feed", original))
         elif name == "constant":

@@ -1,0 +1,67 @@
+"""fuse (first step): elementwise producers computed inside the kernel that consumes them.
+
+Expects specialized nodes in topological order and the fetched ones. Chooses which
+elementwise nodes need no buffer of their own: a node is inlined when every node that reads
+it ends up in the same kernel and reads it over its own index space (an elementwise consumer
+of the same shape, the input of a reduction, the value of an assignment). Working from the
+outputs back, chains and trees of elementwise ops, and the elementwise producers of a
+reduction, collapse into one kernel each; a node read by two kernels keeps its buffer.
+Fetched nodes always keep theirs. Lowering consumes the set: it builds inlined nodes as
+expressions (LLVM's GVN then shares what a kernel computes twice).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from graphc.passes.lower import ELEMENTWISE
+
+REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_any",
+              "reduce_all")
+
+
+def inline_elementwise(order, fetches) -> frozenset:
+    readers = defaultdict(set)
+    for node in order:
+        for x in node.inputs:
+            readers[x].add(node)
+    kernel_of: dict = {}  # node -> the node whose kernel computes it
+    inlined = set()
+    fetched = set(fetches)
+    for node in reversed(order):
+        kernel_of[node] = node
+        if node in fetched or node.op.name not in ELEMENTWISE or not readers[node]:
+            continue
+        kernels = {kernel_of[r] for r in readers[node]}
+        if len(kernels) == 1 and all(_reads_in_place(r, node) for r in readers[node]):
+            kernel_of[node] = kernels.pop()
+            inlined.add(node)
+    return frozenset(_limit_depth(order, inlined))
+
+
+MAX_DEPTH = 48  # deeper expressions are cut into kernels: recursion and compile time
+
+
+def _limit_depth(order, inlined: set) -> set:
+    """Keep every fused expression at most MAX_DEPTH inlined nodes deep, materializing a
+    node wherever a chain gets longer (its readers then load it, as for any kernel)."""
+    depth: dict = {}
+    for node in order:
+        d = 1 + max((depth.get(x, 0) for x in node.inputs if x in inlined), default=0)
+        if node in inlined and d > MAX_DEPTH:
+            inlined.discard(node)
+            d = 0
+        depth[node] = d if node in inlined else 0
+    return inlined
+
+
+def _reads_in_place(reader, node) -> bool:
+    """Whether `reader`'s kernel reads `node` at its own indices, one element per element."""
+    name = reader.op.name
+    if name in ELEMENTWISE:
+        return reader.shape == node.shape
+    if name in REDUCTIONS:
+        return reader.inputs[0] is node
+    if name == "assign":
+        return reader.inputs[1] is node and reader.shape == node.shape
+    return False
