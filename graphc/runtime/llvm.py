@@ -69,20 +69,26 @@ class LLVMExecutor:
         self.threads = options.threads or os.cpu_count() or 1
 
     # --- running ----------------------------------------------------------------------------
-    def run(self, fetches, feeds: dict) -> list:
+    def run(self, fetches, feeds: dict, outs=None) -> list:
+        """Fetch values; where `outs` holds an array for a fetch, the value is written
+        into it (checked by the caller) instead of a fresh array."""
         key = (tuple(fetches), frozenset((n, v.shape) for n, v in feeds.items()))
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self.compile(fetches, {n: v.shape for n, v in
                                                              feeds.items()})
-        return self.execute(plan, feeds)
+        return self.execute(plan, feeds, outs)
 
-    def execute(self, plan: Plan, feeds: dict) -> list:
+    def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
         for var in plan.needs_value:
             if var not in self.state.variables:
                 raise FailedPreconditionError(
                     f"Attempting to use uninitialized value {self.describe(var)}; run its "
                     "initializer first (e.g. tf.global_variables_initializer())", var)
+        for f, o in zip(plan.fetch_slots, outs or ()):
+            if o is not None and f is not None and o.shape != tuple(f[2]):
+                raise ValueError(f"out= has shape {format_shape(o.shape)}, this run's fetch "
+                                 f"has shape {format_shape(f[2])}")
         keep = []  # arrays that must outlive the native call
         for i, slot in plan.bound_per_run:
             if slot.kind == "feed":
@@ -98,7 +104,9 @@ class LLVMExecutor:
         status = plan.entry(plan.table)
         if status:
             self._raise(plan, status)
-        outputs = [None if f is None else self._read(plan, *f) for f in plan.fetch_slots]
+        outs = outs or [None] * len(plan.fetch_slots)
+        outputs = [None if f is None else self._read(plan, *f, out=o)
+                   for f, o in zip(plan.fetch_slots, outs)]
         for var, slot, shape in plan.commits:
             self.state.variables[var] = self._read(plan, slot, var.dtype.np, shape)
         del keep
@@ -111,15 +119,20 @@ class LLVMExecutor:
                 return np.ascontiguousarray(value, dtype=node.dtype.np)
         raise KeyError(i)
 
-    def _read(self, plan, slot_index, dtype, shape) -> np.ndarray:
-        """A fresh array holding a slot's value (the arena is reused by the next run)."""
+    def _read(self, plan, slot_index, dtype, shape, out=None) -> np.ndarray:
+        """A slot's value in a fresh array, or copied into `out` (the arena is reused by
+        the next run, so a view of it cannot be handed out)."""
         slot = plan.slots[slot_index]
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         if slot.kind == "arena":
-            raw = plan.arena[slot.offset:slot.offset + nbytes]
-            return raw.view(dtype).reshape(shape).copy()
-        buf = (ctypes.c_char * nbytes).from_address(plan.table[slot_index])
-        return np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
+            view = plan.arena[slot.offset:slot.offset + nbytes].view(dtype).reshape(shape)
+        else:
+            buf = (ctypes.c_char * nbytes).from_address(plan.table[slot_index])
+            view = np.frombuffer(buf, dtype=dtype).reshape(shape)
+        if out is None:
+            return view.copy()
+        np.copyto(out, view)
+        return out
 
     def _raise(self, plan, status):
         """Report a failed Check as the reference target would: rerun the failing node's

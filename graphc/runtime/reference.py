@@ -37,14 +37,22 @@ class ReferenceExecutor:
                                         if n not in key[1]]
         return order
 
-    def run(self, fetches, feeds: dict) -> list:
+    def run(self, fetches, feeds: dict, outs=None) -> list:
         values = dict(feeds)
         staged: dict = {}
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are values, not warnings
             for node in self.plan(fetches, feeds):
                 values[node] = self._eval(node, values, staged)
+        results = [values[f] for f in fetches]
+        for i, out in enumerate(outs or ()):  # before the commit: a bad out= fails the run
+            if out is not None:
+                if out.shape != results[i].shape:
+                    raise ValueError(f"out= has shape {format_shape(out.shape)}, this run's "
+                                     f"fetch has shape {format_shape(results[i].shape)}")
+                np.copyto(out, results[i])
+                results[i] = out
         self.state.variables.update(staged)
-        return [values[f] for f in fetches]
+        return results
 
     def _eval(self, node: Node, values: dict, staged: dict):
         handler = _STATE_OPS.get(node.op.name)

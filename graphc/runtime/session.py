@@ -111,15 +111,39 @@ class Session:
         template, targets, unique = self._resolve_fetches(fetches)
         keys = [self._feed_tensor(k) for k in (feed_list or [])]
 
-        def call(*values, **options):
+        def call(*values, out=None, **options):
             if self._closed:
                 raise RuntimeError("Attempted to use a closed Session.")
             if len(values) != len(keys):
                 raise TypeError(f"this callable takes {len(keys)} feed values (one per "
                                 f"feed_list entry), got {len(values)}")
             feeds = {_fed_node(t.node): convert_feed(t, v) for t, v in zip(keys, values)}
-            return self._run(template, targets, unique, feeds)
+            outs = None if out is None else self._outputs(targets, unique, out)
+            return self._run(template, targets, unique, feeds, outs)
         return call
+
+    def _outputs(self, targets, unique, out) -> list:
+        """Preallocated arrays (one per fetch, None to allocate) checked against the fetches
+        they will receive, aligned with `unique`."""
+        out = [out] if isinstance(out, np.ndarray) else list(out)
+        if len(out) != len(targets):
+            raise ValueError(f"out= needs one entry per fetch ({len(targets)}), got {len(out)}")
+        by_node: dict = {}
+        for (node, is_op), array in zip(targets, out):
+            if array is None:
+                continue
+            where = self.graph.describe(node)
+            if is_op or not isinstance(array, np.ndarray):
+                raise TypeError(f"out= for {where} must be a numpy array (or None)")
+            if array.dtype != node.dtype.np or not array.flags.c_contiguous \
+                    or not array.flags.writeable:
+                raise ValueError(f"out= for {where} must be a writeable C-contiguous "
+                                 f"{node.dtype} array, got {array.dtype}")
+            if node.shape is None or not is_compatible(array.shape, node.shape):
+                raise ValueError(f"out= for {where} has shape {format_shape(array.shape)}, "
+                                 f"the fetch has shape {format_shape(node.shape)}")
+            by_node[node] = array
+        return [by_node.get(n) for n in unique]
 
     def _resolve_fetches(self, fetches):
         leaves: list = []
@@ -127,13 +151,14 @@ class Session:
         targets = [self._fetch_node(leaf) for leaf in leaves]
         return template, targets, list(dict.fromkeys(n for n, _ in targets))
 
-    def _run(self, template, targets, unique, feeds):
+    def _run(self, template, targets, unique, feeds, outs=None):
         with self._lock:
-            values = dict(zip(unique, self._executor.run(unique, feeds)))
+            values = dict(zip(unique, self._executor.run(unique, feeds, outs)))
         protected = {id(v) for v in self._state.variables.values()}
         protected.update(id(v) for v in feeds.values())
-        results = [None if is_op else _owned(values[node], protected)
-                   for node, is_op in targets]
+        given = {id(o) for o in outs if o is not None} if outs else set()
+        results = [None if is_op else values[node] if id(values[node]) in given
+                   else _owned(values[node], protected) for node, is_op in targets]
         return _rebuild(template, iter(results))
 
     def _fetch_node(self, fetch):

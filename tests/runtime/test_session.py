@@ -435,3 +435,40 @@ def test_make_callable_runs_like_run(target):
             f()
         with pytest.raises(ValueError, match=r"Cannot feed value of shape \(3,\) for 'x'"):
             f(np.ones(3, np.float32))
+
+
+def test_make_callable_writes_into_preallocated_outputs(target):
+    x = tf.placeholder(tf.float32, [None, 3], name="x")
+    y, s = tf.exp(x), tf.reduce_sum(x)
+    with tf.Session(target=target) as sess:
+        f = sess.make_callable([y, s], [x])
+        buffer = np.empty((2, 3), np.float32)
+        value = np.arange(6, dtype=np.float32).reshape(2, 3)
+        got_y, got_s = f(value, out=[buffer, None])
+        assert got_y is buffer
+        np.testing.assert_allclose(buffer, np.exp(value), rtol=1e-6)
+        assert got_s == 15.0
+        with pytest.raises(ValueError, match=r"out= for 'Exp' \(exp created at "
+                                             r"test_session.py:\d+\) has shape \(3, 2\), the "
+                                             r"fetch has shape \(\?, 3\)"):
+            f(value, out=[np.empty((3, 2), np.float32), None])
+        with pytest.raises(ValueError, match=r"must be a writeable C-contiguous float32 array, "
+                                             r"got float64"):
+            f(value, out=[np.empty((2, 3)), None])
+        with pytest.raises(ValueError, match=r"out= needs one entry per fetch \(2\), got 1"):
+            f(value, out=buffer)
+
+
+def test_an_out_array_of_the_wrong_run_shape_fails_before_any_update(target):
+    x = tf.placeholder(tf.float32, [None], name="x")
+    v = tf.Variable(0.0)
+    bump = v.assign_add(1.0)
+    with tf.control_dependencies([bump]):
+        y = tf.identity(x)
+    with tf.Session(target=target) as sess:
+        sess.run(tf.global_variables_initializer())
+        f = sess.make_callable(y, [x])
+        with pytest.raises(ValueError, match=r"out= has shape \(3,\), this run's fetch has "
+                                             r"shape \(2,\)"):
+            f(np.ones(2, np.float32), out=np.empty(3, np.float32))
+        assert sess.run(v) == 0.0
