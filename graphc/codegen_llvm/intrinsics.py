@@ -12,12 +12,14 @@ from graphc.codegen_llvm.gemm import (
 )
 from graphc.codegen_llvm.library import declare_gemm
 from graphc.codegen_llvm.render import I32, I64, PTR, TYPES
+from graphc.ir import kernel as K
 
 PARALLEL_FLOPS = 1 << 18  # m*n*k below which a GEMM stays on one thread
 
 
 def render_gemm(r, s) -> None:
-    """gemm(A, B, C; M, N, K, offA, offB, offC): C = A @ B for row-major operands.
+    """gemm(A, B, C; M, N, K, offA, rsA, csA, offB, rsB, csB, offC): C = A @ B, A and B
+    read through their strides, C row-major.
 
     With threads, C's rows are split in MR-multiples (gemm_rows_partition) and each chunk
     runs on the pool with a workspace of its own.
@@ -26,15 +28,17 @@ def render_gemm(r, s) -> None:
     t = r.kernel.buffer(c).dtype
     width = host_vector_width(t)
     fn = declare_gemm(r.module, t)
-    m, n, k = (int(x.value) for x in s.args[:3])  # lowering passes concrete sizes
+    m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
+        int(x.value) if isinstance(x, K.Const) else None for x in s.args)
+    strides = (rsa, csa, rsb, csb)
     b = r.builder
     base = {name: b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
-            for name, off in ((a, s.args[3]), (b_, s.args[4]), (c, s.args[5]))}
+            for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9]))}
     parts = gemm_rows_partition(m, r.threads, default_blocking(t, width).mr)
     elems = gemm_workspace_elems(t, width)
     ws = _workspace(r.module, t, elems * max(r.threads, 1))  # one per possible chunk
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
-        _call(b, fn, (0, m), n, k, base[a], base[b_], base[c], ws, 0, elems, t)
+        _call(b, fn, (0, m), n, k, base[a], base[b_], base[c], ws, 0, elems, t, strides)
         return
     # pointers to the operands through ctx, one outlined call per row block
     names = (a, b_, c)
@@ -56,24 +60,24 @@ def render_gemm(r, s) -> None:
         block = body.append_basic_block(f"part{index}")
         switch.add_case(ir.Constant(I64, index), block)
         ib.position_at_end(block)
-        _call(ib, fn, part, n, k, *ops, ws, index, elems, t)
+        _call(ib, fn, part, n, k, *ops, ws, index, elems, t, strides)
         ib.branch(done)
     ib.position_at_end(done)
     ib.ret_void()
     r.parallel_for(body, ctx, ir.Constant(I64, len(parts)), len(parts))
 
 
-def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t):
+def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides):
     """gemm on rows [first, first + rows) of A and C, with workspace number `index`."""
     first, rows = part
-    ty, one = TYPES[t], ir.Constant(I64, 1)
-    a = b.gep(a, [ir.Constant(I64, first * k)], source_etype=ty)
+    rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
+    ty = TYPES[t]
+    a = b.gep(a, [ir.Constant(I64, first * strides[0])], source_etype=ty)
     c = b.gep(c, [ir.Constant(I64, first * n)], source_etype=ty)
     w = b.gep(ws, [ir.Constant(I64, 0), ir.Constant(I64, index * elems)],
               source_etype=ws.value_type)
-    b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, n), ir.Constant(I64, k), a,
-                ir.Constant(I64, k), one, bm, ir.Constant(I64, n), one, c, ir.Constant(I64, n),
-                ir.Constant(I64, 0), w])
+    b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, n), ir.Constant(I64, k), a, rsa, csa,
+                bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w])
 
 
 def _workspace(module, t: str, elems: int):

@@ -36,7 +36,21 @@ def inline_elementwise(order, fetches) -> frozenset:
         if len(kernels) == 1 and all(_reads_in_place(r, node) for r in readers[node]):
             kernel_of[node] = kernels.pop()
             inlined.add(node)
-    return frozenset(_limit_depth(order, inlined))
+    inlined = _limit_depth(order, inlined)
+    inlined |= _transposes_read_by_gemm(order, fetched, readers)
+    return frozenset(inlined)
+
+
+def _transposes_read_by_gemm(order, fetched, readers) -> set:
+    """Transposes of float matrices read only by matmuls: GEMM reads them by strides."""
+    out = set()
+    for node in order:
+        if node.op.name != "transpose" or node in fetched or len(node.shape) != 2 \
+                or node.dtype.name not in ("float32", "float64") or not readers[node]:
+            continue
+        if all(r.op.name == "matmul" and len(r.shape) == 2 for r in readers[node]):
+            out.add(node)
+    return out
 
 
 MAX_DEPTH = 48  # deeper expressions are cut into kernels: recursion and compile time

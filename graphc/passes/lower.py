@@ -387,9 +387,11 @@ class Lowering:
         out_off = K.linear(bidx, [s * m * n for s in K.row_major_strides(batch)]) \
             if batch else K.Const(0)
         if t in ("f32", "f64"):
-            call = K.Intrinsic("gemm", (self.name(a), self.name(b),
-                                        self.name(node)),
-                               (K.Const(m), K.Const(n), K.Const(kk), offset(a), offset(b),
+            # an operand that is the transpose of a matrix is read through swapped strides
+            (sa, rsa, csa), (sb, rsb, csb) = self._gemm_operand(a), self._gemm_operand(b)
+            call = K.Intrinsic("gemm", (self.name(sa), self.name(sb), self.name(node)),
+                               (K.Const(m), K.Const(n), K.Const(kk), offset(a), K.Const(rsa),
+                                K.Const(csa), offset(b), K.Const(rsb), K.Const(csb),
                                 out_off))
             return self.kernel(node, K.nest([v.name for v in bidx], batch, [call]))
         # f16 (accumulated in f32, as the reference) and ints: a plain loop nest
@@ -406,6 +408,12 @@ class Lowering:
                  K.Store(self.name(node), K.add(out_off, K.add(K.mul(i, n), j)), result)]
         return self.kernel(node, K.nest([v.name for v in bidx] + ["i", "j"],
                                         list(batch) + [m, n], inner))
+
+    def _gemm_operand(self, x: Node):
+        """(node to read, row stride, column stride) of a matmul operand."""
+        if x in self.inlined and x.op.name == "transpose":
+            return x.inputs[0], 1, x.shape[-2]
+        return x, x.shape[-1], 1
 
     def _assign(self, node):
         var, value = node.inputs

@@ -29,8 +29,10 @@ def _lower_and_run(tensor, feeds):
 
 def _gemm(bufs, args):
     a, b, c = bufs
-    m, n, k, oa, ob, oc = args
-    c[oc:oc + m * n] = (a[oa:oa + m * k].reshape(m, k) @ b[ob:ob + k * n].reshape(k, n)).ravel()
+    m, n, k, oa, rsa, csa, ob, rsb, csb, oc = args
+    am = np.lib.stride_tricks.as_strided(a[oa:], (m, k), (rsa * a.itemsize, csa * a.itemsize))
+    bm = np.lib.stride_tricks.as_strided(b[ob:], (k, n), (rsb * b.itemsize, csb * b.itemsize))
+    c[oc:oc + m * n] = (am @ bm).ravel()
 
 
 CASES = [
