@@ -59,7 +59,7 @@ def measure_fma_peak(dtype: str, width: int, seconds: float = 0.3) -> float:
     import llvmlite.binding as llvm
     import llvmlite.ir as ir
 
-    from graphc.codegen_llvm.gemm import host_target_machine, optimize_module
+    from graphc.codegen_llvm.jit import JITModule, optimize
 
     elem = ir.FloatType() if dtype == "f32" else ir.DoubleType()
     vec, i64 = ir.VectorType(elem, width), ir.IntType(64)
@@ -94,13 +94,9 @@ def measure_fma_peak(dtype: str, width: int, seconds: float = 0.3) -> float:
     for v in new[1:]:
         total = b.fadd(total, v)
     b.ret(b.extract_element(total, ir.Constant(i64, 0)))
-    tm = host_target_machine()
-    mod = llvm.parse_assembly(str(module))
-    optimize_module(mod, tm)
-    engine = llvm.create_mcjit_compiler(mod, tm)
-    engine.finalize_object()
+    engine = JITModule(optimize(str(module)))
     ctype = ctypes.c_float if dtype == "f32" else ctypes.c_double
-    peak = ctypes.CFUNCTYPE(ctype, ctypes.c_int64, ctype)(engine.get_function_address("peak"))
+    peak = ctypes.CFUNCTYPE(ctype, ctypes.c_int64, ctype)(engine.address("peak"))
     iters = 1_000_000
     peak(iters, 0.999)
     best = 0.0

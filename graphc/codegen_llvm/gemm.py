@@ -54,6 +54,8 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
 
+from graphc.codegen_llvm.jit import JITModule, optimize, shared_target_machine
+
 __all__ = [
     "GemmBlocking",
     "HostGemm",
@@ -590,27 +592,6 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
 # Host JIT convenience (tests, benchmarks, and callers that just want a fast matmul)
 
 
-def host_target_machine(opt: int = 3):
-    """A TargetMachine for the host CPU (name and features), for JIT or object emission.
-
-    llvmlite >= 0.45 initializes LLVM itself (`llvm.initialize()` raises), but the native
-    target and asm printer must still be registered or MCJIT aborts the process.
-    """
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                        features=llvm.get_host_cpu_features().flatten(),
-                                        opt=opt, codemodel="jitdefault")
-
-
-def optimize_module(mod, tm, speed_level: int = 3) -> None:
-    """Run the new pass manager's O<speed_level> pipeline over a parsed module in place."""
-    pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)
-
-
 _GEMM_CFUNC = ctypes.CFUNCTYPE(
     None, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
@@ -642,18 +623,10 @@ class HostGemm:
         self.vector_width = vector_width or host_vector_width(dtype)
         self.blocking = blocking or default_blocking(dtype, self.vector_width)
         module = ir.Module(name=f"graphc_gemm_{dtype}")
-        tm = host_target_machine()
-        module.triple = llvm.get_process_triple()
-        module.data_layout = str(tm.target_data)
         define_gemm(module, dtype, self.vector_width, self.blocking)
-        mod = llvm.parse_assembly(str(module))
-        mod.verify()
-        optimize_module(mod, tm)
-        self.llvm_module = mod
-        self.target_machine = tm
-        self.engine = llvm.create_mcjit_compiler(mod, tm)
-        self.engine.finalize_object()
-        self.raw = _GEMM_CFUNC(self.engine.get_function_address(f"graphc_gemm_{dtype}"))
+        self.llvm_module = optimize(str(module))
+        self.engine = JITModule(self.llvm_module)
+        self.raw = _GEMM_CFUNC(self.engine.address(f"graphc_gemm_{dtype}"))
         self.workspace_elems = gemm_workspace_elems(dtype, self.vector_width, self.blocking)
         self.workspace = aligned_empty(self.workspace_elems, self.np_dtype)
 
@@ -661,7 +634,7 @@ class HostGemm:
         return aligned_empty(self.workspace_elems, self.np_dtype)
 
     def asm(self) -> str:
-        return self.target_machine.emit_assembly(self.llvm_module)
+        return shared_target_machine().emit_assembly(self.llvm_module)
 
     def _strides(self, x: np.ndarray, what: str) -> tuple[int, int]:
         if x.ndim != 2:

@@ -36,7 +36,7 @@ def host_target_machine(cpu: str = "native"):
 
 
 @functools.lru_cache(maxsize=None)
-def _shared_target_machine(cpu: str):
+def shared_target_machine(cpu: str = "native"):
     """One target machine per CPU for optimizing and emitting (never given to an engine)."""
     return host_target_machine(cpu)
 
@@ -52,7 +52,7 @@ def cpu_signature(cpu: str = "native") -> tuple:
 def optimize(ir_text: str, cpu: str = "native"):
     """Parse, verify and optimize IR text at O3; returns the optimized ModuleRef."""
     _initialized()
-    tm = _shared_target_machine(cpu)
+    tm = shared_target_machine(cpu)
     mod = llvm.parse_assembly(ir_text)
     mod.verify()
     mod.triple = tm.triple
@@ -95,4 +95,4 @@ class JITModule:
 
 
 def emit_object(module_ref, cpu: str = "native") -> bytes:
-    return _shared_target_machine(cpu).emit_object(module_ref)
+    return shared_target_machine(cpu).emit_object(module_ref)
