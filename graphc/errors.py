@@ -11,19 +11,23 @@ import os
 import sys
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_CLI = os.path.join(_PACKAGE_DIR, "cli.py")
 
 
 def user_location() -> str:
-    """file:line of the innermost stack frame outside the graphc package (or, for graphs
-    that graphc builds itself, the outermost graphc frame)."""
+    """file:line of the innermost stack frame outside the graphc library: user code, or
+    graphc's own command line (`graphc demo` builds graphs too); failing those, the
+    outermost graphc frame."""
     frame, last_own = sys._getframe(1), "<unknown>"
     while frame is not None:
         path = frame.f_code.co_filename
         here = f"{os.path.basename(path)}:{frame.f_lineno}"
+        if os.path.abspath(path) == _CLI:
+            return here
         if os.path.abspath(path).startswith(_PACKAGE_DIR + os.sep):
             last_own = here
-        elif not path.startswith("<frozen"):
-            return here
+        elif not path.startswith("<frozen") and (path.endswith(".py") or path.startswith("<")):
+            return here  # (a console-script wrapper, a file without .py, is not user code)
         frame = frame.f_back
     return last_own
 
