@@ -355,8 +355,7 @@ def _int_pow(module, ty):
     return fn
 
 
-def render_module(kernels, slots_of, n_slots: int, intrinsics, name="graphc",
-                  threads: int = 1) -> ir.Module:
+def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1) -> ir.Module:
     """One module: the kernels plus `graphc_run(table)` calling them in order.
 
     slots_of(kernel) gives, for each of the kernel's parameters, its index in the table.

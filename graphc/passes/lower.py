@@ -1,12 +1,12 @@
 """lower: an L1 group (of nodes with concrete shapes) -> one L2 kernel.
 
 Expects nodes from `specialize` (every shape known). A group is lowered to one kernel over
-its output's index space; inside a group, elementwise producers are inlined as expressions,
-so the fusion pass only has to choose groups. Today every group is a single node.
+its output's index space: a node, plus the elementwise producers that the fusion pass
+(fuse.inline_elementwise) chose to compute inside it, inlined as expressions.
 Guarantees a kernel that reads each input buffer and writes its output buffer completely,
 with Check statements for what can only fail at run time (indices out of range, failed
-asserts). Nodes that need no kernel (views, state handles) are the caller's business: see
-`VIEW_OPS` and `HOST_OPS`.
+asserts). Nodes that need no kernel are the caller's business: views (`VIEW_OPS`), and
+sources and state handles (constants, placeholders, variables, random draws, no_op).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int
 # Nodes whose value is another buffer's memory, unchanged (row-major layout makes reshape free).
 VIEW_OPS = ("identity", "stop_gradient", "ensure_shape", "custom_gradient", "reshape",
             "expand_dims", "squeeze", "read")
-# Nodes the runtime computes itself (sources and state).
-HOST_OPS = ("constant", "placeholder", "variable", "random", "no_op")
 
 _UNARY = {"neg": "neg", "abs": "abs", "sign": "sign", "sqrt": "sqrt", "exp": "exp", "log": "log",
           "log1p": "log1p", "expm1": "expm1", "sin": "sin", "cos": "cos", "tanh": "tanh",

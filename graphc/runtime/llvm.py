@@ -168,8 +168,7 @@ class LLVMExecutor:
         plan = builder.finish(spec_fetches)
         caps = Caps(threads=self.threads)
         kernels = [parallelize(k, caps) for k in plan.kernels]
-        module = render_module(kernels, builder.slots_of, len(plan.slots), INTRINSICS,
-                               threads=self.threads)
+        module = render_module(kernels, builder.slots_of, INTRINSICS, threads=self.threads)
         plan.ir_text = str(module)
         code = self._object_code(plan.ir_text)
         load_library(self._cache)  # GEMM and the thread pool, shared by every plan
