@@ -61,6 +61,7 @@ class Plan:
 
 class LLVMExecutor:
     name = "llvm"
+    returns_fresh_arrays = True  # every fetch is copied out of the arena, or is out=
 
     def __init__(self, state: RuntimeState, options, describe):
         self.state, self.options, self.describe = state, options, describe

@@ -154,6 +154,9 @@ class Session:
     def _run(self, template, targets, unique, feeds, outs=None):
         with self._lock:
             values = dict(zip(unique, self._executor.run(unique, feeds, outs)))
+        if getattr(self._executor, "returns_fresh_arrays", False):
+            results = [None if is_op else _scalar(values[node]) for node, is_op in targets]
+            return _rebuild(template, iter(results))
         protected = {id(v) for v in self._state.variables.values()}
         protected.update(id(v) for v in feeds.values())
         given = {id(o) for o in outs if o is not None} if outs else set()
@@ -260,6 +263,11 @@ def convert_feed(tensor: Tensor, value, what: str = "feed") -> np.ndarray:
         raise ValueError(f"Cannot {what} value of shape {format_shape(arr.shape)} for "
                          f"{where}, which has shape {format_shape(node.shape)}")
     return arr.astype(node.dtype.np, copy=False)
+
+
+def _scalar(value):
+    """0-d results come back as numpy scalars, as from TF1."""
+    return value[()] if value.ndim == 0 else value
 
 
 def _owned(value, protected: set):
