@@ -48,6 +48,7 @@ class KernelRenderer:
         self.vars: dict = {}
         self.locals: dict = {}
         self.outlined = 0
+        self.reassoc = False  # set while rendering a reduction's accumulator update
 
     def outline(self, suffix: str):
         """A `void (ptr ctx, i64 begin, i64 end)` function whose buffers are this kernel's,
@@ -66,7 +67,7 @@ class KernelRenderer:
         inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
         inner.threads, inner.fn, inner.outlined = 1, fn, 0
         inner.builder = ir.IRBuilder(fn.append_basic_block("entry"))
-        inner.vars, inner.locals = {}, {}
+        inner.vars, inner.locals, inner.reassoc = {}, {}, False
         inner.buffers = {
             name: inner.builder.load(inner.builder.gep(fn.args[0], [ir.Constant(I64, j)],
                                                        source_etype=PTR), typ=PTR, name=name)
@@ -104,7 +105,16 @@ class KernelRenderer:
         self.builder.store(self.expr(s.init), slot)
 
     def s_Assign(self, s):
-        self.builder.store(self.expr(s.value), self.locals[s.name])
+        # acc = acc (+ * max min) v is a reduction: let LLVM reassociate it, which is what
+        # lets the loop vectorizer split it into lanes (a different, not worse, summation
+        # order than numpy's pairwise one)
+        v = s.value
+        self.reassoc = isinstance(v, K.Binary) and v.op in ("add", "mul", "max", "min") \
+            and v.a == K.Ref(s.name, v.dtype) and is_float(v.dtype)
+        try:
+            self.builder.store(self.expr(s.value), self.locals[s.name])
+        finally:
+            self.reassoc = False
 
     def s_Loop(self, s):
         if s.kind == "parallel" and self.threads > 1:
@@ -190,11 +200,11 @@ class KernelRenderer:
     def e_Binary(self, e):
         return binary(self, e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
 
-    def intrinsic(self, name, ty, *args):
+    def intrinsic(self, name, ty, *args, fastmath=()):
         """Call the overloaded intrinsic `name` on operands (and result) of type ty."""
         fnty = ir.FunctionType(ty, [ty] * len(args))
         fn = self.module.declare_intrinsic(name, [ty], fnty)
-        return self.builder.call(fn, list(args))
+        return self.builder.call(fn, list(args), fastmath=fastmath)
 
 
 def cast(b: ir.IRBuilder, v, src: str, dst: str):
@@ -280,9 +290,12 @@ def binary(r: KernelRenderer, op: str, x, y, t: str):
         return {"and": b.and_, "or": b.or_, "xor": b.xor}[op](x, y)
     if is_float(t):
         if op in ("add", "sub", "mul", "div"):
-            return {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}[op](x, y)
+            flags = ("reassoc",) if r.reassoc and op in ("add", "mul") else ()
+            return {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}[op](
+                x, y, flags=flags)
         if op in ("max", "min"):  # nan-propagating, as numpy.maximum/minimum
-            return r.intrinsic(f"llvm.{op}imum", ty, x, y)
+            return r.intrinsic(f"llvm.{op}imum", ty, x, y,
+                               fastmath=("reassoc",) if r.reassoc else ())
         if op in ("pow", "atan2"):
             return _vecmath(r, op, t, x, y)
         if op == "floordiv":

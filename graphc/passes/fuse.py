@@ -5,7 +5,8 @@ elementwise nodes need no buffer of their own: a node is inlined when every node
 it ends up in the same kernel and reads it over its own index space (an elementwise consumer
 of the same shape, the input of a reduction, the value of an assignment). Working from the
 outputs back, chains and trees of elementwise ops, and the elementwise producers of a
-reduction, collapse into one kernel each; a node read by two kernels keeps its buffer.
+reduction, collapse into one kernel each. A node read by several kernels keeps its buffer,
+unless its expression is small enough to recompute in each (up to MAX_COPIES kernels).
 Fetched nodes always keep theirs. Lowering consumes the set: it builds inlined nodes as
 expressions (LLVM's GVN then shares what a kernel computes twice).
 """
@@ -20,25 +21,45 @@ REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_a
               "reduce_all")
 
 
+MAX_COPIES = 3  # kernels that may each recompute one small elementwise expression
+MAX_COPIED_OPS = 3  # ops in an expression worth recomputing rather than storing
+
+
 def inline_elementwise(order, fetches) -> frozenset:
     readers = defaultdict(set)
     for node in order:
         for x in node.inputs:
             readers[x].add(node)
-    kernel_of: dict = {}  # node -> the node whose kernel computes it
-    inlined = set()
     fetched = set(fetches)
+    cost = _expression_cost(order, readers, fetched)
+    kernels_of: dict = {}  # node -> the nodes whose kernels compute it
+    inlined = set()
     for node in reversed(order):
-        kernel_of[node] = node
+        kernels_of[node] = {node}
         if node in fetched or node.op.name not in ELEMENTWISE or not readers[node]:
             continue
-        kernels = {kernel_of[r] for r in readers[node]}
-        if len(kernels) == 1 and all(_reads_in_place(r, node) for r in readers[node]):
-            kernel_of[node] = kernels.pop()
+        if not all(_reads_in_place(r, node) for r in readers[node]):
+            continue
+        kernels = set().union(*(kernels_of[r] for r in readers[node]))
+        # one reading kernel: no cost at all; a few: recompute a small expression in each
+        # rather than write it to memory and read it back (softmax's exp(x - max))
+        if len(kernels) == 1 or (len(kernels) <= MAX_COPIES and cost[node] <= MAX_COPIED_OPS):
+            kernels_of[node] = kernels
             inlined.add(node)
     inlined = _limit_depth(order, inlined)
     inlined |= _transposes_read_by_gemm(order, fetched, readers)
     return frozenset(inlined)
+
+
+def _expression_cost(order, readers, fetched) -> dict:
+    """Ops a node's expression surely carries: itself and its single-reader elementwise
+    producers (which fusion always inlines into it)."""
+    cost: dict = {}
+    for node in order:
+        cost[node] = 1 + sum(cost[x] for x in node.inputs
+                             if x.op.name in ELEMENTWISE and len(readers[x]) == 1
+                             and x not in fetched)
+    return cost
 
 
 def _transposes_read_by_gemm(order, fetched, readers) -> set:
