@@ -1,0 +1,43 @@
+"""Elementwise fusion: which nodes get kernels of their own (counted on the LLVM plan)."""
+
+import numpy as np
+
+import graphc as tf
+
+
+def _kernels(fetch, feeds):
+    with tf.Session(target="llvm", config=tf.Options(threads=1)) as sess:
+        value = sess.run(fetch, feeds)
+        plan = next(iter(sess._executor._plans.values()))
+    with tf.Session(target="reference") as sess:
+        expected = sess.run(fetch, feeds)
+    for got, want in zip(value if isinstance(fetch, list) else [value],
+                         expected if isinstance(fetch, list) else [expected]):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    return [k.name for k in plan.kernels], plan.ir_text
+
+
+def test_an_elementwise_chain_is_one_kernel():
+    x = tf.placeholder(tf.float32, [8, 16])
+    a = tf.constant(np.linspace(-1, 1, 16, dtype=np.float32))
+    z = x * a + 0.5
+    y = 0.5 * z * (1 + tf.tanh(0.7978845608 * (z + 0.044715 * z ** 3)))
+    names, ir_text = _kernels(y, {x: np.random.default_rng(0).standard_normal((8, 16))})
+    assert names == ["k_mul"]
+    assert "graphc.tanh.f32" in ir_text and "llvm.pow" not in ir_text  # z**3 is z*z*z
+
+
+def test_softmax_is_three_kernels_without_an_intermediate_buffer():
+    x = tf.placeholder(tf.float32, [4, 32])
+    names, ir_text = _kernels(tf.nn.softmax(x),
+                              {x: np.random.default_rng(1).standard_normal((4, 32)) * 10})
+    assert names == ["k_reduce_max", "k_reduce_sum", "k_div"]
+    assert "fadd reassoc float" in ir_text  # the sum may be split into vector lanes
+
+
+def test_a_value_read_by_many_kernels_keeps_its_buffer():
+    x = tf.placeholder(tf.float32, [4, 32])
+    big = tf.tanh(tf.exp(tf.sin(x) * 2.0) + 1.0)  # too large an expression to recompute
+    fetches = [tf.reduce_sum(big, 0), tf.reduce_max(big, 1), big * 3.0, big + 1.0]
+    names, _ = _kernels(fetches, {x: np.random.default_rng(2).standard_normal((4, 32))})
+    assert names == ["k_tanh", "k_reduce_sum", "k_reduce_max", "k_mul", "k_add"]
