@@ -4,6 +4,7 @@
 
 Workloads (the definitions of the project's standard benchmarks):
   W1  y = 0.5*z*(1+tanh(0.7978845608*(z+0.044715*z**3))), z = x*a + b, x (4096, 4096) f32
+  W2  row softmax of a (4096, 4096) f32 matrix (the row max subtracted)
   W3  matmul, square f32, n = 1024 and 2048
   W4  MLP training step 784-512-512-10, ReLU, mean softmax cross-entropy, batch 256, SGD
   W7  dispatch: z = x + y, 16 f32 elements, per-call latency through make_callable
@@ -53,6 +54,23 @@ def w1(tf, threads):
     out = np.empty((n, n), np.float32)  # reused: no fresh pages to fault in each run
     return {"graphc": lambda: f(xv), "graphc out=": lambda: f(xv, out=out),
             "numpy": numpy_w1}, compile_s
+
+
+def w2(tf, threads):
+    n = 4096
+    xv = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    x = tf.placeholder(tf.float32, [n, n])
+    sess = tf.Session(target="llvm", config=tf.Options(threads=threads))
+    t = time.perf_counter()
+    f = sess.make_callable(tf.nn.softmax(x), [x])
+    f(xv)
+    compile_s = time.perf_counter() - t
+    out = np.empty((n, n), np.float32)
+
+    def numpy_w2():
+        e = np.exp(xv - xv.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return {"graphc out=": lambda: f(xv, out=out), "numpy": numpy_w2}, compile_s
 
 
 def w3(tf, threads, n):
@@ -109,6 +127,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--only", nargs="+", metavar="W", help="workloads to run (W1 W2 ...)")
     args = parser.parse_args(argv)
     if os.environ.get("OPENBLAS_CORETYPE"):
         print("note: OPENBLAS_CORETYPE is set, which slows numpy's matmul; unset it to compare")
@@ -117,11 +136,14 @@ def main(argv=None) -> int:
     print(f"{'workload':<22}{'threads':>8}{'system':>13}{'median ms':>12}{'compile s':>11}")
     for threads in args.threads:
         cases = [("W1 gelu(x*a+b)", lambda: w1(tf, threads)),
+                 ("W2 softmax rows", lambda: w2(tf, threads)),
                  ("W3 matmul 1024", lambda: w3(tf, threads, 1024)),
                  ("W3 matmul 2048", lambda: w3(tf, threads, 2048)),
                  ("W4 MLP train step", lambda: w4(tf, threads)),
                  ("W7 dispatch (16 f32)", lambda: w7(tf, threads))]
         for name, build in cases:
+            if args.only and name.split()[0] not in args.only:
+                continue
             tf.reset_default_graph()
             systems, compile_s = build()
             for system, fn in systems.items():
