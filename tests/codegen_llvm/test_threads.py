@@ -16,6 +16,7 @@ import llvmlite.ir as ir
 import numpy as np
 import pytest
 
+from graphc.codegen_llvm.irutil import counted_loop
 from graphc.codegen_llvm.threads import (
     KERNEL_TYPE,
     MAX_THREADS,
@@ -61,21 +62,6 @@ def _ctx_int(b: ir.IRBuilder, ctx, index: int, name: str):
     return b.load(slot, typ=I64, name=name)
 
 
-def _loop(b: ir.IRBuilder, start, stop, body) -> None:
-    pre = b.block
-    head, loop, done = (b.append_basic_block(n) for n in ("head", "body", "done"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(start.type, name="i")
-    i.add_incoming(start, pre)
-    b.cbranch(b.icmp_signed("<", i, stop), loop, done)
-    b.position_at_end(loop)
-    body(i)
-    i.add_incoming(b.add(i, ir.Constant(start.type, 1)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-
-
 def _kernel(module, name):
     fn = ir.Function(module, KERNEL_TYPE, name)
     ctx, begin, end = fn.args
@@ -95,13 +81,11 @@ def build_module_ir(triple: str, data_layout: str) -> str:
     fn, b, ctx, begin, end = _kernel(m, "record")
     out, counts = _ctx_ptr(b, ctx, 0, "out"), _ctx_ptr(b, ctx, 1, "counts")
     log, nlog = _ctx_ptr(b, ctx, 2, "log"), _ctx_ptr(b, ctx, 3, "nlog")
-
-    def record(i):
+    with counted_loop(b, begin, end) as i:
         v = b.add(b.mul(b.mul(i, i), ir.Constant(I64, 3)), ir.Constant(I64, 7))
         b.store(v, b.gep(out, [i], source_etype=I64))
         b.atomic_rmw("add", b.gep(counts, [i], source_etype=I32), ir.Constant(I32, 1),
                      "monotonic")
-    _loop(b, begin, end, record)
     j = b.atomic_rmw("add", nlog, ir.Constant(I64, 1), "monotonic")
     at = b.mul(j, ir.Constant(I64, 3))
     for offset, value in enumerate((begin, end, b.call(pthread_self, []))):
@@ -111,11 +95,9 @@ def build_module_ir(triple: str, data_layout: str) -> str:
     # add_one: counts[i] += 1 (plain: each index belongs to exactly one chunk). ctx = [counts]
     fn, b, ctx, begin, end = _kernel(m, "add_one")
     counts = _ctx_ptr(b, ctx, 0, "counts")
-
-    def add_one(i):
+    with counted_loop(b, begin, end) as i:
         p = b.gep(counts, [i], source_etype=I32)
         b.store(b.add(b.load(p, typ=I32), ir.Constant(I32, 1)), p)
-    _loop(b, begin, end, add_one)
     b.ret_void()
     add_one_fn = fn
 
@@ -128,16 +110,12 @@ def build_module_ir(triple: str, data_layout: str) -> str:
     out, iters = _ctx_ptr(b, ctx, 0, "out"), _ctx_int(b, ctx, 1, "iters")
 
     acc = b.alloca(F64)
-
-    def burn(i):
+    with counted_loop(b, begin, end) as i:
         b.store(b.sitofp(i, F64), acc)
-
-        def step(_):
+        with counted_loop(b, ir.Constant(I64, 0), iters, "step"):
             x = b.load(acc, typ=F64)
             b.store(b.fadd(b.fmul(x, ir.Constant(F64, 0.9999999)), ir.Constant(F64, 0.5)), acc)
-        _loop(b, ir.Constant(I64, 0), iters, step)
         b.store(b.load(acc, typ=F64), b.gep(out, [i], source_etype=F64))
-    _loop(b, begin, end, burn)
     b.ret_void()
 
     # nested: each chunk runs add_one over its own range through another parallel region.
@@ -165,7 +143,8 @@ def build_module_ir(triple: str, data_layout: str) -> str:
     bench = ir.Function(m, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I32, I64]), "bench")
     b = ir.IRBuilder(bench.append_basic_block("entry"))
     body, ctx, n, nthreads, reps = bench.args
-    _loop(b, ir.Constant(I64, 0), reps, lambda i: b.call(pf, [body, ctx, n, nthreads]))
+    with counted_loop(b, ir.Constant(I64, 0), reps):
+        b.call(pf, [body, ctx, n, nthreads])
     b.ret_void()
     return str(m)
 
@@ -235,7 +214,7 @@ class Record:
 
 # --- tests --------------------------------------------------------------------------------------
 def test_slot_layout_matches_the_target():
-    """Worker slot fields at the offsets documented in threads.py, mutex and condvar
+    """Worker slot fields at the offsets documented in threads_layout.py, mutex and condvar
     128-byte aligned inside the 128-byte aligned slot."""
     td = _target_machine().target_data
     ty = llvm.parse_assembly(f"@g = external global {SLOT_TYPE}").get_global_variable(

@@ -1,0 +1,299 @@
+"""The GEMM's inner pieces, emitted as internal functions: packing of A and B into the
+workspace and the register-tiled micro-kernel (see gemm.py for the algorithm and the layout)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ir
+
+from graphc.codegen_llvm.irutil import counted_loop
+
+if TYPE_CHECKING:
+    from graphc.codegen_llvm.gemm import GemmBlocking
+
+_ELEM_BYTES = {"f32": 4, "f64": 8}
+_I64 = ir.IntType(64)
+_PTR = ir.PointerType()
+
+
+def _c(value: int) -> ir.Constant:
+    return ir.Constant(_I64, value)
+
+
+class _Emitter:
+    """An IRBuilder plus the few control-flow shapes the GEMM needs (loops: irutil)."""
+
+    def __init__(self, fn: ir.Function, elem: ir.Type):
+        self.fn = fn
+        self.elem = elem
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def ptr(self, base, index, inbounds=True):
+        """&base[index] for a T* base (index in elements)."""
+        return self.b.gep(base, [index], inbounds=inbounds, source_etype=self.elem)
+
+    def min(self, x, y):
+        return self.b.select(self.b.icmp_signed("<", x, y), x, y)
+
+    @contextmanager
+    def if_(self, cond):
+        with self.b.if_then(cond):
+            yield
+
+    @contextmanager
+    def if_else(self, cond):
+        with self.b.if_else(cond) as (then, otherwise):
+            yield then, otherwise
+
+
+def _new_function(module, name, args, elem):
+    fnty = ir.FunctionType(ir.VoidType(), [t for t, _ in args])
+    fn = ir.Function(module, fnty, name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    for arg, (ty, argname) in zip(fn.args, args):
+        arg.name = argname
+        if ty == _PTR:
+            arg.attributes.add("noalias")
+    return fn, _Emitter(fn, elem)
+
+
+def _emit_pack_a(module, prefix, elem, blk: GemmBlocking) -> ir.Function:
+    """pack_a(mc, kc, A, rsA, csA, Ap): Ap[p][i][k] = A[p*MR + i, k], zero for rows >= mc.
+
+    Panel p (rows p*MR .. p*MR+MR-1) occupies MR*KC elements at Ap + p*MR*KC, row-major with
+    the fixed row stride KC (only the first kc columns are used when the last K block is
+    short). A fixed stride lets the micro-kernel address row i of the panel as a constant
+    displacement i*KC*sizeof(T) from one moving pointer, and keeps the common row-major A
+    (csA == 1) a plain row copy (memcpy) instead of a transposition.
+    """
+    mr, kcmax = blk.mr, blk.kc
+    fn, e = _new_function(module, f"{prefix}_pack_a", [
+        (_I64, "mc"), (_I64, "kc"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"), (_PTR, "Ap")],
+        elem)
+    mc, kc, a, rsa, csa, ap = fn.args
+    b = e.b
+    size = _ELEM_BYTES["f64" if isinstance(elem, ir.DoubleType) else "f32"]
+    memcpy = module.declare_intrinsic("llvm.memcpy", [_PTR, _PTR, _I64])
+    memset = module.declare_intrinsic("llvm.memset", [_PTR, _I64])
+    row_bytes = b.mul(kc, _c(size))
+    false = ir.Constant(ir.IntType(1), 0)
+    with counted_loop(b, _c(0), mc, "ir", step=mr) as i0:
+        mrem = e.min(_c(mr), b.sub(mc, i0))
+        dst = e.ptr(ap, b.mul(i0, _c(kcmax)))
+        src = e.ptr(a, b.mul(i0, rsa))
+        with e.if_else(b.icmp_signed("==", csa, _c(1))) as (then, otherwise):
+            with then:
+                with counted_loop(b, _c(0), mrem, "i") as i:
+                    b.call(memcpy, [e.ptr(dst, b.mul(i, _c(kcmax))), e.ptr(src, b.mul(i, rsa)),
+                                    row_bytes, false])
+            with otherwise:
+                # Strided rows (e.g. a transposed A, rsA == 1): element by element. The panel's
+                # kc source lines are reused by the next row, so they stay in L1.
+                with counted_loop(b, _c(0), mrem, "i") as i:
+                    row = e.ptr(src, b.mul(i, rsa))
+                    out = e.ptr(dst, b.mul(i, _c(kcmax)))
+                    with counted_loop(b, _c(0), kc, "k") as k:
+                        b.store(b.load(e.ptr(row, b.mul(k, csa)), typ=elem), e.ptr(out, k))
+        # Zero the rows past the edge of A: the kernel always computes MR rows, and garbage
+        # there could be denormals (slow) even though those rows are never written back.
+        with counted_loop(b, mrem, _c(mr), "iz") as i:
+            b.call(memset, [e.ptr(dst, b.mul(i, _c(kcmax))), ir.Constant(ir.IntType(8), 0),
+                            row_bytes, false])
+    b.ret_void()
+    return fn
+
+
+def _elem_align(elem: ir.Type) -> int:
+    return 8 if isinstance(elem, ir.DoubleType) else 4
+
+
+def _emit_pack_b(module, prefix, elem, blk: GemmBlocking, width: int) -> ir.Function:
+    """pack_b(nc, kc, B, rsB, csB, Bp): Bp[q][k][j] = B[k, q*NR + j], zero for columns >= nc.
+
+    Panel q occupies kc*NR consecutive elements at Bp + q*kc*NR, one NR-element row per k: the
+    micro-kernel reads it as NR/W consecutive vectors per k.
+    """
+    nr = blk.nr
+    fn, e = _new_function(module, f"{prefix}_pack_b", [
+        (_I64, "nc"), (_I64, "kc"), (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "Bp")],
+        elem)
+    nc, kc, bsrc, rsb, csb, bp = fn.args
+    b = e.b
+    zero = ir.Constant(elem, 0.0)
+    vec = ir.VectorType(elem, width)
+    al = _elem_align(elem)
+    nfull = b.sdiv(nc, _c(nr))
+    full_cols = b.mul(nfull, _c(nr))
+    panel = b.mul(kc, _c(nr))  # elements per packed panel
+    with e.if_else(b.icmp_signed("==", csb, _c(1))) as (then, otherwise):
+        with then:
+            # Row-major B: walk B row by row (sequential reads the hardware prefetcher
+            # follows across the whole nc-wide row) and scatter each NR-wide piece, as NR/W
+            # vectors, into its panel.
+            with counted_loop(b, _c(0), kc, "k") as k:
+                row = e.ptr(bsrc, b.mul(k, rsb))
+                out = e.ptr(bp, b.mul(k, _c(nr)))
+                with counted_loop(b, _c(0), nfull, "q") as q:
+                    src = e.ptr(row, b.mul(q, _c(nr)))
+                    dst = e.ptr(out, b.mul(q, panel))
+                    for v in range(nr // width):
+                        x = b.load(e.ptr(src, _c(v * width)), typ=vec, align=al)
+                        b.store(x, e.ptr(dst, _c(v * width)), align=al)
+        with otherwise:
+            # Strided columns (e.g. a transposed B, rsB == 1): element by element, column by
+            # column so that the reads are sequential when rsB == 1.
+            with counted_loop(b, _c(0), full_cols, "j") as j:
+                col = e.ptr(bsrc, b.mul(j, csb))
+                jq = b.srem(j, _c(nr))
+                dst = e.ptr(bp, b.add(b.mul(b.sub(j, jq), kc), jq))
+                with counted_loop(b, _c(0), kc, "k") as k:
+                    x = b.load(e.ptr(col, b.mul(k, rsb)), typ=elem)
+                    b.store(x, e.ptr(dst, b.mul(k, _c(nr))))
+    # The last, partial panel: copy its nc % NR columns and zero the rest, so that the kernel
+    # can always compute NR columns.
+    nrem = b.sub(nc, full_cols)
+    with e.if_(b.icmp_signed(">", nrem, _c(0))):
+        dst = e.ptr(bp, b.mul(full_cols, kc))
+        with counted_loop(b, _c(0), kc, "ke") as k:
+            out = e.ptr(dst, b.mul(k, _c(nr)))
+            row = e.ptr(bsrc, b.add(b.mul(k, rsb), b.mul(full_cols, csb)))
+            with counted_loop(b, _c(0), nrem, "je") as j:
+                b.store(b.load(e.ptr(row, b.mul(j, csb)), typ=elem), e.ptr(out, j))
+            with counted_loop(b, nrem, _c(nr), "jz") as j:
+                b.store(zero, e.ptr(out, j))
+    b.ret_void()
+    return fn
+
+
+def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
+                       unroll: int = 4) -> ir.Function:
+    """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile): C[:m, :n] (+)= (Ap panel @ Bp panel)[:m, :n].
+
+    The k loop carries the MR * NV accumulators <W x T> as phi nodes, so they are SSA values
+    that the register allocator keeps in vector registers for the whole loop (no memory
+    traffic for C inside it). Each k step: NV vector loads from the B micro-panel, MR scalar
+    loads from the A micro-panel (row i at the constant offset i*KC) each splatted to a vector
+    (x86: vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled `unroll` times
+    (plus a one-step remainder loop) to amortize the counter and branch.
+    """
+    mr, nr = blk.mr, blk.nr
+    nv = nr // width
+    fn, e = _new_function(module, f"{prefix}_kernel", [
+        (_I64, "kc"), (_PTR, "Ap"), (_PTR, "Bp"), (_PTR, "C"), (_I64, "rsC"), (_I64, "m"),
+        (_I64, "n"), (_I64, "beta"), (_PTR, "tile")], elem)
+    kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args
+    b = e.b
+    vec = ir.VectorType(elem, width)
+    al = _elem_align(elem)
+    fma = module.globals.get(f"llvm.fma.v{width}{'f32' if al == 4 else 'f64'}")
+    if fma is None:
+        fma = ir.Function(module, ir.FunctionType(vec, [vec, vec, vec]),
+                          name=f"llvm.fma.v{width}{'f32' if al == 4 else 'f64'}")
+    undef = ir.Constant(vec, ir.Undefined)
+    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    zero_vec = ir.Constant(vec, [0.0] * width)
+
+    def step(k, accs):
+        """One rank-1 update of the tile with column k of Ap and row k of Bp."""
+        brow = e.ptr(bp, b.mul(k, _c(nr)))
+        bvecs = [b.load(e.ptr(brow, _c(v * width)), typ=vec, align=al) for v in range(nv)]
+        acol = e.ptr(ap, k)
+        out = []
+        for i in range(mr):
+            a = b.load(e.ptr(acol, _c(i * blk.kc)), typ=elem, align=al)
+            s = b.shuffle_vector(b.insert_element(undef, a, ir.Constant(ir.IntType(32), 0)),
+                                 undef, splat_mask)
+            for v in range(nv):
+                out.append(b.call(fma, [s, bvecs[v], accs[i * nv + v]]))
+        return out
+
+    def carried_loop(name, start, accs_in, count_ok, stride, steps):
+        """A loop whose state is (k, accumulators); returns (k, accs) at the exit."""
+        pre = b.block
+        header = fn.append_basic_block(f"{name}.header")
+        body = fn.append_basic_block(f"{name}.body")
+        done = fn.append_basic_block(f"{name}.done")
+        b.branch(header)
+        b.position_at_end(header)
+        k = b.phi(_I64, name=f"{name}.k")
+        k.add_incoming(start, pre)
+        phis = []
+        for idx, acc in enumerate(accs_in):
+            p = b.phi(vec, name=f"{name}.acc{idx}")
+            p.add_incoming(acc, pre)
+            phis.append(p)
+        b.cbranch(count_ok(k), body, done)
+        b.position_at_end(body)
+        accs = phis
+        for u in range(steps):
+            accs = step(b.add(k, _c(u)) if u else k, accs)
+        k.add_incoming(b.add(k, _c(stride)), b.block)
+        for p, acc in zip(phis, accs):
+            p.add_incoming(acc, b.block)
+        b.branch(header)
+        b.position_at_end(done)
+        return k, phis
+
+    # Prefetch the C tile (MR rows, NR * sizeof(T) bytes each) for writing while the k loop
+    # runs: its lines are needed at the end and would otherwise be demand misses. (Not
+    # `inbounds`: on an edge tile these rows may lie past the end of C; a prefetch of any
+    # address is harmless, an out-of-bounds inbounds GEP would be poison.)
+    prefetch = module.globals.get("llvm.prefetch.p0")
+    if prefetch is None:
+        i32 = ir.IntType(32)
+        prefetch = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, i32, i32, i32]),
+                               name="llvm.prefetch.p0")
+    line_elems = 64 // al
+    for i in range(mr):
+        row = e.ptr(cptr, b.mul(_c(i), rsc), inbounds=False)
+        for off in range(0, nr, line_elems):
+            b.call(prefetch, [e.ptr(row, _c(off), inbounds=False), ir.Constant(ir.IntType(32), 1),
+                              ir.Constant(ir.IntType(32), 3), ir.Constant(ir.IntType(32), 1)])
+
+    accs0 = [zero_vec] * (mr * nv)
+    k_main, accs = carried_loop(
+        "kmain", _c(0), accs0,
+        lambda k: b.icmp_signed("<=", b.add(k, _c(unroll)), kc), unroll, unroll)
+    _, accs = carried_loop(
+        "krem", k_main, accs, lambda k: b.icmp_signed("<", k, kc), 1, 1)
+
+    # Write-back. Full tile: vector read-modify-write straight into C. Partial tile (the edge of
+    # C): spill the accumulators to `tile` and copy the valid m x n corner element by element.
+    full = b.and_(b.icmp_signed("==", m, _c(mr)), b.icmp_signed("==", n, _c(nr)))
+    accumulate = b.icmp_signed("!=", beta, _c(0))
+    with e.if_else(full) as (then, otherwise):
+        with then:
+            with e.if_else(accumulate) as (add, store):
+                with add:
+                    for i in range(mr):
+                        row = e.ptr(cptr, b.mul(_c(i), rsc))
+                        for v in range(nv):
+                            p = e.ptr(row, _c(v * width))
+                            old = b.load(p, typ=vec, align=al)
+                            b.store(b.fadd(old, accs[i * nv + v]), p, align=al)
+                with store:
+                    for i in range(mr):
+                        row = e.ptr(cptr, b.mul(_c(i), rsc))
+                        for v in range(nv):
+                            b.store(accs[i * nv + v], e.ptr(row, _c(v * width)), align=al)
+        with otherwise:
+            for i in range(mr):
+                for v in range(nv):
+                    b.store(accs[i * nv + v], e.ptr(tile, _c(i * nr + v * width)), align=al)
+            with counted_loop(b, _c(0), m, "ei") as i:
+                row = e.ptr(cptr, b.mul(i, rsc))
+                trow = e.ptr(tile, b.mul(i, _c(nr)))
+                with counted_loop(b, _c(0), n, "ej") as j:
+                    x = b.load(e.ptr(trow, j), typ=elem, align=al)
+                    p = e.ptr(row, j)
+                    with e.if_else(accumulate) as (add, store):
+                        with add:
+                            b.store(b.fadd(b.load(p, typ=elem, align=al), x), p, align=al)
+                        with store:
+                            b.store(x, p, align=al)
+    b.ret_void()
+    return fn
+
