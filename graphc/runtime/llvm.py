@@ -102,16 +102,36 @@ class LLVMExecutor:
                 arr = self._host_value(plan, i)
             keep.append(arr)
             plan.table[i] = arr.ctypes.data
-        status = plan.entry(plan.table)
-        if status:
-            self._raise(plan, status)
         outs = outs or [None] * len(plan.fetch_slots)
-        outputs = [None if f is None else self._read(plan, *f, out=o)
-                   for f, o in zip(plan.fetch_slots, outs)]
-        for var, slot, shape in plan.commits:
-            self.state.variables[var] = self._read(plan, slot, var.dtype.np, shape)
+        direct = self._bind_outputs(plan, outs, keep)
+        try:
+            status = plan.entry(plan.table)
+            if status:
+                self._raise(plan, status)
+            outputs = [None if f is None else o if f[0] in direct else
+                       self._read(plan, *f, out=o) for f, o in zip(plan.fetch_slots, outs)]
+            for var, slot, shape in plan.commits:
+                self.state.variables[var] = self._read(plan, slot, var.dtype.np, shape)
+        finally:
+            for i in direct:  # back to the arena for the next run
+                plan.table[i] = plan.arena.ctypes.data + plan.slots[i].offset
         del keep
         return outputs
+
+    @staticmethod
+    def _bind_outputs(plan, outs, inputs) -> set:
+        """Let kernels write fetched values straight into the caller's out= arrays (no copy
+        out of the arena): the slots whose table entry now points at an out array. Not done
+        where the out array overlaps an input (kernels assume unaliased buffers)."""
+        direct = set()
+        for f, o in zip(plan.fetch_slots, outs):
+            if o is None or f is None or f[0] in direct or plan.slots[f[0]].kind != "arena":
+                continue
+            if any(np.may_share_memory(o, a) for a in inputs):
+                continue
+            plan.table[f[0]] = o.ctypes.data
+            direct.add(f[0])
+        return direct
 
     def _host_value(self, plan, i):
         for slot_index, node, original in plan.host:
@@ -123,13 +143,9 @@ class LLVMExecutor:
     def _read(self, plan, slot_index, dtype, shape, out=None) -> np.ndarray:
         """A slot's value in a fresh array, or copied into `out` (the arena is reused by
         the next run, so a view of it cannot be handed out)."""
-        slot = plan.slots[slot_index]
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        if slot.kind == "arena":
-            view = plan.arena[slot.offset:slot.offset + nbytes].view(dtype).reshape(shape)
-        else:
-            buf = (ctypes.c_char * nbytes).from_address(plan.table[slot_index])
-            view = np.frombuffer(buf, dtype=dtype).reshape(shape)
+        buf = (ctypes.c_char * nbytes).from_address(plan.table[slot_index])
+        view = np.frombuffer(buf, dtype=dtype).reshape(shape)
         if out is None:
             return view.copy()
         np.copyto(out, view)

@@ -114,3 +114,23 @@ def test_many_runs_leave_memory_flat():
         grown = _rss_bytes() - before
         assert sess.run(v)[0] == 2 * 102_000.0  # every run added x + y = 2
     assert grown < 4 * 2**20, f"resident memory grew by {grown} bytes over 100,000 runs"
+
+
+def test_out_arrays_receive_results_directly_and_may_alias_feeds():
+    x = tf.placeholder(tf.float32, [64, 48], name="x")
+    y = tf.transpose(x) * 2.0
+    z = tf.exp(x) + 1.0
+    with tf.Session(target="llvm") as sess:
+        f = sess.make_callable([y, z], [x])
+        value = np.random.default_rng(0).standard_normal((64, 48), dtype=np.float32)
+        expect_y, expect_z = value.T * 2.0, np.exp(value) + 1.0
+        y_out, z_out = np.empty((48, 64), np.float32), np.empty((64, 48), np.float32)
+        for _ in range(2):  # the second run reuses the plan and its arena
+            got_y, got_z = f(value, out=[y_out, z_out])
+            assert got_y is y_out and got_z is z_out
+            np.testing.assert_allclose(y_out, expect_y, rtol=1e-6)
+            np.testing.assert_allclose(z_out, expect_z, rtol=1e-6)
+        aliased = value.copy()
+        (_, got) = f(aliased, out=[None, aliased])  # writes into its own feed: a copy path
+        np.testing.assert_allclose(got, expect_z, rtol=1e-6)
+        np.testing.assert_allclose(f(value)[1], expect_z, rtol=1e-6)  # arena bound again
