@@ -86,3 +86,26 @@ class NotFoundError(OpError, KeyError):
 
 class UnimplementedError(OpError):
     """The requested operation or target is not available."""
+
+
+# --- run-time failures every target reports in the same words ---------------------------------
+def _shape_text(shape) -> str:
+    from graphc.ir.shapes import format_shape  # (shapes imports this module)
+    return format_shape(shape)
+
+
+def unfed_placeholder(where: str, node) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"You must feed a value for placeholder {where} with dtype {node.dtype} and shape "
+        f"{_shape_text(node.shape)}", node)
+
+
+def uninitialized_variable(where: str, var) -> FailedPreconditionError:
+    return FailedPreconditionError(
+        f"Attempting to use uninitialized value {where}; run its initializer first (e.g. "
+        "tf.global_variables_initializer())", var)
+
+
+def assign_shape_message(where: str, where_var: str, value_shape, var_shape) -> str:
+    return (f"{where}: cannot assign a value of shape {_shape_text(value_shape)} to variable "
+            f"{where_var} of shape {_shape_text(var_shape)}")

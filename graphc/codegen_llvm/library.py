@@ -21,9 +21,6 @@ from graphc.codegen_llvm.threads import define_parallel_runtime
 
 EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_parallel_for", "graphc_pool_shutdown")
 
-GEMM_ARGS = ("M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "rsC", "beta",
-             "workspace")
-
 
 def gemm_signature() -> ir.FunctionType:
     i64, ptr = ir.IntType(64), ir.PointerType()

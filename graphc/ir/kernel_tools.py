@@ -219,8 +219,7 @@ def _eval(e, env, mem):
         return NUMPY[e.dtype](_UNARY[e.op](_eval(e.a, env, mem)))
     if isinstance(e, Binary):
         a, b = _eval(e.a, env, mem), _eval(e.b, env, mem)
-        if e.op in ("floordiv", "mod") and e.a.dtype != "bool" and NUMPY[e.a.dtype](0) == b \
-                and e.a.dtype in ("i32", "i64"):
+        if e.op in ("floordiv", "mod") and e.a.dtype in ("i32", "i64") and b == 0:
             return NUMPY[e.dtype](0)  # integer division by zero gives 0, as the reference
         return NUMPY[e.dtype](_BINARY[e.op](a, b))
     if isinstance(e, Select):

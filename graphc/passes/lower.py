@@ -213,8 +213,7 @@ class Lowering:
         axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target)
                                           if d == 1 and g.shape[lead + i] != 1)
         # sum with kept size-1 axes, then the leading axes dropped: the same flat layout
-        kernel = self._sum_like(node, axes, keepdims=True)
-        return kernel
+        return self._sum_like(node, axes, keepdims=True)
 
     def _arg(self, node, better):
         x, axis = node.inputs[0], node.attrs["axis"]

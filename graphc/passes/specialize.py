@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.errors import DTypeError, InvalidArgumentError, ShapeError
+from graphc.errors import DTypeError, InvalidArgumentError, ShapeError, assign_shape_message
 from graphc.ir import ops as prims
 from graphc.ir.node import Node, make_node, topo_sort
 from graphc.ir.ops.array import fill_minus_one
-from graphc.ir.shapes import format_shape
+from graphc.ir.ops.elementwise import not_as_declared
 
 _DYNAMIC_SHAPE = {"reshape": 1, "broadcast_to": 1, "random": 0, "sum_to": 1, "slice_grad": 1,
                   "scatter_add": 2}  # op -> position of its run-time shape input
@@ -47,13 +47,11 @@ def _mismatch(node: Node, new: dict, error, describe) -> str:
     """The message for a shape that only fails with the fed shapes, worded as the reference
     target words the same failure at run time where it has one."""
     if node.op.name == "ensure_shape":
-        return (f"{describe(node)} failed: shape {format_shape(new[node.inputs[0]].shape)} is "
-                f"not compatible with the declared shape {format_shape(node.attrs['shape'])}")
+        actual = new[node.inputs[0]].shape
+        return f"{describe(node)} failed: {not_as_declared(actual, node.attrs['shape'])}"
     if node.op.name == "assign":
         var, value = node.inputs[0], new[node.inputs[1]]
-        return (f"{describe(node)}: cannot assign a value of shape "
-                f"{format_shape(value.shape)} to variable {describe(var)} of shape "
-                f"{format_shape(var.shape)}")
+        return assign_shape_message(describe(node), describe(var), value.shape, var.shape)
     return f"{describe(node)}: {error.args[0]} (with the fed shapes)"
 
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from graphc.errors import FailedPreconditionError, InvalidArgumentError
+from graphc.errors import InvalidArgumentError, unfed_placeholder, uninitialized_variable
 from graphc.ir import kernel as K
 from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape
@@ -39,7 +39,7 @@ class Slot:
     node: Node = None  # the original node behind it (feeds, variables, random)
     array: np.ndarray = None  # constants
     offset: int = 0  # arena byte offset
-    nbytes: int = 0
+    draw: Node = None  # host slots: the specialized random node drawn before each run
 
 
 @dataclass
@@ -55,7 +55,6 @@ class Plan:
     ir_text: str = ""
     table: object = None
     arena: np.ndarray = None
-    host: list = field(default_factory=list)  # (slot index, spec node, original node)
     bound_per_run: list = field(default_factory=list)  # (index, slot) set before each call
 
 
@@ -83,9 +82,7 @@ class LLVMExecutor:
     def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
         for var in plan.needs_value:
             if var not in self.state.variables:
-                raise FailedPreconditionError(
-                    f"Attempting to use uninitialized value {self.describe(var)}; run its "
-                    "initializer first (e.g. tf.global_variables_initializer())", var)
+                raise uninitialized_variable(self.describe(var), var)
         for f, o in zip(plan.fetch_slots, outs or ()):
             if o is not None and f is not None and o.shape != tuple(f[2]):
                 raise ValueError(f"out= has shape {format_shape(o.shape)}, this run's fetch "
@@ -99,7 +96,7 @@ class LLVMExecutor:
                 if arr is None:  # only assigned ('set') in this plan: nothing reads it
                     continue
             else:
-                arr = self._host_value(plan, i)
+                arr = self._draw(slot)
             keep.append(arr)
             plan.table[i] = arr.ctypes.data
         outs = outs or [None] * len(plan.fetch_slots)
@@ -133,12 +130,11 @@ class LLVMExecutor:
             direct.add(f[0])
         return direct
 
-    def _host_value(self, plan, i):
-        for slot_index, node, original in plan.host:
-            if slot_index == i:
-                value = node.op.reference(rng=self.state.rng(original), **node.attrs)
-                return np.ascontiguousarray(value, dtype=node.dtype.np)
-        raise KeyError(i)
+    def _draw(self, slot: Slot) -> np.ndarray:
+        """A random node's values for this run, from its own generator in the session."""
+        node = slot.draw
+        value = node.op.reference(rng=self.state.rng(slot.node), **node.attrs)
+        return np.ascontiguousarray(value, dtype=node.dtype.np)
 
     def _read(self, plan, slot_index, dtype, shape, out=None) -> np.ndarray:
         """A slot's value in a fresh array, or copied into `out` (the arena is reused by
@@ -224,9 +220,7 @@ class LLVMExecutor:
     def _check_feeds(self, fetches, fed_shapes):
         for node in topo_sort(fetches, stop=frozenset(fed_shapes)):
             if node.op.name == "placeholder" and node not in fed_shapes:
-                raise InvalidArgumentError(
-                    f"You must feed a value for placeholder {self.describe(node)} with dtype "
-                    f"{node.dtype} and shape {format_shape(node.shape)}", node)
+                raise unfed_placeholder(self.describe(node), node)
 
 
 class _PlanBuilder:
@@ -241,7 +235,6 @@ class _PlanBuilder:
         self.needs_value: list = []
         self.kernels: list = []
         self.kernel_slots: list = []
-        self.host: list = []
         self.arena_bytes = 0
         self.lowering = Lowering(self._buffer_name, inlined)
 
@@ -261,7 +254,7 @@ class _PlanBuilder:
         nbytes = size_of(node.shape) * node.dtype.np.itemsize
         offset = self.arena_bytes
         self.arena_bytes += -(-max(nbytes, 1) // ALIGN) * ALIGN
-        return self._new_slot(Slot("arena", node, offset=offset, nbytes=nbytes))
+        return self._new_slot(Slot("arena", node, offset=offset))
 
     def _read_variable(self, var):
         original = self.origin.get(var, var)
@@ -283,9 +276,7 @@ class _PlanBuilder:
         elif name == "variable" or name == "no_op":
             return
         elif name == "random":
-            slot = self._new_slot(Slot("host", original))
-            self.host.append((slot, node, original))
-            self.slot_of[node] = slot
+            self.slot_of[node] = self._new_slot(Slot("host", original, draw=node))
         elif name == "read":
             var = node.inputs[0]
             if var not in self.latest:
@@ -322,4 +313,4 @@ class _PlanBuilder:
             if self.slots[slot].kind == "arena":
                 commits.append((self.origin.get(var, var), slot, var.shape))
         return Plan(self.slots, self.kernels, fetch_slots, commits, self.needs_value,
-                    self.arena_bytes, host=self.host)
+                    self.arena_bytes)

@@ -13,7 +13,13 @@ from typing import Callable
 
 import numpy as np
 
-from graphc.errors import FailedPreconditionError, GraphcError, InvalidArgumentError
+from graphc.errors import (
+    GraphcError,
+    InvalidArgumentError,
+    assign_shape_message,
+    unfed_placeholder,
+    uninitialized_variable,
+)
 from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape, is_compatible
 from graphc.runtime.state import RuntimeState
@@ -81,9 +87,7 @@ class ReferenceExecutor:
 
     # --- state ops ------------------------------------------------------------------------
     def _placeholder(self, node, values, staged):
-        raise InvalidArgumentError(
-            f"You must feed a value for placeholder {self.describe(node)} with dtype "
-            f"{node.dtype} and shape {format_shape(node.shape)}", node)
+        raise unfed_placeholder(self.describe(node), node)
 
     def _variable(self, node, values, staged):
         return node  # the handle: assign and read look the value up in the state
@@ -96,19 +100,15 @@ class ReferenceExecutor:
             return staged[var]
         value = self.state.variables.get(var)
         if value is None:
-            raise FailedPreconditionError(
-                f"Attempting to use uninitialized value {self.describe(var)}; run its "
-                "initializer first (e.g. tf.global_variables_initializer())", var)
+            raise uninitialized_variable(self.describe(var), var)
         return value
 
     def _assign(self, node, values, staged):
         var, value = node.inputs
         arr = values[value]
         if arr.shape != var.shape:
-            raise InvalidArgumentError(
-                f"{self.describe(node)}: cannot assign a value of shape "
-                f"{format_shape(arr.shape)} to variable {self.describe(var)} of shape "
-                f"{format_shape(var.shape)}", node)
+            raise InvalidArgumentError(assign_shape_message(
+                self.describe(node), self.describe(var), arr.shape, var.shape), node)
         mode = node.attrs["mode"]
         if mode == "set":
             new = np.array(arr, dtype=var.dtype.np, copy=True)

@@ -159,10 +159,15 @@ register(Primitive("cast", "elementwise", 1, _cast_dtype, lambda inputs, attrs: 
                    doc="convert to attrs['dtype']; float -> int truncates toward zero"))
 
 
+def not_as_declared(actual, declared) -> str:
+    """What ensure_shape reports (at run time, or when specializing to fed shapes)."""
+    return (f"shape {format_shape(actual)} is not compatible with the declared shape "
+            f"{format_shape(declared)}")
+
+
 def _ensure_shape(x, shape):
     if not is_compatible(x.shape, shape):
-        raise ValueError(f"shape {format_shape(x.shape)} is not compatible with the declared "
-                         f"shape {format_shape(shape)}")
+        raise ValueError(not_as_declared(x.shape, shape))
     return x
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.ops import Primitive, register
-from graphc.ir.shapes import format_shape, is_compatible
+from graphc.ir.shapes import format_shape
 
 
 def _attr_dtype(inputs, attrs):
@@ -131,12 +131,6 @@ register(Primitive("random", "opaque", None, _random_dtype, _random_shape, sampl
                    doc="a fresh draw each run from attrs['distribution'] (seeded by attrs)"))
 register(Primitive("no_op", "effect", 0, lambda inputs, attrs: None, lambda inputs, attrs: (),
                    lambda: None, doc="does nothing; groups its deps"))
-
-
-def check_value_shape(static, actual) -> None:
-    """Raise ShapeError when a concrete array shape does not fit a static shape."""
-    if not is_compatible(actual, static):
-        raise ShapeError(f"shape {format_shape(actual)} does not match {format_shape(static)}")
 
 
 def _assert_dtype(inputs, attrs):
