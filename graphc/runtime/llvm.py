@@ -27,6 +27,7 @@ from graphc.passes.fuse import inline_elementwise
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
 from graphc.passes.schedule import Caps, parallelize
 from graphc.passes.specialize import specialize
+from graphc.runtime.bound import BoundPlan
 from graphc.runtime.state import RuntimeState
 
 ALIGN = 64
@@ -56,6 +57,7 @@ class Plan:
     table: object = None
     arena: np.ndarray = None
     bound_per_run: list = field(default_factory=list)  # (index, slot) set before each call
+    bound_by: object = None  # the BoundPlan whose staging buffers the table points at
 
 
 class LLVMExecutor:
@@ -72,12 +74,22 @@ class LLVMExecutor:
     def run(self, fetches, feeds: dict, outs=None) -> list:
         """Fetch values; where `outs` holds an array for a fetch, the value is written
         into it (checked by the caller) instead of a fresh array."""
-        key = (tuple(fetches), frozenset((n, v.shape) for n, v in feeds.items()))
+        return self.execute(self.plan_for(fetches, {n: v.shape for n, v in feeds.items()}),
+                            feeds, outs)
+
+    def plan_for(self, fetches, fed_shapes: dict) -> Plan:
+        """The plan of these fetches for feeds of these shapes, compiled on first use."""
+        key = (tuple(fetches), frozenset(fed_shapes.items()))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self.compile(fetches, {n: v.shape for n, v in
-                                                             feeds.items()})
-        return self.execute(plan, feeds, outs)
+            plan = self._plans[key] = self.compile(fetches, fed_shapes)
+        return plan
+
+    def bind(self, fetches, feed_nodes, shapes) -> BoundPlan:
+        """The fast path for calls feeding `feed_nodes` (in order) values of `shapes`, once
+        a run has compiled that plan (make_callable's hot path)."""
+        return BoundPlan(self, self.plan_for(fetches, dict(zip(feed_nodes, shapes))),
+                         feed_nodes, shapes)
 
     def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
         for var in plan.needs_value:
@@ -88,6 +100,7 @@ class LLVMExecutor:
                 raise ValueError(f"out= has shape {format_shape(o.shape)}, this run's fetch "
                                  f"has shape {format_shape(f[2])}")
         keep = []  # arrays that must outlive the native call
+        plan.bound_by = None
         for i, slot in plan.bound_per_run:
             if slot.kind == "feed":
                 arr = np.ascontiguousarray(feeds[slot.node])
@@ -96,7 +109,7 @@ class LLVMExecutor:
                 if arr is None:  # only assigned ('set') in this plan: nothing reads it
                     continue
             else:
-                arr = self._draw(slot)
+                arr = self.bind_host(plan, i, slot)
             keep.append(arr)
             plan.table[i] = arr.ctypes.data
         outs = outs or [None] * len(plan.fetch_slots)
@@ -104,11 +117,10 @@ class LLVMExecutor:
         try:
             status = plan.entry(plan.table)
             if status:
-                self._raise(plan, status)
+                self.raise_failure(plan, status)
             outputs = [None if f is None else o if f[0] in direct else
-                       self._read(plan, *f, out=o) for f, o in zip(plan.fetch_slots, outs)]
-            for var, slot, shape in plan.commits:
-                self.state.variables[var] = self._read(plan, slot, var.dtype.np, shape)
+                       self.read_slot(plan, *f, out=o) for f, o in zip(plan.fetch_slots, outs)]
+            self.commit(plan)
         finally:
             for i in direct:  # back to the arena for the next run
                 plan.table[i] = plan.arena.ctypes.data + plan.slots[i].offset
@@ -130,13 +142,28 @@ class LLVMExecutor:
             direct.add(f[0])
         return direct
 
-    def _draw(self, slot: Slot) -> np.ndarray:
-        """A random node's values for this run, from its own generator in the session."""
+    def commit(self, plan: Plan) -> None:
+        """Store the staged values of assigned variables (the run succeeded). A variable's
+        array is private to the session, so it is overwritten in place when it has the
+        shape already: no fresh memory, and its address stays bound in fast paths."""
+        variables = self.state.variables
+        for var, slot, shape in plan.commits:
+            current = variables.get(var)
+            if current is not None and current.shape == tuple(shape):
+                self.read_slot(plan, slot, var.dtype.np, shape, out=current)
+            else:
+                variables[var] = self.read_slot(plan, slot, var.dtype.np, shape)
+
+    def bind_host(self, plan: Plan, index: int, slot: Slot) -> np.ndarray:
+        """Draw a random node's values for this run (from its own generator in the session)
+        and point the table at them; the caller keeps the array alive over the call."""
         node = slot.draw
         value = node.op.reference(rng=self.state.rng(slot.node), **node.attrs)
-        return np.ascontiguousarray(value, dtype=node.dtype.np)
+        array = np.ascontiguousarray(value, dtype=node.dtype.np)
+        plan.table[index] = array.ctypes.data
+        return array
 
-    def _read(self, plan, slot_index, dtype, shape, out=None) -> np.ndarray:
+    def read_slot(self, plan, slot_index, dtype, shape, out=None) -> np.ndarray:
         """A slot's value in a fresh array, or copied into `out` (the arena is reused by
         the next run, so a view of it cannot be handed out)."""
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
@@ -147,7 +174,7 @@ class LLVMExecutor:
         np.copyto(out, view)
         return out
 
-    def _raise(self, plan, status):
+    def raise_failure(self, plan, status):
         """Report a failed Check as the reference target would: rerun the failing node's
         numpy reference on its inputs, whose error names the offending value; the kernel's
         own message is the fallback."""
@@ -157,7 +184,8 @@ class LLVMExecutor:
         message = kernel.messages[code]
         slots = kernel.notes.get("input_slots")
         if node.op.reference is not None and slots is not None:
-            args = [self._read(plan, s, x.dtype.np, x.shape) for s, x in zip(slots, node.inputs)]
+            args = [self.read_slot(plan, s, x.dtype.np, x.shape)
+                    for s, x in zip(slots, node.inputs)]
             try:
                 with np.errstate(all="ignore"):
                     node.op.reference(*args, **node.attrs)

@@ -24,6 +24,8 @@ from graphc.options import ConfigProto, Options, default_options, resolve_target
 from graphc.runtime.state import RuntimeState
 from graphc.runtime.targets import make_executor
 
+_MAX_CALLABLES = 256  # run() callables kept per session (all dropped when exceeded)
+
 
 class _SessionStack(threading.local):
     def __init__(self):
@@ -67,6 +69,7 @@ class Session:
         self._lock = threading.Lock()
         self._closed = False
         self._default_ctx = None
+        self._callables: dict = {}  # see _callable_for
 
     # --- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -102,24 +105,87 @@ class Session:
         """Compute `fetches` (any nesting of lists, tuples, dicts) given `feed_dict`."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        call = self._callable_for(fetches, feed_dict)
+        if call is not None:
+            return call(*feed_dict.values()) if feed_dict else call()
         template, targets, unique = self._resolve_fetches(fetches)
         return self._run(template, targets, unique, self._feeds(feed_dict))
 
+    def _callable_for(self, fetches, feed_dict):
+        """run() of the same fetch and feed objects as before is make_callable's: the
+        callable is kept, keyed by the identities of the objects (which it holds, so they
+        cannot be reused by others). Fetches of other kinds (dicts, nested lists) are
+        resolved on every run."""
+        leaves = (fetches,) if isinstance(fetches, _FETCH_LEAVES) else fetches \
+            if type(fetches) in (list, tuple) and all(isinstance(f, _FETCH_LEAVES)
+                                                     for f in fetches) else None
+        if leaves is None:
+            return None
+        keys = tuple(feed_dict) if feed_dict else ()
+        key = (type(fetches), tuple(map(id, leaves)), tuple(map(id, keys)))
+        entry = self._callables.get(key)
+        if entry is None:
+            if len(self._callables) >= _MAX_CALLABLES:
+                self._callables.clear()
+            entry = self._callables[key] = (self.make_callable(fetches, list(keys)), leaves,
+                                            keys)
+        return entry[0]
+
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         """A function of the values of `feed_list` (in order) returning `fetches`: what
-        run() does, with the fetches and feed keys resolved once (TF1's make_callable)."""
+        run() does, with the fetches and feed keys resolved once (TF1's make_callable).
+        Calls with arrays of the fed dtypes and of shapes seen before take a fast path
+        (graphc/runtime/bound.py) where the target has one."""
         template, targets, unique = self._resolve_fetches(fetches)
         keys = [self._feed_tensor(k) for k in (feed_list or [])]
+        fed = [_fed_node(t.node) for t in keys]
+        bind = getattr(self._executor, "bind", None)
+        if [n for n, _ in targets] != unique:  # a fetch repeated: no fast path
+            bind = None
+        bound: dict = {}  # feed shapes -> BoundPlan
+        last = [None]  # the BoundPlan of the latest call, tried first
+        lock, n_keys = self._lock, len(keys)
+
+        def finish(results):
+            return results[0] if template is None else _rebuild(template, iter(results))
 
         def call(*values, out=None, **options):
+            runner = last[0]
+            if runner is not None and len(values) == n_keys and not self._closed:
+                outs = None if out is None else (out,) if type(out) is np.ndarray else out
+                with lock:
+                    results = runner(values, outs)
+                if results is not None:
+                    return results[0] if template is None else \
+                        _rebuild(template, iter(results))
+            return slow_call(values, out)
+
+        def slow_call(values, out):
             if self._closed:
                 raise RuntimeError("Attempted to use a closed Session.")
-            if len(values) != len(keys):
-                raise TypeError(f"this callable takes {len(keys)} feed values (one per "
+            if len(values) != n_keys:
+                raise TypeError(f"this callable takes {n_keys} feed values (one per "
                                 f"feed_list entry), got {len(values)}")
-            feeds = {_fed_node(t.node): convert_feed(t, v) for t, v in zip(keys, values)}
+            try:
+                shapes = tuple([v.shape for v in values])
+            except AttributeError:
+                shapes = None
+            runner = bound.get(shapes)
+            if runner is not None:
+                outs = None if out is None else [out] if type(out) is np.ndarray else out
+                if outs is None or (type(outs) in (list, tuple) and len(outs) == len(unique)):
+                    with lock:
+                        results = runner(values, outs)
+                    if results is not None:
+                        last[0] = runner
+                        return finish(results)
+            feeds = {n: convert_feed(t, v) for n, t, v in zip(fed, keys, values)}
             outs = None if out is None else self._outputs(targets, unique, out)
-            return self._run(template, targets, unique, feeds, outs)
+            result = self._run(template, targets, unique, feeds, outs)
+            if bind is not None and shapes is not None and shapes not in bound:
+                with lock:
+                    bound[shapes] = last[0] = bind(unique, fed, shapes)
+            return result
         return call
 
     def _outputs(self, targets, unique, out) -> list:
@@ -234,6 +300,9 @@ class InteractiveSession(Session):
             self._default_ctx.__exit__(None, None, None)
             self._default_ctx = None
         super().close()
+
+
+_FETCH_LEAVES = (Tensor, Operation, str)
 
 
 def convert_feed(tensor: Tensor, value, what: str = "feed") -> np.ndarray:

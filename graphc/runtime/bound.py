@@ -1,0 +1,183 @@
+"""BoundPlan: a compiled plan bound to an ordered feed list, the hot path of make_callable.
+
+A call checks each value with a few attribute tests (ndarray, dtype, shape, C order) and
+replays the plan: small feeds are copied into staging buffers whose addresses never change,
+large ones are bound by address; small fetches are copied out of the arena, large ones are
+written by the kernels straight into fresh (or the caller's out=) arrays. Taking an array's
+address from Python costs about 1 us, more than a 16-element kernel, which is why small
+values are copied instead. When a call does not fit (a list instead of an array, a dtype to
+convert, a non-contiguous value, a missing variable), the call returns None and the caller
+takes the general path, which converts the values or raises the usual error. The caller
+holds the session lock around a call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import numpy as np
+
+SMALL = 1 << 16  # bytes: values up to this size are copied; larger ones are bound by address
+_ndarray = np.ndarray
+SMALL_PLAN = 1 << 18  # bytes of data (feeds, constants, arena) below which the GIL is kept
+
+
+def _address(array: np.ndarray) -> int:
+    return array.ctypes.data
+
+
+class BoundPlan:
+    def __init__(self, executor, plan, feed_nodes, shapes):
+        self.executor, self.plan = executor, plan
+        self.table = plan.table
+        self.table_address = ctypes.addressof(plan.table)
+        # a plan over little data keeps the GIL: its native call is shorter than releasing
+        # and taking back the lock (large plans release it, for other Python threads)
+        data = plan.arena_bytes + sum(s.array.nbytes for s in plan.slots if s.kind == "constant")
+        data += sum(math.prod(shape) * n.dtype.np.itemsize for n, shape in zip(feed_nodes, shapes))
+        functype = ctypes.PYFUNCTYPE if data <= SMALL_PLAN else ctypes.CFUNCTYPE
+        self.entry = functype(ctypes.c_int32, ctypes.c_void_p)(
+            ctypes.cast(plan.entry, ctypes.c_void_p).value)
+        slot_of = {slot.node: i for i, slot in plan.bound_per_run if slot.kind == "feed"}
+        self.feeds = []  # per value: (shape, dtype, staging array or None, table index or -1)
+        self.staged = []  # (table index, staging address): entries this plan must hold
+        for node, shape in zip(feed_nodes, shapes):
+            index, dtype = slot_of.get(node, -1), node.dtype.np
+            nbytes = math.prod(shape) * dtype.itemsize
+            staging = np.empty(shape, dtype) if index >= 0 and nbytes <= SMALL else None
+            self.feeds.append((tuple(shape), dtype, staging, index))
+            if staging is not None:
+                self.staged.append((index, _address(staging)))
+        self.variables = [(i, slot.node) for i, slot in plan.bound_per_run
+                          if slot.kind == "variable"]
+        self.bound_variables: dict = {}  # table index -> the array bound there last time
+        self.hosts = [(i, slot) for i, slot in plan.bound_per_run if slot.kind == "host"]
+        self.fetches = [self._fetch_record(f) for f in plan.fetch_slots]
+        self.stateful = bool(self.variables or plan.needs_value)
+        self.commits = bool(plan.commits)
+        # (arena view, shape) per fetch when every fetch is a small arena value and nothing
+        # is drawn on the host: the common case, run by the shortest path
+        self.simple = None
+        if not self.hosts and all(f is not None and f[3] is not None and not f[4]
+                                  for f in self.fetches):
+            self.simple = [(f[3], f[1]) for f in self.fetches]
+
+    def _fetch_record(self, f):
+        """(slot index, shape, dtype, arena view or None, large) for a fetched value."""
+        if f is None:
+            return None
+        index, dtype, shape = f
+        slot = self.plan.slots[index]
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        view = None
+        if slot.kind == "arena":
+            view = self.plan.arena[slot.offset:slot.offset + nbytes].view(dtype).reshape(shape)
+        return index, tuple(shape), np.dtype(dtype), view, view is not None and nbytes > SMALL
+
+    def __call__(self, values, outs=None):
+        """The fetched values (per plan fetch), or None when this call needs the general
+        path. `outs` is None or one array-or-None per plan fetch."""
+        table = self.table
+        for v, (shape, dtype, staging, index) in zip(values, self.feeds):
+            if type(v) is not _ndarray or v.dtype is not dtype or v.shape != shape:
+                return None
+            if staging is not None:
+                staging[...] = v  # any memory layout: it is copied
+            elif index >= 0:
+                if not v.flags.c_contiguous:
+                    return None
+                table[index] = _address(v)
+        if self.plan.bound_by is not self:  # another caller pointed the table elsewhere
+            for index, address in self.staged:
+                table[index] = address
+            self.plan.bound_by = self
+        if self.stateful and not self._bind_state():
+            return None
+        if outs is not None and (len(outs) != len(self.fetches) or not self._outs_fit(outs)):
+            return None
+        if self.simple is None:
+            return self._run(values, outs)
+        # every fetch small and in the arena: one native call, then copies
+        status = self.entry(self.table_address)
+        if status:
+            self.executor.raise_failure(self.plan, status)
+        if outs is None:
+            results = [view.copy() if shape else view[()] for view, shape in self.simple]
+        else:
+            results = [self._copy_out(view, shape, o) for (view, shape), o in
+                       zip(self.simple, outs)]
+        if self.commits:
+            self.executor.commit(self.plan)
+        return results
+
+    @staticmethod
+    def _copy_out(view, shape, out):
+        if out is None:
+            return view.copy() if shape else view[()]
+        out[...] = view
+        return out if shape else out[()]
+
+    def _bind_state(self) -> bool:
+        variables = self.executor.state.variables
+        for var in self.plan.needs_value:
+            if var not in variables:
+                return False  # the general path raises the uninitialized-variable error
+        bound, table = self.bound_variables, self.table
+        for index, node in self.variables:
+            array = variables.get(node)
+            if array is None:
+                continue  # only assigned in this plan: nothing reads it
+            if bound.get(index) is not array:  # commits update arrays in place
+                bound[index] = array
+                table[index] = _address(array)
+        return True
+
+    def _outs_fit(self, outs) -> bool:
+        for o, f in zip(outs, self.fetches):
+            if o is None:
+                continue
+            if f is None or type(o) is not np.ndarray or o.dtype is not f[2] \
+                    or o.shape != f[1] or not o.flags.c_contiguous or not o.flags.writeable:
+                return False
+        return True
+
+    def _run(self, values, outs):
+        plan, table, executor = self.plan, self.table, self.executor
+        keep = [executor.bind_host(plan, index, slot) for index, slot in self.hosts]
+        results = [None] * len(self.fetches)
+        direct = []  # (table index, fetch position): kernels write into the result itself
+        for k, f in enumerate(self.fetches):
+            if f is None or not f[4] or any(d[0] == f[0] for d in direct):
+                continue
+            o = outs[k] if outs is not None else None
+            if o is None:
+                o = np.empty(f[1], f[2])
+            elif any(np.may_share_memory(o, v) for v in (*values, *keep)):
+                continue  # kernels assume unaliased buffers: copied below instead
+            results[k] = o
+            table[f[0]] = _address(o)
+            direct.append((f[0], k))
+        try:
+            status = self.entry(self.table_address)
+        finally:
+            for index, _ in direct:
+                table[index] = plan.arena.ctypes.data + plan.slots[index].offset
+        if status:
+            executor.raise_failure(plan, status)
+        for k, f in enumerate(self.fetches):
+            if f is None:
+                continue
+            value = results[k]
+            if value is None:
+                o = outs[k] if outs is not None else None
+                if f[3] is None:  # a fed or variable value fetched as is
+                    value = executor.read_slot(plan, f[0], f[2], f[1], out=o)
+                elif o is not None:
+                    o[...] = f[3]
+                    value = o
+                else:
+                    value = f[3].copy()
+            results[k] = value if f[1] else value[()]  # 0-d: a numpy scalar, as from TF1
+        executor.commit(plan)
+        return results
