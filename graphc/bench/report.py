@@ -1,0 +1,117 @@
+"""What a run prints: a Markdown table of the results with the configuration under it, the
+machine limits, and the comparison of two runs' JSON files (`graphc bench diff`)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+RESULT_HEADER = ["case", "threads", "system", "outputs", "median", "IQR", "min..max",
+                 "CPU/wall", "rate", "of peak", "compile", "graphc speedup"]
+
+
+def format_seconds(seconds) -> str:
+    """3 significant digits in s, ms or us."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(seconds) >= scale or unit == "us":
+            value = seconds / scale
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
+    return "-"
+
+
+def markdown_table(header: list, rows: list) -> str:
+    """Aligned Markdown: readable as text, pasteable into docs."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    lines = [header, ["-" * w for w in widths], *rows]
+    return "\n".join("| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |"
+                     for line in lines)
+
+
+def _rate(row: dict) -> str:
+    if row.get("gflops"):
+        return f"{row['gflops']:.1f} GFLOP/s"
+    if row.get("gbs"):
+        return f"{row['gbs']:.2f} GB/s"
+    return "-"
+
+
+def result_cells(row: dict) -> list:
+    fraction = row.get("peak_fraction")
+    speedup = row.get("graphc_speedup")
+    system = row["system"] + (" (differs!)" if row.get("agrees_with_graphc") is False else "")
+    return [row["case"], row["threads"], system, row["outputs"], format_seconds(row["median_s"]),
+            format_seconds(row["iqr_s"]),
+            f"{format_seconds(row['min_s'])}..{format_seconds(row['max_s'])}",
+            f"{row['cpu_over_wall']:.2f}", _rate(row),
+            f"{100 * fraction:.0f}%" if fraction else "-",
+            format_seconds(row["compile_s"]) if row.get("compile_s") is not None else "-",
+            f"{speedup:.2f}x" if speedup else "-"]
+
+
+def render(doc: dict) -> str:
+    """The whole human-readable report of one run."""
+    parts = []
+    if doc["results"]:
+        parts.append(markdown_table(RESULT_HEADER, [result_cells(r) for r in doc["results"]]))
+        parts.append("median, IQR, min..max: seconds per call over the samples; rate: exact "
+                     "work / median;\nof peak: rate / the machine limit below; graphc speedup: "
+                     "peer median / graphc median (> 1: graphc is faster).")
+    if doc["machine"]:
+        parts.append(machine_table(doc))
+    parts.append(configuration(doc))
+    return "\n\n".join(parts)
+
+
+def machine_table(doc: dict) -> str:
+    rows = [[m["threads"], doc["placement"].get(str(m["threads"]), "-"),
+             f"{m['fma_gflops']:.1f}", f"{m['copy_gbs']:.2f}",
+             f"{m['copy_bytes'] / 2**20:.0f} MiB", m["vector_lanes"], m["cpu"]]
+            for m in doc["machine"]]
+    return markdown_table(["threads", "placement", "FMA peak GFLOP/s (f32)", "copy GB/s",
+                           "copy size", "f32 lanes", "cpu"], rows)
+
+
+def configuration(doc: dict) -> str:
+    s = doc["settings"]
+    lines = [f"command: {doc['command']}",
+             f"graphc {doc['host']['graphc']}, target {s['target']}, size {s['size']}, "
+             f"warm-up {s['warmup']}, repeat {s['repeat']}"
+             f"{', cold code cache' if s.get('cold') else ''}; "
+             f"threads: {_per_thread(doc['graphc']['threads'])}"]
+    lines += [f"placement: {_per_thread(doc['placement'])}"] if doc["placement"] else []
+    for name, peer in doc["peers"].items():
+        if peer["status"] != "ok":
+            lines.append(f"{name}: {peer['status']}")
+            continue
+        config = json.dumps(peer.get("config", {}), default=str)
+        lines.append(f"{name}: {config}; threads: {_per_thread(peer['threads'])}")
+    lines += [f"{u['workload']} ({u['title']}): {u['reason']}" for u in doc["unavailable"]]
+    lines += [f"error: {e['system']} on {e['case']} ({e['threads']} threads): {e['error']}"
+              for e in doc["errors"]]
+    return "\n".join(lines)
+
+
+def _per_thread(notes: dict) -> str:
+    return "; ".join(f"{t}: {note}" for t, note in notes.items()) or "-"
+
+
+# --- diff --------------------------------------------------------------------------------------
+def diff(a: dict, b: dict) -> tuple:
+    """(table text, rows) comparing the medians of the results two runs share."""
+    key = lambda r: (r["case"], r["threads"], r["system"])  # noqa: E731
+    before = {key(r): r for r in a["results"]}
+    rows = []
+    for row in b["results"]:
+        old = before.get(key(row))
+        if old is None:
+            continue
+        ratio = row["median_s"] / old["median_s"] if old["median_s"] > 0 else float("nan")
+        rows.append({"case": row["case"], "threads": row["threads"], "system": row["system"],
+                     "a_median_s": old["median_s"], "b_median_s": row["median_s"],
+                     "b_over_a": ratio})
+    cells = [[r["case"], r["threads"], r["system"], format_seconds(r["a_median_s"]),
+              format_seconds(r["b_median_s"]), f"{r['b_over_a']:.3f}"] for r in rows]
+    text = markdown_table(["case", "threads", "system", "A median", "B median", "B / A"], cells)
+    return text + "\n\nB / A < 1: B is faster.", rows

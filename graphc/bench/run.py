@@ -1,0 +1,186 @@
+"""The run: for each thread count, place the process, set every system's threads, then build,
+check and time each case, graphc and its peers interleaved; the result is one JSON-ready
+document (its schema is in docs/benchmarks.md, "JSON").
+
+Machine limits are measured once per thread count, with the process placed as for the
+workloads, and only when some case counts flops or bytes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphc.bench import machine
+from graphc.bench.harness import Placement, measure
+from graphc.bench.peers import all_peers, graphc_systems
+
+SCHEMA = "graphc-bench/1"
+
+
+@dataclass
+class Settings:
+    target: str = "llvm"
+    threads: list = field(default_factory=lambda: [len(os.sched_getaffinity(0))])
+    repeat: int = 10
+    warmup: int = 2
+    compare: list = field(default_factory=lambda: ["numpy"])
+    size: str = "full"
+    cold: bool = False  # compile into an empty code cache, so compile times are cold
+    min_sample_s: float = 0.005
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Runner:
+    def __init__(self, settings: Settings, command: str = ""):
+        self.settings = settings
+        self.placement = Placement()
+        known = all_peers()
+        self.peers = {name: known[name] for name in settings.compare}
+        self.doc = {"schema": SCHEMA, "command": command,
+                    "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                    "host": host_info(), "settings": vars(settings).copy(),
+                    "placement": {}, "graphc": {"target": settings.target, "threads": {}},
+                    "peers": {n: {"status": p.status(), "threads": {}}
+                              for n, p in self.peers.items()},
+                    "machine": [], "results": [], "errors": [], "unavailable": []}
+        self._limits: dict = {}
+        self._cache_dir = tempfile.mkdtemp(prefix="graphc-bench-") if settings.cold else None
+
+    def active_peers(self) -> dict:
+        return {n: p for n, p in self.peers.items() if self.doc["peers"][n]["status"] == "ok"}
+
+    def limits(self, threads: int):
+        """This machine's limits for `threads` threads (measured on first use)."""
+        if threads not in self._limits:
+            progress(f"measuring machine limits, {threads} thread(s)...")
+            limits = machine.measure(threads, small=self.settings.size == "small")
+            self._limits[threads] = limits
+            self.doc["machine"].append(limits.as_dict())
+        return self._limits[threads]
+
+    def run(self, cases: list, measure_machine_only: bool = False) -> dict:
+        total = len(cases) * len(self.settings.threads)
+        step = 0
+        try:
+            for threads in self.settings.threads:
+                self._place(threads)
+                if measure_machine_only:
+                    self.limits(threads)
+                for case in cases:
+                    step += 1
+                    start = time.perf_counter()
+                    progress(f"[{step}/{total}] {case.label}, {threads} thread(s)...")
+                    self.run_case(case, threads)
+                    progress(f"[{step}/{total}] done in {time.perf_counter() - start:.1f} s")
+        finally:
+            self.placement.restore()
+        for name, peer in self.active_peers().items():
+            self.doc["peers"][name]["config"] = _safe(peer.config)
+        return self.doc
+
+    def _place(self, threads: int) -> None:
+        self.doc["placement"][str(threads)] = self.placement.pin(threads)
+        self.doc["graphc"]["threads"][str(threads)] = f"Options(threads={threads})"
+        for name, peer in self.active_peers().items():
+            self.doc["peers"][name]["threads"][str(threads)] = _safe(peer.set_threads, threads)
+
+    def run_case(self, case, threads: int) -> None:
+        s = self.settings
+        try:
+            systems, session = graphc_systems(case, s.target, threads, self._cache_dir)
+        except Exception as err:  # reported in the output, the run goes on
+            self._error(case, threads, "graphc", err)
+            return
+        for name, peer in self.active_peers().items():
+            try:
+                systems += peer.systems(case)
+            except Exception as err:
+                self._error(case, threads, name, err)
+        agrees = check_agreement(systems, case)
+        limits = self.limits(threads) if case.flops or case.bytes else None
+        stats = measure(systems, s.repeat, s.warmup, s.min_sample_s)
+        session.close()
+        rows = [result_row(case, threads, system, stats[system.name], limits,
+                           agrees.get(system.name)) for system in systems]
+        add_speedups(rows)
+        self.doc["results"] += rows
+
+    def _error(self, case, threads: int, system: str, err: Exception) -> None:
+        message = f"{type(err).__name__}: {err}"
+        progress(f"  {system} failed on {case.label}: {message}")
+        self.doc["errors"].append({"case": case.label, "threads": threads, "system": system,
+                                   "error": message})
+
+
+def _safe(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as err:  # a peer's introspection must never stop the run
+        return f"unknown ({type(err).__name__}: {err})"
+
+
+def host_info() -> dict:
+    import llvmlite
+    import llvmlite.binding as llvm
+
+    import graphc
+    return {"cpu": llvm.get_host_cpu_name(), "cores": os.cpu_count(),
+            "allowed_cpus": len(os.sched_getaffinity(0)), "machine": platform.machine(),
+            "python": platform.python_version(), "graphc": graphc.__version__,
+            "llvmlite": llvmlite.__version__, "numpy": np.__version__}
+
+
+def check_agreement(systems: list, case) -> dict:
+    """system name -> whether one call's result matches graphc's (None: not compared)."""
+    if case.stateful or not systems:
+        return {}
+    try:
+        ref = np.asarray(systems[0].fn(), dtype=np.float64)
+    except (TypeError, ValueError):
+        return {}
+    answer = {}
+    for system in systems[1:]:
+        try:
+            got = np.asarray(system.fn(), dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        scale = float(np.abs(ref).max()) if ref.size else 1.0
+        answer[system.name] = bool(got.shape == ref.shape and np.allclose(
+            got, ref, rtol=2e-3, atol=2e-3 * max(scale, 1.0), equal_nan=True))
+    return answer
+
+
+def result_row(case, threads: int, system, stats, limits, agrees) -> dict:
+    median = stats.median
+    gflops = case.flops / median / 1e9 if case.flops else None
+    gbs = case.bytes / median / 1e9 if case.bytes else None
+    fraction = None
+    if limits is not None:
+        fraction = gflops / limits.fma_gflops if gflops else gbs / limits.copy_gbs
+    return {"case": case.label, "workload": case.workload, "threads": threads,
+            "system": system.name, "peer": system.peer, "outputs": system.outputs,
+            "compile_s": system.compile_s, **stats.as_dict(), "latency": case.latency,
+            "flops": case.flops, "bytes": case.bytes, "gflops": gflops, "gbs": gbs,
+            "peak_fraction": fraction, "graphc_speedup": None, "agrees_with_graphc": agrees}
+
+
+def add_speedups(rows: list) -> None:
+    """Each peer row's median over graphc's (its out= row for reused outputs, if any)."""
+    graphc = {r["outputs"]: r for r in rows if r["peer"] == "graphc"}
+    fallback = graphc.get("fresh") or graphc.get("in place")
+    for row in rows:
+        if row["peer"] != "graphc":
+            ref = graphc.get(row["outputs"]) or fallback
+            if ref is not None and ref["median_s"] > 0:
+                row["graphc_speedup"] = row["median_s"] / ref["median_s"]
