@@ -38,6 +38,9 @@ class Peer:
     def systems(self, case) -> list:
         return []
 
+    def restore(self) -> None:
+        """Undo set_threads, where that is possible."""
+
 
 # --- OpenBLAS threads, for numpy ---------------------------------------------------------------
 class BlasControl:
@@ -130,7 +133,13 @@ class NumpyPeer(Peer):
                 "thread_control": self.blas.method}
 
     def set_threads(self, n: int) -> str:
+        if not hasattr(self, "_saved"):
+            self._saved = self.blas.threads()
         return self.blas.set(n)
+
+    def restore(self) -> None:
+        if getattr(self, "_saved", None):
+            self.blas.set(self._saved)
 
     def systems(self, case) -> list:
         if case.numpy is None:

@@ -39,8 +39,15 @@ class TorchPeer(Peer):
 
     def set_threads(self, n: int) -> str:
         import torch
+        if not hasattr(self, "_saved"):
+            self._saved = torch.get_num_threads()
         torch.set_num_threads(n)
         return f"torch.set_num_threads({n})"
+
+    def restore(self) -> None:
+        if hasattr(self, "_saved"):
+            import torch
+            torch.set_num_threads(self._saved)
 
     def systems(self, case) -> list:
         import torch

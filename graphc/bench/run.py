@@ -83,10 +83,12 @@ class Runner:
                     progress(f"[{step}/{total}] {case.label}, {threads} thread(s)...")
                     self.run_case(case, threads)
                     progress(f"[{step}/{total}] done in {time.perf_counter() - start:.1f} s")
+            for name, peer in self.active_peers().items():
+                self.doc["peers"][name]["config"] = _safe(peer.config)
         finally:
             self.placement.restore()
-        for name, peer in self.active_peers().items():
-            self.doc["peers"][name]["config"] = _safe(peer.config)
+            for peer in self.active_peers().values():
+                _safe(peer.restore)
         return self.doc
 
     def _place(self, threads: int) -> None:

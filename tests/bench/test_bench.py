@@ -1,0 +1,168 @@
+"""`graphc bench` on tiny sizes: the output has its structure and its numbers are finite.
+Nothing here times anything or asserts a speed."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from graphc.bench import harness, report
+from graphc.bench.peers_optional import TorchPeer
+from graphc.cli import main
+
+FAST = ["--size", "small", "--threads", "1", "--repeat", "2", "--warmup", "1",
+        "--min-sample-ms", "0.2"]
+
+
+def bench(capsys, *args):
+    """(exit code, stdout, stderr) of `graphc bench ARGS`."""
+    code = main(["bench", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def all_run(tmp_path_factory):
+    """One small run of every workload, with every peer asked for and torch made missing."""
+    path = tmp_path_factory.mktemp("bench") / "all.json"
+    saved, TorchPeer.module = TorchPeer.module, "graphc_no_such_module"
+    try:
+        code = main(["bench", "all", *FAST, "--json", str(path),
+                     "--compare", "numpy,torch,jax,onnxruntime"])
+    finally:
+        TorchPeer.module = saved
+    return code, json.loads(path.read_text())
+
+
+def test_all_writes_json_with_finite_numbers(all_run):
+    code, doc = all_run
+    assert code == 0, doc["errors"]
+    assert doc["schema"] == "graphc-bench/1"
+    for key in ("command", "date", "host", "settings", "placement", "graphc", "peers",
+                "machine", "results", "errors", "unavailable"):
+        assert key in doc
+    assert {r["workload"] for r in doc["results"]} == {"W1", "W2", "W3", "W4", "W7"}
+    for row in doc["results"]:
+        for key in ("median_s", "min_s", "max_s", "q1_s", "q3_s", "cpu_over_wall"):
+            assert positive(row[key]), (row["case"], row["system"], key)
+        assert row["min_s"] <= row["median_s"] <= row["max_s"]
+        if row["flops"] or row["bytes"]:
+            assert positive(row["gflops"] or row["gbs"]) and positive(row["peak_fraction"])
+        if row["peer"] != "graphc":
+            assert positive(row["graphc_speedup"])
+        assert row["agrees_with_graphc"] is not False, (row["case"], row["system"])
+    graphc_rows = [r for r in doc["results"] if r["system"] == "graphc"]
+    assert all(positive(r["compile_s"]) for r in graphc_rows)
+    [limits] = doc["machine"]
+    assert positive(limits["fma_gflops"]) and positive(limits["copy_gbs"])
+
+
+def test_all_reports_missing_workloads_and_peers(all_run):
+    _, doc = all_run
+    assert [u["workload"] for u in doc["unavailable"]] == ["W5", "W6", "W8"]
+    assert all(u["reason"].startswith("not available yet") for u in doc["unavailable"])
+    assert doc["peers"]["torch"]["status"] == "skipped (not installed)"
+    assert doc["peers"]["numpy"]["status"] == "ok"
+    config = doc["peers"]["numpy"]["config"]
+    assert {"version", "blas", "OPENBLAS_CORETYPE", "thread_control"} <= set(config)
+    for name in ("jax", "onnxruntime"):
+        assert doc["peers"][name]["status"] in ("ok", "skipped (not installed)") or \
+            doc["peers"][name]["status"].startswith("skipped (onnx")
+
+
+def test_table_and_progress(capsys):
+    code, out, err = bench(capsys, "W7", *FAST)
+    assert code == 0
+    assert [c.strip() for c in out.splitlines()[0].strip("| ").split(" | ")] == \
+        report.RESULT_HEADER
+    assert "W7 dispatch" in out and "numpy" in out and "command: graphc bench W7" in out
+    assert "[1/1] W7 dispatch" in err
+
+
+def test_machine(capsys, tmp_path):
+    path = tmp_path / "machine.json"
+    code, out, _ = bench(capsys, "machine", *FAST, "--json", str(path))
+    assert code == 0 and "FMA peak GFLOP/s" in out and "copy GB/s" in out
+    [limits] = json.loads(path.read_text())["machine"]
+    assert limits["threads"] == 1 and positive(limits["fma_gflops"])
+    assert positive(limits["copy_gbs"]) and limits["vector_lanes"] >= 1
+
+
+def test_matmul_and_op(capsys, tmp_path):
+    code, out, _ = bench(capsys, "matmul", "--shape", "8x16x4", *FAST)
+    assert code == 0 and "matmul 8x16x4 float32" in out and "GFLOP/s" in out
+    path = tmp_path / "op.json"
+    code, out, _ = bench(capsys, "op", "reduce_sum", "--shape", "8x8", "--attr", "axis=1",
+                         *FAST, "--json", str(path))
+    assert code == 0 and "op reduce_sum 8x8 float32" in out
+    rows = json.loads(path.read_text())["results"]
+    assert {r["system"] for r in rows} >= {"graphc", "numpy"}
+    assert all(r["agrees_with_graphc"] is not False and positive(r["gbs"]) for r in rows)
+
+
+SCRIPT = '''
+import numpy as np
+import graphc as tf
+
+
+def build():
+    x = tf.placeholder(tf.float32, [4, 4])
+    value = np.ones((4, 4), np.float32)
+    return tf.exp(x) * 2, {x: value}, {"bytes": 128, "numpy": lambda v: np.exp(v) * 2}
+'''
+
+
+def test_script(capsys, tmp_path):
+    script = tmp_path / "mine.py"
+    script.write_text(SCRIPT)
+    path = tmp_path / "script.json"
+    code, out, _ = bench(capsys, str(script), *FAST, "--json", str(path))
+    assert code == 0 and "script mine.py" in out
+    rows = json.loads(path.read_text())["results"]
+    numpy_row = next(r for r in rows if r["system"] == "numpy")
+    assert numpy_row["agrees_with_graphc"] is True and positive(numpy_row["gbs"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["W9"], "unknown workload 'W9': expected one of W1, W2"),
+    (["missing_script.py"], "script 'missing_script.py' not found"),
+    (["matmul", "--shape", "4x4"], "matmul takes one --shape MxNxK"),
+    (["op", "no_such_op", "--shape", "4"], "unknown op 'no_such_op'"),
+    (["op", "exp", "--shape", "4xq"], "cannot read shape '4xq'"),
+    (["W1", "--compare", "numpy,tensorflow"], "unknown peer 'tensorflow'"),
+    (["W1", "--threads", "0"], "--threads '0': expected positive counts"),
+    (["W1", "--target", "nowhere"], "target 'nowhere' is not available here"),
+    (["diff", "only_one.json"], "diff takes two JSON files"),
+])
+def test_errors_are_clear(capsys, args, message):
+    code, out, err = bench(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith("graphc bench: error: ") and message in err
+
+
+def test_diff(capsys, tmp_path):
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path in paths:
+        assert bench(capsys, "W7", *FAST, "--compare", "none", "--json", str(path))[0] == 0
+    code, out, _ = bench(capsys, "diff", *map(str, paths))
+    assert code == 0 and "B / A" in out and "W7 dispatch" in out
+    _, rows = report.diff(*(json.loads(p.read_text()) for p in paths))
+    assert len(rows) == 2 and all(positive(r["b_over_a"]) for r in rows)
+
+
+def test_measure_interleaves_and_summarizes():
+    calls = []
+    systems = [harness.System(name, name, lambda n=name: calls.append(n), "fresh")
+               for name in ("a", "b")]
+    stats = harness.measure(systems, repeat=3, warmup=1, min_sample_s=0.0)
+    assert set(stats) == {"a", "b"}
+    assert all(s.samples == 3 and s.min <= s.median <= s.max for s in stats.values())
+    assert calls.count("a") == calls.count("b")
+    assert report.format_seconds(0.0123) == "12.3 ms"
+    assert report.format_seconds(2.5e-6) == "2.5 us"
