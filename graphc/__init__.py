@@ -177,6 +177,9 @@ from graphc.debugging import (  # noqa: F401,E402
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
 
+# Ahead-of-time compilation: shared libraries with a C header (docs/aot.md).
+from graphc.aot import export, load  # noqa: F401,E402
+
 # tf.compat.v1 spellings: `import graphc as tf` replaces `import tensorflow.compat.v1 as tf`.
 newaxis = None
 from graphc.ops.tensor import Dimension  # noqa: F401,E402

@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = subparsers.add_parser("demo", help="build and run a small example graph")
     demo.set_defaults(func=run_demo)
     add_cache_parser(subparsers)
+    from graphc.aot.cli import add_aot_parsers
+    add_aot_parsers(subparsers)
     from graphc.bench.cli import add_parser as add_bench_parser
     add_bench_parser(subparsers)
     return parser

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
@@ -74,6 +75,7 @@ __all__ = [
     "gemm_rows_partition",
     "gemm_workspace_elems",
     "host_vector_width",
+    "vector_width",
 ]
 
 _NUMPY_DTYPE = {"f32": np.float32, "f64": np.float64}
@@ -107,6 +109,34 @@ def host_vector_width(dtype: str) -> int:
         bits = 256
     else:
         bits = 128
+    return bits // (8 * _ELEM_BYTES[dtype])
+
+
+_PROBE = """define <16 x float> @probe(<16 x float> %a, <16 x float> %b) {
+  %c = fadd <16 x float> %a, %b
+  ret <16 x float> %c
+}"""
+
+
+@functools.lru_cache(maxsize=None)
+def _register_bits(cpu: str) -> int:
+    """Width of the widest vector register LLVM uses for `cpu` (a name it knows), found by
+    compiling a 16-lane float add and looking at the registers in the assembly."""
+    tm = shared_target_machine(cpu)
+    module = llvm.parse_assembly(_PROBE)
+    module.triple = tm.triple
+    asm = tm.emit_assembly(module)
+    return 512 if "zmm" in asm else 256 if "ymm" in asm else 128
+
+
+def vector_width(dtype: str, cpu: str = "native") -> int:
+    """SIMD lanes of `dtype` in one vector register of `cpu`: 'native' (this machine, see
+    host_vector_width), 'generic' (any x86-64: SSE2) or an LLVM CPU name, which must be
+    valid (LLVM aborts the process on a CPU name it does not know for a 64-bit target)."""
+    if cpu == "native":
+        return host_vector_width(dtype)
+    _elem_type(dtype)
+    bits = 128 if cpu == "generic" else _register_bits(cpu)
     return bits // (8 * _ELEM_BYTES[dtype])
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from llvmlite import ir
 
 from graphc.codegen_llvm.gemm import (
     default_blocking,
     gemm_rows_partition,
     gemm_workspace_elems,
-    host_vector_width,
+    vector_width,
 )
 from graphc.codegen_llvm.library import declare_gemm
 from graphc.codegen_llvm.render import I32, I64, PTR, TYPES
@@ -17,16 +19,20 @@ from graphc.ir import kernel as K
 PARALLEL_FLOPS = 1 << 18  # m*n*k below which a GEMM stays on one thread
 
 
-def render_gemm(r, s) -> None:
-    """gemm(A, B, C; M, N, K, offA, rsA, csA, offB, rsB, csB, offC): C = A @ B, A and B
-    read through their strides, C row-major.
+def render_gemm(r, s, cpu: str = "native") -> None:
+    """gemm(A, B, C[, W]; M, N, K, offA, rsA, csA, offB, rsB, csB, offC): C = A @ B, A and B
+    read through their strides, C row-major, blocked for `cpu`'s vector width (the library
+    the plan links with must be built for the same CPU).
 
     With threads, C's rows are split in MR-multiples (gemm_rows_partition) and each chunk
-    runs on the pool with a workspace of its own.
+    runs on the pool with a workspace of its own. The packing workspace is the optional
+    fourth buffer W (gemm_workspace_bytes(dtype, threads, cpu), 64-byte aligned; AOT plans
+    keep it in each context's arena, so contexts run concurrently) or else a global of the
+    module (the JIT: a module runs one plan at a time).
     """
-    a, b_, c = s.buffers
+    a, b_, c = s.buffers[:3]
     t = r.kernel.buffer(c).dtype
-    width = host_vector_width(t)
+    width = vector_width(t, cpu)
     fn = declare_gemm(r.module, t)
     m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
         int(x.value) if isinstance(x, K.Const) else None for x in s.args)
@@ -36,23 +42,27 @@ def render_gemm(r, s) -> None:
             for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9]))}
     parts = gemm_rows_partition(m, r.threads, default_blocking(t, width).mr)
     elems = gemm_workspace_elems(t, width)
-    ws = _workspace(r.module, t, elems * max(r.threads, 1))  # one per possible chunk
+    if len(s.buffers) > 3:
+        ws = r.buffers[s.buffers[3]]
+    else:  # one region per possible chunk
+        ws = b.gep(_workspace(r.module, t, elems * max(r.threads, 1)),
+                   [ir.Constant(I64, 0), ir.Constant(I64, 0)])
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
         _call(b, fn, (0, m), n, k, base[a], base[b_], base[c], ws, 0, elems, t, strides)
         return
-    # pointers to the operands through ctx, one outlined call per row block
-    names = (a, b_, c)
+    # pointers to the operands and the workspace through ctx, one outlined call per row block
+    operands = (base[a], base[b_], base[c], ws)
     with b.goto_entry_block():
-        ctx = b.alloca(PTR, size=ir.Constant(I32, 3))
-    for j, name in enumerate(names):
-        b.store(base[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+        ctx = b.alloca(PTR, size=ir.Constant(I32, len(operands)))
+    for j, value in enumerate(operands):
+        b.store(value, b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
     r.outlined += 1
     body = ir.Function(r.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]),
                        name=f"{r.fn.name}.gemm{r.outlined}")
     body.linkage = "internal"
     ib = ir.IRBuilder(body.append_basic_block("entry"))
     ops = [ib.load(ib.gep(body.args[0], [ir.Constant(I64, j)], source_etype=PTR), typ=PTR)
-           for j in range(3)]
+           for j in range(len(operands))]
     chunk = body.args[1]
     done = body.append_basic_block("done")
     switch = ib.switch(chunk, done)
@@ -60,7 +70,7 @@ def render_gemm(r, s) -> None:
         block = body.append_basic_block(f"part{index}")
         switch.add_case(ir.Constant(I64, index), block)
         ib.position_at_end(block)
-        _call(ib, fn, part, n, k, *ops, ws, index, elems, t, strides)
+        _call(ib, fn, part, n, k, *ops, index, elems, t, strides)
         ib.branch(done)
     ib.position_at_end(done)
     ib.ret_void()
@@ -68,14 +78,14 @@ def render_gemm(r, s) -> None:
 
 
 def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides):
-    """gemm on rows [first, first + rows) of A and C, with workspace number `index`."""
+    """gemm on rows [first, first + rows) of A and C, with workspace number `index` (ws
+    points at the first)."""
     first, rows = part
     rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
     ty = TYPES[t]
     a = b.gep(a, [ir.Constant(I64, first * strides[0])], source_etype=ty)
     c = b.gep(c, [ir.Constant(I64, first * n)], source_etype=ty)
-    w = b.gep(ws, [ir.Constant(I64, 0), ir.Constant(I64, index * elems)],
-              source_etype=ws.value_type)
+    w = b.gep(ws, [ir.Constant(I64, index * elems)], source_etype=ty)
     b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, n), ir.Constant(I64, k), a, rsa, csa,
                 bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w])
 
@@ -91,6 +101,18 @@ def _workspace(module, t: str, elems: int):
         ws.initializer = ir.Constant(ty, None)
         ws.align = 64
     return module.globals[name]
+
+
+def gemm_workspace_bytes(dtype: str, threads: int, cpu: str = "native") -> int:
+    """Bytes of the workspace buffer a gemm of `dtype` in a plan for `threads` and `cpu`
+    needs: one packing region per possible row chunk."""
+    elems = gemm_workspace_elems(dtype, vector_width(dtype, cpu))
+    return elems * max(threads, 1) * {"f32": 4, "f64": 8}[dtype]
+
+
+def intrinsics_for(cpu: str) -> dict:
+    """The intrinsic table for plans compiled for `cpu` ('native' gives INTRINSICS)."""
+    return INTRINSICS if cpu == "native" else {"gemm": functools.partial(render_gemm, cpu=cpu)}
 
 
 INTRINSICS = {"gemm": render_gemm}

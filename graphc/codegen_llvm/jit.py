@@ -52,8 +52,13 @@ def cpu_signature(cpu: str = "native") -> tuple:
 def optimize(ir_text: str, cpu: str = "native"):
     """Parse, verify and optimize IR text at O3; returns the optimized ModuleRef."""
     _initialized()
+    return optimize_module(llvm.parse_assembly(ir_text), cpu)
+
+
+def optimize_module(mod, cpu: str = "native"):
+    """Verify and optimize a parsed ModuleRef at O3 for `cpu`, in place; returns it."""
+    _initialized()
     tm = shared_target_machine(cpu)
-    mod = llvm.parse_assembly(ir_text)
     mod.verify()
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)

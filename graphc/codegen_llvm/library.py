@@ -16,7 +16,7 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from graphc.codegen_llvm.gemm import define_gemm, host_vector_width
+from graphc.codegen_llvm.gemm import define_gemm, vector_width
 from graphc.codegen_llvm.threads import define_parallel_runtime
 
 EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_parallel_for", "graphc_pool_shutdown")
@@ -36,10 +36,12 @@ def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:
     return module.globals[name]
 
 
-def library_ir() -> str:
+def library_ir(cpu: str = "native") -> str:
+    """The library's IR for `cpu` (see jit.host_target_machine): the GEMMs are blocked for
+    that CPU's vector width, so a plan must be rendered for the same CPU (intrinsics_for)."""
     module = ir.Module(name="graphc_library")
     for dtype in ("f32", "f64"):
-        define_gemm(module, dtype, host_vector_width(dtype))
+        define_gemm(module, dtype, vector_width(dtype, cpu))
     define_parallel_runtime(module)
     return str(module)
 

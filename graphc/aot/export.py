@@ -1,0 +1,303 @@
+"""graphc.export: a graph becomes a self-contained shared library with a C header.
+
+    export(fetches, feeds, path, name="model", session=None, cpu="native", ...)
+
+writes into the directory `path`: lib<name>.so, lib<name>.a, <name>.h and <name>.json (the
+manifest). The same plan as the JIT's (runtime/llvm.build_plan) is compiled for the chosen
+CPU together with the GEMM and thread-pool library; constants and the session's variable
+values are embedded as data. See docs/aot.md for the C API and a walk-through.
+
+A symbolic batch: an input whose shape starts with None keeps that dimension symbolic unless
+`batch_size` fixes it. The graph must then be row-separable (batch.py proves it or names the
+node that is not); the artifact holds one plan per block size in `batch_blocks` (largest
+first, the last 1) and runs a batch of any size as consecutive blocks, greedily. Each plan
+is specialized, so every kernel has the constant loop bounds the JIT's have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc.aot.batch import ROWS, NotSeparable, classify
+from graphc.aot.model import ALIGN, C_IDENTIFIER, Port, Variant, Weights, c_name
+
+DEFAULT_BLOCKS = (64, 16, 4, 1)
+MAX_BATCH = 2**31 - 1
+
+
+class ExportError(ValueError):
+    """The graph cannot be exported as asked; the message says why and what to do."""
+
+
+@dataclass
+class Artifact:
+    """The files export() wrote (absolute paths) and the manifest it wrote as JSON."""
+    directory: str
+    name: str
+    shared: str
+    static: str
+    header: str
+    manifest_path: str
+    manifest: dict
+
+
+@dataclass
+class _Graph:
+    """What export works from: the graph, its ports and nodes, and the variable values."""
+    graph: object
+    inputs: list  # (Port, fed node)
+    fetches: list  # (name, node)
+    values: dict  # variable node -> array
+
+
+def export(fetches, feeds, path, name: str = "model", session=None, cpu: str = "native",
+           threads: int | None = None, batch_size: int | None = None,
+           batch_blocks=DEFAULT_BLOCKS, max_batch: int = MAX_BATCH, cc: str = "cc") -> Artifact:
+    """Compile `fetches` (a tensor, or a list or dict of them) as functions of `feeds` (a
+    placeholder, or a list or dict name -> placeholder) into an artifact in directory `path`.
+
+    Variables are read from `session` (their current values are frozen into the artifact).
+    `cpu`: 'native' (this machine's CPU and features), 'generic' (any x86-64) or an LLVM
+    CPU name. `threads`: the thread pool's size (default: this machine's cores). Input and
+    output names are the dict keys, else the tensors' names made C identifiers. Raises
+    ExportError for graphs that cannot be exported (random ops, assignments, unfed
+    placeholders, unknown dims other than a leading batch dim, a symbolic batch through
+    ops that mix rows) and ToolchainError when `cc` fails.
+    """
+    from graphc.aot.native import check_cpu
+    if not isinstance(name, str) or not C_IDENTIFIER.match(name):
+        raise ExportError(f"name must be a C identifier (letters, digits, '_'), got {name!r}")
+    _check_blocks(batch_blocks, max_batch)
+    check_cpu(cpu)
+    threads = threads or os.cpu_count() or 1
+    g = _resolve(fetches, feeds, session, batch_size)
+    batched = frozenset(node for port, node in g.inputs if port.batched)
+    states = _separable(g, batched) if batched else {}
+    weights = Weights()
+    blocks = sorted(set(batch_blocks), reverse=True) if batched else [0]
+    built = [_variant(g, block, states, weights, threads, cpu, name) for block in blocks]
+    variants = [v for v, _ in built]
+    outputs = _output_ports(g, built[0][1], states)
+    return _write(path, name, g, outputs, variants, weights, cpu, threads,
+                  max_batch if batched else 0, cc)
+
+
+def _check_blocks(blocks, max_batch) -> None:
+    blocks = list(blocks)
+    if not blocks or any(not isinstance(b, int) or b < 1 for b in blocks) or min(blocks) != 1:
+        raise ExportError(f"batch_blocks must be positive ints including 1, got {blocks}")
+    if not isinstance(max_batch, int) or max_batch < 1:
+        raise ExportError(f"max_batch must be a positive int, got {max_batch!r}")
+
+
+def _items(structure, what: str) -> list:
+    """(given name or None, item) pairs of a single item, a list/tuple or a dict."""
+    if isinstance(structure, dict):
+        return [(str(k), v) for k, v in structure.items()]
+    if isinstance(structure, (list, tuple)):
+        return [(None, v) for v in structure]
+    if structure is None:
+        raise ExportError(f"{what} are missing")
+    return [(None, structure)]
+
+
+def _tensor(item, what: str):
+    from graphc.ops.tensor import Tensor
+    if hasattr(item, "_as_graph_tensor"):  # a Variable: its value
+        item = item.value()
+    if not isinstance(item, Tensor) or item.node.dtype is None:
+        raise ExportError(f"each of the {what} must be a tensor, got {item!r}")
+    return item
+
+
+def _resolve(fetches, feeds, session, batch_size) -> _Graph:
+    from graphc.runtime.session import _fed_node, _value_node
+    taken_in: set = set()
+    taken_out: set = set()
+    inputs, graph = [], None
+    for given, item in _items(feeds, "feeds"):
+        t = _tensor(item, "feeds")
+        graph = graph or t.graph
+        port = _input_port(c_name(given or t.name, taken_in), t, batch_size)
+        inputs.append((port, _fed_node(t.node)))
+    outs = []
+    for given, item in _items(fetches, "fetches"):
+        t = _tensor(item, "fetches")
+        graph = graph or t.graph
+        if t.graph is not graph:
+            raise ExportError(f"{t.name} is not in the graph of the other feeds and fetches")
+        outs.append((c_name(given or t.name, taken_out), _value_node(t.node)))
+    if session is not None and session.graph is not graph:
+        raise ExportError("the session runs another graph than the one being exported")
+    values = dict(session._state.variables) if session is not None else {}
+    g = _Graph(graph, inputs, outs, values)
+    _check_feeds(g)
+    return g
+
+
+def _input_port(name: str, tensor, batch_size) -> Port:
+    shape = tensor.node.shape
+    where = f"input '{name}' ({tensor.name})"
+    if shape is None:
+        raise ExportError(f"{where} has an unknown rank: give its placeholder a shape")
+    if shape and shape[0] is None and batch_size is not None:
+        shape = (int(batch_size),) + tuple(shape[1:])
+    if None in shape[1:]:
+        raise ExportError(f"{where} has shape {list(shape)}: only the leading dimension may "
+                          "be unknown (it becomes the symbolic batch size)")
+    return Port(name, tensor.node.dtype.np.name, tuple(shape))
+
+
+def _check_feeds(g: _Graph) -> None:
+    from graphc.ir.node import topo_sort
+    fed = frozenset(node for _, node in g.inputs)
+    for node in topo_sort([n for _, n in g.fetches], stop=fed):
+        if node.op.name == "placeholder" and node not in fed:
+            raise ExportError(f"{g.graph.describe(node)} is needed by the fetches but is not "
+                              "one of the feeds")
+        if node.op.name == "random":
+            raise ExportError(f"{g.graph.describe(node)}: random ops are drawn on the host by "
+                              "the JIT and are not supported in exported artifacts; feed the "
+                              "random values as an input instead")
+
+
+def _separable(g: _Graph, batched: frozenset) -> dict:
+    try:
+        return classify([n for _, n in g.fetches], batched)
+    except NotSeparable as e:
+        node, reason = e.args
+        raise ExportError(f"cannot keep the batch dimension symbolic: "
+                          f"{g.graph.describe(node)}: {reason}. Export with a fixed "
+                          "batch_size= instead") from None
+
+
+def _slot(slot, g: _Graph, weights: Weights, index_of: dict):
+    describe = g.graph.describe
+    if slot.kind == "arena":
+        return ("arena", slot.offset)
+    if slot.kind == "constant":
+        return ("weights", weights.add(slot.array))
+    if slot.kind == "feed":
+        return ("input", index_of[slot.node])
+    if slot.kind == "variable":
+        value = g.values.get(slot.node)
+        if value is None:
+            raise ExportError(f"{describe(slot.node)} has no value to freeze: export from "
+                              "a Session (session=sess) in which it is initialized")
+        return ("weights", weights.add(np.ascontiguousarray(value, slot.node.dtype.np)))
+    raise ExportError(f"{describe(slot.node)}: {slot.kind} values are not supported in "
+                      "exported artifacts")
+
+
+def _variant(g: _Graph, block, states, weights, threads, cpu, name):
+    """(Variant, fetch shapes) of the plan for `block` rows (0: the fixed shapes)."""
+    from graphc.aot.native import gemm_dtypes, with_workspace
+    from graphc.codegen_llvm.gemm import vector_width
+    from graphc.codegen_llvm.intrinsics import gemm_workspace_bytes, intrinsics_for
+    from graphc.codegen_llvm.render import render_module
+    from graphc.runtime.llvm import build_plan
+    describe = g.graph.describe
+    fed_shapes = {node: port.concrete(block) for port, node in g.inputs}
+    plan, kernels, slots_of = build_plan([n for _, n in g.fetches], fed_shapes, describe,
+                                         threads, vector_bits=32 * vector_width("f32", cpu))
+    for var, _, _ in plan.commits:
+        raise ExportError(f"the fetches assign {describe(var)}: exported artifacts compute "
+                          "values only; fetch the values, not the training step")
+    index_of = {node: i for i, (_, node) in enumerate(g.inputs)}
+    slots = [_slot(s, g, weights, index_of) for s in plan.slots]
+    arena, buffer_of = plan.arena_bytes, {}
+    for t in gemm_dtypes(kernels):  # each context's own GEMM packing space
+        offset = -(-arena // ALIGN) * ALIGN
+        arena = offset + gemm_workspace_bytes(t, threads, cpu)
+        buffer_of[t] = f"s{len(slots)}"
+        slots.append(("arena", offset))
+    kernels = [with_workspace(k, buffer_of) for k in kernels]
+    module = render_module(kernels, slots_of, intrinsics_for(cpu), name=name, threads=threads)
+    _check_rows(plan, states, block, describe)
+    messages = [[f"{describe(k.notes['origin'])} failed: {m}" for m in k.messages]
+                for k in plan.kernels]
+    outputs = [f[0] for f in plan.fetch_slots]
+    shapes = [tuple(f[2]) for f in plan.fetch_slots]
+    return Variant(block, slots, outputs, arena, messages, module), shapes
+
+
+def _check_rows(plan, states, block, describe) -> None:
+    """Every batched kernel output of this plan has `block` rows (batch.py's promise)."""
+    for k in plan.kernels:
+        node, origin = k.notes["node"], k.notes["origin"]
+        if states.get(origin) == ROWS and (not node.shape or node.shape[0] != block):
+            raise ExportError(f"cannot keep the batch dimension symbolic: "
+                              f"{describe(origin)} has shape {list(node.shape)} for a block "
+                              f"of {block} rows. Export with a fixed batch_size= instead")
+
+
+def _output_ports(g: _Graph, shapes: list, states: dict) -> list:
+    ports = []
+    for (name, node), shape in zip(g.fetches, shapes):
+        if states.get(node) == ROWS:
+            shape = (None,) + tuple(shape[1:])
+        ports.append(Port(name, node.dtype.np.name, tuple(shape)))
+    return ports
+
+
+def _write(path, name, g, outputs, variants, weights, cpu, threads, max_batch, cc):
+    from graphc import __version__
+    from graphc.aot.cabi import render_header, render_wrapper
+    from graphc.aot.link import build_files
+    from graphc.aot.native import build_object
+    inputs = [port for port, _ in g.inputs]
+    for port in inputs + outputs:
+        if max_batch and port.batched and max_batch * port.row_bytes >= 2**62:
+            raise ExportError(f"max_batch={max_batch} is too large for {port.name}")
+    directory = os.path.abspath(os.fspath(path))
+    os.makedirs(directory, exist_ok=True)
+    native = build_object(name, [v.module for v in variants], cpu)
+    symbolic = variants[0].block > 0
+    header = render_header(name, inputs, outputs, symbolic, __version__)
+    with tempfile.TemporaryDirectory(prefix="graphc-aot-") as work:
+        wrapper = render_wrapper(name, inputs, outputs, variants,
+                                 os.path.join(work, "weights.bin"), len(weights.blob),
+                                 max_batch, __version__)
+        files = build_files(directory, name, native, wrapper, header, bytes(weights.blob),
+                            work, cc)
+    manifest = _manifest(name, inputs, outputs, variants, weights, cpu, threads, max_batch,
+                         files)
+    manifest_path = os.path.join(directory, f"{name}.json")
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    return Artifact(directory, name, os.path.join(directory, files["shared"]),
+                    os.path.join(directory, files["static"]),
+                    os.path.join(directory, files["header"]), manifest_path, manifest)
+
+
+def _manifest(name, inputs, outputs, variants, weights, cpu, threads, max_batch, files):
+    from graphc import __version__
+    from graphc.aot.cabi import ABI_VERSION
+    from graphc.aot.native import cpu_description
+    digest = hashlib.sha256()
+    for v in variants:
+        digest.update(str(v.module).encode())
+    digest.update(hashlib.sha256(bytes(weights.blob)).digest())
+    symbolic = variants[0].block > 0
+    return {
+        "format": "graphc-aot",
+        "abi_version": ABI_VERSION,
+        "name": name,
+        "graphc_version": __version__,
+        "graph_hash": digest.hexdigest(),
+        "target": {**cpu_description(cpu), "threads": threads},
+        "batch": {"symbolic": symbolic, "max": max_batch,
+                  "blocks": [v.block for v in variants] if symbolic else []},
+        "inputs": [p.as_json() for p in inputs],
+        "outputs": [p.as_json() for p in outputs],
+        "weights_bytes": len(weights.blob),
+        "arena_bytes": max(v.arena_bytes for v in variants),
+        "files": files,
+    }
