@@ -162,6 +162,7 @@ def get_collection_ref(key):
 
 # Differentiation, training, losses and run-time checks.
 from graphc import debugging, initializers, losses, test, train  # noqa: F401,E402
+from graphc.aot import export, load  # noqa: F401,E402  (docs/aot.md)
 from graphc.autodiff import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
 from graphc.debugging import (  # noqa: F401,E402
     Assert,
@@ -176,9 +177,6 @@ from graphc.debugging import (  # noqa: F401,E402
 )
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
-
-# Ahead-of-time compilation: shared libraries with a C header (docs/aot.md).
-from graphc.aot import export, load  # noqa: F401,E402
 
 # tf.compat.v1 spellings: `import graphc as tf` replaces `import tensorflow.compat.v1 as tf`.
 newaxis = None
