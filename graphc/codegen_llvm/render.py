@@ -5,8 +5,9 @@
 `table` holds one pointer per plan buffer slot; each kernel is a function taking its buffers
 as noalias pointers and returning 0 or 1 + the code of the Check that failed; the entry calls
 them in order and returns 0, or (kernel index << 16) | (1 + code) at the first failure.
-Scalar code only: loops are plain counted loops that LLVM's loop vectorizer widens at O3;
-transcendentals are inlined from vecmath so they vectorize too.
+Scalar code only: loops are plain counted loops that LLVM's loop vectorizer widens at O3,
+at the width a "vector" loop asks for (loop metadata); transcendentals are inlined from
+vecmath so they vectorize too.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ class KernelRenderer:
         self.stmts(s.body)
         nxt = b.add(i, ir.Constant(I64, 1), name=f"{s.var}.next")
         i.add_incoming(nxt, b.block)
-        b.branch(header)
+        latch = b.branch(header)
+        if s.kind in ("vector", "unroll"):
+            latch.set_metadata("llvm.loop", loop_hints(self.module, s.kind, s.width))
         del self.vars[s.var]
         b.position_at_end(exit_)
 
@@ -205,6 +208,28 @@ class KernelRenderer:
         fnty = ir.FunctionType(ty, [ty] * len(args))
         fn = self.module.declare_intrinsic(name, [ty], fnty)
         return self.builder.call(fn, list(args), fastmath=fastmath)
+
+
+def host_vector_bits() -> int:
+    """The widest vector registers of this CPU (what "vector" loops are scheduled for)."""
+    from llvmlite import binding as llvm
+    features = llvm.get_host_cpu_features()
+    return 512 if features.get("avx512f") else 256 if features.get("avx2") else 128
+
+
+def loop_hints(module: ir.Module, kind: str, width: int):
+    """Loop metadata telling LLVM a schedule's choice: vectorize at `width` lanes (its
+    vectorizer adds the remainder loop), or unroll by `width`. Each loop gets its own
+    self-referencing node, as LLVM requires of loop IDs."""
+    if kind == "vector":
+        hints = [("llvm.loop.vectorize.enable", ir.Constant(I1, 1)),
+                 ("llvm.loop.vectorize.width", ir.Constant(I32, width))]
+    else:
+        hints = [("llvm.loop.unroll.count", ir.Constant(I32, width))]
+    nodes = [module.add_metadata([ir.MetaDataString(module, k), v]) for k, v in hints]
+    loop_id = ir.MDValue(module, [], name=str(len(module.metadata)))  # never shared
+    loop_id.operands = (loop_id, *nodes)
+    return loop_id
 
 
 def cast(b: ir.IRBuilder, v, src: str, dst: str):

@@ -121,11 +121,14 @@ class Assign:
 
 @dataclass(frozen=True)
 class Loop:
+    """`for var in start..stop`. `width` is a vector loop's lanes and an unrolled loop's
+    factor (1 for the other kinds): a schedule's hint, which the backend maps."""
     var: str
     start: Expr
     stop: Expr
     body: Tuple["Stmt", ...]
     kind: str = "serial"
+    width: int = 1
 
 
 @dataclass(frozen=True)
@@ -284,8 +287,8 @@ def rename_buffers(k: Kernel, mapping: dict) -> Kernel:
         if isinstance(s, Assign):
             return Assign(s.name, expr(s.value))
         if isinstance(s, Loop):
-            return Loop(s.var, expr(s.start), expr(s.stop), tuple(stmt(c) for c in s.body),
-                        s.kind)
+            return replace(s, start=expr(s.start), stop=expr(s.stop),
+                           body=tuple(stmt(c) for c in s.body))
         if isinstance(s, Check):
             return Check(expr(s.cond), s.code)
         if isinstance(s, Intrinsic):

@@ -67,7 +67,7 @@ def _format_stmts(stmts, depth) -> list:
     for s in stmts:
         if isinstance(s, Loop):
             lines.append(f"{pad}for {s.var} in {format_expr(s.start)}..{format_expr(s.stop)}"
-                         f" [{s.kind}]:")
+                         f" [{s.kind}{f' x{s.width}' if s.width != 1 else ''}]:")
             lines += _format_stmts(s.body, depth + 1)
         elif isinstance(s, Store):
             lines.append(f"{pad}{s.buffer}[{format_expr(s.index)}] = {format_expr(s.value)}")
@@ -148,6 +148,11 @@ def verify_kernel(k: Kernel) -> None:
             elif isinstance(s, Loop):
                 if s.kind not in LOOP_KINDS:
                     fail(f"unknown loop kind {s.kind}")
+                if s.width < 1 or (s.width != 1 and s.kind not in ("vector", "unroll")):
+                    fail(f"loop {s.var} of kind {s.kind} has width {s.width}")
+                if s.kind == "vector" and any(not isinstance(c, (Store, Local, Assign))
+                                              for c in s.body):
+                    fail(f"vector loop {s.var} holds more than stores and locals")
                 if s.var in scope:
                     fail(f"loop variable {s.var} shadows a name in scope")
                 scope[s.var] = INDEX

@@ -1,11 +1,22 @@
-"""L2 schedules, steered by a target's capability record.
+"""L2 schedules, steered by a target's capability record (Caps), run in this order:
 
-parallelize: marks a kernel's top-level loops "parallel" when they carry enough work for the
-target's threads and their iterations are independent: no Check (a failure must stop the
-kernel in order), no Intrinsic, and no buffer both loaded and stored in the loop (a
-scatter-add's read-modify-write). Expects loops starting at 0, as lowering makes them.
-Vectorization of innermost loops is left to the backend (LLVM's loop vectorizer widens
-counted loops with remainders); unrolling likewise.
+split: strip-mines a lone top-level loop (no loop inside) that will run on several threads
+  into blocks of `Caps.block` iterations, `for b: for i in b*B..min(b*B+B, n)`, so that the
+  blocks go to threads and the inner loop stays contiguous for vectorizing. The last block is
+  the remainder; indices are unchanged (the inner loop runs over the same i).
+parallelize: marks top-level loops "parallel" when they carry enough work for the threads
+  and their iterations are independent: no Check (a failure must stop the kernel in order),
+  no Intrinsic, and no buffer both loaded and stored in the loop (a scatter-add's
+  read-modify-write). Expects loops starting at 0, as lowering makes them.
+unroll: marks innermost loops with a small constant trip count "unroll" (factor = trips).
+vectorize: marks innermost loops "vector" with `Caps.vector_bits` worth of lanes of their
+  widest type, when every store is contiguous in the loop variable, every load contiguous or
+  invariant, and every accumulator update a reduction the backend may reassociate (sum,
+  product, max, min). Remainder iterations are the backend's to handle (LLVM's vectorizer
+  adds an epilogue loop; a GPU maps lanes to threads).
+
+Every pass is a pure function Kernel -> Kernel; kinds are hints with one meaning on every
+backend, so the numpy interpreter runs every kind as a serial loop.
 """
 
 from __future__ import annotations
@@ -20,8 +31,35 @@ class Caps:
     """What a target offers the schedules."""
     threads: int = 1
     min_parallel_work: int = 1 << 15  # loop-nest iterations below which threads cost more
+    vector_bits: int = 0  # register width to vectorize for; 0 leaves it to the backend
+    block: int = 4096  # iterations per block when a lone loop is split for threads
+    max_unroll: int = 8  # constant trip counts up to this are unrolled fully
 
 
+def schedule(kernel: K.Kernel, caps: Caps) -> K.Kernel:
+    """The shared schedule: split, parallelize, unroll, vectorize."""
+    kernel = parallelize(split(kernel, caps), caps)
+    return vectorize(unroll(kernel, caps), caps)
+
+
+# --- split ----------------------------------------------------------------------------------
+def split(kernel: K.Kernel, caps: Caps) -> K.Kernel:
+    if caps.threads <= 1:
+        return kernel
+    body = tuple(_split_loop(s, caps.block) if _worth_it(s, caps) and _innermost(s)
+                 and s.stop.value > caps.block else s for s in kernel.body)
+    return replace(kernel, body=body) if body != kernel.body else kernel
+
+
+def _split_loop(s: K.Loop, size: int) -> K.Loop:
+    n, blocks = s.stop.value, -(-s.stop.value // size)
+    block = K.Var(f"{s.var}_blk")
+    first = K.Binary("mul", block, K.Const(size), K.INDEX)
+    last = K.Binary("min", K.Binary("add", first, K.Const(size), K.INDEX), K.Const(n), K.INDEX)
+    return K.Loop(block.name, K.Const(0), K.Const(blocks), (replace(s, start=first, stop=last),))
+
+
+# --- parallelize ----------------------------------------------------------------------------
 def parallelize(kernel: K.Kernel, caps: Caps) -> K.Kernel:
     if caps.threads <= 1:
         return kernel
@@ -41,11 +79,21 @@ def _worth_it(s, caps: Caps) -> bool:
 
 
 def _work(s) -> int:
-    """Iterations of the loop nest (constant trip counts; unknown ones count as 1)."""
+    """Iterations of the loop nest (at most; unknown trip counts count as 1)."""
     inner = max((_work(c) for c in s.body if isinstance(c, K.Loop)), default=1)
-    trips = s.stop.value - s.start.value if isinstance(s.stop, K.Const) and \
-        isinstance(s.start, K.Const) else 1
-    return trips * inner
+    trips = _trips(s)
+    if trips is None and isinstance(s.stop, K.Binary) and s.stop.op == "min" \
+            and s.stop.a == K.Binary("add", s.start, s.stop.a.b, K.INDEX) \
+            and isinstance(s.stop.a.b, K.Const):
+        trips = s.stop.a.b.value  # a block of a split loop: start..min(start + B, n)
+    return (trips or 1) * inner
+
+
+def _trips(s: K.Loop):
+    """The constant trip count of a loop, or None."""
+    if isinstance(s.stop, K.Const) and isinstance(s.start, K.Const):
+        return max(s.stop.value - s.start.value, 0)
+    return None
 
 
 def _independent(stmts, loads: set, stores: set) -> bool:
@@ -66,3 +114,127 @@ def _collect_loads(e, loads: set) -> None:
         loads.add(e.buffer)
     for c in K.expr_children(e):
         _collect_loads(c, loads)
+
+
+# --- unroll and vectorize -------------------------------------------------------------------
+def unroll(kernel: K.Kernel, caps: Caps) -> K.Kernel:
+    def mark(s: K.Loop) -> K.Loop:
+        trips = _trips(s)
+        if s.kind == "serial" and trips is not None and 2 <= trips <= caps.max_unroll:
+            return replace(s, kind="unroll", width=trips)
+        return s
+    return _map_innermost(kernel, mark)
+
+
+def vectorize(kernel: K.Kernel, caps: Caps) -> K.Kernel:
+    if not caps.vector_bits:
+        return kernel
+    buffers = {b.name: b.dtype for b in kernel.buffers}
+
+    def mark(s: K.Loop) -> K.Loop:
+        if s.kind != "serial" or not _vectorizable(s, buffers):
+            return s
+        lanes = caps.vector_bits // max(32, _widest(s, buffers))
+        trips = _trips(s)
+        if lanes < 2 or (trips is not None and trips < lanes):
+            return s
+        return replace(s, kind="vector", width=lanes)
+    return _map_innermost(kernel, mark)
+
+
+def _map_innermost(kernel: K.Kernel, fn) -> K.Kernel:
+    def walk(stmts):
+        out = []
+        for s in stmts:
+            if isinstance(s, K.Loop):
+                s = fn(s) if _innermost(s) else replace(s, body=walk(s.body))
+            out.append(s)
+        return tuple(out)
+    body = walk(kernel.body)
+    return replace(kernel, body=body) if body != kernel.body else kernel
+
+
+def _innermost(s: K.Loop) -> bool:
+    return not any(isinstance(c, K.Loop) for c in s.body)
+
+
+_REDUCING = ("add", "mul", "max", "min")
+
+
+def _vectorizable(s: K.Loop, buffers: dict) -> bool:
+    locals_ = {c.name for c in s.body if isinstance(c, K.Local)}
+    for c in s.body:
+        if isinstance(c, K.Store):
+            if _stride(c.index, s.var) != 1 or not _loads_fit(c.value, s.var) \
+                    or not _loads_fit(c.index, s.var):
+                return False
+        elif isinstance(c, K.Assign):
+            v = c.value
+            reduction = isinstance(v, K.Binary) and v.op in _REDUCING and \
+                v.a == K.Ref(c.name, v.dtype) and c.name not in locals_
+            if not reduction or not _loads_fit(v.b, s.var) or _refers(v.b, c.name):
+                return False
+        elif not isinstance(c, K.Local) or not _loads_fit(c.init, s.var):
+            return False
+    return True
+
+
+def _loads_fit(e, var: str) -> bool:
+    """Every load in `e` reads contiguously in `var`, or the same element every time."""
+    if isinstance(e, K.Load) and _stride(e.index, var) not in (0, 1):
+        return False
+    return all(_loads_fit(c, var) for c in K.expr_children(e))
+
+
+def _refers(e, name: str) -> bool:
+    return e == K.Ref(name, getattr(e, "dtype", None)) or \
+        any(_refers(c, name) for c in K.expr_children(e))
+
+
+def _stride(e, var: str):
+    """How far an index expression moves per step of `var`: an int when the expression is
+    affine in var with a constant coefficient, else None."""
+    if isinstance(e, K.Var):
+        return 1 if e.name == var else 0
+    if isinstance(e, K.Const):
+        return 0
+    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
+        a, b = _stride(e.a, var), _stride(e.b, var)
+        if a is None or b is None:
+            return None
+        if e.op == "add":
+            return a + b
+        if e.op == "sub":
+            return a - b
+        if a == 0 and b == 0:
+            return 0
+        if isinstance(e.b, K.Const) and b == 0:
+            return a * e.b.value
+        if isinstance(e.a, K.Const) and a == 0:
+            return b * e.a.value
+        return None
+    return 0 if not _mentions(e, var) else None
+
+
+def _mentions(e, var: str) -> bool:
+    return e == K.Var(var) or any(_mentions(c, var) for c in K.expr_children(e))
+
+
+_BITS = {"f16": 16, "f32": 32, "f64": 64, "i32": 32, "i64": 64, "bool": 8}
+
+
+def _widest(s: K.Loop, buffers: dict) -> int:
+    """Bits of the widest value the loop loads, stores or accumulates (indices aside)."""
+    widest = 8
+    for c in s.body:
+        if isinstance(c, K.Store):
+            widest = max(widest, _BITS[buffers[c.buffer]], _value_bits(c.value))
+        elif isinstance(c, K.Assign):
+            widest = max(widest, _value_bits(c.value))
+    return widest
+
+
+def _value_bits(e) -> int:
+    own = _BITS.get(e.dtype, 8) if not isinstance(e, (K.Var,)) and e.dtype != K.INDEX else 8
+    return max([own] + [_value_bits(c) for c in K.expr_children(e)
+                        if not isinstance(e, K.Load)])

@@ -1,0 +1,147 @@
+"""The shared L2 schedules (split, parallelize, unroll, vectorize): the loop kinds they choose,
+and unchanged results under the L2 interpreter, which runs every kind serially."""
+
+import numpy as np
+import pytest
+
+import graphc as tf
+from graphc.errors import VerifyError
+from graphc.ir import kernel as K
+from graphc.ir.kernel_tools import format_kernel, interpret, verify_kernel
+from graphc.passes.lower import Lowering
+from graphc.passes.schedule import Caps, schedule, split, unroll, vectorize
+from graphc.passes.specialize import specialize
+
+_ORIGIN: dict = {}  # specialized node -> the test's node
+WIDE = Caps(threads=2, vector_bits=512, min_parallel_work=64, block=40)
+
+
+def _lower(tensor, shapes):
+    """The kernel of the last op of `tensor`, its inputs named b0, b1, ... and output 'out'."""
+    (node,), origin = specialize([tensor.node], shapes)
+    names = {x: f"b{i}" for i, x in enumerate(node.inputs)}
+    names[node] = "out"
+    _ORIGIN.update(origin)
+    return node, Lowering(lambda n: names[n]).lower(node)
+
+
+def _run(node, kernel, fed):
+    """Interpret `kernel` with its inputs: fed values, by original node, or constants."""
+    buffers = {}
+    for i, x in enumerate(node.inputs):
+        value = x.attrs["value"] if x.op.name == "constant" else fed[_ORIGIN[x]]
+        buffers[f"b{i}"] = np.ascontiguousarray(value, dtype=x.dtype.np).reshape(-1)
+    buffers["out"] = np.zeros(int(np.prod(node.shape)), node.dtype.np)
+    interpret(kernel, buffers)
+    return buffers["out"]
+
+
+def _loops(stmts):
+    for s in stmts:
+        if isinstance(s, K.Loop):
+            yield s
+            yield from _loops(s.body)
+
+
+CASES = [  # one op each over the fed values (and constants)
+    ("broadcast_add", lambda a, b: a + b, [(5, 130), (130,)]),
+    ("lone_loop", lambda a, b: a - b, [(1000,), (1000,)]),
+    ("tanh", lambda a, b: tf.tanh(a), [(9, 70), ()]),
+    ("row_sum", lambda a, b: tf.reduce_sum(a, axis=1), [(7, 90), ()]),
+    ("row_max", lambda a, b: tf.reduce_max(a, axis=1), [(7, 90), ()]),
+    ("column_sum", lambda a, b: tf.reduce_sum(a, axis=0), [(90, 7), ()]),
+    ("transpose", lambda a, b: tf.transpose(a), [(33, 70), ()]),
+    ("argmax", lambda a, b: tf.argmax(a, axis=1), [(6, 50), ()]),
+    ("small_rows", lambda a, b: a * b, [(300, 3), (3,)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,shapes", CASES, ids=[c[0] for c in CASES])
+def test_scheduled_kernels_compute_what_lowered_ones_do(name, fn, shapes):
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    xs = [tf.placeholder(tf.float32, s) for s in shapes]
+    node, kernel = _lower(fn(*xs), {x.node: s for x, s in zip(xs, shapes)})
+    scheduled = schedule(kernel, WIDE)
+    verify_kernel(scheduled)
+    assert scheduled != kernel or name == "argmax"
+    fed = {x.node: v for x, v in zip(xs, values)}
+    np.testing.assert_array_equal(_run(node, scheduled, fed), _run(node, kernel, fed))
+
+
+def test_a_lone_loop_is_split_into_parallel_blocks_of_vector_loops():
+    a, b = tf.placeholder(tf.float32, [1000]), tf.placeholder(tf.float32, [1000])
+    _, kernel = _lower(a + b, {a.node: (1000,), b.node: (1000,)})
+    text = format_kernel(schedule(kernel, WIDE)).splitlines()
+    assert text[1:3] == ["  for i0_blk in 0..25 [parallel]:",
+                         "    for i0 in mul(i0_blk, 40)..min(add(mul(i0_blk, 40), 40), 1000) "
+                         "[vector x16]:"]
+
+
+def test_the_last_block_is_the_remainder():
+    x = tf.placeholder(tf.float32, [1001])
+    node, kernel = _lower(x * 2.0, {x.node: (1001,)})
+    (outer,) = split(kernel, WIDE).body
+    assert outer.stop == K.Const(26)  # 25 full blocks of 40 and one of 1
+    value = np.arange(1001, dtype=np.float32)
+    np.testing.assert_array_equal(_run(node, split(kernel, WIDE), {x.node: value}), value * 2)
+
+
+def test_vector_lanes_follow_the_widest_type():
+    x = tf.placeholder(tf.float64, [4, 64])
+    _, kernel = _lower(x + 1.0, {x.node: (4, 64)})
+    (inner,) = [s for s in _loops(vectorize(kernel, WIDE).body) if s.kind == "vector"]
+    assert inner.width == 8
+    y = tf.placeholder(tf.float32, [4, 64])
+    _, kernel = _lower(tf.cast(y, tf.float64), {y.node: (4, 64)})
+    (inner,) = [s for s in _loops(vectorize(kernel, WIDE).body) if s.kind == "vector"]
+    assert inner.width == 8
+    assert vectorize(kernel, Caps(vector_bits=0)) is kernel  # left to the backend
+
+
+def test_strided_stores_and_short_loops_are_not_vectorized():
+    x = tf.placeholder(tf.float32, [70, 33])
+    _, kernel = _lower(tf.transpose(x), {x.node: (70, 33)})
+    kinds = [s.kind for s in _loops(vectorize(kernel, WIDE).body)]
+    assert kinds == ["serial", "serial"]  # the inner loop reads with stride 33
+    y = tf.placeholder(tf.float32, [300, 3])
+    _, kernel = _lower(y * 2.0, {y.node: (300, 3)})
+    kinds = [(s.kind, s.width) for s in _loops(schedule(kernel, WIDE).body)]
+    assert kinds == [("parallel", 1), ("unroll", 3)]
+
+
+def test_select_updates_are_not_reductions_the_backend_may_reorder():
+    x = tf.placeholder(tf.float32, [6, 50])
+    _, kernel = _lower(tf.argmax(x, axis=1), {x.node: (6, 50)})
+    assert all(s.kind != "vector" for s in _loops(vectorize(kernel, WIDE).body))
+
+
+def test_row_reductions_vectorize():
+    x = tf.placeholder(tf.float32, [6, 50])
+    _, kernel = _lower(tf.reduce_max(x, axis=1), {x.node: (6, 50)})
+    inner = [s for s in _loops(vectorize(kernel, WIDE).body) if s.kind == "vector"]
+    assert [s.width for s in inner] == [16]
+
+
+def test_unroll_marks_constant_short_innermost_loops():
+    x = tf.placeholder(tf.float32, [3, 2])
+    _, kernel = _lower(tf.reduce_sum(x, axis=1), {x.node: (3, 2)})
+    assert [(s.kind, s.width) for s in _loops(unroll(kernel, WIDE).body)] == \
+        [("serial", 1), ("unroll", 2)]
+
+
+def test_the_verifier_rejects_widths_on_other_kinds():
+    loop = K.Loop("i", K.Const(0), K.Const(4), (), "serial", width=4)
+    kernel = K.Kernel("k", (K.Buffer("x", "f32", K.Const(4)),), (), (loop,))
+    with pytest.raises(VerifyError, match="loop i of kind serial has width 4"):
+        verify_kernel(kernel)
+
+
+def test_rendered_vector_loops_carry_their_width_to_llvm():
+    from graphc.codegen_llvm.intrinsics import INTRINSICS
+    from graphc.codegen_llvm.render import render_module
+    x = tf.placeholder(tf.float32, [4, 64])
+    _, kernel = _lower(tf.exp(x), {x.node: (4, 64)})
+    text = str(render_module([vectorize(kernel, WIDE)], lambda k: [0, 1], INTRINSICS))
+    assert '!{ !"llvm.loop.vectorize.width", i32 16 }' in text
+    assert "!llvm.loop" in text
