@@ -25,7 +25,7 @@ from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape
 from graphc.passes.fuse import inline_elementwise
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
-from graphc.passes.schedule import Caps, parallelize
+from graphc.passes.schedule import Caps, schedule
 from graphc.passes.specialize import specialize
 from graphc.runtime.bound import BoundPlan
 from graphc.runtime.state import RuntimeState
@@ -198,18 +198,12 @@ class LLVMExecutor:
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.jit import JITModule
         from graphc.codegen_llvm.library import load_library
-        from graphc.codegen_llvm.render import render_module
+        from graphc.codegen_llvm.render import host_vector_bits, render_module
 
         self._check_feeds(fetches, fed_shapes)
-        spec_fetches, origin = specialize(fetches, fed_shapes, self.describe)
-        order = topo_sort(spec_fetches)
-        builder = _PlanBuilder(origin, inline_elementwise(order, spec_fetches))
-        for node in order:
-            builder.add(node)
-        plan = builder.finish(spec_fetches)
-        caps = Caps(threads=self.threads)
-        kernels = [parallelize(k, caps) for k in plan.kernels]
-        module = render_module(kernels, builder.slots_of, INTRINSICS, threads=self.threads)
+        plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, self.threads,
+                                             self.options, vector_bits=host_vector_bits())
+        module = render_module(kernels, slots_of, INTRINSICS, threads=self.threads)
         plan.ir_text = str(module)
         code = self._object_code(plan.ir_text)
         load_library(self._cache)  # GEMM and the thread pool, shared by every plan
@@ -249,6 +243,22 @@ class LLVMExecutor:
         for node in topo_sort(fetches, stop=frozenset(fed_shapes)):
             if node.op.name == "placeholder" and node not in fed_shapes:
                 raise unfed_placeholder(self.describe(node), node)
+
+
+def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
+               vector_bits: int = 0):
+    """(plan, kernels, slots_of) for `fetches` with feeds of `fed_shapes`: the Plan (slots,
+    kernels as lowered, fetch slots, commits), the kernels scheduled for `threads`, ready to
+    render, and slots_of(kernel) -> the table index of each of its parameters. Shared by the
+    JIT (compile) and ahead-of-time export (graphc.aot)."""
+    spec_fetches, origin = specialize(fetches, fed_shapes, describe)
+    order = topo_sort(spec_fetches)
+    builder = _PlanBuilder(origin, inline_elementwise(order, spec_fetches))
+    for node in order:
+        builder.add(node)
+    plan = builder.finish(spec_fetches)
+    caps = Caps(threads=threads, vector_bits=vector_bits)
+    return plan, [schedule(k, caps) for k in plan.kernels], builder.slots_of
 
 
 class _PlanBuilder:
