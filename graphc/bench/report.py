@@ -81,6 +81,10 @@ def configuration(doc: dict) -> str:
              f"{', cold code cache' if s.get('cold') else ''}; "
              f"threads: {_per_thread(doc['graphc']['threads'])}"]
     lines += [f"placement: {_per_thread(doc['placement'])}"] if doc["placement"] else []
+    host = doc["host"]
+    lines.append(f"host: {host['cpu']}, {host['allowed_cpus']} of {host['cores']} CPUs allowed, "
+                 f"load average {_load(host.get('load_before'))} before, "
+                 f"{_load(host.get('load_after'))} after (other work makes timings noisy)")
     for name, peer in doc["peers"].items():
         if peer["status"] != "ok":
             lines.append(f"{name}: {peer['status']}")
@@ -91,6 +95,10 @@ def configuration(doc: dict) -> str:
     lines += [f"error: {e['system']} on {e['case']} ({e['threads']} threads): {e['error']}"
               for e in doc["errors"]]
     return "\n".join(lines)
+
+
+def _load(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _per_thread(notes: dict) -> str:

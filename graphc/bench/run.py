@@ -85,6 +85,7 @@ class Runner:
                     progress(f"[{step}/{total}] done in {time.perf_counter() - start:.1f} s")
             for name, peer in self.active_peers().items():
                 self.doc["peers"][name]["config"] = _safe(peer.config)
+            self.doc["host"]["load_after"] = _load()
         finally:
             self.placement.restore()
             for peer in self.active_peers().values():
@@ -140,7 +141,13 @@ def host_info() -> dict:
     return {"cpu": llvm.get_host_cpu_name(), "cores": os.cpu_count(),
             "allowed_cpus": len(os.sched_getaffinity(0)), "machine": platform.machine(),
             "python": platform.python_version(), "graphc": graphc.__version__,
-            "llvmlite": llvmlite.__version__, "numpy": np.__version__}
+            "llvmlite": llvmlite.__version__, "numpy": np.__version__,
+            "load_before": _load()}
+
+
+def _load():
+    """The 1-minute load average: other work on the machine, which makes timings noisy."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def check_agreement(systems: list, case) -> dict:
