@@ -1,7 +1,7 @@
 """Options: the one place where graphc's configuration is defined and the environment read.
 
     graphc.Options(target="llvm", threads=None, opt_level=2, cache_dir=None,
-                   fast_math=False, debug=False)
+                   fast_math=False, debug=False, disable_passes=())
 
 A Session takes its options from `Session(target=..., config=Options(...))`; what is left
 unset comes from `set_default_target` / `set_default_options`, then from the environment
@@ -30,6 +30,7 @@ class Options:
     cache_dir: Optional[str] = None
     fast_math: bool = False
     debug: bool = False
+    disable_passes: tuple = ()  # names of graph passes not to run (graphc.passes.pipeline)
 
     def __post_init__(self):
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
@@ -37,6 +38,16 @@ class Options:
                              f"{self.threads!r}")
         if self.opt_level not in (0, 1, 2, 3):
             raise ValueError(f"Options.opt_level must be 0..3, got {self.opt_level!r}")
+        if isinstance(self.disable_passes, str):
+            raise ValueError(f"Options.disable_passes must be a list of pass names, got "
+                             f"{self.disable_passes!r}")
+        object.__setattr__(self, "disable_passes", tuple(self.disable_passes))
+        if self.disable_passes:
+            from graphc.passes.pipeline import PASS_NAMES
+            unknown = [p for p in self.disable_passes if p not in PASS_NAMES]
+            if unknown:
+                raise ValueError(f"Options.disable_passes: unknown pass(es) {unknown}; the "
+                                 f"passes are {', '.join(PASS_NAMES)}")
 
     def replace(self, **changes) -> "Options":
         return dataclasses.replace(self, **changes)

@@ -23,8 +23,10 @@ from graphc.errors import InvalidArgumentError, unfed_placeholder, uninitialized
 from graphc.ir import kernel as K
 from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape
+from graphc.options import default_options
 from graphc.passes.fuse import inline_elementwise
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
+from graphc.passes.pipeline import optimize_graph
 from graphc.passes.schedule import Caps, schedule
 from graphc.passes.specialize import specialize
 from graphc.runtime.bound import BoundPlan
@@ -252,6 +254,7 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     render, and slots_of(kernel) -> the table index of each of its parameters. Shared by the
     JIT (compile) and ahead-of-time export (graphc.aot)."""
     spec_fetches, origin = specialize(fetches, fed_shapes, describe)
+    spec_fetches, origin = optimize_graph(spec_fetches, origin, options or default_options())
     order = topo_sort(spec_fetches)
     builder = _PlanBuilder(origin, inline_elementwise(order, spec_fetches))
     for node in order:

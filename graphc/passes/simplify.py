@@ -1,0 +1,203 @@
+"""simplify and stabilize: algebraic identities and numerically stable forms, as rule tables.
+
+simplify expects canonical input (canonicalize, fold_constants) and guarantees that no rule
+of SIMPLIFY_RULES (plus FAST_MATH_RULES when options.fast_math) matches anywhere. Each
+IEEE-safe rule gives bit-identical results for every input, nan, inf and signed zeros
+included; its comment says why. Fast-math rules assume no nan, no inf and no signed zeros.
+
+stabilize replaces compositions that lose accuracy or overflow by stable ones computing the
+same function: log(exp(a) / b) (and so log(softmax)), log(sigmoid), log(1 + x), exp(x) - 1.
+Their results are at least as accurate as the original's and agree with it on nan, inf and
+zeros up to the sign of a zero result; where the original underflowed to -inf or rounded
+1 + x to 1, the stable form gives the finite, accurate value.
+
+Both run with the canonicalization rules, so their output stays canonical, and are consumed
+by dce and then fusion and lowering (every op they introduce has a lowering).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.node import Node
+from graphc.ir.rewrite import (
+    P,
+    Rewritten,
+    Rule,
+    RuleTable,
+    const,
+    constant,
+    constant_value,
+    make,
+    rewrite,
+    var,
+)
+from graphc.passes.canonicalize import CANONICAL_RULES
+
+# Widening casts that keep every value exactly, so casting back returns the input.
+_EXACT_WIDENING = {("float16", "float32"), ("float16", "float64"), ("float32", "float64"),
+                   ("int32", "int64"), ("int32", "float64"), ("bool", "int32"),
+                   ("bool", "int64"), ("bool", "float16"), ("bool", "float32"),
+                   ("bool", "float64")}
+
+
+def _is_float(x: Node) -> bool:
+    return x.dtype.kind == "f"
+
+
+def _is_int(x: Node) -> bool:
+    return x.dtype.kind == "i"
+
+
+def _exact_reciprocal(c: Node):
+    """1/c as a constant when every element of c is a power of two whose reciprocal is a
+    normal number of c's dtype (then x / c and x * (1/c) round the same exact product)."""
+    value = constant_value(c)
+    if value.dtype.kind != "f" or value.size == 0 or not np.all(np.isfinite(value)):
+        return None
+    mantissa, _ = np.frexp(value)
+    if not np.all(np.abs(mantissa) == 0.5):
+        return None
+    with np.errstate(over="ignore"):
+        inverse = (1 / value.astype(np.float64)).astype(value.dtype)
+    if not np.all(np.isfinite(inverse)) or np.any(np.abs(inverse) < np.finfo(value.dtype).tiny):
+        return None
+    return constant(inverse, c.dtype)
+
+
+def _div_by_power_of_two(x: Node, c: Node):
+    inverse = _exact_reciprocal(c)
+    return None if inverse is None else make("mul", x, inverse)
+
+
+def _zero_like(n: Node):
+    return constant(0, n.dtype)  # the engine broadcasts it to n's shape
+
+
+def _cast_round_trip(n: Node, inner: Node):
+    x = inner.inputs[0]
+    if n.dtype is not x.dtype or (x.dtype.name, inner.dtype.name) not in _EXACT_WIDENING:
+        return None
+    return x
+
+
+def _neg_zero(x: Node) -> float:
+    """The additive identity of x's dtype: -0.0 for floats (0.0 + -0.0 is 0.0, -0.0 + -0.0
+    is -0.0), 0 for ints; +0.0 is not one (-0.0 + 0.0 is 0.0)."""
+    return -0.0 if _is_float(x) else 0
+
+
+def _is_additive_identity(c: Node) -> bool:
+    value = constant_value(c)
+    return bool(value.size) and np.all(value == 0) and (
+        value.dtype.kind != "f" or bool(np.all(np.signbit(value))))
+
+
+def _is_plus_zero(c: Node) -> bool:
+    value = constant_value(c)
+    return bool(value.size) and np.all(value == 0) and (
+        value.dtype.kind != "f" or not bool(np.any(np.signbit(value))))
+
+
+SIMPLIFY_RULES = RuleTable([
+    # x * 1 is x exactly, nan, inf and -0.0 included (IEEE multiplication by one is exact)
+    Rule("mul_one", P("mul", var("x"), const(value=1), commutative=True), lambda x: x),
+    # x / 1 is x exactly, as above
+    Rule("div_one", P("div", var("x"), const(value=1)), lambda x: x),
+    # x + (-0.0) is x for every x (+0.0 + -0.0 = +0.0); x + 0 for ints
+    Rule("add_zero", P("add", var("x"), const("c", where=_is_additive_identity),
+                       commutative=True), lambda x, c: x),
+    # x - (+0.0) = x + (-0.0) = x; x - 0 for ints
+    Rule("sub_zero", P("sub", var("x"), const(where=_is_plus_zero)), lambda x: x),
+    # (-0.0) - x = -x for every x (-0.0 - +0.0 = -0.0 = -(+0.0)); 0 - x for ints
+    Rule("zero_sub", P("sub", const(where=_is_additive_identity), var("x")),
+         lambda x: make("neg", x)),
+    # negation flips the sign bit only: twice is the identity
+    Rule("neg_neg", P("neg", P("neg", var("x"))), lambda x: x),
+    # a - (-b) and a + b are the same IEEE operation (subtraction is addition of -b)
+    Rule("sub_neg", P("sub", var("a"), P("neg", var("b"))), lambda a, b: make("add", a, b)),
+    # a + (-b) and a - b likewise
+    Rule("add_neg", P("add", var("a"), P("neg", var("b")), commutative=True),
+         lambda a, b: make("sub", a, b)),
+    # (-a) * (-b) = a * b: the product's magnitude and rounding do not depend on signs
+    Rule("mul_neg_neg", P("mul", P("neg", var("a")), P("neg", var("b"))),
+         lambda a, b: make("mul", a, b)),
+    # |-x| = |x| and ||x|| = |x|: abs clears the sign bit whatever it was
+    Rule("abs_neg", P("abs", P(("neg", "abs"), var("x"))), lambda x: make("abs", x)),
+    # pow(x, 1) = x for every x (IEEE pow, numpy and C agree)
+    Rule("pow_one", P("pow", var("x"), const(value=1)), lambda x: x),
+    # x / 2^k and x * 2^-k round the same exact value when 2^-k is a normal number
+    Rule("div_power_of_two", P("div", var("x", where=_is_float), const("c")),
+         _div_by_power_of_two),
+    # max(x, x) and min(x, x) are x, nan included
+    Rule("max_min_self", P(("maximum", "minimum"), var("x"), var("x")), lambda x: x),
+    # both branches the same value: the condition does not matter
+    Rule("select_same", P("select", var("c"), var("x"), var("x")), lambda c, x: x),
+    # a constant condition picks one branch (the engine broadcasts it to the shape)
+    Rule("select_true", P("select", const(value=True), var("a"), var("b")), lambda a, b: a),
+    Rule("select_false", P("select", const(value=False), var("a"), var("b")), lambda a, b: b),
+    # a value-preserving widening cast undone by the cast back is the identity
+    Rule("cast_round_trip", P("cast", P("cast", name="inner"), name="n"), _cast_round_trip),
+    # integer arithmetic has no nan or inf: x * 0 = 0 and x - x = 0 exactly
+    Rule("int_mul_zero", P("mul", var("x", where=_is_int), const(value=0), commutative=True,
+                           name="n"), lambda n, x: _zero_like(n)),
+    Rule("int_sub_self", P("sub", var("x", where=_is_int), var("x"), name="n"),
+         lambda n, x: _zero_like(n)),
+])
+
+# Valid only without nan, inf and signed zeros (options.fast_math).
+FAST_MATH_RULES = RuleTable([
+    # x + 0.0 is x except -0.0 + 0.0 = +0.0
+    Rule("fast_add_zero", P("add", var("x"), const(value=0), commutative=True), lambda x: x),
+    # x * 0 is 0 except for nan and inf (nan) and negative x (-0.0)
+    Rule("fast_mul_zero", P("mul", var("x"), const(value=0), commutative=True, name="n"),
+         lambda n, x: _zero_like(n)),
+    # x - x is 0 except for nan and inf (nan)
+    Rule("fast_sub_self", P("sub", var("x"), var("x"), name="n"), lambda n, x: _zero_like(n)),
+    # x / c = x * (1/c) up to one rounding of 1/c
+    Rule("fast_div_constant", P("div", var("x"), const("c", where=lambda c: bool(
+        np.all(np.isfinite(constant_value(c))) and np.all(constant_value(c) != 0)))),
+         lambda x, c: make("mul", x, constant(1 / constant_value(c), c.dtype))),
+    # exp(log x) = x for x > 0 (log of a negative number is nan)
+    Rule("fast_exp_log", P("exp", P("log", var("x"))), lambda x: x),
+    # log(exp x) = x while exp(x) does not overflow
+    Rule("fast_log_exp", P("log", P("exp", var("x"))), lambda x: x),
+])
+
+
+def _log_sigmoid(x: Node) -> Node:
+    """log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log1p(exp(-|x|)): exp never overflows
+    and the result never underflows to -inf for finite x."""
+    zero = constant(0, x.dtype)
+    return make("sub", make("minimum", x, zero),
+                make("log1p", make("exp", make("neg", make("abs", x)))))
+
+
+STABLE_RULES = RuleTable([
+    # log(exp(a) / b) = a - log(b): exp(a) may underflow to 0 (log gives -inf) or overflow;
+    # log(softmax(x)) is this with a = x - max(x), and becomes log_softmax
+    Rule("log_div_exp", P("log", P("div", P("exp", var("a")), var("b"))),
+         lambda a, b: make("sub", a, make("log", b))),
+    # log(sigmoid(x)) = -softplus(-x): sigmoid(x) underflows to 0 for x below about -100
+    Rule("log_sigmoid", P("log", P("sigmoid", var("x"))), _log_sigmoid),
+    # log(1 - sigmoid(x)) = log(sigmoid(-x)): 1 - sigmoid(x) cancels to 0 for large x
+    Rule("log_one_minus_sigmoid", P("log", P("sub", const(value=1), P("sigmoid", var("x")))),
+         lambda x: _log_sigmoid(make("neg", x))),
+    # log(1 + x) = log1p(x): 1 + x rounds away the low bits of a small x
+    Rule("log1p", P("log", P("add", var("x"), const(value=1), commutative=True)),
+         lambda x: make("log1p", x)),
+    # exp(x) - 1 = expm1(x): the subtraction cancels every significant bit for small x
+    Rule("expm1", P("sub", P("exp", var("x")), const(value=1)), lambda x: make("expm1", x)),
+])
+
+
+def simplify(roots, origin, options) -> Rewritten:
+    """The graph of `roots` with the algebraic identities applied (module docstring)."""
+    rules = SIMPLIFY_RULES + FAST_MATH_RULES if options.fast_math else SIMPLIFY_RULES
+    return rewrite(roots, rules + CANONICAL_RULES, origin)
+
+
+def stabilize(roots, origin, options) -> Rewritten:
+    """The graph of `roots` with numerically stable forms (module docstring)."""
+    return rewrite(roots, STABLE_RULES + CANONICAL_RULES, origin)
+

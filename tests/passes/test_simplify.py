@@ -1,0 +1,206 @@
+"""simplify and stabilize: each rule before -> after (compared by identity, thanks to
+interning), the cases IEEE arithmetic forbids, and optimized programs against the
+reference target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, run
+
+import graphc as tf
+from graphc.ir import dtypes
+from graphc.ir.rewrite import constant, make
+from graphc.options import Options
+from graphc.passes.canonicalize import canonicalize
+from graphc.passes.simplify import simplify, stabilize
+
+F32, F64, I32 = dtypes.float32, dtypes.float64, dtypes.int32
+
+
+def ph(shape=(3,), dtype=F32):
+    return make("placeholder", dtype=dtype, shape=shape)
+
+
+def c(value, dtype=F32):
+    return constant(value, dtype)
+
+
+def simplified(n, fast_math=False):
+    (out,) = simplify([n], {}, Options(fast_math=fast_math, debug=True)).roots
+    return out
+
+
+def stabilized(n):
+    (out,) = stabilize([n], {}, Options(debug=True)).roots
+    return out
+
+
+X = ph()
+
+
+# --- IEEE-exact identities ------------------------------------------------------------------
+@pytest.mark.parametrize("before, after", [
+    (make("mul", X, c(1.0)), X),
+    (make("mul", c(1.0), X), X),
+    (make("mul", X, c([1.0, 1.0, 1.0])), X),
+    (make("div", X, c(1.0)), X),
+    (make("add", X, c(-0.0)), X),
+    (make("add", c(-0.0), X), X),
+    (make("sub", X, c(0.0)), X),
+    (make("sub", c(-0.0), X), make("neg", X)),
+    (make("neg", make("neg", X)), X),
+    (make("sub", X, make("neg", make("exp", X))), make("add", X, make("exp", X))),
+    (make("add", make("neg", X), make("exp", X)), make("sub", make("exp", X), X)),
+    (make("mul", make("neg", X), make("neg", make("exp", X))), make("mul", X, make("exp", X))),
+    (make("abs", make("neg", X)), make("abs", X)),
+    (make("abs", make("abs", X)), make("abs", X)),
+    (make("pow", X, c(1.0)), X),
+    (make("div", X, c(4.0)), make("mul", X, c(0.25))),
+    (make("div", X, c([0.5, -2.0, 1024.0])), make("mul", X, c([2.0, -0.5, 1 / 1024]))),
+    (make("maximum", X, X), X),
+    (make("minimum", X, X), X),
+    (make("select", make("less", X, c(0.0)), X, X), X),
+    (make("select", constant(True, dtypes.bool_), X, make("exp", X)), X),
+    (make("select", constant(False, dtypes.bool_), X, make("exp", X)), make("exp", X)),
+    (make("cast", make("cast", X, dtype=F64), dtype=F32), X),
+], ids=lambda v: "")
+def test_exact_identities(before, after):
+    assert simplified(before) is after
+
+
+def test_integer_identities():
+    i = ph(dtype=I32)
+    assert simplified(make("add", i, c(0, I32))) is i
+    assert simplified(make("sub", c(0, I32), i)) is make("neg", i)
+    assert simplified(make("mul", i, c(0, I32))) is make("broadcast_to", c(0, I32), shape=(3,))
+    assert simplified(make("sub", i, i)) is make("broadcast_to", c(0, I32), shape=(3,))
+
+
+@pytest.mark.parametrize("kept", [
+    make("add", X, c(0.0)),  # -0.0 + 0.0 is +0.0, not -0.0
+    make("sub", X, c(-0.0)),  # x - (-0.0) = x + 0.0, as above
+    make("sub", c(0.0), X),  # 0.0 - 0.0 is +0.0, -(0.0) is -0.0
+    make("mul", X, c(0.0)),  # nan * 0 and inf * 0 are nan, -1 * 0 is -0.0
+    make("sub", X, X),  # inf - inf is nan
+    make("div", X, c(3.0)),  # 1/3 is not exact
+    make("div", X, c(2.0 ** 127)),  # 2^-127 is subnormal in float32
+    make("exp", make("log", X)),  # log of a negative is nan
+    make("log", make("exp", X)),  # exp overflows to inf
+    make("cast", make("cast", ph(dtype=F64), dtype=F32), dtype=F64),  # narrowing loses bits
+    make("maximum", c(0.0), X),  # which operand a tie returns decides a zero's sign
+], ids=lambda v: "")
+def test_what_ieee_arithmetic_forbids_is_kept(kept):
+    assert simplified(kept) is kept or simplified(kept) is canonicalize([kept], {}, None).roots[0]
+
+
+@pytest.mark.parametrize("before, after", [
+    (make("add", X, c(0.0)), X),
+    (make("mul", X, c(0.0)), make("broadcast_to", c(0.0), shape=(3,))),
+    (make("sub", X, X), make("broadcast_to", c(0.0), shape=(3,))),
+    (make("div", X, c(4.0)), make("mul", X, c(0.25))),
+    (make("exp", make("log", X)), X),
+    (make("log", make("exp", X)), X),
+], ids=lambda v: "")
+def test_fast_math_rules_apply_only_under_fast_math(before, after):
+    assert simplified(before, fast_math=True) is after
+    if after is not make("mul", X, c(0.25)):
+        assert simplified(before) is before
+
+
+def test_fast_math_division_by_any_constant():
+    assert simplified(make("div", X, c(4.0 / 3.0)), fast_math=True) is \
+        make("mul", X, c(np.float32(1) / np.float32(4.0 / 3.0)))
+
+
+# --- numerically stable forms ---------------------------------------------------------------
+def test_log_of_softmax_is_log_softmax():
+    x = tf.placeholder(tf.float32, [4, 10])
+    assert stabilized(tf.log(tf.nn.softmax(x)).node) is tf.nn.log_softmax(x).node
+
+
+def test_log_of_sigmoid_is_minus_softplus_of_minus_x():
+    expected = make("sub", make("minimum", X, c(0.0)),
+                    make("log1p", make("exp", make("neg", make("abs", X)))))
+    assert stabilized(make("log", make("sigmoid", X))) is expected
+    one_minus = make("log", make("sub", c(1.0), make("sigmoid", X)))
+    assert stabilized(one_minus).inputs[0].inputs[0] is make("neg", X)
+
+
+@pytest.mark.parametrize("before, after", [
+    (make("log", make("add", X, c(1.0))), make("log1p", X)),
+    (make("log", make("add", c(1.0), X)), make("log1p", X)),
+    (make("sub", make("exp", X), c(1.0)), make("expm1", X)),
+], ids=lambda v: "")
+def test_log1p_and_expm1(before, after):
+    assert stabilized(before) is after
+
+
+@pytest.mark.parametrize("kept", [
+    make("log", make("add", X, c(2.0))),
+    make("sub", make("exp", X), c(2.0)),
+    make("log", make("div", X, make("exp", X))),
+], ids=lambda v: "")
+def test_compositions_without_a_stable_form_are_kept(kept):
+    assert stabilized(kept) is kept
+
+
+# --- numeric: optimized LLVM programs agree with the reference ------------------------------
+def _check(build, feeds, rtol=None, atol=None, **options):
+    """The fetch on the reference target (unoptimized) and on llvm at -O2 (and options)."""
+    values = {k: np.asarray(v, np.float32) for k, v in feeds.items()}
+    tf.reset_default_graph()
+    x = tf.placeholder(tf.float32, [None], name="x")
+    y = build(x)
+    expected = run(y, {x: values["x"]}, target="reference")
+    with tf.Session(target="llvm", config=Options(debug=True, **options)) as sess:
+        got = sess.run(y, {x: values["x"]})
+    assert_close(got, expected, rtol=rtol, atol=atol)
+    return got, expected
+
+
+SPECIALS = [0.0, -0.0, 1.5, -2.5, np.inf, -np.inf, np.nan, 1e-30, -1e30]
+
+
+@pytest.mark.parametrize("build", [
+    lambda x: x * 1.0, lambda x: x + tf.constant(-0.0), lambda x: x + 0.0,
+    lambda x: x - 0.0, lambda x: -(-x), lambda x: x / 4.0, lambda x: x / 3.0,
+    lambda x: x * 0.0, lambda x: x - x, lambda x: tf.exp(tf.log(x)),
+    lambda x: tf.cast(tf.cast(x, tf.float64), tf.float32), lambda x: tf.abs(-x),
+], ids=lambda f: "")
+def test_exact_rules_keep_every_special_value(build):
+    got, expected = _check(build, {"x": SPECIALS})
+    # bit for bit: signed zeros and nan where the reference has them
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+@pytest.mark.parametrize("build", [
+    lambda x: tf.log(tf.sigmoid(x)), lambda x: tf.log(1.0 - tf.sigmoid(x)),
+    lambda x: tf.log(1.0 + x), lambda x: tf.exp(x) - 1.0,
+    lambda x: tf.log(tf.nn.softmax(tf.reshape(x, [2, -1]))),
+], ids=["log_sigmoid", "log_one_minus_sigmoid", "log1p", "expm1", "log_softmax"])
+def test_stable_forms_agree_where_the_original_is_accurate(build):
+    values = np.linspace(-8, 8, 10, dtype=np.float32)
+    _check(build, {"x": values}, rtol=1e-5, atol=1e-6)
+
+
+def test_stable_forms_stay_finite_where_the_original_is_not():
+    x = tf.placeholder(tf.float32, [3])
+    y = tf.log(tf.sigmoid(x))
+    values = np.array([-200.0, -1e4, 3.0], np.float32)
+    assert np.isneginf(run(y, {x: values}, target="reference")[:2]).all()
+    with tf.Session(target="llvm") as sess:
+        got = sess.run(y, {x: values})
+    np.testing.assert_allclose(got, [-200.0, -1e4, np.log(1 / (1 + np.exp(-3.0)))], rtol=1e-6)
+    tiny = np.array([1e-10, -1e-12, 0.0], np.float32)
+    with tf.Session(target="llvm") as sess:
+        np.testing.assert_allclose(sess.run(tf.log(1.0 + x), {x: tiny}), tiny, rtol=1e-6)
+        np.testing.assert_allclose(sess.run(tf.exp(x) - 1.0, {x: tiny}), tiny, rtol=1e-6)
+
+
+def test_fast_math_programs_agree_on_ordinary_values(target):
+    x = tf.placeholder(tf.float32, [5])
+    y = tf.exp(tf.log(x)) * 0.0 + x / 3.0 + (x - x)
+    values = np.array([0.5, 1.0, 2.0, 3.0, 10.0], np.float32)
+    with tf.Session(target=target, config=Options(fast_math=True, debug=True)) as sess:
+        assert_close(sess.run(y, {x: values}), values / 3.0, rtol=1e-6)
