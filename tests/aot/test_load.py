@@ -1,0 +1,102 @@
+"""graphc.load: artifacts back in Python through ctypes, checked like Session feeds."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+import pytest
+from conftest import requires_cc, stats_inputs
+
+import graphc as tf
+from graphc.errors import InvalidArgumentError
+
+pytestmark = requires_cc
+
+
+def test_round_trip_equals_session_run(mlp, stats):
+    model = tf.load(mlp.artifact.shared)
+    x = np.random.default_rng(0).normal(size=(21, 16)).astype(np.float32)
+    np.testing.assert_allclose(model(x), mlp.reference({"x": x})["probs"], rtol=1e-5,
+                               atol=1e-7)
+    values = stats_inputs(5)
+    got = dict(zip([p.name for p in tf.load(stats.artifact.directory).outputs],
+                   tf.load(stats.artifact.manifest_path)(**values)))
+    for name, value in stats.reference(values).items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+        assert got[name].dtype == value.dtype
+
+
+def test_the_model_describes_itself(mlp):
+    model = tf.load(mlp.artifact.directory)
+    assert model.name == "mlp" and model.version == tf.__version__
+    assert [(p.name, p.dtype, p.shape) for p in model.inputs] == [("x", "float32", (None, 16))]
+    assert model.max_batch == 2**31 - 1
+    assert "probs: float32[None, 4]" in repr(model)
+
+
+def test_inputs_are_checked_in_python(mlp, stats):
+    model = tf.load(mlp.artifact.shared)
+    with pytest.raises(ValueError, match=r"must have shape \['batch', 16\], got \[3, 15\]"):
+        model(np.zeros((3, 15), np.float32))
+    with pytest.raises(TypeError, match="takes 1 inputs"):
+        model()
+    with pytest.raises(TypeError, match="would lose data"):
+        model(np.zeros((3, 16), np.complex64))
+    with pytest.raises(ValueError, match="out of range"):
+        model(np.zeros((0, 16), np.float32))
+    assert model(np.zeros((2, 16))).dtype == np.float32  # float64 zeros convert losslessly
+    values = stats_inputs(4)
+    values["idx"] = values["idx"][:3]
+    with pytest.raises(ValueError, match="same leading dimension"):
+        tf.load(stats.artifact.shared)(**values)
+    with pytest.raises(TypeError, match="missing"):
+        tf.load(stats.artifact.shared)(x=values["x"])
+
+
+def test_a_failed_check_is_an_invalid_argument_error(stats):
+    values = stats_inputs(3)
+    values["idx"][2] = 6
+    with pytest.raises(InvalidArgumentError, match=r"out of range \[0, 6\)"):
+        tf.load(stats.artifact.shared)(**values)
+
+
+def test_python_threads_share_a_model(mlp):
+    model = tf.load(mlp.artifact.shared)
+    xs = [np.random.default_rng(i).normal(size=(33, 16)).astype(np.float32) for i in range(4)]
+    expected = [model(x) for x in xs]
+    errors = []
+
+    def work(i):
+        for _ in range(25):
+            if not np.array_equal(model(xs[i]), expected[i]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_a_fixed_shape_artifact_runs_with_run_not_run_batch(tmp_path):
+    x = tf.placeholder(tf.float64, [None, 2], name="x")
+    with tf.Session() as sess:
+        a = tf.export({"total": tf.reduce_sum(x)}, x, tmp_path, name="fixed", session=sess,
+                      batch_size=3)
+    model = tf.load(a.shared)
+    assert model.max_batch == 0 and model.inputs[0].shape == (3, 2)
+    assert model(np.ones((3, 2))) == 6.0
+    lib = ctypes.CDLL(a.shared)
+    lib.fixed_create.restype = ctypes.c_void_p
+    lib.fixed_error.restype = ctypes.c_char_p
+    lib.fixed_error.argtypes = [ctypes.c_void_p]
+    lib.fixed_run_batch.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                                    ctypes.c_void_p]
+    lib.fixed_destroy.argtypes = [ctypes.c_void_p]
+    ctx = lib.fixed_create()
+    assert lib.fixed_run_batch(ctx, 3, None, None) == 2  # GRAPHC_ERROR_BATCH
+    assert b"call fixed_run" in lib.fixed_error(ctx)
+    lib.fixed_destroy(ctx)
