@@ -14,7 +14,9 @@ Each node gets one of three states:
            allowed as the run-time shape argument of reshape / broadcast_to, which then see
            the block's size, as the rows they reshape are the block's rows
 
-Whatever is computed from SIZE and FIXED values only is SIZE. A rule gets a node with a ROWS
+What is computed from SIZE and FIXED values only is shape arithmetic: it is evaluated at
+several batch sizes (PROBES) and is FIXED if its value is the same at all of them (the count
+tf.reduce_mean divides by, tf.shape(x)[1]), SIZE otherwise. A rule gets a node with a ROWS
 input (or an effect) and its inputs' states and returns the node's state, or None when it
 cannot vouch for it (reductions over the batch axis, concatenation along it, gradient ops,
 ...). Rules are conservative: refusing is always correct, the user then exports with a fixed
@@ -25,6 +27,8 @@ specialized shape starts with the block size.)
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from graphc.ir.node import Node, topo_sort
 
@@ -142,6 +146,51 @@ _RULES = {
 _BY_KIND = {"elementwise": _elementwise, "reduce": _reduce}
 
 
+PROBES = (1, 2, 3, 4, 5, 16, 64, 1000003)  # batch sizes shape arithmetic is evaluated at
+
+
+class _Probe:
+    """Values of small shape computations (tf.shape of a ROWS tensor and what is computed
+    from it and from constants) at each batch size of PROBES, through the ops' numpy
+    references; None where a value cannot be computed (it depends on a placeholder, a
+    variable, or is not small)."""
+
+    def __init__(self):
+        self.memo: dict = {}
+
+    def constant(self, node: Node) -> bool:
+        """The node's value is the same at every probed batch size (so the same in every
+        block: e.g. the count that tf.reduce_mean divides by, size(x) / size(sum))."""
+        values = self.values(node)
+        return values is not None and all(np.array_equal(values[0], v) for v in values[1:])
+
+    def values(self, node: Node):
+        if node not in self.memo:
+            self.memo[node] = self._compute(node)
+        return self.memo[node]
+
+    def _compute(self, node: Node):
+        if node.op.name == "constant":
+            return [np.asarray(node.attrs["value"])] * len(PROBES)
+        if node.op.name == "shape":
+            shape = node.inputs[0].shape
+            if shape is None or None in shape[1:]:
+                return None
+            return [np.array([b if d is None else d for d in shape], node.dtype.np)
+                    for b in PROBES]
+        if node.op.stateful or node.op.reference is None or node.shape is None \
+                or None in node.shape or math.prod(node.shape) > 64:
+            return None
+        ins = [self.values(x) for x in node.inputs]
+        if any(v is None for v in ins):
+            return None
+        try:
+            with np.errstate(all="ignore"):
+                return [np.asarray(node.op.reference(*args, **node.attrs)) for args in zip(*ins)]
+        except Exception:  # a value it cannot compute: treat as batch-dependent
+            return None
+
+
 class NotSeparable(Exception):
     """The graph cannot keep a symbolic batch; args[0] is the node, args[1] the reason."""
 
@@ -151,6 +200,7 @@ def classify(fetches, batched: frozenset) -> dict:
     axis 0 is the batch) being ROWS. Raises NotSeparable(node, reason) at the first node no
     rule vouches for, and for a fetch whose value depends on the batch size only."""
     states: dict = {}
+    probe = _Probe()
     for node in topo_sort(fetches, stop=batched):
         if node in batched:
             states[node] = ROWS
@@ -159,8 +209,8 @@ def classify(fetches, batched: frozenset) -> dict:
         if all(s == FIXED for s in ins):
             states[node] = FIXED
             continue
-        if ROWS not in ins and node.dtype is not None:
-            states[node] = SIZE  # arithmetic on shape vectors, e.g. tf.shape(x)[0]
+        if ROWS not in ins and node.dtype is not None:  # arithmetic on shape vectors
+            states[node] = FIXED if probe.constant(node) else SIZE
             continue
         rule = _RULES.get(node.op.name) or _BY_KIND.get(node.op.kind)
         state = rule(node, ins) if rule is not None else None
