@@ -6,8 +6,9 @@ so slow drift of the machine (other load, clock changes) falls on all systems al
 sample is `calls` back-to-back calls, `calls` chosen per system so that a sample lasts at
 least `min_sample_s` (1 for anything slower than that; many for a dispatch benchmark), and
 its time is divided by `calls`. Reported: the median, min, max and quartiles of the per-call
-seconds, and CPU seconds of the whole process over wall seconds while the system ran
-(about 1 for one thread, up to N with N busy threads; time spent waiting counts in wall only).
+seconds, CPU seconds of the whole process over wall seconds while the system ran (about 1
+for one thread, up to N with N busy threads; time spent waiting counts in wall only), and the
+median CPU seconds per call.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Stats:
     samples: int
     calls_per_sample: int
     cpu_over_wall: float
+    cpu_median: float  # process CPU seconds per call: on a busy machine, time spent
+    # descheduled inflates the wall time of a one-thread run but not this
 
     @property
     def iqr(self) -> float:
@@ -50,7 +53,8 @@ class Stats:
     def as_dict(self) -> dict:
         return {"median_s": self.median, "min_s": self.min, "max_s": self.max,
                 "q1_s": self.q1, "q3_s": self.q3, "iqr_s": self.iqr, "samples": self.samples,
-                "calls_per_sample": self.calls_per_sample, "cpu_over_wall": self.cpu_over_wall}
+                "calls_per_sample": self.calls_per_sample, "cpu_over_wall": self.cpu_over_wall,
+                "cpu_median_s": self.cpu_median}
 
 
 def calls_per_sample(fn: Callable, min_sample_s: float) -> int:
@@ -71,8 +75,7 @@ def measure(systems: list[System], repeat: int, warmup: int,
             system.fn()
     calls = [calls_per_sample(s.fn, min_sample_s) for s in systems]
     samples: list[list[float]] = [[] for _ in systems]
-    cpu = [0.0] * len(systems)
-    wall = [0.0] * len(systems)
+    cpu_samples: list[list[float]] = [[] for _ in systems]
     for round_ in range(repeat):
         for k in range(len(systems)):
             i = (k + round_) % len(systems)
@@ -82,16 +85,18 @@ def measure(systems: list[System], repeat: int, warmup: int,
                 fn()
             w1, c1 = time.perf_counter(), time.process_time()
             samples[i].append((w1 - w0) / n)
-            cpu[i] += c1 - c0
-            wall[i] += w1 - w0
-    out = {}
-    for i, system in enumerate(systems):
-        q1, median, q3 = np.percentile(samples[i], [25, 50, 75])
-        out[system.name] = Stats(median=float(median), min=min(samples[i]), max=max(samples[i]),
-                                 q1=float(q1), q3=float(q3), samples=len(samples[i]),
-                                 calls_per_sample=calls[i],
-                                 cpu_over_wall=cpu[i] / wall[i] if wall[i] > 0 else 0.0)
-    return out
+            cpu_samples[i].append((c1 - c0) / n)
+    return {system.name: summarize(samples[i], cpu_samples[i], calls[i])
+            for i, system in enumerate(systems)}
+
+
+def summarize(wall: list, cpu: list, calls: int) -> Stats:
+    """Stats of per-call wall seconds `wall` and CPU seconds `cpu`, sample by sample."""
+    q1, median, q3 = np.percentile(wall, [25, 50, 75])
+    return Stats(median=float(median), min=min(wall), max=max(wall), q1=float(q1), q3=float(q3),
+                 samples=len(wall), calls_per_sample=calls,
+                 cpu_over_wall=sum(cpu) / sum(wall) if sum(wall) > 0 else 0.0,
+                 cpu_median=float(np.median(cpu)))
 
 
 # --- where threads may run -------------------------------------------------------------------

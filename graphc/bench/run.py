@@ -28,7 +28,7 @@ SCHEMA = "graphc-bench/1"
 @dataclass
 class Settings:
     target: str = "llvm"
-    threads: list = field(default_factory=lambda: [len(os.sched_getaffinity(0))])
+    threads: list = field(default_factory=lambda: [_allowed_cpus()])
     repeat: int = 10
     warmup: int = 2
     compare: list = field(default_factory=lambda: ["numpy"])
@@ -139,10 +139,16 @@ def host_info() -> dict:
 
     import graphc
     return {"cpu": llvm.get_host_cpu_name(), "cores": os.cpu_count(),
-            "allowed_cpus": len(os.sched_getaffinity(0)), "machine": platform.machine(),
+            "allowed_cpus": _allowed_cpus(), "machine": platform.machine(),
             "python": platform.python_version(), "graphc": graphc.__version__,
             "llvmlite": llvmlite.__version__, "numpy": np.__version__,
             "load_before": _load()}
+
+
+def _allowed_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _load():
