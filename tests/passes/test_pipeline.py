@@ -6,12 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import assert_close
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import graphc as tf
-from graphc.errors import InvalidArgumentError
+from graphc.errors import InvalidArgumentError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.node import topo_sort
 from graphc.ir.rewrite import constant, make
+from graphc.ir.shapes import broadcast_shapes
 from graphc.options import Options
 from graphc.passes.dce import dce
 from graphc.passes.pipeline import PASS_NAMES, passes_for, run_pipeline
@@ -183,3 +186,66 @@ def test_run_time_errors_name_the_users_op_after_rewriting():
                 sess.run(y, {params: [1.0, 2.0, 3.0], idx: [0, 7]})
         messages.append(str(info.value))
     assert "'pick'" in messages[0] and messages[0] == messages[1]
+
+
+# --- property: random graphs give the same results at -O0 and -O3 ---------------------------
+_CONSTANTS = [0.0, -0.0, 1.0, 2.0, 0.5, -3.0]
+_UNARY = [tf.negative, tf.tanh, tf.abs, tf.sigmoid, lambda t: tf.exp(tf.tanh(t)),
+          lambda t: tf.log(1.0 + tf.abs(t)), lambda t: tf.exp(t) - 1.0, tf.identity]
+_BINARY = [tf.add, tf.subtract, tf.multiply, tf.maximum, lambda a, b: a / (1.5 + tf.abs(b))]
+
+
+def _broadcasts(a, b) -> bool:
+    try:
+        broadcast_shapes(a, b)
+        return True
+    except ShapeError:
+        return False
+
+
+def _random_step(data, pool):
+    """One more tensor built from the pool: elementwise (with broadcasting and constants),
+    a reduction, a reshape, a transpose or a matmul."""
+    a = data.draw(st.sampled_from(pool))
+    kind = data.draw(st.sampled_from(["unary", "binary", "constant", "reduce", "move",
+                                      "matmul"]))
+    if kind == "unary":
+        return data.draw(st.sampled_from(_UNARY))(a)
+    if kind == "constant":
+        value = tf.constant(data.draw(st.sampled_from(_CONSTANTS)))
+        pair = (a, value) if data.draw(st.booleans()) else (value, a)
+        return data.draw(st.sampled_from(_BINARY))(*pair)
+    if kind == "binary":
+        fits = [b for b in pool if _broadcasts(a.node.shape, b.node.shape)]
+        return data.draw(st.sampled_from(_BINARY))(a, data.draw(st.sampled_from(fits)))
+    rank = a.shape.ndims
+    if kind == "reduce" and rank:
+        axis = data.draw(st.integers(0, rank - 1))
+        reduce = data.draw(st.sampled_from([tf.reduce_sum, tf.reduce_max]))
+        return reduce(a, axis, keepdims=data.draw(st.booleans()))
+    if kind == "move" and rank == 2:
+        return tf.transpose(a) if data.draw(st.booleans()) else tf.reshape(a, [-1])
+    if kind == "matmul" and rank == 2:
+        return tf.matmul(a, tf.transpose(a)) if data.draw(st.booleans()) else \
+            tf.matmul(tf.transpose(a), a)
+    return tf.expand_dims(a, 0) if rank < 3 else tf.squeeze(a)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_graphs_agree_at_o0_and_o3(data):
+    tf.reset_default_graph()
+    x, v = tf.placeholder(tf.float32, [4, 6]), tf.placeholder(tf.float32, [6])
+    pool = [x, v]
+    for _ in range(data.draw(st.integers(2, 10))):
+        pool.append(_random_step(data, pool))
+    fetches = pool[2:]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    feeds = {x: rng.standard_normal((4, 6)).astype(np.float32),
+             v: rng.standard_normal(6).astype(np.float32)}
+    results = []
+    for level in (0, 3):
+        with tf.Session(target="llvm", config=Options(opt_level=level, debug=True)) as sess:
+            results.append(sess.run(fetches, feeds))
+    for at_o0, at_o3 in zip(*results):
+        assert_close(at_o3, at_o0, rtol=1e-4, atol=1e-5)

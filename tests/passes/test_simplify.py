@@ -12,7 +12,6 @@ import graphc as tf
 from graphc.ir import dtypes
 from graphc.ir.rewrite import constant, make
 from graphc.options import Options
-from graphc.passes.canonicalize import canonicalize
 from graphc.passes.simplify import simplify, stabilize
 
 F32, F64, I32 = dtypes.float32, dtypes.float64, dtypes.int32
@@ -91,21 +90,19 @@ def test_integer_identities():
     make("maximum", c(0.0), X),  # which operand a tie returns decides a zero's sign
 ], ids=lambda v: "")
 def test_what_ieee_arithmetic_forbids_is_kept(kept):
-    assert simplified(kept) is kept or simplified(kept) is canonicalize([kept], {}, None).roots[0]
+    assert simplified(kept) is kept
 
 
 @pytest.mark.parametrize("before, after", [
     (make("add", X, c(0.0)), X),
     (make("mul", X, c(0.0)), make("broadcast_to", c(0.0), shape=(3,))),
     (make("sub", X, X), make("broadcast_to", c(0.0), shape=(3,))),
-    (make("div", X, c(4.0)), make("mul", X, c(0.25))),
     (make("exp", make("log", X)), X),
     (make("log", make("exp", X)), X),
 ], ids=lambda v: "")
 def test_fast_math_rules_apply_only_under_fast_math(before, after):
     assert simplified(before, fast_math=True) is after
-    if after is not make("mul", X, c(0.25)):
-        assert simplified(before) is before
+    assert simplified(before) is before
 
 
 def test_fast_math_division_by_any_constant():
