@@ -36,6 +36,28 @@ _BINARY = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "floordiv": "
 ELEMENTWISE = set(_UNARY) | set(_BINARY) | {"select", "cast"}
 
 
+_REDUCE_OPS = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "max",
+               "reduce_min": "min", "reduce_any": "or", "reduce_all": "and"}
+
+
+def reduction_parts(node: Node, op: str = ""):
+    """(combine(acc, value), init(dtype), accumulator dtype) of a reduction node: sums and
+    products of f16 accumulate in f32; extrema start from the lowest / highest value."""
+    op = op or _REDUCE_OPS[node.op.name]
+    t = dt(node)
+    acc = "f32" if t == "f16" and op in ("add", "mul") else t
+    if op in ("max", "min"):
+        lowest = op == "max"
+        if t.startswith("f"):
+            start = float("-inf") if lowest else float("inf")
+        else:
+            info = np.iinfo(node.dtype.np)
+            start = int(info.min if lowest else info.max)
+        return (lambda a, v: K.Binary(op, a, v, t)), (lambda _: K.Const(start, t)), acc
+    start = {"add": 0, "mul": 1, "or": False, "and": True}[op]
+    return (lambda a, v: K.Binary(op, a, v, acc)), (lambda u: K.Const(start, u)), acc
+
+
 def dt(node: Node) -> str:
     return DT[node.dtype.name]
 
@@ -52,6 +74,10 @@ class Lowering:
         self.inlined = inlined  # elementwise nodes computed inside their consumer's kernel
         self.messages: list = []
         self.buffers: dict = {}  # name -> Buffer, as the kernel being built uses them
+        # while a row group is lowered (lower_rows): members held in locals, and full-shaped
+        # members computed as expressions wherever read
+        self.row_values: dict = {}
+        self.expressions: set = set()
 
     def name(self, node) -> str:
         """The buffer holding `node` (or ("current", variable)), recorded for the kernel."""
@@ -65,8 +91,10 @@ class Lowering:
     def load(self, node: Node, out_idx, out_shape) -> K.Expr:
         """node's element at the broadcast of out_idx (numpy alignment from the right)."""
         shape = node.shape
-        if node in self.inlined:  # fusion only inlines a node into an index space its shape
-            return self.elementwise(node, out_idx, shape)
+        if node in self.row_values:  # a row's value, the same along the row
+            return self.row_values[node]
+        if node in self.inlined or node in self.expressions:  # fusion only inlines a node
+            return self.elementwise(node, out_idx, shape)  # into an index space its shape
         lead = len(out_shape) - len(shape)
         strides = K.row_major_strides(shape)
         terms = [(out_idx[lead + i], 0 if d == 1 else s)
@@ -76,7 +104,7 @@ class Lowering:
 
     def at(self, node: Node, indices) -> K.Expr:
         """node's element at a full multi-index."""
-        if node in self.inlined:
+        if node in self.inlined or node in self.expressions:
             return self.elementwise(node, list(indices), node.shape)
         return K.Load(self.name(node), K.linear(indices, K.row_major_strides(node.shape)),
                       dt(node))
@@ -85,12 +113,12 @@ class Lowering:
         self.messages.append(message)
         return K.Check(cond, len(self.messages) - 1)
 
-    def kernel(self, node: Node, body) -> K.Kernel:
+    def kernel(self, node: Node, body, name: str = "") -> K.Kernel:
         """The kernel of `body`, its parameters being the buffers the body used."""
         buffers = tuple(self.buffers.values())
         self.buffers = {}
-        return K.Kernel(f"k_{node.op.name}", buffers, (), tuple(body), tuple(self.messages),
-                        {"node": node})
+        return K.Kernel(name or f"k_{node.op.name}", buffers, (), tuple(body),
+                        tuple(self.messages), {"node": node})
 
     def out_loops(self, node: Node, value_fn, kind="serial"):
         """for every output index i: out[i] = value_fn(i)."""
@@ -168,44 +196,17 @@ class Lowering:
         return self.kernel(node, stmts)
 
     def _sum_like(self, node, axes, keepdims):
-        acc = "f32" if dt(node) == "f16" else dt(node)
-        return self._reduce(node, lambda a, v: K.Binary("add", a, v, acc),
-                            lambda t: K.Const(0, t), axes, keepdims, acc)
+        combine, init, acc = reduction_parts(node, "add")
+        return self._reduce(node, combine, init, axes, keepdims, acc)
 
     def _reduce_sum(self, node):
         return self._sum_like(node, node.attrs["axes"], node.attrs["keepdims"])
 
-    def _reduce_prod(self, node):
-        acc = "f32" if dt(node) == "f16" else dt(node)
-        return self._reduce(node, lambda a, v: K.Binary("mul", a, v, acc),
-                            lambda t: K.Const(1, t), node.attrs["axes"], node.attrs["keepdims"],
-                            acc)
+    def _reduce_other(self, node):
+        combine, init, acc = reduction_parts(node, _REDUCE_OPS[node.op.name])
+        return self._reduce(node, combine, init, node.attrs["axes"], node.attrs["keepdims"], acc)
 
-    def _extremum(self, node, op, lowest):
-        t = dt(node)
-        if t.startswith("f"):
-            init = float("-inf") if lowest else float("inf")
-        else:
-            info = np.iinfo(node.dtype.np)
-            init = int(info.min if lowest else info.max)
-        return self._reduce(node, lambda a, v: K.Binary(op, a, v, t), lambda _: K.Const(init, t),
-                            node.attrs["axes"], node.attrs["keepdims"])
-
-    def _reduce_max(self, node):
-        return self._extremum(node, "max", True)
-
-    def _reduce_min(self, node):
-        return self._extremum(node, "min", False)
-
-    def _reduce_any(self, node):
-        return self._reduce(node, lambda a, v: K.Binary("or", a, v, "bool"),
-                            lambda _: K.Const(False, "bool"), node.attrs["axes"],
-                            node.attrs["keepdims"])
-
-    def _reduce_all(self, node):
-        return self._reduce(node, lambda a, v: K.Binary("and", a, v, "bool"),
-                            lambda _: K.Const(True, "bool"), node.attrs["axes"],
-                            node.attrs["keepdims"])
+    _reduce_prod = _reduce_max = _reduce_min = _reduce_any = _reduce_all = _reduce_other
 
     def _sum_to(self, node):
         g, target = node.inputs[0], node.shape

@@ -25,7 +25,9 @@ from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape
 from graphc.options import default_options
 from graphc.passes.fuse import inline_elementwise
+from graphc.passes.fuse_rows import RowGroup, row_groups, units
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
+from graphc.passes.lower_rows import lower_rows
 from graphc.passes.pipeline import optimize_graph
 from graphc.passes.schedule import Caps, schedule
 from graphc.passes.specialize import specialize
@@ -256,9 +258,13 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     spec_fetches, origin = specialize(fetches, fed_shapes, describe)
     spec_fetches, origin = optimize_graph(spec_fetches, origin, options or default_options())
     order = topo_sort(spec_fetches)
-    builder = _PlanBuilder(origin, inline_elementwise(order, spec_fetches))
-    for node in order:
-        builder.add(node)
+    inlined = inline_elementwise(order, spec_fetches)
+    builder = _PlanBuilder(origin, inlined)
+    for unit in units(order, row_groups(order, spec_fetches, inlined)):
+        if isinstance(unit, RowGroup):
+            builder.add_rows(unit)
+        else:
+            builder.add(unit)
     plan = builder.finish(spec_fetches)
     caps = Caps(threads=threads, vector_bits=vector_bits)
     return plan, [schedule(k, caps) for k in plan.kernels], builder.slots_of
@@ -336,6 +342,16 @@ class _PlanBuilder:
             self.kernels.append(kernel)
             if name == "assign":
                 self.latest[node.inputs[0]] = self.slot_of[node]
+
+    def add_rows(self, group: RowGroup) -> None:
+        """One kernel for a row group; its members that other kernels read get buffers."""
+        for member in group.members:
+            if member in group.stored:
+                self.slot_of[member] = self._arena_slot(member)
+        kernel = lower_rows(self.lowering, group)
+        self.lowering.messages = []
+        kernel.notes["origin"] = self.origin.get(group.members[-1], group.members[-1])
+        self.kernels.append(kernel)
 
     def slots_of(self, kernel: K.Kernel) -> list:
         return [int(b.name[1:]) for b in kernel.params]
