@@ -27,7 +27,7 @@ import numpy as np
 from graphc.aot.batch import ROWS, NotSeparable, classify
 from graphc.aot.model import ALIGN, C_IDENTIFIER, Port, Variant, Weights, c_name
 
-DEFAULT_BLOCKS = (64, 16, 4, 1)
+DEFAULT_BLOCKS = (256, 64, 16, 4, 1)
 MAX_BATCH = 2**31 - 1
 
 
@@ -124,8 +124,10 @@ def _resolve(fetches, feeds, session, batch_size) -> _Graph:
     for given, item in _items(feeds, "feeds"):
         t = _tensor(item, "feeds")
         graph = graph or t.graph
-        port = _input_port(c_name(given or t.name, taken_in), t, batch_size)
-        inputs.append((port, _fed_node(t.node)))
+        node = _fed_node(t.node)
+        if any(node is other for _, other in inputs):
+            raise ExportError(f"{t.name} is given twice among the feeds")
+        inputs.append((_input_port(c_name(given or t.name, taken_in), t, batch_size), node))
     outs = []
     for given, item in _items(fetches, "fetches"):
         t = _tensor(item, "fetches")

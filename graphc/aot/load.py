@@ -115,6 +115,11 @@ class Model:
         self.outputs = _ports(self._fn, "output")
         self.max_batch = self._fn["max_batch"]()
         self._local = threading.local()
+        self._in_dtypes = [np.dtype(p.dtype) for p in self.inputs]
+        self._out_dtypes = [np.dtype(p.dtype) for p in self.outputs]
+        self._in_array = ctypes.c_void_p * max(len(self.inputs), 1)
+        self._out_array = ctypes.c_void_p * max(len(self.outputs), 1)
+        self._run, self._run_batch = self._fn["run"], self._fn["run_batch"]
 
     def __repr__(self) -> str:
         def text(ports):
@@ -132,15 +137,17 @@ class Model:
         or a tuple of them when the artifact has several outputs."""
         values = self._arguments(args, kwargs)
         batch = self._batch(values)
-        arrays = [self._convert(p, v, batch) for p, v in zip(self.inputs, values)]
-        outs = [np.empty(p.concrete(batch), dtype=p.dtype) for p in self.outputs]
-        ins = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
-        ptrs = (ctypes.c_void_p * max(len(outs), 1))(*[o.ctypes.data for o in outs])
-        ctx = self._context()
+        arrays = [self._convert(p, v, batch, dt) for p, v, dt in
+                  zip(self.inputs, values, self._in_dtypes)]
+        outs = [np.empty(p.concrete(batch), dtype=dt) for p, dt in
+                zip(self.outputs, self._out_dtypes)]
+        ins = self._in_array(*[a.ctypes.data for a in arrays])
+        ptrs = self._out_array(*[o.ctypes.data for o in outs])
+        ctx = getattr(self._local, "context", None) or self._context()
         if self.max_batch:
-            status = self._fn["run_batch"](ctx.handle, batch, ins, ptrs)
+            status = self._run_batch(ctx.handle, batch, ins, ptrs)
         else:
-            status = self._fn["run"](ctx.handle, ins, ptrs)
+            status = self._run(ctx.handle, ins, ptrs)
         if status:
             message = self._fn["error"](ctx.handle).decode()
             raise InvalidArgumentError(message) if status == 3 else ValueError(message)
@@ -176,12 +183,15 @@ class Model:
                              f"[1, {self.max_batch}]")
         return batch
 
-    def _convert(self, port: Port, value, batch: int) -> np.ndarray:
+    def _convert(self, port: Port, value, batch: int, dtype: np.dtype) -> np.ndarray:
+        expected = port.concrete(batch)
+        if type(value) is np.ndarray and value.dtype == dtype and value.shape == expected \
+                and value.flags.c_contiguous:
+            return value  # the common case, checked without conversions
         array = np.asarray(value)
         if not dtypes.can_cast_losslessly(array, dtypes.as_dtype(port.dtype)):
             raise TypeError(f"{self.name}: input {port.name} has dtype {port.dtype}, got "
                             f"{array.dtype} values (the conversion would lose data)")
-        expected = port.concrete(batch)
         if array.shape != expected:
             shown = ["batch" if d is None else d for d in port.shape]
             raise ValueError(f"{self.name}: input {port.name} must have shape {shown}, got "

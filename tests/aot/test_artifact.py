@@ -31,7 +31,7 @@ def test_the_files_and_the_manifest(mlp):
     assert manifest["outputs"] == [{"name": "probs", "dtype": "float32", "shape": [None, 4]}]
     assert len(manifest["graph_hash"]) == 64
     assert manifest["target"]["requested"] == "native" and manifest["target"]["cpu"]
-    assert manifest["batch"] == {"symbolic": True, "max": 2**31 - 1, "blocks": [64, 16, 4, 1]}
+    assert manifest["batch"] == {"symbolic": True, "max": 2**31 - 1, "blocks": [256, 64, 16, 4, 1]}
     assert manifest["weights_bytes"] >= (16 * 32 + 32 + 32 * 4) * 4
 
 
@@ -103,6 +103,7 @@ def test_refusals_say_why(tmp_path):
     assert "random ops" in export_error(x + tf.random_normal([3]), x, tmp_path)
     assert "'other'" in export_error(x + other, x, tmp_path)
     assert "C identifier" in export_error(x * 2.0, x, tmp_path, name="my-model")
+    assert "given twice" in export_error(x * 2.0, [x, x], tmp_path)
     v = tf.Variable(np.ones(3, np.float32), name="v")
     assert "session=sess" in export_error(x * v, x, tmp_path)
     inner = tf.placeholder(tf.float32, [2, None], name="inner")

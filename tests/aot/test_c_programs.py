@@ -4,6 +4,9 @@ concurrently from threads, and two artifacts link into one program."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 from conftest import (
@@ -102,15 +105,35 @@ def test_error_paths_at_the_c_boundary(stats, tmp_path):
     assert run_program(program).stdout == "ok\n"
 
 
-def test_contexts_run_concurrently_from_threads(mlp, tmp_path):
-    program = compile_c([C_DIR / "threads.c"], [mlp.artifact], tmp_path / "threads",
-                        model="mlp")
-    x = np.random.default_rng(7).normal(size=(70, 16)).astype(np.float32)  # 64 + 4 + 1 + 1
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory) -> Exported:
+    """A model large enough that its GEMMs and elementwise kernels run on the thread pool
+    (4 threads: more than this machine's cores, so regions contend)."""
+    rng = np.random.default_rng(5)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, [None, 128], name="x")
+        w1 = tf.constant(rng.normal(0, 0.1, (128, 512)).astype(np.float32))
+        w2 = tf.constant(rng.normal(0, 0.1, (512, 128)).astype(np.float32))
+        y = tf.tanh(tf.matmul(tf.nn.relu(tf.matmul(x, w1)), w2), name="y")
+        sess = tf.Session(graph=graph)
+        artifact = tf.export(y, x, tmp_path_factory.mktemp("wide"), name="wide", session=sess,
+                             threads=4)
+    return Exported(artifact, sess, {"x": x}, {"y": y})
+
+
+@pytest.mark.skipif(shutil.which("nm") is None, reason="needs nm")
+def test_contexts_run_concurrently_from_threads(wide, tmp_path):
+    symbols = subprocess.run(["nm", wide.artifact.static], capture_output=True, text=True).stdout
+    assert "graphc_parallel_for" in symbols  # the plans do use the pool
+    program = compile_c([C_DIR / "threads.c"], [wide.artifact], tmp_path / "threads",
+                        model="wide")
+    x = np.random.default_rng(7).normal(size=(70, 128)).astype(np.float32)  # 64 + 4 + 1 + 1
     x.tofile(tmp_path / "x.bin")
-    result = run_program(program, 70, tmp_path / "x.bin", tmp_path / "y.bin", 4, 40)
+    result = run_program(program, 70, tmp_path / "x.bin", tmp_path / "y.bin", 4, 20)
     assert result.stdout == "ok\n"
-    y = np.fromfile(tmp_path / "y.bin", np.float32).reshape(70, 4)
-    np.testing.assert_allclose(y, mlp.reference({"x": x})["probs"], rtol=1e-5, atol=1e-7)
+    y = np.fromfile(tmp_path / "y.bin", np.float32).reshape(70, 128)
+    np.testing.assert_allclose(y, wide.reference({"x": x})["y"], rtol=1e-5, atol=1e-6)
 
 
 def test_two_artifacts_link_statically_into_one_program(mlp, stats, tmp_path):

@@ -100,3 +100,21 @@ def test_a_fixed_shape_artifact_runs_with_run_not_run_batch(tmp_path):
     assert lib.fixed_run_batch(ctx, 3, None, None) == 2  # GRAPHC_ERROR_BATCH
     assert b"call fixed_run" in lib.fixed_error(ctx)
     lib.fixed_destroy(ctx)
+
+
+def test_every_dtype_crosses_the_boundary(tmp_path):
+    h = tf.placeholder(tf.float16, [None, 3], name="h")
+    i = tf.placeholder(tf.int64, [None, 3], name="i")
+    b = tf.placeholder(tf.bool, [None, 3], name="b")
+    fetches = {"h2": h * 2.0, "pos": tf.logical_and(b, i > 0),
+               "sel": tf.where(b, tf.cast(i, tf.float64), tf.cast(h, tf.float64)),
+               "n": tf.cast(tf.reduce_sum(tf.cast(b, tf.int32), axis=1), tf.int32)}
+    values = [np.array([[1, -2, 3.5]] * 6, np.float16), np.array([[1, -2, 3]] * 6, np.int64),
+              np.array([[True, False, True], [False, True, True]] * 3)]
+    with tf.Session() as sess:
+        a = tf.export(fetches, [h, i, b], tmp_path, name="dt", session=sess,
+                      batch_blocks=(4, 1))
+        expected = sess.run(fetches, dict(zip([h, i, b], values)))
+    got = tf.load(a.shared)(*values)
+    for value, (name, want) in zip(got, expected.items()):
+        assert value.dtype == want.dtype and np.array_equal(value, want), name
