@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import requires_cc
+from aot_support import requires_cc
 
 from graphc.cli import main
 

@@ -10,13 +10,23 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import requires_cc
+from aot_support import requires_cc, shared
 
 import graphc as tf
 from graphc.aot import ExportError
 from graphc.aot.link import ALLOWED_NEEDED, exported_symbols, needed_libraries
 
 pytestmark = requires_cc
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    return shared("mlp", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def stats(tmp_path_factory):
+    return shared("stats", tmp_path_factory)
 
 
 def test_the_files_and_the_manifest(mlp):

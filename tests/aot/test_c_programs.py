@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import (
+from aot_support import (
     C_DIR,
     Exported,
     build_stats,
@@ -17,12 +17,23 @@ from conftest import (
     doc_c_program,
     requires_cc,
     run_program,
+    shared,
     stats_inputs,
 )
 
 import graphc as tf
 
 pytestmark = requires_cc
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    return shared("mlp", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def stats(tmp_path_factory):
+    return shared("stats", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,22 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import requires_cc, stats_inputs
+from aot_support import requires_cc, shared, stats_inputs
 
 import graphc as tf
 from graphc.errors import InvalidArgumentError
 
 pytestmark = requires_cc
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    return shared("mlp", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def stats(tmp_path_factory):
+    return shared("stats", tmp_path_factory)
 
 
 def test_round_trip_equals_session_run(mlp, stats):

@@ -1,5 +1,7 @@
-"""Fixtures of the AOT tests: two exported models, each compiled once per test session, and
-helpers that build and run C programs against them with the system C compiler."""
+"""Shared by the AOT tests: two exported models, each compiled once per test session
+(`shared`; test modules wrap it in fixtures), and helpers that build and run C programs
+against them with the system C compiler. Not a conftest.py: tests elsewhere import the
+top-level conftest by that module name."""
 
 from __future__ import annotations
 
@@ -94,14 +96,15 @@ def stats_inputs(batch: int, seed: int = 0) -> dict:
             "scale": np.array([0.5, -1.0, 2.0], np.float32)}
 
 
-@pytest.fixture(scope="session")
-def mlp(tmp_path_factory) -> Exported:
-    return build_mlp(tmp_path_factory.mktemp("mlp"))
+_BUILT: dict = {}  # one export per model and test session, whichever module asks first
 
 
-@pytest.fixture(scope="session")
-def stats(tmp_path_factory) -> Exported:
-    return build_stats(tmp_path_factory.mktemp("stats"))
+def shared(model: str, tmp_path_factory) -> Exported:
+    """The 'mlp' or 'stats' export of this test session (test modules wrap it in fixtures)."""
+    if model not in _BUILT:
+        build = {"mlp": build_mlp, "stats": build_stats}[model]
+        _BUILT[model] = build(tmp_path_factory.mktemp(model))
+    return _BUILT[model]
 
 
 def compile_c(sources, artifacts, output, model=None, static=False, extra=()) -> str:
