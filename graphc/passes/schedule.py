@@ -7,7 +7,8 @@ split: strip-mines a lone top-level loop (no loop inside) that will run on sever
 parallelize: marks top-level loops "parallel" when they carry enough work for the threads
   and their iterations are independent: no Check (a failure must stop the kernel in order),
   no Intrinsic, and no buffer both loaded and stored in the loop (a scatter-add's
-  read-modify-write). Expects loops starting at 0, as lowering makes them.
+  read-modify-write) unless only ever at the element being stored (an elementwise kernel
+  writing in place). Expects loops starting at 0, as lowering makes them.
 unroll: marks innermost loops with a small constant trip count "unroll" (factor = trips).
 vectorize: marks innermost loops "vector" with `Caps.vector_bits` worth of lanes of their
   widest type, when every store is contiguous in the loop variable, every load contiguous or
@@ -72,10 +73,12 @@ def _worth_it(s, caps: Caps) -> bool:
         return False
     if not isinstance(s.stop, K.Const) or s.stop.value < 2 or _work(s) < caps.min_parallel_work:
         return False
-    loads, stores = set(), set()
+    loads, stores = {}, {}
     if not _independent(s.body, loads, stores):
         return False
-    return not loads & stores
+    # a buffer both read and written: iterations stay independent only when every access is
+    # to the element being written (an elementwise kernel writing over its input)
+    return all(len(stores[b]) == 1 and loads[b] == stores[b] for b in loads.keys() & stores)
 
 
 def _work(s) -> int:
@@ -96,12 +99,14 @@ def _trips(s: K.Loop):
     return None
 
 
-def _independent(stmts, loads: set, stores: set) -> bool:
+def _independent(stmts, loads: dict, stores: dict) -> bool:
+    """False if the statements hold a Check, Intrinsic or Barrier; else collects the index
+    expressions each buffer is loaded and stored at."""
     for s in stmts:
         if isinstance(s, (K.Check, K.Intrinsic, K.Barrier)):
             return False
         if isinstance(s, K.Store):
-            stores.add(s.buffer)
+            stores.setdefault(s.buffer, set()).add(s.index)
         if isinstance(s, K.Loop) and not _independent(s.body, loads, stores):
             return False
         for e in K.stmt_exprs(s):
@@ -109,9 +114,9 @@ def _independent(stmts, loads: set, stores: set) -> bool:
     return True
 
 
-def _collect_loads(e, loads: set) -> None:
+def _collect_loads(e, loads: dict) -> None:
     if isinstance(e, K.Load):
-        loads.add(e.buffer)
+        loads.setdefault(e.buffer, set()).add(e.index)
     for c in K.expr_children(e):
         _collect_loads(c, loads)
 

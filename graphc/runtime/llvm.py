@@ -28,6 +28,7 @@ from graphc.passes.fuse import inline_elementwise
 from graphc.passes.fuse_rows import RowGroup, row_groups, units
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
 from graphc.passes.lower_rows import lower_rows
+from graphc.passes.memory import MemoryPlan, plan_memory
 from graphc.passes.pipeline import optimize_graph
 from graphc.passes.schedule import Caps, schedule
 from graphc.passes.specialize import specialize
@@ -62,6 +63,7 @@ class Plan:
     arena: np.ndarray = None
     bound_per_run: list = field(default_factory=list)  # (index, slot) set before each call
     bound_by: object = None  # the BoundPlan whose staging buffers the table points at
+    memory: dict = field(default_factory=dict)  # the memory plan's summary (passes/memory.py)
 
 
 class LLVMExecutor:
@@ -250,17 +252,25 @@ class LLVMExecutor:
 
 
 def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
-               vector_bits: int = 0):
+               vector_bits: int = 0, trace: dict = None):
     """(plan, kernels, slots_of) for `fetches` with feeds of `fed_shapes`: the Plan (slots,
     kernels as lowered, fetch slots, commits), the kernels scheduled for `threads`, ready to
     render, and slots_of(kernel) -> the table index of each of its parameters. Shared by the
-    JIT (compile) and ahead-of-time export (graphc.aot)."""
+    JIT (compile) and ahead-of-time export (graphc.aot). `trace`, a dict, receives the
+    optimized graph and the fusion decisions (graphc.explain reads them); options.fuse=False
+    gives every node a kernel of its own."""
+    options = options or default_options()
     spec_fetches, origin = specialize(fetches, fed_shapes, describe)
-    spec_fetches, origin = optimize_graph(spec_fetches, origin, options or default_options())
+    spec_fetches, origin = optimize_graph(spec_fetches, origin, options)
     order = topo_sort(spec_fetches)
-    inlined = inline_elementwise(order, spec_fetches)
+    fuse = getattr(options, "fuse", True)
+    inlined = inline_elementwise(order, spec_fetches) if fuse else frozenset()
+    groups = row_groups(order, spec_fetches, inlined) if fuse else []
+    if trace is not None:
+        trace.update(roots=spec_fetches, origin=origin, order=order, inlined=inlined,
+                     groups=groups)
     builder = _PlanBuilder(origin, inlined)
-    for unit in units(order, row_groups(order, spec_fetches, inlined)):
+    for unit in units(order, groups):
         if isinstance(unit, RowGroup):
             builder.add_rows(unit)
         else:
@@ -268,6 +278,63 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     plan = builder.finish(spec_fetches)
     caps = Caps(threads=threads, vector_bits=vector_bits)
     return plan, [schedule(k, caps) for k in plan.kernels], builder.slots_of
+
+
+def _written(kernel: K.Kernel) -> set:
+    """Names of the buffers a kernel writes: stores, and a library routine's output."""
+    out: set = set()
+
+    def walk(stmts):
+        for st in stmts:
+            if isinstance(st, K.Store):
+                out.add(st.buffer)
+            elif isinstance(st, K.Intrinsic):
+                out.add(st.buffers[-1])
+            elif isinstance(st, K.Loop):
+                walk(st.body)
+    walk(kernel.body)
+    return out
+
+
+def _in_place_pairs(kernel: K.Kernel) -> list:
+    """(output slot, input slot) pairs where the kernel may write its output over the input:
+    one store, no Check or library call, and every load of the input at the stored index."""
+    stores, loads, other = [], {}, []
+
+    def expr(e):
+        if isinstance(e, K.Load):
+            loads.setdefault(e.buffer, set()).add(e.index)
+        for c in K.expr_children(e):
+            expr(c)
+
+    def walk(stmts):
+        for st in stmts:
+            if isinstance(st, K.Store):
+                stores.append(st)
+            elif isinstance(st, (K.Check, K.Intrinsic, K.Barrier)):
+                other.append(st)
+            if isinstance(st, K.Loop):
+                walk(st.body)
+            for e in K.stmt_exprs(st):
+                expr(e)
+    walk(kernel.body)
+    if len(stores) != 1 or other:
+        return []
+    (store,) = stores
+    return [(int(store.buffer[1:]), int(b[1:])) for b, idx in loads.items()
+            if b != store.buffer and idx == {store.index}]
+
+
+def _merge_buffers(kernel: K.Kernel, gone: str, kept: str) -> K.Kernel:
+    """The kernel reading `gone` from `kept` (the two now share memory): one parameter."""
+    from dataclasses import replace
+    merged = K.rename_buffers(kernel, {gone: kept})
+    seen, buffers = set(), []
+    for b in merged.buffers:
+        if b.name not in seen:
+            seen.add(b.name)
+            buffers.append(b)
+    return replace(merged, buffers=tuple(buffers))
 
 
 class _PlanBuilder:
@@ -282,7 +349,7 @@ class _PlanBuilder:
         self.needs_value: list = []
         self.kernels: list = []
         self.kernel_slots: list = []
-        self.arena_bytes = 0
+        self._bytes: dict = {}  # arena slot -> bytes
         self.lowering = Lowering(self._buffer_name, inlined)
 
     def _buffer_name(self, node) -> str:
@@ -298,10 +365,10 @@ class _PlanBuilder:
         return len(self.slots) - 1
 
     def _arena_slot(self, node) -> int:
-        nbytes = size_of(node.shape) * node.dtype.np.itemsize
-        offset = self.arena_bytes
-        self.arena_bytes += -(-max(nbytes, 1) // ALIGN) * ALIGN
-        return self._new_slot(Slot("arena", node, offset=offset))
+        """A workspace buffer for node's value; its offset is planned in finish()."""
+        index = self._new_slot(Slot("arena", node))
+        self._bytes[index] = size_of(node.shape) * node.dtype.np.itemsize
+        return index
 
     def _read_variable(self, var):
         original = self.origin.get(var, var)
@@ -369,5 +436,31 @@ class _PlanBuilder:
         for var, slot in self.latest.items():
             if self.slots[slot].kind == "arena":
                 commits.append((self.origin.get(var, var), slot, var.shape))
-        return Plan(self.slots, self.kernels, fetch_slots, commits, self.needs_value,
-                    self.arena_bytes)
+        fetched = {f[0] for f in fetch_slots if f is not None}
+        memory = self._plan_memory(fetched | {c[1] for c in commits}, fetched)
+        plan = Plan(self.slots, self.kernels, fetch_slots, commits, self.needs_value,
+                    memory.arena_bytes)
+        plan.memory = memory.summary()
+        return plan
+
+    def _plan_memory(self, live_out: set, fetched: set) -> MemoryPlan:
+        """Arena offsets by liveness (graphc/passes/memory.py); elementwise kernels writing
+        over an input that dies there read and write one buffer from then on. Not when the
+        output is fetched: a run may point a fetched slot at the caller's out= array."""
+        arena = {i for i, s in enumerate(self.slots) if s.kind == "arena"}
+        io, candidates = [], {}
+        for k, kernel in enumerate(self.kernels):
+            written = {int(b[1:]) for b in _written(kernel)} & arena
+            read = {int(b.name[1:]) for b in kernel.params} & arena - written
+            io.append((sorted(written), sorted(read)))
+            candidates[k] = [(o, i) for o, i in _in_place_pairs(kernel)
+                             if i in arena and o not in fetched]
+        memory = plan_memory(io, {i: self._bytes[i] for i in arena}, live_out, candidates)
+        for i in arena - set(memory.offsets):  # never written: a region of its own
+            memory.offsets[i] = memory.arena_bytes
+            memory.arena_bytes += -(-max(self._bytes[i], 1) // ALIGN) * ALIGN
+        for i in arena:
+            self.slots[i].offset = memory.offsets[i]
+        for k, (out, inp) in memory.in_place.items():
+            self.kernels[k] = _merge_buffers(self.kernels[k], f"s{inp}", f"s{out}")
+        return memory

@@ -145,3 +145,15 @@ def test_rendered_vector_loops_carry_their_width_to_llvm():
     text = str(render_module([vectorize(kernel, WIDE)], lambda k: [0, 1], INTRINSICS))
     assert '!{ !"llvm.loop.vectorize.width", i32 16 }' in text
     assert "!llvm.loop" in text
+
+
+def test_in_place_kernels_stay_parallel_but_other_read_write_ones_do_not():
+    i = K.Var("i")
+    same = K.Store("x", i, K.Binary("mul", K.Load("x", i, "f32"), K.Const(2.0, "f32"), "f32"))
+    shifted = K.Store("x", i, K.Load("x", K.Binary("add", i, K.Const(1), K.INDEX), "f32"))
+    buffers = (K.Buffer("x", "f32", K.Const(100001)),)
+    for store, kind in ((same, "parallel"), (shifted, "serial")):
+        loop = K.Loop("i", K.Const(0), K.Const(100000), (store,))
+        kernel = K.Kernel("k", buffers, (), (loop,))
+        (outer,) = schedule(kernel, Caps(threads=2)).body
+        assert outer.kind == kind
