@@ -1,0 +1,286 @@
+"""render: GPU-scheduled L2 kernels (passes/schedule_gpu) -> one CUDA C translation unit.
+
+    extern "C" __global__ void <fn>(T0* p0, ..., int* gc_err, int gc_kernel)
+
+Every phase of every kernel (a top-level gpu_block loop) becomes one such function over the
+kernel's parameters, canonically named; equal phases share one function. A `Launch` records
+which function to call for which plan kernel, with its grid and block. A failed Check
+records (kernel << 16) | (1 + code) in the error word `gc_err` (the first one wins: the
+encoding of the LLVM target's graphc_run status) and ends its thread.
+
+Thin and table-driven like the LLVM renderer: C types, an operator table (C operators, or
+`gc_<op>` helpers from prelude.cuh overloaded per type), loops by kind, and intrinsic hooks.
+Half precision is storage only: f16 operands are computed in float and rounded once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from graphc.ir import kernel as K
+from graphc.passes.schedule_gpu import BLOCK, THREAD
+
+CTYPES = {"f16": "__half", "f32": "float", "f64": "double", "i32": "int", "i64": "i64",
+          "bool": "bool"}
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "le": "<=", "gt": ">",
+         "ge": ">=", "eq": "==", "ne": "!=", "and": "&&", "or": "||", "xor": "!="}
+PREFIX = {"neg": "-", "not": "!"}
+GEMM_TILE, GEMM_THREADS = 128, 256  # prelude.cuh's gc_gemm: a 128x128 tile per 256 threads
+PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.cuh")
+
+
+@dataclass(frozen=True)
+class Launch:
+    function: str
+    kernel: int  # index of the plan kernel (parameters, Check messages)
+    grid: tuple
+    block: tuple
+    sync: bool  # barriers or shuffles inside: the emulator runs such blocks as fibers
+
+
+@dataclass
+class Program:
+    source: str
+    launches: list
+    signatures: dict = field(default_factory=dict)  # function -> C types of its buffers
+
+
+def prelude() -> str:
+    with open(PRELUDE) as f:
+        return f.read()
+
+
+def render_program(kernels) -> Program:
+    """The translation unit and launch list of GPU-scheduled `kernels`, in plan order."""
+    parts, launches, signatures, functions = [prelude()], [], {}, {}
+    for i, k in enumerate(kernels):
+        shape = K.canonical(k)
+        for j, phase in enumerate(shape.body):
+            single = replace(shape, body=(phase,))
+            name = functions.get(single)
+            if name is None:
+                name = functions[single] = f"k{len(functions)}_{_ident(k.name)}"
+                text, grid, block = PhaseRenderer(single, name).render()
+                parts.append(text)
+                signatures[name] = tuple(CTYPES[b.dtype] for b in single.params)
+            else:
+                grid, block = PhaseRenderer(single, name).dims()
+            launches.append(Launch(name, i, grid, block, _syncs(phase)))
+    return Program("\n".join(parts), launches, signatures)
+
+
+def _ident(name: str) -> str:
+    return re.sub(r"\W", "_", name)[:40]
+
+
+def _syncs(stmt) -> bool:
+    if isinstance(stmt, (K.Barrier, K.Intrinsic)):
+        return True
+    return isinstance(stmt, K.Loop) and any(_syncs(s) for s in stmt.body)
+
+
+class PhaseRenderer:
+    """Emits the __global__ function of one phase (a kernel whose body is one launch)."""
+
+    def __init__(self, kernel: K.Kernel, name: str):
+        self.kernel, self.name = kernel, name
+        self.lines: list = []
+        self.depth = 1
+        top = kernel.body[0]
+        if not (isinstance(top, K.Loop) and top.kind == "gpu_block"):
+            raise ValueError(f"kernel {kernel.name} is not GPU-scheduled (schedule_gpu)")
+        self.top = top
+
+    def dims(self):
+        """(grid, block) of the launch."""
+        inner = self.top.body[0]
+        blocks = _const(self.top.stop)
+        if isinstance(inner, K.Intrinsic):  # gemm: tiles of C on x/y, the batch on z
+            m, n = _const(inner.args[0]), _const(inner.args[1])
+            return ((-(-n // GEMM_TILE) or 1, -(-m // GEMM_TILE) or 1, blocks),
+                    (GEMM_THREADS, 1, 1))
+        return (blocks, 1, 1), (_const(inner.stop), 1, 1)
+
+    def render(self):
+        grid, block = self.dims()
+        params = [f"{CTYPES[b.dtype]}* __restrict__ {b.name}" for b in self.kernel.params]
+        params += ["int* __restrict__ gc_err", "int gc_kernel"]
+        head = (f'extern "C" __global__ void __launch_bounds__({block[0]}) {self.name}('
+                + ", ".join(params) + ") {")
+        inner = self.top.body[0]
+        if isinstance(inner, K.Intrinsic):
+            self.emit(f"const i64 {BLOCK} = blockIdx.z;")
+            self.s_Intrinsic(inner)
+        else:
+            self.emit(f"const i64 {BLOCK} = blockIdx.x;")
+            self.emit(f"const i64 {THREAD} = threadIdx.x;")
+            for b in self.kernel.buffers:
+                if b.scratch and _uses(inner.body, b.name):
+                    self.emit(f"__shared__ {CTYPES[b.dtype]} {b.name}[{_const(b.size)}];")
+            self.stmts(inner.body)
+        return "\n".join([head] + self.lines + ["}\n"]), grid, block
+
+    def emit(self, line: str) -> None:
+        self.lines.append("  " * self.depth + line)
+
+    # --- statements -------------------------------------------------------------------------
+    def stmts(self, stmts) -> None:
+        for s in stmts:
+            getattr(self, "s_" + type(s).__name__)(s)
+
+    def s_Loop(self, s) -> None:
+        if s.kind in ("gpu_block", "gpu_thread"):
+            raise ValueError(f"kernel {self.kernel.name}: nested {s.kind} loop {s.var}")
+        if s.kind == "unroll":
+            self.emit("#pragma unroll")
+        self.emit(f"for (i64 {s.var} = {self.expr(s.start)}; {s.var} < {self.expr(s.stop)}; "
+                  f"++{s.var}) {{")
+        self.depth += 1
+        self.stmts(s.body)
+        self.depth -= 1
+        self.emit("}")
+
+    def s_Store(self, s) -> None:
+        self.emit(f"{s.buffer}[{self.expr(s.index)}] = {self.expr(s.value)};")
+
+    def s_Local(self, s) -> None:
+        self.emit(f"{CTYPES[s.dtype]} {s.name} = {self.expr(s.init)};")
+
+    def s_Assign(self, s) -> None:
+        self.emit(f"{s.name} = {self.expr(s.value)};")
+
+    def s_Check(self, s) -> None:
+        self.emit(f"if (!({self.expr(s.cond)})) {{ gc_fail(gc_err, gc_kernel, {s.code}); "
+                  "return; }")
+
+    def s_Barrier(self, s) -> None:
+        self.emit("__syncthreads();")
+
+    def s_Intrinsic(self, s) -> None:
+        if s.name == "gemm":
+            return self.gemm(s)
+        op = s.name.removeprefix("block_reduce_")
+        self.emit(f"gc_block_reduce<Gc{op.capitalize()}>({s.buffers[0]}, "
+                  f"{self.expr(s.args[0])});")
+
+    def gemm(self, s) -> None:
+        """gemm(A, B, C; M, N, K, offA, rsA, csA, offB, rsB, csB, offC), see lower._matmul."""
+        a, b, c = s.buffers[:3]
+        m, n, k, off_a, rsa, csa, off_b, rsb, csb, off_c = (self.expr(x) for x in s.args)
+        t = CTYPES[self.kernel.buffer(c).dtype]
+        self.emit(f"gc_gemm<{t}>({a} + {off_a}, {b} + {off_b}, {c} + {off_c}, {m}, {n}, {k}, "
+                  f"{rsa}, {csa}, {rsb}, {csb});")
+
+    # --- expressions ------------------------------------------------------------------------
+    def expr(self, e) -> str:
+        """C text of `e`, in its dtype's C type."""
+        return getattr(self, "e_" + type(e).__name__)(e)
+
+    def arithmetic(self, e) -> str:
+        """C text of `e` as a value to compute with (f16 widened to float)."""
+        text = self.expr(e)
+        return f"__half2float({text})" if e.dtype == "f16" else text
+
+    def e_Const(self, e) -> str:
+        return constant(e.value, e.dtype)
+
+    def e_Var(self, e) -> str:
+        return e.name
+
+    e_Ref = e_Var
+
+    def e_Load(self, e) -> str:
+        return f"{e.buffer}[{self.expr(e.index)}]"
+
+    def e_Select(self, e) -> str:
+        return f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
+
+    def e_Unary(self, e) -> str:
+        a = self.arithmetic(e.a)
+        text = f"({PREFIX[e.op]}{a})" if e.op in PREFIX else f"{_helper(e.op, e.a.dtype)}({a})"
+        return _narrow(text, e.dtype)
+
+    def e_Binary(self, e) -> str:
+        a, b = self.arithmetic(e.a), self.arithmetic(e.b)
+        text = f"({a} {INFIX[e.op]} {b})" if e.op in INFIX else \
+            f"{_helper(e.op, e.a.dtype)}({a}, {b})"
+        return _narrow(text, e.dtype)
+
+    def e_Cast(self, e) -> str:
+        return cast(self.arithmetic(e.a), "f32" if e.a.dtype == "f16" else e.a.dtype, e.dtype)
+
+
+def _helper(op: str, dtype: str) -> str:
+    """The prelude's helper for `op`: float overloads, or the integer template made explicit
+    (so that an i64 index and an int literal meet in one type)."""
+    return f"gc_{op}" if dtype.startswith("f") else f"gc_{op}<{CTYPES[dtype]}>"
+
+
+def _narrow(text: str, dtype: str) -> str:
+    return f"__float2half({text})" if dtype == "f16" else text
+
+
+def cast(text: str, src: str, dst: str) -> str:
+    """C text converting `text` (of dtype src, never f16) to dst."""
+    if src == dst:
+        return text
+    if dst == "f16":
+        return f"__float2half({cast(text, src, 'f32')})"
+    if dst == "bool":
+        return f"({text} != 0)"
+    if src.startswith("f") and not dst.startswith("f"):
+        return f"gc_f2i<{CTYPES[dst]}, {CTYPES[src]}>({text})"
+    return f"(({CTYPES[dst]})({text}))"
+
+
+def constant(value, dtype: str) -> str:
+    """A C literal of `value` as dtype (floats rounded to f32 as the LLVM target does)."""
+    if dtype == "bool":
+        return "true" if value else "false"
+    if dtype.startswith("f"):
+        v = float(value)
+        bits = "F32" if dtype in ("f16", "f32") else "F64"
+        if math.isnan(v):
+            text = f"GC_NAN_{bits}"
+        elif math.isinf(v):
+            text = f"({'-' if v < 0 else ''}GC_INF_{bits})"
+        elif bits == "F32":
+            f = float(np.float32(v))
+            text = (repr(f) if float(repr(f)) == f and "e" not in repr(f) else f.hex()) + "f"
+        else:
+            text = repr(v)
+        return f"__float2half({text})" if dtype == "f16" else text
+    v = int(value)
+    bits = 32 if dtype == "i32" else 64
+    if v == -(1 << (bits - 1)):
+        return f"({v + 1}{'LL' if bits == 64 else ''} - 1)"
+    return f"{v}LL" if bits == 64 and abs(v) >= 1 << 31 else str(v)
+
+
+def _const(e) -> int:
+    if not isinstance(e, K.Const):
+        raise ValueError(f"launch dimension {e!r} is not a constant")
+    return int(e.value)
+
+
+def _uses(stmts, name: str) -> bool:
+    for s in stmts:
+        if isinstance(s, K.Intrinsic) and name in s.buffers:
+            return True
+        if isinstance(s, K.Store) and s.buffer == name:
+            return True
+        if isinstance(s, K.Loop) and _uses(s.body, name):
+            return True
+        if any(_loads(e, name) for e in K.stmt_exprs(s)):
+            return True
+    return False
+
+
+def _loads(e, name: str) -> bool:
+    return (isinstance(e, K.Load) and e.buffer == name) or \
+        any(_loads(c, name) for c in K.expr_children(e))

@@ -1,0 +1,351 @@
+"""schedule_gpu: L2 kernels -> GPU launches, steered by a GPU capability record (GPUCaps).
+
+Expects a kernel as lowering (and the shared schedule at one thread) leaves it: top-level
+loop nests starting at 0 over constant extents. Guarantees the same computation as a
+sequence of *phases*, one per top-level statement, each of the form
+
+    for gbx in 0..G [gpu_block]:         # blockIdx.x (a gemm phase: blockIdx.z = batch)
+      for gtx in 0..T [gpu_thread]:      # threadIdx.x
+        ...
+
+A renderer launches each phase as one grid, in order: a launch boundary is a grid-wide
+barrier, so a kernel that fills a buffer and then scatters into it stays correct. L2 has no
+`if` and no loop step, so a guard is a loop of at most one trip, `for t in e..min(e+1, n)`,
+and a strided walk is an outer loop over strides around such a guard. Mappings:
+
+flat: a perfect loop nest whose iterations are independent is flattened to one index space
+  walked by a grid-stride loop; the innermost (contiguous) loop varies fastest along
+  threadIdx.x, so neighbouring threads touch neighbouring elements (coalesced). Each thread
+  runs the nest's innermost body as it is (a reduction over a non-last axis stays serial).
+rows: a nest whose body reduces along a row (Locals accumulated by inner loops: row groups
+  from lower_rows, reductions over trailing axes, softmax, layer norm) runs one block per
+  row: each thread accumulates a strided share, `block_reduce_<op>(scratch; T)` (an
+  Intrinsic: warp shuffles, then shared memory across warps; afterwards scratch[0] holds the
+  result) combines the shares, and loops storing along the row are strided over threads.
+gemm: a (batched) `gemm` Intrinsic becomes one launch of output tiles, batch on blockIdx.z.
+serial: anything else (a scatter-add reading what it writes, an argmax's select chain at
+  top level) runs on one thread: correct, not fast.
+
+The numpy interpreter runs flat, gemm and serial phases (GPU loops run in order); rows
+phases need barriers, which the cuda-emulated target provides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from graphc.ir import kernel as K
+
+BLOCK, THREAD = "gbx", "gtx"  # names of the launch's loop variables
+
+
+@dataclass(frozen=True)
+class GPUCaps:
+    """What a GPU offers the schedule (defaults: an sm_90 part such as the H200)."""
+    threads_per_block: int = 256  # threads of an elementwise or row launch
+    warp: int = 32
+    shared_bytes: int = 48 * 1024  # static shared memory per block
+    max_blocks: int = 1 << 16  # a grid-stride loop covers what does not fit
+    min_row: int = 16  # a row shorter than this is reduced by one thread
+
+
+REDUCING = ("add", "mul", "max", "min", "or", "and")
+
+
+def schedule_gpu(kernel: K.Kernel, caps: GPUCaps = GPUCaps()) -> K.Kernel:
+    """The kernel as GPU phases (see the module docstring)."""
+    if kernel.sizes:
+        raise NotImplementedError(f"kernel {kernel.name}: symbolic sizes on the GPU")
+    scratch: dict = {}
+    if len(kernel.body) == 1 and _is_gemm((), kernel.body):
+        phases = [_gemm([], [], kernel.body[0])]
+    elif any(not isinstance(s, K.Loop) for s in kernel.body):
+        # top-level locals belong to one thread of work: one block reduces it, or one thread
+        phases = [_rows([], [], list(kernel.body), caps, scratch) or _serial(kernel.body)]
+    else:
+        phases = [_phase(s, caps, scratch) for s in kernel.body]
+    buffers = kernel.buffers + tuple(scratch.values())
+    return replace(kernel, buffers=buffers, body=tuple(phases))
+
+
+def _phase(s: K.Loop, caps: GPUCaps, scratch: dict) -> K.Loop:
+    variables, extents, body = _perfect_nest(s)
+    if extents is None or not _independent([s]):
+        if _is_gemm(variables, body):
+            return _gemm(variables, extents, body[0])
+        return _serial((s,))
+    if not _has_check(body):
+        for depth in range(len(variables), -1, -1):  # the deepest split that reads as rows
+            inner = body if depth == len(variables) else _nest_stmts(
+                variables[depth:], extents[depth:], body)
+            rows = _rows(variables[:depth], extents[:depth], inner, caps, scratch)
+            if rows is not None:
+                return rows
+    return _flat(variables, extents, body, caps)
+
+
+# --- mappings -------------------------------------------------------------------------------
+def _flat(variables, extents, body, caps: GPUCaps) -> K.Loop:
+    total = math.prod(extents)
+    threads = _threads_for(total, caps)
+    walk, index = _grid_walk(total, threads, caps, "gt")
+    return _launch(walk(_substitute(body, _unflatten(index, variables, extents))), threads)
+
+
+def _rows(variables, extents, body, caps: GPUCaps, scratch: dict):
+    """One block per row, or None when `body` does not read as a row (see module doc)."""
+    plan = _row_plan(body, caps)
+    if plan is None:
+        return None
+    threads = plan
+    walk, row = _grid_walk(math.prod(extents), 1, caps, "grow")
+    tx = K.Var(THREAD)
+    stmts = []
+    for s in body:
+        stmts += _row_stmt(s, tx, threads, caps, scratch, body)
+    stmts = _substitute(tuple(stmts), _unflatten(row, variables, extents))
+    # the row walk is per block: row = stride*G + blockIdx (threads all take the same row)
+    return _launch(walk(stmts), threads)
+
+
+def _gemm(variables, extents, call: K.Intrinsic) -> K.Loop:
+    z = K.Var(BLOCK)
+    mapping = _unflatten(z, variables, extents)
+    call = _substitute((call,), mapping)[0]
+    return K.Loop(BLOCK, K.Const(0), K.Const(max(math.prod(extents), 1)), (call,), "gpu_block")
+
+
+def _serial(stmts) -> K.Loop:
+    return _launch(tuple(stmts), 1, blocks=1)
+
+
+def _launch(body, threads: int, blocks=None) -> K.Loop:
+    """`for gbx [gpu_block]: for gtx [gpu_thread]: body`; `body` is either a function of
+    (nothing: it was already built) or statements; grid size from the walk."""
+    if blocks is None:
+        blocks, body = body
+    inner = K.Loop(THREAD, K.Const(0), K.Const(threads), tuple(body), "gpu_thread")
+    return K.Loop(BLOCK, K.Const(0), K.Const(blocks), (inner,), "gpu_block")
+
+
+def _grid_walk(total: int, threads: int, caps: GPUCaps, name: str):
+    """(walk, index): walk(stmts) -> (blocks, statements running `stmts` once for each
+    index in 0..total, spread over blocks x threads with a grid-stride loop)."""
+    blocks = max(1, min(-(-total // threads), caps.max_blocks))
+    strides = max(1, -(-total // (blocks * threads)))
+    base = K.add(K.mul(K.Var(BLOCK), threads), K.Var(THREAD)) if threads > 1 else K.Var(BLOCK)
+    if strides > 1:
+        base = K.add(K.mul(K.Var(f"{name}s"), blocks * threads), base)
+
+    def walk(stmts):
+        loop = _guard(name, base, total, stmts)
+        if strides > 1:
+            loop = K.Loop(f"{name}s", K.Const(0), K.Const(strides), (loop,))
+        return blocks, (loop,)
+    return walk, K.Var(name)
+
+
+def _guard(name: str, first, limit, stmts) -> K.Loop:
+    """`for name in first..min(first+1, limit)`: stmts once, with name = first, if in range."""
+    stop = K.Binary("min", K.add(first, 1), K.idx(limit), K.INDEX)
+    return K.Loop(name, first, stop, tuple(stmts))
+
+
+def _threads_for(n: int, caps: GPUCaps) -> int:
+    """A power of two of at least a warp and at most a block, covering n if it can."""
+    return min(caps.threads_per_block, max(caps.warp, 1 << max(n - 1, 0).bit_length()))
+
+
+# --- rows -----------------------------------------------------------------------------------
+def _row_plan(body, caps: GPUCaps):
+    """Threads per block for `body` as a row, or None: every statement is a Local, an
+    Assign or a Store, or a loop nest that reduces locals of this row (`v = v (op) x`) or
+    stores independent elements; at least one reduces over min_row elements or more."""
+    declared = {s.name: s for s in body if isinstance(s, K.Local)}
+    widest, reduces = 1, False
+    for s in body:
+        if isinstance(s, (K.Local, K.Assign, K.Store)):
+            continue
+        if not isinstance(s, K.Loop):
+            return None
+        _, extents, inner = _perfect_nest(s)
+        if extents is None:
+            return None
+        kind = _inner_kind(inner, declared)
+        if kind is None:
+            return None
+        n = math.prod(extents)
+        widest = max(widest, n)
+        reduces = reduces or (kind == "reduce" and n >= caps.min_row)
+    return _threads_for(widest, caps) if reduces else None
+
+
+def _inner_kind(inner, declared):
+    """'reduce' when every statement folds into a declared local with an identity start,
+    'store' when every statement is a store (to buffers the loop does not read)."""
+    if all(isinstance(c, K.Assign) for c in inner):
+        for c in inner:
+            v, local = c.value, declared.get(c.name)
+            if local is None or not isinstance(local.init, K.Const) or \
+                    not isinstance(v, K.Binary) or v.op not in REDUCING or \
+                    v.a != K.Ref(c.name, v.dtype) or _mentions_refs(v.b, [a.name for a in inner]):
+                return None
+        return "reduce"
+    if all(isinstance(c, K.Store) for c in inner) and _independent(inner):
+        return "store"
+    return None
+
+
+def _row_stmt(s, tx, threads: int, caps, scratch: dict, body) -> list:
+    """The block-wide statements of one statement of a row body."""
+    if isinstance(s, K.Store):  # one thread writes a row's value
+        return [_guard("gone", tx, 1, (s,))]
+    if not isinstance(s, K.Loop):
+        return [s]  # locals and assignments: every thread holds the row's value
+    variables, extents, inner = _perfect_nest(s)
+    n = math.prod(extents)
+    strides = -(-n // threads)
+    first = K.add(K.mul(K.Var("gjs"), threads), tx) if strides > 1 else tx
+    walk = _guard("gj", first, n, _substitute(inner, _unflatten(K.Var("gj"), variables,
+                                                                 extents)))
+    if strides > 1:
+        walk = K.Loop("gjs", K.Const(0), K.Const(strides), (walk,))
+    out = [walk]
+    if isinstance(inner[0], K.Store):
+        stored = {c.buffer for c in inner}
+        later = body[body.index(s) + 1:]
+        if any(b in _loaded(later) for b in stored):
+            out.append(K.Barrier())  # other threads read what this loop wrote
+        return out
+    for c in inner:  # combine each thread's share across the block
+        dtype = c.value.dtype
+        buf = scratch.setdefault(dtype, K.Buffer(f"gsh_{dtype}", dtype, K.Const(
+            max(threads, caps.threads_per_block)), scratch=True))
+        out += [K.Store(buf.name, tx, K.Ref(c.name, dtype)),
+                K.Intrinsic(f"block_reduce_{c.value.op}", (buf.name,), (K.Const(threads),)),
+                K.Assign(c.name, K.Load(buf.name, K.Const(0), dtype)),
+                K.Barrier()]  # everyone has read scratch[0] before it is reused
+    return out
+
+
+# --- helpers --------------------------------------------------------------------------------
+def _perfect_nest(s: K.Loop):
+    """(variables, extents, innermost body) of a loop nest that is perfect (each loop's body
+    one loop) down to a body that is not a lone loop; extents None unless every loop runs
+    from 0 to a constant."""
+    variables, extents = [], []
+    while True:
+        if not (isinstance(s.start, K.Const) and s.start.value == 0 and
+                isinstance(s.stop, K.Const)) or s.kind not in ("serial", "unroll"):
+            extents = None
+        variables.append(s.var)
+        if extents is not None:
+            extents.append(int(s.stop.value))
+        if len(s.body) == 1 and isinstance(s.body[0], K.Loop):
+            s = s.body[0]
+            continue
+        return variables, extents, tuple(s.body)
+
+
+def _nest_stmts(variables, extents, body) -> tuple:
+    return K.nest(variables, extents, body)
+
+
+def _unflatten(flat, variables, extents) -> dict:
+    """Each loop variable of a row-major nest as a function of the flat index."""
+    mapping, step = {}, 1
+    for v, n in reversed(list(zip(variables, extents))):
+        value = flat if step == 1 else K.Binary("floordiv", flat, K.Const(step), K.INDEX)
+        if v != variables[0]:
+            value = K.Binary("mod", value, K.Const(n), K.INDEX)
+        mapping[v], step = value, step * n
+    return mapping
+
+
+def _is_gemm(variables, body) -> bool:
+    return len(body) == 1 and isinstance(body[0], K.Intrinsic) and body[0].name == "gemm"
+
+
+def _independent(stmts) -> bool:
+    """No Intrinsic or Barrier, and no buffer both loaded and stored, except at the one
+    element being stored (an elementwise kernel writing over its input, passes/memory)."""
+    loads, stores = {}, {}
+
+    def walk(ss):
+        for s in ss:
+            if isinstance(s, (K.Intrinsic, K.Barrier)):
+                return False
+            if isinstance(s, K.Store):
+                stores.setdefault(s.buffer, set()).add(s.index)
+            if isinstance(s, K.Loop) and not walk(s.body):
+                return False
+            for e in K.stmt_exprs(s):
+                _expr_loads(e, loads)
+        return True
+    return walk(stmts) and all(len(stores[b]) == 1 and loads[b] == stores[b]
+                               for b in loads.keys() & stores.keys())
+
+
+def _has_check(stmts) -> bool:
+    return any(isinstance(s, K.Check) or (isinstance(s, K.Loop) and _has_check(s.body))
+               for s in stmts)
+
+
+def _expr_loads(e, out: dict) -> dict:
+    """Buffer -> the index expressions `e` loads it at (added to `out`)."""
+    if isinstance(e, K.Load):
+        out.setdefault(e.buffer, set()).add(e.index)
+    for c in K.expr_children(e):
+        _expr_loads(c, out)
+    return out
+
+
+def _loaded(stmts) -> set:
+    out: dict = {}
+    for s in stmts:
+        for e in K.stmt_exprs(s):
+            _expr_loads(e, out)
+        if isinstance(s, K.Loop):
+            out.update((b, set()) for b in _loaded(s.body))
+    return set(out)
+
+
+def _mentions_refs(e, names) -> bool:
+    return (isinstance(e, K.Ref) and e.name in names) or \
+        any(_mentions_refs(c, names) for c in K.expr_children(e))
+
+
+def _substitute(stmts, mapping: dict) -> tuple:
+    """`stmts` with loop variables replaced by expressions (mapping: name -> Expr)."""
+    def expr(e):
+        if isinstance(e, K.Var):
+            return mapping.get(e.name, e)
+        if isinstance(e, K.Load):
+            return K.Load(e.buffer, expr(e.index), e.dtype)
+        if isinstance(e, K.Unary):
+            return K.Unary(e.op, expr(e.a), e.dtype)
+        if isinstance(e, K.Binary):
+            return K.Binary(e.op, expr(e.a), expr(e.b), e.dtype)
+        if isinstance(e, K.Select):
+            return K.Select(expr(e.cond), expr(e.a), expr(e.b), e.dtype)
+        if isinstance(e, K.Cast):
+            return K.Cast(expr(e.a), e.dtype)
+        return e
+
+    def stmt(s):
+        if isinstance(s, K.Store):
+            return K.Store(s.buffer, expr(s.index), expr(s.value))
+        if isinstance(s, K.Local):
+            return K.Local(s.name, s.dtype, expr(s.init))
+        if isinstance(s, K.Assign):
+            return K.Assign(s.name, expr(s.value))
+        if isinstance(s, K.Loop):
+            return replace(s, start=expr(s.start), stop=expr(s.stop),
+                           body=tuple(stmt(c) for c in s.body))
+        if isinstance(s, K.Check):
+            return K.Check(expr(s.cond), s.code)
+        if isinstance(s, K.Intrinsic):
+            return K.Intrinsic(s.name, s.buffers, tuple(expr(a) for a in s.args))
+        return s
+    return tuple(stmt(s) for s in stmts)

@@ -1,0 +1,252 @@
+"""The CUDA target: plans run as CUDA kernels on an NVIDIA GPU through pycuda.
+
+Everything but the device calls is `DeviceExecutor`, shared with the cuda-emulated target
+(runtime/cuda_emulated.py), which runs the same generated CUDA C on the CPU: the plan is
+LLVM's (build_plan: slots, arena offsets, commits), its kernels are scheduled for the GPU
+(schedule_gpu) and rendered into one translation unit (codegen_cuda), and a run is
+
+    upload feeds (and variables whose host value changed)   host -> device
+    launch every phase of every kernel in order             (arena, constants on the device)
+    read the error word; on a failed Check, report it as the CPU target does
+    download fetches                                        device -> host
+    commit assigned variables on the device
+
+A device layer (`PycudaDevice` here) offers alloc, upload, download, copy, load(program) and
+launch; nothing else touches the GPU. Variables live in device buffers between runs; the
+session's host copy is refreshed after a run that assigned them (see `commit`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.errors import OpError, UnimplementedError, uninitialized_variable
+from graphc.ir.shapes import format_shape
+from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
+from graphc.runtime.llvm import LLVMExecutor, Plan, build_plan
+
+INSTALL = ("install the CUDA toolkit and then pycuda with `pip install graphc[cuda]` "
+           "(pycuda builds against the toolkit's headers; see docs/cuda.md)")
+
+
+class CudaUnavailableError(UnimplementedError):
+    """target='cuda' cannot run here: no pycuda, no NVIDIA driver, or no GPU."""
+
+
+class DeviceMemoryError(OpError):
+    """The GPU ran out of memory for a plan's buffers."""
+
+
+class DeviceExecutor(LLVMExecutor):
+    """Runs plans through a device layer; subclasses say which (`open_device`)."""
+
+    name = "device"
+    returns_fresh_arrays = True
+    bind = None  # no make_callable fast path: the pointer table lives on the device
+
+    def __init__(self, state, options, describe):
+        super().__init__(state, options, describe)
+        self.threads = 1
+        self.caps = GPUCaps()
+        self.device = self.open_device()
+        self._variables: dict = {}  # variable node -> [device pointer, nbytes, host mirror]
+
+    def open_device(self):
+        raise NotImplementedError
+
+    def cache(self):
+        from graphc.runtime.cache import default_cache
+        if self._cache is None:
+            self._cache = default_cache(self.options)
+        return self._cache
+
+    # --- compiling ----------------------------------------------------------------------------
+    def compile(self, fetches, fed_shapes: dict) -> Plan:
+        from graphc.codegen_cuda.render import render_program
+        self._check_feeds(fetches, fed_shapes)
+        plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, 1,
+                                             self.options)
+        program = render_program([schedule_gpu(k, self.caps) for k in kernels])
+        plan.ir_text = program.source
+        plan.module = self.device.load(program, self.cache())
+        plan.launches = [(launch, slots_of(kernels[launch.kernel]))
+                         for launch in program.launches]
+        plan.arena = self.device.alloc(plan.arena_bytes)
+        plan.error_word = self.device.alloc(4)
+        plan.table = [0] * len(plan.slots)
+        plan.buffers = {}  # slot -> (device pointer, nbytes) of fed and drawn values
+        for i, slot in enumerate(plan.slots):
+            if slot.kind == "arena":
+                plan.table[i] = plan.arena + slot.offset
+            elif slot.kind == "constant":
+                plan.table[i] = self.device.alloc(slot.array.nbytes)
+                self.device.upload(plan.table[i], slot.array)
+        plan.bound_per_run = [(i, slot) for i, slot in enumerate(plan.slots)
+                              if slot.kind in ("feed", "variable", "host")]
+        return plan
+
+    # --- running ------------------------------------------------------------------------------
+    def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
+        for var in plan.needs_value:
+            if var not in self.state.variables:
+                raise uninitialized_variable(self.describe(var), var)
+        for f, o in zip(plan.fetch_slots, outs or ()):
+            if o is not None and f is not None and o.shape != tuple(f[2]):
+                raise ValueError(f"out= has shape {format_shape(o.shape)}, this run's fetch "
+                                 f"has shape {format_shape(f[2])}")
+        for i, slot in plan.bound_per_run:
+            if slot.kind == "variable":
+                plan.table[i] = self._variable_on_device(slot.node)
+                continue
+            if slot.kind == "feed":
+                array = np.ascontiguousarray(feeds[slot.node])
+            else:  # a random draw, made on the host for this run
+                node = slot.draw
+                array = np.ascontiguousarray(node.op.reference(
+                    rng=self.state.rng(slot.node), **node.attrs), dtype=node.dtype.np)
+            plan.table[i] = self._staging(plan, i, array.nbytes)
+            self.device.upload(plan.table[i], array)
+        self.device.upload(plan.error_word, np.zeros(1, np.int32))
+        for launch, slots in plan.launches:
+            self.device.launch(plan.module, launch, [plan.table[s] for s in slots],
+                               plan.error_word)
+        status = int(self.device.download(plan.error_word, np.int32, (1,))[0])
+        if status:
+            self.raise_failure(plan, status)
+        outs = outs or [None] * len(plan.fetch_slots)
+        outputs = [None if f is None else self.read_slot(plan, *f, out=o)
+                   for f, o in zip(plan.fetch_slots, outs)]
+        self.commit(plan)
+        return outputs
+
+    def _staging(self, plan: Plan, index: int, nbytes: int) -> int:
+        """The device buffer of a fed or drawn slot (allocated on first use)."""
+        held = plan.buffers.get(index)
+        if held is None or held[1] < nbytes:
+            held = plan.buffers[index] = (self.device.alloc(nbytes), nbytes)
+        return held[0]
+
+    def _variable_on_device(self, var) -> int:
+        """The device buffer of a variable, uploaded when the session's host value is not
+        the one the device holds (first use, or set from the host: load, restore)."""
+        host = self.state.variables.get(var)
+        held = self._variables.get(var)
+        if host is None:  # only assigned in this plan: its buffer is written, never read
+            return held[0] if held else 0
+        if held is None or held[1] != host.nbytes:
+            held = self._variables[var] = [self.device.alloc(host.nbytes), host.nbytes, None]
+        if held[2] is not host:
+            self.device.upload(held[0], np.ascontiguousarray(host))
+            held[2] = host
+        return held[0]
+
+    def read_slot(self, plan, slot_index, dtype, shape, out=None) -> np.ndarray:
+        value = self.device.download(plan.table[slot_index], np.dtype(dtype), tuple(shape))
+        if out is None:
+            return value
+        np.copyto(out, value)
+        return out
+
+    def commit(self, plan: Plan) -> None:
+        """Assigned variables: staged value -> the variable's device buffer (a device copy),
+        and the session's host copy refreshed from it, which the device then holds."""
+        for var, slot, shape in plan.commits:
+            nbytes = math.prod(shape) * var.dtype.np.itemsize
+            held = self._variables.get(var)
+            if held is None or held[1] != nbytes:
+                held = self._variables[var] = [self.device.alloc(nbytes), nbytes, None]
+            self.device.copy(held[0], plan.table[slot], nbytes)
+            host = self.read_slot(plan, slot, var.dtype.np, shape)
+            self.state.variables[var] = held[2] = host
+
+
+# --- the GPU through pycuda -----------------------------------------------------------------
+class PycudaDevice:
+    """The device layer on pycuda: one context on GPU 0, used by one session."""
+
+    def __init__(self):
+        self.cuda = _import_driver()
+        try:
+            self.cuda.init()
+            count = self.cuda.Device.count()
+        except Exception as e:  # pycuda raises its own LogicError / RuntimeError here
+            raise CudaUnavailableError(
+                f"target 'cuda': the NVIDIA driver could not be initialized ({e}); check "
+                "that `nvidia-smi` lists a GPU") from None
+        if count == 0:
+            raise CudaUnavailableError("target 'cuda': the NVIDIA driver reports no GPU; use "
+                                       "target='llvm' (CPU) or 'cuda-emulated' here")
+        device = self.cuda.Device(0)
+        self.arch = "sm_%d%d" % device.compute_capability()
+        self.context = device.make_context()
+        self.context.pop()
+        self._keep: list = []  # allocations live as long as the session
+
+    def alloc(self, nbytes: int) -> int:
+        self.context.push()
+        try:
+            memory = self.cuda.mem_alloc(max(int(nbytes), 1))
+        except self.cuda.MemoryError as e:
+            raise DeviceMemoryError(
+                f"target 'cuda': out of GPU memory allocating {nbytes} bytes ({e}); run "
+                "smaller batches or free other sessions") from None
+        finally:
+            self.context.pop()
+        self._keep.append(memory)
+        return int(memory)
+
+    def _call(self, fn, *args, **kwargs):
+        self.context.push()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.context.pop()
+
+    def upload(self, pointer: int, array: np.ndarray) -> None:
+        if array.nbytes:
+            self._call(self.cuda.memcpy_htod, pointer, array)
+
+    def download(self, pointer: int, dtype, shape) -> np.ndarray:
+        out = np.empty(shape, dtype)
+        if out.nbytes:
+            self._call(self.cuda.memcpy_dtoh, out, pointer)
+        return out
+
+    def copy(self, dst: int, src: int, nbytes: int) -> None:
+        if nbytes:
+            self._call(self.cuda.memcpy_dtod, dst, src, nbytes)
+
+    def load(self, program, cache):
+        from graphc.codegen_cuda.compile import compile_cubin
+        cubin = compile_cubin(program.source, self.arch, cache)
+        module = self._call(self.cuda.module_from_buffer, cubin)
+        return {name: module.get_function(name) for name in program.signatures}
+
+    def launch(self, module, launch, pointers, error_word) -> None:
+        args = [np.uintp(p) for p in pointers] + [np.uintp(error_word), np.int32(launch.kernel)]
+        self._call(module[launch.function], *args, grid=launch.grid, block=launch.block)
+
+
+def _import_driver():
+    try:
+        import pycuda  # noqa: F401
+    except ImportError:
+        raise CudaUnavailableError(f"target 'cuda' needs pycuda, which is not installed: "
+                                   f"{INSTALL}") from None
+    try:
+        import pycuda.driver as cuda
+    except ImportError as e:
+        raise CudaUnavailableError(
+            f"target 'cuda': pycuda is installed but the NVIDIA driver (libcuda.so) could "
+            f"not be loaded ({e}); install the NVIDIA driver on a machine with a GPU, or use "
+            "target='cuda-emulated' to run the CUDA code on the CPU") from None
+    return cuda
+
+
+class CudaExecutor(DeviceExecutor):
+    name = "cuda"
+
+    def open_device(self):
+        return PycudaDevice()
