@@ -137,6 +137,7 @@ def _resolve(fetches, feeds, session, batch_size) -> _Graph:
         outs.append((c_name(given or t.name, taken_out), _value_node(t.node)))
     if session is not None and session.graph is not graph:
         raise ExportError("the session runs another graph than the one being exported")
+    # the session's variable values (the runtime state a Session keeps; read, not changed)
     values = dict(session._state.variables) if session is not None else {}
     g = _Graph(graph, inputs, outs, values)
     _check_feeds(g)
@@ -221,7 +222,7 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
         slots.append(("arena", offset))
     kernels = [with_workspace(k, buffer_of) for k in kernels]
     module = render_module(kernels, slots_of, intrinsics_for(cpu), name=name, threads=threads)
-    _check_rows(plan, states, block, describe)
+    _check_rows(plan, states, block, describe, g.fetches)
     messages = [[f"{describe(k.notes['origin'])} failed: {m}" for m in k.messages]
                 for k in plan.kernels]
     outputs = [f[0] for f in plan.fetch_slots]
@@ -229,13 +230,15 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
     return Variant(block, slots, outputs, arena, messages, module), shapes
 
 
-def _check_rows(plan, states, block, describe) -> None:
-    """Every batched kernel output of this plan has `block` rows (batch.py's promise)."""
-    for k in plan.kernels:
-        node, origin = k.notes["node"], k.notes["origin"]
-        if states.get(origin) == ROWS and (not node.shape or node.shape[0] != block):
+def _check_rows(plan, states, block, describe, fetches) -> None:
+    """Every batched kernel output and fetch of this plan has `block` rows (batch.py's
+    promise, checked on the specialized shapes)."""
+    found = [(k.notes["origin"], k.notes["node"].shape) for k in plan.kernels]
+    found += [(node, f[2]) for (_, node), f in zip(fetches, plan.fetch_slots)]
+    for origin, shape in found:
+        if states.get(origin) == ROWS and (not shape or shape[0] != block):
             raise ExportError(f"cannot keep the batch dimension symbolic: "
-                              f"{describe(origin)} has shape {list(node.shape)} for a block "
+                              f"{describe(origin)} has shape {list(shape)} for a block "
                               f"of {block} rows. Export with a fixed batch_size= instead")
 
 
