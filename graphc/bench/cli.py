@@ -33,8 +33,8 @@ def add_parser(subparsers) -> None:
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", nargs="+", metavar="WHAT", help="what to benchmark (see above)")
-    p.add_argument("--target", default="llvm", help="graphc target: llvm, reference, cuda "
-                   "(where registered); default llvm")
+    p.add_argument("--target", default="llvm", help="graphc target: llvm (default), "
+                   "reference, cuda, cuda-emulated, where graphc can run it")
     p.add_argument("--threads", default=None, metavar="N[,N...]",
                    help="thread counts to run with (default: every allowed CPU); a one-thread "
                    "run pins the process to one CPU")
@@ -93,11 +93,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _runner(args: argparse.Namespace):
     from graphc.bench.peers import all_peers
     from graphc.bench.run import Runner, Settings
-    from graphc.runtime.targets import TARGETS
 
-    if args.target not in TARGETS:
-        raise BenchError(f"target {args.target!r} is not available here; available: "
-                         f"{', '.join(sorted(TARGETS))}")
+    _check_target(args.target)
     known = all_peers()
     compare = [] if args.compare in ("", "none") else args.compare.split(",")
     for name in compare:
@@ -112,6 +109,17 @@ def _runner(args: argparse.Namespace):
     if args.threads:
         settings.threads = _thread_counts(args.threads)
     return Runner(settings, command=_command(args))
+
+
+def _check_target(target: str) -> None:
+    """Fail early, with the target's own explanation, where graphc cannot run `target`
+    (an unknown name, or a device target without its device or driver)."""
+    import graphc
+
+    try:
+        graphc.Session(target=target, graph=graphc.Graph()).close()
+    except Exception as err:
+        raise BenchError(f"target {target!r} is not available here: {err}") from err
 
 
 def _thread_counts(text: str) -> list:

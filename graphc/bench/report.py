@@ -31,9 +31,9 @@ def markdown_table(header: list, rows: list) -> str:
 
 def _rate(row: dict) -> str:
     if row.get("gflops"):
-        return f"{row['gflops']:.1f} GFLOP/s"
+        return f"{row['gflops']:.3g} GFLOP/s"
     if row.get("gbs"):
-        return f"{row['gbs']:.2f} GB/s"
+        return f"{row['gbs']:.3g} GB/s"
     return "-"
 
 
@@ -47,7 +47,7 @@ def result_cells(row: dict) -> list:
             f"{row['cpu_over_wall']:.2f}", _rate(row),
             f"{100 * fraction:.0f}%" if fraction else "-",
             format_seconds(row["compile_s"]) if row.get("compile_s") is not None else "-",
-            f"{speedup:.2f}x" if speedup else "-"]
+            f"{speedup:.3g}x" if speedup else "-"]
 
 
 def render(doc: dict) -> str:
