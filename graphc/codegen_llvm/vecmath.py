@@ -17,7 +17,7 @@ Maximum error in ulp of the exact result, measured over dense sweeps, random bit
 every exponent, denormals and edge regions (tests/codegen_llvm/test_vecmath.py, plus one-off
 runs on 12-24M inputs per function, for f32 unary ones every 256th bit pattern) against float64
 references for f32 and 80-bit long double references for f64. The tests assert <= 1 ulp, and
-<= 1.5 for erf, pow and atan2.
+<= 1.5 for tanh, erf, pow and atan2.
 
     function  f32   f64   method
     exp       0.76  0.76  Cody-Waite by ln2, minimax expm1 kernel, 1 + r split exactly, ldexp
@@ -25,7 +25,9 @@ references for f32 and 80-bit long double references for f64. The tests assert <
     expm1     0.92  0.92  the same kernel; 2**n*(1 + q) - 1 summed exactly, rounded once
     log       0.80  0.80  fdlibm-style x = 2**k*(1+f), s = f/(2+f), minimax atanh-series kernel
     log1p     0.79  0.83  the log kernel on u = 1+x plus u's exact rounding error over u
-    tanh      0.72  0.73  minimax x + x**3*T(x*x) below 0.625, 1 - 2/(expm1(2|x|) + 2) above
+    tanh      1.28  1.34  minimax x + x**3*T(x*x) below 0.625, 1 - 2/(exp(2|x|) + 1) above
+                          with a plain exp (no denormal or overflow cases there): 2.5x fewer
+                          instructions than a correctly compensated form, for <= 1.5 ulp
     sigmoid   0.76  0.77  1/(1+E) or E/(1+E), E = exp(-|x|) with extra bits, corrected division
     erf       0.93  1.00  x + x*Q(x*x) below 0.875, 1 - exp(-x*x)*R(x) above (R piecewise)
     sin, cos  0.50  0.78  f32 evaluated in double; f64 reduces to r = x - k*pi/2 as hi + lo
