@@ -58,6 +58,12 @@ template <class T> __device__ __forceinline__ T gc_max(T a, T b) {  // numpy.max
 template <class T> __device__ __forceinline__ T gc_min(T a, T b) {  // numpy.minimum
   return (a != a || a < b) ? a : b;
 }
+__device__ __forceinline__ __half gc_max(__half a, __half b) {  // f16 row maxima
+  return __float2half(gc_max(__half2float(a), __half2float(b)));
+}
+__device__ __forceinline__ __half gc_min(__half a, __half b) {
+  return __float2half(gc_min(__half2float(a), __half2float(b)));
+}
 __device__ __forceinline__ float gc_floordiv(float x, float y) { return floorf(x / y); }
 __device__ __forceinline__ double gc_floordiv(double x, double y) { return floor(x / y); }
 __device__ __forceinline__ float gc_mod(float x, float y) {

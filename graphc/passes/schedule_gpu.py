@@ -90,7 +90,10 @@ def _flat(variables, extents, body, caps: GPUCaps) -> K.Loop:
     total = math.prod(extents)
     threads = _threads_for(total, caps)
     walk, index = _grid_walk(total, threads, caps, "gt")
-    return _launch(walk(_substitute(body, _unflatten(index, variables, extents))), threads)
+    # the row-major offset of the whole nest is the flat index itself (no div / mod)
+    whole = {K.linear([K.Var(v) for v in variables], K.row_major_strides(extents)): index}
+    body = _substitute(body, _unflatten(index, variables, extents), whole)
+    return _launch(walk(body), threads)
 
 
 def _rows(variables, extents, body, caps: GPUCaps, scratch: dict):
@@ -207,8 +210,10 @@ def _row_stmt(s, tx, threads: int, caps, scratch: dict, body) -> list:
     n = math.prod(extents)
     strides = -(-n // threads)
     first = K.add(K.mul(K.Var("gjs"), threads), tx) if strides > 1 else tx
-    walk = _guard("gj", first, n, _substitute(inner, _unflatten(K.Var("gj"), variables,
-                                                                 extents)))
+    flat = K.Var("gj")
+    whole = {K.linear([K.Var(v) for v in variables], K.row_major_strides(extents)): flat}
+    walk = _guard("gj", first, n, _substitute(inner, _unflatten(flat, variables, extents),
+                                              whole))
     if strides > 1:
         walk = K.Loop("gjs", K.Const(0), K.Const(strides), (walk,))
     out = [walk]
@@ -269,7 +274,8 @@ def _is_gemm(variables, body) -> bool:
 
 def _independent(stmts) -> bool:
     """No Intrinsic or Barrier, and no buffer both loaded and stored, except at the one
-    element being stored (an elementwise kernel writing over its input, passes/memory)."""
+    element being stored, by loop variables alone (an elementwise kernel writing over its
+    input, passes/memory)."""
     loads, stores = {}, {}
 
     def walk(ss):
@@ -284,7 +290,16 @@ def _independent(stmts) -> bool:
                 _expr_loads(e, loads)
         return True
     return walk(stmts) and all(len(stores[b]) == 1 and loads[b] == stores[b]
+                               and _affine(next(iter(stores[b])))
                                for b in loads.keys() & stores.keys())
+
+
+def _affine(e) -> bool:
+    """An index of loop variables and constants only: distinct iterations, distinct
+    elements (an index through a local or a load, like a scatter's, may collide)."""
+    if isinstance(e, (K.Ref, K.Load)):
+        return False
+    return all(_affine(c) for c in K.expr_children(e))
 
 
 def _has_check(stmts) -> bool:
@@ -316,9 +331,14 @@ def _mentions_refs(e, names) -> bool:
         any(_mentions_refs(c, names) for c in K.expr_children(e))
 
 
-def _substitute(stmts, mapping: dict) -> tuple:
-    """`stmts` with loop variables replaced by expressions (mapping: name -> Expr)."""
+def _substitute(stmts, mapping: dict, whole=None) -> tuple:
+    """`stmts` with loop variables replaced by expressions (mapping: name -> Expr), and
+    expressions in `whole` (Expr -> Expr) replaced as a whole first."""
+    whole = whole or {}
+
     def expr(e):
+        if e in whole:
+            return whole[e]
         if isinstance(e, K.Var):
             return mapping.get(e.name, e)
         if isinstance(e, K.Load):

@@ -1,0 +1,26 @@
+"""Helpers for the CUDA renderer tests: the GPU-scheduled kernels of a graph's plan."""
+
+from __future__ import annotations
+
+import graphc as tf
+from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
+from graphc.runtime.llvm import build_plan
+
+
+def gpu_kernels(fetches, caps: GPUCaps = GPUCaps()):
+    """The plan kernels of `fetches` (tensors over placeholders of static shape), scheduled
+    for the GPU; the placeholders are found by walking the graph."""
+    graph = tf.get_default_graph()
+    nodes = [t.node for t in fetches]
+    fed = {}
+    stack, seen = list(nodes), set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n.op.name == "placeholder":
+            fed[n] = tuple(n.shape)
+        stack.extend(n.inputs)
+    _, kernels, _ = build_plan(nodes, fed, graph.describe, 1)
+    return [schedule_gpu(k, caps) for k in kernels]
