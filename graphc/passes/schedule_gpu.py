@@ -185,19 +185,23 @@ def _row_plan(body, caps: GPUCaps):
 
 
 def _inner_kind(inner, declared):
-    """'reduce' when every statement folds into a declared local with an identity start,
-    'store' when every statement is a store (to buffers the loop does not read)."""
-    if all(isinstance(c, K.Assign) for c in inner):
-        for c in inner:
+    """'reduce' when the loop folds values into locals declared for the row (identity
+    starts, `v = v (op) x`), 'store' when it only stores; either may also hold locals of
+    its own and stores of independent elements (a softmax keeping exp(x - max) for later).
+    None for anything else."""
+    assigned = [c.name for c in inner if isinstance(c, K.Assign)]
+    for c in inner:
+        if isinstance(c, K.Assign):
             v, local = c.value, declared.get(c.name)
             if local is None or not isinstance(local.init, K.Const) or \
                     not isinstance(v, K.Binary) or v.op not in REDUCING or \
-                    v.a != K.Ref(c.name, v.dtype) or _mentions_refs(v.b, [a.name for a in inner]):
+                    v.a != K.Ref(c.name, v.dtype) or _mentions_refs(v.b, assigned):
                 return None
-        return "reduce"
-    if all(isinstance(c, K.Store) for c in inner) and _independent(inner):
-        return "store"
-    return None
+        elif not isinstance(c, (K.Local, K.Store)):
+            return None
+    if not _independent([c for c in inner if not isinstance(c, K.Assign)]):
+        return None
+    return "reduce" if assigned else "store"
 
 
 def _row_stmt(s, tx, threads: int, caps, scratch: dict, body) -> list:
@@ -217,13 +221,10 @@ def _row_stmt(s, tx, threads: int, caps, scratch: dict, body) -> list:
     if strides > 1:
         walk = K.Loop("gjs", K.Const(0), K.Const(strides), (walk,))
     out = [walk]
-    if isinstance(inner[0], K.Store):
-        stored = {c.buffer for c in inner}
-        later = body[body.index(s) + 1:]
-        if any(b in _loaded(later) for b in stored):
-            out.append(K.Barrier())  # other threads read what this loop wrote
-        return out
-    for c in inner:  # combine each thread's share across the block
+    stored = {c.buffer for c in inner if isinstance(c, K.Store)}
+    if stored & _loaded(body[body.index(s) + 1:]):
+        out.append(K.Barrier())  # later loops may read what other threads wrote here
+    for c in (c for c in inner if isinstance(c, K.Assign)):  # combine the threads' shares
         dtype = c.value.dtype
         buf = scratch.setdefault(dtype, K.Buffer(f"gsh_{dtype}", dtype, K.Const(
             max(threads, caps.threads_per_block)), scratch=True))

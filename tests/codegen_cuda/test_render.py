@@ -62,7 +62,7 @@ def test_row_softmax_is_one_block_per_row_with_shuffle_reductions():
     assert body.index("gc_block_reduce<GcMax>(p2, 256);") < \
         body.index("gc_block_reduce<GcAdd>(p2, 256);")
     assert "for (i64 gjs = 0; gjs < 4; ++gjs)" in body  # 1000 elements, 256 threads
-    assert body.count("__syncthreads();") == 2
+    assert body.count("__syncthreads();") >= 2
     assert "__shfl_down_sync" in program.source  # the prelude's block reduction
 
 
