@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from graphc.ir import kernel as K
-from graphc.passes.schedule_gpu import BLOCK, THREAD
+from graphc.passes.schedule_gpu import BLOCK, THREAD, atomic_add
 
 CTYPES = {"f16": "__half", "f32": "float", "f64": "double", "i32": "int", "i64": "i64",
           "bool": "bool"}
@@ -146,6 +146,15 @@ class PhaseRenderer:
         self.emit("}")
 
     def s_Store(self, s) -> None:
+        if atomic_add(s):  # a scatter-add: threads may add into one element
+            t = s.value.dtype
+            address = f"&{s.buffer}[{self.expr(s.index)}]"
+            value = self.expr(s.value.b)
+            if t == "i64":  # two's complement: the unsigned add is the signed one
+                address, value = f"(unsigned long long*){address}", \
+                    f"(unsigned long long)({value})"
+            self.emit(f"atomicAdd({address}, {value});")
+            return
         self.emit(f"{s.buffer}[{self.expr(s.index)}] = {self.expr(s.value)};")
 
     def s_Local(self, s) -> None:

@@ -23,8 +23,9 @@ rows: a nest whose body reduces along a row (Locals accumulated by inner loops: 
   Intrinsic: warp shuffles, then shared memory across warps; afterwards scratch[0] holds the
   result) combines the shares, and loops storing along the row are strided over threads.
 gemm: a (batched) `gemm` Intrinsic becomes one launch of output tiles, batch on blockIdx.z.
-serial: anything else (a scatter-add reading what it writes, an argmax's select chain at
-  top level) runs on one thread: correct, not fast.
+serial: anything else (an argmax's select chain at top level, a scatter-add of f16) runs
+  on one thread: correct, not fast. A scatter-add `b[i] = b[i] + v` of f32, f64, i32 or i64
+  is independent all the same: it is rendered as an atomic add (`atomic_add`).
 
 The numpy interpreter runs flat, gemm and serial phases (GPU loops run in order); rows
 phases need barriers, which the cuda-emulated target provides.
@@ -277,12 +278,17 @@ def _independent(stmts) -> bool:
     """No Intrinsic or Barrier, and no buffer both loaded and stored, except at the one
     element being stored, by loop variables alone (an elementwise kernel writing over its
     input, passes/memory)."""
-    loads, stores = {}, {}
+    loads, stores, atomics = {}, {}, set()
 
     def walk(ss):
         for s in ss:
             if isinstance(s, (K.Intrinsic, K.Barrier)):
                 return False
+            if atomic_add(s):  # threads may meet at an element: the renderer's atomicAdd
+                atomics.add(s.buffer)
+                _expr_loads(s.index, loads)
+                _expr_loads(s.value.b, loads)
+                continue
             if isinstance(s, K.Store):
                 stores.setdefault(s.buffer, set()).add(s.index)
             if isinstance(s, K.Loop) and not walk(s.body):
@@ -290,9 +296,20 @@ def _independent(stmts) -> bool:
             for e in K.stmt_exprs(s):
                 _expr_loads(e, loads)
         return True
-    return walk(stmts) and all(len(stores[b]) == 1 and loads[b] == stores[b]
-                               and _affine(next(iter(stores[b])))
-                               for b in loads.keys() & stores.keys())
+    if not walk(stmts) or atomics & (loads.keys() | stores.keys()):
+        return False
+    return all(len(stores[b]) == 1 and loads[b] == stores[b] and _affine(next(iter(stores[b])))
+               for b in loads.keys() & stores.keys())
+
+
+def atomic_add(s) -> bool:
+    """`b[i] = b[i] + v` (a scatter-add) of a type with a hardware atomicAdd: the GPU does
+    it as one atomic operation, so threads adding into one element do not race."""
+    if not isinstance(s, K.Store) or not isinstance(s.value, K.Binary):
+        return False
+    v = s.value
+    return v.op == "add" and v.dtype in ("f32", "f64", "i32", "i64") and \
+        v.a == K.Load(s.buffer, s.index, v.dtype) and not _affine(s.index)
 
 
 def _affine(e) -> bool:

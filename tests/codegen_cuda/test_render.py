@@ -97,13 +97,25 @@ def test_gather_checks_its_indices_through_the_error_word():
     assert kernels[0].messages[0].startswith("an index is out of range [0, 5)")
 
 
-def test_read_modify_write_runs_on_one_thread():
+def test_scatter_add_is_parallel_with_atomic_adds():
     x = tf.placeholder(tf.float32, [5, 3])
     i = tf.placeholder(tf.int32, [4])
     (grad,) = tf.gradients(tf.reduce_sum(tf.gather(x, i)), x)
     _, program = _program(grad)
     fill, scatter = program.launches[-2:]
-    assert fill.block[0] > 1 and scatter.grid == (1, 1, 1) and scatter.block == (1, 1, 1)
+    assert fill.block == scatter.block == (32, 1, 1)
+    body = _function(program, scatter.function)
+    assert "atomicAdd(&p1[((j * 3) + gc_mod<i64>(gt, 3))], p2[gt]);" in body
+
+
+def test_an_in_place_add_is_not_atomic():
+    k = K.Kernel("k", (K.Buffer("a", "f32", K.Const(8)), K.Buffer("b", "f32", K.Const(8))), (),
+                 K.nest(["i"], [8], [K.Store("a", K.Var("i"), K.Binary(
+                     "add", K.Load("a", K.Var("i"), "f32"), K.Load("b", K.Var("i"), "f32"),
+                     "f32"))]))
+    program = render_program([schedule_gpu(k)])
+    assert program.launches[0].block == (32, 1, 1)
+    assert "p0[gt] = (p0[gt] + p1[gt]);" in program.source
 
 
 def test_equal_phases_share_one_function():
