@@ -142,6 +142,10 @@ def test_reductions():
         row_sums = x.sum(-1, np.float64).astype(np.float32)
         cases += [(f"sum-row-{length}", lambda p: tf.reduce_sum(p, -1), [x], row_sums, {}),
                   (f"max-{length}", lambda p: tf.reduce_max(p), [x], x.max(), {})]
+    half = _data(rng, (3, 300), np.float16)
+    cases += [("max-f16-row", lambda p: tf.reduce_max(p, -1), [half], half.max(-1), {}),
+              ("sum-f16-row", lambda p: tf.reduce_sum(p, -1), [half],
+               half.astype(np.float64).sum(-1).astype(np.float16), _tol(np.float16))]
     ones = np.ones((2, 4096), np.float16)
     cases.append(("sum-f16-accumulates-in-f32", lambda p: tf.reduce_sum(p, -1), [ones],
                   np.full(2, 4096, np.float16), {}))
