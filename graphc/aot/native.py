@@ -21,8 +21,6 @@ import llvmlite.binding as llvm
 
 from graphc.ir import kernel as K
 
-ALIGN = 64
-
 
 def entry_symbol(name: str, variant: int) -> str:
     return f"{name}_graphc_run_{variant}"
