@@ -74,8 +74,8 @@ class Lowering:
         self.inlined = inlined  # elementwise nodes computed inside their consumer's kernel
         self.messages: list = []
         self.buffers: dict = {}  # name -> Buffer, as the kernel being built uses them
-        # while a row group is lowered (lower_rows): members held in locals, and full-shaped
-        # members computed as expressions wherever read
+        # while a row group is lowered (lower_rows): members held in locals (or read back
+        # from a buffer), and full-shaped members computed as expressions wherever read
         self.row_values: dict = {}
         self.expressions: set = set()
 
@@ -104,6 +104,8 @@ class Lowering:
 
     def at(self, node: Node, indices) -> K.Expr:
         """node's element at a full multi-index."""
+        if node in self.row_values:
+            return self.row_values[node]
         if node in self.inlined or node in self.expressions:
             return self.elementwise(node, list(indices), node.shape)
         return K.Load(self.name(node), K.linear(indices, K.row_major_strides(node.shape)),

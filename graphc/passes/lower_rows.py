@@ -24,18 +24,23 @@ def lower_rows(lw: Lowering, group: RowGroup) -> K.Kernel:
     full, rows = group.shape, group.rows
     row_idx = [K.Var(f"i{d}") for d in range(len(rows))]
     full_idx = row_idx + [K.Var("j")]
+    at = K.linear(full_idx, K.row_major_strides(full))
+    hosts = _hosts(group)
     body: list = []
     try:
         for k, node in enumerate(group.members):
             if node.op.name in REDUCTIONS:
-                body += _reduction(lw, node, f"v{k}", full_idx, full[-1])
+                shared = [(e, f) for e, (r, f) in hosts.items() if r is node]
+                body += _reduction(lw, node, f"v{k}", full_idx, full[-1], shared)
+                for e, f in shared:  # read back where the reduction left them
+                    lw.row_values[e] = K.Load(lw.name(f), at, dt(e))
             elif tuple(node.shape) == full:
                 lw.expressions.add(node)
                 if node in group.stored:
-                    value = lw.elementwise(node, full_idx, full)
-                    store = K.Store(lw.name(node), K.linear(full_idx, K.row_major_strides(full)),
-                                    value)
+                    store = K.Store(lw.name(node), at, lw.elementwise(node, full_idx, full))
                     body.append(K.Loop("j", K.Const(0), K.Const(full[-1]), (store,)))
+                    for e in [e for e, (_, f) in hosts.items() if f is node]:
+                        del lw.row_values[e]  # overwritten by node's values now
                 continue
             else:  # row-shaped elementwise: one value per row
                 idx = row_idx + [K.Const(0)] if len(node.shape) == len(full) else row_idx
@@ -52,16 +57,42 @@ def lower_rows(lw: Lowering, group: RowGroup) -> K.Kernel:
         lw.row_values, lw.expressions = {}, set()
 
 
-def _reduction(lw: Lowering, node, name: str, full_idx, length: int) -> list:
+def _hosts(group: RowGroup) -> dict:
+    """{e: (r, f)}: a full-shaped member e that a reduction r sums (or maxes...) and a later
+    stored member f of e's dtype reads: r's loop writes e into f's buffer, where f's loop
+    reads it back before overwriting it, so e is computed once (softmax's exp(x - max))."""
+    hosts: dict = {}
+    position = {m: i for i, m in enumerate(group.members)}
+    for r in group.members:
+        e = r.inputs[0] if r.op.name in REDUCTIONS else None
+        if e not in position or e in group.stored or e in hosts:
+            continue
+        for f in group.members[position[r] + 1:]:
+            if f in group.stored and e in f.inputs and tuple(f.shape) == group.shape \
+                    and dt(f) == dt(e) and f not in {h for _, h in hosts.values()}:
+                hosts[e] = (r, f)
+                break
+    return hosts
+
+
+def _reduction(lw: Lowering, node, name: str, full_idx, length: int, shared=()) -> list:
     """The statements accumulating `node` over the row into local `name`; afterwards
-    lw.row_values[node] is the row's result."""
+    lw.row_values[node] is the row's result. Each (e, f) in `shared`: the loop also stores
+    e's values into f's buffer, computing e once."""
     combine, init, acc = reduction_parts(node)
+    inner = []
+    for m, (e, f) in enumerate(shared):
+        local = f"{name}e{m}"
+        inner += [K.Local(local, dt(e), lw.elementwise(e, full_idx, e.shape)),
+                  K.Store(lw.name(f), K.linear(full_idx, K.row_major_strides(e.shape)),
+                          K.Ref(local, dt(e)))]
+        lw.row_values[e] = K.Ref(local, dt(e))
     value = lw.at(node.inputs[0], full_idx)
     if acc != dt(node):
         value = K.Cast(value, acc)
     stmts = [K.Local(name, acc, init(acc)),
              K.Loop("j", K.Const(0), K.Const(length),
-                    (K.Assign(name, combine(K.Ref(name, acc), value)),))]
+                    (*inner, K.Assign(name, combine(K.Ref(name, acc), value))))]
     if acc == dt(node):
         lw.row_values[node] = K.Ref(name, acc)
     else:  # an f16 sum accumulated in f32: rounded once, as the reference does

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import graphc as tf
+from graphc.ir.kernel_tools import format_kernel
 from graphc.ir.node import topo_sort
 from graphc.passes.fuse import inline_elementwise
 from graphc.passes.fuse_rows import row_groups, units
@@ -44,6 +45,9 @@ def test_softmax_reads_the_input_once_and_keeps_no_intermediate_buffer():
     names, plan = _plan(tf.nn.softmax(x), {x: RNG.standard_normal((6, 50)) * 5})
     assert names == ["k_rows_div"]
     assert plan.arena_bytes == 1216  # the output only: 6 * 50 * 4 bytes, padded to 64
+    # exp(x - max) is computed once: the sum's loop leaves it in the output, divided there
+    text = format_kernel(plan.kernels[0])
+    assert text.count("exp(") == 1 and "div(s1[" in text
 
 
 @pytest.mark.parametrize("build,kernels", [
