@@ -176,6 +176,7 @@ from graphc.debugging import (  # noqa: F401,E402
     assert_positive,
 )
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
+from graphc.tools import check, explain  # noqa: F401,E402  (docs/explain.md)
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
 
 # tf.compat.v1 spellings: `import graphc as tf` replaces `import tensorflow.compat.v1 as tf`.

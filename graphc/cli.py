@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_aot_parsers(subparsers)
     from graphc.bench.cli import add_parser as add_bench_parser
     add_bench_parser(subparsers)
+    from graphc.tools.cli import add_parsers as add_tools_parsers
+    add_tools_parsers(subparsers)
     return parser
 
 

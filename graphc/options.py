@@ -1,7 +1,7 @@
 """Options: the one place where graphc's configuration is defined and the environment read.
 
     graphc.Options(target="llvm", threads=None, opt_level=2, cache_dir=None,
-                   fast_math=False, debug=False, disable_passes=())
+                   fast_math=False, debug=False, disable_passes=(), fuse=True)
 
 A Session takes its options from `Session(target=..., config=Options(...))`; what is left
 unset comes from `set_default_target` / `set_default_options`, then from the environment
@@ -31,6 +31,7 @@ class Options:
     fast_math: bool = False
     debug: bool = False
     disable_passes: tuple = ()  # names of graph passes not to run (graphc.passes.pipeline)
+    fuse: bool = True  # False: one kernel per node (graphc.check bisects with it)
 
     def __post_init__(self):
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):

@@ -1,0 +1,96 @@
+"""explain: what the LLVM target makes of a graph, as a report a person can read.
+
+    graphc.explain(fetches, feed_dict) -> str        (graphc explain script.py)
+
+The report has four parts: the graph passes that ran (time, node counts, rules fired), the
+kernels in run order with the user's ops each computes (name, op and file:line), the values
+that go through memory between kernels with why fusion left each one there, and the memory
+plan (peak workspace, what it would be without reuse, buffers reused, kernels in place). On
+request it appends the L2 and the LLVM IR of chosen kernels. `analyze` returns the same as
+data (an Explanation). Nothing is run: the plan is built exactly as Session.run builds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from graphc.passes.pipeline import run_pipeline
+from graphc.passes.specialize import specialize
+from graphc.tools.explain_format import format_explanation
+from graphc.tools.fusion import FusedGraph
+from graphc.tools.request import Request, resolve
+
+
+@dataclass
+class Explanation:
+    request: Request
+    records: list  # graphc.passes.pipeline.PassRecord, one per pass that ran
+    fused: FusedGraph
+    origin: dict  # specialized node -> the user's node it stands for
+    plan: object  # graphc.runtime.llvm.Plan
+    scheduled: list  # the kernels as scheduled, what the LLVM renderer receives
+    slots_of: object
+    memory: dict = field(default_factory=dict)
+
+    @property
+    def kernels(self) -> list:
+        return self.fused.kernels
+
+    @property
+    def edges(self) -> list:
+        return self.fused.edges
+
+    def user_ops(self, info) -> list:
+        """The user's nodes a kernel computes, deduplicated, in the kernel's order."""
+        return list(dict.fromkeys(self.origin.get(n, n) for n in info.nodes
+                                  if n.op.name not in ("constant", "placeholder")))
+
+    def format(self, show_l2: bool = False, show_llvm: bool = False, kernels=None) -> str:
+        return format_explanation(self, show_l2, show_llvm, kernels)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanation:
+    """The plan of `fetches` fed `feed_dict` as data (see explain)."""
+    from graphc.codegen_llvm.render import host_vector_bits
+    from graphc.runtime.llvm import build_plan
+    request = resolve(fetches, feed_dict, session, options)
+    trace: dict = {}
+    plan, scheduled, slots_of = build_plan(request.nodes, request.fed_shapes,
+                                           request.describe, request.threads,
+                                           request.options, vector_bits=host_vector_bits(),
+                                           trace=trace)
+    # the records come from a second run of the same passes (build_plan keeps none)
+    spec, spec_origin = specialize(request.nodes, request.fed_shapes, request.describe)
+    records = run_pipeline(spec, spec_origin, request.options).records
+    origin = trace["origin"]
+
+    def name_of(node):
+        return repr(request.name_and_location(origin.get(node, node))[0])
+    fused = FusedGraph(trace, plan.kernels, name_of, request.options.fuse)
+    return Explanation(request, records, fused, origin, plan, scheduled, slots_of,
+                       memory_summary(plan))
+
+
+def explain(fetches, feed_dict=None, *, session=None, options=None, show_l2: bool = False,
+            show_llvm: bool = False, kernels: Optional[list] = None) -> str:
+    """A readable report of how `fetches` fed `feed_dict` compile on the LLVM target.
+
+    session: take the graph and options from it; options: override them (opt_level,
+    disable_passes, fast_math, fuse, threads). show_l2 / show_llvm append each kernel's L2
+    and LLVM IR; kernels=[i, ...] limits those to the kernels numbered i in the report.
+    """
+    return analyze(fetches, feed_dict, session=session, options=options).format(
+        show_l2=show_l2, show_llvm=show_llvm, kernels=kernels)
+
+
+def memory_summary(plan) -> dict:
+    """The plan's memory summary (arena_bytes, naive_bytes, reused, in_place) where the plan
+    has one, else what the slots say: arena bytes and the number of arena buffers."""
+    memory = dict(getattr(plan, "memory", None) or {})
+    memory.setdefault("arena_bytes", plan.arena_bytes)
+    memory.setdefault("buffers", sum(s.kind == "arena" for s in plan.slots))
+    return memory
