@@ -99,17 +99,16 @@ def _flat(variables, extents, body, caps: GPUCaps) -> K.Loop:
 
 def _rows(variables, extents, body, caps: GPUCaps, scratch: dict):
     """One block per row, or None when `body` does not read as a row (see module doc)."""
-    plan = _row_plan(body, caps)
-    if plan is None:
+    threads = _row_plan(body, caps)
+    if threads is None:
         return None
-    threads = plan
     walk, row = _grid_walk(math.prod(extents), 1, caps, "grow")
     tx = K.Var(THREAD)
     stmts = []
     for s in body:
         stmts += _row_stmt(s, tx, threads, caps, scratch, body)
+    # rows walk the grid by blocks: every thread of a block takes the same row
     stmts = _substitute(tuple(stmts), _unflatten(row, variables, extents))
-    # the row walk is per block: row = stride*G + blockIdx (threads all take the same row)
     return _launch(walk(stmts), threads)
 
 
@@ -121,14 +120,13 @@ def _gemm(variables, extents, call: K.Intrinsic) -> K.Loop:
 
 
 def _serial(stmts) -> K.Loop:
-    return _launch(tuple(stmts), 1, blocks=1)
+    return _launch((1, tuple(stmts)), 1)
 
 
-def _launch(body, threads: int, blocks=None) -> K.Loop:
-    """`for gbx [gpu_block]: for gtx [gpu_thread]: body`; `body` is either a function of
-    (nothing: it was already built) or statements; grid size from the walk."""
-    if blocks is None:
-        blocks, body = body
+def _launch(walked, threads: int) -> K.Loop:
+    """`for gbx in 0..blocks [gpu_block]: for gtx in 0..threads [gpu_thread]: body`, from
+    walked = (blocks, body) as a grid walk returns it."""
+    blocks, body = walked
     inner = K.Loop(THREAD, K.Const(0), K.Const(threads), tuple(body), "gpu_thread")
     return K.Loop(BLOCK, K.Const(0), K.Const(blocks), (inner,), "gpu_block")
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
+import threading
 
 import numpy as np
 
 from graphc.runtime.cuda import DeviceExecutor
 
 ALIGN = 64
+_LAUNCH = threading.Lock()  # the emulator's thread and block state is process-wide
 
 
 class EmulationError(RuntimeError):
@@ -66,7 +68,10 @@ class HostDevice:
     def launch(self, module, launch, pointers, error_word) -> None:
         _, launchers = module
         args = (ctypes.c_void_p * (len(pointers) + 1))(*pointers, error_word)
-        if launchers[launch.function](args, launch.kernel, *launch.grid, *launch.block):
+        with _LAUNCH:
+            failed = launchers[launch.function](args, launch.kernel, *launch.grid,
+                                                *launch.block)
+        if failed:
             raise EmulationError(f"{launch.function}: threads of a block diverged around a "
                                  "barrier or shuffle")
 
