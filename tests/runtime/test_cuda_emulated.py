@@ -274,3 +274,18 @@ def test_variable_set_from_the_host_is_uploaded_again():
         v.load(np.full(4, 5.0, np.float32), sess)
         assert_close(sess.run(v * 2.0), np.full(4, 10.0, np.float32))
         assert math.isclose(float(sess.run(tf.reduce_sum(v))), 20.0)
+
+
+def test_a_plan_is_compiled_once_then_taken_from_the_code_cache():
+    from graphc.runtime.cache import default_cache
+    x = tf.placeholder(tf.float32, [3, 70])
+    y = tf.nn.log_softmax(x) * 2.0
+    data = np.random.default_rng(4).standard_normal((3, 70)).astype(np.float32)
+    cache = default_cache()
+    outs, entries = [], []
+    for _ in range(2):
+        with tf.Session(target=TARGET) as sess:
+            outs.append(sess.run(y, {x: data}))
+        entries.append(cache.info()["entries"])
+    assert entries[0] == entries[1] and entries[0] >= 1
+    np.testing.assert_array_equal(outs[0], outs[1])
