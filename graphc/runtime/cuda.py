@@ -9,11 +9,11 @@ LLVM's (build_plan: slots, arena offsets, commits), its kernels are scheduled fo
     launch every phase of every kernel in order             (arena, constants on the device)
     read the error word; on a failed Check, report it as the CPU target does
     download fetches                                        device -> host
-    commit assigned variables on the device
+    commit assigned variables on the device (DeviceVariables: downloaded only when read)
 
 A device layer (`PycudaDevice` here) offers alloc, upload, download, copy, load(program) and
 launch; nothing else touches the GPU. Variables live in device buffers between runs; the
-session's host copy is refreshed after a run that assigned them (see `commit`).
+session's host copy of one is refreshed only when read from the host (`DeviceVariables`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class DeviceExecutor(LLVMExecutor):
         self.caps = GPUCaps()
         self.device = self.open_device()
         self._variables: dict = {}  # variable node -> [device pointer, nbytes, host mirror]
+        state.variables = DeviceVariables(state.variables, self._download_variable)
 
     def open_device(self):
         raise NotImplementedError
@@ -131,8 +132,10 @@ class DeviceExecutor(LLVMExecutor):
     def _variable_on_device(self, var) -> int:
         """The device buffer of a variable, uploaded when the session's host value is not
         the one the device holds (first use, or set from the host: load, restore)."""
-        host = self.state.variables.get(var)
         held = self._variables.get(var)
+        if self.state.variables.is_stale(var):  # the device holds the newest value
+            return held[0]
+        host = self.state.variables.get(var)
         if host is None:  # only assigned in this plan: its buffer is written, never read
             return held[0] if held else 0
         if held is None or held[1] != host.nbytes:
@@ -150,16 +153,86 @@ class DeviceExecutor(LLVMExecutor):
         return out
 
     def commit(self, plan: Plan) -> None:
-        """Assigned variables: staged value -> the variable's device buffer (a device copy),
-        and the session's host copy refreshed from it, which the device then holds."""
+        """Assigned variables: staged value -> the variable's device buffer (a device copy).
+        The session's host copy is marked stale, to be downloaded when read from the host."""
         for var, slot, shape in plan.commits:
             nbytes = math.prod(shape) * var.dtype.np.itemsize
             held = self._variables.get(var)
             if held is None or held[1] != nbytes:
                 held = self._variables[var] = [self.device.alloc(nbytes), nbytes, None]
             self.device.copy(held[0], plan.table[slot], nbytes)
-            host = self.read_slot(plan, slot, var.dtype.np, shape)
-            self.state.variables[var] = held[2] = host
+            self.state.variables.mark_stale(var, tuple(shape))
+
+    def _download_variable(self, var, shape) -> np.ndarray:
+        """The device's value of a variable, now also the host's."""
+        held = self._variables[var]
+        held[2] = self.device.download(held[0], var.dtype.np, shape)
+        return held[2]
+
+
+class DeviceVariables(dict):
+    """RuntimeState.variables of a device session: variable -> host array, where an entry
+    a run assigned is stale until read from the host (then downloaded once). A training step
+    thus moves no weights over the bus. Writes from the host (load, restore) replace an
+    entry, and the executor uploads it before the device next reads it. Only the marked
+    entries differ from a dict; every read path refreshes them first."""
+
+    def __init__(self, initial, download):
+        super().__init__(initial)
+        self._stale: dict = {}  # variable -> shape, for entries the device holds newer
+        self._download = download  # (variable, shape) -> host array
+
+    def mark_stale(self, var, shape) -> None:
+        if not dict.__contains__(self, var):
+            dict.__setitem__(self, var, None)
+        self._stale[var] = shape
+
+    def is_stale(self, var) -> bool:
+        return var in self._stale
+
+    def _fresh(self, var):
+        if var in self._stale:
+            dict.__setitem__(self, var, self._download(var, self._stale.pop(var)))
+        return dict.__getitem__(self, var)
+
+    def __getitem__(self, var):
+        return self._fresh(var)
+
+    def get(self, var, default=None):
+        return self._fresh(var) if dict.__contains__(self, var) else default
+
+    def __setitem__(self, var, value) -> None:
+        self._stale.pop(var, None)
+        dict.__setitem__(self, var, value)
+
+    def __delitem__(self, var) -> None:
+        self._stale.pop(var, None)
+        dict.__delitem__(self, var)
+
+    def pop(self, var, *default):
+        if dict.__contains__(self, var):
+            self._fresh(var)
+        return dict.pop(self, var, *default)
+
+    def __iter__(self):  # (also makes dict(this) go through __getitem__)
+        return iter(list(dict.keys(self)))
+
+    def values(self):
+        return [self[k] for k in list(dict.keys(self))]
+
+    def items(self):
+        return [(k, self[k]) for k in list(dict.keys(self))]
+
+    def copy(self) -> dict:
+        return dict(self.items())
+
+    def update(self, other=(), **kwargs) -> None:
+        for k, v in dict(other, **kwargs).items():
+            self[k] = v
+
+    def clear(self) -> None:
+        self._stale.clear()
+        dict.clear(self)
 
 
 # --- the GPU through pycuda -----------------------------------------------------------------

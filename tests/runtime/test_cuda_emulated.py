@@ -289,3 +289,29 @@ def test_a_plan_is_compiled_once_then_taken_from_the_code_cache():
         entries.append(cache.info()["entries"])
     assert entries[0] == entries[1] and entries[0] >= 1
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_only_feeds_and_fetches_cross_the_bus_in_a_training_step():
+    x = tf.placeholder(tf.float32, [8, 4])
+    w = tf.Variable(np.ones((4, 3), np.float32))
+    loss = tf.reduce_sum(tf.square(tf.matmul(x, w)))
+    step = tf.train.GradientDescentOptimizer(0.01).minimize(loss)
+    data = np.random.default_rng(5).standard_normal((8, 4)).astype(np.float32)
+    with tf.Session(target=TARGET) as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(step, {x: data})  # compiles: constants go up once
+        device = sess._executor.device
+        moved = []
+        download, upload = device.download, device.upload
+        device.download = lambda p, dtype, shape: moved.append(("down", shape)) or \
+            download(p, dtype, shape)
+        device.upload = lambda p, a: moved.append(("up", a.shape)) or upload(p, a)
+        for _ in range(3):
+            sess.run(step, {x: data})
+        # per step: the feed up, the error word reset up and read down; no weights
+        assert sorted(set(moved)) == [("down", (1,)), ("up", (1,)), ("up", (8, 4))]
+        assert len(moved) == 9
+        moved.clear()
+        host = sess._state.variables[w.handle.node]  # read from the host: downloaded
+        assert moved == [("down", (4, 3))]
+        assert_close(host, sess.run(w))
