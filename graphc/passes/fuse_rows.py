@@ -9,7 +9,8 @@ S = rows + (C,) with C > 1, and its members are:
   - reductions of a full-shaped value over the last axis (shaped rows + (1,) or rows),
   - full-shaped elementwise nodes, which read full members, row members shaped rows + (1,)
     (a broadcast along the row) and values from outside the group,
-  - row-shaped elementwise nodes, which read row members of their own shape and outside values.
+  - row-shaped elementwise nodes, which read row members of their own shape and outside values,
+  - views between the two row shapes (rows and rows + (1,)) of a row member.
 Guarantees: groups are disjoint, and no node between a group's first and last members reads a
 member, so each group runs as one kernel in the place of its last member (`units`),
 hold at least one reduction and at least two nodes that would otherwise be kernels, and list
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from graphc.ir.node import Node
 from graphc.passes.lower import ELEMENTWISE
 
+ROW_VIEWS = ("reshape", "identity", "stop_gradient", "ensure_shape", "expand_dims",
+             "squeeze")  # views, members when they only add or drop the row's size-1 axis
 REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_any",
               "reduce_all")
 
@@ -92,6 +95,8 @@ def _fits(node: Node, group: set, full, rows_kept, rows) -> bool:
     name, shape = node.op.name, tuple(node.shape)
     if name in REDUCTIONS:
         return _last_axis_reduction(node) and tuple(node.inputs[0].shape) == full
+    if name in ROW_VIEWS:  # one value per row before and after: the same local
+        return shape in (rows_kept, rows) and tuple(node.inputs[0].shape) in (rows_kept, rows)
     if name not in ELEMENTWISE or (name == "pow" and node.dtype.np.kind in "iu"):
         return False  # integer powers check their exponents in a kernel of their own
     if shape == full:

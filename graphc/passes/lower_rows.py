@@ -16,7 +16,7 @@ into cache.
 from __future__ import annotations
 
 from graphc.ir import kernel as K
-from graphc.passes.fuse_rows import REDUCTIONS, RowGroup
+from graphc.passes.fuse_rows import REDUCTIONS, ROW_VIEWS, RowGroup
 from graphc.passes.lower import Lowering, dt, reduction_parts
 
 
@@ -42,6 +42,8 @@ def lower_rows(lw: Lowering, group: RowGroup) -> K.Kernel:
                     for e in [e for e, (_, f) in hosts.items() if f is node]:
                         del lw.row_values[e]  # overwritten by node's values now
                 continue
+            elif node.op.name in ROW_VIEWS:  # the row's value under another shape
+                lw.row_values[node] = lw.row_values[node.inputs[0]]
             else:  # row-shaped elementwise: one value per row
                 idx = row_idx + [K.Const(0)] if len(node.shape) == len(full) else row_idx
                 body.append(K.Local(f"v{k}", dt(node), lw.elementwise(node, idx, node.shape)))

@@ -19,7 +19,7 @@ from typing import Optional
 
 from graphc.ir.node import Node
 from graphc.passes.fuse import MAX_COPIED_OPS, MAX_COPIES, MAX_DEPTH
-from graphc.passes.fuse_rows import REDUCTIONS, RowGroup
+from graphc.passes.fuse_rows import REDUCTIONS, ROW_VIEWS, RowGroup
 from graphc.passes.lower import ELEMENTWISE, VIEW_OPS
 
 
@@ -170,7 +170,11 @@ def _misfit(group: RowGroup, node: Node) -> Optional[str]:
     """Why `node` does not fit the shapes of `group` (fuse_rows._fits), or None."""
     full, name, shape = tuple(group.shape), node.op.name, tuple(node.shape)
     if name in VIEW_OPS:
-        return f"{name} is a view, which no row group includes"
+        rows = (full[:-1], full[:-1] + (1,))
+        if name in ROW_VIEWS and shape in rows and tuple(node.inputs[0].shape) in rows:
+            return None
+        return f"{name} is a view, and row groups take only views between {_shape(rows[0])} " \
+               f"and {_shape(rows[1])}"
     if name in REDUCTIONS:
         axes = tuple(node.attrs["axes"])
         if axes != (len(node.inputs[0].shape) - 1,):

@@ -134,3 +134,11 @@ def test_groups_run_in_the_place_of_their_last_member():
     placed = units(order, [group])
     assert placed.index(group) == len(placed) - 1
     assert not any(m in placed for m in group.members)
+
+
+def test_views_between_the_two_row_shapes_stay_in_the_group():
+    x = tf.placeholder(tf.float32, [7, 12])
+    s = tf.reduce_sum(x, axis=1)  # (7,)
+    y = x / tf.reshape(s, [7, 1])  # the same value per row
+    names, _ = _plan(y, {x: RNG.uniform(0.5, 1.5, (7, 12))})
+    assert names == ["k_rows_div"]
