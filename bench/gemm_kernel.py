@@ -22,7 +22,6 @@ gemm.default_blocking were chosen); without, it uses the defaults.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import shlex
 import sys
@@ -54,60 +53,12 @@ def _command_line(argv: list[str]) -> str:
     return " ".join([*env, "python", shlex.quote(script), *map(shlex.quote, argv)])
 
 
-def measure_fma_peak(dtype: str, width: int, seconds: float = 0.3) -> float:
-    """GFLOP/s of a loop of independent vector FMAs on registers (no memory traffic)."""
-    import llvmlite.binding as llvm
-    import llvmlite.ir as ir
+def measure_fma_peak(dtype: str) -> float:
+    """GFLOP/s of a loop of independent vector FMAs on registers (no memory traffic): the
+    `graphc bench machine` loop, which is float32; float64 FMAs do half the lanes."""
+    from graphc.bench.machine import fma_peak
 
-    from graphc.codegen_llvm.jit import JITModule, optimize
-
-    elem = ir.FloatType() if dtype == "f32" else ir.DoubleType()
-    vec, i64 = ir.VectorType(elem, width), ir.IntType(64)
-    nacc = 24  # enough independent chains to cover FMA latency x 2 pipes several times over
-    module = ir.Module()
-    module.triple = llvm.get_process_triple()
-    fma = ir.Function(module, ir.FunctionType(vec, [vec] * 3),
-                      name=f"llvm.fma.v{width}{'f32' if dtype == 'f32' else 'f64'}")
-    fn = ir.Function(module, ir.FunctionType(elem, [i64, elem]), name="peak")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    x = b.insert_element(ir.Constant(vec, ir.Undefined), fn.args[1], ir.Constant(i64, 0))
-    x = b.shuffle_vector(x, ir.Constant(vec, ir.Undefined),
-                         ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
-    entry, loop, done = b.block, fn.append_basic_block("loop"), fn.append_basic_block("done")
-    b.branch(loop)
-    b.position_at_end(loop)
-    k = b.phi(i64)
-    k.add_incoming(ir.Constant(i64, 0), entry)
-    accs = []
-    for j in range(nacc):
-        p = b.phi(vec)
-        p.add_incoming(ir.Constant(vec, [float(j)] * width), entry)
-        accs.append(p)
-    new = [b.call(fma, [x, x, b.call(fma, [x, x, p])]) for p in accs]
-    for p, v in zip(accs, new):
-        p.add_incoming(v, loop)
-    k_next = b.add(k, ir.Constant(i64, 1))
-    k.add_incoming(k_next, loop)
-    b.cbranch(b.icmp_signed("<", k_next, fn.args[0]), loop, done)
-    b.position_at_end(done)
-    total = new[0]
-    for v in new[1:]:
-        total = b.fadd(total, v)
-    b.ret(b.extract_element(total, ir.Constant(i64, 0)))
-    engine = JITModule(optimize(str(module)))
-    ctype = ctypes.c_float if dtype == "f32" else ctypes.c_double
-    peak = ctypes.CFUNCTYPE(ctype, ctypes.c_int64, ctype)(engine.address("peak"))
-    iters = 1_000_000
-    peak(iters, 0.999)
-    best = 0.0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t = time.thread_time()
-        peak(iters, 0.999)
-        dt = time.thread_time() - t
-        if dt > 0:
-            best = max(best, iters * nacc * 2 * 2 * width / dt / 1e9)
-    return best
+    return fma_peak(threads=1) / (1 if dtype == "f32" else 2)
 
 
 def _time(fn, reps: int, min_seconds: float) -> tuple[float, float]:
@@ -157,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     width = host_vector_width(args.dtype)
     np_dtype = np.float32 if args.dtype == "f32" else np.float64
     nominal = NOMINAL_PEAK_F32 / (1 if args.dtype == "f32" else 2)
-    measured = measure_fma_peak(args.dtype, width)
+    measured = measure_fma_peak(args.dtype)
     print(f"host: {llvm.get_host_cpu_name()}, {width} x {args.dtype} lanes, "
           f"llvmlite {llvmlite.__version__}, numpy {np.__version__}")
     print(f"peak: nominal {nominal:.0f} GFLOP/s, measured now {measured:.1f} GFLOP/s "
