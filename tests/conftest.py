@@ -54,3 +54,17 @@ def assert_close(actual, expected, dtype=None, rtol=None, atol=None):
     default = {2: (1e-3, 1e-3), 4: (1e-5, 1e-6), 8: (1e-12, 1e-12)}[dtype.itemsize]
     np.testing.assert_allclose(actual, expected, rtol=rtol or default[0], atol=atol or default[1],
                                equal_nan=True)
+
+
+def llvm_plan(fetches, feed_dict, threads: int = 1, rtol: float = 3e-5, atol: float = 1e-5):
+    """(kernel names, plan) of one LLVM run of `fetches`, its values checked against the
+    reference target."""
+    with tf.Session(target="llvm", config=tf.Options(threads=threads)) as sess:
+        got = sess.run(fetches, feed_dict)
+        plan = next(iter(sess._executor._plans.values()))
+    with tf.Session(target="reference") as sess:
+        want = sess.run(fetches, feed_dict)
+    for g, w in zip(got if isinstance(fetches, list) else [got],
+                    want if isinstance(fetches, list) else [want]):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    return [k.name for k in plan.kernels], plan

@@ -1,20 +1,14 @@
 """Elementwise fusion: which nodes get kernels of their own (counted on the LLVM plan)."""
 
 import numpy as np
+from conftest import llvm_plan
 
 import graphc as tf
 
 
 def _kernels(fetch, feeds):
-    with tf.Session(target="llvm", config=tf.Options(threads=1)) as sess:
-        value = sess.run(fetch, feeds)
-        plan = next(iter(sess._executor._plans.values()))
-    with tf.Session(target="reference") as sess:
-        expected = sess.run(fetch, feeds)
-    for got, want in zip(value if isinstance(fetch, list) else [value],
-                         expected if isinstance(fetch, list) else [expected]):
-        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
-    return [k.name for k in plan.kernels], plan.ir_text
+    names, plan = llvm_plan(fetch, feeds, rtol=2e-5, atol=1e-6)
+    return names, plan.ir_text
 
 
 def test_an_elementwise_chain_is_one_kernel():

@@ -3,6 +3,7 @@ that the fused kernels compute what the reference does."""
 
 import numpy as np
 import pytest
+from conftest import llvm_plan
 
 import graphc as tf
 from graphc.ir.kernel_tools import format_kernel
@@ -10,19 +11,6 @@ from graphc.ir.node import topo_sort
 from graphc.passes.fuse import inline_elementwise
 from graphc.passes.fuse_rows import row_groups, units
 from graphc.passes.specialize import specialize
-
-
-def _plan(fetches, feeds, threads=1):
-    """(kernel names, plan) on the LLVM target, the values checked against the reference."""
-    with tf.Session(target="llvm", config=tf.Options(threads=threads)) as sess:
-        got = sess.run(fetches, feeds)
-        plan = next(iter(sess._executor._plans.values()))
-    with tf.Session(target="reference") as sess:
-        want = sess.run(fetches, feeds)
-    for g, w in zip(got if isinstance(fetches, list) else [got],
-                    want if isinstance(fetches, list) else [want]):
-        np.testing.assert_allclose(g, w, rtol=3e-5, atol=1e-5)
-    return [k.name for k in plan.kernels], plan
 
 
 def _layer_norm(x, eps=1e-5):
@@ -42,7 +30,7 @@ RNG = np.random.default_rng(0)
 
 def test_softmax_reads_the_input_once_and_keeps_no_intermediate_buffer():
     x = tf.placeholder(tf.float32, [6, 50])
-    names, plan = _plan(tf.nn.softmax(x), {x: RNG.standard_normal((6, 50)) * 5})
+    names, plan = llvm_plan(tf.nn.softmax(x), {x: RNG.standard_normal((6, 50)) * 5})
     assert names == ["k_rows_div"]
     assert plan.arena_bytes == 1216  # the output only: 6 * 50 * 4 bytes, padded to 64
     # exp(x - max) is computed once: the sum's loop leaves it in the output, divided there
@@ -57,7 +45,7 @@ def test_softmax_reads_the_input_once_and_keeps_no_intermediate_buffer():
 ], ids=["log_softmax", "layer_norm", "logsumexp"])
 def test_row_wise_compositions_become_one_kernel(build, kernels):
     x = tf.placeholder(tf.float32, [3, 5, 40])  # rows over two leading dims
-    names, _ = _plan(build(x), {x: RNG.standard_normal((3, 5, 40)) * 3})
+    names, _ = llvm_plan(build(x), {x: RNG.standard_normal((3, 5, 40)) * 3})
     assert len(names) == kernels and names[0].startswith("k_rows_")
 
 
@@ -67,7 +55,7 @@ def test_cross_entropy_and_softmax_share_one_kernel_and_store_what_others_read()
     probs = tf.nn.softmax(logits)
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
                                                                          logits=logits))
-    names, _ = _plan([probs, loss], {logits: RNG.standard_normal((8, 10)),
+    names, _ = llvm_plan([probs, loss], {logits: RNG.standard_normal((8, 10)),
                                      labels: RNG.integers(0, 10, 8).astype(np.int32)})
     assert [n for n in names if n.startswith("k_rows_")] == ["k_rows_neg", "k_rows_mul"]
 
@@ -76,7 +64,7 @@ def test_a_row_vector_is_not_mistaken_for_a_row_value():
     x = tf.placeholder(tf.float32, [4, 4])
     s = tf.reduce_sum(x, axis=1)  # shape (4,): added to x it broadcasts along columns
     y = x + s
-    names, _ = _plan(y, {x: RNG.standard_normal((4, 4))})
+    names, _ = llvm_plan(y, {x: RNG.standard_normal((4, 4))})
     assert names == ["k_reduce_sum", "k_add"]
 
 
@@ -85,7 +73,7 @@ def test_fetched_members_are_stored():
     m = tf.reduce_max(x, axis=1, keepdims=True)
     e = tf.exp(x - m)
     s = tf.reduce_sum(e, axis=1, keepdims=True)
-    names, _ = _plan([m, s, e / s], {x: RNG.standard_normal((5, 30))})
+    names, _ = llvm_plan([m, s, e / s], {x: RNG.standard_normal((5, 30))})
     assert names == ["k_rows_div"]
 
 
@@ -94,7 +82,7 @@ def test_a_group_ends_at_a_reader_that_cannot_join():
     m = tf.reduce_max(x, axis=1, keepdims=True)
     t = tf.transpose(x - m)  # not row-wise: a kernel of its own, after the group
     y = tf.reduce_sum(tf.exp(x - m), axis=1) + tf.reduce_sum(t, axis=0)
-    names, _ = _plan(y, {x: RNG.standard_normal((6, 20))})
+    names, _ = llvm_plan(y, {x: RNG.standard_normal((6, 20))})
     assert "k_transpose" in names
 
 
@@ -111,7 +99,7 @@ def test_half_precision_sums_round_once():
 def test_rows_run_on_threads_with_the_same_results():
     x = tf.placeholder(tf.float32, [512, 256])
     value = RNG.standard_normal((512, 256)).astype(np.float32)
-    _, plan = _plan(tf.nn.softmax(x), {x: value}, threads=2)
+    _, plan = llvm_plan(tf.nn.softmax(x), {x: value}, threads=2)
     with tf.Session(target="llvm", config=tf.Options(threads=1)) as one:
         with tf.Session(target="llvm", config=tf.Options(threads=2)) as two:
             np.testing.assert_array_equal(one.run(tf.nn.softmax(x), {x: value}),
@@ -140,5 +128,5 @@ def test_views_between_the_two_row_shapes_stay_in_the_group():
     x = tf.placeholder(tf.float32, [7, 12])
     s = tf.reduce_sum(x, axis=1)  # (7,)
     y = x / tf.reshape(s, [7, 1])  # the same value per row
-    names, _ = _plan(y, {x: RNG.uniform(0.5, 1.5, (7, 12))})
+    names, _ = llvm_plan(y, {x: RNG.uniform(0.5, 1.5, (7, 12))})
     assert names == ["k_rows_div"]
