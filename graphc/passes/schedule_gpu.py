@@ -198,7 +198,7 @@ def _inner_kind(inner, declared):
                 return None
         elif not isinstance(c, (K.Local, K.Store)):
             return None
-    if not _independent([c for c in inner if not isinstance(c, K.Assign)]):
+    if not _independent(inner):
         return None
     return "reduce" if assigned else "store"
 
