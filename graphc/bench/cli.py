@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -59,11 +60,27 @@ def add_parser(subparsers) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    _quiet_openblas_threads(args)
     try:
         return _dispatch(args)
     except BenchError as err:
         print(f"graphc bench: error: {err}", file=sys.stderr)
         return 2
+
+
+def _quiet_openblas_threads(args: argparse.Namespace) -> None:
+    """From the command line, rerun with OPENBLAS_THREAD_TIMEOUT=1 where numpy runs on
+    several threads: OpenBLAS's workers otherwise spin for about 0.1 s after each call and
+    take the CPUs from whatever runs next, which in an interleaved run is graphc (its
+    two-thread GEMM measured 150 instead of 300 GFLOP/s that way). The variable is read
+    when OpenBLAS loads, hence the new process; the report shows its value."""
+    multithreaded = args.threads is None or any(int(t) > 1 for t in
+                                                str(args.threads).split(",") if t.isdigit())
+    if os.environ.get("OPENBLAS_THREAD_TIMEOUT") is not None or sys.argv[1:2] != ["bench"] \
+            or "numpy" not in (args.compare or "").split(",") or not multithreaded:
+        return
+    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1")
+    os.execve(sys.executable, [sys.executable, "-m", "graphc", *sys.argv[1:]], env)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

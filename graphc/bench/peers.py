@@ -129,6 +129,8 @@ class NumpyPeer(Peer):
             pass
         return {"version": np.__version__, "blas": blas,
                 "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+                "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT",
+                                                          "(unset)"),
                 "blas_core": self.blas.corename(), "blas_threads": self.blas.threads(),
                 "thread_control": self.blas.method}
 
