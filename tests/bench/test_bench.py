@@ -166,3 +166,24 @@ def test_measure_interleaves_and_summarizes():
     assert calls.count("a") == calls.count("b")
     assert report.format_seconds(0.0123) == "12.3 ms"
     assert report.format_seconds(2.5e-6) == "2.5 us"
+
+
+def test_multi_thread_runs_with_numpy_restart_with_openblas_workers_that_sleep(monkeypatch):
+    import argparse
+    import sys
+
+    from graphc.bench import cli as bench_cli
+
+    calls = []
+    monkeypatch.setattr(bench_cli.os, "execve", lambda *a: calls.append(a))
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    monkeypatch.setattr(sys, "argv", ["graphc", "bench", "W3", "--threads", "1,2"])
+    bench_cli._quiet_openblas_threads(argparse.Namespace(threads="1,2", compare="numpy"))
+    (executable, argv, env), = calls
+    assert argv[1:] == ["-m", "graphc", "bench", "W3", "--threads", "1,2"]
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == "1"
+    for threads, compare in (("1", "numpy"), ("1,2", "none")):  # nothing to protect
+        bench_cli._quiet_openblas_threads(argparse.Namespace(threads=threads, compare=compare))
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")  # the user's own choice stands
+    bench_cli._quiet_openblas_threads(argparse.Namespace(threads="2", compare="numpy"))
+    assert len(calls) == 1
