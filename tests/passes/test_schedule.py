@@ -145,6 +145,10 @@ def test_rendered_vector_loops_carry_their_width_to_llvm():
     text = str(render_module([vectorize(kernel, WIDE)], lambda k: [0, 1], INTRINSICS))
     assert '!{ !"llvm.loop.vectorize.width", i32 16 }' in text
     assert "!llvm.loop" in text
+    assert '!{ !"llvm.loop.interleave.count", i32 2 }' in text  # exp: two chains at once
+    _, plain = _lower(x * 2.0, {x.node: (4, 64)})
+    text = str(render_module([vectorize(plain, WIDE)], lambda k: [0, 1], INTRINSICS))
+    assert "llvm.loop.vectorize.width" in text and "interleave" not in text
 
 
 def test_in_place_kernels_stay_parallel_but_other_read_write_ones_do_not():
