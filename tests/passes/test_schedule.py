@@ -147,7 +147,8 @@ def test_rendered_vector_loops_carry_their_width_to_llvm():
     assert "!llvm.loop" in text
     assert '!{ !"llvm.loop.interleave.count", i32 2 }' in text  # exp: two chains at once
     _, plain = _lower(x * 2.0, {x.node: (4, 64)})
-    text = str(render_module([vectorize(plain, WIDE)], lambda k: [0, 1], INTRINSICS))
+    text = str(render_module([vectorize(plain, WIDE)], lambda k: list(range(len(k.params))),
+                             INTRINSICS))
     assert "llvm.loop.vectorize.width" in text and "interleave" not in text
 
 
