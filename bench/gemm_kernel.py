@@ -1,7 +1,7 @@
 """Single-threaded throughput of graphc's LLVM GEMM (graphc/codegen_llvm/gemm.py) vs numpy.
 
     python bench/gemm_kernel.py [--sizes 256 1024 2048] [--dtype f32] [--cpu 1]
-                                [--blocking MR,NR,KC,MC,NC ...] [--reps 7]
+                                [--blocking MR,NR,KC,MC,NC[,KU] ...] [--reps 7]
 
 For each size n it times C = A @ B (n x n, row-major) with the JIT-compiled graphc_gemm and
 with numpy's matmul (OpenBLAS), both writing into a preallocated C, and prints the median
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", type=int, default=None,
                     help="CPU to pin to (default: the last one this process may use)")
     ap.add_argument("--blocking", nargs="*", default=[],
-                    help="MR,NR,KC,MC,NC blockings to compare (default: gemm.default_blocking)")
+                    help="MR,NR,KC,MC,NC[,KU] blockings to compare, KU the k-loop unrolling "
+                         "(default: gemm.default_blocking)")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--no-reexec", action="store_true",
                     help="keep the current OpenBLAS environment")
@@ -121,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         g = HostGemm(args.dtype, width, blk)
         gemms.append(g)
         b = g.blocking
-        print(f"compiled {b.mr}x{b.nr} kc={b.kc} mc={b.mc} nc={b.nc} in "
+        print(f"compiled {b.mr}x{b.nr} kc={b.kc} mc={b.mc} nc={b.nc} ku={b.ku} in "
               f"{time.perf_counter() - t0:.2f} s (workspace "
               f"{g.workspace_elems * np.dtype(np_dtype).itemsize / 2**20:.1f} MiB)")
 
-    head = (f"{'n':>5} {'impl':<34} {'GFLOP/s':>8} {'%239' if args.dtype == 'f32' else '%120':>6}"
+    head = (f"{'n':>5} {'impl':<38} {'GFLOP/s':>8} {'%239' if args.dtype == 'f32' else '%120':>6}"
             f" {'%meas':>6} {'GFLOP/s(cpu)':>13} {'max|err|':>9}")
     print(head)
     print("-" * len(head))
@@ -144,11 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu_s = _time(lambda g=g, out=out: g(a, b, out), args.reps, min_s)
             err = float(np.abs(out - ref).max())
             blk = g.blocking
-            rows.append((f"graphc {blk.mr}x{blk.nr} kc{blk.kc} nc{blk.nc} mc{blk.mc}",
+            rows.append((f"graphc {blk.mr}x{blk.nr} kc{blk.kc} nc{blk.nc} mc{blk.mc} ku{blk.ku}",
                          wall, cpu_s, err))
         for name, wall, cpu_s, err in rows:
             gf, gf_cpu = flops / wall / 1e9, flops / cpu_s / 1e9
-            print(f"{n:>5} {name:<34} {gf:>8.1f} {100 * gf / nominal:>5.0f}% "
+            print(f"{n:>5} {name:<38} {gf:>8.1f} {100 * gf / nominal:>5.0f}% "
                   f"{100 * gf / measured:>5.0f}% {gf_cpu:>13.1f} {err:>9.2g}", flush=True)
     return 0
 

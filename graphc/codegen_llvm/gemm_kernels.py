@@ -168,23 +168,48 @@ def _emit_pack_b(module, prefix, elem, blk: GemmBlocking, width: int) -> ir.Func
     return fn
 
 
+# Rows of B ahead of the one in use that the packing kernel prefetches: a row of a B panel
+# is NR contiguous elements, one row of the caller's B further on, usually on another page,
+# which the hardware prefetchers do not follow. 4-8 measured alike on the test host.
+_PACK_PREFETCH_ROWS = 6
+
+
+def _prefetch(module, b: ir.IRBuilder, ptr, write: bool) -> None:
+    """llvm.prefetch of the line at `ptr` into L1 (locality 3), for reading or writing."""
+    fn = module.globals.get("llvm.prefetch.p0")
+    if fn is None:
+        i32 = ir.IntType(32)
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, i32, i32, i32]),
+                         name="llvm.prefetch.p0")
+    i32 = ir.IntType(32)
+    b.call(fn, [ptr, ir.Constant(i32, int(write)), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+
+
 def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
-                       unroll: int = 4) -> ir.Function:
+                       packing: bool = False) -> ir.Function:
     """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile): C[:m, :n] (+)= (Ap panel @ Bp panel)[:m, :n].
 
     The k loop carries the MR * NV accumulators <W x T> as phi nodes, so they are SSA values
     that the register allocator keeps in vector registers for the whole loop (no memory
     traffic for C inside it). Each k step: NV vector loads from the B micro-panel, MR scalar
     loads from the A micro-panel (row i at the constant offset i*KC) each splatted to a vector
-    (x86: vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled `unroll` times
+    (x86: vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled blk.ku times
     (plus a one-step remainder loop) to amortize the counter and branch.
+
+    With `packing`, the function is kernel_pack(..., tile, Bsrc, rsB) and packs the B panel
+    as it goes: row k of the panel is read from the caller's B at Bsrc + k*rsB (unit column
+    stride, NR columns all inside B), used, and stored to Bp + k*NR, so that the later A
+    panels find it packed. Packing this way overlaps the copy with the FMAs and reads the
+    panel into L1 once, instead of a separate pass over the whole kc x nc block first.
     """
     mr, nr = blk.mr, blk.nr
     nv = nr // width
-    fn, e = _new_function(module, f"{prefix}_kernel", [
-        (_I64, "kc"), (_PTR, "Ap"), (_PTR, "Bp"), (_PTR, "C"), (_I64, "rsC"), (_I64, "m"),
-        (_I64, "n"), (_I64, "beta"), (_PTR, "tile")], elem)
-    kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args
+    args = [(_I64, "kc"), (_PTR, "Ap"), (_PTR, "Bp"), (_PTR, "C"), (_I64, "rsC"), (_I64, "m"),
+            (_I64, "n"), (_I64, "beta"), (_PTR, "tile")]
+    if packing:
+        args += [(_PTR, "Bsrc"), (_I64, "rsB")]
+    fn, e = _new_function(module, f"{prefix}_kernel{'_pack' if packing else ''}", args, elem)
+    kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args[:9]
     b = e.b
     vec = ir.VectorType(elem, width)
     al = _elem_align(elem)
@@ -196,10 +221,27 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
     zero_vec = ir.Constant(vec, [0.0] * width)
 
+    line_elems = 64 // al
+
+    def load_b_row(k):
+        """Row k of the B panel as NV vectors (packing: from the caller's B, and stored)."""
+        brow = e.ptr(bp, b.mul(k, _c(nr)))
+        if not packing:
+            return [b.load(e.ptr(brow, _c(v * width)), typ=vec, align=al) for v in range(nv)]
+        bsrc, rsb = fn.args[9:]
+        src = e.ptr(bsrc, b.mul(k, rsb))
+        bvecs = [b.load(e.ptr(src, _c(v * width)), typ=vec, align=al) for v in range(nv)]
+        for v, x in enumerate(bvecs):
+            b.store(x, e.ptr(brow, _c(v * width)), align=al)
+        # Not `inbounds`: near the end of the panel the row ahead may lie past the end of B.
+        ahead = e.ptr(src, b.mul(_c(_PACK_PREFETCH_ROWS), rsb), inbounds=False)
+        for off in range(0, nr, line_elems):
+            _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
+        return bvecs
+
     def step(k, accs):
         """One rank-1 update of the tile with column k of Ap and row k of Bp."""
-        brow = e.ptr(bp, b.mul(k, _c(nr)))
-        bvecs = [b.load(e.ptr(brow, _c(v * width)), typ=vec, align=al) for v in range(nv)]
+        bvecs = load_b_row(k)
         acol = e.ptr(ap, k)
         out = []
         for i in range(mr):
@@ -241,24 +283,32 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     # runs: its lines are needed at the end and would otherwise be demand misses. (Not
     # `inbounds`: on an edge tile these rows may lie past the end of C; a prefetch of any
     # address is harmless, an out-of-bounds inbounds GEP would be poison.)
-    prefetch = module.globals.get("llvm.prefetch.p0")
-    if prefetch is None:
-        i32 = ir.IntType(32)
-        prefetch = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, i32, i32, i32]),
-                               name="llvm.prefetch.p0")
-    line_elems = 64 // al
     for i in range(mr):
         row = e.ptr(cptr, b.mul(_c(i), rsc), inbounds=False)
         for off in range(0, nr, line_elems):
-            b.call(prefetch, [e.ptr(row, _c(off), inbounds=False), ir.Constant(ir.IntType(32), 1),
-                              ir.Constant(ir.IntType(32), 3), ir.Constant(ir.IntType(32), 1)])
+            _prefetch(module, b, e.ptr(row, _c(off), inbounds=False), write=True)
 
     accs0 = [zero_vec] * (mr * nv)
     k_main, accs = carried_loop(
         "kmain", _c(0), accs0,
-        lambda k: b.icmp_signed("<=", b.add(k, _c(unroll)), kc), unroll, unroll)
+        lambda k: b.icmp_signed("<=", b.add(k, _c(blk.ku)), kc), blk.ku, blk.ku)
     _, accs = carried_loop(
         "krem", k_main, accs, lambda k: b.icmp_signed("<", k, kc), 1, 1)
+    _emit_write_back(e, blk, width, accs, cptr, rsc, m, n, beta, tile)
+    b.ret_void()
+    return fn
+
+
+def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc, m, n, beta,
+                     tile) -> None:
+    """C[:m, :n] = tile (beta 0) or += tile (beta != 0), the tile being the MR x NR
+    accumulators `accs` (row-major, NR / W vectors per row)."""
+    b = e.b
+    mr, nr = blk.mr, blk.nr
+    nv = nr // width
+    elem = e.elem
+    vec = ir.VectorType(elem, width)
+    al = _elem_align(elem)
 
     # Write-back. Full tile: vector read-modify-write straight into C. Partial tile (the edge of
     # C): spill the accumulators to `tile` and copy the valid m x n corner element by element.
@@ -294,6 +344,4 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
                             b.store(b.fadd(b.load(p, typ=elem, align=al), x), p, align=al)
                         with store:
                             b.store(x, p, align=al)
-    b.ret_void()
-    return fn
 
