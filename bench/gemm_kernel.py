@@ -1,7 +1,7 @@
 """Single-threaded throughput of graphc's LLVM GEMM (graphc/codegen_llvm/gemm.py) vs numpy.
 
     python bench/gemm_kernel.py [--sizes 256 1024 2048] [--dtype f32] [--cpu 1]
-                                [--blocking MR,NR,KC,MC,NC[,KU] ...] [--reps 7]
+                                [--blocking MR,NR,KC,MC,NC[,KU[,FUSE]] ...] [--reps 7]
 
 For each size n it times C = A @ B (n x n, row-major) with the JIT-compiled graphc_gemm and
 with numpy's matmul (OpenBLAS), both writing into a preallocated C, and prints the median
@@ -61,6 +61,20 @@ def measure_fma_peak(dtype: str) -> float:
     return fma_peak(threads=1) / (1 if dtype == "f32" else 2)
 
 
+def _parse_blocking(spec: str):
+    """GemmBlocking from 'MR,NR,KC,MC,NC[,KU[,FUSE]]'."""
+    from graphc.codegen_llvm.gemm import GemmBlocking
+
+    values = [int(v) for v in spec.split(",")]
+    if len(values) == 7:
+        values[6] = bool(values[6])
+    return GemmBlocking(*values)
+
+
+def _blocking_name(b) -> str:
+    return f"{b.mr}x{b.nr} kc{b.kc} nc{b.nc} mc{b.mc} ku{b.ku}{' fused' if b.fuse_b else ''}"
+
+
 def _time(fn, reps: int, min_seconds: float) -> tuple[float, float]:
     """(median wall seconds, median thread-CPU seconds) of fn() after one warm-up call."""
     import numpy as np
@@ -86,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", type=int, default=None,
                     help="CPU to pin to (default: the last one this process may use)")
     ap.add_argument("--blocking", nargs="*", default=[],
-                    help="MR,NR,KC,MC,NC[,KU] blockings to compare, KU the k-loop unrolling "
-                         "(default: gemm.default_blocking)")
+                    help="MR,NR,KC,MC,NC[,KU[,FUSE]] blockings to compare: KU the k-loop "
+                         "unrolling, FUSE 1 to pack B in the micro-kernel (GemmBlocking.fuse_b)"
+                         " (default: gemm.default_blocking)")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--no-reexec", action="store_true",
                     help="keep the current OpenBLAS environment")
@@ -104,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     import llvmlite.binding as llvm
     import numpy as np
 
-    from graphc.codegen_llvm.gemm import GemmBlocking, HostGemm, host_vector_width
+    from graphc.codegen_llvm.gemm import HostGemm, host_vector_width
 
     width = host_vector_width(args.dtype)
     np_dtype = np.float32 if args.dtype == "f32" else np.float64
@@ -115,18 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak: nominal {nominal:.0f} GFLOP/s, measured now {measured:.1f} GFLOP/s "
           f"(register-only FMA loop)")
 
-    blockings = [GemmBlocking(*map(int, spec.split(","))) for spec in args.blocking] or [None]
+    blockings = [_parse_blocking(spec) for spec in args.blocking] or [None]
     gemms = []
     for blk in blockings:
         t0 = time.perf_counter()
         g = HostGemm(args.dtype, width, blk)
         gemms.append(g)
         b = g.blocking
-        print(f"compiled {b.mr}x{b.nr} kc={b.kc} mc={b.mc} nc={b.nc} ku={b.ku} in "
+        print(f"compiled {_blocking_name(b)} in "
               f"{time.perf_counter() - t0:.2f} s (workspace "
               f"{g.workspace_elems * np.dtype(np_dtype).itemsize / 2**20:.1f} MiB)")
 
-    head = (f"{'n':>5} {'impl':<38} {'GFLOP/s':>8} {'%239' if args.dtype == 'f32' else '%120':>6}"
+    head = (f"{'n':>5} {'impl':<44} {'GFLOP/s':>8} {'%239' if args.dtype == 'f32' else '%120':>6}"
             f" {'%meas':>6} {'GFLOP/s(cpu)':>13} {'max|err|':>9}")
     print(head)
     print("-" * len(head))
@@ -145,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu_s = _time(lambda g=g, out=out: g(a, b, out), args.reps, min_s)
             err = float(np.abs(out - ref).max())
             blk = g.blocking
-            rows.append((f"graphc {blk.mr}x{blk.nr} kc{blk.kc} nc{blk.nc} mc{blk.mc} ku{blk.ku}",
+            rows.append((f"graphc {_blocking_name(blk)}",
                          wall, cpu_s, err))
         for name, wall, cpu_s, err in rows:
             gf, gf_cpu = flops / wall / 1e9, flops / cpu_s / 1e9
-            print(f"{n:>5} {name:<38} {gf:>8.1f} {100 * gf / nominal:>5.0f}% "
+            print(f"{n:>5} {name:<44} {gf:>8.1f} {100 * gf / nominal:>5.0f}% "
                   f"{100 * gf / measured:>5.0f}% {gf_cpu:>13.1f} {err:>9.2g}", flush=True)
     return 0
 

@@ -38,6 +38,11 @@ zero-pads the last partial micro-panels, so the kernel always runs a full MR x N
 its write-back is guarded, through a small tile buffer in the workspace, when the tile sticks
 out of C.
 
+With GemmBlocking.fuse_b (the default for 512-bit vectors) a row-major B has no separate
+packing pass: the micro-kernel calls of the first A panel (ir = 0) read their B panel where it
+is, row by row, and store it to Bp as they use it, and the later A panels read Bp (see
+_emit_block).
+
 Relative to the textbook BLIS mapping (which broadcasts from B and vector-loads A into a
 column-major C), this is the same algorithm applied to C^T = B^T A^T: C is row-major here, so
 the vector direction is N and the broadcast direction is M. BLIS's L2-resident block becomes
@@ -145,8 +150,10 @@ class GemmBlocking:
     """Register and cache blocking of one emitted GEMM (all in elements).
 
     mr x nr is the register tile of C; kc the depth of one rank-kc update; mc x kc the packed A
-    block and kc x nc the packed B block; ku the unrolling of the micro-kernel's k loop. nr must
-    be a multiple of the vector width, mc a multiple of mr and nc of nr.
+    block and kc x nc the packed B block; ku the unrolling of the micro-kernel's k loop. With
+    fuse_b, a row-major B is packed by the micro-kernel during the first A panel's pass over
+    each B block (see _emit_block) instead of by a separate pass first. nr must be a multiple
+    of the vector width, mc a multiple of mr and nc of nr.
     """
 
     mr: int
@@ -155,6 +162,7 @@ class GemmBlocking:
     mc: int
     nc: int
     ku: int = 4
+    fuse_b: bool = False
 
     def check(self, vector_width: int) -> None:
         if min(self.mr, self.nr, self.kc, self.mc, self.nc, self.ku) < 1:
@@ -195,19 +203,26 @@ def default_blocking(dtype: str, vector_width: int) -> GemmBlocking:
     Unrolling (KU). With 32 registers the k loop is unrolled twice: with the operands in L1 the
     kernel ran 5% faster than unrolled 4 times (180 against 172 GFLOP/s on the test host; the
     longer body gained nothing), though with B streaming from L2 the two are within 1%.
+
+    Packing B in the kernel (fuse_b) gained 2-4% at n = 1024-2048 with 512-bit vectors (a
+    separate pass reads the block and writes 1 MiB that the kernel then reads back from L2;
+    fused, the copy overlaps the FMAs). With 256- and 128-bit vectors it lost about 5%,
+    probably because a B panel row is only one or two cache lines there: too little work per
+    row to hide the fetch of the next row from another page of B, which the separate pass,
+    reading whole rows of the block, streams.
     """
     if dtype not in _ELEM_BYTES:
         _elem_type(dtype)
     size = _ELEM_BYTES[dtype]
     if vector_width * size * 8 >= 512:   # 32 vector registers
-        mr, nv, ku = 6, 4, 2
+        mr, nv, ku, fuse_b = 6, 4, 2, True
     else:                                # 16 vector registers
-        mr, nv, ku = 6, 2, 4
+        mr, nv, ku, fuse_b = 6, 2, 4, False
     nr = nv * vector_width
     kc = 2048 // size
     nc = max(nr, (1024 * 1024 // (kc * size)) // nr * nr)
     mc = max(mr, 3072 // mr * mr)
-    return GemmBlocking(mr=mr, nr=nr, kc=kc, mc=mc, nc=nc, ku=ku)
+    return GemmBlocking(mr=mr, nr=nr, kc=kc, mc=mc, nc=nc, ku=ku, fuse_b=fuse_b)
 
 
 def _round_up(x: int, m: int) -> int:
@@ -277,8 +292,9 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     blk.check(vector_width)
     pack_a = _emit_pack_a(module, name, elem, blk)
     pack_b = _emit_pack_b(module, name, elem, blk, vector_width)
-    kernels = (_emit_micro_kernel(module, name, elem, blk, vector_width),
-               _emit_micro_kernel(module, name, elem, blk, vector_width, packing=True))
+    kernel_pack = (_emit_micro_kernel(module, name, elem, blk, vector_width, packing=True)
+                   if blk.fuse_b else None)
+    kernels = (_emit_micro_kernel(module, name, elem, blk, vector_width), kernel_pack)
     bp_off, tile_off, _, _ = _workspace_layout(dtype, blk)
 
     args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
@@ -316,44 +332,38 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                 nc = e.min(_c(blk.nc), b.sub(big_n, jc))
                 b_block = e.ptr(bmat, b.add(b.mul(pc, rsb), b.mul(jc, csb)))
                 c_block = e.ptr(c, b.add(b.mul(ic, rsc), jc))
-                _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), ap, b_block, rsb, csb, bp,
+                _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp, ap,
                             c_block, rsc, beta_eff, tile)
     b.ret_void()
     return fn
 
 
-def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, ap, bsrc, rsb, csb, bp, c, rsc,
+def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
                 beta, tile) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
     B block (bsrc, strides rsb, csb) packed into bp on the way.
 
-    Row-major B (csb == 1): the pass of the first A panel packs the full B panels as it uses
-    them (kernels[1], the packing kernel), so the copy overlaps the FMAs; only the last,
-    partial panel (nc % NR columns, zero-padded) is packed by pack_b beforehand. Any other B
-    is packed whole by pack_b first. Then the remaining A panels run on the packed block.
+    With blk.fuse_b and a row-major B (csb == 1), the pass of the first A panel packs the full
+    B panels as it uses them (kernels[1], the packing kernel), so the copy overlaps the FMAs;
+    only the last, partial panel (nc % NR columns, zero-padded) is packed by pack_b
+    beforehand. Otherwise pack_b packs the whole block first. Then the remaining A panels
+    run on the packed block.
     """
     kernel, kernel_pack = kernels
     mc, nc, kc = sizes
     b = e.b
-    row_major = b.icmp_signed("==", csb, _c(1))
-    nfull = b.mul(b.sdiv(nc, _c(blk.nr)), _c(blk.nr))
-    with e.if_else(row_major) as (then, otherwise):
-        with then:
-            with e.if_(b.icmp_signed("<", nfull, nc)):
-                b.call(pack_b, [b.sub(nc, nfull), kc, e.ptr(bsrc, nfull), rsb, csb,
-                                e.ptr(bp, b.mul(nfull, kc))])
-            m = e.min(_c(blk.mr), mc)
-            with counted_loop(b, _c(0), nc, "jr0", step=blk.nr) as jr:
-                args = [kc, ap, e.ptr(bp, b.mul(jr, kc)), e.ptr(c, jr), rsc, m,
-                        e.min(_c(blk.nr), b.sub(nc, jr)), beta, tile]
-                with e.if_else(b.icmp_signed("<", jr, nfull)) as (full, partial):
-                    with full:
-                        b.call(kernel_pack, [*args, e.ptr(bsrc, jr), rsb])
-                    with partial:
-                        b.call(kernel, args)
-        with otherwise:
-            b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
-    first = b.select(row_major, _c(blk.mr), _c(0))
+    first = _c(0)
+    if not kernel_pack:
+        b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
+    else:
+        row_major = b.icmp_signed("==", csb, _c(1))
+        with e.if_else(row_major) as (then, otherwise):
+            with then:
+                _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
+                                 beta, tile)
+            with otherwise:
+                b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
+        first = b.select(row_major, _c(blk.mr), first)
     with counted_loop(b, first, mc, "ir", step=blk.mr) as ir_:
         m = e.min(_c(blk.mr), b.sub(mc, ir_))
         a_panel = e.ptr(ap, b.mul(ir_, _c(blk.kc)))
@@ -362,6 +372,27 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, ap, bsrc, rsb, csb
             n = e.min(_c(blk.nr), b.sub(nc, jr))
             b.call(kernel, [kc, a_panel, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n,
                             beta, tile])
+
+
+def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
+                     beta, tile) -> None:
+    """The first A panel's pass over a row-major B block, packing B (see _emit_block)."""
+    kernel, kernel_pack = kernels
+    mc, nc, kc = sizes
+    b = e.b
+    nfull = b.mul(b.sdiv(nc, _c(blk.nr)), _c(blk.nr))
+    with e.if_(b.icmp_signed("<", nfull, nc)):
+        b.call(pack_b, [b.sub(nc, nfull), kc, e.ptr(bsrc, nfull), rsb, _c(1),
+                        e.ptr(bp, b.mul(nfull, kc))])
+    m = e.min(_c(blk.mr), mc)
+    with counted_loop(b, _c(0), nc, "jr0", step=blk.nr) as jr:
+        args = [kc, ap, e.ptr(bp, b.mul(jr, kc)), e.ptr(c, jr), rsc, m,
+                e.min(_c(blk.nr), b.sub(nc, jr)), beta, tile]
+        with e.if_else(b.icmp_signed("<", jr, nfull)) as (full, partial):
+            with full:
+                b.call(kernel_pack, [*args, e.ptr(bsrc, jr), rsb])
+            with partial:
+                b.call(kernel, args)
 
 
 # --------------------------------------------------------------------------------------------
