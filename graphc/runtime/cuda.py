@@ -22,8 +22,7 @@ import math
 
 import numpy as np
 
-from graphc.errors import OpError, UnimplementedError, uninitialized_variable
-from graphc.ir.shapes import format_shape
+from graphc.errors import OpError, UnimplementedError
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
 from graphc.runtime.llvm import LLVMExecutor, Plan, build_plan
 
@@ -90,13 +89,7 @@ class DeviceExecutor(LLVMExecutor):
 
     # --- running ------------------------------------------------------------------------------
     def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
-        for var in plan.needs_value:
-            if var not in self.state.variables:
-                raise uninitialized_variable(self.describe(var), var)
-        for f, o in zip(plan.fetch_slots, outs or ()):
-            if o is not None and f is not None and o.shape != tuple(f[2]):
-                raise ValueError(f"out= has shape {format_shape(o.shape)}, this run's fetch "
-                                 f"has shape {format_shape(f[2])}")
+        self.check_run(plan, outs)
         for i, slot in plan.bound_per_run:
             if slot.kind == "variable":
                 plan.table[i] = self._variable_on_device(slot.node)

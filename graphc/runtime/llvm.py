@@ -97,7 +97,9 @@ class LLVMExecutor:
         return BoundPlan(self, self.plan_for(fetches, dict(zip(feed_nodes, shapes))),
                          feed_nodes, shapes)
 
-    def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
+    def check_run(self, plan: Plan, outs) -> None:
+        """What a run needs before any native code: every variable it reads initialized,
+        every out= array of its fetch's shape."""
         for var in plan.needs_value:
             if var not in self.state.variables:
                 raise uninitialized_variable(self.describe(var), var)
@@ -105,6 +107,9 @@ class LLVMExecutor:
             if o is not None and f is not None and o.shape != tuple(f[2]):
                 raise ValueError(f"out= has shape {format_shape(o.shape)}, this run's fetch "
                                  f"has shape {format_shape(f[2])}")
+
+    def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
+        self.check_run(plan, outs)
         keep = []  # arrays that must outlive the native call
         plan.bound_by = None
         for i, slot in plan.bound_per_run:
