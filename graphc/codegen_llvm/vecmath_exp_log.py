@@ -179,7 +179,14 @@ def _log_finite(e, x):
 
 def _exp(e, x):
     lo, hi = EXP_RANGE[e.key]
-    return e.sel(e.isnan(x), x, _exp_core(e, e.clamp(x, lo, hi)))
+    xc = e.clamp(x, lo, hi)
+    if e.key == "f32":  # 1 + (r + r*r*P(r)) rounded once is within an ulp for f32
+        n, rh, rl = _exp_reduce(e, xc)
+        r = e.add(rh, rl)
+        res = _scale(e, e.add(e.fma(e.mul(r, r), e.poly(r, EXPM1[e.key]), r), 1.0), n)
+    else:
+        res = _exp_core(e, xc)
+    return e.sel(e.isnan(x), x, res)
 
 
 def _expm1(e, x):
