@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import graphc as tf
-from graphc.runtime.targets import TARGETS
+from graphc.runtime.targets import DEVICE_TARGETS, TARGETS
 
 
 @pytest.fixture(autouse=True, scope="session")
 def private_code_cache(tmp_path_factory):
     """Compiled code goes to a cache of this test session, not the user's."""
-    import os
     old = os.environ.get("GRAPHC_CACHE_DIR")
     os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("code-cache"))
     yield
@@ -30,7 +31,18 @@ def fresh_graph():
     tf.reset_default_graph()
 
 
-@pytest.fixture(params=sorted(TARGETS))
+def _test_targets() -> list:
+    """Every target that runs everywhere, plus the device targets named in
+    $GRAPHC_TEST_TARGETS (comma-separated: `GRAPHC_TEST_TARGETS=cuda` on a GPU machine)."""
+    extra = [t for t in os.environ.get("GRAPHC_TEST_TARGETS", "").split(",") if t]
+    unknown = [t for t in extra if t not in DEVICE_TARGETS]
+    if unknown:
+        raise pytest.UsageError(f"GRAPHC_TEST_TARGETS: unknown device target(s) {unknown}; "
+                                f"expected some of {sorted(DEVICE_TARGETS)}")
+    return sorted(TARGETS) + [t for t in extra if t not in TARGETS]
+
+
+@pytest.fixture(params=_test_targets())
 def target(request) -> str:
     """The name of an execution target; tests using it run once per registered target."""
     return request.param
