@@ -292,34 +292,24 @@ static int64_t size_of(const port_t *p, int64_t batch) {
 GRAPHC_API int64_t NAME_max_batch(void) { return MAX_BATCH; }
 GRAPHC_API int NAME_num_inputs(void) { return NUM_INPUTS; }
 GRAPHC_API int NAME_num_outputs(void) { return NUM_OUTPUTS; }
-GRAPHC_API const char *NAME_input_name(int i) {
-    const port_t *p = port_at(inputs, NUM_INPUTS, i);
-    return p ? p->name : NULL;
-}
-GRAPHC_API int NAME_input_dtype(int i) {
-    const port_t *p = port_at(inputs, NUM_INPUTS, i);
-    return p ? p->dtype : -1;
-}
-GRAPHC_API int NAME_input_shape(int i, int64_t *dims) {
-    return shape_of(port_at(inputs, NUM_INPUTS, i), dims);
-}
-GRAPHC_API int64_t NAME_input_bytes(int i, int64_t batch) {
-    return size_of(port_at(inputs, NUM_INPUTS, i), batch);
-}
-GRAPHC_API const char *NAME_output_name(int i) {
-    const port_t *p = port_at(outputs, NUM_OUTPUTS, i);
-    return p ? p->name : NULL;
-}
-GRAPHC_API int NAME_output_dtype(int i) {
-    const port_t *p = port_at(outputs, NUM_OUTPUTS, i);
-    return p ? p->dtype : -1;
-}
-GRAPHC_API int NAME_output_shape(int i, int64_t *dims) {
-    return shape_of(port_at(outputs, NUM_OUTPUTS, i), dims);
-}
-GRAPHC_API int64_t NAME_output_bytes(int i, int64_t batch) {
-    return size_of(port_at(outputs, NUM_OUTPUTS, i), batch);
-}
+/* name, dtype, shape and byte size of input or output i (NULL / -1 when out of range) */
+#define PORT_QUERIES(kind, table, count)                                             \
+    GRAPHC_API const char *NAME_##kind##_name(int i) {                               \
+        const port_t *p = port_at(table, count, i);                                  \
+        return p ? p->name : NULL;                                                   \
+    }                                                                                \
+    GRAPHC_API int NAME_##kind##_dtype(int i) {                                      \
+        const port_t *p = port_at(table, count, i);                                  \
+        return p ? p->dtype : -1;                                                    \
+    }                                                                                \
+    GRAPHC_API int NAME_##kind##_shape(int i, int64_t *dims) {                       \
+        return shape_of(port_at(table, count, i), dims);                             \
+    }                                                                                \
+    GRAPHC_API int64_t NAME_##kind##_bytes(int i, int64_t batch) {                   \
+        return size_of(port_at(table, count, i), batch);                             \
+    }
+PORT_QUERIES(input, inputs, NUM_INPUTS)
+PORT_QUERIES(output, outputs, NUM_OUTPUTS)
 GRAPHC_API const char *NAME_version(void) { return VERSION; }
 GRAPHC_API int NAME_abi_version(void) { return ABI_VERSION; }
 
