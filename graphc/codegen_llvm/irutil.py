@@ -1,4 +1,4 @@
-"""irutil: control-flow shapes shared by the hand-written IR emitters (gemm, threads)."""
+"""irutil: control-flow shapes shared by the IR emitters (render, gemm, threads)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import llvmlite.ir as ir
 
 @contextmanager
 def counted_loop(b: ir.IRBuilder, start, stop, name: str = "i",
-                 step: int | ir.Value = 1) -> Iterator[ir.Value]:
+                 step: int | ir.Value = 1, loop_id=None) -> Iterator[ir.Value]:
     """for (iv = start; iv < stop; iv += step), signed compare: yields iv (a phi of start's
     type), the body is emitted inside the with, and b is left after the loop.
 
     Blocks are `<name>.header`, `<name>.body`, `<name>.done`; the body may add blocks of its own
-    (the back edge leaves from wherever it ends)."""
+    (the back edge leaves from wherever it ends). `loop_id`, a metadata node, is attached to
+    the back edge as `!llvm.loop` (hints such as a vector width)."""
     pre = b.block
     header = b.append_basic_block(f"{name}.header")
     body = b.append_basic_block(f"{name}.body")
@@ -30,5 +31,7 @@ def counted_loop(b: ir.IRBuilder, start, stop, name: str = "i",
     nxt = b.add(iv, step if isinstance(step, ir.Value) else ir.Constant(start.type, step),
                 name=f"{name}.next")
     iv.add_incoming(nxt, b.block)
-    b.branch(header)
+    latch = b.branch(header)
+    if loop_id is not None:
+        latch.set_metadata("llvm.loop", loop_id)
     b.position_at_end(done)

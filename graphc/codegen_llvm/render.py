@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from graphc.codegen_llvm.irutil import counted_loop
 from graphc.codegen_llvm.vecmath import math_function
 from graphc.ir import kernel as K
 
@@ -120,29 +121,15 @@ class KernelRenderer:
     def s_Loop(self, s):
         if s.kind == "parallel" and self.threads > 1:
             return self.s_parallel_loop(s)
-        b = self.builder
-        start, stop = self.expr(s.start), self.expr(s.stop)
-        pre = b.block
-        header = b.append_basic_block(f"{s.var}.header")
-        body = b.append_basic_block(f"{s.var}.body")
-        exit_ = b.append_basic_block(f"{s.var}.exit")
-        b.branch(header)
-        b.position_at_end(header)
-        i = b.phi(I64, name=s.var)
-        i.add_incoming(start, pre)
-        b.cbranch(b.icmp_signed("<", i, stop), body, exit_)
-        b.position_at_end(body)
-        self.vars[s.var] = i
-        self.stmts(s.body)
-        nxt = b.add(i, ir.Constant(I64, 1), name=f"{s.var}.next")
-        i.add_incoming(nxt, b.block)
-        latch = b.branch(header)
+        loop_id = None
         if s.kind in ("vector", "unroll"):
             interleave = INTERLEAVE if s.kind == "vector" and _calls_vecmath(s.body) else 0
-            latch.set_metadata("llvm.loop", loop_hints(self.module, s.kind, s.width,
-                                                       interleave))
+            loop_id = loop_hints(self.module, s.kind, s.width, interleave)
+        with counted_loop(self.builder, self.expr(s.start), self.expr(s.stop), s.var,
+                          loop_id=loop_id) as i:
+            self.vars[s.var] = i
+            self.stmts(s.body)
         del self.vars[s.var]
-        b.position_at_end(exit_)
 
     def s_parallel_loop(self, s):
         """Outline the loop body over [begin, end) and let the thread pool run the chunks."""
