@@ -55,6 +55,10 @@ def plan_memory(kernels, sizes: dict, live_out, in_place_ok=None) -> MemoryPlan:
         for b in set(writes) | set(reads):
             if last_use.get(b) == k and b in plan.offsets and b not in taken.values():
                 _give_back(free, plan.offsets[b], _aligned(sizes[b]))
+    for b in sizes:  # never written by a kernel: a region of its own past the rest
+        if b not in plan.offsets:
+            plan.offsets[b] = plan.arena_bytes
+            plan.arena_bytes += _aligned(sizes[b])
     return plan
 
 

@@ -28,14 +28,12 @@ from graphc.passes.fuse import inline_elementwise
 from graphc.passes.fuse_rows import RowGroup, row_groups, units
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
 from graphc.passes.lower_rows import lower_rows
-from graphc.passes.memory import MemoryPlan, plan_memory
+from graphc.passes.memory import ALIGN, MemoryPlan, plan_memory
 from graphc.passes.pipeline import optimize_graph
 from graphc.passes.schedule import Caps, schedule
 from graphc.passes.specialize import specialize
 from graphc.runtime.bound import BoundPlan
 from graphc.runtime.state import RuntimeState
-
-ALIGN = 64
 
 
 @dataclass
@@ -353,7 +351,6 @@ class _PlanBuilder:
         self.latest: dict = {}  # variable node -> slot holding its current (staged) value
         self.needs_value: list = []
         self.kernels: list = []
-        self.kernel_slots: list = []
         self._bytes: dict = {}  # arena slot -> bytes
         self.lowering = Lowering(self._buffer_name, inlined)
 
@@ -461,9 +458,6 @@ class _PlanBuilder:
             candidates[k] = [(o, i) for o, i in _in_place_pairs(kernel)
                              if i in arena and o not in fetched]
         memory = plan_memory(io, {i: self._bytes[i] for i in arena}, live_out, candidates)
-        for i in arena - set(memory.offsets):  # never written: a region of its own
-            memory.offsets[i] = memory.arena_bytes
-            memory.arena_bytes += -(-max(self._bytes[i], 1) // ALIGN) * ALIGN
         for i in arena:
             self.slots[i].offset = memory.offsets[i]
         for k, (out, inp) in memory.in_place.items():
