@@ -155,7 +155,7 @@ class Session:
                 outs = None if out is None else (out,) if type(out) is np.ndarray else out
                 with lock:
                     results = runner(values, outs)
-                if results is not None:
+                if results is not None:  # finish(results), inlined: this is the hot path
                     return results[0] if template is None else \
                         _rebuild(template, iter(results))
             return slow_call(values, out)
