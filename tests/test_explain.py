@@ -126,8 +126,17 @@ def test_reason_fetched():
 
 def test_reason_not_elementwise():
     a, av = _x((4, 8), "a")
-    y = tf.nn.relu(tf.matmul(a, tf.constant(RNG.random((8, 3), np.float32)), name="mm"))
+    y = tf.reduce_sum(tf.matmul(a, tf.constant(RNG.random((8, 3), np.float32)), name="mm"), 0)
     assert reason_of(y, {a: av}, "mm") == "not elementwise (matmul)"
+
+
+def test_reason_gemm_epilogue_taken():
+    a, av = _x((4, 8), "a")
+    mm = tf.matmul(a, tf.constant(RNG.random((8, 3), np.float32)), name="mm")
+    y = tf.nn.relu(mm, name="r")
+    z = tf.reduce_sum(mm, 0)
+    assert reason_of([y, z], {a: av}, "mm") == \
+        "its GEMM applies only its first reading kernel, 'r' (maximum), as an epilogue"
 
 
 def test_reason_read_by_matmul():

@@ -5,9 +5,17 @@
     void graphc_gemm_f32(int64 M, int64 N, int64 K,
                          const float *A, int64 rsA, int64 csA,
                          const float *B, int64 rsB, int64 csB,
-                         float *C, int64 rsC, int64 beta, float *workspace)
+                         float *C, int64 rsC, int64 beta, float *workspace,
+                         void (*epilogue)(void *ctx, int64 r0, int64 r1, int64 c0, int64 c1),
+                         void *ctx, int64 row0)
 
-It computes C = A @ B (beta == 0) or C += A @ B (beta != 0). Element A[i, k] is at
+It computes C = A @ B (beta == 0) or C += A @ B (beta != 0). A non-null `epilogue` is called
+on each block of C as soon as it is final, rows [r0, r1) and columns [c0, c1) numbered from
+row `row0` (the first row of the caller's whole C when the call computes a row block of it):
+one call per MR rows of a KC x NC B block, whose piece of C is then still in L1 or L2, so an
+elementwise consumer of C (bias plus activation) costs no pass over memory of its own. The
+calls cover every element of C once, in no set order; `epilogue` may rewrite C's elements
+in its block and must not touch A, B or other blocks. Element A[i, k] is at
 A + i*rsA + k*csA and B[k, j] at B + k*rsB + j*csB (strides in elements, so a transposed
 operand is the same buffer with its strides swapped); C[i, j] is at C + i*rsC + j (rows of C
 are contiguous) and must not overlap A, B or the workspace (A and B may overlap each other).
@@ -73,6 +81,8 @@ from graphc.codegen_llvm.irutil import counted_loop
 from graphc.codegen_llvm.jit import JITModule, optimize, shared_target_machine
 
 __all__ = [
+    "EPILOGUE",
+    "EPILOGUE_PTR",
     "GemmBlocking",
     "HostGemm",
     "default_blocking",
@@ -84,6 +94,9 @@ __all__ = [
 ]
 
 _NUMPY_DTYPE = {"f32": np.float32, "f64": np.float64}
+# void epilogue(void *ctx, int64 r0, int64 r1, int64 c0, int64 c1): see the module docstring
+EPILOGUE = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64, _I64, _I64])
+EPILOGUE_PTR = ir.PointerType(EPILOGUE)
 _ALIGN_BYTES = 64  # one cache line; also the AVX-512 vector size
 
 
@@ -299,12 +312,21 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
 
     args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
             (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "C"), (_I64, "rsC"),
-            (_I64, "beta"), (_PTR, "workspace")]
+            (_I64, "beta"), (_PTR, "workspace"), (EPILOGUE_PTR, "epilogue"), (_PTR, "ctx"),
+            (_I64, "row0")]
     fn, e = _new_function(module, name, args, elem)
     fn.linkage = "external"
-    big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws = fn.args
+    big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws, ep, ctx, row0 = fn.args
     b = e.b
     zero = ir.Constant(elem, 0.0)
+    has_epilogue = b.icmp_unsigned("!=", ep, ir.Constant(EPILOGUE_PTR, None))
+
+    def finished(first_row, rows, first_col, cols, last=None):
+        """Call the epilogue on those rows and columns of C (if `last`, an i1)."""
+        cond = has_epilogue if last is None else b.and_(last, has_epilogue)
+        with e.if_(cond):
+            r0 = b.add(row0, first_row)
+            b.call(ep, [ctx, r0, b.add(r0, rows), first_col, b.add(first_col, cols)])
 
     with e.if_(b.or_(b.icmp_signed("<=", big_m, _c(0)), b.icmp_signed("<=", big_n, _c(0)))):
         b.ret_void()
@@ -315,6 +337,7 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                 row = e.ptr(c, b.mul(i, rsc))
                 with counted_loop(b, _c(0), big_n, "zj") as j:
                     b.store(zero, e.ptr(row, j))
+        finished(_c(0), big_m, _c(0), big_n)
         b.ret_void()
 
     ap = ws
@@ -332,16 +355,21 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                 nc = e.min(_c(blk.nc), b.sub(big_n, jc))
                 b_block = e.ptr(bmat, b.add(b.mul(pc, rsb), b.mul(jc, csb)))
                 c_block = e.ptr(c, b.add(b.mul(ic, rsc), jc))
+                last = b.icmp_signed(">=", b.add(pc, kc), big_k)  # this block of C is final
+
+                def strip_done(ir_, m):
+                    finished(b.add(ic, ir_), m, jc, nc, last)
                 _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp, ap,
-                            c_block, rsc, beta_eff, tile)
+                            c_block, rsc, beta_eff, tile, strip_done)
     b.ret_void()
     return fn
 
 
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
-                beta, tile) -> None:
+                beta, tile, strip_done) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
-    B block (bsrc, strides rsb, csb) packed into bp on the way.
+    B block (bsrc, strides rsb, csb) packed into bp on the way. strip_done(ir, rows) emits
+    what follows the update of each strip of MR rows (the epilogue call).
 
     With blk.fuse_b and a row-major B (csb == 1), the pass of the first A panel packs the full
     B panels as it uses them (kernels[1], the packing kernel), so the copy overlaps the FMAs;
@@ -361,6 +389,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
             with then:
                 _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
                                  beta, tile)
+                strip_done(_c(0), e.min(_c(blk.mr), mc))
             with otherwise:
                 b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
         first = b.select(row_major, _c(blk.mr), first)
@@ -372,6 +401,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
             n = e.min(_c(blk.nr), b.sub(nc, jr))
             b.call(kernel, [kc, a_panel, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n,
                             beta, tile])
+        strip_done(ir_, m)
 
 
 def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
@@ -403,7 +433,8 @@ _GEMM_CFUNC = ctypes.CFUNCTYPE(
     None, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
-    ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+    ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 
 
 def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
@@ -482,6 +513,6 @@ class HostGemm:
             raise ValueError("gemm: workspace must be a contiguous, 64-byte aligned array of "
                              f"at least {self.workspace_elems} {self.dtype} elements")
         self.raw(m, n, k, a.ctypes.data, rsa, csa, b.ctypes.data, rsb, csb,
-                 out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data)
+                 out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0)
         return out
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 from llvmlite import ir
 
 from graphc.codegen_llvm.gemm import (
+    EPILOGUE,
+    EPILOGUE_PTR,
     default_blocking,
     gemm_rows_partition,
     gemm_workspace_elems,
@@ -47,11 +50,13 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     else:  # one region per possible chunk
         ws = b.gep(_workspace(r.module, t, elems * max(r.threads, 1)),
                    [ir.Constant(I64, 0), ir.Constant(I64, 0)])
+    epilogue = _epilogue(r, s.epilogue)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
-        _call(b, fn, (0, m), n, k, base[a], base[b_], base[c], ws, 0, elems, t, strides)
+        _call(b, fn, (0, m), n, k, base[a], base[b_], base[c], ws, 0, elems, t, strides,
+              epilogue)
         return
     # pointers to the operands and the workspace through ctx, one outlined call per row block
-    operands = (base[a], base[b_], base[c], ws)
+    operands = (base[a], base[b_], base[c], ws, epilogue[1])
     with b.goto_entry_block():
         ctx = b.alloca(PTR, size=ir.Constant(I32, len(operands)))
     for j, value in enumerate(operands):
@@ -70,16 +75,34 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         block = body.append_basic_block(f"part{index}")
         switch.add_case(ir.Constant(I64, index), block)
         ib.position_at_end(block)
-        _call(ib, fn, part, n, k, *ops, index, elems, t, strides)
+        _call(ib, fn, part, n, k, *ops[:4], index, elems, t, strides, (epilogue[0], ops[4]))
         ib.branch(done)
     ib.position_at_end(done)
     ib.ret_void()
     r.parallel_for(body, ctx, ir.Constant(I64, len(parts)), len(parts))
 
 
-def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides):
+def _epilogue(r, epilogue) -> tuple:
+    """(function, ctx) of a gemm's epilogue (see kernel.Intrinsic), outlined as
+    `void (ptr ctx, i64 r0, i64 r1, i64 c0, i64 c1)` over a block of C, or nulls."""
+    if not epilogue:
+        return ir.Constant(EPILOGUE_PTR, None), ir.Constant(PTR, None)
+    (rows,) = epilogue
+    (cols,) = rows.body
+    r.outlined += 1
+    fn, inner, ctx = r.outline(f"epilogue{r.outlined}", EPILOGUE)
+    inner.vars.update(zip(("epilogue.r0", "epilogue.r1", "epilogue.c0", "epilogue.c1"),
+                          fn.args[1:]))
+    block = replace(rows, start=K.Var("epilogue.r0"), stop=K.Var("epilogue.r1"),
+                    body=(replace(cols, start=K.Var("epilogue.c0"), stop=K.Var("epilogue.c1")),))
+    inner.s_Loop(block)
+    inner.builder.ret_void()
+    return fn, ctx
+
+
+def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue):
     """gemm on rows [first, first + rows) of A and C, with workspace number `index` (ws
-    points at the first)."""
+    points at the first), and the epilogue (function, ctx) on its blocks."""
     first, rows = part
     rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
     ty = TYPES[t]
@@ -87,7 +110,8 @@ def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides):
     c = b.gep(c, [ir.Constant(I64, first * n)], source_etype=ty)
     w = b.gep(ws, [ir.Constant(I64, index * elems)], source_etype=ty)
     b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, n), ir.Constant(I64, k), a, rsa, csa,
-                bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w])
+                bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w, *epilogue,
+                ir.Constant(I64, first)])
 
 
 def _workspace(module, t: str, elems: int):

@@ -52,28 +52,35 @@ class KernelRenderer:
         self.outlined = 0
         self.reassoc = False  # set while rendering a reduction's accumulator update
 
-    def outline(self, suffix: str):
-        """A `void (ptr ctx, i64 begin, i64 end)` function whose buffers are this kernel's,
-        passed through ctx (an array of pointers), for graphc_parallel_for. Returns
-        (function, renderer positioned in it, ctx pointer in the kernel)."""
-        names = list(self.buffers)
+    def outline(self, suffix: str, fnty=None):
+        """A function of type `fnty` (default `void (ptr ctx, i64 begin, i64 end)`, for
+        graphc_parallel_for) whose first argument, ctx, passes it this kernel's buffers and
+        the loop variables in scope (an array of pointers, then integers). Returns (function,
+        renderer positioned in it with those names bound, ctx pointer in the kernel)."""
+        names, variables = list(self.buffers), list(self.vars)
         b = self.builder
         with b.goto_entry_block():
-            ctx = b.alloca(PTR, size=ir.Constant(I32, max(len(names), 1)), name=f"ctx.{suffix}")
+            ctx = b.alloca(PTR, size=ir.Constant(I32, max(len(names) + len(variables), 1)),
+                           name=f"ctx.{suffix}")
         for j, name in enumerate(names):
             b.store(self.buffers[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]),
+        for j, name in enumerate(variables, len(names)):
+            b.store(b.inttoptr(self.vars[name], PTR),
+                    b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+        fn = ir.Function(self.module, fnty or ir.FunctionType(ir.VoidType(), [PTR, I64, I64]),
                          name=f"{self.fn.name}.{suffix}")
         fn.linkage = "internal"
         inner = object.__new__(KernelRenderer)
         inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
         inner.threads, inner.fn, inner.outlined = 1, fn, 0
-        inner.builder = ir.IRBuilder(fn.append_basic_block("entry"))
-        inner.vars, inner.locals, inner.reassoc = {}, {}, False
-        inner.buffers = {
-            name: inner.builder.load(inner.builder.gep(fn.args[0], [ir.Constant(I64, j)],
-                                                       source_etype=PTR), typ=PTR, name=name)
-            for j, name in enumerate(names)}
+        inner.builder = ib = ir.IRBuilder(fn.append_basic_block("entry"))
+        inner.locals, inner.reassoc = {}, False
+
+        def slot(j):
+            return ib.load(ib.gep(fn.args[0], [ir.Constant(I64, j)], source_etype=PTR), typ=PTR)
+        inner.buffers = {name: slot(j) for j, name in enumerate(names)}
+        inner.vars = {name: ib.ptrtoint(slot(j), I64)
+                      for j, name in enumerate(variables, len(names))}
         return fn, inner, ctx
 
     def parallel_for(self, fn, ctx, n, threads: int) -> None:

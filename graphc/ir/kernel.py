@@ -145,10 +145,17 @@ class Barrier:
 
 @dataclass(frozen=True)
 class Intrinsic:
-    """A library routine over buffers: name, buffer names, integer arguments."""
+    """A library routine over buffers: name, buffer names, integer arguments.
+
+    `epilogue` (gemm only) runs after the routine: one loop over the rows of the routine's
+    output C around one loop over its columns, reading C only at its own element and writing
+    no buffer the routine reads. So a backend may run it on each block of C as the routine
+    completes it, while the block is still in cache; running it after is the same.
+    """
     name: str
     buffers: Tuple[str, ...]
     args: Tuple[Expr, ...]
+    epilogue: Tuple["Stmt", ...] = ()
 
 
 Stmt = Union[Store, Local, Assign, Loop, Check, Barrier, Intrinsic]
@@ -248,6 +255,15 @@ def expr_children(e) -> tuple:
     return ()
 
 
+def substatements(s) -> tuple:
+    """The statements nested in `s`: a loop's body, an intrinsic's epilogue."""
+    if isinstance(s, Loop):
+        return s.body
+    if isinstance(s, Intrinsic):
+        return s.epilogue
+    return ()
+
+
 def stmt_exprs(s) -> tuple:
     if isinstance(s, Store):
         return (s.index, s.value)
@@ -293,7 +309,8 @@ def rename_buffers(k: Kernel, mapping: dict) -> Kernel:
             return Check(expr(s.cond), s.code)
         if isinstance(s, Intrinsic):
             return Intrinsic(s.name, tuple(mapping.get(b, b) for b in s.buffers),
-                             tuple(expr(a) for a in s.args))
+                             tuple(expr(a) for a in s.args),
+                             tuple(stmt(c) for c in s.epilogue))
         return s
 
     buffers = tuple(replace(b, name=mapping.get(b.name, b.name)) for b in k.buffers)

@@ -81,7 +81,9 @@ def _format_stmts(stmts, depth) -> list:
             lines.append(f"{pad}barrier")
         elif isinstance(s, Intrinsic):
             args = ", ".join(list(s.buffers) + [format_expr(a) for a in s.args])
-            lines.append(f"{pad}{s.name}({args})")
+            lines.append(f"{pad}{s.name}({args})" + (" then, per block of C:" if s.epilogue
+                                                      else ""))
+            lines += _format_stmts(s.epilogue, depth + 1)
     return lines
 
 
@@ -160,10 +162,23 @@ def verify_kernel(k: Kernel) -> None:
                 del scope[s.var]
             elif isinstance(s, Check) and not 0 <= s.code < len(k.messages):
                 fail(f"check code {s.code} has no message")
-            elif isinstance(s, Intrinsic) and any(b not in buffers for b in s.buffers):
-                fail(f"intrinsic {s.name} uses unknown buffers {s.buffers}")
+            elif isinstance(s, Intrinsic):
+                if any(b not in buffers for b in s.buffers):
+                    fail(f"intrinsic {s.name} uses unknown buffers {s.buffers}")
+                if s.epilogue:
+                    _check_epilogue(s, fail)
+                    check_stmts(s.epilogue)
 
     check_stmts(k.body)
+
+
+def _check_epilogue(s: Intrinsic, fail) -> None:
+    """An epilogue's shape (see Intrinsic): a gemm's, one row loop around one column loop."""
+    rows = s.epilogue[0] if len(s.epilogue) == 1 else None
+    if s.name != "gemm" or not isinstance(rows, Loop) or len(rows.body) != 1 \
+            or not isinstance(rows.body[0], Loop):
+        fail(f"intrinsic {s.name}: an epilogue must be one row loop around one column loop "
+             "of a gemm")
 
 
 # --- interpreter ----------------------------------------------------------------------------
@@ -252,3 +267,4 @@ def _run(stmts, env, mem, intrinsics):
         elif isinstance(s, Intrinsic):
             intrinsics[s.name]([mem[b] for b in s.buffers],
                                [int(_eval(a, env, mem)) for a in s.args])
+            _run(s.epilogue, env, mem, intrinsics)

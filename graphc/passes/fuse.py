@@ -9,13 +9,21 @@ reduction, collapse into one kernel each. A node read by several kernels keeps i
 unless its expression is small enough to recompute in each (up to MAX_COPIES kernels).
 Fetched nodes always keep theirs. Lowering consumes the set: it builds inlined nodes as
 expressions (LLVM's GVN then shares what a kernel computes twice).
+
+gemm_epilogues (third step, after fuse_rows) gives a float matmul's first reading kernel,
+when that is an elementwise kernel or an assignment of the matmul's shape and dtype (bias
+plus activation, a ReLU's gradient, an SGD update from a weight gradient), to the GEMM as
+its epilogue: one kernel, run in the consumer's place,
+which applies the consumer to each block of the product while it is still in cache.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
-from graphc.passes.lower import ELEMENTWISE
+from graphc.ir.node import Node
+from graphc.passes.lower import ELEMENTWISE, VIEW_OPS
 
 REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_any",
               "reduce_all")
@@ -100,3 +108,73 @@ def _reads_in_place(reader, node) -> bool:
     if name == "assign":
         return reader.inputs[1] is node and reader.shape == node.shape
     return False
+
+
+# --- gemm epilogues -------------------------------------------------------------------------
+NO_KERNEL = ("placeholder", "constant", "variable", "read", "random", "no_op")
+GEMM_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class GemmEpilogue:
+    """A matmul and the elementwise consumer that runs as its GEMM's epilogue."""
+    matmul: Node
+    consumer: Node
+
+
+def gemm_epilogues(order, inlined, groups) -> list:
+    """The (matmul, consumer) pairs to lower as one kernel (see the module docstring).
+
+    The consumer must be a kernel of its own (not inlined, not in a row group) computing an
+    elementwise expression (or assigning one to a variable) of the matmul's shape and dtype,
+    reading the matmul directly.
+    It must be the first kernel to read the matmul's value, directly or through a view: the
+    pair then runs in the consumer's place, where every other input of the consumer is
+    ready and no kernel has needed the product yet.
+    """
+    group_of = {m: g for g in groups for m in g.members}
+    position = {n: i for i, n in enumerate(order)}
+
+    def unit_position(node):
+        return position[group_of[node].members[-1]] if node in group_of else position[node]
+    first_reader: dict = {}  # a materialized value -> (position, node) of its first reader
+    direct: dict = {}  # a kernel's node -> the values its expression reads directly
+    for node in order:
+        if node in inlined or node.op.name in VIEW_OPS + NO_KERNEL:
+            continue
+        direct[node] = _leaves(node, inlined, through_views=False)
+        pos = unit_position(node)
+        for leaf in _leaves(node, inlined, through_views=True):
+            if leaf not in first_reader or pos < first_reader[leaf][0]:
+                first_reader[leaf] = (pos, node)
+    out = []
+    for node in order:
+        if node.op.name != "matmul" or node.dtype.name not in GEMM_DTYPES \
+                or node not in first_reader:
+            continue
+        consumer = first_reader[node][1]
+        if (consumer.op.name in ELEMENTWISE or consumer.op.name == "assign") \
+                and consumer not in group_of \
+                and consumer.shape == node.shape and consumer.dtype == node.dtype \
+                and node in direct[consumer]:
+            out.append(GemmEpilogue(node, consumer))
+    return out
+
+
+def _leaves(node, inlined, through_views: bool) -> set:
+    """The materialized values node's kernel reads: its inputs, through inlined producers
+    (and, with through_views, through views to the buffer's owner)."""
+    out, stack, seen = set(), list(node.inputs), set()
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if x in inlined:
+            stack.extend(x.inputs)
+        elif through_views and x.op.name in VIEW_OPS and x.op.name != "read":
+            out.add(x)
+            stack.append(x.inputs[0])
+        else:
+            out.add(x)
+    return out

@@ -119,9 +119,13 @@ def _stored(members, readers, fetched: set, inlined) -> frozenset:
                      if m not in inlined and (m in fetched or outside(m)))
 
 
-def units(order, groups) -> list:
+def units(order, groups, epilogues=()) -> list:
     """The nodes in `order` with each group in the place of its last member (no node before
-    that place reads a member, by construction), its other members left out."""
+    that place reads a member, by construction), its other members left out, and each gemm
+    epilogue pair (fuse.gemm_epilogues) in its consumer's place, its matmul left out."""
     last = {g.members[-1]: g for g in groups}
     members = {m for g in groups for m in g.members}
-    return [last.get(n, n) for n in order if n not in members or n in last]
+    at = {e.consumer: e for e in epilogues}
+    moved = {e.matmul for e in epilogues}
+    return [at.get(n) or last.get(n, n) for n in order
+            if (n not in members or n in last) and n not in moved]

@@ -370,7 +370,14 @@ class Lowering:
         return self.kernel(node, self._fill(node, zero)
                            + K.nest([v.name for v in idx], updates.shape, body))
 
-    def _matmul(self, node):
+    def gemm_epilogue(self, node: Node, consumer: Node) -> K.Kernel:
+        """One kernel for a float matmul and an elementwise consumer of its shape (see
+        fuse.gemm_epilogues): the gemm, with the consumer's kernel body as its epilogue."""
+        kernel = self._matmul(node, consumer)
+        kernel.notes["epilogue"] = consumer
+        return kernel
+
+    def _matmul(self, node, consumer=None):
         a, b = node.inputs
         m, kk, n = a.shape[-2], a.shape[-1], b.shape[-1]
         batch = node.shape[:-2]
@@ -389,11 +396,21 @@ class Lowering:
         if t in ("f32", "f64"):
             # an operand that is the transpose of a matrix is read through swapped strides
             (sa, rsa, csa), (sb, rsb, csb) = self._gemm_operand(a), self._gemm_operand(b)
+            epilogue = ()
+            if consumer is not None:  # out[.., i, j] = consumer's value there, reading C
+                i, j = K.Var("i"), K.Var("j")
+                store = K.Store(self.name(consumer), K.linear(
+                    bidx + [i, j], K.row_major_strides(consumer.shape)),
+                                self.assigned(consumer, bidx + [i, j])
+                                if consumer.op.name == "assign" else
+                                self.elementwise(consumer, bidx + [i, j], consumer.shape))
+                epilogue = K.nest(["i", "j"], [m, n], [store])
             call = K.Intrinsic("gemm", (self.name(sa), self.name(sb), self.name(node)),
                                (K.Const(m), K.Const(n), K.Const(kk), offset(a), K.Const(rsa),
                                 K.Const(csa), offset(b), K.Const(rsb), K.Const(csb),
-                                out_off))
-            return self.kernel(node, K.nest([v.name for v in bidx], batch, [call]))
+                                out_off), epilogue)
+            name = f"k_matmul_{consumer.op.name}" if consumer is not None else ""
+            return self.kernel(node, K.nest([v.name for v in bidx], batch, [call]), name)
         # f16 (accumulated in f32, as the reference) and ints: a plain loop nest
         acc = "f32" if t == "f16" else t
         i, j, r = K.Var("i"), K.Var("j"), K.Var("r")
@@ -416,17 +433,18 @@ class Lowering:
         return x, x.shape[-1], 1
 
     def _assign(self, node):
+        return self.kernel(node, self.out_loops(node, lambda i: self.assigned(node, i)))
+
+    def assigned(self, node: Node, idx) -> K.Expr:
+        """The value an assign node gives its variable at index idx."""
         var, value = node.inputs
         mode, t = node.attrs["mode"], dt(node)
-        current = None if mode == "set" else self.name(("current", var))
-
-        def new_value(idx):
-            v = self.load(value, idx, node.shape)
-            if mode == "set":
-                return v
-            old = K.Load(current, K.linear(idx, K.row_major_strides(node.shape)), t)
-            return K.Binary("add" if mode == "add" else "sub", old, v, t)
-        return self.kernel(node, self.out_loops(node, new_value))
+        v = self.load(value, idx, node.shape)
+        if mode == "set":
+            return v
+        old = K.Load(self.name(("current", var)), K.linear(idx, K.row_major_strides(node.shape)),
+                     t)
+        return K.Binary("add" if mode == "add" else "sub", old, v, t)
 
     def _assert(self, node):
         cond = node.inputs[0]

@@ -4,8 +4,9 @@ Expects the kernels in run order, each as the arena buffers it writes and reads,
 of every buffer, the buffers that must outlive the run (fetched values, staged variable values:
 read after the last kernel) and, per kernel, the buffers it may overwrite in place (an
 elementwise kernel may write its output over an input of the same size that is read for the
-last time there). Guarantees offsets, aligned to ALIGN, such that two buffers whose lifetimes
-overlap never overlap in memory, except an in-place output and the input it replaces. A
+last time there; a gemm's epilogue may write its output over the C the gemm wrote).
+Guarantees offsets, aligned to ALIGN, such that two buffers whose lifetimes overlap never
+overlap in memory, except an in-place output and the input it replaces. A
 buffer lives from the kernel that writes it first to the last kernel that reads it; written
 and never read, it lives through its own kernel. Placement is first fit over the free
 regions, in run order. Consumed by the LLVM plan builder (arena offsets) and by `explain`
@@ -48,7 +49,11 @@ def plan_memory(kernels, sizes: dict, live_out, in_place_ok=None) -> MemoryPlan:
     plan = MemoryPlan({}, 0, sum(_aligned(sizes[b]) for b in sizes))
     free: list = []  # (offset, size) regions, sorted by offset
     for k, (writes, reads) in enumerate(kernels):
-        taken = _in_place(k, (in_place_ok or {}).get(k, ()), last_use, sizes, plan)
+        pairs = (in_place_ok or {}).get(k, ())
+        for _, inp in pairs:  # written by the kernel before it is replaced (a gemm's C)
+            if inp in writes and inp not in plan.offsets:
+                plan.offsets[inp] = _take(free, _aligned(sizes[inp]), plan)
+        taken = _in_place(k, pairs, last_use, sizes, plan)
         for b in writes:
             if b not in plan.offsets and b not in taken:
                 plan.offsets[b] = _take(free, _aligned(sizes[b]), plan)

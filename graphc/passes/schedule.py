@@ -10,6 +10,8 @@ parallelize: marks top-level loops "parallel" when they carry enough work for th
   read-modify-write) unless only ever at the element being stored (an elementwise kernel
   writing in place). Expects loops starting at 0, as lowering makes them.
 unroll: marks innermost loops with a small constant trip count "unroll" (factor = trips).
+  This and vectorize also reach the loops of a gemm's epilogue (which runs on one thread, on
+  the blocks of C the routine's own thread finishes).
 vectorize: marks innermost loops "vector" with `Caps.vector_bits` worth of lanes of their
   widest type, when every store is contiguous in the loop variable, every load contiguous or
   invariant, and every accumulator update a reduction the backend may reassociate (sum,
@@ -153,6 +155,8 @@ def _map_innermost(kernel: K.Kernel, fn) -> K.Kernel:
         for s in stmts:
             if isinstance(s, K.Loop):
                 s = fn(s) if _innermost(s) else replace(s, body=walk(s.body))
+            elif isinstance(s, K.Intrinsic) and s.epilogue:
+                s = replace(s, epilogue=walk(s.epilogue))
             out.append(s)
         return tuple(out)
     body = walk(kernel.body)

@@ -22,7 +22,8 @@ rows: a nest whose body reduces along a row (Locals accumulated by inner loops: 
   row: each thread accumulates a strided share, `block_reduce_<op>(scratch; T)` (an
   Intrinsic: warp shuffles, then shared memory across warps; afterwards scratch[0] holds the
   result) combines the shares, and loops storing along the row are strided over threads.
-gemm: a (batched) `gemm` Intrinsic becomes one launch of output tiles, batch on blockIdx.z.
+gemm: a (batched) `gemm` Intrinsic becomes one launch of output tiles, batch on blockIdx.z;
+  its epilogue, if any, the next phase (mapped like any loop nest).
 serial: anything else (an argmax's select chain at top level, a scatter-add of f16) runs
   on one thread: correct, not fast. A scatter-add `b[i] = b[i] + v` of f32, f64, i32 or i64
   is independent all the same: it is rendered as an atomic add (`atomic_add`).
@@ -59,13 +60,14 @@ def schedule_gpu(kernel: K.Kernel, caps: GPUCaps = GPUCaps()) -> K.Kernel:
     if kernel.sizes:
         raise NotImplementedError(f"kernel {kernel.name}: symbolic sizes on the GPU")
     scratch: dict = {}
-    if len(kernel.body) == 1 and _is_gemm((), kernel.body):
-        phases = [_gemm([], [], kernel.body[0])]
-    elif any(not isinstance(s, K.Loop) for s in kernel.body):
+    body = [part for s in kernel.body for part in _split_epilogue(s)]
+    if _is_gemm((), body[:1]) and all(isinstance(s, K.Loop) for s in body[1:]):
+        phases = [_gemm([], [], body[0])] + [_phase(s, caps, scratch) for s in body[1:]]
+    elif any(not isinstance(s, K.Loop) for s in body):
         # top-level locals belong to one thread of work: one block reduces it, or one thread
-        phases = [_rows([], [], list(kernel.body), caps, scratch) or _serial(kernel.body)]
+        phases = [_rows([], [], list(body), caps, scratch) or _serial(body)]
     else:
-        phases = [_phase(s, caps, scratch) for s in kernel.body]
+        phases = [_phase(s, caps, scratch) for s in body]
     buffers = kernel.buffers + tuple(scratch.values())
     return replace(kernel, buffers=buffers, body=tuple(phases))
 
@@ -117,6 +119,19 @@ def _gemm(variables, extents, call: K.Intrinsic) -> K.Loop:
     mapping = _unflatten(z, variables, extents)
     call = _substitute((call,), mapping)[0]
     return K.Loop(BLOCK, K.Const(0), K.Const(max(math.prod(extents), 1)), (call,), "gpu_block")
+
+
+def _split_epilogue(s) -> list:
+    """A (batched) gemm with an epilogue -> the gemm over every batch element, then its
+    epilogue over every batch element: two phases, the launch boundary between them standing
+    for "C is complete"."""
+    if isinstance(s, K.Intrinsic) and s.epilogue:
+        return [replace(s, epilogue=()), *s.epilogue]
+    if isinstance(s, K.Loop) and len(s.body) == 1:
+        parts = _split_epilogue(s.body[0])
+        if len(parts) > 1:
+            return [replace(s, body=(part,)) for part in parts]
+    return [s]
 
 
 def _serial(stmts) -> K.Loop:

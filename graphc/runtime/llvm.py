@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -24,7 +24,7 @@ from graphc.ir import kernel as K
 from graphc.ir.node import Node, topo_sort
 from graphc.ir.shapes import format_shape
 from graphc.options import default_options
-from graphc.passes.fuse import inline_elementwise
+from graphc.passes.fuse import GemmEpilogue, gemm_epilogues, inline_elementwise
 from graphc.passes.fuse_rows import RowGroup, row_groups, units
 from graphc.passes.lower import VIEW_OPS, Lowering, size_of
 from graphc.passes.lower_rows import lower_rows
@@ -269,13 +269,16 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     fuse = getattr(options, "fuse", True)
     inlined = inline_elementwise(order, spec_fetches) if fuse else frozenset()
     groups = row_groups(order, spec_fetches, inlined) if fuse else []
+    epilogues = gemm_epilogues(order, inlined, groups) if fuse else []
     if trace is not None:
         trace.update(roots=spec_fetches, origin=origin, order=order, inlined=inlined,
-                     groups=groups)
+                     groups=groups, epilogues=epilogues)
     builder = _PlanBuilder(origin, inlined)
-    for unit in units(order, groups):
+    for unit in units(order, groups, epilogues):
         if isinstance(unit, RowGroup):
             builder.add_rows(unit)
+        elif isinstance(unit, GemmEpilogue):
+            builder.add_gemm_epilogue(unit)
         else:
             builder.add(unit)
     plan = builder.finish(spec_fetches)
@@ -292,16 +295,23 @@ def _written(kernel: K.Kernel) -> set:
             if isinstance(st, K.Store):
                 out.add(st.buffer)
             elif isinstance(st, K.Intrinsic):
-                out.add(st.buffers[-1])
-            elif isinstance(st, K.Loop):
-                walk(st.body)
+                out.add(st.buffers[2] if st.name == "gemm" else st.buffers[-1])
+            walk(K.substatements(st))
     walk(kernel.body)
     return out
 
 
 def _in_place_pairs(kernel: K.Kernel) -> list:
     """(output slot, input slot) pairs where the kernel may write its output over the input:
-    one store, no Check or library call, and every load of the input at the stored index."""
+    one store, no Check or library call, and every load of the input at the stored index.
+    A gemm whose epilogue is such a kernel may write the epilogue's output over C."""
+    gemm = _lone_gemm(kernel.body)
+    if gemm is not None:
+        if not gemm.epilogue:
+            return []
+        c = gemm.buffers[2]
+        pairs = _in_place_pairs(replace(kernel, body=gemm.epilogue))
+        return [(out, inp) for out, inp in pairs if inp == int(c[1:])]
     stores, loads, other = [], {}, []
 
     def expr(e):
@@ -328,9 +338,18 @@ def _in_place_pairs(kernel: K.Kernel) -> list:
             if b != store.buffer and idx == {store.index}]
 
 
+def _lone_gemm(stmts):
+    """The gemm Intrinsic a kernel body consists of (inside its batch loops), or None."""
+    if len(stmts) != 1:
+        return None
+    (s,) = stmts
+    if isinstance(s, K.Intrinsic):
+        return s if s.name == "gemm" else None
+    return _lone_gemm(s.body) if isinstance(s, K.Loop) else None
+
+
 def _merge_buffers(kernel: K.Kernel, gone: str, kept: str) -> K.Kernel:
     """The kernel reading `gone` from `kept` (the two now share memory): one parameter."""
-    from dataclasses import replace
     merged = K.rename_buffers(kernel, {gone: kept})
     seen, buffers = set(), []
     for b in merged.buffers:
@@ -411,6 +430,18 @@ class _PlanBuilder:
             self.kernels.append(kernel)
             if name == "assign":
                 self.latest[node.inputs[0]] = self.slot_of[node]
+
+    def add_gemm_epilogue(self, pair: GemmEpilogue) -> None:
+        """One kernel for a matmul and the elementwise consumer its GEMM applies."""
+        matmul, consumer = pair.matmul, pair.consumer
+        self.slot_of[matmul] = self._arena_slot(matmul)
+        self.slot_of[consumer] = self._arena_slot(consumer)
+        kernel = self.lowering.gemm_epilogue(matmul, consumer)
+        self.lowering.messages = []
+        kernel.notes["origin"] = self.origin.get(consumer, consumer)
+        self.kernels.append(kernel)
+        if consumer.op.name == "assign":
+            self.latest[consumer.inputs[0]] = self.slot_of[consumer]
 
     def add_rows(self, group: RowGroup) -> None:
         """One kernel for a row group; its members that other kernels read get buffers."""

@@ -3,8 +3,9 @@ values go through memory from one kernel to another, and why each of those edges
 fused.
 
 Built from build_plan's trace (the optimized graph, the nodes fuse.inline_elementwise
-inlined and the row groups of fuse_rows) and the plan's kernels, in run order. A kernel
-computes its unit (one node, or a row group's members) and, inside it, the inlined
+inlined, the row groups of fuse_rows and the gemm epilogues) and the plan's kernels, in run
+order. A kernel computes its unit (one node, a row group's members, or a matmul and the
+consumer its GEMM applies) and, inside it, the inlined
 producers those read, transitively: exactly the nodes Lowering.load and Lowering.at expand
 into expressions. An unfused edge is a value one kernel writes and another reads back
 (through views such as reshape, which share the buffer). Its reason is the first of
@@ -56,6 +57,7 @@ class FusedGraph:
             for x in node.inputs:
                 self.readers[x].append(node)
         self.group_of = {m: g for g in trace["groups"] for m in g.members}
+        self.epilogue = {e.matmul: e.consumer for e in trace.get("epilogues", ())}
         units = {g.members[-1]: g for g in trace["groups"]}
         self.kernels = [self._info(i, k, units) for i, k in enumerate(kernels)]
         self.writer = {}  # node -> the kernel storing its value
@@ -77,7 +79,8 @@ class FusedGraph:
     def _info(self, index: int, kernel, units: dict) -> KernelInfo:
         node = kernel.notes["node"]
         group = units.get(node)
-        members = group.members if group else (node,)
+        epilogue = kernel.notes.get("epilogue")  # a matmul's consumer, applied by its GEMM
+        members = group.members if group else (node, epilogue) if epilogue else (node,)
         return KernelInfo(index, kernel, tuple(members), self.contents(members), group)
 
     def contents(self, members) -> tuple:
@@ -220,6 +223,15 @@ def ungrouped_reduction(g: FusedGraph, p: Node, reader: Node, view) -> Optional[
     return f"last-axis reduction: {cannot_join(g, group, reader, view)}"
 
 
+def gemm_epilogue_taken(g: FusedGraph, p: Node, reader: Node, view) -> Optional[str]:
+    """fuse.gemm_epilogues: a GEMM applies one consumer, its first reading kernel."""
+    consumer = g.epilogue.get(p)
+    if consumer is None:
+        return None
+    return (f"its GEMM applies only its first reading kernel, {g.name_of(consumer)} "
+            f"({consumer.op.name}), as an epilogue")
+
+
 def not_elementwise(g: FusedGraph, p: Node, reader: Node, view) -> Optional[str]:
     """fuse: only elementwise producers are inlined into their readers."""
     return None if p.op.name in ELEMENTWISE else f"not elementwise ({p.op.name})"
@@ -273,8 +285,8 @@ def too_deep(g: FusedGraph, p: Node, reader: Node, view) -> Optional[str]:
 
 
 REASON_RULES = (fusion_off, fetched, row_group_boundary, non_last_axis_reduction,
-                ungrouped_reduction, not_elementwise, other_index_space, shared_and_costly,
-                too_deep)
+                ungrouped_reduction, gemm_epilogue_taken, not_elementwise, other_index_space,
+                shared_and_costly, too_deep)
 
 
 def _shape(shape) -> str:

@@ -218,7 +218,8 @@ def test_emitted_function_and_blocking():
     assert fn.name == "graphc_gemm_f32"
     assert define_gemm(module, "f32", 16) is fn  # idempotent per module
     assert [str(t) for t in fn.function_type.args] == (
-        ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"])
+        ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"]
+        + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64"])
     text = str(module)
     assert "llvm.fma.v16f32" in text
     blk = default_blocking("f32", 16)
