@@ -8,6 +8,7 @@ run on matrices of a few dozen rows.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import random
 import threading
@@ -258,3 +259,39 @@ def test_guards(dtype):
         gemm(x, np.ones((3, 3), t), x)
     with pytest.raises(ValueError, match="beta=1"):
         gemm(np.ones((2, 3), t), np.ones((3, 2), t), beta=1)
+
+
+_EPILOGUE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 4)
+
+
+@pytest.mark.parametrize("kind", ["tiny", "default"])
+@pytest.mark.parametrize("transposed_b", [False, True])
+@pytest.mark.parametrize("k", [0, 13])
+def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
+    """The epilogue is called on blocks that tile C exactly, each when it holds its final
+    value, numbered from row0."""
+    gemm = _gemm(dtype, kind)
+    m, n, row0 = 23, 3 * gemm.blocking.nr + 5, 100
+    rng = np.random.default_rng(k)
+    a = rng.standard_normal((m, k)).astype(NP_DTYPE[dtype])
+    b = rng.standard_normal((n, k)).astype(NP_DTYPE[dtype]).T if transposed_b else \
+        rng.standard_normal((k, n)).astype(NP_DTYPE[dtype])
+    want = a @ b
+    out = np.full((m, n), np.nan, NP_DTYPE[dtype])
+    seen = np.zeros((m, n), np.int64)
+    wrong = []
+
+    def epilogue(ctx, r0, r1, c0, c1):
+        rows = slice(r0 - row0, r1 - row0)
+        seen[rows, c0:c1] += 1
+        if not np.allclose(out[rows, c0:c1], want[rows, c0:c1], rtol=1e-4, atol=1e-4):
+            wrong.append((r0, r1, c0, c1))
+        out[rows, c0:c1] = np.maximum(out[rows, c0:c1], 0)  # it may rewrite its block
+    callback = _EPILOGUE_CFUNC(epilogue)
+    size = a.itemsize
+    gemm.raw(m, n, k, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
+             b.ctypes.data, b.strides[0] // size, b.strides[1] // size, out.ctypes.data, n, 0,
+             gemm.workspace.ctypes.data, ctypes.cast(callback, ctypes.c_void_p), None, row0)
+    assert not wrong
+    assert (seen == 1).all()
+    np.testing.assert_allclose(out, np.maximum(want, 0), rtol=1e-4, atol=1e-4)
