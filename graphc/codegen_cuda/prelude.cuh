@@ -138,10 +138,16 @@ template <class Op, class T> __device__ void gc_block_reduce(T* sh, int n) {
 // --- GEMM: C = A @ B for one 128x128 tile of C per block of 256 threads -----------------------
 // Operands through strides (rs: row, cs: column), C row-major; K in steps of 8 staged in shared
 // memory; each thread accumulates an 8x8 register block (rows ty + 16i, columns tx + 16j, so a
-// warp's shared reads hit distinct banks and its stores to C are contiguous).
-template <class T>
-__device__ void gc_gemm(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
-                        i64 M, i64 N, i64 K, i64 rsa, i64 csa, i64 rsb, i64 csb) {
+// warp's shared reads hit distinct banks and its stores to C are contiguous). After storing an
+// element of C, the thread calls epilogue(row, column) on it (a fused elementwise consumer,
+// which reads C there and may write its output over it: C is not __restrict__ for that).
+struct GcNoEpilogue {
+  __device__ __forceinline__ void operator()(i64, i64) const {}
+};
+template <class T, class Epilogue = GcNoEpilogue>
+__device__ void gc_gemm(const T* __restrict__ A, const T* __restrict__ B, T* C,
+                        i64 M, i64 N, i64 K, i64 rsa, i64 csa, i64 rsb, i64 csb,
+                        Epilogue epilogue = Epilogue()) {
   const int BM = 128, BN = 128, BK = 8;
   __shared__ T As[BK][BM];
   __shared__ T Bs[BK][BN];
@@ -176,7 +182,10 @@ __device__ void gc_gemm(const T* __restrict__ A, const T* __restrict__ B, T* __r
     const i64 r = row0 + ty + 16 * i;
     for (int j = 0; j < 8; ++j) {
       const i64 c = col0 + tx + 16 * j;
-      if (r < M && c < N) C[r * N + c] = acc[i][j];
+      if (r < M && c < N) {
+        C[r * N + c] = acc[i][j];
+        epilogue(r, c);
+      }
     }
   }
 }

@@ -178,12 +178,24 @@ class PhaseRenderer:
                   f"{self.expr(s.args[0])});")
 
     def gemm(self, s) -> None:
-        """gemm(A, B, C; M, N, K, offA, rsA, csA, offB, rsB, csB, offC), see lower._matmul."""
+        """gemm(A, B, C; M, N, K, offA, rsA, csA, offB, rsB, csB, offC), see lower._matmul.
+        An epilogue (schedule_gpu keeps only straight-line ones) becomes a lambda over the
+        row and column of C, which gc_gemm calls after a thread stores that element."""
         a, b, c = s.buffers[:3]
         m, n, k, off_a, rsa, csa, off_b, rsb, csb, off_c = (self.expr(x) for x in s.args)
         t = CTYPES[self.kernel.buffer(c).dtype]
+        epilogue = ""
+        if s.epilogue:
+            rows = s.epilogue[0]
+            cols = rows.body[0]
+            self.emit(f"auto gc_epilogue = [&](i64 {rows.var}, i64 {cols.var}) {{")
+            self.depth += 1
+            self.stmts(cols.body)
+            self.depth -= 1
+            self.emit("};")
+            epilogue = ", gc_epilogue"
         self.emit(f"gc_gemm<{t}>({a} + {off_a}, {b} + {off_b}, {c} + {off_c}, {m}, {n}, {k}, "
-                  f"{rsa}, {csa}, {rsb}, {csb});")
+                  f"{rsa}, {csa}, {rsb}, {csb}{epilogue});")
 
     # --- expressions ------------------------------------------------------------------------
     def expr(self, e) -> str:

@@ -22,8 +22,11 @@ rows: a nest whose body reduces along a row (Locals accumulated by inner loops: 
   row: each thread accumulates a strided share, `block_reduce_<op>(scratch; T)` (an
   Intrinsic: warp shuffles, then shared memory across warps; afterwards scratch[0] holds the
   result) combines the shares, and loops storing along the row are strided over threads.
-gemm: a (batched) `gemm` Intrinsic becomes one launch of output tiles, batch on blockIdx.z;
-  its epilogue, if any, the next phase (mapped like any loop nest).
+gemm: a (batched) `gemm` Intrinsic becomes one launch of output tiles, batch on blockIdx.z.
+  Its epilogue, if any, stays in the Intrinsic (batch variables substituted like its
+  arguments): the renderer runs the epilogue's innermost body, with i and j the element's
+  row and column, where each thread writes an element of C (after storing C itself). An
+  epilogue that is not straight-line code becomes the next phase (mapped like any nest).
 serial: anything else (an argmax's select chain at top level, a scatter-add of f16) runs
   on one thread: correct, not fast. A scatter-add `b[i] = b[i] + v` of f32, f64, i32 or i64
   is independent all the same: it is rendered as an atomic add (`atomic_add`).
@@ -122,16 +125,27 @@ def _gemm(variables, extents, call: K.Intrinsic) -> K.Loop:
 
 
 def _split_epilogue(s) -> list:
-    """A (batched) gemm with an epilogue -> the gemm over every batch element, then its
-    epilogue over every batch element: two phases, the launch boundary between them standing
-    for "C is complete"."""
-    if isinstance(s, K.Intrinsic) and s.epilogue:
+    """A (batched) gemm whose epilogue is not straight-line code (a Check, a nested loop) ->
+    the gemm over every batch element, then its epilogue over every batch element: two
+    phases, the launch boundary between them standing for "C is complete". A straight-line
+    epilogue stays with its gemm: each thread runs it on the elements of C it writes."""
+    if isinstance(s, K.Intrinsic) and s.epilogue and not _fusable_epilogue(s):
         return [replace(s, epilogue=()), *s.epilogue]
     if isinstance(s, K.Loop) and len(s.body) == 1:
         parts = _split_epilogue(s.body[0])
         if len(parts) > 1:
             return [replace(s, body=(part,)) for part in parts]
     return [s]
+
+
+def _fusable_epilogue(call: K.Intrinsic) -> bool:
+    """The epilogue is `for i in 0..M: for j in 0..N: <stores, locals, assignments>` over
+    the gemm's own C (M, N its first two arguments), so it can run per element of C."""
+    rows = call.epilogue[0]
+    cols = rows.body[0]
+    m, n = call.args[:2]
+    return rows.start == K.Const(0) and rows.stop == m and cols.start == K.Const(0) and \
+        cols.stop == n and all(isinstance(c, (K.Store, K.Local, K.Assign)) for c in cols.body)
 
 
 def _serial(stmts) -> K.Loop:
@@ -397,6 +411,7 @@ def _substitute(stmts, mapping: dict, whole=None) -> tuple:
         if isinstance(s, K.Check):
             return K.Check(expr(s.cond), s.code)
         if isinstance(s, K.Intrinsic):
-            return K.Intrinsic(s.name, s.buffers, tuple(expr(a) for a in s.args))
+            return K.Intrinsic(s.name, s.buffers, tuple(expr(a) for a in s.args),
+                               tuple(stmt(c) for c in s.epilogue))
         return s
     return tuple(stmt(s) for s in stmts)
