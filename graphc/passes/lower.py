@@ -177,6 +177,9 @@ class Lowering:
         x = node.inputs[0]
         out_dtype = dt(node)
         acc = acc_dtype or out_dtype
+        last = len(x.shape) - 1
+        if axes and last not in axes and acc == out_dtype and x.shape[last] >= COLUMN_MIN:
+            return self._reduce_columns(node, combine, init, axes, keepdims)
         oidx = [K.Var(f"i{d}") for d in range(len(x.shape))]
         ridx = {a: K.Var(f"r{a}") for a in axes}
         full = [ridx.get(d, oidx[d]) for d in range(len(x.shape))]
@@ -196,6 +199,40 @@ class Lowering:
         stmts = K.nest([oidx[d].name for d in outer], [x.shape[d] for d in outer],
                        [K.Local("acc", acc, init(acc))] + list(body) + [store])
         return self.kernel(node, stmts)
+
+    def _reduce_columns(self, node, combine, init, axes, keepdims):
+        """A reduction that keeps the last axis (a bias gradient's sum over the batch): the
+        output row is the accumulator, updated by one contiguous pass over each reduced
+        row, instead of one strided walk down the input per output element.
+
+            for kept axes but the last:
+              for c0 in column blocks:                       # independent: threads
+                out[.., c0 block] = init
+                for reduced axes: for c in c0 block:         # contiguous: vectors
+                  out[.., c] = combine(out[.., c], x[.., r.., c])
+        """
+        x = node.inputs[0]
+        t, last, n = dt(node), len(x.shape) - 1, x.shape[-1]
+        idx = [K.Var(f"i{d}") for d in range(len(x.shape))]
+        full = [K.Var(f"r{d}") if d in axes else idx[d] for d in range(len(x.shape))]
+        kept = [d for d in range(len(x.shape)) if keepdims or d not in axes]
+        out_shape = [1 if d in axes else x.shape[d] for d in kept]
+        at = K.linear([K.Const(0) if d in axes else idx[d] for d in kept],
+                      K.row_major_strides(out_shape))
+        out = self.name(node)
+        block = K.Var("c0")
+        first = K.mul(block, COLUMN_BLOCK)
+        stop = K.Binary("min", K.add(first, COLUMN_BLOCK), K.Const(n), K.INDEX)
+
+        def columns(stmt):
+            return K.Loop(f"i{last}", first, stop, (stmt,))
+        update = K.Store(out, at, combine(K.Load(out, at, t), self.at(x, full)))
+        reduce = K.nest([f"r{a}" for a in axes], [x.shape[a] for a in axes], [columns(update)])
+        blocks = K.Loop("c0", K.Const(0), K.Const(-(-n // COLUMN_BLOCK)),
+                        (columns(K.Store(out, at, init(t))),) + reduce)
+        outer = [d for d in range(last) if d not in axes]
+        return self.kernel(node, K.nest([f"i{d}" for d in outer], [x.shape[d] for d in outer],
+                                        [blocks]))
 
     def _sum_like(self, node, axes, keepdims):
         combine, init, acc = reduction_parts(node, "add")
@@ -453,6 +490,10 @@ class Lowering:
         body = K.nest([v.name for v in idx], cond.shape,
                       [self.check(self.at(cond, idx), message)])
         return self.kernel(node, body)
+
+
+COLUMN_MIN = 8  # a reduction keeping a last axis this long accumulates whole rows
+COLUMN_BLOCK = 1024  # output elements one accumulator block holds (4 KiB of f32: in L1)
 
 
 def _small_integer(node: Node):
