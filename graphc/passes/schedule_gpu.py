@@ -27,12 +27,17 @@ gemm: a (batched) `gemm` Intrinsic becomes one launch of output tiles, batch on 
   arguments): the renderer runs the epilogue's innermost body, with i and j the element's
   row and column, where each thread writes an element of C (after storing C itself). An
   epilogue that is not straight-line code becomes the next phase (mapped like any nest).
+transpose: a nest storing, contiguously, a value that reads its input contiguously along
+  the next-to-last loop and strided along the last (a transpose of the last two axes, any
+  leading axes a batch) moves 32x32 tiles through shared memory (rows padded to 33 against
+  bank conflicts), one tile per block: coalesced reads into the tile, a Barrier, coalesced
+  writes out of it.
 serial: anything else (an argmax's select chain at top level, a scatter-add of f16) runs
   on one thread: correct, not fast. A scatter-add `b[i] = b[i] + v` of f32, f64, i32 or i64
   is independent all the same: it is rendered as an atomic add (`atomic_add`).
 
-The numpy interpreter runs flat, gemm and serial phases (GPU loops run in order); rows
-phases need barriers, which the cuda-emulated target provides.
+The numpy interpreter runs flat, gemm (with an epilogue) and serial phases (GPU loops run
+in order); rows and transpose phases need barriers, which the cuda-emulated target provides.
 """
 
 from __future__ import annotations
@@ -88,7 +93,8 @@ def _phase(s: K.Loop, caps: GPUCaps, scratch: dict) -> K.Loop:
             rows = _rows(variables[:depth], extents[:depth], inner, caps, scratch)
             if rows is not None:
                 return rows
-    return _flat(variables, extents, body, caps)
+    tiles = _transpose_tiles(variables, extents, body, caps, scratch)
+    return tiles if tiles is not None else _flat(variables, extents, body, caps)
 
 
 # --- mappings -------------------------------------------------------------------------------
@@ -186,6 +192,99 @@ def _guard(name: str, first, limit, stmts) -> K.Loop:
 def _threads_for(n: int, caps: GPUCaps) -> int:
     """A power of two of at least a warp and at most a block, covering n if it can."""
     return min(caps.threads_per_block, max(caps.warp, 1 << max(n - 1, 0).bit_length()))
+
+
+# --- transposes -----------------------------------------------------------------------------
+TILE = 32  # a transpose moves 32x32 tiles; a tile's rows are padded to 33 in shared memory
+
+
+def _transpose_tiles(variables, extents, body, caps: GPUCaps, scratch: dict):
+    """A transpose of the last two axes (leading axes kept as a batch) through shared
+    memory, or None when `body` is not one.
+
+    The nest must be one Store at its own row-major offset (contiguous along the last
+    variable w), of a value that loads some input contiguously along the next-to-last
+    variable u and strided along w, and loads nothing contiguously along w (a flat phase
+    reads that better). One block per 32x32 tile: the threads evaluate the value with lanes
+    along u (coalesced reads) into tile[w][u], wait at a Barrier, then store with lanes along
+    w (coalesced writes) from tile[w][u]. The padding to 33 puts a warp's column reads of
+    the tile in 32 distinct banks."""
+    threads = min(caps.threads_per_block, TILE * TILE)
+    if len(variables) < 2 or len(body) != 1 or not isinstance(body[0], K.Store) or \
+            threads % TILE or TILE % (threads // TILE):
+        return None
+    store, (u, w), (nu, nw) = body[0], variables[-2:], extents[-2:]
+    rows_major = dict(zip(variables, K.row_major_strides(extents)))
+    forms = [_linear_form(e.index) for e in _loads(store.value)]
+    if min(nu, nw) < 2 or _linear_form(store.index) != rows_major or None in forms or \
+            not any(f.get(u) == 1 and f.get(w, 0) not in (0, 1) for f in forms) or \
+            any(f.get(w) == 1 for f in forms):
+        return None
+    tiles_u, tiles_w = -(-nu // TILE), -(-nw // TILE)
+    total = math.prod(extents[:-2]) * tiles_u * tiles_w
+    walk, tile = _grid_walk(total, 1, caps, "gtile")
+    where = _unflatten(tile, ["gb", "gtu", "gtw"], [total // (tiles_u * tiles_w), tiles_u,
+                                                    tiles_w])
+    batch = _unflatten(where["gb"], variables[:-2], extents[:-2])
+    gtx = K.Var(THREAD)
+    corner = [K.Local("gu0", K.INDEX, K.mul(where["gtu"], TILE)),
+              K.Local("gw0", K.INDEX, K.mul(where["gtw"], TILE)),
+              K.Local("glane", K.INDEX, K.Binary("mod", gtx, K.Const(TILE), K.INDEX)),
+              K.Local("gtrow", K.INDEX, K.Binary("floordiv", gtx, K.Const(TILE), K.INDEX))]
+    u0, w0, lane, row0 = (K.Ref(c.name, K.INDEX) for c in corner)
+    dtype = store.value.dtype
+    buf = scratch.setdefault(("tile", dtype), K.Buffer(f"gtile_{dtype}", dtype,
+                                                       K.Const(TILE * (TILE + 1)), scratch=True))
+    step = threads // TILE
+
+    def sweep(name, first, second, stmt):
+        """For each pass: `stmt(a, b)` under guards a (lane) < its extent, b (row) < its."""
+        (va, a0, na), (vb, b0, nb) = first, second
+        row = K.add(row0, K.mul(K.Var(name), step))
+        inner = _guard(vb, K.add(b0, row), nb, stmt(lane, row))
+        return K.Loop(name, K.Const(0), K.Const(TILE // step),
+                      (_guard(va, K.add(a0, lane), na, (inner,)),))
+
+    def read(lane_u, row_w):  # tile[w][u] = value at (u, w)
+        value = _substitute((store,), {**batch, u: K.Var("gu"), w: K.Var("gw")})[0].value
+        return (K.Store(buf.name, K.add(K.mul(row_w, TILE + 1), lane_u), value),)
+
+    def write(lane_w, row_u):  # out at (u, w) = tile[w][u]
+        index = _substitute((store,), {**batch, u: K.Var("gu"), w: K.Var("gw")})[0].index
+        return (K.Store(store.buffer, index, K.Load(
+            buf.name, K.add(K.mul(lane_w, TILE + 1), row_u), dtype)),)
+    passes = corner + [sweep("gr", ("gu", u0, nu), ("gw", w0, nw), read), K.Barrier(),
+               sweep("gr", ("gw", w0, nw), ("gu", u0, nu), write)]
+    if total > caps.max_blocks:  # the next tile of this block reuses the shared tile
+        passes.append(K.Barrier())
+    return _launch(walk(passes), threads)
+
+
+def _linear_form(e):
+    """{variable: coefficient} (None: the constant term, left out when 0) of an index that
+    is a sum of variables times constants; None when it is not."""
+    if isinstance(e, K.Const):
+        return {None: int(e.value)} if e.value else {}
+    if isinstance(e, K.Var):
+        return {e.name: 1}
+    if not isinstance(e, K.Binary) or e.op not in ("add", "mul"):
+        return None
+    a, b = _linear_form(e.a), _linear_form(e.b)
+    if a is None or b is None:
+        return None
+    if e.op == "add":
+        return {v: a.get(v, 0) + b.get(v, 0) for v in a.keys() | b.keys()
+                if a.get(v, 0) + b.get(v, 0)}
+    for x, y in ((a, b), (b, a)):
+        if set(x) <= {None}:  # a constant times a sum
+            c = x.get(None, 0)
+            return {v: k * c for v, k in y.items() if k * c}
+    return None
+
+
+def _loads(e) -> list:
+    return ([e] if isinstance(e, K.Load) else []) + \
+        [x for c in K.expr_children(e) for x in _loads(c)]
 
 
 # --- rows -----------------------------------------------------------------------------------
