@@ -174,3 +174,20 @@ def test_fused_gemm_kernels_compile_for_sm90():
     (train, loss), _ = case.build(tf)
     program = render_program(kernels + gpu_kernels([train, loss]))
     assert compile_cubin(program.source, "sm_90")[:4] == b"\x7fELF"
+
+
+def test_an_epilogue_that_is_not_straight_line_code_is_a_launch_of_its_own():
+    i, j = K.Var("i"), K.Var("j")
+    at = K.add(K.mul(i, 3), j)
+    value = K.Load("c", at, "f32")
+    checked = K.nest(["i", "j"], [2, 3], [
+        K.Check(K.Unary("is_finite", value, "bool"), 0), K.Store("out", at, value)])
+    call = K.Intrinsic("gemm", ("a", "b", "c"), tuple(K.Const(v) for v in (
+        2, 3, 4, 0, 4, 1, 0, 3, 1, 0)), checked)
+    buffers = tuple(K.Buffer(n, "f32", K.Const(s)) for n, s in
+                    (("a", 8), ("b", 12), ("c", 6), ("out", 6)))
+    kernel = K.Kernel("k", buffers, (), (call,), ("not finite",))
+    gemm, epilogue = schedule_gpu(kernel).body
+    assert not gemm.body[0].epilogue and epilogue.body[0].kind == "gpu_thread"
+    program = render_program([schedule_gpu(kernel)])
+    assert len(program.launches) == 2 and "gc_epilogue" not in program.source
