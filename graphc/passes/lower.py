@@ -220,7 +220,7 @@ class Lowering:
         at = K.linear([K.Const(0) if d in axes else idx[d] for d in kept],
                       K.row_major_strides(out_shape))
         out = self.name(node)
-        block = K.Var("c0")
+        block = K.Var(COLUMN_BLOCK_VAR)
         first = K.mul(block, COLUMN_BLOCK)
         stop = K.Binary("min", K.add(first, COLUMN_BLOCK), K.Const(n), K.INDEX)
 
@@ -228,7 +228,7 @@ class Lowering:
             return K.Loop(f"i{last}", first, stop, (stmt,))
         update = K.Store(out, at, combine(K.Load(out, at, t), self.at(x, full)))
         reduce = K.nest([f"r{a}" for a in axes], [x.shape[a] for a in axes], [columns(update)])
-        blocks = K.Loop("c0", K.Const(0), K.Const(-(-n // COLUMN_BLOCK)),
+        blocks = K.Loop(COLUMN_BLOCK_VAR, K.Const(0), K.Const(-(-n // COLUMN_BLOCK)),
                         (columns(K.Store(out, at, init(t))),) + reduce)
         outer = [d for d in range(last) if d not in axes]
         return self.kernel(node, K.nest([f"i{d}" for d in outer], [x.shape[d] for d in outer],
@@ -494,6 +494,7 @@ class Lowering:
 
 COLUMN_MIN = 8  # a reduction keeping a last axis this long accumulates whole rows
 COLUMN_BLOCK = 1024  # output elements one accumulator block holds (4 KiB of f32: in L1)
+COLUMN_BLOCK_VAR = "cblk"  # the variable of _reduce_columns' block loop (schedule_gpu reads it)
 
 
 def _small_integer(node: Node):

@@ -32,6 +32,9 @@ transpose: a nest storing, contiguously, a value that reads its input contiguous
   leading axes a batch) moves 32x32 tiles through shared memory (rows padded to 33 against
   bank conflicts), one tile per block: coalesced reads into the tile, a Barrier, coalesced
   writes out of it.
+columns: a reduction keeping the last axis, which lowering blocks for CPU caches, becomes
+  one loop over the output's columns first (each thread initializes its element and walks
+  its rows), then maps flat.
 serial: anything else (an argmax's select chain at top level, a scatter-add of f16) runs
   on one thread: correct, not fast. A scatter-add `b[i] = b[i] + v` of f32, f64, i32 or i64
   is independent all the same: it is rendered as an atomic add (`atomic_add`).
@@ -46,6 +49,7 @@ import math
 from dataclasses import dataclass, replace
 
 from graphc.ir import kernel as K
+from graphc.passes.lower import COLUMN_BLOCK_VAR
 
 BLOCK, THREAD = "gbx", "gtx"  # names of the launch's loop variables
 
@@ -68,7 +72,7 @@ def schedule_gpu(kernel: K.Kernel, caps: GPUCaps = GPUCaps()) -> K.Kernel:
     if kernel.sizes:
         raise NotImplementedError(f"kernel {kernel.name}: symbolic sizes on the GPU")
     scratch: dict = {}
-    body = [part for s in kernel.body for part in _split_epilogue(s)]
+    body = [part for s in kernel.body for part in _split_epilogue(_column_per_thread(s))]
     if _is_gemm((), body[:1]) and all(isinstance(s, K.Loop) for s in body[1:]):
         phases = [_gemm([], [], body[0])] + [_phase(s, caps, scratch) for s in body[1:]]
     elif any(not isinstance(s, K.Loop) for s in body):
@@ -128,6 +132,29 @@ def _gemm(variables, extents, call: K.Intrinsic) -> K.Loop:
     mapping = _unflatten(z, variables, extents)
     call = _substitute((call,), mapping)[0]
     return K.Loop(BLOCK, K.Const(0), K.Const(max(math.prod(extents), 1)), (call,), "gpu_block")
+
+
+def _column_per_thread(s):
+    """A reduction keeping the last axis, as lowering blocks it for CPU caches
+    (Lowering._reduce_columns: `for cblk: [init the block's columns; for r..: for c in
+    block: update]`), as one loop over the columns whose iterations each initialize their
+    column and walk its rows: the flat mapping then gives each output element a thread, and
+    the threads of a warp read neighbouring elements of each input row."""
+    if not isinstance(s, K.Loop):
+        return s
+    if s.var != COLUMN_BLOCK_VAR:
+        return replace(s, body=(_column_per_thread(s.body[0]),)) if len(s.body) == 1 else s
+    init = s.body[0]
+    column = init.var
+
+    def unblock(stmt) -> tuple:  # the reduced loops around the column loop's body
+        if isinstance(stmt, K.Loop) and stmt.var == column:
+            return stmt.body
+        if isinstance(stmt, K.Loop):
+            return (replace(stmt, body=tuple(x for c in stmt.body for x in unblock(c))),)
+        return (stmt,)
+    body = init.body + tuple(x for c in s.body[1:] for x in unblock(c))
+    return K.Loop(column, K.Const(0), init.stop.b, body)  # stop: min(first + B, n)
 
 
 def _split_epilogue(s) -> list:

@@ -57,6 +57,6 @@ def test_the_kernel_is_column_blocks_on_threads_with_vector_rows():
         plan = next(iter(executor._plans.values()))
     from graphc.passes.schedule import Caps, schedule
     (top,) = schedule(plan.kernels[0], Caps(threads=2, vector_bits=512)).body
-    assert (top.var, top.kind, top.stop.value) == ("c0", "parallel", 3)
+    assert (top.var, top.kind, top.stop.value) == ("cblk", "parallel", 3)
     init, rows = top.body
     assert init.kind == "vector" and rows.kind == "serial" and rows.body[0].kind == "vector"
