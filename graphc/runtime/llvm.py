@@ -5,8 +5,10 @@ A Plan holds the buffer slots of the pointer table: fed arrays, constants, varia
 drawn on the host (random), and the workspace arena, where every kernel's output lives at a
 planned offset. Values that are views of another buffer (reshape, identity, reads) take that
 buffer's slot. Assignments write staging buffers in the arena and are committed to the
-variables only when the whole run succeeded, as on the reference target. Every feed is
-checked in Python (by the Session) before native code sees it.
+variables only when the whole run succeeded, as on the reference target; an assignment after
+which the run cannot fail, and whose old value nothing needs any more, writes the variable's
+own array instead (no copy after the run). Every feed is checked in Python (by the Session)
+before native code sees it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from graphc.runtime.state import RuntimeState
 @dataclass
 class Slot:
     """One entry of the pointer table."""
-    kind: str  # "feed", "constant", "variable", "host", "arena"
+    kind: str  # "feed", "constant", "variable", "host", "arena", "unused"
     node: Node = None  # the original node behind it (feeds, variables, random)
     array: np.ndarray = None  # constants
     offset: int = 0  # arena byte offset
@@ -62,6 +64,7 @@ class Plan:
     bound_per_run: list = field(default_factory=list)  # (index, slot) set before each call
     bound_by: object = None  # the BoundPlan whose staging buffers the table points at
     memory: dict = field(default_factory=dict)  # the memory plan's summary (passes/memory.py)
+    direct: frozenset = frozenset()  # commits' slots whose kernel writes the variable itself
 
 
 class LLVMExecutor:
@@ -157,6 +160,8 @@ class LLVMExecutor:
         shape already: no fresh memory, and its address stays bound in fast paths."""
         variables = self.state.variables
         for var, slot, shape in plan.commits:
+            if slot in plan.direct:
+                continue  # its kernel wrote the variable's array (_PlanBuilder.direct_commits)
             current = variables.get(var)
             if current is not None and current.shape == tuple(shape):
                 self.read_slot(plan, slot, var.dtype.np, shape, out=current)
@@ -211,7 +216,8 @@ class LLVMExecutor:
 
         self._check_feeds(fetches, fed_shapes)
         plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, self.threads,
-                                             self.options, vector_bits=host_vector_bits())
+                                             self.options, vector_bits=host_vector_bits(),
+                                             direct_commits=True)
         module = render_module(kernels, slots_of, INTRINSICS, threads=self.threads)
         plan.ir_text = str(module)
         code = self._object_code(plan.ir_text)
@@ -255,13 +261,15 @@ class LLVMExecutor:
 
 
 def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
-               vector_bits: int = 0, trace: dict = None):
+               vector_bits: int = 0, trace: dict = None, direct_commits: bool = False):
     """(plan, kernels, slots_of) for `fetches` with feeds of `fed_shapes`: the Plan (slots,
     kernels as lowered, fetch slots, commits), the kernels scheduled for `threads`, ready to
     render, and slots_of(kernel) -> the table index of each of its parameters. Shared by the
     JIT (compile) and ahead-of-time export (graphc.aot). `trace`, a dict, receives the
     optimized graph and the fusion decisions (graphc.explain reads them); options.fuse=False
-    gives every node a kernel of its own."""
+    gives every node a kernel of its own. With `direct_commits` (the JIT, whose executor binds
+    each variable's own array for the run), an assignment that is safe to apply in place
+    writes the variable directly instead of a staging buffer (_PlanBuilder.direct_commits)."""
     options = options or default_options()
     spec_fetches, origin = specialize(fetches, fed_shapes, describe)
     spec_fetches, origin = optimize_graph(spec_fetches, origin, options)
@@ -273,7 +281,7 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     if trace is not None:
         trace.update(roots=spec_fetches, origin=origin, order=order, inlined=inlined,
                      groups=groups, epilogues=epilogues)
-    builder = _PlanBuilder(origin, inlined)
+    builder = _PlanBuilder(origin, inlined, direct_commits)
     for unit in units(order, groups, epilogues):
         if isinstance(unit, RowGroup):
             builder.add_rows(unit)
@@ -338,6 +346,10 @@ def _in_place_pairs(kernel: K.Kernel) -> list:
             if b != store.buffer and idx == {store.index}]
 
 
+def _has_check(stmts) -> bool:
+    return any(isinstance(s, K.Check) or _has_check(K.substatements(s)) for s in stmts)
+
+
 def _lone_gemm(stmts):
     """The gemm Intrinsic a kernel body consists of (inside its batch loops), or None."""
     if len(stmts) != 1:
@@ -362,8 +374,9 @@ def _merge_buffers(kernel: K.Kernel, gone: str, kept: str) -> K.Kernel:
 class _PlanBuilder:
     """Walks the specialized nodes in order, giving each a slot and, if needed, a kernel."""
 
-    def __init__(self, origin: dict, inlined: frozenset):
+    def __init__(self, origin: dict, inlined: frozenset, direct_commits: bool = False):
         self.origin = origin
+        self.allow_direct = direct_commits
         self.inlined = inlined
         self.slots: list = []
         self.slot_of: dict = {}  # specialized node -> slot index
@@ -470,11 +483,51 @@ class _PlanBuilder:
             if self.slots[slot].kind == "arena":
                 commits.append((self.origin.get(var, var), slot, var.shape))
         fetched = {f[0] for f in fetch_slots if f is not None}
+        direct = self.direct_commits(commits, fetched) if self.allow_direct else {}
+        for k, (staged, own) in direct.items():  # the kernel writes the variable's array,
+            for j in range(k, len(self.kernels)):  # and later kernels read the new value there
+                self.kernels[j] = _merge_buffers(self.kernels[j], f"s{staged}", f"s{own}")
+            self.slots[staged] = Slot("unused")
+        redirect = {staged: own for staged, own in direct.values()}
         memory = self._plan_memory(fetched | {c[1] for c in commits}, fetched)
+        fetch_slots = [f if f is None or f[0] not in redirect else (redirect[f[0]], *f[1:])
+                       for f in fetch_slots]
         plan = Plan(self.slots, self.kernels, fetch_slots, commits, self.needs_value,
-                    memory.arena_bytes)
+                    memory.arena_bytes, direct=frozenset(redirect))
         plan.memory = memory.summary()
         return plan
+
+    def direct_commits(self, commits, fetched: set) -> dict:
+        """{kernel index: (staged slot, variable slot)} for the assignments whose kernel can
+        write the variable's own array, so that no copy commits them after the run. Safe
+        when the run can no longer fail once that kernel starts (no Check in it or after
+        it), the kernel reads the old value only at the element it writes (an elementwise
+        update, or a GEMM epilogue whose GEMM does not read the variable), nothing after it
+        reads the old value, and the old value is not fetched."""
+        own = {s.node: i for i, s in enumerate(self.slots) if s.kind == "variable"}
+        writers: dict = {}
+        for k, kernel in enumerate(self.kernels):
+            for name in _written(kernel):
+                writers.setdefault(int(name[1:]), []).append(k)
+        checks = [k for k, kernel in enumerate(self.kernels) if _has_check(kernel.body)]
+        out = {}
+        for var, staged, _ in commits:
+            slot, (k, *more) = own.get(var), writers.get(staged, [None])
+            if slot is None or more or k is None or slot in fetched or \
+                    any(c >= k for c in checks):
+                continue
+            kernel = self.kernels[k]
+            gemm = _lone_gemm(kernel.body)
+            if gemm is not None and (not gemm.epilogue or f"s{slot}" in gemm.buffers):
+                continue
+            body = gemm.epilogue if gemm is not None else kernel.body
+            if (staged, slot) not in _in_place_pairs(replace(kernel, body=body)):
+                continue
+            if any(f"s{slot}" in (b.name for b in later.params)
+                   for later in self.kernels[k + 1:]):
+                continue
+            out[k] = (staged, slot)
+        return out
 
     def _plan_memory(self, live_out: set, fetched: set) -> MemoryPlan:
         """Arena offsets by liveness (graphc/passes/memory.py); elementwise kernels writing
@@ -487,7 +540,7 @@ class _PlanBuilder:
             read = {int(b.name[1:]) for b in kernel.params} & arena - written
             io.append((sorted(written), sorted(read)))
             candidates[k] = [(o, i) for o, i in _in_place_pairs(kernel)
-                             if i in arena and o not in fetched]
+                             if i in arena and o in arena and o not in fetched]
         memory = plan_memory(io, {i: self._bytes[i] for i in arena}, live_out, candidates)
         for i in arena:
             self.slots[i].offset = memory.offsets[i]
