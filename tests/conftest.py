@@ -80,3 +80,12 @@ def llvm_plan(fetches, feed_dict, threads: int = 1, rtol: float = 3e-5, atol: fl
                     want if isinstance(fetches, list) else [want]):
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
     return [k.name for k in plan.kernels], plan
+
+
+def numpy_gemm(bufs, args):
+    """The L2 `gemm` intrinsic in numpy, for kernel_tools.interpret."""
+    a, b, c = bufs
+    m, n, k, oa, rsa, csa, ob, rsb, csb, oc = args
+    am = np.lib.stride_tricks.as_strided(a[oa:], (m, k), (rsa * a.itemsize, csa * a.itemsize))
+    bm = np.lib.stride_tricks.as_strided(b[ob:], (k, n), (rsb * b.itemsize, csb * b.itemsize))
+    c[oc:oc + m * n] = (am @ bm).ravel()

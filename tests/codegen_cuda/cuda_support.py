@@ -24,3 +24,11 @@ def gpu_kernels(fetches, caps: GPUCaps = GPUCaps()):
         stack.extend(n.inputs)
     _, kernels, _ = build_plan(nodes, fed, graph.describe, 1)
     return [schedule_gpu(k, caps) for k in kernels]
+
+
+def cuda_function(program, name: str) -> str:
+    """The source of the extern "C" function `name` in a rendered program."""
+    for part in program.source.split('extern "C"'):
+        if f" {name}(" in part:
+            return part
+    raise AssertionError(f"no function {name}")

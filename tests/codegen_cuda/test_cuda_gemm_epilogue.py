@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_close
-from cuda_support import gpu_kernels
+from conftest import assert_close, numpy_gemm
+from cuda_support import cuda_function, gpu_kernels
 
 import graphc as tf
 from graphc.bench.workloads import w4_cases
@@ -58,13 +58,6 @@ def _graph():
     return feed, fetches, expected
 
 
-def _function(program, name):
-    for part in program.source.split('extern "C"'):
-        if f" {name}(" in part:
-            return part
-    raise AssertionError(f"no function {name}")
-
-
 def test_dense_bias_relu_is_one_launch_with_the_epilogue_in_the_write_back():
     x = tf.placeholder(tf.float32, [8, 32])
     w = tf.placeholder(tf.float32, [32, 16])
@@ -75,7 +68,7 @@ def test_dense_bias_relu_is_one_launch_with_the_epilogue_in_the_write_back():
     program = render_program(kernels)
     (launch,) = program.launches
     assert launch.grid == (1, 1, 1) and launch.block == (256, 1, 1)
-    body = _function(program, launch.function)
+    body = cuda_function(program, launch.function)
     assert "auto gc_epilogue = [&](i64 i, i64 j) {" in body
     assert "gc_max(" in body and ", gc_epilogue);" in body
     assert "epilogue(r, c);" in program.source  # called per element gc_gemm writes
@@ -86,11 +79,11 @@ def test_every_fused_gemm_is_one_launch_and_an_epilogue_may_overwrite_c():
     program = render_program(gpu_kernels(fetches))
     gemms = [launch for launch in program.launches if "matmul" in launch.function]
     assert len(gemms) == 5 and len(program.launches) == 5  # nothing but the gemms
-    assert sum(", gc_epilogue);" in _function(program, g.function) for g in gemms) == 4
+    assert sum(", gc_epilogue);" in cuda_function(program, g.function) for g in gemms) == 4
     batched = next(g for g in gemms if g.grid[2] == 3)
-    assert "const i64 gbx = blockIdx.z;" in _function(program, batched.function)
+    assert "const i64 gbx = blockIdx.z;" in cuda_function(program, batched.function)
     # the hidden layer is read by the next gemm only: its epilogue writes over C
-    hidden = [_function(program, g.function) for g in gemms]
+    hidden = [cuda_function(program, g.function) for g in gemms]
     assert any(_writes_over_c(text) for text in hidden)
 
 
@@ -101,14 +94,6 @@ def _writes_over_c(text: str) -> bool:
     c = call.split(",")[2].split("+")[0].strip()
     store = text[text.index("gc_epilogue"):].split("\n")[1]  # the lambda's one statement
     return store.strip().startswith(f"{c}[")
-
-
-def _numpy_gemm(bufs, args):
-    a, b, c = bufs
-    m, n, k, oa, rsa, csa, ob, rsb, csb, oc = args
-    am = np.lib.stride_tricks.as_strided(a[oa:], (m, k), (rsa * a.itemsize, csa * a.itemsize))
-    bm = np.lib.stride_tricks.as_strided(b[ob:], (k, n), (rsb * b.itemsize, csb * b.itemsize))
-    c[oc:oc + m * n] = (am @ bm).ravel()
 
 
 def test_the_interpreter_runs_a_scheduled_epilogue_like_the_kernel():
@@ -125,7 +110,7 @@ def test_the_interpreter_runs_a_scheduled_epilogue_like_the_kernel():
             rng = np.random.default_rng(0)
             buffers = {b.name: rng.standard_normal(int(b.size.value)).astype(NUMPY[b.dtype])
                        for b in k.params}
-            interpret(kernel, buffers, intrinsics={"gemm": _numpy_gemm})
+            interpret(kernel, buffers, intrinsics={"gemm": numpy_gemm})
             results.append(buffers)
         for name in results[0]:
             np.testing.assert_array_equal(results[0][name], results[1][name])

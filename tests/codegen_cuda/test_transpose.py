@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from cuda_support import gpu_kernels
+from cuda_support import cuda_function, gpu_kernels
 
 import graphc as tf
 from graphc.codegen_cuda.compile import compile_cubin, nvcc
@@ -38,13 +38,6 @@ def _cases():
     return out
 
 
-def _function(program, name):
-    for part in program.source.split('extern "C"'):
-        if f" {name}(" in part:
-            return part
-    raise AssertionError(f"no function {name}")
-
-
 def test_a_transpose_is_tiled_through_shared_memory_with_a_barrier():
     x = tf.placeholder(tf.float32, [33, 65])
     kernels = gpu_kernels([tf.transpose(x)])
@@ -53,7 +46,7 @@ def test_a_transpose_is_tiled_through_shared_memory_with_a_barrier():
     program = render_program(kernels)
     (launch,) = program.launches
     assert launch.grid == (6, 1, 1) and launch.block == (256, 1, 1) and launch.sync
-    body = _function(program, launch.function)
+    body = cuda_function(program, launch.function)
     assert "__shared__ float p2[1056];" in body  # 32 x 33
     assert body.count("__syncthreads();") == 1
     reads, writes = body.split("__syncthreads();")
@@ -69,7 +62,7 @@ def test_a_batched_transpose_keeps_the_batch_on_the_grid():
     program = render_program([kernel])
     (launch,) = program.launches
     assert launch.grid == (3 * 2 * 2, 1, 1)  # batch x tiles of 40 x tiles of 50
-    body = _function(program, launch.function)
+    body = cuda_function(program, launch.function)
     assert "__shared__ double p2[1056];" in body
     assert "p1[(((gc_floordiv<i64>(gtile, 4) * 2000) + (gw * 50)) + gu)]" in body
 
@@ -101,7 +94,7 @@ def test_a_grid_too_small_for_the_tiles_walks_them_in_strides():
     x = tf.placeholder(tf.int32, [4, 64, 64])
     (kernel,) = gpu_kernels([_swap(x)], GPUCaps(max_blocks=5))
     program = render_program([kernel])
-    body = _function(program, program.launches[0].function)
+    body = cuda_function(program, program.launches[0].function)
     assert "for (i64 gtiles = 0; gtiles < 4; ++gtiles)" in body
     assert body.count("__syncthreads();") == 2  # the tile is free before the next one
 

@@ -4,12 +4,12 @@ the consumer to each finished block of C."""
 
 import numpy as np
 import pytest
+from conftest import llvm_plan
 
 import graphc as tf
 from graphc.errors import VerifyError
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import format_kernel, interpret, verify_kernel
-from tests.conftest import llvm_plan
 
 RNG = np.random.default_rng(7)
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import numpy_gemm
 
 import graphc as tf
 from graphc.errors import InvalidArgumentError, VerifyError
@@ -23,16 +24,8 @@ def _lower_and_run(tensor, feeds):
     out = np.zeros(int(np.prod(node.shape)), dtype=node.dtype.np)
     buffers = {names[x]: np.ascontiguousarray(v).reshape(-1) for x, v in values.items()}
     buffers[names[node]] = out
-    interpret(kernel, buffers, intrinsics={"gemm": _gemm})
+    interpret(kernel, buffers, intrinsics={"gemm": numpy_gemm})
     return out.reshape(node.shape), kernel
-
-
-def _gemm(bufs, args):
-    a, b, c = bufs
-    m, n, k, oa, rsa, csa, ob, rsb, csb, oc = args
-    am = np.lib.stride_tricks.as_strided(a[oa:], (m, k), (rsa * a.itemsize, csa * a.itemsize))
-    bm = np.lib.stride_tricks.as_strided(b[ob:], (k, n), (rsb * b.itemsize, csb * b.itemsize))
-    c[oc:oc + m * n] = (am @ bm).ravel()
 
 
 CASES = [

@@ -3,10 +3,10 @@ contiguous rows of the input, in blocks of columns that threads share out."""
 
 import numpy as np
 import pytest
+from conftest import llvm_plan
 
 import graphc as tf
 from graphc.passes.lower import COLUMN_BLOCK
-from tests.conftest import llvm_plan
 
 RNG = np.random.default_rng(11)
 
