@@ -7,11 +7,12 @@
                          const float *B, int64 rsB, int64 csB,
                          float *C, int64 rsC, int64 beta, float *workspace,
                          void (*epilogue)(void *ctx, int64 r0, int64 r1, int64 c0, int64 c1),
-                         void *ctx, int64 row0)
+                         void *ctx, int64 row0, int64 col0)
 
 It computes C = A @ B (beta == 0) or C += A @ B (beta != 0). A non-null `epilogue` is called
 on each block of C as soon as it is final, rows [r0, r1) and columns [c0, c1) numbered from
-row `row0` (the first row of the caller's whole C when the call computes a row block of it):
+row `row0` and column `col0` (where this call's C starts in the caller's whole C, when the
+call computes a block of it):
 one call per MR rows of a KC x NC B block, whose piece of C is then still in L1 or L2, so an
 elementwise consumer of C (bias plus activation) costs no pass over memory of its own. The
 calls cover every element of C once, in no set order; `epilogue` may rewrite C's elements
@@ -259,7 +260,8 @@ def gemm_workspace_elems(dtype: str, vector_width: int,
 
 
 def gemm_rows_partition(m: int, threads: int, mr: int = 1) -> list[tuple[int, int]]:
-    """Split the M rows of C among `threads` workers: a list of (first_row, rows).
+    """Split the M rows of C among `threads` workers: a list of (first_row, rows). (The same
+    split of the N columns in NR-multiples serves a C wider than it is tall.)
 
     Each worker calls the GEMM on its own row block, with its own workspace:
         gemm(rows, N, K, A + first*rsA, rsA, csA, B, rsB, csB, C + first*rsC, rsC, beta, ws_t)
@@ -313,10 +315,11 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
             (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "C"), (_I64, "rsC"),
             (_I64, "beta"), (_PTR, "workspace"), (EPILOGUE_PTR, "epilogue"), (_PTR, "ctx"),
-            (_I64, "row0")]
+            (_I64, "row0"), (_I64, "col0")]
     fn, e = _new_function(module, name, args, elem)
     fn.linkage = "external"
-    big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws, ep, ctx, row0 = fn.args
+    (big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws, ep, ctx, row0,
+     col0) = fn.args
     b = e.b
     zero = ir.Constant(elem, 0.0)
     has_epilogue = b.icmp_unsigned("!=", ep, ir.Constant(EPILOGUE_PTR, None))
@@ -325,8 +328,8 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
         """Call the epilogue on those rows and columns of C (if `last`, an i1)."""
         cond = has_epilogue if last is None else b.and_(last, has_epilogue)
         with e.if_(cond):
-            r0 = b.add(row0, first_row)
-            b.call(ep, [ctx, r0, b.add(r0, rows), first_col, b.add(first_col, cols)])
+            r0, c0 = b.add(row0, first_row), b.add(col0, first_col)
+            b.call(ep, [ctx, r0, b.add(r0, rows), c0, b.add(c0, cols)])
 
     with e.if_(b.or_(b.icmp_signed("<=", big_m, _c(0)), b.icmp_signed("<=", big_n, _c(0)))):
         b.ret_void()
@@ -434,7 +437,7 @@ _GEMM_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 
 
 def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
@@ -513,6 +516,6 @@ class HostGemm:
             raise ValueError("gemm: workspace must be a contiguous, 64-byte aligned array of "
                              f"at least {self.workspace_elems} {self.dtype} elements")
         self.raw(m, n, k, a.ctypes.data, rsa, csa, b.ctypes.data, rsb, csb,
-                 out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0)
+                 out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0, 0)
         return out
 

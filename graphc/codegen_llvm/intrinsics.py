@@ -20,6 +20,11 @@ from graphc.codegen_llvm.render import I32, I64, PTR, TYPES
 from graphc.ir import kernel as K
 
 PARALLEL_FLOPS = 1 << 18  # m*n*k below which a GEMM stays on one thread
+# Threads split a C wider than tall by columns only for a deep enough K. On the AVX-512 test
+# host, two threads on (256, K) @ (K, 512): K = 512 and 784 ran 5-6% faster split by columns
+# (436 against 461 us, 714 against 750 us), K = 256 the same, and K <= 128 up to 1.8x slower
+# (K = 10: 34 against 20 us), where writing C back costs more than packing.
+COLUMN_SPLIT_MIN_K = 256
 
 
 def render_gemm(r, s, cpu: str = "native") -> None:
@@ -27,8 +32,10 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     read through their strides, C row-major, blocked for `cpu`'s vector width (the library
     the plan links with must be built for the same CPU).
 
-    With threads, C's rows are split in MR-multiples (gemm_rows_partition) and each chunk
-    runs on the pool with a workspace of its own. The packing workspace is the optional
+    With threads, C's rows are split in MR-multiples (gemm_rows_partition), or its columns
+    in NR-multiples when C is wider than tall and K is deep (each worker then packs only its
+    share of B, the larger operand; COLUMN_SPLIT_MIN_K), and each block runs on the pool with
+    a workspace of its own. The packing workspace is the optional
     fourth buffer W (gemm_workspace_bytes(dtype, threads, cpu), 64-byte aligned; AOT plans
     keep it in each context's arena, so contexts run concurrently) or else a global of the
     module (the JIT: a module runs one plan at a time).
@@ -43,7 +50,13 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     b = r.builder
     base = {name: b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
             for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9]))}
-    parts = gemm_rows_partition(m, r.threads, default_blocking(t, width).mr)
+    blocking = default_blocking(t, width)
+    if n > m and k >= COLUMN_SPLIT_MIN_K:  # (first row, rows, first column, columns)
+        parts = [(0, m, first, cols)
+                 for first, cols in gemm_rows_partition(n, r.threads, blocking.nr)]
+    else:
+        parts = [(first, rows, 0, n)
+                 for first, rows in gemm_rows_partition(m, r.threads, blocking.mr)]
     elems = gemm_workspace_elems(t, width)
     if len(s.buffers) > 3:
         ws = r.buffers[s.buffers[3]]
@@ -52,8 +65,8 @@ def render_gemm(r, s, cpu: str = "native") -> None:
                    [ir.Constant(I64, 0), ir.Constant(I64, 0)])
     epilogue = _epilogue(r, s.epilogue)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
-        _call(b, fn, (0, m), n, k, base[a], base[b_], base[c], ws, 0, elems, t, strides,
-              epilogue)
+        _call(b, fn, (0, m, 0, n), n, k, base[a], base[b_], base[c], ws, 0, elems, t,
+              strides, epilogue)
         return
     # pointers to the operands and the workspace through ctx, one outlined call per row block
     operands = (base[a], base[b_], base[c], ws, epilogue[1])
@@ -101,17 +114,19 @@ def _epilogue(r, epilogue) -> tuple:
 
 
 def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue):
-    """gemm on rows [first, first + rows) of A and C, with workspace number `index` (ws
-    points at the first), and the epilogue (function, ctx) on its blocks."""
-    first, rows = part
+    """gemm on the block part = (first row, rows, first column, columns) of C (n columns
+    in all), with workspace number `index` (ws points at the first), and the epilogue
+    (function, ctx) on its blocks."""
+    row, rows, col, cols = part
     rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
     ty = TYPES[t]
-    a = b.gep(a, [ir.Constant(I64, first * strides[0])], source_etype=ty)
-    c = b.gep(c, [ir.Constant(I64, first * n)], source_etype=ty)
+    a = b.gep(a, [ir.Constant(I64, row * strides[0])], source_etype=ty)
+    bm = b.gep(bm, [ir.Constant(I64, col * strides[3])], source_etype=ty)
+    c = b.gep(c, [ir.Constant(I64, row * n + col)], source_etype=ty)
     w = b.gep(ws, [ir.Constant(I64, index * elems)], source_etype=ty)
-    b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, n), ir.Constant(I64, k), a, rsa, csa,
-                bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w, *epilogue,
-                ir.Constant(I64, first)])
+    b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, cols), ir.Constant(I64, k), a, rsa,
+                csa, bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w, *epilogue,
+                ir.Constant(I64, row), ir.Constant(I64, col)])
 
 
 def _workspace(module, t: str, elems: int):

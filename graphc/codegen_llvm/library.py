@@ -25,7 +25,7 @@ EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_parallel_for", "graphc_
 def gemm_signature() -> ir.FunctionType:
     i64, ptr = ir.IntType(64), ir.PointerType()
     return ir.FunctionType(ir.VoidType(), [i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr,
-                                           i64, i64, ptr, EPILOGUE_PTR, ptr, i64])
+                                           i64, i64, ptr, EPILOGUE_PTR, ptr, i64, i64])
 
 
 def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:

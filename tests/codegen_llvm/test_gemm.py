@@ -220,7 +220,7 @@ def test_emitted_function_and_blocking():
     assert define_gemm(module, "f32", 16) is fn  # idempotent per module
     assert [str(t) for t in fn.function_type.args] == (
         ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"]
-        + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64"])
+        + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64", "i64"])
     text = str(module)
     assert "llvm.fma.v16f32" in text
     blk = default_blocking("f32", 16)
@@ -269,9 +269,9 @@ _EPILOGUE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 4)
 @pytest.mark.parametrize("k", [0, 13])
 def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
     """The epilogue is called on blocks that tile C exactly, each when it holds its final
-    value, numbered from row0."""
+    value, numbered from (row0, col0)."""
     gemm = _gemm(dtype, kind)
-    m, n, row0 = 23, 3 * gemm.blocking.nr + 5, 100
+    m, n, row0, col0 = 23, 3 * gemm.blocking.nr + 5, 100, 7
     rng = np.random.default_rng(k)
     a = rng.standard_normal((m, k)).astype(NP_DTYPE[dtype])
     b = rng.standard_normal((n, k)).astype(NP_DTYPE[dtype]).T if transposed_b else \
@@ -282,16 +282,17 @@ def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
     wrong = []
 
     def epilogue(ctx, r0, r1, c0, c1):
-        rows = slice(r0 - row0, r1 - row0)
-        seen[rows, c0:c1] += 1
-        if not np.allclose(out[rows, c0:c1], want[rows, c0:c1], rtol=1e-4, atol=1e-4):
+        rows, cols = slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0)
+        seen[rows, cols] += 1
+        if not np.allclose(out[rows, cols], want[rows, cols], rtol=1e-4, atol=1e-4):
             wrong.append((r0, r1, c0, c1))
-        out[rows, c0:c1] = np.maximum(out[rows, c0:c1], 0)  # it may rewrite its block
+        out[rows, cols] = np.maximum(out[rows, cols], 0)  # it may rewrite its block
     callback = _EPILOGUE_CFUNC(epilogue)
     size = a.itemsize
     gemm.raw(m, n, k, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, out.ctypes.data, n, 0,
-             gemm.workspace.ctypes.data, ctypes.cast(callback, ctypes.c_void_p), None, row0)
+             gemm.workspace.ctypes.data, ctypes.cast(callback, ctypes.c_void_p), None, row0,
+             col0)
     assert not wrong
     assert (seen == 1).all()
     np.testing.assert_allclose(out, np.maximum(want, 0), rtol=1e-4, atol=1e-4)

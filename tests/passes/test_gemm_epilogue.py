@@ -40,6 +40,19 @@ def test_row_blocks_of_threads_see_their_own_rows():
     assert names == ["k_matmul_tanh"]
 
 
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_column_blocks_of_threads_see_their_own_columns(transpose_b):
+    # wider than tall, deep K: the threads split C's columns (intrinsics.COLUMN_SPLIT_MIN_K);
+    # a full residual catches an epilogue given the wrong columns
+    x, xv = _feed((40, 256))
+    r, rv = _feed((40, 300))
+    w = _const((300, 256) if transpose_b else (256, 300))
+    y = tf.nn.relu(tf.matmul(x, w, transpose_b=transpose_b) + r)
+    names, _ = llvm_plan([y, tf.matmul(x, w, transpose_b=transpose_b)], {x: xv, r: rv},
+                         threads=2)
+    assert names[0] == "k_matmul_maximum"
+
+
 def test_batched_and_transposed_operands_and_f64():
     a, av = _feed((3, 20, 12), np.float64)
     b = _const((3, 16, 12), np.float64)
