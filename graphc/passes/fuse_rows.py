@@ -122,10 +122,9 @@ def _stored(members, readers, fetched: set, inlined) -> frozenset:
 def units(order, groups, epilogues=()) -> list:
     """The nodes in `order` with each group in the place of its last member (no node before
     that place reads a member, by construction), its other members left out, and each gemm
-    epilogue pair (fuse.gemm_epilogues) in its consumer's place, its matmul left out."""
+    epilogue pair (fuse.gemm_epilogues) in its consumer's place. The pair's matmul keeps its
+    own place too, where it only gets its buffer (views of it may come before the pair)."""
     last = {g.members[-1]: g for g in groups}
     members = {m for g in groups for m in g.members}
     at = {e.consumer: e for e in epilogues}
-    moved = {e.matmul for e in epilogues}
-    return [at.get(n) or last.get(n, n) for n in order
-            if (n not in members or n in last) and n not in moved]
+    return [at.get(n) or last.get(n, n) for n in order if n not in members or n in last]

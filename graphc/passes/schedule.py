@@ -6,7 +6,8 @@ split: strip-mines a lone top-level loop (no loop inside) that will run on sever
   the remainder; indices are unchanged (the inner loop runs over the same i).
 parallelize: marks top-level loops "parallel" when they carry enough work for the threads
   and their iterations are independent: no Check (a failure must stop the kernel in order),
-  no Intrinsic, and no buffer both loaded and stored in the loop (a scatter-add's
+  no Intrinsic, no update of a local declared outside the loop (a whole-tensor reduction's
+  accumulator), and no buffer both loaded and stored in the loop (a scatter-add's
   read-modify-write) unless only ever at the element being stored (an elementwise kernel
   writing in place). Expects loops starting at 0, as lowering makes them.
 unroll: marks innermost loops with a small constant trip count "unroll" (factor = trips).
@@ -101,15 +102,21 @@ def _trips(s: K.Loop):
     return None
 
 
-def _independent(stmts, loads: dict, stores: dict) -> bool:
-    """False if the statements hold a Check, Intrinsic or Barrier; else collects the index
-    expressions each buffer is loaded and stored at."""
+def _independent(stmts, loads: dict, stores: dict, declared=None) -> bool:
+    """False if the statements hold a Check, Intrinsic or Barrier, or update a local declared
+    outside them (an accumulator carried from one iteration to the next); else collects the
+    index expressions each buffer is loaded and stored at."""
+    declared = set() if declared is None else declared
     for s in stmts:
         if isinstance(s, (K.Check, K.Intrinsic, K.Barrier)):
             return False
+        if isinstance(s, K.Local):
+            declared.add(s.name)
+        if isinstance(s, K.Assign) and s.name not in declared:
+            return False
         if isinstance(s, K.Store):
             stores.setdefault(s.buffer, set()).add(s.index)
-        if isinstance(s, K.Loop) and not _independent(s.body, loads, stores):
+        if isinstance(s, K.Loop) and not _independent(s.body, loads, stores, declared):
             return False
         for e in K.stmt_exprs(s):
             _collect_loads(e, loads)

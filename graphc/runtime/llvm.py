@@ -282,11 +282,14 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
         trace.update(roots=spec_fetches, origin=origin, order=order, inlined=inlined,
                      groups=groups, epilogues=epilogues)
     builder = _PlanBuilder(origin, inlined, direct_commits)
+    moved = {e.matmul for e in epilogues}  # computed later, in their consumer's kernel
     for unit in units(order, groups, epilogues):
         if isinstance(unit, RowGroup):
             builder.add_rows(unit)
         elif isinstance(unit, GemmEpilogue):
             builder.add_gemm_epilogue(unit)
+        elif unit in moved:
+            builder.reserve(unit)
         else:
             builder.add(unit)
     plan = builder.finish(spec_fetches)
@@ -444,10 +447,13 @@ class _PlanBuilder:
             if name == "assign":
                 self.latest[node.inputs[0]] = self.slot_of[node]
 
+    def reserve(self, node: Node) -> None:
+        """A buffer for a node whose kernel comes later (a matmul with an epilogue)."""
+        self.slot_of[node] = self._arena_slot(node)
+
     def add_gemm_epilogue(self, pair: GemmEpilogue) -> None:
         """One kernel for a matmul and the elementwise consumer its GEMM applies."""
-        matmul, consumer = pair.matmul, pair.consumer
-        self.slot_of[matmul] = self._arena_slot(matmul)
+        matmul, consumer = pair.matmul, pair.consumer  # the matmul has its slot already
         self.slot_of[consumer] = self._arena_slot(consumer)
         kernel = self.lowering.gemm_epilogue(matmul, consumer)
         self.lowering.messages = []

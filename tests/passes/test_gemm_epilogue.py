@@ -71,6 +71,15 @@ def test_a_product_also_read_later_keeps_its_buffer():
     assert len(names) == 2
 
 
+def test_a_view_of_the_product_before_its_consumer():
+    # the reshape takes the product's buffer before the fused kernel's place in the plan
+    x, xv = _feed((7, 30))
+    mm = tf.matmul(x, x, transpose_a=True)
+    flat = tf.reshape(mm, [-1])
+    names, _ = llvm_plan([flat, tf.negative(mm), mm], {x: xv})
+    assert names == ["k_matmul_neg"]
+
+
 def test_only_the_first_reading_kernel_is_applied():
     x, xv = _feed((16, 24))
     mm = tf.matmul(x, _const((24, 8)))

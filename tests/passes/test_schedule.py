@@ -78,6 +78,25 @@ def test_a_lone_loop_is_split_into_parallel_blocks_of_vector_loops():
                          "[vector x16]:"]
 
 
+def test_a_whole_tensor_reduction_keeps_its_accumulator_on_one_thread():
+    # its loop updates a local declared outside it: not independent, so not split or parallel
+    x = tf.placeholder(tf.float32, [5000])
+    node, kernel = _lower(tf.reduce_sum(x), {x.node: (5000,)})
+    scheduled = schedule(kernel, WIDE)
+    verify_kernel(scheduled)
+    assert not any(isinstance(s, K.Loop) and s.kind == "parallel" for s in scheduled.body)
+    value = np.arange(5000, dtype=np.float32) / 5000
+    np.testing.assert_allclose(_run(node, scheduled, {x.node: value}), value.sum(), rtol=1e-5)
+
+
+def test_a_large_whole_tensor_sum_compiles_for_threads():
+    x = tf.placeholder(tf.float32, [90000])
+    value = np.random.default_rng(1).standard_normal(90000).astype(np.float32)
+    with tf.Session(target="llvm", config=tf.Options(threads=2)) as sess:
+        got = sess.run(tf.reduce_sum(x), {x: value})
+    np.testing.assert_allclose(got, value.astype(np.float64).sum(), rtol=1e-4, atol=1e-3)
+
+
 def test_the_last_block_is_the_remainder():
     x = tf.placeholder(tf.float32, [1001])
     node, kernel = _lower(x * 2.0, {x.node: (1001,)})
