@@ -231,22 +231,34 @@ def _random_step(data, pool):
     return tf.expand_dims(a, 0) if rank < 3 else tf.squeeze(a)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_random_graphs_agree_at_o0_unfused_and_o3(data):
+def _random_graphs_agree(data, shape, threads):
     tf.reset_default_graph()
-    x, v = tf.placeholder(tf.float32, [4, 6]), tf.placeholder(tf.float32, [6])
+    x, v = tf.placeholder(tf.float32, shape), tf.placeholder(tf.float32, shape[-1:])
     pool = [x, v]
     for _ in range(data.draw(st.integers(2, 10))):
         pool.append(_random_step(data, pool))
     fetches = pool[2:]
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
-    feeds = {x: rng.standard_normal((4, 6)).astype(np.float32),
-             v: rng.standard_normal(6).astype(np.float32)}
+    feeds = {x: rng.standard_normal(shape).astype(np.float32),
+             v: rng.standard_normal(shape[-1:]).astype(np.float32)}
     results = []  # -O0 with one kernel per node, against -O3 with every fusion
-    for options in (Options(opt_level=0, fuse=False, debug=True),
-                    Options(opt_level=3, debug=True)):
+    for options in (Options(opt_level=0, fuse=False, debug=True, threads=threads),
+                    Options(opt_level=3, debug=True, threads=threads)):
         with tf.Session(target="llvm", config=options) as sess:
             results.append(sess.run(fetches, feeds))
     for at_o0, at_o3 in zip(*results):
         assert_close(at_o3, at_o0, rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_graphs_agree_at_o0_unfused_and_o3(data):
+    _random_graphs_agree(data, (4, 6), threads=1)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_graphs_agree_at_sizes_that_use_threads(data):
+    # big enough for GEMM row and column splits, parallel loops and column-block reductions
+    _random_graphs_agree(data, (70, 300), threads=2)
