@@ -88,6 +88,18 @@ def test_memory_section_reports_the_plan():
         assert "without reuse" in text
 
 
+def test_memory_section_counts_assignments_that_write_their_variable():
+    tf.reset_default_graph()
+    w = tf.Variable(np.ones((4, 3), np.float32), name="w")
+    x, xv = _x((5, 4))
+    step = tf.train.GradientDescentOptimizer(0.1).minimize(
+        tf.reduce_sum(tf.square(tf.matmul(x, w))))
+    ex = analyze([step], {x: xv})
+    assert ex.memory["direct"] == 1
+    assert "1 assignment writing the variable itself (no copy after the run)" in \
+        " ".join(str(ex).split())
+
+
 def test_l2_and_llvm_of_chosen_kernels():
     x, xv = _x((4, 8))
     y = tf.matmul(tf.exp(x), tf.transpose(x), name="gram")

@@ -62,7 +62,7 @@ def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanati
     plan, scheduled, slots_of = build_plan(request.nodes, request.fed_shapes,
                                            request.describe, request.threads,
                                            request.options, vector_bits=host_vector_bits(),
-                                           trace=trace)
+                                           trace=trace, direct_commits=True)
     # the records come from a second run of the same passes (build_plan keeps none)
     spec, spec_origin = specialize(request.nodes, request.fed_shapes, request.describe)
     records = run_pipeline(spec, spec_origin, request.options).records
@@ -89,8 +89,10 @@ def explain(fetches, feed_dict=None, *, session=None, options=None, show_l2: boo
 
 def memory_summary(plan) -> dict:
     """The plan's memory summary (arena_bytes, naive_bytes, reused, in_place) where the plan
-    has one, else what the slots say: arena bytes and the number of arena buffers."""
+    has one, else what the slots say: arena bytes and the number of arena buffers; and
+    `direct`, the assignments that write their variable's array itself."""
     memory = dict(getattr(plan, "memory", None) or {})
+    memory["direct"] = len(getattr(plan, "direct", ()))  # assignments writing the variable
     memory.setdefault("arena_bytes", plan.arena_bytes)
     memory.setdefault("buffers", sum(s.kind == "arena" for s in plan.slots))
     return memory

@@ -128,6 +128,9 @@ def memory(ex) -> str:
         parts.append(f"{_count(m['in_place'], 'kernel')} writing over a dying input")
     if "naive_bytes" not in m:
         parts.append(f"{_count(m['buffers'], 'buffer')} in the arena")
+    if m.get("direct"):
+        parts.append(f"{_count(m['direct'], 'assignment')} writing the variable itself (no "
+                     "copy after the run)")
     return "\n".join(textwrap.wrap("memory: " + "; ".join(parts), WIDTH,
                                    subsequent_indent="  ", break_on_hyphens=False))
 
