@@ -9,7 +9,8 @@ loads, constants, unary and binary ops from one table (OPS), selects and casts.
 
 Two statements reach beyond loops: `Check` (stop the kernel with an error code when a run-time
 condition fails, e.g. an index out of range) and `Intrinsic` (a named library routine such as
-GEMM over buffer views, which each backend implements its own best way).
+GEMM over buffer views, which each backend implements its own best way; a gemm may carry an
+elementwise epilogue over its output, which a backend may run on each block as it completes).
 
 Nodes are frozen dataclasses: equal structure is equal value, and passes rebuild rather than
 mutate. `INDEX` (int64) is the type of every index expression.
