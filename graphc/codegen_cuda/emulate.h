@@ -12,6 +12,7 @@
 // others at a shuffle is reported as divergence (the launch returns 1). A launch without
 // sync calls the kernel once per thread, in order, with no fibers.
 // __shared__ variables are function statics: one copy for the block that is running.
+// float4 is a 16-byte aligned struct; a misaligned float4 access traps, as it faults on a GPU.
 // Math comes from the host's libm, not libdevice: within the tests' tolerances, not bitwise.
 #pragma once
 #include <math.h>
@@ -173,6 +174,12 @@ inline int atomicCAS(int* address, int compare, int value) {
 inline float __int_as_float(int x) { float f; memcpy(&f, &x, 4); return f; }
 inline int __float_as_int(float f) { int x; memcpy(&x, &f, 4); return x; }
 inline double __longlong_as_double(long long x) { double d; memcpy(&d, &x, 8); return d; }
+
+// float4 as CUDA lays it out (16-byte aligned). A misaligned float4 access faults on a GPU;
+// here it traps, so a schedule or guard that let one through cannot pass a test by luck.
+struct alignas(16) float4 { float x, y, z, w; };
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+#define GC_CHECK_ALIGNED(p) (((uintptr_t)(p) & 15) ? __builtin_trap() : (void)0)
 
 // Half precision as storage: IEEE binary16 bits, converted with round-to-nearest-even.
 struct __half { uint16_t bits; };

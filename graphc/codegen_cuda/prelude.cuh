@@ -98,6 +98,24 @@ template <class I, class F> __device__ __forceinline__ I gc_f2i(F x) {  // satur
   return x != x ? I(0) : x <= -F(top) ? lowest : x >= F(top) ? highest : I(x);
 }
 
+// --- float4: four floats in one 16-byte access (flat phases' vector loops) ------------------
+// The renderer calls these only on addresses it proved to be multiples of 4 elements from
+// pointers checked with gc_aligned16, so every access is 16-byte aligned.
+#ifndef GC_CHECK_ALIGNED
+#define GC_CHECK_ALIGNED(p)
+#endif
+__device__ __forceinline__ bool gc_aligned16(const void* p) {
+  return (reinterpret_cast<unsigned long long>(p) & 15) == 0;
+}
+__device__ __forceinline__ float4 gc_load4(const float* p) {
+  GC_CHECK_ALIGNED(p);
+  return *reinterpret_cast<const float4*>(p);
+}
+__device__ __forceinline__ void gc_store4(float* p, float4 v) {
+  GC_CHECK_ALIGNED(p);
+  *reinterpret_cast<float4*>(p) = v;
+}
+
 // --- errors: the first failed Check of a run, as (kernel << 16) | (1 + code) -----------------
 __device__ __forceinline__ void gc_fail(int* err, int kernel, int code) {
   atomicCAS(err, 0, (kernel << 16) | (code + 1));

@@ -11,6 +11,13 @@ encoding of the LLVM target's graphc_run status) and ends its thread.
 Thin and table-driven like the LLVM renderer: C types, an operator table (C operators, or
 `gc_<op>` helpers from prelude.cuh overloaded per type), loops by kind, and intrinsic hooks.
 Half precision is storage only: f16 operands are computed in float and rounded once.
+
+A vector loop of 4 lanes storing one f32 value contiguously (a flat phase's, see
+schedule_gpu) becomes float4 accesses: one 16-byte load per operand contiguous in the lane
+variable, the value computed per lane, one 16-byte store. The renderer proves what it relies
+on (unit stride in the lane, a first index that is a multiple of 4) or renders the plain loop;
+the pointers' own alignment is checked once at entry (`gc_vec4`, the same for every thread),
+the plain loop running instead when a pointer is not 16-byte aligned.
 """
 
 from __future__ import annotations
@@ -91,6 +98,8 @@ class PhaseRenderer:
         self.kernel, self.name = kernel, name
         self.lines: list = []
         self.depth = 1
+        self.vectors: list = []  # buffers accessed as float4, in order of first use
+        self.lane = None  # while rendering one lane: (variable, lane, {Load: float4 name})
         top = kernel.body[0]
         if not (isinstance(top, K.Loop) and top.kind == "gpu_block"):
             raise ValueError(f"kernel {kernel.name} is not GPU-scheduled (schedule_gpu)")
@@ -122,7 +131,11 @@ class PhaseRenderer:
             for b in self.kernel.buffers:
                 if b.scratch and _uses(inner.body, b.name):
                     self.emit(f"__shared__ {CTYPES[b.dtype]} {b.name}[{_const(b.size)}];")
+            at = len(self.lines)
             self.stmts(inner.body)
+            if self.vectors:  # one uniform test per launch guards every float4 access
+                aligned = " && ".join(f"gc_aligned16({b})" for b in self.vectors)
+                self.lines.insert(at, "  " * self.depth + f"const bool gc_vec4 = {aligned};")
         return "\n".join([head] + self.lines + ["}\n"]), grid, block
 
     def emit(self, line: str) -> None:
@@ -136,12 +149,41 @@ class PhaseRenderer:
     def s_Loop(self, s) -> None:
         if s.kind in ("gpu_block", "gpu_thread"):
             raise ValueError(f"kernel {self.kernel.name}: nested {s.kind} loop {s.var}")
-        if s.kind == "unroll":
+        if s.kind == "vector" and _float4_plan(s) is not None:
+            return self.float4(s)
+        if s.kind in ("unroll", "vector"):
             self.emit("#pragma unroll")
         self.emit(f"for (i64 {s.var} = {self.expr(s.start)}; {s.var} < {self.expr(s.stop)}; "
                   f"++{s.var}) {{")
         self.depth += 1
         self.stmts(s.body)
+        self.depth -= 1
+        self.emit("}")
+
+    def float4(self, s) -> None:
+        """The vector loop `s` as float4 loads, per-lane arithmetic and a float4 store when
+        gc_vec4 holds, else as the plain loop."""
+        store, loads = _float4_plan(s)
+        for b in [store.buffer] + [e.buffer for e in loads]:
+            if b not in self.vectors:
+                self.vectors.append(b)
+        self.emit("if (gc_vec4) {")
+        self.depth += 1
+        names = {}
+        for e in loads:
+            names[e] = f"gc_q{len(names)}"
+            self.emit(f"const float4 {names[e]} = gc_load4(&{e.buffer}"
+                      f"[{self.expr(_at(e.index, s.var, 0))}]);")
+        for lane in range(s.width):
+            self.lane = (s.var, lane, names)
+            self.emit(f"const float gc_v{lane} = {self.expr(store.value)};")
+        self.lane = None
+        self.emit(f"gc_store4(&{store.buffer}[{self.expr(_at(store.index, s.var, 0))}], "
+                  "make_float4(gc_v0, gc_v1, gc_v2, gc_v3));")
+        self.depth -= 1
+        self.emit("} else {")
+        self.depth += 1
+        self.s_Loop(replace(s, kind="unroll"))
         self.depth -= 1
         self.emit("}")
 
@@ -211,11 +253,16 @@ class PhaseRenderer:
         return constant(e.value, e.dtype)
 
     def e_Var(self, e) -> str:
+        if self.lane is not None and e.name == self.lane[0]:
+            return str(self.lane[1])
         return e.name
 
-    e_Ref = e_Var
+    def e_Ref(self, e) -> str:
+        return e.name
 
     def e_Load(self, e) -> str:
+        if self.lane is not None and e in self.lane[2]:
+            return f"{self.lane[2][e]}.{'xyzw'[self.lane[1]]}"
         return f"{e.buffer}[{self.expr(e.index)}]"
 
     def e_Select(self, e) -> str:
@@ -305,3 +352,79 @@ def _uses(stmts, name: str) -> bool:
 def _loads(e, name: str) -> bool:
     return (isinstance(e, K.Load) and e.buffer == name) or \
         any(_loads(c, name) for c in K.expr_children(e))
+
+
+# --- float4 -------------------------------------------------------------------------------
+def _float4_plan(s: K.Loop):
+    """(store, loads read as float4) of a vector loop that float4 accesses compute exactly,
+    or None: 4 lanes from 0, one f32 Store, the store and every load that varies with the
+    lane f32, of unit stride in it and starting at a multiple of 4 elements (so 16-byte
+    aligned on an aligned pointer, and never across the end of the row it belongs to)."""
+    if s.width != 4 or s.start != K.Const(0) or s.stop != K.Const(4) or len(s.body) != 1:
+        return None
+    store = s.body[0]
+    if not isinstance(store, K.Store) or store.value.dtype != "f32" or atomic_add(store):
+        return None
+    loads = []
+    for e in [store] + _all_loads(store.value):
+        if isinstance(e, K.Load) and (e in loads or not _mentions(e, s.var)):
+            continue
+        dtype = e.value.dtype if isinstance(e, K.Store) else e.dtype
+        if dtype != "f32" or _stride(e.index, s.var) != 1 or \
+                not _multiple(_at(e.index, s.var, 0), 4):
+            return None
+        if isinstance(e, K.Load):
+            loads.append(e)
+    return store, loads
+
+
+def _all_loads(e) -> list:
+    return ([e] if isinstance(e, K.Load) else []) + \
+        [x for c in K.expr_children(e) for x in _all_loads(c)]
+
+
+def _mentions(e, var: str) -> bool:
+    return e == K.Var(var) or any(_mentions(c, var) for c in K.expr_children(e))
+
+
+def _stride(e, var: str):
+    """The coefficient of `var` in index `e` when `e` is linear in it, else None."""
+    if not _mentions(e, var):
+        return 0
+    if e == K.Var(var):
+        return 1
+    if isinstance(e, K.Binary) and e.op in ("add", "mul"):
+        a, b = _stride(e.a, var), _stride(e.b, var)
+        if a is None or b is None:
+            return None
+        if e.op == "add":
+            return a + b
+        for x, k in ((e.a, b), (e.b, a)):
+            if isinstance(x, K.Const):
+                return int(x.value) * k
+    return None
+
+
+def _multiple(e, n: int) -> bool:
+    """Index `e` is a multiple of n for every value of its variables (a proof, or False)."""
+    if isinstance(e, K.Const):
+        return int(e.value) % n == 0
+    if isinstance(e, K.Binary) and e.op == "add":
+        return _multiple(e.a, n) and _multiple(e.b, n)
+    if isinstance(e, K.Binary) and e.op == "mul":
+        return _multiple(e.a, n) or _multiple(e.b, n)
+    if isinstance(e, K.Binary) and e.op == "mod":  # a - floor(a / b) * b
+        return _multiple(e.a, n) and _multiple(e.b, n)
+    return False
+
+
+def _at(e, var: str, value: int):
+    """Index `e` with `var` = value (sums and products folded)."""
+    if not _mentions(e, var):
+        return e
+    if e == K.Var(var):
+        return K.Const(value)
+    a, b = _at(e.a, var, value), _at(e.b, var, value)
+    if e.op in ("add", "mul"):
+        return K.add(a, b) if e.op == "add" else K.mul(a, b)
+    return K.Binary(e.op, a, b, e.dtype)

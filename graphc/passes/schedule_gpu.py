@@ -17,6 +17,12 @@ flat: a perfect loop nest whose iterations are independent is flattened to one i
   walked by a grid-stride loop; the innermost (contiguous) loop varies fastest along
   threadIdx.x, so neighbouring threads touch neighbouring elements (coalesced). Each thread
   runs the nest's innermost body as it is (a reduction over a non-last axis stays serial).
+  Vectorized: when the body is one f32 Store contiguous in the innermost variable w, every
+  Load in its value is contiguous in w (f32) or invariant in it (a broadcast, any dtype),
+  those contiguous indices have every other coefficient and their constant a multiple of 4,
+  and w's extent is a multiple of 4, each thread takes 4 consecutive elements:
+  `for gv in 0..4 [vector x4]` with w = w0 + gv, w0 (and so every contiguous index at
+  gv = 0) a multiple of 4. The CUDA renderer maps that loop to float4 accesses.
 rows: a nest whose body reduces along a row (Locals accumulated by inner loops: row groups
   from lower_rows, reductions over trailing axes, softmax, layer norm) runs one block per
   row: each thread accumulates a strided share, `block_reduce_<op>(scratch; T)` (an
@@ -52,6 +58,7 @@ from graphc.ir import kernel as K
 from graphc.passes.lower import COLUMN_BLOCK_VAR
 
 BLOCK, THREAD = "gbx", "gtx"  # names of the launch's loop variables
+LANE, LANES = "gv", 4  # a flat phase's vector loop: 4 f32 lanes, one float4
 
 
 @dataclass(frozen=True)
@@ -103,13 +110,39 @@ def _phase(s: K.Loop, caps: GPUCaps, scratch: dict) -> K.Loop:
 
 # --- mappings -------------------------------------------------------------------------------
 def _flat(variables, extents, body, caps: GPUCaps) -> K.Loop:
-    total = math.prod(extents)
+    lanes = LANES if _vectorizable(variables, extents, body) else 1
+    total = math.prod(extents) // lanes
     threads = _threads_for(total, caps)
     walk, index = _grid_walk(total, threads, caps, "gt")
+    first = K.mul(index, lanes)  # the flat index of the thread's first element
+    mapping = _unflatten(first, variables, extents)
+    lane = K.Var(LANE) if lanes > 1 else K.Const(0)
+    mapping[variables[-1]] = K.add(mapping[variables[-1]], lane)
     # the row-major offset of the whole nest is the flat index itself (no div / mod)
-    whole = {K.linear([K.Var(v) for v in variables], K.row_major_strides(extents)): index}
-    body = _substitute(body, _unflatten(index, variables, extents), whole)
+    whole = {K.linear([K.Var(v) for v in variables], K.row_major_strides(extents)):
+             K.add(first, lane)}
+    body = _substitute(body, mapping, whole)
+    if lanes > 1:
+        body = (K.Loop(LANE, K.Const(0), K.Const(lanes), body, "vector", lanes),)
     return _launch(walk(body), threads)
+
+
+def _vectorizable(variables, extents, body) -> bool:
+    """The conditions for 4 lanes per thread (module doc): each contiguous access then
+    starts at a multiple of 4 elements, 16 bytes, and its lanes stay within w's row."""
+    if len(body) != 1 or not isinstance(body[0], K.Store) or extents[-1] % LANES or \
+            body[0].value.dtype != "f32" or atomic_add(body[0]):
+        return False
+    w, store = variables[-1], body[0]
+    accesses = [(store.index, "f32")] + [(e.index, e.dtype) for e in _loads(store.value)]
+    for n, (index, dtype) in enumerate(accesses):
+        form = _linear_form(index)
+        if form is None or form.get(w, 0) not in ((1,) if n == 0 else (0, 1)):
+            return False  # not affine, strided, or a store invariant in w
+        if form.get(w) == 1 and (dtype != "f32" or any(
+                k % LANES for v, k in form.items() if v != w)):
+            return False
+    return True
 
 
 def _rows(variables, extents, body, caps: GPUCaps, scratch: dict):

@@ -36,16 +36,21 @@ def test_elementwise_with_broadcast_is_one_coalesced_grid_stride_launch():
     b = tf.placeholder(tf.float32, [1000])
     _, program = _program(tf.exp(a) * b + 1.0)
     (launch,) = program.launches
-    assert launch.block == (256, 1, 1) and launch.grid == (1172, 1, 1) and not launch.sync
+    # 300000 f32 elements, 4 per thread (float4): 75000 threads
+    assert launch.block == (256, 1, 1) and launch.grid == (293, 1, 1) and not launch.sync
     body = _function(program, launch.function)
-    # consecutive threads, consecutive elements: the flat index is the store's offset
+    # consecutive threads, consecutive groups of 4: 4 x the flat index is the store's offset
     assert "for (i64 gt = ((gbx * 256) + gtx); gt < gc_min<i64>(" in body
-    assert "p0[gt] = ((gc_exp(p1[gt]) * p2[gc_mod<i64>(gt, 1000)]) + p3[0]);" in body
+    assert "const float4 gc_q1 = gc_load4(&p2[gc_mod<i64>((gt * 4), 1000)]);" in body
+    assert "const float gc_v2 = ((gc_exp(gc_q0.z) * gc_q1.z) + p3[0]);" in body
+    assert "gc_store4(&p0[(gt * 4)], make_float4(gc_v0, gc_v1, gc_v2, gc_v3));" in body
+    assert "p0[((gt * 4) + gv)] = ((gc_exp(p1[((gt * 4) + gv)]) * " \
+        "p2[(gc_mod<i64>((gt * 4), 1000) + gv)]) + p3[0]);" in body  # unaligned pointers
     assert "__syncthreads" not in body
 
 
 def test_large_elementwise_walks_the_grid_in_strides():
-    a = tf.placeholder(tf.float32, [8192, 4096])
+    a = tf.placeholder(tf.float32, [16384, 8192])  # 2^25 groups of 4
     _, program = _program(a * 2.0)
     (launch,) = program.launches
     assert launch.grid == (1 << 16, 1, 1)
@@ -115,7 +120,10 @@ def test_an_in_place_add_is_not_atomic():
                      "f32"))]))
     program = render_program([schedule_gpu(k)])
     assert program.launches[0].block == (32, 1, 1)
-    assert "p0[gt] = (p0[gt] + p1[gt]);" in program.source
+    assert "atomicAdd" not in program.source.split('extern "C"')[1]
+    assert "const float gc_v0 = (gc_q0.x + gc_q1.x);" in program.source  # float4, in place
+    assert "p0[((gt * 4) + gv)] = (p0[((gt * 4) + gv)] + p1[((gt * 4) + gv)]);" in \
+        program.source
 
 
 def test_equal_phases_share_one_function():
