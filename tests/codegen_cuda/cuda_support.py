@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import graphc as tf
+from graphc.ir.kernel_tools import NUMPY, interpret
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
 from graphc.runtime.llvm import build_plan
 
@@ -32,3 +35,17 @@ def cuda_function(program, name: str) -> str:
         if f" {name}(" in part:
             return part
     raise AssertionError(f"no function {name}")
+
+
+def assert_interprets_alike(kernel, scheduled, intrinsics=None) -> None:
+    """The L2 interpreter gives the same buffers for a kernel and its GPU schedule, from the
+    same random inputs."""
+    results = []
+    for k in (kernel, scheduled):
+        rng = np.random.default_rng(0)
+        buffers = {b.name: rng.standard_normal(int(b.size.value)).astype(NUMPY[b.dtype])
+                   for b in kernel.params}
+        interpret(k, buffers, intrinsics=intrinsics)
+        results.append(buffers)
+    for name in results[0]:
+        np.testing.assert_array_equal(results[0][name], results[1][name])

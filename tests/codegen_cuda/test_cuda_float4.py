@@ -13,13 +13,13 @@ import tempfile
 
 import numpy as np
 import pytest
-from cuda_support import cuda_function, gpu_kernels
+from cuda_support import assert_interprets_alike, cuda_function, gpu_kernels
 
 import graphc as tf
 from graphc.codegen_cuda.compile import compile_cubin, compile_host, nvcc
 from graphc.codegen_cuda.render import render_program
 from graphc.ir import kernel as K
-from graphc.ir.kernel_tools import NUMPY, interpret, verify_kernel
+from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
 from graphc.runtime.llvm import build_plan
 
@@ -137,15 +137,7 @@ def test_the_scheduled_kernels_interpret_like_the_unscheduled_ones():
         gpu = schedule_gpu(k)
         verify_kernel(gpu)
         vectorized += any(_vector_loops(phase) for phase in gpu.body)
-        results = []
-        for kernel in (k, gpu):
-            rng = np.random.default_rng(0)
-            buffers = {b.name: rng.standard_normal(int(b.size.value)).astype(NUMPY[b.dtype])
-                       for b in k.params}
-            interpret(kernel, buffers)
-            results.append(buffers)
-        for name in results[0]:
-            np.testing.assert_array_equal(results[0][name], results[1][name])
+        assert_interprets_alike(k, gpu)
     assert vectorized >= 3
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import assert_close, numpy_gemm
-from cuda_support import cuda_function, gpu_kernels
+from cuda_support import assert_interprets_alike, cuda_function, gpu_kernels
 
 import graphc as tf
 from graphc.bench.workloads import w4_cases
 from graphc.codegen_cuda.compile import compile_cubin, nvcc
 from graphc.codegen_cuda.render import render_program
 from graphc.ir import kernel as K
-from graphc.ir.kernel_tools import NUMPY, interpret, verify_kernel
+from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
 from graphc.runtime.llvm import build_plan
 
@@ -105,15 +105,7 @@ def test_the_interpreter_runs_a_scheduled_epilogue_like_the_kernel():
     for k in kernels:
         gpu = schedule_gpu(k)
         assert len(gpu.body) == 1  # one launch
-        results = []
-        for kernel in (k, gpu):
-            rng = np.random.default_rng(0)
-            buffers = {b.name: rng.standard_normal(int(b.size.value)).astype(NUMPY[b.dtype])
-                       for b in k.params}
-            interpret(kernel, buffers, intrinsics={"gemm": numpy_gemm})
-            results.append(buffers)
-        for name in results[0]:
-            np.testing.assert_array_equal(results[0][name], results[1][name])
+        assert_interprets_alike(k, gpu, intrinsics={"gemm": numpy_gemm})
 
 
 def _epilogue(stmts):

@@ -5,12 +5,12 @@ by the L2 interpreter against the unscheduled kernel."""
 from __future__ import annotations
 
 import numpy as np
-from cuda_support import gpu_kernels
+from cuda_support import assert_interprets_alike, gpu_kernels
 
 import graphc as tf
 from graphc.codegen_cuda.render import cast, constant, render_program
 from graphc.ir import kernel as K
-from graphc.ir.kernel_tools import NUMPY, interpret, verify_kernel
+from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
 from graphc.runtime.llvm import build_plan
 
@@ -157,15 +157,7 @@ def _interpret_both(fetches, inputs):
     for k in kernels:
         gpu = schedule_gpu(k)
         verify_kernel(gpu)
-        results = []
-        for kernel in (k, gpu):
-            rng = np.random.default_rng(0)
-            buffers = {b.name: rng.standard_normal(int(b.size.value)).astype(NUMPY[b.dtype])
-                       for b in k.params}
-            interpret(kernel, buffers)
-            results.append(buffers)
-        for name in results[0]:
-            np.testing.assert_array_equal(results[0][name], results[1][name])
+        assert_interprets_alike(k, gpu)
 
 
 def test_flat_phases_compute_what_the_kernel_computes():
