@@ -28,7 +28,7 @@ class Explanation:
     records: list  # graphc.passes.pipeline.PassRecord, one per pass that ran
     fused: FusedGraph
     origin: dict  # specialized node -> the user's node it stands for
-    plan: object  # graphc.runtime.llvm.Plan
+    plan: object  # graphc.runtime.plan.Plan
     scheduled: list  # the kernels as scheduled, what the LLVM renderer receives
     slots_of: object
     memory: dict = field(default_factory=dict)
@@ -56,7 +56,7 @@ class Explanation:
 def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanation:
     """The plan of `fetches` fed `feed_dict` as data (see explain)."""
     from graphc.codegen_llvm.render import host_vector_bits
-    from graphc.runtime.llvm import build_plan
+    from graphc.runtime.plan import build_plan
     request = resolve(fetches, feed_dict, session, options)
     trace: dict = {}
     plan, scheduled, slots_of = build_plan(request.nodes, request.fed_shapes,

@@ -7,7 +7,7 @@ import numpy as np
 import graphc as tf
 from graphc.ir.kernel_tools import NUMPY, interpret
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
-from graphc.runtime.llvm import build_plan
+from graphc.runtime.plan import build_plan
 
 
 def gpu_kernels(fetches, caps: GPUCaps = GPUCaps()):

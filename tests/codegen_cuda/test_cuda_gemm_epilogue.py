@@ -16,7 +16,7 @@ from graphc.codegen_cuda.render import render_program
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
-from graphc.runtime.llvm import build_plan
+from graphc.runtime.plan import build_plan
 
 TARGET = "cuda-emulated"
 requires_nvcc = pytest.mark.skipif(nvcc() is None, reason="nvcc is not on PATH")

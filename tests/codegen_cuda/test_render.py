@@ -12,7 +12,7 @@ from graphc.codegen_cuda.render import cast, constant, render_program
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
-from graphc.runtime.llvm import build_plan
+from graphc.runtime.plan import build_plan
 
 
 def _program(*fetches):
