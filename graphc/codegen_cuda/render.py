@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from graphc.ir import kernel as K
-from graphc.passes.schedule_gpu import BLOCK, THREAD, atomic_add
+from graphc.passes.gpu_loops import BLOCK, THREAD
+from graphc.passes.schedule_gpu import atomic_add
 
 CTYPES = {"f16": "__half", "f32": "float", "f64": "double", "i32": "int", "i64": "i64",
           "bool": "bool"}

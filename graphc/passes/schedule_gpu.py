@@ -52,23 +52,26 @@ in order); rows and transpose phases need barriers, which the cuda-emulated targ
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from graphc.ir import kernel as K
+from graphc.passes.gpu_loops import (
+    BLOCK,
+    THREAD,
+    GPUCaps,
+    grid_walk,
+    guard,
+    launch,
+    linear_form,
+    loads,
+    substitute,
+    threads_for,
+    unflatten,
+)
 from graphc.passes.lower import COLUMN_BLOCK_VAR
+from graphc.passes.schedule_gpu_tiles import transpose_tiles
 
-BLOCK, THREAD = "gbx", "gtx"  # names of the launch's loop variables
 LANE, LANES = "gv", 4  # a flat phase's vector loop: 4 f32 lanes, one float4
-
-
-@dataclass(frozen=True)
-class GPUCaps:
-    """What a GPU offers the schedule (defaults: an sm_90 part such as the H200)."""
-    threads_per_block: int = 256  # threads of an elementwise or row launch
-    warp: int = 32
-    shared_bytes: int = 48 * 1024  # static shared memory per block
-    max_blocks: int = 1 << 16  # a grid-stride loop covers what does not fit
-    min_row: int = 16  # a row shorter than this is reduced by one thread
 
 
 REDUCING = ("add", "mul", "max", "min", "or", "and")
@@ -104,7 +107,7 @@ def _phase(s: K.Loop, caps: GPUCaps, scratch: dict) -> K.Loop:
             rows = _rows(variables[:depth], extents[:depth], inner, caps, scratch)
             if rows is not None:
                 return rows
-    tiles = _transpose_tiles(variables, extents, body, caps, scratch)
+    tiles = transpose_tiles(variables, extents, body, caps, scratch)
     return tiles if tiles is not None else _flat(variables, extents, body, caps)
 
 
@@ -112,19 +115,19 @@ def _phase(s: K.Loop, caps: GPUCaps, scratch: dict) -> K.Loop:
 def _flat(variables, extents, body, caps: GPUCaps) -> K.Loop:
     lanes = LANES if _vectorizable(variables, extents, body) else 1
     total = math.prod(extents) // lanes
-    threads = _threads_for(total, caps)
-    walk, index = _grid_walk(total, threads, caps, "gt")
+    threads = threads_for(total, caps)
+    walk, index = grid_walk(total, threads, caps, "gt")
     first = K.mul(index, lanes)  # the flat index of the thread's first element
-    mapping = _unflatten(first, variables, extents)
+    mapping = unflatten(first, variables, extents)
     lane = K.Var(LANE) if lanes > 1 else K.Const(0)
     mapping[variables[-1]] = K.add(mapping[variables[-1]], lane)
     # the row-major offset of the whole nest is the flat index itself (no div / mod)
     whole = {K.linear([K.Var(v) for v in variables], K.row_major_strides(extents)):
              K.add(first, lane)}
-    body = _substitute(body, mapping, whole)
+    body = substitute(body, mapping, whole)
     if lanes > 1:
         body = (K.Loop(LANE, K.Const(0), K.Const(lanes), body, "vector", lanes),)
-    return _launch(walk(body), threads)
+    return launch(walk(body), threads)
 
 
 def _vectorizable(variables, extents, body) -> bool:
@@ -134,9 +137,9 @@ def _vectorizable(variables, extents, body) -> bool:
             body[0].value.dtype != "f32" or atomic_add(body[0]):
         return False
     w, store = variables[-1], body[0]
-    accesses = [(store.index, "f32")] + [(e.index, e.dtype) for e in _loads(store.value)]
+    accesses = [(store.index, "f32")] + [(e.index, e.dtype) for e in loads(store.value)]
     for n, (index, dtype) in enumerate(accesses):
-        form = _linear_form(index)
+        form = linear_form(index)
         if form is None or form.get(w, 0) not in ((1,) if n == 0 else (0, 1)):
             return False  # not affine, strided, or a store invariant in w
         if form.get(w) == 1 and (dtype != "f32" or any(
@@ -150,20 +153,20 @@ def _rows(variables, extents, body, caps: GPUCaps, scratch: dict):
     threads = _row_plan(body, caps)
     if threads is None:
         return None
-    walk, row = _grid_walk(math.prod(extents), 1, caps, "grow")
+    walk, row = grid_walk(math.prod(extents), 1, caps, "grow")
     tx = K.Var(THREAD)
     stmts = []
     for s in body:
         stmts += _row_stmt(s, tx, threads, caps, scratch, body)
     # rows walk the grid by blocks: every thread of a block takes the same row
-    stmts = _substitute(tuple(stmts), _unflatten(row, variables, extents))
-    return _launch(walk(stmts), threads)
+    stmts = substitute(tuple(stmts), unflatten(row, variables, extents))
+    return launch(walk(stmts), threads)
 
 
 def _gemm(variables, extents, call: K.Intrinsic) -> K.Loop:
     z = K.Var(BLOCK)
-    mapping = _unflatten(z, variables, extents)
-    call = _substitute((call,), mapping)[0]
+    mapping = unflatten(z, variables, extents)
+    call = substitute((call,), mapping)[0]
     return K.Loop(BLOCK, K.Const(0), K.Const(max(math.prod(extents), 1)), (call,), "gpu_block")
 
 
@@ -215,136 +218,7 @@ def _fusable_epilogue(call: K.Intrinsic) -> bool:
 
 
 def _serial(stmts) -> K.Loop:
-    return _launch((1, tuple(stmts)), 1)
-
-
-def _launch(walked, threads: int) -> K.Loop:
-    """`for gbx in 0..blocks [gpu_block]: for gtx in 0..threads [gpu_thread]: body`, from
-    walked = (blocks, body) as a grid walk returns it."""
-    blocks, body = walked
-    inner = K.Loop(THREAD, K.Const(0), K.Const(threads), tuple(body), "gpu_thread")
-    return K.Loop(BLOCK, K.Const(0), K.Const(blocks), (inner,), "gpu_block")
-
-
-def _grid_walk(total: int, threads: int, caps: GPUCaps, name: str):
-    """(walk, index): walk(stmts) -> (blocks, statements running `stmts` once for each
-    index in 0..total, spread over blocks x threads with a grid-stride loop)."""
-    blocks = max(1, min(-(-total // threads), caps.max_blocks))
-    strides = max(1, -(-total // (blocks * threads)))
-    base = K.add(K.mul(K.Var(BLOCK), threads), K.Var(THREAD)) if threads > 1 else K.Var(BLOCK)
-    if strides > 1:
-        base = K.add(K.mul(K.Var(f"{name}s"), blocks * threads), base)
-
-    def walk(stmts):
-        loop = _guard(name, base, total, stmts)
-        if strides > 1:
-            loop = K.Loop(f"{name}s", K.Const(0), K.Const(strides), (loop,))
-        return blocks, (loop,)
-    return walk, K.Var(name)
-
-
-def _guard(name: str, first, limit, stmts) -> K.Loop:
-    """`for name in first..min(first+1, limit)`: stmts once, with name = first, if in range."""
-    stop = K.Binary("min", K.add(first, 1), K.idx(limit), K.INDEX)
-    return K.Loop(name, first, stop, tuple(stmts))
-
-
-def _threads_for(n: int, caps: GPUCaps) -> int:
-    """A power of two of at least a warp and at most a block, covering n if it can."""
-    return min(caps.threads_per_block, max(caps.warp, 1 << max(n - 1, 0).bit_length()))
-
-
-# --- transposes -----------------------------------------------------------------------------
-TILE = 32  # a transpose moves 32x32 tiles; a tile's rows are padded to 33 in shared memory
-
-
-def _transpose_tiles(variables, extents, body, caps: GPUCaps, scratch: dict):
-    """A transpose of the last two axes (leading axes kept as a batch) through shared
-    memory, or None when `body` is not one.
-
-    The nest must be one Store at its own row-major offset (contiguous along the last
-    variable w), of a value that loads some input contiguously along the next-to-last
-    variable u and strided along w, and loads nothing contiguously along w (a flat phase
-    reads that better). One block per 32x32 tile: the threads evaluate the value with lanes
-    along u (coalesced reads) into tile[w][u], wait at a Barrier, then store with lanes along
-    w (coalesced writes) from tile[w][u]. The padding to 33 puts a warp's column reads of
-    the tile in 32 distinct banks."""
-    threads = min(caps.threads_per_block, TILE * TILE)
-    if len(variables) < 2 or len(body) != 1 or not isinstance(body[0], K.Store) or \
-            threads % TILE or TILE % (threads // TILE):
-        return None
-    store, (u, w), (nu, nw) = body[0], variables[-2:], extents[-2:]
-    rows_major = dict(zip(variables, K.row_major_strides(extents)))
-    forms = [_linear_form(e.index) for e in _loads(store.value)]
-    if min(nu, nw) < 2 or _linear_form(store.index) != rows_major or None in forms or \
-            not any(f.get(u) == 1 and f.get(w, 0) not in (0, 1) for f in forms) or \
-            any(f.get(w) == 1 for f in forms):
-        return None
-    tiles_u, tiles_w = -(-nu // TILE), -(-nw // TILE)
-    total = math.prod(extents[:-2]) * tiles_u * tiles_w
-    walk, tile = _grid_walk(total, 1, caps, "gtile")
-    where = _unflatten(tile, ["gb", "gtu", "gtw"], [total // (tiles_u * tiles_w), tiles_u,
-                                                    tiles_w])
-    batch = _unflatten(where["gb"], variables[:-2], extents[:-2])
-    gtx = K.Var(THREAD)
-    corner = [K.Local("gu0", K.INDEX, K.mul(where["gtu"], TILE)),
-              K.Local("gw0", K.INDEX, K.mul(where["gtw"], TILE)),
-              K.Local("glane", K.INDEX, K.Binary("mod", gtx, K.Const(TILE), K.INDEX)),
-              K.Local("gtrow", K.INDEX, K.Binary("floordiv", gtx, K.Const(TILE), K.INDEX))]
-    u0, w0, lane, row0 = (K.Ref(c.name, K.INDEX) for c in corner)
-    dtype = store.value.dtype
-    buf = scratch.setdefault(("tile", dtype), K.Buffer(f"gtile_{dtype}", dtype,
-                                                       K.Const(TILE * (TILE + 1)), scratch=True))
-    step = threads // TILE
-
-    def sweep(name, first, second, stmt):
-        """For each pass: `stmt(a, b)` under guards a (lane) < its extent, b (row) < its."""
-        (va, a0, na), (vb, b0, nb) = first, second
-        row = K.add(row0, K.mul(K.Var(name), step))
-        inner = _guard(vb, K.add(b0, row), nb, stmt(lane, row))
-        return K.Loop(name, K.Const(0), K.Const(TILE // step),
-                      (_guard(va, K.add(a0, lane), na, (inner,)),))
-
-    def read(lane_u, row_w):  # tile[w][u] = value at (u, w)
-        value = _substitute((store,), {**batch, u: K.Var("gu"), w: K.Var("gw")})[0].value
-        return (K.Store(buf.name, K.add(K.mul(row_w, TILE + 1), lane_u), value),)
-
-    def write(lane_w, row_u):  # out at (u, w) = tile[w][u]
-        index = _substitute((store,), {**batch, u: K.Var("gu"), w: K.Var("gw")})[0].index
-        return (K.Store(store.buffer, index, K.Load(
-            buf.name, K.add(K.mul(lane_w, TILE + 1), row_u), dtype)),)
-    passes = corner + [sweep("gr", ("gu", u0, nu), ("gw", w0, nw), read), K.Barrier(),
-               sweep("gr", ("gw", w0, nw), ("gu", u0, nu), write)]
-    if total > caps.max_blocks:  # the next tile of this block reuses the shared tile
-        passes.append(K.Barrier())
-    return _launch(walk(passes), threads)
-
-
-def _linear_form(e):
-    """{variable: coefficient} (None: the constant term, left out when 0) of an index that
-    is a sum of variables times constants; None when it is not."""
-    if isinstance(e, K.Const):
-        return {None: int(e.value)} if e.value else {}
-    if isinstance(e, K.Var):
-        return {e.name: 1}
-    if not isinstance(e, K.Binary) or e.op not in ("add", "mul"):
-        return None
-    a, b = _linear_form(e.a), _linear_form(e.b)
-    if a is None or b is None:
-        return None
-    if e.op == "add":
-        return {v: a.get(v, 0) + b.get(v, 0) for v in a.keys() | b.keys()
-                if a.get(v, 0) + b.get(v, 0)}
-    for x, y in ((a, b), (b, a)):
-        if set(x) <= {None}:  # a constant times a sum
-            c = x.get(None, 0)
-            return {v: k * c for v, k in y.items() if k * c}
-    return None
-
-
-def _loads(e) -> list:
-    return ([e] if isinstance(e, K.Load) else []) + \
-        [x for c in K.expr_children(e) for x in _loads(c)]
+    return launch((1, tuple(stmts)), 1)
 
 
 # --- rows -----------------------------------------------------------------------------------
@@ -368,7 +242,7 @@ def _row_plan(body, caps: GPUCaps):
         n = math.prod(extents)
         widest = max(widest, n)
         reduces = reduces or (kind == "reduce" and n >= caps.min_row)
-    return _threads_for(widest, caps) if reduces else None
+    return threads_for(widest, caps) if reduces else None
 
 
 def _inner_kind(inner, declared):
@@ -394,7 +268,7 @@ def _inner_kind(inner, declared):
 def _row_stmt(s, tx, threads: int, caps, scratch: dict, body) -> list:
     """The block-wide statements of one statement of a row body."""
     if isinstance(s, K.Store):  # one thread writes a row's value
-        return [_guard("gone", tx, 1, (s,))]
+        return [guard("gone", tx, 1, (s,))]
     if not isinstance(s, K.Loop):
         return [s]  # locals and assignments: every thread holds the row's value
     variables, extents, inner = _perfect_nest(s)
@@ -403,7 +277,7 @@ def _row_stmt(s, tx, threads: int, caps, scratch: dict, body) -> list:
     first = K.add(K.mul(K.Var("gjs"), threads), tx) if strides > 1 else tx
     flat = K.Var("gj")
     whole = {K.linear([K.Var(v) for v in variables], K.row_major_strides(extents)): flat}
-    walk = _guard("gj", first, n, _substitute(inner, _unflatten(flat, variables, extents),
+    walk = guard("gj", first, n, substitute(inner, unflatten(flat, variables, extents),
                                               whole))
     if strides > 1:
         walk = K.Loop("gjs", K.Const(0), K.Const(strides), (walk,))
@@ -443,17 +317,6 @@ def _perfect_nest(s: K.Loop):
 
 def _nest_stmts(variables, extents, body) -> tuple:
     return K.nest(variables, extents, body)
-
-
-def _unflatten(flat, variables, extents) -> dict:
-    """Each loop variable of a row-major nest as a function of the flat index."""
-    mapping, step = {}, 1
-    for v, n in reversed(list(zip(variables, extents))):
-        value = flat if step == 1 else K.Binary("floordiv", flat, K.Const(step), K.INDEX)
-        if v != variables[0]:
-            value = K.Binary("mod", value, K.Const(n), K.INDEX)
-        mapping[v], step = value, step * n
-    return mapping
 
 
 def _is_gemm(variables, body) -> bool:
@@ -534,43 +397,3 @@ def _mentions_refs(e, names) -> bool:
     return (isinstance(e, K.Ref) and e.name in names) or \
         any(_mentions_refs(c, names) for c in K.expr_children(e))
 
-
-def _substitute(stmts, mapping: dict, whole=None) -> tuple:
-    """`stmts` with loop variables replaced by expressions (mapping: name -> Expr), and
-    expressions in `whole` (Expr -> Expr) replaced as a whole first."""
-    whole = whole or {}
-
-    def expr(e):
-        if e in whole:
-            return whole[e]
-        if isinstance(e, K.Var):
-            return mapping.get(e.name, e)
-        if isinstance(e, K.Load):
-            return K.Load(e.buffer, expr(e.index), e.dtype)
-        if isinstance(e, K.Unary):
-            return K.Unary(e.op, expr(e.a), e.dtype)
-        if isinstance(e, K.Binary):
-            return K.Binary(e.op, expr(e.a), expr(e.b), e.dtype)
-        if isinstance(e, K.Select):
-            return K.Select(expr(e.cond), expr(e.a), expr(e.b), e.dtype)
-        if isinstance(e, K.Cast):
-            return K.Cast(expr(e.a), e.dtype)
-        return e
-
-    def stmt(s):
-        if isinstance(s, K.Store):
-            return K.Store(s.buffer, expr(s.index), expr(s.value))
-        if isinstance(s, K.Local):
-            return K.Local(s.name, s.dtype, expr(s.init))
-        if isinstance(s, K.Assign):
-            return K.Assign(s.name, expr(s.value))
-        if isinstance(s, K.Loop):
-            return replace(s, start=expr(s.start), stop=expr(s.stop),
-                           body=tuple(stmt(c) for c in s.body))
-        if isinstance(s, K.Check):
-            return K.Check(expr(s.cond), s.code)
-        if isinstance(s, K.Intrinsic):
-            return K.Intrinsic(s.name, s.buffers, tuple(expr(a) for a in s.args),
-                               tuple(stmt(c) for c in s.epilogue))
-        return s
-    return tuple(stmt(s) for s in stmts)
