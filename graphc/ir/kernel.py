@@ -265,6 +265,11 @@ def substatements(s) -> tuple:
     return ()
 
 
+def has_check(stmts) -> bool:
+    """Whether the statements, or any nested in them, hold a Check."""
+    return any(isinstance(s, Check) or has_check(substatements(s)) for s in stmts)
+
+
 def stmt_exprs(s) -> tuple:
     if isinstance(s, Store):
         return (s.index, s.value)

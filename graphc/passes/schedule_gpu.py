@@ -100,7 +100,7 @@ def _phase(s: K.Loop, caps: GPUCaps, scratch: dict) -> K.Loop:
         if _is_gemm(variables, body):
             return _gemm(variables, extents, body[0])
         return _serial((s,))
-    if not _has_check(body):
+    if not K.has_check(body):
         for depth in range(len(variables), -1, -1):  # the deepest split that reads as rows
             inner = body if depth == len(variables) else _nest_stmts(
                 variables[depth:], extents[depth:], body)
@@ -367,11 +367,6 @@ def _affine(e) -> bool:
     if isinstance(e, (K.Ref, K.Load)):
         return False
     return all(_affine(c) for c in K.expr_children(e))
-
-
-def _has_check(stmts) -> bool:
-    return any(isinstance(s, K.Check) or (isinstance(s, K.Loop) and _has_check(s.body))
-               for s in stmts)
 
 
 def _expr_loads(e, out: dict) -> dict:

@@ -114,16 +114,18 @@ def _written(kernel: K.Kernel) -> set:
 
 
 def _in_place_pairs(kernel: K.Kernel) -> list:
-    """(output slot, input slot) pairs where the kernel may write its output over the input:
-    one store, no Check or library call, and every load of the input at the stored index.
-    A gemm whose epilogue is such a kernel may write the epilogue's output over C."""
+    """(output slot, input slot) pairs where the kernel may write its output over the input
+    (_same_element_pairs of its body). A gemm may write its epilogue's output over C."""
     gemm = _lone_gemm(kernel.body)
-    if gemm is not None:
-        if not gemm.epilogue:
-            return []
-        c = gemm.buffers[2]
-        pairs = _in_place_pairs(replace(kernel, body=gemm.epilogue))
-        return [(out, inp) for out, inp in pairs if inp == int(c[1:])]
+    if gemm is None:
+        return _same_element_pairs(kernel.body)
+    c = int(gemm.buffers[2][1:])
+    return [(out, inp) for out, inp in _same_element_pairs(gemm.epilogue) if inp == c]
+
+
+def _same_element_pairs(stmts) -> list:
+    """(output slot, input slot) pairs of statements that hold one store, no Check or library
+    call, and load the input only at the stored index."""
     stores, loads, other = [], {}, []
 
     def expr(e):
@@ -142,16 +144,12 @@ def _in_place_pairs(kernel: K.Kernel) -> list:
                 walk(st.body)
             for e in K.stmt_exprs(st):
                 expr(e)
-    walk(kernel.body)
+    walk(stmts)
     if len(stores) != 1 or other:
         return []
     (store,) = stores
     return [(int(store.buffer[1:]), int(b[1:])) for b, idx in loads.items()
             if b != store.buffer and idx == {store.index}]
-
-
-def _has_check(stmts) -> bool:
-    return any(isinstance(s, K.Check) or _has_check(K.substatements(s)) for s in stmts)
 
 
 def _lone_gemm(stmts):
@@ -240,13 +238,18 @@ class _PlanBuilder:
             if node.dtype is not None:
                 self.slot_of[node] = self._arena_slot(node)
             kernel = self.lowering.lower(node)
-            self.lowering.messages = []
-            kernel.notes["origin"] = original
             if all(x in self.slot_of for x in node.inputs):
                 kernel.notes["input_slots"] = [self.slot_of[x] for x in node.inputs]
-            self.kernels.append(kernel)
-            if name == "assign":
-                self.latest[node.inputs[0]] = self.slot_of[node]
+            self._append(kernel, node)
+
+    def _append(self, kernel: K.Kernel, node: Node) -> None:
+        """Take the kernel just lowered for `node` (its last node, for a group); after an
+        assignment, the variable's value is in the assignment's slot."""
+        self.lowering.messages = []
+        kernel.notes["origin"] = self.origin.get(node, node)
+        self.kernels.append(kernel)
+        if node.op.name == "assign":
+            self.latest[node.inputs[0]] = self.slot_of[node]
 
     def reserve(self, node: Node) -> None:
         """A buffer for a node whose kernel comes later (a matmul with an epilogue)."""
@@ -256,22 +259,14 @@ class _PlanBuilder:
         """One kernel for a matmul and the elementwise consumer its GEMM applies."""
         matmul, consumer = pair.matmul, pair.consumer  # the matmul has its slot already
         self.slot_of[consumer] = self._arena_slot(consumer)
-        kernel = self.lowering.gemm_epilogue(matmul, consumer)
-        self.lowering.messages = []
-        kernel.notes["origin"] = self.origin.get(consumer, consumer)
-        self.kernels.append(kernel)
-        if consumer.op.name == "assign":
-            self.latest[consumer.inputs[0]] = self.slot_of[consumer]
+        self._append(self.lowering.gemm_epilogue(matmul, consumer), consumer)
 
     def add_rows(self, group: RowGroup) -> None:
         """One kernel for a row group; its members that other kernels read get buffers."""
         for member in group.members:
             if member in group.stored:
                 self.slot_of[member] = self._arena_slot(member)
-        kernel = lower_rows(self.lowering, group)
-        self.lowering.messages = []
-        kernel.notes["origin"] = self.origin.get(group.members[-1], group.members[-1])
-        self.kernels.append(kernel)
+        self._append(lower_rows(self.lowering, group), group.members[-1])
 
     def slots_of(self, kernel: K.Kernel) -> list:
         return [int(b.name[1:]) for b in kernel.params]
@@ -316,7 +311,7 @@ class _PlanBuilder:
         for k, kernel in enumerate(self.kernels):
             for name in _written(kernel):
                 writers.setdefault(int(name[1:]), []).append(k)
-        checks = [k for k, kernel in enumerate(self.kernels) if _has_check(kernel.body)]
+        checks = [k for k, kernel in enumerate(self.kernels) if K.has_check(kernel.body)]
         out = {}
         for var, staged, _ in commits:
             slot, (k, *more) = own.get(var), writers.get(staged, [None])
@@ -328,7 +323,7 @@ class _PlanBuilder:
             if gemm is not None and (not gemm.epilogue or f"s{slot}" in gemm.buffers):
                 continue
             body = gemm.epilogue if gemm is not None else kernel.body
-            if (staged, slot) not in _in_place_pairs(replace(kernel, body=body)):
+            if (staged, slot) not in _same_element_pairs(body):
                 continue
             if any(f"s{slot}" in (b.name for b in later.params)
                    for later in self.kernels[k + 1:]):
