@@ -147,18 +147,39 @@ def gemm_epilogues(order, inlined, groups) -> list:
         for leaf in _leaves(node, inlined, through_views=True):
             if leaf not in first_reader or pos < first_reader[leaf][0]:
                 first_reader[leaf] = (pos, node)
-    out = []
+    out, taken = [], set()
     for node in order:
         if node.op.name != "matmul" or node.dtype.name not in GEMM_DTYPES \
                 or node not in first_reader:
             continue
         consumer = first_reader[node][1]
+        # one GEMM per kernel: a consumer reading two products (x@W + h@U) takes the first
+        # as its epilogue; the second is computed in its own place, before the consumer
+        if consumer in taken:
+            continue
         if (consumer.op.name in ELEMENTWISE or consumer.op.name == "assign") \
                 and consumer not in group_of \
                 and consumer.shape == node.shape and consumer.dtype == node.dtype \
-                and node in direct[consumer]:
+                and node in direct[consumer] and not _reads_through_view(consumer, node,
+                                                                        inlined):
             out.append(GemmEpilogue(node, consumer))
+            taken.add(consumer)
     return out
+
+
+def _reads_through_view(consumer, matmul, inlined) -> bool:
+    """Whether consumer's kernel reads matmul through a view as well as directly: a view
+    may read C at another element than the one the epilogue is given, which a block of C
+    may not hold yet."""
+    views = _leaves(consumer, inlined, through_views=True) - \
+        _leaves(consumer, inlined, through_views=False)
+    return any(_view_source(v) is matmul for v in views)
+
+
+def _view_source(node):
+    while node.op.name in VIEW_OPS and node.op.name != "read":
+        node = node.inputs[0]
+    return node
 
 
 def _leaves(node, inlined, through_views: bool) -> set:

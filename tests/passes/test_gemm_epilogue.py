@@ -2,6 +2,8 @@
 elementwise (or an assignment) over the product's shape, become one kernel whose GEMM applies
 the consumer to each finished block of C."""
 
+import shutil
+
 import numpy as np
 import pytest
 from conftest import llvm_plan
@@ -197,3 +199,76 @@ def test_the_verifier_wants_a_row_loop_around_a_column_loop():
     with pytest.raises(VerifyError, match="an epilogue must be one row loop around one "
                                           "column loop of a gemm"):
         verify_kernel(_l2_gemm(flat))
+
+
+# --- regressions: a consumer reading two products (x@W + h@U) -------------------------------
+ALL_TARGETS = ["reference", "llvm", "cuda-emulated"]
+
+
+def _sum_of_products(dtype):
+    x = tf.placeholder(dtype, [2, 3])
+    z = tf.placeholder(dtype, [2, 2])
+    y = tf.matmul(x, tf.constant(np.ones((3, 2), dtype))) + \
+        tf.matmul(z, tf.constant(np.ones((2, 2), dtype)))
+    return y, {x: np.ones((2, 3), dtype), z: np.ones((2, 2), dtype)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ALL_TARGETS)
+@pytest.mark.parametrize("fuse", [True, False])
+def test_sum_of_two_products_on_every_target(target, dtype, fuse):
+    y, feeds = _sum_of_products(dtype)
+    with tf.Session(target=target, config=tf.Options(fuse=fuse, opt_level=0)) as sess:
+        np.testing.assert_array_equal(sess.run(y, feeds), np.full((2, 2), 5, dtype))
+    with tf.Session(target=target) as sess:
+        np.testing.assert_array_equal(sess.run(y, feeds), np.full((2, 2), 5, dtype))
+
+
+def test_sum_of_two_products_takes_one_epilogue():
+    y, feeds = _sum_of_products(np.float32)
+    names, plan = llvm_plan(y, feeds)
+    # the second product is a GEMM of its own, the first carries the sum as its epilogue
+    assert sorted(names) == sorted(["k_matmul", "k_matmul_add"])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rnn_cell_with_variables_at_sizes_that_use_threads(threads):
+    x, xv = _feed((64, 128))
+    h, hv = _feed((64, 256))
+    w = tf.Variable(RNG.standard_normal((128, 256)).astype(np.float32))
+    u = tf.Variable(RNG.standard_normal((256, 256)).astype(np.float32))
+    y = tf.tanh(tf.matmul(x, w) + tf.matmul(h, u) + tf.zeros([256]))
+    z = tf.matmul(x, w) + tf.matmul(x, tf.zeros([128, 256]))
+    with tf.Session(config=tf.Options(threads=threads)) as sess:
+        sess.run(tf.global_variables_initializer())
+        got_y, got_z = sess.run([y, z], {x: xv, h: hv})
+        wv, uv = sess.run([w, u])
+    np.testing.assert_allclose(got_y, np.tanh(xv @ wv + hv @ uv), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_z, xv @ wv, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ALL_TARGETS)
+def test_gradient_summing_two_products(target, dtype):
+    a = tf.placeholder(dtype, [3, 3])
+    loss = tf.reduce_sum(tf.matmul(tf.matmul(a, a, transpose_b=True), a))
+    (grad,) = tf.gradients(loss, [a])
+    av = np.random.default_rng(0).standard_normal((3, 3)).astype(dtype)
+    # d/da sum((a a^T) a) = 1 1^T a^T ... written out: with G = ones, P = a a^T,
+    # dL/dP = G a^T, dL/da = P^T G + (dL/dP) a + (dL/dP)^T a
+    g = np.ones((3, 3), dtype)
+    dp = g @ av.T
+    want = (av @ av.T).T @ g + dp @ av + dp.T @ av
+    with tf.Session(target=target) as sess:
+        got = sess.run(grad, {a: av})
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_exported_library_sums_two_products(tmp_path):
+    y, feeds = _sum_of_products(np.float32)
+    x, z = feeds
+    tf.export({"y": y}, {"x": x, "z": z}, tmp_path / "sum", name="sum", threads=1)
+    model = tf.load(tmp_path / "sum")
+    np.testing.assert_array_equal(model(feeds[x], feeds[z]), np.full((2, 2), 5, np.float32))
