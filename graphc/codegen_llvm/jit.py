@@ -19,11 +19,12 @@ def _initialized() -> bool:
     return True
 
 
-def host_target_machine(cpu: str = "native"):
+def host_target_machine(cpu: str = "native", codemodel: str = "default"):
     """A fresh O3 target machine for `cpu` ('native': this machine, 'generic': any x86-64).
 
     Fresh, not shared: an MCJIT engine takes ownership of its target machine and disposes
-    of it with the engine.
+    of it with the engine. codemodel: 'default' (small: code and data within 2 GiB of each
+    other, as a shared library links them) or 'large' (see JIT_CODE_MODEL).
     """
     _initialized()
     target = llvm.Target.from_default_triple()
@@ -32,13 +33,22 @@ def host_target_machine(cpu: str = "native"):
     else:
         name, features = ("x86-64" if cpu == "generic" else cpu), ""
     return target.create_target_machine(cpu=name, features=features, opt=3,
-                                        reloc="pic", codemodel="default")
+                                        reloc="pic", codemodel=codemodel)
+
+
+# Code loaded in-process is placed wherever the JIT's memory manager finds pages, and the
+# symbols it calls (libc, libm, the shared library of GEMMs) are wherever they were loaded:
+# in a process holding gigabytes these can be more than 2 GiB apart, beyond the reach of the
+# small code model's 32-bit displacements (LLVM then aborts the process while relocating).
+# The large code model addresses every symbol and constant with 64 bits, at any distance.
+JIT_CODE_MODEL = "large"
 
 
 @functools.lru_cache(maxsize=None)
-def shared_target_machine(cpu: str = "native"):
-    """One target machine per CPU for optimizing and emitting (never given to an engine)."""
-    return host_target_machine(cpu)
+def shared_target_machine(cpu: str = "native", codemodel: str = "default"):
+    """One target machine per CPU and code model for optimizing and emitting (never given to
+    an engine)."""
+    return host_target_machine(cpu, codemodel)
 
 
 def cpu_signature(cpu: str = "native") -> tuple:
@@ -74,7 +84,8 @@ class JITModule:
     """An optimized module loaded into this process; keeps the engine alive."""
 
     def __init__(self, module_ref, cpu: str = "native"):
-        self.engine = llvm.create_mcjit_compiler(module_ref, host_target_machine(cpu))
+        self.engine = llvm.create_mcjit_compiler(module_ref,
+                                                 host_target_machine(cpu, JIT_CODE_MODEL))
         self.engine.finalize_object()
         self.engine.run_static_constructors()
         self.module = module_ref
@@ -85,7 +96,7 @@ class JITModule:
         _initialized()
         empty = llvm.parse_assembly("")
         self = cls.__new__(cls)
-        self.engine = llvm.create_mcjit_compiler(empty, host_target_machine(cpu))
+        self.engine = llvm.create_mcjit_compiler(empty, host_target_machine(cpu, JIT_CODE_MODEL))
         for data in objects:
             self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         self.engine.finalize_object()
@@ -100,4 +111,15 @@ class JITModule:
 
 
 def emit_object(module_ref, cpu: str = "native") -> bytes:
+    """An object file for linking into a shared library (small code model)."""
     return shared_target_machine(cpu).emit_object(module_ref)
+
+
+def emit_jit_object(module_ref) -> bytes:
+    """An object file for JITModule.from_object: this CPU, the large code model."""
+    return shared_target_machine("native", JIT_CODE_MODEL).emit_object(module_ref)
+
+
+def jit_signature() -> tuple:
+    """What in-process object code depends on: the CPU and the code model."""
+    return cpu_signature() + (JIT_CODE_MODEL,)

@@ -199,14 +199,14 @@ class LLVMExecutor:
         """Machine code for the module, from the disk cache when this IR was seen before
         (on this CPU, by this graphc version); otherwise optimized at O3 and stored."""
         from graphc import __version__
-        from graphc.codegen_llvm.jit import cpu_signature, emit_object, optimize
+        from graphc.codegen_llvm.jit import emit_jit_object, jit_signature, optimize
         from graphc.runtime.cache import CodeCache, default_cache
         if self._cache is None:
             self._cache = default_cache(self.options)
-        key = CodeCache.key(ir_text, cpu_signature(), __version__, "O3")
+        key = CodeCache.key(ir_text, jit_signature(), __version__, "O3")
         code = self._cache.load(key)
         if code is None:
-            code = emit_object(optimize(ir_text))
+            code = emit_jit_object(optimize(ir_text))
             self._cache.store(key, code)
         return code
 
