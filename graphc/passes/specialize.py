@@ -7,7 +7,8 @@ the fed shape, `shape` nodes are constants, and run-time shape inputs (reshape, 
 random, sum_to, slice_grad, scatter_add) are resolved into their static `shape` attribute.
 Consumed by lowering, which needs concrete loop bounds. A shape mismatch that only shows with
 the fed shapes (e.g. unknown dims that do not broadcast) is an InvalidArgumentError naming
-the node, as the reference target reports it.
+the node, as the reference target reports it; so is a shape that its `shape` node's dtype
+cannot hold (a dim over 2**31-1 with out_type int32).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def specialize(fetches, fed_shapes: dict, describe=repr):
             out = _rebuild(node, new, fed_shapes)
         except (ShapeError, DTypeError) as e:
             raise InvalidArgumentError(_mismatch(node, new, e, describe), node) from None
+        except OverflowError as e:  # a value folded here that its dtype cannot hold, e.g.
+            # a shape with a dim over 2**31-1 as int32: the reference target's own words
+            raise InvalidArgumentError(f"{describe(node)} failed: {e}", node) from None
         if out.shape is None or None in out.shape:
             raise InvalidArgumentError(f"{describe(node)}: its shape {out.shape} is still "
                                        "unknown with the fed shapes", node)

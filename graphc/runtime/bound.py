@@ -144,6 +144,13 @@ class BoundPlan:
 
     def _run(self, values, outs):
         plan, table, executor = self.plan, self.table, self.executor
+        if outs is not None and any(o is not None and any(np.may_share_memory(o, v)
+                                                          for v in values) for o in outs):
+            # an out= array over a feed: kernels assume unaliased buffers, and a fed value
+            # fetched as is would be read after an out= array over it was written. The
+            # general path (Session._run) writes such arrays after the run.
+            return None
+        # the host draws must outlive the native call: bound by address, held until then
         keep = [executor.bind_host(plan, index, slot) for index, slot in self.hosts]
         results = [None] * len(self.fetches)
         direct = []  # (table index, fetch position): kernels write into the result itself
@@ -153,8 +160,6 @@ class BoundPlan:
             o = outs[k] if outs is not None else None
             if o is None:
                 o = np.empty(f[1], f[2])
-            elif any(np.may_share_memory(o, v) for v in (*values, *keep)):
-                continue  # kernels assume unaliased buffers: copied below instead
             results[k] = o
             table[f[0]] = _address(o)
             direct.append((f[0], k))
@@ -163,6 +168,7 @@ class BoundPlan:
         finally:
             for index, _ in direct:
                 table[index] = plan.arena.ctypes.data + plan.slots[index].offset
+        del keep
         if status:
             executor.raise_failure(plan, status)
         for k, f in enumerate(self.fetches):

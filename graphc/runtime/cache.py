@@ -20,6 +20,14 @@ Contracts:
 - store() writes a temporary file in the entry's own directory, fsyncs it and os.replace()s
   it onto the entry's name. Readers in other processes see the old entry, no entry, or the
   whole new one, never a partial file; concurrent stores of one key all succeed (last wins).
+- load() never blocks and never reads more than an entry can hold: it opens the entry only
+  if lstat() calls it a regular file (so no FIFO, device or socket, and no symlink, which
+  could point at /dev/zero), without following links or waiting for a writer; it reads the
+  fixed header, then the payload only when the file's size is exactly the header plus the
+  recorded length and that length is at most MAX_PAYLOAD_BYTES. Anything else at an entry's
+  path is a miss, and load() makes way for the rebuilt entry (see _make_way): a file or link
+  is removed; a directory, which the cache never creates there, is removed when empty and
+  otherwise moved aside with a CacheWarning saying where, so nobody's files are deleted.
 - The cache is an optimization, so trouble with the disk (unwritable, full, a path through a
   regular file) never reaches the caller: store() warns once per directory with CacheWarning
   and skips, load() reports a miss. Misuse (a malformed key, a payload that is not bytes) is
@@ -29,9 +37,11 @@ Contracts:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import re
+import stat
 import struct
 import tempfile
 import time
@@ -47,6 +57,13 @@ MAGIC = b"GRAPHCC\x00"
 # magic, format version, flags (0), payload length, sha256(payload), key as 32 raw bytes
 _HEADER = struct.Struct("<8sHHQ32s32s")
 HEADER_SIZE = _HEADER.size
+# The largest payload stored or read. Compiled modules are kilobytes to a few megabytes; the
+# bound keeps a damaged or foreign file (say a sparse 2 GiB one) from being read whole.
+MAX_PAYLOAD_BYTES = 1 << 28
+# Opening flags for an entry: never follow a link (the target could be anything, /dev/zero
+# included) and never wait for a writer (a FIFO swapped in after the lstat check).
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
 _FANOUT_RE = re.compile(r"[0-9a-f]{2}")
@@ -92,17 +109,14 @@ class CodeCache:
         """The payload stored under `key`, or None if there is none or it was damaged."""
         path = self.path(key)
         try:
-            with open(path, "rb") as f:
-                blob = f.read()
-                inode = os.fstat(f.fileno()).st_ino
+            payload, found = _read_entry(key, path)
         except (FileNotFoundError, NotADirectoryError):  # no entry there: a plain miss
             return None
         except OSError as e:
             self._warn(f"cannot read {path}: {e}")
             return None
-        payload = _unpack(key, blob)
         if payload is None:
-            _discard(path, inode)
+            self._make_way(path, found)
         return payload
 
     def store(self, key: str, data: bytes) -> None:
@@ -111,6 +125,11 @@ class CodeCache:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"CodeCache.store expects bytes, got {type(data).__name__}")
         payload = bytes(data)
+        if len(payload) > MAX_PAYLOAD_BYTES:  # load() would refuse it: do not write it
+            warnings.warn(f"graphc compiled-code cache: not storing {len(payload)} bytes under "
+                          f"{key}, over the limit of {MAX_PAYLOAD_BYTES} bytes per entry",
+                          CacheWarning, stacklevel=2)
+            return
         header = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(payload),
                               hashlib.sha256(payload).digest(), bytes.fromhex(key))
         try:
@@ -137,7 +156,11 @@ class CodeCache:
                 f.write(payload)
                 f.flush()
                 os.fsync(f.fileno())  # the data is on disk before the name points at it
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except IsADirectoryError:  # a directory squats on the name (see _make_way)
+                self._make_way(final, _lstat(final))
+                os.replace(temp, final)
             # The folder is not fsynced: after a power loss the entry may be missing, which is
             # a miss, never a torn entry.
         except BaseException:
@@ -150,10 +173,12 @@ class CodeCache:
         entries = size = 0
         for path, _ in self._entries():
             try:
-                size += os.stat(path).st_size
+                found = os.lstat(path)
             except FileNotFoundError:  # removed by another process while we looked
                 continue
-            entries += 1
+            if stat.S_ISREG(found.st_mode):  # anything else there is no entry (see load)
+                size += found.st_size
+                entries += 1
         return {"directory": self.directory, "entries": entries, "bytes": size}
 
     def clear(self) -> int:
@@ -202,6 +227,42 @@ class CodeCache:
                     yield os.path.join(folder, name), True
                 elif include_temps and name.startswith(".") and name.endswith(_TEMP_SUFFIX):
                     yield os.path.join(folder, name), False
+
+    def _make_way(self, path: str, found) -> None:
+        """Clear an entry's path of what load() refused, `found` being its lstat() then.
+
+        Only the very object that was examined is touched (same inode and type), so an entry
+        a writer has meanwhile put there survives; losing that race only deletes a good
+        entry, which costs a rebuild, never a wrong answer. A file, FIFO, socket, device node
+        or symlink is unlinked: that removes the name only, never a link's target or a
+        device. A directory is no entry of ours: an empty one is removed, and one with
+        contents is renamed to `<key>.moved-<time>-<pid>` beside it and reported, since its
+        files may matter to someone; clear() leaves that name alone.
+        """
+        current = _lstat(path)
+        if found is None or current is None or (current.st_ino, current.st_dev,
+                                                stat.S_IFMT(current.st_mode)) != (
+                found.st_ino, found.st_dev, stat.S_IFMT(found.st_mode)):
+            return
+        if not stat.S_ISDIR(current.st_mode):
+            _unlink_quietly(path)
+            return
+        try:
+            os.rmdir(path)
+            return
+        except OSError:  # not empty (or not ours to remove): move it aside instead
+            pass
+        aside = f"{path}.moved-{time.time_ns()}-{os.getpid()}"
+        try:
+            os.rename(path, aside)
+        except OSError as e:
+            self._warn(f"a directory is in the way of the entry {path} and cannot be moved "
+                       f"aside ({e}); remove it to cache this code")
+            return
+        warnings.warn(f"graphc compiled-code cache: a directory was in the way of the entry "
+                      f"{path}; moved it to {aside} (the cache never creates directories "
+                      "there; delete it if its contents are not needed)", CacheWarning,
+                      stacklevel=3)
 
     def _warn(self, message: str) -> None:
         # Once per directory per process: a broken cache must not flood the user's output.
@@ -259,30 +320,61 @@ def _check_key(key) -> None:
                          f"got {key!r}")
 
 
-def _unpack(key: str, blob: bytes) -> Optional[bytes]:
-    """The payload if `blob` is a complete, intact entry for `key`, else None."""
-    if len(blob) < HEADER_SIZE:
-        return None
-    magic, version, flags, length, digest, stored_key = _HEADER.unpack_from(blob)
-    if (magic, version, flags) != (MAGIC, FORMAT_VERSION, 0) or stored_key.hex() != key:
-        return None
-    payload = blob[HEADER_SIZE:]
-    if len(payload) != length or hashlib.sha256(payload).digest() != digest:
-        return None
-    return payload
-
-
-def _discard(path: str, inode: int) -> None:
-    """Delete a damaged entry, unless a writer has meanwhile replaced it with a new file.
-
-    The check narrows, not closes, the window; losing the race only deletes a good entry,
-    which costs a rebuild, never a wrong answer.
-    """
+def _lstat(path: str):
     try:
-        if os.stat(path).st_ino == inode:
-            os.unlink(path)
+        return os.lstat(path)
     except OSError:
-        pass
+        return None
+
+
+def _read_entry(key: str, path: str):
+    """(payload or None, the stat of what was examined at `path`) for the entry of `key`.
+
+    Reads at most HEADER_SIZE + MAX_PAYLOAD_BYTES bytes, and the payload only once the header
+    says it belongs to `key` and the file's size agrees with the recorded length. Raises
+    FileNotFoundError (or NotADirectoryError) when nothing is there, OSError on a disk error.
+    """
+    found = os.lstat(path)
+    if not stat.S_ISREG(found.st_mode):  # never opened: opening a FIFO or device may block
+        return None, found
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        return None, found  # swapped for a link since the lstat: refused all the same
+    try:
+        # What was opened is what counts: a writer may have replaced the entry since the
+        # lstat, which is fine; something other than a regular file is refused.
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            return None, found
+        header = _read_exactly(fd, HEADER_SIZE)
+        if header is None:
+            return None, found
+        magic, version, flags, length, digest, stored_key = _HEADER.unpack(header)
+        if (magic, version, flags) != (MAGIC, FORMAT_VERSION, 0) \
+                or stored_key.hex() != key or length > MAX_PAYLOAD_BYTES \
+                or found.st_size != HEADER_SIZE + length:
+            return None, found
+        payload = _read_exactly(fd, length)
+    finally:
+        os.close(fd)
+    if payload is None or hashlib.sha256(payload).digest() != digest:
+        return None, found
+    return payload, found
+
+
+def _read_exactly(fd: int, n: int) -> Optional[bytes]:
+    """`n` bytes from `fd`, or None when the file ends sooner (it was cut short)."""
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 24))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _is_stale(path: str) -> bool:

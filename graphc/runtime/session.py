@@ -139,6 +139,7 @@ class Session:
         template, targets, unique = self._resolve_fetches(fetches)
         keys = [self._feed_tensor(k) for k in (feed_list or [])]
         fed = [_fed_node(t.node) for t in keys]
+        self._check_fed_once(feed_list or [], fed)
         bind = getattr(self._executor, "bind", None)
         if [n for n, _ in targets] != unique:  # a fetch repeated: no fast path
             bind = None
@@ -149,10 +150,22 @@ class Session:
         def finish(results):
             return results[0] if template is None else _rebuild(template, iter(results))
 
-        def call(*values, out=None, **options):
+        def call(*values, out=None, options=None, run_metadata=None, **unknown):
+            # options and run_metadata are taken, and ignored, as by Session.run (TF1's
+            # callables pass them on); any other keyword is a mistake worth reporting
+            if unknown:
+                raise TypeError(f"the callable from make_callable got unexpected keyword "
+                                f"argument(s) {', '.join(map(repr, unknown))}; it accepts "
+                                "out=, options= and run_metadata=")
+            outs = None
+            if out is not None:
+                outs = (out,) if type(out) is np.ndarray else out
+                if type(outs) in (list, tuple) and len(outs) > 1:
+                    pair = _overlapping_outs(outs)
+                    if pair is not None:
+                        raise self._overlap_error(targets, *pair)
             runner = last[0]
             if runner is not None and len(values) == n_keys and not self._closed:
-                outs = None if out is None else (out,) if type(out) is np.ndarray else out
                 with lock:
                     results = runner(values, outs)
                 if results is not None:  # finish(results), inlined: this is the hot path
@@ -188,6 +201,13 @@ class Session:
             return result
         return call
 
+    def _overlap_error(self, targets, k: int, m: int) -> ValueError:
+        def fetch(i):
+            return self.graph.describe(targets[i][0]) if i < len(targets) else "no fetch"
+        return ValueError(f"out[{k}] and out[{m}] share memory; each fetched value needs an "
+                          f"array of its own (out[{k}] is for {fetch(k)}, out[{m}] for "
+                          f"{fetch(m)})")
+
     def _outputs(self, targets, unique, out) -> list:
         """Preallocated arrays (one per fetch, None to allocate) checked against the fetches
         they will receive, aligned with `unique`."""
@@ -218,14 +238,27 @@ class Session:
         return template, targets, list(dict.fromkeys(n for n, _ in targets))
 
     def _run(self, template, targets, unique, feeds, outs=None):
+        # An out= array sharing memory with a feed is written only after the run: the
+        # executor fills a private array in its place (and checks its shape before any
+        # variable changes), so no kernel or copy-out reads a feed it has overwritten.
+        deferred = {}  # position in unique -> (the caller's out= array, the private one)
+        for k, o in enumerate(outs or ()):
+            if o is not None and any(np.may_share_memory(o, v) for v in feeds.values()):
+                deferred[k] = (o, np.empty_like(o))
+        if deferred:
+            outs = [deferred[k][1] if k in deferred else o for k, o in enumerate(outs)]
         with self._lock:
-            values = dict(zip(unique, self._executor.run(unique, feeds, outs)))
+            raw = self._executor.run(unique, feeds, outs)
+        if deferred:
+            raw = _write_deferred(raw, deferred)
+        values = dict(zip(unique, raw))
+        given = {id(o) for o in outs if o is not None} if outs else set()
+        given.update(id(o) for o, _ in deferred.values())
         if getattr(self._executor, "returns_fresh_arrays", False):
             results = [None if is_op else _scalar(values[node]) for node, is_op in targets]
             return _rebuild(template, iter(results))
         protected = {id(v) for v in self._state.variables.values()}
         protected.update(id(v) for v in feeds.values())
-        given = {id(o) for o in outs if o is not None} if outs else set()
         results = [None if is_op else values[node] if id(values[node]) in given
                    else _owned(values[node], protected) for node, is_op in targets]
         return _rebuild(template, iter(results))
@@ -260,11 +293,21 @@ class Session:
         return Operation(node, self.graph, name)
 
     def _feeds(self, feed_dict) -> dict:
-        feeds = {}
-        for key, value in (feed_dict or {}).items():
-            tensor = self._feed_tensor(key)
-            feeds[_fed_node(tensor.node)] = convert_feed(tensor, value)
-        return feeds
+        keys = list(feed_dict or ())
+        tensors = [self._feed_tensor(k) for k in keys]
+        fed = [_fed_node(t.node) for t in tensors]
+        self._check_fed_once(keys, fed)
+        return {node: convert_feed(t, feed_dict[k]) for k, t, node in zip(keys, tensors, fed)}
+
+    def _check_fed_once(self, keys, fed) -> None:
+        """A ValueError when two feed keys (`keys`, aligned with the nodes they feed, `fed`)
+        stand for one tensor, e.g. x and 'x:0': which value would win is arbitrary."""
+        first: dict = {}  # fed node -> position of its first key
+        for i, node in enumerate(fed):
+            j = first.setdefault(node, i)
+            if j != i:
+                raise ValueError(f"{self.graph.describe(node)} is fed twice, under the keys "
+                                 f"{keys[j]!r} and {keys[i]!r}; feed each tensor once per run")
 
     def _feed_tensor(self, key) -> Tensor:
         """The tensor a feed key (Tensor, Variable or tensor name) stands for."""
@@ -332,6 +375,38 @@ def convert_feed(tensor: Tensor, value, what: str = "feed") -> np.ndarray:
         raise ValueError(f"Cannot {what} value of shape {format_shape(arr.shape)} for "
                          f"{where}, which has shape {format_shape(node.shape)}")
     return arr.astype(node.dtype.np, copy=False)
+
+
+def _overlapping_outs(outs):
+    """(k, m), the first two out= entries that share memory, or None. Both would be written
+    and one result lost, so make_callable's callable refuses them before the run. Entries
+    other than arrays are left to Session._outputs to reject. An out= array may share memory
+    with a feed: Session._run (and BoundPlan) write it once nothing reads the feed any more.
+    np.may_share_memory compares bounds, which is exact for the C-contiguous arrays out=
+    accepts (others are rejected later anyway). This runs on make_callable's hot path, hence
+    the plain loops."""
+    n = len(outs)
+    for k in range(n - 1):
+        a = outs[k]
+        if isinstance(a, np.ndarray):
+            for m in range(k + 1, n):
+                b = outs[m]
+                if isinstance(b, np.ndarray) and np.may_share_memory(a, b):
+                    return k, m
+    return None
+
+
+def _write_deferred(raw: list, deferred: dict) -> list:
+    """`raw` (an executor's results) with each deferred out= array holding its result, as
+    _run promises. Every result that shares memory with one of those arrays (a fed array
+    fetched as is) is copied before any of them is written."""
+    arrays = [o for o, _ in deferred.values()]
+    raw = [r.copy() if isinstance(r, np.ndarray) and any(np.may_share_memory(r, o)
+                                                         for o in arrays) else r for r in raw]
+    for k, (o, _) in deferred.items():
+        np.copyto(o, raw[k])
+        raw[k] = o
+    return raw
 
 
 def _scalar(value):
