@@ -72,7 +72,7 @@ def _in_place(k, candidates, last_use, sizes, plan) -> dict:
     taken: dict = {}
     for out, inp in candidates:
         if out in plan.offsets or inp not in plan.offsets or last_use.get(inp) != k \
-                or inp in taken.values() or _aligned(sizes[out]) != _aligned(sizes[inp]):
+                or inp in taken.values() or sizes[out] != sizes[inp]:
             continue
         plan.offsets[out] = plan.offsets[inp]
         plan.in_place[k] = (out, inp)

@@ -331,6 +331,9 @@ class _PlanBuilder:
             out[k] = (staged, slot)
         return out
 
+    def _itemsize(self, slot: int) -> int:
+        return self.slots[slot].node.dtype.np.itemsize
+
     def _plan_memory(self, live_out: set, fetched: set) -> MemoryPlan:
         """Arena offsets by liveness (graphc/passes/memory.py); elementwise kernels writing
         over an input that dies there read and write one buffer from then on. Not when the
@@ -341,8 +344,12 @@ class _PlanBuilder:
             written = {int(b[1:]) for b in _written(kernel)} & arena
             read = {int(b.name[1:]) for b in kernel.params} & arena - written
             io.append((sorted(written), sorted(read)))
+            # the output's element i overwrites the input's element i only when both have
+            # the same size (a float32 result over a bool input would clobber elements
+            # not read yet)
             candidates[k] = [(o, i) for o, i in _in_place_pairs(kernel)
-                             if i in arena and o in arena and o not in fetched]
+                             if i in arena and o in arena and o not in fetched
+                             and self._itemsize(o) == self._itemsize(i)]
         memory = plan_memory(io, {i: self._bytes[i] for i in arena}, live_out, candidates)
         for i in arena:
             self.slots[i].offset = memory.offsets[i]

@@ -125,3 +125,18 @@ def test_training_steps_with_planned_memory_match_the_reference():
     got, want = train("llvm"), train("reference")
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-6)
+
+
+def test_a_wider_result_is_never_written_over_a_narrower_input():
+    # selu unfused: select(x > 0, x, ...) produces float32 from a bool condition that dies
+    # there; writing the float32 result in place over the 1-byte bools overwrote conditions
+    # not read yet (found by graphc fuzz, seed 15)
+    import graphc as tf
+    x = tf.placeholder(tf.float32, [5])
+    y = tf.nn.selu(x)
+    xv = np.array([0.5, -1.0, 2.0, 0.3, -0.2], np.float32)
+    want = 1.0507009873554805 * np.where(xv > 0, xv, 1.6732632423543772 * np.expm1(xv))
+    for options in (tf.Options(opt_level=0, fuse=False), tf.Options(fuse=False)):
+        with tf.Session(config=options) as sess:
+            np.testing.assert_allclose(sess.run(y, {x: xv}), want, rtol=1e-6)
+    assert plan_memory([((1,), (0,))], {0: 5, 1: 20}, {1}, {0: [(1, 0)]}).in_place == {}

@@ -1,0 +1,238 @@
+"""graphc fuzz: random graphs over the primitive table, compiled every way graphc compiles
+them, against the reference target, values and gradients.
+
+    graphc fuzz --n 1000 [--seed S] [--jobs 2]        (python -m graphc.tools.fuzz)
+    graphc.tools.fuzz.fuzz(n, seed) -> FuzzReport
+
+Program i is drawn from seed S + i (fuzz_gen): so `--seed S+i --n 1` replays it. Every
+program is run on the reference target (the oracle) and on each configuration of CONFIGS
+that its number selects: LLVM at -O0 with one kernel per node, -O3 with every fusion on one
+thread and on two, and the emulated CUDA device. A configuration disagrees when a value is
+off by more than the tolerance (`close`), or when it raises where the reference does not.
+Each disagreement is minimized (`minimize`: fewer fetches, then steps replaced by the values
+they had, while it still disagrees) and printed as a runnable graphc program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from graphc.tools.fuzz_program import Input, Program, to_source
+
+# dtype -> relative tolerance. A value passes when |got - want| <= tol * (|want| + scale),
+# scale the largest |want| of the same fetch: ulp-level differences (reassociated sums, a
+# GEMM's blocking, vectorized exp) are relative to the magnitudes summed, not to each
+# element, so a small element of a large result is allowed the large ones' rounding.
+TOLERANCE = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-9}
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    target: str
+    settings: tuple  # (name, value) pairs of graphc.Options
+    every: int = 1  # runs on programs whose number is a multiple of this
+
+    def make_options(self, tf):
+        return tf.Options(**dict(self.settings))
+
+    @property
+    def options(self) -> str:
+        """The options as Python source, for repros."""
+        return "tf.Options(" + ", ".join(f"{k}={v!r}" for k, v in self.settings) + ")"
+
+
+CONFIGS = (
+    Config("llvm -O0 unfused", "llvm", (("opt_level", 0), ("fuse", False), ("threads", 1))),
+    Config("llvm -O3", "llvm", (("opt_level", 3), ("threads", 1))),
+    Config("llvm -O3 2 threads", "llvm", (("opt_level", 3), ("threads", 2)), every=3),
+    Config("cuda-emulated", "cuda-emulated", (("opt_level", 3),), every=8),
+)
+LARGE_EVERY = 10  # every tenth program uses sizes at which graphc splits work over threads
+
+
+@dataclass
+class Mismatch:
+    seed: int
+    config: str
+    message: str  # what disagreed
+    source: str  # the minimized program, runnable
+    steps: int  # values in the minimized program
+    original_steps: int
+
+
+@dataclass
+class FuzzReport:
+    programs: int = 0
+    values: int = 0  # fetched values compared (each against every configuration run)
+    gradients: int = 0  # of which gradients
+    comparisons: int = 0
+    runs: dict = field(default_factory=dict)  # config name -> programs run
+    invalid: int = 0  # programs the reference itself rejected (not counted as compared)
+    mismatches: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def merge(self, other: "FuzzReport") -> None:
+        for f in ("programs", "values", "gradients", "comparisons", "invalid", "seconds"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        for k, v in other.runs.items():
+            self.runs[k] = self.runs.get(k, 0) + v
+        self.mismatches += other.mismatches
+
+    def summary(self) -> str:
+        runs = ", ".join(f"{k}: {v}" for k, v in self.runs.items())
+        lines = [f"graphc fuzz: {self.programs} programs, {self.values} fetched values "
+                 f"({self.gradients} of them gradients), {self.comparisons} comparisons "
+                 f"against the reference target in {self.seconds:.0f} s",
+                 f"  runs per configuration: {runs}",
+                 f"  programs the reference rejected: {self.invalid}",
+                 f"  mismatches: {len(self.mismatches)}"]
+        for m in self.mismatches:
+            lines += ["", f"--- seed {m.seed}, {m.config}: {m.message}",
+                      f"    minimized from {m.original_steps} to {m.steps} values:", m.source]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def close(got, want) -> Optional[str]:
+    """None when `got` matches `want`, else what differs."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return f"{got.dtype}{list(got.shape)} where the reference has " \
+               f"{want.dtype}{list(want.shape)}"
+    if want.dtype.name not in TOLERANCE:
+        bad = got != want
+    else:
+        tol = TOLERANCE[want.dtype.name]
+        g, w = got.astype(np.float64), want.astype(np.float64)
+        finite = np.isfinite(w)
+        scale = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
+        with np.errstate(all="ignore"):
+            ok = (np.abs(g - w) <= tol * (np.abs(w) + scale)) | (g == w) | \
+                (np.isnan(g) & np.isnan(w))
+        bad = ~ok
+    if not bad.any():
+        return None
+    i = tuple(int(x) for x in np.argwhere(bad)[0])
+    return f"{int(bad.sum())} of {want.size} elements differ; at {list(i)}: " \
+           f"{got[i]!r} where the reference has {want[i]!r}"
+
+
+def generate(tf, seed: int, number: int) -> Program:
+    from graphc.tools.fuzz_gen import Generator
+    tf.reset_default_graph()
+    return Generator(tf, seed, large=number % LARGE_EVERY == LARGE_EVERY - 1).program()
+
+
+def run(tf, program: Program, target: str, options=None) -> list:
+    """The fetched values of one run of the program, in a fresh graph."""
+    from graphc.tools.fuzz_program import build
+    tf.reset_default_graph()
+    _, built, feeds = build(tf, program)
+    with tf.Session(target=target, config=options) as sess:
+        return sess.run([built[i] for i in program.outputs], feeds)
+
+
+def disagreement(tf, program: Program, config: Config, want=None) -> Optional[str]:
+    """What `config` gets wrong on `program` (None: nothing; the reference must run)."""
+    if want is None:
+        want = run(tf, program, "reference")
+    try:
+        got = run(tf, program, config.target, config.make_options(tf))
+    except Exception as err:  # the reference ran: any error is a finding
+        return f"raised {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    for i, g, w in zip(program.outputs, got, want):
+        problem = close(g, w)
+        if problem:
+            return f"v{i}: {problem}"
+    return None
+
+
+def fuzz(n: int, seed: int = 0, configs=CONFIGS, minimize_failures: bool = True,
+         shard: tuple = (0, 1), log=None) -> FuzzReport:
+    """Run programs seed .. seed + n - 1 (those of `shard` (k, of)) and report."""
+    import graphc as tf
+    report, start = FuzzReport(), time.perf_counter()
+    for number in range(shard[0], n, shard[1]):
+        s = seed + number
+        if log:
+            log(s)
+        program = generate(tf, s, number)
+        try:
+            want = run(tf, program, "reference")
+        except Exception:
+            report.invalid += 1
+            continue
+        report.programs += 1
+        report.values += len(program.outputs)
+        report.gradients += sum(program.values[i].fn == "gradients" for i in program.outputs)
+        for config in configs:
+            if number % config.every:
+                continue
+            report.runs[config.name] = report.runs.get(config.name, 0) + 1
+            report.comparisons += len(program.outputs)
+            problem = disagreement(tf, program, config, want)
+            if problem:
+                report.mismatches.append(_mismatch(tf, program, config, problem,
+                                                   minimize_failures))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _mismatch(tf, program, config, problem, minimize_failures) -> Mismatch:
+    small = program
+    if minimize_failures:
+        try:
+            small = minimize(tf, program, config)
+        except Exception:  # keep the original when shrinking itself fails
+            traceback.print_exc()
+        problem = disagreement(tf, small, config) or problem
+    tol = 1e-4
+    return Mismatch(program.seed, config.name, problem,
+                    to_source(small, config.options, config.target, tol), small.count(),
+                    program.count())
+
+
+def minimize(tf, program: Program, config: Config, budget: int = 200) -> Program:
+    """A smaller program on which `config` still disagrees with the reference: one fetch
+    where one suffices, then each step (last first) replaced by a placeholder fed the value
+    the reference gave it, as long as the disagreement stays."""
+    def fails(p) -> bool:
+        nonlocal budget
+        budget -= 1
+        try:
+            return disagreement(tf, p, config) is not None
+        except Exception:  # the reference rejects the candidate: not a repro
+            return False
+    for out in program.outputs:
+        if budget > 0 and fails(program.keep([out])):
+            program = program.keep([out])
+            break
+    changed = True
+    while changed and budget > 0:
+        changed = False
+        for i in reversed(program.reachable()):
+            if isinstance(program.values[i], Input) or i in program.outputs or budget <= 0:
+                continue
+            candidate = _cut(tf, program, i)
+            if candidate is not None and fails(candidate):
+                program, changed = candidate, True
+    return program
+
+
+def _cut(tf, program: Program, i: int) -> Optional[Program]:
+    """The program with value i fed (the reference's value of it), or None."""
+    try:
+        (value,) = run(tf, program.keep([i]), "reference")
+    except Exception:
+        return None
+    value = np.asarray(value)
+    return program.cut(i, value, value.dtype.name)

@@ -1,0 +1,217 @@
+"""The fuzzer's op families: each draws operands from the generator's pool and adds one or
+a few steps (fuzz_gen.Generator), or returns None when the pool offers nothing suitable.
+A family's `weight` is how often it is drawn."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.tools.fuzz_gen import FLOATS
+from graphc.tools.fuzz_program import Ref, Step
+
+INTS = ("int32", "int64")
+
+
+def weight(w: float):
+    def mark(f):
+        f.weight = w
+        return f
+    return mark
+
+
+def _float(v) -> bool:
+    return v.dtype in FLOATS
+
+
+def _int(v) -> bool:
+    return v.dtype in INTS
+
+
+def _broadcastable(a: tuple, b: tuple) -> bool:
+    for x, y in zip(a[::-1], b[::-1]):
+        if x != y and 1 not in (x, y):
+            return False
+    return True
+
+
+def _out_shape(a: tuple, b: tuple) -> tuple:
+    return tuple(np.broadcast_shapes(a, b))
+
+
+def _bounded(g, v, limit: float = 8.0):
+    """v itself when its magnitude is surely small, else tanh(v) * 2."""
+    if v.bound <= limit:
+        return v
+    return g.step(Step("multiply", (Ref(g.step(Step("tanh", (Ref(v.index),)), False,
+                                                    1.0).index), 2.0)), False, 2.0)
+
+
+# Smooth unary functions: (name, needs a bounded input, output bound from input bound)
+SMOOTH = [("negative", False, lambda b: b), ("tanh", False, lambda b: 1.0),
+          ("sigmoid", False, lambda b: 1.0), ("sin", False, lambda b: 1.0),
+          ("cos", False, lambda b: 1.0), ("erf", False, lambda b: 1.0),
+          ("square", True, lambda b: b * b), ("exp", True, lambda b: float(np.exp(b))),
+          ("expm1", True, lambda b: float(np.exp(b))), ("nn.softplus", True, lambda b: b + 1),
+          ("nn.softsign", False, lambda b: 1.0), ("nn.elu", True, lambda b: b + 1),
+          ("nn.selu", True, lambda b: 1.8 * b + 2), ("nn.gelu", False, lambda b: b + 1),
+          ("nn.silu", False, lambda b: b + 1), ("nn.relu", False, lambda b: b),
+          ("nn.relu6", False, lambda b: 6.0), ("nn.leaky_relu", False, lambda b: b),
+          ("abs", False, lambda b: b), ("identity", False, lambda b: b)]
+# on |x| + 0.5 (positive, away from singularities): name, output bound
+POSITIVE = [("log", lambda b: float(np.log(b + 0.5)) + 1), ("sqrt", lambda b: b ** 0.5 + 1),
+            ("rsqrt", lambda b: 1.5), ("reciprocal", lambda b: 2.0),
+            ("log1p", lambda b: float(np.log1p(b + 0.5)))]
+
+
+@weight(6)
+def unary_float(g):
+    v = g.pick(_float)
+    if v is None:
+        return None
+    if g.rng.random() < 0.25:
+        name, bound = POSITIVE[int(g.rng.integers(len(POSITIVE)))]
+        a = g.step(Step("abs", (Ref(v.index),)), v.exact, v.bound)
+        a = g.step(Step("add", (Ref(a.index), 0.5)), v.exact, v.bound + 0.5)
+        return g.step(Step(name, (Ref(a.index),)), False, bound(v.bound))
+    name, bounded, bound = SMOOTH[int(g.rng.integers(len(SMOOTH)))]
+    if bounded:
+        v = _bounded(g, v, 4.0)
+    exact = v.exact and name in ("negative", "abs", "identity", "nn.relu")
+    return g.step(Step(name, (Ref(v.index),)), exact, bound(v.bound))
+
+
+BINARY = [("add", lambda a, b: a + b), ("subtract", lambda a, b: a + b),
+          ("multiply", lambda a, b: a * b), ("maximum", max), ("minimum", max)]
+
+
+@weight(8)
+def binary_float(g):
+    a = g.pick(_float)
+    if a is None:
+        return None
+    if g.rng.random() < 0.25:  # a weak python scalar
+        c = float(g.rng.choice([0.0, -0.0, 1.0, 2.0, 0.5, -3.0]))
+        name, bound = BINARY[int(g.rng.integers(len(BINARY)))]
+        args = (Ref(a.index), c) if g.rng.random() < 0.5 else (c, Ref(a.index))
+        return g.step(Step(name, args), a.exact and name != "multiply", bound(a.bound, abs(c)))
+    b = g.pick(lambda v: v.dtype == a.dtype and _broadcastable(v.shape, a.shape),
+               prefer_recent=False)
+    if g.rng.random() < 0.15:  # a division, away from zero
+        d = g.step(Step("abs", (Ref(b.index),)), b.exact, b.bound)
+        d = g.step(Step("add", (Ref(d.index), 0.75)), False, b.bound + 0.75)
+        return g.step(Step("divide", (Ref(a.index), Ref(d.index))), False, a.bound * 1.4)
+    if g.rng.random() < 0.1:
+        return g.step(Step("atan2", (Ref(a.index), Ref(b.index))), False, 3.2)
+    if g.rng.random() < 0.1:
+        base = g.step(Step("abs", (Ref(_bounded(g, a, 4.0).index),)), False, 4.0)
+        base = g.step(Step("add", (Ref(base.index), 0.5)), False, 4.5)
+        p = float(g.rng.choice([2.0, 0.5, -1.5, 3.0]))
+        return g.step(Step("pow", (Ref(base.index), p)), False, 4.5 ** abs(p) + 2)
+    name, bound = BINARY[int(g.rng.integers(len(BINARY)))]
+    exact = a.exact and b.exact and name in ("maximum", "minimum")
+    return g.step(Step(name, (Ref(a.index), Ref(b.index))), exact, bound(a.bound, b.bound))
+
+
+@weight(3)
+def integer(g):
+    a = g.pick(_int)
+    if a is None:
+        return None
+    b = g.pick(lambda v: v.dtype == a.dtype and _broadcastable(v.shape, a.shape))
+    name = str(g.rng.choice(["add", "subtract", "multiply", "maximum", "minimum",
+                             "floordiv", "mod", "abs", "negative", "sign"]))
+    if name in ("abs", "negative", "sign"):
+        return g.step(Step(name, (Ref(a.index),)), True, a.bound)
+    if name == "multiply" and a.bound * b.bound > 1e6:
+        name = "add"
+    bound = a.bound * b.bound if name == "multiply" else a.bound + b.bound
+    return g.step(Step(name, (Ref(a.index), Ref(b.index))), True, bound)
+
+
+@weight(3)
+def compare_select(g):
+    """Comparisons of exact values, logic on bools, and select (tf.where)."""
+    a = g.pick(lambda v: v.exact and v.dtype != "bool")
+    if a is None:
+        return None
+    b = g.pick(lambda v: v.exact and v.dtype == a.dtype and v.shape == a.shape)
+    name = str(g.rng.choice(["less", "less_equal", "greater", "greater_equal", "equal",
+                             "not_equal"]))
+    cond = g.step(Step(name, (Ref(a.index), Ref(b.index))), True, 1)
+    other = g.pick(lambda v: v.dtype == "bool" and v.shape == cond.shape and v is not cond)
+    if other is not None and g.rng.random() < 0.5:
+        logic = str(g.rng.choice(["logical_and", "logical_or", "logical_xor"]))
+        cond = g.step(Step(logic, (Ref(cond.index), Ref(other.index))), True, 1)
+    if g.rng.random() < 0.2:
+        cond = g.step(Step("logical_not", (Ref(cond.index),)), True, 1)
+    x = g.pick(lambda v: v.dtype != "bool" and v.shape == cond.shape)
+    if x is None or g.rng.random() < 0.3:
+        return g.step(Step("cast", (Ref(cond.index), g.float)), True, 1)
+    y = g.pick(lambda v: v.dtype == x.dtype and v.shape == x.shape)
+    return g.step(Step("where", (Ref(cond.index), Ref(x.index), Ref(y.index))),
+                  x.exact and y.exact, max(x.bound, y.bound))
+
+
+@weight(2)
+def cast_round(g):
+    """Rounding and casts: ints to floats, exact floats rounded to ints."""
+    if g.rng.random() < 0.5:
+        a = g.pick(_int)
+        if a is None:
+            return None
+        return g.step(Step("cast", (Ref(a.index), g.float)), True, a.bound)
+    a = g.pick(lambda v: _float(v) and v.exact and v.bound < 1e6)
+    if a is None:
+        return None
+    name = str(g.rng.choice(["floor", "ceil", "round", "sign"]))
+    r = g.step(Step(name, (Ref(a.index),)), True, a.bound + 1)
+    if g.rng.random() < 0.5:
+        return g.step(Step("cast", (Ref(r.index), str(g.rng.choice(INTS)))), True, r.bound)
+    return r
+
+
+def _axes(g, rank: int):
+    """None, one axis (maybe negative) or a list of axes."""
+    if rank == 0 or g.rng.random() < 0.2:
+        return None
+    n = int(g.rng.integers(1, rank + 1))
+    axes = sorted(g.rng.choice(rank, size=n, replace=False).tolist())
+    if n == 1:
+        return int(axes[0]) - (rank if g.rng.random() < 0.3 else 0)
+    return [int(x) for x in axes]
+
+
+@weight(5)
+def reduce(g):
+    a = g.pick(lambda v: v.dtype != "bool")
+    if a is None:
+        return None
+    keep = bool(g.rng.random() < 0.4)
+    axis = _axes(g, len(a.shape))
+    size = int(np.prod(a.shape)) if a.shape else 1
+    if _float(a):
+        names = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min"] + \
+            (["reduce_prod"] if a.bound <= 2 and size <= 16 else [])
+    else:
+        names = ["reduce_sum", "reduce_max", "reduce_min"]
+    name = str(g.rng.choice(names))
+    if not a.exact and name in ("reduce_max", "reduce_min") and g.rng.random() < 0.5:
+        name = "reduce_sum"
+    exact = a.exact and (name in ("reduce_max", "reduce_min") or _int(a))
+    bound = a.bound * size if name == "reduce_sum" else a.bound ** min(size, 4) + 1 \
+        if name == "reduce_prod" else a.bound
+    if g.rng.random() < 0.15 and a.exact and a.shape:  # argmax / argmin of exact values
+        ax = int(g.rng.integers(len(a.shape)))
+        return g.step(Step(str(g.rng.choice(["argmax", "argmin"])), (Ref(a.index),),
+                           (("axis", ax),)), True, max(a.shape))
+    return g.step(Step(name, (Ref(a.index),), (("axis", axis), ("keepdims", keep))),
+                  exact, bound)
+
+
+@weight(2)
+def reduce_bool(g):
+    a = g.pick(lambda v: v.dtype == "bool")
+    if a is None:
+        return None
+    name = str(g.rng.choice(["reduce_any", "reduce_all"]))
+    return g.step(Step(name, (Ref(a.index),), (("axis", _axes(g, len(a.shape))),)), True, 1)

@@ -1,0 +1,173 @@
+"""Fuzz programs: a random graph as data, so it can be built, shrunk and printed as Python.
+
+A Program is a list of values: fed placeholders first (Input), then Steps, each one call of
+the public API (`tf.matmul(v0, v1, transpose_b=True)`) on earlier values and literals. The
+same Program builds the same graph in any default graph (`build`), prints as a standalone
+graphc program (`to_source`), and shrinks by replacing a step with a placeholder fed the
+value it had (`cut`). Fetched values are listed in `outputs`; gradients are ordinary steps
+(`tf.gradients` with the index of the gradient taken).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An argument that is an earlier value of the program."""
+    index: int
+
+
+@dataclass(frozen=True)
+class Input:
+    """A placeholder and the array fed to it."""
+    dtype: str
+    value: np.ndarray = field(compare=False)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.value.shape)
+
+
+@dataclass(frozen=True)
+class Step:
+    """`fn(*args, **kwargs)`, `fn` a dotted name under `tf` ("matmul", "nn.softmax"); args
+    are Refs, literals, numpy arrays or lists of those. `pick`: the index taken from a
+    function returning a list (split, unstack, gradients)."""
+    fn: str
+    args: tuple = ()
+    kwargs: tuple = ()  # (name, value) pairs
+    pick: Optional[int] = None
+
+
+@dataclass
+class Program:
+    values: list  # Input or Step, numbered v0, v1, ... in order
+    outputs: list  # indices of fetched values
+    seed: int = 0
+
+    def refs(self, i: int) -> list:
+        """The indices value i reads."""
+        v = self.values[i]
+        return [] if isinstance(v, Input) else _refs((v.args, v.kwargs))
+
+    def reachable(self, outputs=None) -> list:
+        """Indices of the values the outputs depend on, in order."""
+        seen, stack = set(), list(self.outputs if outputs is None else outputs)
+        while stack:
+            i = stack.pop()
+            if i not in seen:
+                seen.add(i)
+                stack.extend(self.refs(i))
+        return sorted(seen)
+
+    def cut(self, i: int, value: np.ndarray, dtype: str) -> "Program":
+        """The program with value i fed as a placeholder holding `value`."""
+        values = list(self.values)
+        values[i] = Input(dtype, np.array(value))
+        return dataclasses.replace(self, values=values)
+
+    def keep(self, outputs) -> "Program":
+        return dataclasses.replace(self, outputs=list(outputs))
+
+    def count(self) -> int:
+        return len(self.reachable())
+
+
+def _refs(x) -> list:
+    if isinstance(x, Ref):
+        return [x.index]
+    if isinstance(x, (tuple, list)):
+        return [i for item in x for i in _refs(item)]
+    return []
+
+
+def _resolve(x, built):
+    if isinstance(x, Ref):
+        return built[x.index]
+    if isinstance(x, tuple):
+        return tuple(_resolve(item, built) for item in x)
+    if isinstance(x, list):
+        return [_resolve(item, built) for item in x]
+    return x
+
+
+def function(tf, name: str):
+    obj = tf
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def apply(tf, step: Step, built: list):
+    """Build one step on the already built values."""
+    out = function(tf, step.fn)(*_resolve(step.args, built),
+                                **{k: _resolve(v, built) for k, v in step.kwargs})
+    return out[step.pick] if step.pick is not None else out
+
+
+def build(tf, program: Program, only=None):
+    """(placeholders {index: tensor}, built values, feeds) in the default graph; only the
+    values in `only` (default: those the outputs reach) are built."""
+    wanted = set(program.reachable() if only is None else only)
+    built: list = [None] * len(program.values)
+    placeholders, feeds = {}, {}
+    for i, v in enumerate(program.values):
+        if i not in wanted:
+            continue
+        if isinstance(v, Input):
+            built[i] = tf.placeholder(getattr(tf, v.dtype), list(v.shape), name=f"v{i}")
+            placeholders[i] = built[i]
+            feeds[built[i]] = v.value
+        else:
+            built[i] = apply(tf, v, built)
+    return placeholders, built, feeds
+
+
+# --- printing --------------------------------------------------------------------------------
+def literal(x) -> str:
+    """Python source for an argument."""
+    if isinstance(x, Ref):
+        return f"v{x.index}"
+    if isinstance(x, np.ndarray):
+        return f"np.array({x.tolist()!r}, np.{x.dtype.name})"
+    if isinstance(x, np.generic):
+        return f"np.{x.dtype.name}({x.item()!r})"
+    if isinstance(x, list):
+        return "[" + ", ".join(literal(i) for i in x) + "]"
+    if isinstance(x, tuple):
+        return "(" + ", ".join(literal(i) for i in x) + ("," if len(x) == 1 else "") + ")"
+    return repr(x)
+
+
+def statement(i: int, v) -> str:
+    if isinstance(v, Input):
+        return f"v{i} = tf.placeholder(tf.{v.dtype}, {list(v.shape)})"
+    args = [literal(a) for a in v.args] + [f"{k}={literal(a)}" for k, a in v.kwargs]
+    pick = f"[{v.pick}]" if v.pick is not None else ""
+    return f"v{i} = tf.{v.fn}({', '.join(args)}){pick}"
+
+
+def to_source(program: Program, options: str, target: str = "llvm",
+              rtol: float = 1e-4) -> str:
+    """A standalone program: the graph, its feeds, the run on `target` with `options` (the
+    source of a graphc.Options call) compared with the reference target."""
+    keep = program.reachable()
+    lines = ["import numpy as np", "import graphc as tf", ""]
+    lines += [statement(i, program.values[i]) for i in keep]
+    feeds = [i for i in keep if isinstance(program.values[i], Input)]
+    lines.append("feeds = {" + ", ".join(f"v{i}: {literal(program.values[i].value)}"
+                                         for i in feeds) + "}")
+    lines.append("fetches = [" + ", ".join(f"v{i}" for i in program.outputs) + "]")
+    lines += ["with tf.Session(target='reference') as sess:",
+              "    want = sess.run(fetches, feeds)",
+              f"with tf.Session(target={target!r}, config={options}) as sess:",
+              "    got = sess.run(fetches, feeds)",
+              "for g, w in zip(got, want):",
+              f"    np.testing.assert_allclose(g, w, rtol={rtol!r}, atol={rtol!r})", ""]
+    return "\n".join(lines)
