@@ -7,7 +7,8 @@ messages. Its only external symbols are the `<name>_*` API functions; the object
 and the weights are hidden symbols of the same library.
 
 Contract of a run (documented to users in the generated header and docs/aot.md): a null
-context, input or output pointer, a batch size out of range, or an output range that overlaps
+context, input or output pointer, a batch size out of range (outside [1, max_batch], or one
+for which an array's byte size would not fit in int64), or an output range that overlaps
 an input or another output is refused with an error code before native code reads anything;
 a check of the graph that fails (an assertion, a gather index out of range) stops the run
 with GRAPHC_ERROR_CHECK and the op's message. Outputs are then unspecified.
@@ -16,7 +17,7 @@ with GRAPHC_ERROR_CHECK and the op's message. Outputs are then unspecified.
 from __future__ import annotations
 
 from graphc.aot.cabi_runtime import API, HEADER, PRELUDE
-from graphc.aot.model import DTYPE_CODES, Port, Variant
+from graphc.aot.model import DTYPE_CODES, MAX_BYTES, Port, Variant
 
 ABI_VERSION = 1
 
@@ -99,10 +100,28 @@ def _weights_c(name: str, weights_path: str, weights_bytes: int) -> str:
             f"extern const unsigned char {symbol}[] GRAPHC_HIDDEN;")
 
 
+def _check_sizes(inputs: list, outputs: list, variants: list, max_batch: int) -> None:
+    """The wrapper computes byte sizes in int64 from the tables it is given: they must be
+    what export validates (non-negative dims, sizes below MAX_BYTES at max_batch rows), or a
+    negative or wrapped size would reach memcpy. Raises ValueError otherwise."""
+    if not 0 <= max_batch < MAX_BYTES:
+        raise ValueError(f"max_batch {max_batch} is outside [0, 2**62)")
+    rows = max([max_batch] + [v.block for v in variants])
+    for kind, ports in (("input", inputs), ("output", outputs)):
+        for port in ports:
+            problem = port.size_error(rows)
+            if problem is not None:
+                raise ValueError(f"{kind} {problem}")
+    for v in variants:
+        if not 0 <= v.arena_bytes < MAX_BYTES:
+            raise ValueError(f"a workspace of {v.arena_bytes} bytes is outside [0, 2**62)")
+
+
 def render_wrapper(name: str, inputs: list, outputs: list, variants: list, weights_path: str,
                    weights_bytes: int, max_batch: int, version: str) -> str:
     """The wrapper's C source; `weights_path` is the blob that .incbin embeds when the
     wrapper is compiled. `variants` come by decreasing block."""
+    _check_sizes(inputs, outputs, variants, max_batch)
     table_sizes = [max(len(v.slots), 1) for v in variants]
     offsets = [sum(table_sizes[:i]) for i in range(len(variants))]
     rows = ",\n    ".join(

@@ -71,7 +71,8 @@ int ${name}_num_inputs(void);
 int ${name}_num_outputs(void);
 /* Per input/output index: NULL / -1 for an index out of range. shape() returns the rank and
  * writes the dims to `dims` (when not NULL), -1 for the batch dimension; bytes() gives the
- * size of the array for a batch size (ignored for fixed shapes). */
+ * size of the array for a batch size (ignored for arrays without the batch dimension), or -1
+ * for a batch size outside [1, max_batch()], which run_batch refuses too. */
 const char *${name}_input_name(int i);
 int ${name}_input_dtype(int i);
 int ${name}_input_shape(int i, int64_t *dims);
@@ -170,8 +171,30 @@ GRAPHC_API const char *NAME_error(const NAME_context *ctx) {
     return ctx == NULL ? "NAME: the context is NULL" : ctx->error;
 }
 
+/* The bytes of port p's array for `batch` rows (the batch is ignored when p has no batch
+ * dimension), or -1 when the batch is outside [1, MAX_BATCH] or the size is negative or
+ * does not fit in int64. Export keeps MAX_BATCH * row_bytes below 2^62, so -1 means a batch
+ * run_batch refuses; the overflow test guards the multiplication all the same. */
 static int64_t bytes_of(const port_t *p, int64_t batch) {
-    return p->batched ? batch * p->row_bytes : p->row_bytes;
+    if (p->row_bytes < 0) return -1;
+    if (!p->batched) return p->row_bytes;
+    if (batch < 1 || batch > MAX_BATCH) return -1;
+    if (p->row_bytes > 0 && batch > INT64_MAX / p->row_bytes) return -1;
+    return batch * p->row_bytes;
+}
+
+/* Every port's size for `batch` is known (bytes_of >= 0), else an error naming the first
+ * one that is not: checked before any pointer is read. */
+static int check_sizes(NAME_context *ctx, int64_t batch) {
+    for (int i = 0; i < NUM_INPUTS; ++i)
+        if (bytes_of(&inputs[i], batch) < 0)
+            return fail(ctx, GRAPHC_ERROR_BATCH, "NAME: input %d (%s) has no valid byte size "
+                        "for batch size %lld", i, inputs[i].name, (long long)batch);
+    for (int o = 0; o < NUM_OUTPUTS; ++o)
+        if (bytes_of(&outputs[o], batch) < 0)
+            return fail(ctx, GRAPHC_ERROR_BATCH, "NAME: output %d (%s) has no valid byte size "
+                        "for batch size %lld", o, outputs[o].name, (long long)batch);
+    return GRAPHC_OK;
 }
 
 static int overlap(const void *a, int64_t na, const void *b, int64_t nb) {
@@ -181,6 +204,8 @@ static int overlap(const void *a, int64_t na, const void *b, int64_t nb) {
 
 static int check_args(NAME_context *ctx, int64_t batch, const void *const *in,
                       void *const *out) {
+    int rc = check_sizes(ctx, batch);
+    if (rc != GRAPHC_OK) return rc;
     if (NUM_INPUTS > 0 && in == NULL)
         return fail(ctx, GRAPHC_ERROR_NULL, "NAME: the inputs array is NULL");
     if (NUM_OUTPUTS > 0 && out == NULL)
@@ -285,14 +310,14 @@ static int shape_of(const port_t *p, int64_t *dims) {
 }
 
 static int64_t size_of(const port_t *p, int64_t batch) {
-    if (p == NULL || (p->batched && batch < 0)) return -1;
-    return bytes_of(p, batch);
+    return p == NULL ? -1 : bytes_of(p, batch);
 }
 
 GRAPHC_API int64_t NAME_max_batch(void) { return MAX_BATCH; }
 GRAPHC_API int NAME_num_inputs(void) { return NUM_INPUTS; }
 GRAPHC_API int NAME_num_outputs(void) { return NUM_OUTPUTS; }
-/* name, dtype, shape and byte size of input or output i (NULL / -1 when out of range) */
+/* name, dtype, shape and byte size of input or output i (NULL / -1 when out of range; the
+ * size is -1 too for a batch size run_batch refuses, see bytes_of) */
 #define PORT_QUERIES(kind, table, count)                                             \
     GRAPHC_API const char *NAME_##kind##_name(int i) {                               \
         const port_t *p = port_at(table, count, i);                                  \

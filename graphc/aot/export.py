@@ -18,14 +18,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from graphc.aot.batch import ROWS, NotSeparable, classify
-from graphc.aot.model import ALIGN, C_IDENTIFIER, Port, Variant, Weights, c_name
+from graphc.aot.model import (
+    ALIGN,
+    C_IDENTIFIER,
+    MAX_BYTES,
+    Port,
+    Variant,
+    Weights,
+    c_name,
+    file_digest,
+)
 
 DEFAULT_BLOCKS = (256, 64, 16, 4, 1)
 MAX_BATCH = 2**31 - 1
@@ -65,35 +76,127 @@ def export(fetches, feeds, path, name: str = "model", session=None, cpu: str = "
     Variables are read from `session` (their current values are frozen into the artifact).
     `cpu`: 'native' (this machine's CPU and features), 'generic' (any x86-64) or an LLVM
     CPU name. `threads`: the thread pool's size (default: this machine's cores). Input and
-    output names are the dict keys, else the tensors' names made C identifiers. Raises
-    ExportError for graphs that cannot be exported (random ops, assignments, unfed
-    placeholders, unknown dims other than a leading batch dim, a symbolic batch through
-    ops that mix rows) and ToolchainError when `cc` fails.
+    output names are the dict keys, else the tensors' names made C identifiers.
+
+    Every argument is checked before anything is compiled or written: TypeError for a wrong
+    type, ExportError (a ValueError) for a value out of range, each naming the argument, the
+    value given and what is allowed. ExportError also for graphs that cannot be exported
+    (random ops, assignments, unfed placeholders, unknown dims other than a leading batch
+    dim, a symbolic batch through ops that mix rows, arrays of 2**62 bytes or more), and
+    ToolchainError when `cc` or `ar` is missing or fails.
     """
-    from graphc.aot.native import check_cpu
-    if not isinstance(name, str) or not C_IDENTIFIER.match(name):
-        raise ExportError(f"name must be a C identifier (letters, digits, '_'), got {name!r}")
-    _check_blocks(batch_blocks, max_batch)
-    check_cpu(cpu)
-    threads = threads or os.cpu_count() or 1
+    directory, threads, batch_size, blocks, max_batch = _check_arguments(
+        path, name, session, cpu, threads, batch_size, batch_blocks, max_batch, cc)
     g = _resolve(fetches, feeds, session, batch_size)
     batched = frozenset(node for port, node in g.inputs if port.batched)
+    # the most rows a plan or a call ever sees: sizes are checked for it before planning
+    rows = max(max_batch, blocks[0]) if batched else 0
+    _check_sizes([port for port, _ in g.inputs], rows, "input")
     states = _separable(g, batched) if batched else {}
     weights = Weights()
-    blocks = sorted(set(batch_blocks), reverse=True) if batched else [0]
+    blocks = blocks if batched else [0]
     built = [_variant(g, block, states, weights, threads, cpu, name) for block in blocks]
     variants = [v for v, _ in built]
     outputs = _output_ports(g, built[0][1], states)
-    return _write(path, name, g, outputs, variants, weights, cpu, threads,
+    _check_sizes(outputs, rows, "output")
+    arena = max(v.arena_bytes for v in variants)
+    if arena >= MAX_BYTES:
+        raise ExportError(f"the plan needs a workspace of {arena} bytes, more than the "
+                          f"{MAX_BYTES} (2**62) an artifact allows: use smaller batch_blocks "
+                          "or a smaller batch_size")
+    return _write(directory, name, g, outputs, variants, weights, cpu, threads,
                   max_batch if batched else 0, cc)
 
 
-def _check_blocks(blocks, max_batch) -> None:
-    blocks = list(blocks)
-    if not blocks or any(not isinstance(b, int) or b < 1 for b in blocks) or min(blocks) != 1:
-        raise ExportError(f"batch_blocks must be positive ints including 1, got {blocks}")
-    if not isinstance(max_batch, int) or max_batch < 1:
-        raise ExportError(f"max_batch must be a positive int, got {max_batch!r}")
+def _check_arguments(path, name, session, cpu, threads, batch_size, batch_blocks, max_batch,
+                     cc) -> tuple:
+    """export()'s arguments other than the graph, checked before anything is built (the
+    C wrapper trusts them: a negative batch_size used to become a negative array size there).
+    Returns (absolute directory, threads, batch_size, blocks largest first, max_batch)."""
+    from graphc.aot.link import find_tool
+    from graphc.aot.native import check_cpu
+    from graphc.codegen_llvm.threads import MAX_THREADS
+    from graphc.runtime.session import Session
+    if not isinstance(name, str):
+        raise TypeError(f"export: name must be a str (a C identifier), got {name!r}")
+    if not C_IDENTIFIER.match(name):
+        raise ExportError(f"export: name must be a C identifier (letters, digits, '_', not "
+                          f"starting with a digit), got {name!r}")
+    directory = _check_path(path)
+    if session is not None and not isinstance(session, Session):
+        raise TypeError(f"export: session must be a graphc Session or None, got {session!r}")
+    if session is not None and session._closed:
+        raise ExportError("export: session is closed, so its variable values are gone: "
+                          "export inside the `with tf.Session() as sess:` block")
+    if not isinstance(cpu, str) or not cpu:
+        raise TypeError(f"export: cpu must be a non-empty str ('native', 'generic' or an LLVM "
+                        f"CPU name), got {cpu!r}")
+    if threads is not None:
+        threads = _int_in("threads", threads, 1, MAX_THREADS, "or None (this machine's cores)")
+    threads = threads or min(os.cpu_count() or 1, MAX_THREADS)
+    if batch_size is not None:
+        batch_size = _int_in("batch_size", batch_size, 1, MAX_BYTES,
+                             "or None (keep a leading None dimension symbolic)")
+    max_batch = _int_in("max_batch", max_batch, 1, MAX_BYTES)
+    blocks = _check_blocks(batch_blocks)
+    if not isinstance(cc, str) or not cc:
+        raise TypeError(f"export: cc must be a non-empty str (the C compiler), got {cc!r}")
+    find_tool(cc)  # a missing compiler or archiver is found now, not after the LLVM build
+    find_tool("ar")
+    check_cpu(cpu)  # last: it starts a process
+    return directory, threads, batch_size, blocks, max_batch
+
+
+def _int_in(what: str, value, low: int, high: int, alternative: str = "") -> int:
+    """`value` as an int in [low, high]; bools are refused (True is not a thread count)."""
+    upper = "2**62" if high == MAX_BYTES else str(high)
+    allowed = f"an int in [{low}, {upper}]" + (f" {alternative}" if alternative else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"export: {what} must be {allowed}, got {value!r} "
+                        f"({type(value).__name__})")
+    if not low <= value <= high:
+        raise ExportError(f"export: {what} must be {allowed}, got {value}")
+    return int(value)
+
+
+def _check_path(path) -> str:
+    try:
+        directory = os.fsdecode(path)
+    except TypeError:
+        raise TypeError(f"export: path must be a str or os.PathLike (the directory to write "
+                        f"into), got {path!r}") from None
+    if not directory:
+        raise ExportError("export: path is empty: give the directory to write into")
+    directory = os.path.abspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ExportError(f"export: path {directory} exists and is not a directory (export "
+                          "writes lib<name>.so, lib<name>.a, <name>.h and <name>.json into "
+                          "a directory)")
+    return directory
+
+
+def _check_blocks(batch_blocks) -> list:
+    """The distinct block sizes, largest first; they must include 1 (any batch is then a
+    sum of blocks)."""
+    allowed = f"positive ints including 1, at most 2**62, e.g. {DEFAULT_BLOCKS}"
+    if isinstance(batch_blocks, (str, bytes)) or not isinstance(batch_blocks, Iterable):
+        raise TypeError(f"export: batch_blocks must be a sequence of {allowed}, got "
+                        f"{batch_blocks!r}")
+    blocks = list(batch_blocks)
+    for b in blocks:
+        if isinstance(b, bool) or not isinstance(b, numbers.Integral):
+            raise TypeError(f"export: batch_blocks must hold {allowed}, got {b!r} "
+                            f"({type(b).__name__}) in {blocks}")
+    if not blocks or 1 not in blocks or not all(1 <= b <= MAX_BYTES for b in blocks):
+        raise ExportError(f"export: batch_blocks must be {allowed}, got {blocks}")
+    return sorted({int(b) for b in blocks}, reverse=True)
+
+
+def _check_sizes(ports: list, rows: int, kind: str) -> None:
+    for port in ports:
+        problem = port.size_error(rows)
+        if problem is not None:
+            raise ExportError(f"export: {kind} {problem}: use a smaller batch_size or max_batch")
 
 
 def _items(structure, what: str) -> list:
@@ -124,6 +227,8 @@ def _resolve(fetches, feeds, session, batch_size) -> _Graph:
     for given, item in _items(feeds, "feeds"):
         t = _tensor(item, "feeds")
         graph = graph or t.graph
+        if t.graph is not graph:
+            raise ExportError(f"{t.name} is not in the graph of the other feeds")
         node = _fed_node(t.node)
         if any(node is other for _, other in inputs):
             raise ExportError(f"{t.name} is given twice among the feeds")
@@ -135,6 +240,9 @@ def _resolve(fetches, feeds, session, batch_size) -> _Graph:
         if t.graph is not graph:
             raise ExportError(f"{t.name} is not in the graph of the other feeds and fetches")
         outs.append((c_name(given or t.name, taken_out), _value_node(t.node)))
+    if not outs:
+        raise ExportError(f"export: fetches is empty ({fetches!r}): give at least one tensor "
+                          "to compute")
     if session is not None and session.graph is not graph:
         raise ExportError("the session runs another graph than the one being exported")
     # the session's variable values (the runtime state a Session keeps; read, not changed)
@@ -150,7 +258,7 @@ def _input_port(name: str, tensor, batch_size) -> Port:
     if shape is None:
         raise ExportError(f"{where} has an unknown rank: give its placeholder a shape")
     if shape and shape[0] is None and batch_size is not None:
-        shape = (int(batch_size),) + tuple(shape[1:])
+        shape = (batch_size,) + tuple(shape[1:])
     if None in shape[1:]:
         raise ExportError(f"{where} has shape {list(shape)}: only the leading dimension may "
                           "be unknown (it becomes the symbolic batch size)")
@@ -251,16 +359,12 @@ def _output_ports(g: _Graph, shapes: list, states: dict) -> list:
     return ports
 
 
-def _write(path, name, g, outputs, variants, weights, cpu, threads, max_batch, cc):
+def _write(directory, name, g, outputs, variants, weights, cpu, threads, max_batch, cc):
     from graphc import __version__
     from graphc.aot.cabi import render_header, render_wrapper
     from graphc.aot.link import build_files
     from graphc.aot.native import build_object
     inputs = [port for port, _ in g.inputs]
-    for port in inputs + outputs:
-        if max_batch and port.batched and max_batch * port.row_bytes >= 2**62:
-            raise ExportError(f"max_batch={max_batch} is too large for {port.name}")
-    directory = os.path.abspath(os.fspath(path))
     os.makedirs(directory, exist_ok=True)
     native = build_object(name, [v.module for v in variants], cpu)
     symbolic = variants[0].block > 0
@@ -272,7 +376,7 @@ def _write(path, name, g, outputs, variants, weights, cpu, threads, max_batch, c
         files = build_files(directory, name, native, wrapper, header, bytes(weights.blob),
                             work, cc)
     manifest = _manifest(name, inputs, outputs, variants, weights, cpu, threads, max_batch,
-                         files)
+                         directory, files)
     manifest_path = os.path.join(directory, f"{name}.json")
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=2)
@@ -282,7 +386,8 @@ def _write(path, name, g, outputs, variants, weights, cpu, threads, max_batch, c
                     os.path.join(directory, files["header"]), manifest_path, manifest)
 
 
-def _manifest(name, inputs, outputs, variants, weights, cpu, threads, max_batch, files):
+def _manifest(name, inputs, outputs, variants, weights, cpu, threads, max_batch, directory,
+              files):
     from graphc import __version__
     from graphc.aot.cabi import ABI_VERSION
     from graphc.aot.native import cpu_description
@@ -305,4 +410,7 @@ def _manifest(name, inputs, outputs, variants, weights, cpu, threads, max_batch,
         "weights_bytes": len(weights.blob),
         "arena_bytes": max(v.arena_bytes for v in variants),
         "files": files,
+        # per file: its size and SHA-256, which load() checks before it maps the library
+        # (a truncated library dies with SIGBUS inside dlopen rather than failing cleanly)
+        "digests": {f: file_digest(os.path.join(directory, f)) for f in files.values()},
     }

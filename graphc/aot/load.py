@@ -4,10 +4,13 @@
     probs = model(x)                         # one array per output (a tuple if several)
 
 The library describes itself (names, dtypes, shapes through its query functions), so only
-the .so is needed; the manifest is read when a directory or a .json is given. Arguments are
-checked in Python before the native call (count, dtype, shape, a consistent batch size),
-with the messages a Session gives, and the C boundary checks again. Each Python thread gets
-its own context, so threads may call one model concurrently.
+the .so is needed; the manifest (the .json given, the one in the directory given, or the
+<name>.json beside a .so) is read when there is one. Before the library is mapped, load
+checks it against the manifest's size and SHA-256 and checks that it is a complete ELF
+file, and raises ArtifactError naming the file otherwise (dlopen of a truncated file dies
+with SIGBUS). Arguments are checked in Python before the native call (count, dtype, shape,
+a consistent batch size), with the messages a Session gives, and the C boundary checks
+again. Each Python thread gets its own context, so threads may call one model concurrently.
 """
 
 from __future__ import annotations
@@ -15,20 +18,29 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import struct
 import threading
 
 import numpy as np
 
-from graphc.aot.model import DTYPE_CODES, Port
+from graphc.aot.model import C_IDENTIFIER, DTYPE_CODES, MAX_BYTES, Port, file_digest
 from graphc.errors import InvalidArgumentError
 from graphc.ir import dtypes
 
 _DTYPES = {code: name for name, code in DTYPE_CODES.items()}
 _ABI_VERSION = 1
+_REEXPORT = "re-export it with graphc.export"
+
+
+class ArtifactError(ValueError):
+    """What load() was given is not a usable graphc artifact: a manifest that is not valid,
+    a library truncated or modified since it was exported, or a shared library that
+    graphc.export did not write. The message names the file and what to do."""
 
 
 def _shared_object(path) -> tuple:
-    """(path of lib<name>.so, name) for a .so, a manifest or a directory holding one."""
+    """(path of lib<name>.so, name, manifest or None, manifest path) for a .so, a manifest
+    or a directory holding one. A .so's manifest is the <name>.json beside it, if any."""
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         found = sorted(f for f in os.listdir(path) if f.endswith(".json"))
@@ -37,19 +49,153 @@ def _shared_object(path) -> tuple:
                                     f"found {found}")
         path = os.path.join(path, found[0])
     if path.endswith(".json"):
-        with open(path) as f:
-            manifest = json.load(f)
-        if manifest.get("format") != "graphc-aot":
-            raise ValueError(f"{path} is not a graphc artifact manifest")
-        return os.path.join(os.path.dirname(path), manifest["files"]["shared"]), \
-            manifest["name"]
+        manifest = _read_manifest(path)
+        shared = os.path.join(os.path.dirname(path), manifest["files"]["shared"])
+        if not os.path.isfile(shared):
+            raise FileNotFoundError(f"{shared}, the library that the manifest {path} names, "
+                                    "does not exist")
+        return shared, manifest["name"], manifest, path
     base = os.path.basename(path)
     if not (base.startswith("lib") and base.endswith(".so")):
         raise ValueError(f"expected lib<name>.so, <name>.json or a directory, got {path}")
-    return path, base[3:-3]
+    name = base[3:-3]
+    if not C_IDENTIFIER.match(name):
+        raise ArtifactError(f"{path} is not a graphc export: graphc writes lib<name>.so with "
+                            f"<name> a C identifier, not {name!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such library: {path}")
+    beside = os.path.join(os.path.dirname(path), f"{name}.json")
+    if os.path.isfile(beside) and _is_graphc_manifest(beside):
+        manifest = _read_manifest(beside)
+        if manifest["files"]["shared"] == base:
+            return path, name, manifest, beside
+    return path, name, None, None
 
 
-def _declare(lib, name: str) -> dict:
+def _is_graphc_manifest(path: str) -> bool:
+    """Whether `path` claims to be a graphc manifest (another tool's <name>.json beside a
+    library is not read)."""
+    try:
+        with open(path) as f:
+            return json.load(f).get("format") == "graphc-aot"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _field(manifest, path: str, keys: tuple, kind: type):
+    """manifest[keys[0]][keys[1]]..., which must exist and be a `kind`."""
+    value = manifest
+    for depth, key in enumerate(keys):
+        where = "".join(f"[{k!r}]" for k in keys[:depth + 1])
+        if not isinstance(value, dict) or key not in value:
+            raise ArtifactError(f"the manifest {path} has no {where} (missing key {key!r}): "
+                                f"it is incomplete or not written by graphc.export; "
+                                f"{_REEXPORT}")
+        value = value[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ArtifactError(f"the manifest {path} has {where} = {value!r}, expected a "
+                            f"{kind.__name__}; {_REEXPORT}")
+    return value
+
+
+def _read_manifest(path: str) -> dict:
+    """The manifest at `path` with the keys load needs checked: format, name, files.shared
+    (a file name in the same directory) and, when present, digests of the library."""
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"{path} is not a graphc artifact manifest (not JSON: {e})") \
+            from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "graphc-aot":
+        raise ArtifactError(f"{path} is not a graphc artifact manifest (no \"format\": "
+                            "\"graphc-aot\")")
+    name = _field(manifest, path, ("name",), str)
+    shared = _field(manifest, path, ("files", "shared"), str)
+    if not C_IDENTIFIER.match(name) or shared != f"lib{name}.so":
+        raise ArtifactError(f"the manifest {path} names library {shared!r} for artifact "
+                            f"{name!r}; graphc.export writes lib<name>.so beside the manifest "
+                            f"and <name> is a C identifier; {_REEXPORT}")
+    # Manifests written before graphc recorded digests have no "digests": the library is
+    # then only checked to be a complete ELF file (_check_elf).
+    if "digests" in manifest:
+        _field(manifest, path, ("digests", shared, "bytes"), int)
+        _field(manifest, path, ("digests", shared, "sha256"), str)
+    return manifest
+
+
+def _check_digest(shared: str, manifest: dict, manifest_path: str) -> None:
+    """The library is the one the manifest describes: same size, then same SHA-256."""
+    recorded = manifest.get("digests", {}).get(os.path.basename(shared))
+    if recorded is None:
+        return  # an older manifest, see _read_manifest
+    size = os.path.getsize(shared)
+    if size != recorded["bytes"]:
+        state = "truncated" if size < recorded["bytes"] else "modified"
+        raise ArtifactError(f"{shared} has {size} bytes but its manifest "
+                            f"{manifest_path} records {recorded['bytes']}: the library is "
+                            f"{state} (an interrupted copy?); copy it again or {_REEXPORT}")
+    if file_digest(shared)["sha256"] != recorded["sha256"]:
+        raise ArtifactError(f"{shared} does not have the SHA-256 its manifest {manifest_path} "
+                            f"records: the library was modified or corrupted after export; "
+                            f"copy it again or {_REEXPORT}")
+
+
+# ELF64 little-endian layouts (the only kind graphc writes: x86-64 Linux)
+_ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
+_PROGRAM_HEADER = struct.Struct("<IIQQQQQQ")
+_SECTION_HEADER = struct.Struct("<IIQQQQIIQQ")
+_ET_DYN, _PT_LOAD, _SHT_NOBITS = 3, 1, 8
+
+
+def _check_elf(path: str) -> None:
+    """Raise ArtifactError unless `path` is a complete 64-bit ELF shared library: its header
+    tables, loadable segments and sections with contents all lie within the file. dlopen
+    maps the segments without comparing them with the file's length, and touching a page
+    past the end of a truncated file kills the process with SIGBUS, so this runs first."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        header = f.read(_ELF_HEADER.size)
+        if header[:4] != b"\x7fELF":
+            raise ArtifactError(f"{path} is not a shared library (no ELF header)")
+        if len(header) < _ELF_HEADER.size:
+            raise ArtifactError(f"{path} is truncated: {size} bytes, shorter than an ELF "
+                                f"header; copy it again or {_REEXPORT}")
+        (ident, e_type, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum,
+         _) = _ELF_HEADER.unpack(header)
+        if ident[4] != 2 or ident[5] != 1 or e_type != _ET_DYN:
+            raise ArtifactError(f"{path} is not a 64-bit little-endian ELF shared library, "
+                                "which graphc.export writes")
+        extents = [(phoff, phnum * phentsize, "the program header table"),
+                   (shoff, shnum * shentsize, "the section header table")]
+        _within(path, size, extents)
+        if (phnum and phentsize < _PROGRAM_HEADER.size) or \
+                (shnum and shentsize < _SECTION_HEADER.size):
+            raise ArtifactError(f"{path} is not a valid ELF file (header entries too small)")
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            p_type, _, offset, _, _, filesz, _, _ = _PROGRAM_HEADER.unpack(
+                f.read(_PROGRAM_HEADER.size))
+            if p_type == _PT_LOAD:
+                extents.append((offset, filesz, f"loadable segment {i}"))
+        for i in range(shnum):
+            f.seek(shoff + i * shentsize)
+            _, sh_type, _, _, offset, sh_size, _, _, _, _ = _SECTION_HEADER.unpack(
+                f.read(_SECTION_HEADER.size))
+            if sh_type != _SHT_NOBITS:
+                extents.append((offset, sh_size, f"section {i}"))
+    _within(path, size, extents)
+
+
+def _within(path: str, size: int, extents: list) -> None:
+    for offset, length, what in extents:
+        if offset + length > size:
+            raise ArtifactError(f"{path} is truncated: {what} ends at byte {offset + length} "
+                                f"but the file has {size} bytes; copy it again or "
+                                f"{_REEXPORT}")
+
+
+def _declare(lib, name: str, path: str) -> dict:
     c = ctypes
     signatures = {
         "create": (c.c_void_p, []), "destroy": (None, [c.c_void_p]),
@@ -65,21 +211,43 @@ def _declare(lib, name: str) -> dict:
     }
     functions = {}
     for suffix, (restype, argtypes) in signatures.items():
-        fn = getattr(lib, f"{name}_{suffix}")
+        try:
+            fn = getattr(lib, f"{name}_{suffix}")
+        except AttributeError:
+            raise ArtifactError(f"{path} is not a graphc export: it does not define "
+                                f"{name}_{suffix}, one of the {name}_* functions every "
+                                "library written by graphc.export has") from None
         fn.restype, fn.argtypes = restype, argtypes
         functions[suffix] = fn
     return functions
 
 
-def _ports(fn: dict, kind: str) -> list:
+def _ports(fn: dict, kind: str, path: str, max_batch: int) -> list:
+    """The library's own description of its inputs or outputs, checked: the Python side
+    sizes the arrays it passes by it, so a negative dimension or a size that overflows
+    int64 (a library exported before export checked its arguments) is refused here."""
+    def invalid(what: str) -> ArtifactError:
+        return ArtifactError(f"{path} is not a valid graphc export: its {kind} {what}; "
+                             f"{_REEXPORT}")
+    count = fn[f"num_{kind}s"]()
+    if not 0 <= count <= 1 << 20:
+        raise invalid(f"count is {count}")
     ports = []
-    for i in range(fn[f"num_{kind}s"]()):
-        rank = fn[f"{kind}_shape"](i, None)
+    for i in range(count):
+        rank, name, code = fn[f"{kind}_shape"](i, None), fn[f"{kind}_name"](i), \
+            fn[f"{kind}_dtype"](i)
+        if not 0 <= rank <= 64 or name is None or code not in _DTYPES:
+            raise invalid(f"{i} has rank {rank}, name {name!r} and dtype code {code}")
         dims = (ctypes.c_int64 * max(rank, 1))()
         fn[f"{kind}_shape"](i, dims)
-        shape = tuple(None if d < 0 else int(d) for d in dims[:rank])
-        ports.append(Port(fn[f"{kind}_name"](i).decode(), _DTYPES[fn[f"{kind}_dtype"](i)],
-                          shape))
+        shape = tuple(int(d) for d in dims[:rank])
+        if max_batch and shape and shape[0] == -1:  # -1: the batch dimension
+            shape = (None,) + shape[1:]
+        port = Port(name.decode(), _DTYPES[code], shape)
+        problem = port.size_error(max_batch)
+        if problem is not None:
+            raise invalid(problem)
+        ports.append(port)
     return ports
 
 
@@ -104,16 +272,24 @@ class Model:
     batch dimension); `max_batch`: 0 for fixed shapes, else the largest batch size."""
 
     def __init__(self, path):
-        self.path, self.name = _shared_object(path)
+        self.path, self.name, manifest, manifest_path = _shared_object(path)
+        # before dlopen: it would map a truncated or foreign file and may crash the process
+        if manifest is not None:
+            _check_digest(self.path, manifest, manifest_path)
+        _check_elf(self.path)
         self._lib = ctypes.CDLL(self.path)
-        self._fn = _declare(self._lib, self.name)
+        self._fn = _declare(self._lib, self.name, self.path)
         if self._fn["abi_version"]() != _ABI_VERSION:
-            raise ValueError(f"{self.path} has C ABI version {self._fn['abi_version']()}, "
-                             f"this graphc reads version {_ABI_VERSION}")
+            raise ArtifactError(f"{self.path} has C ABI version {self._fn['abi_version']()}, "
+                                f"this graphc reads version {_ABI_VERSION}; {_REEXPORT}")
         self.version = self._fn["version"]().decode()
-        self.inputs = _ports(self._fn, "input")
-        self.outputs = _ports(self._fn, "output")
         self.max_batch = self._fn["max_batch"]()
+        if not 0 <= self.max_batch < MAX_BYTES:
+            raise ArtifactError(f"{self.path} reports a maximum batch size of "
+                                f"{self.max_batch}: it is not a valid graphc export; "
+                                f"{_REEXPORT}")
+        self.inputs = _ports(self._fn, "input", self.path, self.max_batch)
+        self.outputs = _ports(self._fn, "output", self.path, self.max_batch)
         self._local = threading.local()
         self._in_dtypes = [np.dtype(p.dtype) for p in self.inputs]
         self._out_dtypes = [np.dtype(p.dtype) for p in self.outputs]
@@ -172,13 +348,22 @@ class Model:
         """The batch size the batched inputs agree on (0 for fixed shapes)."""
         if not self.max_batch:
             return 0
-        sizes = {p.name: np.shape(v)[0] if np.ndim(v) else None
-                 for p, v in zip(self.inputs, values) if p.batched}
+        sizes = {}
+        for p, v in zip(self.inputs, values):
+            if not p.batched:
+                continue
+            if not np.ndim(v):
+                shown = ["batch"] + list(p.shape[1:])
+                raise ValueError(f"{self.name}: input {p.name} must have shape {shown}, got "
+                                 "a scalar")
+            sizes[p.name] = np.shape(v)[0]
         if len(set(sizes.values())) != 1:
             raise ValueError(f"{self.name}: the batched inputs must have the same leading "
                              f"dimension, got {sizes}")
+        # Refused here, before native code: run_batch refuses the same range, and within
+        # it every array's byte size fits in int64 (checked when the library was loaded).
         batch = next(iter(sizes.values()))
-        if batch is None or not 1 <= batch <= self.max_batch:
+        if not 1 <= batch <= self.max_batch:
             raise ValueError(f"{self.name}: batch size {batch} is out of range "
                              f"[1, {self.max_batch}]")
         return batch

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 
@@ -16,6 +17,10 @@ ALIGN = 64
 # the graphc_dtype enumeration of the C header; numpy dtype name -> code
 DTYPE_CODES = {"float16": 1, "float32": 2, "float64": 3, "int32": 4, "int64": 5, "bool": 6}
 C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Every array of an artifact (an input or output at the largest batch, the arena) stays
+# below MAX_BYTES, so the C wrapper's int64 byte counts, and their sums with offsets, never
+# overflow. export() refuses larger ones, load() refuses libraries that report larger ones.
+MAX_BYTES = 2**62
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,22 @@ class Port:
     def as_json(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
 
+    def size_error(self, rows: int) -> str | None:
+        """Why this port cannot be in an artifact that runs up to `rows` batch rows at once
+        (a negative or non-integer dimension, or MAX_BYTES or more), else None."""
+        dims = self.shape[1:] if self.batched else self.shape
+        shown = ["batch" if d is None else d for d in self.shape]
+        if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0
+               for d in dims):
+            return (f"{self.name} has shape {shown}: every dimension but a leading batch "
+                    "dimension must be an int >= 0")
+        size = self.row_bytes * (rows if self.batched else 1)
+        if size >= MAX_BYTES:
+            rows_text = f" for {rows} rows" if self.batched else ""
+            return (f"{self.name} {self.dtype}{shown} would take {size} bytes{rows_text}, "
+                    f"more than the {MAX_BYTES} (2**62) an artifact allows")
+        return None
+
 
 @dataclass
 class Variant:
@@ -74,6 +95,18 @@ class Weights:
             self._offsets[key] = len(self.blob)
             self.blob.extend(data)
         return self._offsets[key]
+
+
+def file_digest(path: str) -> dict:
+    """{"bytes": size, "sha256": hex digest} of a file: what the manifest records for each
+    file export wrote and what load compares before it maps the library."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def c_name(text: str, taken: set) -> str:
