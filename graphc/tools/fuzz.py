@@ -201,10 +201,11 @@ def _mismatch(tf, program, config, problem, minimize_failures) -> Mismatch:
                     program.count())
 
 
-def minimize(tf, program: Program, config: Config, budget: int = 200) -> Program:
+def minimize(tf, program: Program, config: Config, budget: int = 300) -> Program:
     """A smaller program on which `config` still disagrees with the reference: one fetch
-    where one suffices, then each step (last first) replaced by a placeholder fed the value
-    the reference gave it, as long as the disagreement stays."""
+    where one suffices; then, while anything changes, each step (last first) read through
+    in place of one of its operands of the same type, shorter lists of operands, and each
+    step replaced by a placeholder fed the value the reference gave it."""
     def fails(p) -> bool:
         nonlocal budget
         budget -= 1
@@ -220,12 +221,46 @@ def minimize(tf, program: Program, config: Config, budget: int = 200) -> Program
     while changed and budget > 0:
         changed = False
         for i in reversed(program.reachable()):
-            if isinstance(program.values[i], Input) or i in program.outputs or budget <= 0:
+            if i >= len(program.values) or isinstance(program.values[i], Input):
                 continue
-            candidate = _cut(tf, program, i)
-            if candidate is not None and fails(candidate):
-                program, changed = candidate, True
+            for candidate in _smaller(tf, program, i):
+                if budget <= 0:
+                    break
+                if candidate is not None and fails(candidate):
+                    program, changed = candidate, True
+                    break
     return program
+
+
+def _smaller(tf, program: Program, i: int):
+    """Candidate programs with value i simpler (lazily: each costs a run)."""
+    step = program.values[i]
+    types = _types(tf, program)
+    for j in program.refs(i):  # the step read through: its operand in its place
+        if types.get(j) == types.get(i) and types.get(i) is not None:
+            yield program.substitute(i, j)
+    if step.fn == "gradients" and len(step.args[1]) > 1:  # one x, the one taken
+        yield program.with_step(i, dataclasses.replace(
+            step, args=(step.args[0], [step.args[1][step.pick]]), pick=0))
+    for k, arg in enumerate(step.args):  # shorter operand lists (add_n, concat, stack)
+        if isinstance(arg, list) and len(arg) > 1 and step.fn != "gradients":
+            for drop in range(len(arg)):
+                args = step.args[:k] + (arg[:drop] + arg[drop + 1:],) + step.args[k + 1:]
+                yield program.with_step(i, dataclasses.replace(step, args=args))
+    if i not in program.outputs:
+        yield _cut(tf, program, i)
+
+
+def _types(tf, program: Program) -> dict:
+    """value index -> (dtype, shape) as graphc built it."""
+    from graphc.tools.fuzz_program import build
+    tf.reset_default_graph()
+    try:
+        _, built, _ = build(tf, program)
+    except Exception:
+        return {}
+    return {i: (t.dtype.name, tuple(t.shape.as_list())) for i, t in enumerate(built)
+            if t is not None and hasattr(t, "dtype")}
 
 
 def _cut(tf, program: Program, i: int) -> Optional[Program]:
@@ -236,3 +271,8 @@ def _cut(tf, program: Program, i: int) -> Optional[Program]:
         return None
     value = np.asarray(value)
     return program.cut(i, value, value.dtype.name)
+
+
+if __name__ == "__main__":
+    from graphc.tools.fuzz_cli import main
+    raise SystemExit(main())

@@ -189,12 +189,11 @@ def reduce(g):
     keep = bool(g.rng.random() < 0.4)
     axis = _axes(g, len(a.shape))
     size = int(np.prod(a.shape)) if a.shape else 1
-    if _float(a):
-        names = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min"] + \
-            (["reduce_prod"] if a.bound <= 2 and size <= 16 else [])
-    else:
-        names = ["reduce_sum", "reduce_max", "reduce_min"]
+    names = ["reduce_sum", "reduce_max", "reduce_min"] + ["reduce_mean"] * _float(a) + \
+        ["reduce_prod"] * (size <= 8)
     name = str(g.rng.choice(names))
+    if name == "reduce_prod" and _float(a):  # factors of magnitude under 2
+        a = _bounded(g, a, 2.0)
     if not a.exact and name in ("reduce_max", "reduce_min") and g.rng.random() < 0.5:
         name = "reduce_sum"
     exact = a.exact and (name in ("reduce_max", "reduce_min") or _int(a))

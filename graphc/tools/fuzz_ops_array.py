@@ -23,8 +23,14 @@ def movement(g):
     r, shape, put = len(a.shape), a.shape, _same(g, a)
     kind = str(g.rng.choice(["reshape", "transpose", "expand_dims", "squeeze", "slice",
                              "strided_slice", "reverse", "concat", "stack", "split", "tile",
-                             "pad", "broadcast_to", "gather", "unstack"]))
+                             "pad", "broadcast_to", "gather", "unstack", "one_hot"]))
     ref = Ref(a.index)
+    if kind == "one_hot":  # of in-range indices
+        a = g.pick(E._int)
+        if a is None:
+            return None
+        idx = g.step(Step("mod", (Ref(a.index), 4)), True, 4)
+        return g.step(Step("one_hot", (Ref(idx.index), 4), (("dtype", g.float),)), True, 1)
     if kind == "reshape":
         size = int(np.prod(shape)) if shape else 1
         new = _factor(g, size)
@@ -103,9 +109,6 @@ def _join(g, a, kind):
 
 
 def _gather(g, a, put):
-    if g.rng.random() < 0.2 and E._int(a) and a.shape:  # one_hot of in-range indices
-        idx = g.step(Step("mod", (Ref(a.index), 4)), True, 4)
-        return g.step(Step("one_hot", (Ref(idx.index), 4), (("dtype", g.float),)), True, 1)
     axis = int(g.rng.integers(len(a.shape)))
     idx_shape = g.shape(int(g.rng.integers(0, 3)))
     idx = g.rng.integers(0, a.shape[axis], size=idx_shape).astype(np.int32)

@@ -72,6 +72,24 @@ class Program:
         values[i] = Input(dtype, np.array(value))
         return dataclasses.replace(self, values=values)
 
+    def with_step(self, i: int, step: Step) -> "Program":
+        values = list(self.values)
+        values[i] = step
+        return dataclasses.replace(self, values=values)
+
+    def substitute(self, old: int, new: int) -> "Program":
+        """The program reading value `new` wherever it read `old`."""
+        def swap(x):
+            if isinstance(x, Ref):
+                return Ref(new) if x.index == old else x
+            if isinstance(x, (tuple, list)):
+                return type(x)(swap(item) for item in x)
+            return x
+        values = [v if isinstance(v, Input) else dataclasses.replace(
+            v, args=swap(v.args), kwargs=swap(v.kwargs)) for v in self.values]
+        outputs = [new if o == old else o for o in self.outputs]
+        return dataclasses.replace(self, values=values, outputs=outputs)
+
     def keep(self, outputs) -> "Program":
         return dataclasses.replace(self, outputs=list(outputs))
 

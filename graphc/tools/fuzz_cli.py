@@ -1,0 +1,140 @@
+"""`graphc fuzz` (also `python -m graphc.tools.fuzz`): the differential fuzzer from the
+command line. Exit status 0: no mismatch; 1: mismatches (each printed as a program); 2: bad
+arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from graphc.tools.fuzz import CONFIGS, FuzzReport, Mismatch, fuzz
+
+DESCRIPTION = """Generate random graphs over graphc's primitive table (matmuls with every
+transpose, shared operands and sums of products, broadcasts, reductions over several axes,
+views and data movement, gathers, casts, integer and bool ops, row ops), fetch their values
+and the gradients of a scalar loss with respect to every float input (second derivatives
+for about a third of them), and compare the reference target with each compiled
+configuration. Each mismatch is minimized and printed as a graphc program that reproduces
+it; program i of a run is drawn from seed SEED + i."""
+
+
+def add_fuzz_parser(subparsers) -> None:
+    p = subparsers.add_parser("fuzz", help="compare compiled random graphs with the reference "
+                              "target (values and gradients)", description=DESCRIPTION)
+    add_arguments(p)
+    p.set_defaults(func=run_fuzz)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--n", type=int, default=100, metavar="N",
+                   help="number of programs (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first program (default 0)")
+    p.add_argument("--jobs", type=int, default=1, metavar="J",
+                   help="worker processes sharing the programs (default 1)")
+    p.add_argument("--config", action="append", metavar="NAME",
+                   choices=[c.name for c in CONFIGS],
+                   help="only this configuration (repeatable): " +
+                   ", ".join(repr(c.name) for c in CONFIGS))
+    p.add_argument("--every-config", action="store_true",
+                   help="run every selected configuration on every program (by default the "
+                   "slower ones run on a share)")
+    p.add_argument("--no-minimize", action="store_true", help="print mismatches unminimized")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)
+
+
+def _configs(args) -> tuple:
+    chosen = [c for c in CONFIGS if not args.config or c.name in args.config]
+    if args.every_config:
+        chosen = [c.__class__(c.name, c.target, c.settings, 1) for c in chosen]
+    return tuple(chosen)
+
+
+def run_fuzz(args: argparse.Namespace) -> int:
+    if args.n < 1 or args.jobs < 1:
+        print("graphc fuzz: --n and --jobs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        k, of = (int(x) for x in args.shard.split("/"))
+    except ValueError:
+        print(f"graphc fuzz: --shard K/N, got {args.shard!r}", file=sys.stderr)
+        return 2
+    if args.jobs > 1:
+        report = _in_workers(args)
+    else:
+        log = _progress(args) if of == 1 else _mark(args.json)
+        report = fuzz(args.n, args.seed, _configs(args), not args.no_minimize, (k, of),
+                      log=log)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report.to_json(), f, indent=1)
+    if of == 1:
+        print(report.summary(), end="")
+    return 1 if report.mismatches else 0
+
+
+def _progress(args):
+    if not sys.stderr.isatty():
+        return None
+    first = args.seed
+
+    def log(seed):
+        print(f"\rprogram {seed - first + 1}/{args.n}", end="", file=sys.stderr, flush=True)
+    return log
+
+
+def _mark(path):
+    """A worker notes the seed it is on beside its report: if it crashes, that seed is the
+    program to replay."""
+    if not path:
+        return None
+
+    def log(seed):
+        with open(path + ".current", "w", encoding="utf-8") as f:
+            f.write(str(seed))
+    return log
+
+
+def _in_workers(args) -> FuzzReport:
+    """Shards of the programs in `args.jobs` processes, their reports merged."""
+    report = FuzzReport()
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for k in range(args.jobs):
+            out = os.path.join(tmp, f"{k}.json")
+            argv = [sys.executable, "-m", "graphc.tools.fuzz", "--n", str(args.n), "--seed",
+                    str(args.seed), "--shard", f"{k}/{args.jobs}", "--json", out]
+            argv += [a for c in args.config or () for a in ("--config", c)]
+            argv += ["--every-config"] * args.every_config + ["--no-minimize"] * \
+                args.no_minimize
+            procs.append((subprocess.Popen(argv), out))
+        for proc, out in procs:
+            proc.wait()
+            if not os.path.exists(out):
+                seed = "?"
+                if os.path.exists(out + ".current"):
+                    with open(out + ".current", encoding="utf-8") as f:
+                        seed = f.read()
+                raise RuntimeError(f"graphc fuzz: a worker died (status {proc.returncode}) on "
+                                   f"the program of seed {seed}: replay it with "
+                                   f"graphc fuzz --n 1 --seed {seed}")
+            report.merge(_report_from(out))
+    return report
+
+
+def _report_from(path) -> FuzzReport:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    data["mismatches"] = [Mismatch(**m) for m in data["mismatches"]]
+    return FuzzReport(**data)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graphc.tools.fuzz",
+                                     description=DESCRIPTION)
+    add_arguments(parser)
+    return run_fuzz(parser.parse_args(argv))
