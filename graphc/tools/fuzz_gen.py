@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphc.tools.fuzz_program import Input, Program, Ref, Step, apply
+from graphc.tools.fuzz_program import Input, Program, Step, apply
 
 FLOATS = ("float32", "float64")
 

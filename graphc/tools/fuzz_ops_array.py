@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.tools import fuzz_ops as E
-from graphc.tools.fuzz_program import Ref, Step, apply
 from graphc.tools.fuzz_ops import _float, weight
+from graphc.tools.fuzz_program import Ref, Step, apply
 
 
 def _same(g, a, exact=None):
