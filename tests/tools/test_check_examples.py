@@ -1,7 +1,7 @@
-"""graphc check on the example programs that train: the docs' examples and the TF1 programs
-of tests/test_tf1_programs.py and tests/test_train_digits.py run with every distinct Session.run first compared value by
-value with the reference target (graphc.check, which names the culprit pass on a
-disagreement)."""
+"""graphc check on the example programs that train: the docs' examples and the programs of
+tests/test_tf1_programs.py and tests/test_train_digits.py run with every distinct
+Session.run first compared value by value with the reference target (graphc.check, which
+names the culprit pass on a disagreement)."""
 
 from __future__ import annotations
 
