@@ -1,7 +1,8 @@
-"""`graphc explain script.py` and `graphc check script.py`; graphc/cli.py calls add_parsers.
+"""`graphc explain FILE.py` and `graphc check FILE.py`; graphc/cli.py calls add_parsers.
 
-The script defines `build()`, called inside a fresh default graph, returning
-(fetches, {placeholder: array}) (or (fetches, feeds, info), as for `graphc bench`).
+The script follows the contract of every command (graphc/scripts.py, docs/cli.md); its
+"feeds" must give an example value for each placeholder, since check runs the graph and
+explain compiles it for the fed shapes.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-SCRIPT_HELP = ("a Python file defining build(), which returns (fetches, {placeholder: array}) "
-               "as for graphc bench")
+from graphc.scripts import UsageError
+
+SCRIPT_HELP = ("the model script, FILE.py or FILE.py:FUNCTION, whose build function returns "
+               "{\"fetches\": ..., \"feeds\": {placeholder: array}} (docs/cli.md)")
 
 
 def add_parsers(subparsers) -> None:
@@ -19,7 +22,7 @@ def add_parsers(subparsers) -> None:
         "memory", description="Print how the LLVM target compiles the graph of SCRIPT: the "
         "passes that ran, each kernel with your ops in it, why values between kernels were "
         "not fused, and the memory plan. Nothing is run.")
-    explain.add_argument("script", help=SCRIPT_HELP)
+    explain.add_argument("script", metavar="FILE.py[:FUNCTION]", help=SCRIPT_HELP)
     explain.add_argument("--l2", action="store_true", help="also print each kernel's L2")
     explain.add_argument("--llvm", action="store_true", help="also print each kernel's LLVM IR")
     explain.add_argument("--kernel", type=int, action="append", metavar="N",
@@ -31,8 +34,8 @@ def add_parsers(subparsers) -> None:
         description="Run the graph of SCRIPT compiled (LLVM) and on the reference target and "
         "compare every value kept between kernels, the fetches and the updated variables. On "
         "a disagreement, name the first value and bisect the passes to the one that caused "
-        "it. Exit status 0: agreed; 1: disagreed.")
-    check.add_argument("script", help=SCRIPT_HELP)
+        "it. Exit status 0: agreed; 1: disagreed; 2: a user error.")
+    check.add_argument("script", metavar="FILE.py[:FUNCTION]", help=SCRIPT_HELP)
     check.add_argument("--rtol", type=float, help="relative tolerance (default by dtype)")
     check.add_argument("--atol", type=float, help="absolute tolerance (default by dtype)")
     _add_options(check)
@@ -60,49 +63,50 @@ def _options(args):
         changes["disable_passes"] = tuple(args.disable_pass)
     if args.no_fuse:
         changes["fuse"] = False
-    return default_options().replace(**changes)
-
-
-def _load(args):
-    """(fetches, feed_dict, options), or None after printing why not."""
-    from graphc.bench.adhoc import BenchError
-    from graphc.tools.request import load_script
     try:
-        options = _options(args)
+        return default_options().replace(**changes)
     except ValueError as err:  # e.g. an unknown pass name
-        print(f"graphc {args.command}: {err}", file=sys.stderr)
-        return None
-    try:
-        _, fetches, feed_dict = load_script(args.script)
-    except BenchError as err:  # the script does not follow the convention
-        print(f"graphc {args.command}: {err}", file=sys.stderr)
-        return None
-    return fetches, feed_dict, options
+        raise UsageError(str(err)) from err
+
+
+def _load(args, progress):
+    """(model, feed_dict, options) of the command's script."""
+    from graphc.tools.request import load_script
+    options = _options(args)
+    progress.step(f"loading {args.script}")
+    model, feed_dict = load_script(args.script, f"graphc {args.command}")
+    for note in model.notes:
+        print(f"graphc: warning: {note}", file=sys.stderr)
+    return model, feed_dict, options
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    from graphc.cli import Progress
+    from graphc.scripts import model_errors
     from graphc.tools.explain import analyze
-    loaded = _load(args)
-    if loaded is None:
-        return 2
-    fetches, feed_dict, options = loaded
-    explanation = analyze(fetches, feed_dict, options=options)
+    with Progress("graphc explain") as progress:
+        model, feed_dict, options = _load(args, progress)
+        progress.step("compiling")
+        with model_errors(model.path, "explaining the graph"):
+            explanation = analyze(model.fetches, feed_dict, session=model.session,
+                                  options=options)
     n = len(explanation.kernels)
     bad = [k for k in args.kernel or () if not 0 <= k < n]
     if bad:
-        print(f"graphc explain: --kernel {bad[0]}: the kernels are #0..#{n - 1}",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"--kernel {bad[0]}: the kernels are #0..#{n - 1}")
     print(explanation.format(args.l2, args.llvm, args.kernel), end="")
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from graphc.cli import Progress
+    from graphc.scripts import model_errors
     from graphc.tools.check import check
-    loaded = _load(args)
-    if loaded is None:
-        return 2
-    fetches, feed_dict, options = loaded
-    report = check(fetches, feed_dict, options=options, rtol=args.rtol, atol=args.atol)
+    with Progress("graphc check") as progress:
+        model, feed_dict, options = _load(args, progress)
+        progress.step("compiling and comparing")
+        with model_errors(model.path, "checking the graph"):
+            report = check(model.fetches, feed_dict, session=model.session, options=options,
+                           rtol=args.rtol, atol=args.atol)
     print(report, end="")
     return 0 if report.ok else 1

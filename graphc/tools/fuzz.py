@@ -138,6 +138,7 @@ def run(tf, program: Program, target: str, options=None) -> list:
     tf.reset_default_graph()
     _, built, feeds = build(tf, program)
     with tf.Session(target=target, config=options) as sess:
+        sess.run(tf.global_variables_initializer())
         return sess.run([built[i] for i in program.outputs], feeds)
 
 

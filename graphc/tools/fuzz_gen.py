@@ -52,6 +52,7 @@ class Generator:
         self.float = str(self.rng.choice(FLOATS, p=[0.7, 0.3]))
         self.values: list = []
         self.pool: list = []
+        self.variables: list = []
 
     # --- values -----------------------------------------------------------------------
     def shape(self, rank=None) -> tuple:
@@ -105,8 +106,12 @@ class Generator:
     # --- the program --------------------------------------------------------------------
     def program(self, gradients: bool = True) -> Program:
         from graphc.tools.fuzz_ops_array import FAMILIES, add_gradients
-        for dtype in (self.float, self.float, "int32"):
+        ints = "int64" if self.rng.random() < 0.2 else "int32"
+        for dtype in (self.float, self.float, ints):
             self.feed(dtype, self.shape(int(self.rng.integers(1, 4))))
+        for _ in range(int(self.rng.choice([0, 0, 1, 2]))):  # variables a train step updates
+            value = self.array(self.float, self.shape(int(self.rng.integers(1, 3))))
+            self.variables.append(self.step(Step("Variable", (value,)), True, 4.0))
         names = [f.__name__ for f in FAMILIES]
         weights = np.array([f.weight for f in FAMILIES], float)
         made = 0
@@ -121,6 +126,8 @@ class Generator:
         outputs = self._outputs()
         if gradients:
             outputs += add_gradients(self, outputs)
+        elif self.variables:  # the variables' values as the forward steps read them
+            outputs += [v.index for v in self.variables]
         return Program(self.values, outputs, self.seed)
 
     def _outputs(self) -> list:
@@ -128,7 +135,7 @@ class Generator:
         read = {r for i in range(len(self.values)) for r in
                 Program(self.values, []).refs(i)}
         computed = [v.index for v in self.pool if isinstance(self.values[v.index], Step)
-                    and self.values[v.index].fn != "constant"]
+                    and self.values[v.index].fn not in ("constant", "Variable")]
         leaves = [i for i in computed if i not in read]
         inner = [i for i in computed if i in read and self.rng.random() < 0.2]
         return sorted(set(leaves + inner)) or computed[-1:]

@@ -15,7 +15,7 @@ def _same(g, a, exact=None):
     return lambda step: g.step(step, a.exact if exact is None else exact, a.bound)
 
 
-@weight(7)
+@weight(10)
 def movement(g):
     a = g.pick()
     if a is None:
@@ -167,7 +167,10 @@ def rows(g):
     if a is None:
         return None
     name = str(g.rng.choice(["nn.softmax", "nn.log_softmax", "nn.l2_normalize",
-                             "nn.bias_add", "clip_by_value"]))
+                             "nn.bias_add", "clip_by_value", "loss", "add_n",
+                             "tensordot"]))
+    if name in ("loss", "add_n", "tensordot"):
+        return _composite(g, a, name)
     if name == "nn.bias_add":
         if len(a.shape) < 2:
             return None
@@ -182,23 +185,57 @@ def rows(g):
                   2 * a.bound + 10)
 
 
+def _composite(g, a, name):
+    """Cross-entropy losses on a's rows, add_n of same-typed values, tensordot."""
+    ref = Ref(a.index)
+    if name == "add_n":
+        same = [v for v in g.pool if v.dtype == a.dtype and v.shape == a.shape]
+        items = [a] + [same[int(g.rng.integers(len(same)))] for _ in range(2)]
+        return g.step(Step("add_n", ([Ref(v.index) for v in items],)), False,
+                      sum(v.bound for v in items))
+    if name == "tensordot":
+        b = g.pick(lambda v: v.dtype == a.dtype and v.shape and v.shape[0] == a.shape[-1])
+        if b is None or len(a.shape) + len(b.shape) > 5:
+            return None
+        return g.step(Step("tensordot", (ref, Ref(b.index), 1)), False,
+                      a.bound * b.bound * a.shape[-1])
+    if len(a.shape) != 2:
+        return None
+    n = a.shape[-1]
+    if g.rng.random() < 0.5:  # sparse labels: in-range class indices
+        labels = g.rng.integers(0, n, size=a.shape[:1]).astype(np.int32)
+        return g.step(Step("nn.sparse_softmax_cross_entropy_with_logits", (),
+                           (("labels", labels), ("logits", ref))), False, 2 * a.bound + 10)
+    probs = g.rng.dirichlet(np.ones(n), size=a.shape[0]).astype(a.dtype)
+    return g.step(Step("nn.softmax_cross_entropy_with_logits_v2", (),
+                       (("labels", probs), ("logits", ref))), False, 2 * a.bound + 10)
+
+
 FAMILIES = [E.unary_float, E.binary_float, E.integer, E.compare_select, E.cast_round,
             E.reduce, E.reduce_bool, movement, matmul, rows]
 
 
 def add_gradients(g, outputs: list) -> list:
     """Steps for d loss / d x for every float input x, loss = sum of reduce_sum(out * w)
-    over the float outputs; for about a third of programs also d (sum g * w2) / d x.
-    Returns the indices of the gradients to fetch."""
+    over the float outputs; for about a third of programs also d (sum g * w2) / d x; and a
+    gradient-descent update of each variable the loss reaches (v - 0.1 d loss / d v, the
+    assignment's value fetched). Returns the indices of the values to fetch."""
     xs = [v for v in g.pool if _float(v) and type(g.values[v.index]).__name__ == "Input"]
     outs = [v for v in g.pool if v.index in outputs and _float(v)]
-    if not xs or not outs:
+    if not outs:
         return []
     loss = _weighted_sum(g, outs)
-    grads = _gradients(g, loss, xs)
+    grads = _gradients(g, loss, xs) if xs else []
     if grads and g.rng.random() < 0.35:
         grads += _gradients(g, _weighted_sum(g, grads), xs)
-    return [v.index for v in grads]
+    updates = []
+    for var in g.variables:
+        (grad,) = _gradients(g, loss, [var]) or (None,)
+        if grad is not None:
+            rate = g.step(Step("multiply", (Ref(grad.index), 0.1)), False, 1e9)
+            updates.append(g.step(Step("assign_sub", (Ref(var.index), Ref(rate.index))),
+                                  False, 1e9))
+    return [v.index for v in grads + updates]
 
 
 def _weighted_sum(g, values):

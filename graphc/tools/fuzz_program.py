@@ -183,8 +183,10 @@ def to_source(program: Program, options: str, target: str = "llvm",
                                          for i in feeds) + "}")
     lines.append("fetches = [" + ", ".join(f"v{i}" for i in program.outputs) + "]")
     lines += ["with tf.Session(target='reference') as sess:",
+              "    sess.run(tf.global_variables_initializer())",
               "    want = sess.run(fetches, feeds)",
               f"with tf.Session(target={target!r}, config={options}) as sess:",
+              "    sess.run(tf.global_variables_initializer())",
               "    got = sess.run(fetches, feeds)",
               "for g, w in zip(got, want):",
               f"    np.testing.assert_allclose(g, w, rtol={rtol!r}, atol={rtol!r})", ""]

@@ -1,6 +1,6 @@
 """What explain and check are given, resolved once as Session.run resolves it (the graph, the
-fetched nodes, the feeds, the options), and the `build()` script convention of the command
-line, shared with `graphc bench script.py`."""
+fetched nodes, the feeds, the options), and the model script of `graphc explain` and
+`graphc check` (the contract of every command, graphc/scripts.py)."""
 
 from __future__ import annotations
 
@@ -75,18 +75,13 @@ def _graph_of(fetches) -> Graph:
     return get_default_graph()
 
 
-def load_script(path: str) -> tuple:
-    """(graph, fetches, feed_dict) of a script defining `build()`, which is called inside a
-    fresh default graph and returns (fetches, {placeholder: array}) or (fetches, feeds,
-    info), as for `graphc bench script.py`. Raises graphc.bench.adhoc.BenchError when the
-    script does not follow the convention."""
-    import graphc
-    from graphc.bench.adhoc import script_case
-    case = script_case(path)
-    graph = Graph()
-    with graph.as_default():
-        fetches, holders = case.build(graphc)
-    return graph, fetches, dict(zip(holders, case.feed_values))
+def load_script(spec: str, command: str) -> tuple:
+    """(model, feed_dict) of the model script `spec` (FILE.py[:FUNCTION], graphc/scripts.py),
+    every feed with a value. Raises graphc.scripts.UsageError when the script cannot be
+    loaded, breaks the contract or gives no example value for a feed."""
+    from graphc import scripts
+    model = scripts.load(spec).build()
+    return model, model.feed_dict(command)
 
 
 def initial_variables(request: Request) -> dict:
