@@ -196,3 +196,10 @@ def executing_eagerly() -> bool:
 
 
 compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
+
+# TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
+from graphc import unsupported as _unsupported  # noqa: E402
+
+__getattr__ = _unsupported.module_getattr(__name__, "tf")
+for _module, _prefix in ((train, "tf.train"), (losses, "tf.losses"), (test, "tf.test")):
+    _unsupported.install(_module, _prefix)

@@ -1,5 +1,6 @@
 """tf.nn: activations, softmax, normalization helpers."""
 
+from graphc import unsupported as _unsupported
 from graphc.ops.nn_losses import (  # noqa: F401,E402
                                l2_loss,
                                sigmoid_cross_entropy_with_logits,
@@ -26,3 +27,6 @@ from graphc.ops.nn_ops import (  # noqa: F401
                                swish,
                                tanh,
 )
+
+# TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
+__getattr__ = _unsupported.module_getattr(__name__, "tf.nn")

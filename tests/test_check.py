@@ -158,7 +158,8 @@ SCRIPT = textwrap.dedent("""\
     def build():
         x = tf.placeholder(tf.float32, [4, 8], name="x")
         y = tf.tanh(tf.exp(x) * 2.0, name="y")
-        return tf.reduce_sum(y * x, axis=0), {x: np.ones((4, 8), np.float32)}
+        return {"fetches": tf.reduce_sum(y * x, axis=0),
+                "feeds": {x: np.ones((4, 8), np.float32)}}
     """)
 
 

@@ -257,7 +257,7 @@ SCRIPT = textwrap.dedent("""\
     def build():
         x = tf.placeholder(tf.float32, [4, 8], name="x")
         y = tf.nn.softmax(tf.matmul(x, tf.Variable(np.ones((8, 8), np.float32))), name="probs")
-        return y, {x: np.ones((4, 8), np.float32)}
+        return {"fetches": y, "feeds": {x: np.ones((4, 8), np.float32)}}
     """)
 
 

@@ -9,13 +9,12 @@
   are defined; integers from [0, 10). Work counted: bytes, one read of each input and one
   write of the result; matmul also counts 2 m n k flops.
 
-`graphc bench script.py`
-  The script defines `build()`, called inside a fresh default graph (so it builds with
-  `import graphc as tf` as usual, and may be called once per thread count). It returns
-  `(fetches, feeds)` or `(fetches, feeds, info)`: fetches as for Session.run, feeds a dict
-  {placeholder: numpy array}, and info an optional dict with "flops" and/or "bytes" (the
-  work of one run, for GFLOP/s and GB/s) and "numpy" (a function of the fed arrays, in the
-  feeds' order, computing the same result: the numpy peer). Variables are initialized
+`graphc bench script.py` (or script.py:FUNCTION)
+  A model script, the contract of every command (graphc/scripts.py, docs/cli.md). Its build
+  function is called inside a fresh default graph (once per thread count) and returns
+  {"fetches": ..., "feeds": {placeholder: array}}, optionally with "flops" and/or "bytes"
+  (the work of one run, for GFLOP/s and GB/s) and "numpy" (a function of the fed arrays, in
+  the feeds' order, computing the same result: the numpy peer). Variables are initialized
   before timing.
 """
 
@@ -24,15 +23,16 @@ from __future__ import annotations
 import ast
 import inspect
 import os
-import runpy
+import sys
 from typing import Callable
 
 import numpy as np
 
 from graphc.bench.workloads import Case
+from graphc.scripts import UsageError
 
 
-class BenchError(Exception):
+class BenchError(UsageError):
     """A mistake in what was asked for; the CLI prints the message and exits with 2."""
 
 
@@ -142,28 +142,30 @@ def array_op(xp, name: str, attrs: dict) -> Callable | None:
 
 
 # --- script ------------------------------------------------------------------------------------
-def script_case(path: str) -> Case:
-    if not os.path.isfile(path):
-        raise BenchError(f"script {path!r} not found")
-    namespace = runpy.run_path(path, run_name="graphc_bench_script")
-    user_build = namespace.get("build")
-    if not callable(user_build):
-        raise BenchError(f"script {path!r} defines no build() function; it should return "
-                         f"(fetches, {{placeholder: array}}) (see graphc bench --help)")
-    case = Case("script", f"script {os.path.basename(path)}", {}, [], None)
+def script_case(spec: str) -> Case:
+    """The case of a model script (FILE.py[:FUNCTION]). Its entry point runs once here, so
+    a script that breaks the contract is a usage error before anything is timed, and again
+    for each build; every feed needs an example value."""
+    import graphc
+    from graphc import scripts
+    script = scripts.load(spec)
+    case = Case("script", f"script {os.path.basename(script.path)}", {}, [], None)
+    notes = []
 
     def build(tf):
-        answer = user_build()
-        if not isinstance(answer, tuple) or len(answer) not in (2, 3) \
-                or not isinstance(answer[1], dict):
-            raise BenchError(f"build() in {path!r} must return (fetches, feeds) or "
-                             f"(fetches, feeds, info) with feeds a dict placeholder -> array")
-        fetches, feeds, info = (*answer, {})[:3]
-        case.arrays = {f"feed{i}": np.asarray(v) for i, v in enumerate(feeds.values())}
+        model = script.build_here(tf.get_default_graph())
+        notes[:] = model.notes
+        values = model.feed_dict("graphc bench")
+        case.arrays = {f"feed{i}": v for i, v in enumerate(values.values())}
         case.feeds = list(case.arrays)
-        case.flops, case.bytes = info.get("flops"), info.get("bytes")
-        twin = info.get("numpy")
+        case.flops, case.bytes = model.flops, model.bytes
+        twin = model.numpy
         case.numpy = None if twin is None else lambda arr: lambda: twin(*arr.values())
-        return fetches, list(feeds)
+        return model.fetches, list(values)
+
     case.build = build
+    with graphc.Graph().as_default():
+        build(graphc)
+    for note in notes:
+        print(f"graphc: warning: {note}", file=sys.stderr)
     return case

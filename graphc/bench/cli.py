@@ -10,6 +10,7 @@ import sys
 
 from graphc.bench.adhoc import BenchError, op_case, parse_attrs, parse_shape, script_case
 from graphc.bench.workloads import SIZES, WORKLOADS, matmul_case
+from graphc.scripts import is_script
 
 DESCRIPTION = """\
 Time graphc on standard workloads, one op, a matmul or your own graph, side by side with
@@ -17,14 +18,18 @@ other libraries (each only when installed), and print a table (stdout), progress
 and optionally JSON.
 
 WHAT is one of:
-  W1 .. W8, all       the standard workloads (W5, W6, W8 are not available yet)
+  W1 .. W8, all       the standard workloads; W5, W6 and W8 are not available yet: naming
+                      one is an error (exit status 2), `all` skips them and says why
   matmul              --shape MxNxK: (M, K) @ (K, N), with --dtype
   op NAME             one API function (graphc.NAME or graphc.nn.NAME) on --shape inputs
-  script.py           your graph: the script defines build() returning (fetches, feeds)
-                      or (fetches, feeds, info); feeds maps placeholders to arrays, info may
-                      give "flops", "bytes" and "numpy" (a function of the fed arrays)
+  FILE.py[:FUNCTION]  your model script (docs/cli.md): its build function returns
+                      {"fetches": ..., "feeds": {placeholder: array}}, optionally with
+                      "flops", "bytes" (the work of one run) and "numpy" (a function of the
+                      fed arrays computing the same result)
   machine             this machine's peak f32 FMA rate and copy bandwidth
   diff A.json B.json  compare two runs' medians
+
+Exit status: 0 done; 1 some case failed (listed under the table); 2 a user error.
 """
 
 
@@ -60,12 +65,9 @@ def add_parser(subparsers) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    """BenchError (a UsageError) reaches graphc/cli.py's main, which prints it and exits 2."""
     _quiet_openblas_threads(args)
-    try:
-        return _dispatch(args)
-    except BenchError as err:
-        print(f"graphc bench: error: {err}", file=sys.stderr)
-        return 2
+    return _dispatch(args)
 
 
 def _quiet_openblas_threads(args: argparse.Namespace) -> None:
@@ -76,7 +78,7 @@ def _quiet_openblas_threads(args: argparse.Namespace) -> None:
     when OpenBLAS loads, hence the new process; the report shows its value."""
     multithreaded = args.threads is None or any(int(t) > 1 for t in
                                                 str(args.threads).split(",") if t.isdigit())
-    if os.environ.get("OPENBLAS_THREAD_TIMEOUT") is not None or sys.argv[1:2] != ["bench"] \
+    if os.environ.get("OPENBLAS_THREAD_TIMEOUT") is not None or "bench" not in sys.argv[1:3] \
             or "numpy" not in (args.compare or "").split(",") or not multithreaded:
         return
     env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1")
@@ -164,22 +166,36 @@ def select(args: argparse.Namespace) -> tuple:
         return [op_case(what[1], shapes, args.dtype, parse_attrs(args.attr))], []
     cases, unavailable = [], []
     for item in what:
-        if item.endswith(".py"):
+        if is_script(item):
             cases.append(script_case(item))
             continue
-        names = list(WORKLOADS) if item.lower() == "all" else [item.upper()]
-        for name in names:
-            workload = WORKLOADS.get(name)
-            if workload is None:
-                raise BenchError(f"unknown workload {item!r}: expected one of "
-                                 f"{', '.join(WORKLOADS)}, all, matmul, op NAME, machine, "
-                                 f"diff A.json B.json, or a script ending in .py")
+        for name in _workload_names(item):
+            workload = WORKLOADS[name]
             if workload.available:
                 cases += workload.cases(args.size)
+            elif item.lower() != "all":  # asked for by name: the run cannot do what was asked
+                raise BenchError(f"{name} ({workload.title}) is {workload.missing}; the "
+                                 f"available workloads are {', '.join(_available())}")
             else:
+                print(f"skipping {name} ({workload.title}): {workload.missing}",
+                      file=sys.stderr)
                 unavailable.append({"workload": name, "title": workload.title,
                                     "reason": workload.missing})
     return cases, unavailable
+
+
+def _workload_names(item: str) -> list:
+    if item.lower() == "all":
+        return list(WORKLOADS)
+    if item.upper() not in WORKLOADS:
+        raise BenchError(f"unknown workload {item!r}: expected one of "
+                         f"{', '.join(WORKLOADS)}, all, matmul, op NAME, machine, "
+                         f"diff A.json B.json, or a model script FILE.py[:FUNCTION]")
+    return [item.upper()]
+
+
+def _available() -> list:
+    return [name for name, w in WORKLOADS.items() if w.available]
 
 
 def _load_json(path: str) -> dict:

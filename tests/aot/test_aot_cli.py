@@ -1,4 +1,5 @@
-"""`graphc compile FILE.py:FUNCTION` and `graphc run lib<name>.so --input NAME=FILE.npy`."""
+"""`graphc compile FILE.py:FUNCTION` and `graphc run lib<name>.so --input NAME=FILE.npy`, in
+process (tests/cli/ drives the same commands as subprocesses)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ import graphc as tf
 def build():
     x = tf.placeholder(tf.float32, [None, 3], name="x")
     w = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2), name="w")
-    return x, {"y": tf.nn.relu(tf.matmul(x, w) - 4.0)}
+    return {"fetches": {"y": tf.nn.relu(tf.matmul(x, w) - 4.0)}, "feeds": [x]}
 
 
-def not_a_pair():
+def not_a_model():
     return 42
 '''
 
@@ -55,9 +56,10 @@ def test_run_saves_the_outputs(compiled, capsys):
 
 
 def test_mistakes_are_reported(compiled, capsys):
-    assert main(["run", str(compiled / "out"), "--input", f"z={compiled}/x.npy"]) == 1
+    assert main(["run", str(compiled / "out"), "--input", f"z={compiled}/x.npy"]) == 2
     assert "missing ['x']" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="must return"):
-        main(["compile", f"{compiled}/model.py:not_a_pair", "-o", str(compiled / "bad")])
-    with pytest.raises(SystemExit, match="no function"):
-        main(["compile", f"{compiled}/model.py:missing", "-o", str(compiled / "bad")])
+    assert main(["compile", f"{compiled}/model.py:not_a_model", "-o",
+                 str(compiled / "bad")]) == 2
+    assert "not_a_model() returned int; return {\"fetches\"" in capsys.readouterr().err
+    assert main(["compile", f"{compiled}/model.py:missing", "-o", str(compiled / "bad")]) == 2
+    assert "has no function 'missing'" in capsys.readouterr().err

@@ -114,7 +114,8 @@ import graphc as tf
 def build():
     x = tf.placeholder(tf.float32, [4, 4])
     value = np.ones((4, 4), np.float32)
-    return tf.exp(x) * 2, {x: value}, {"bytes": 128, "numpy": lambda v: np.exp(v) * 2}
+    return {"fetches": tf.exp(x) * 2, "feeds": {x: value}, "bytes": 128,
+            "numpy": lambda v: np.exp(v) * 2}
 '''
 
 
@@ -131,7 +132,8 @@ def test_script(capsys, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["W9"], "unknown workload 'W9': expected one of W1, W2"),
-    (["missing_script.py"], "script 'missing_script.py' not found"),
+    (["missing_script.py"], "missing_script.py: no such file"),
+    (["W5"], "W5 (CNN training step, input (64, 1, 28, 28)) is not available yet"),
     (["matmul", "--shape", "4x4"], "matmul takes one --shape MxNxK"),
     (["op", "no_such_op", "--shape", "4"], "unknown op 'no_such_op'"),
     (["op", "exp", "--shape", "4xq"], "cannot read shape '4xq'"),

@@ -1,0 +1,148 @@
+"""TensorFlow 1 names that graphc does not have, and the AttributeError that says so.
+
+`import graphc as tf` stands in for TF1 only where graphc covers it; a program that reaches
+for a missing name (`tf.nn.conv2d`, `tf.layers`, `tf.train.Saver`) gets UnsupportedAPIError,
+which names the API, the area it belongs to, what to write instead where graphc has a
+composition, and docs/api-coverage.md (whose "Not yet supported" lists exactly MISSING:
+tests/cli/test_cli_api_names.py keeps the two equal, and every name here truly missing).
+A name that is neither in graphc nor here gets the same kind of error, with close matches.
+
+UnsupportedAPIError is an AttributeError, so hasattr() and getattr(module, name, default)
+keep working. Private and dunder names raise a plain AttributeError at once: import
+machinery, pickle and inspect probe for them constantly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+
+COVERAGE = "docs/api-coverage.md"
+
+# area -> {name: what to write instead today ("" where graphc has nothing close)}
+MISSING = {
+    "convolutions and pooling": {
+        "tf.nn.conv1d": "", "tf.nn.conv2d": "", "tf.nn.conv3d": "",
+        "tf.nn.conv2d_transpose": "", "tf.nn.depthwise_conv2d": "",
+        "tf.nn.separable_conv2d": "", "tf.nn.atrous_conv2d": "", "tf.nn.max_pool": "",
+        "tf.nn.avg_pool": "", "tf.nn.pool": "",
+    },
+    "layers, models and their building blocks": {
+        "tf.layers": "", "tf.keras": "", "tf.estimator": "", "tf.feature_column": "",
+        "tf.contrib": "tf.train.AdamWOptimizer for tf.contrib.opt.AdamWOptimizer",
+        "tf.nn.dropout": "", "tf.nn.batch_normalization":
+            "(x - mean) * tf.rsqrt(variance + epsilon) * scale + offset, with tf.nn.moments",
+        "tf.nn.fused_batch_norm": "", "tf.nn.local_response_normalization": "",
+        "tf.nn.rnn_cell": "", "tf.nn.dynamic_rnn": "", "tf.nn.static_rnn": "",
+        "tf.nn.bidirectional_dynamic_rnn": "",
+    },
+    "embeddings and ranking": {
+        "tf.nn.embedding_lookup": "tf.gather(params, ids), for a single params tensor",
+        "tf.nn.top_k": "", "tf.nn.in_top_k": "",
+    },
+    "losses": {
+        "tf.nn.weighted_cross_entropy_with_logits": "", "tf.nn.sampled_softmax_loss": "",
+        "tf.nn.nce_loss": "", "tf.nn.ctc_loss": "", "tf.losses.hinge_loss": "",
+        "tf.losses.cosine_distance": "",
+    },
+    "math": {
+        "tf.math": "the TF1 top-level names (tf.exp, tf.reduce_sum, ...)",
+        "tf.linalg": "", "tf.squared_difference": "tf.square(x - y)",
+        "tf.reduce_logsumexp": "m + tf.log(tf.reduce_sum(tf.exp(x - m), axis, keepdims=True)) "
+                               "with m = tf.reduce_max(x, axis, keepdims=True)",
+        "tf.einsum": "tf.matmul (batch dimensions broadcast) or tf.tensordot",
+        "tf.cumsum": "", "tf.cumprod": "", "tf.gather_nd": "", "tf.scatter_nd": "",
+        "tf.segment_sum": "", "tf.unsorted_segment_sum": "", "tf.sort": "",
+        "tf.argsort": "", "tf.eye": "", "tf.linspace": "", "tf.sequence_mask": "",
+        "tf.tan": "tf.sin(x) / tf.cos(x)", "tf.asin": "", "tf.acos": "", "tf.atan":
+            "tf.atan2(x, tf.ones_like(x))", "tf.sinh": "", "tf.cosh": "", "tf.erfc":
+            "1 - tf.erf(x)", "tf.lgamma": "", "tf.norm": "tf.sqrt(tf.reduce_sum(tf.square(x)))",
+        "tf.matrix_transpose": "tf.transpose with perm", "tf.matrix_inverse": "",
+        "tf.cholesky": "",
+    },
+    "random numbers": {
+        "tf.random": "tf.random_normal, tf.random_uniform, tf.truncated_normal",
+        "tf.random_shuffle": "", "tf.multinomial": "", "tf.random_gamma": "",
+    },
+    "control flow": {
+        "tf.cond": "tf.where(pred, a, b) when both branches can be computed",
+        "tf.while_loop": "", "tf.case": "", "tf.map_fn": "", "tf.scan": "", "tf.foldl": "",
+        "tf.foldr": "",
+    },
+    "data-dependent shapes": {
+        "tf.boolean_mask": "", "tf.unique": "", "tf.dynamic_partition": "",
+        "tf.dynamic_stitch": "", "tf.setdiff1d": "",
+    },
+    "sparse tensors, strings and other dtypes": {
+        "tf.SparseTensor": "", "tf.sparse": "", "tf.IndexedSlices": "", "tf.string": "",
+        "tf.strings": "", "tf.uint8": "", "tf.int8": "", "tf.int16": "", "tf.bfloat16": "",
+        "tf.complex64": "",
+    },
+    "saving, loading and summaries": {
+        "tf.train.Saver": "graphc.export, which freezes a session's variable values into a "
+                          "library",
+        "tf.train.Checkpoint": "", "tf.train.latest_checkpoint": "",
+        "tf.train.import_meta_graph": "", "tf.saved_model": "", "tf.summary": "", "tf.io": "",
+    },
+    "input pipelines and training loops": {
+        "tf.data": "numpy arrays fed through feed_dict", "tf.FIFOQueue": "",
+        "tf.TensorArray": "", "tf.metrics": "", "tf.train.MonitoredTrainingSession": "",
+        "tf.train.Coordinator": "", "tf.train.start_queue_runners": "",
+        "tf.train.ExponentialMovingAverage": "", "tf.train.polynomial_decay": "",
+        "tf.train.AdadeltaOptimizer": "", "tf.train.FtrlOptimizer": "",
+    },
+    "program utilities": {
+        "tf.app": "argparse and a main()", "tf.flags": "argparse",
+        "tf.gfile": "Python's open(), os and glob", "tf.logging": "Python's logging module",
+        "tf.device": "drop the `with tf.device(...)` block: graphc runs every op on the "
+                     "session's target",
+        "tf.Print": "fetch the tensor and print it", "tf.print": "fetch the tensor and print it",
+        "tf.py_func": "", "tf.check_numerics": "tf.Assert(tf.reduce_all(tf.is_finite(x)), [x])",
+        "tf.test.TestCase": "pytest", "tf.test.main": "pytest",
+    },
+}
+
+_AREA = {name: area for area, names in MISSING.items() for name in names}
+_HINT = {name: hint for names in MISSING.values() for name, hint in names.items()}
+
+
+class UnsupportedAPIError(AttributeError):
+    """A TensorFlow 1 name that graphc does not provide (yet)."""
+
+
+def missing_attribute(module: types.ModuleType, prefix: str, name: str) -> AttributeError:
+    """The error for `prefix.name` (e.g. tf.nn.conv2d) missing from `module`."""
+    plain = f"module {module.__name__!r} has no attribute {name!r}"
+    if name.startswith("_"):
+        return AttributeError(plain, name=name, obj=module)
+    full = f"{prefix}.{name}"
+    if full in _AREA:
+        hint = f"; instead: {_HINT[full]}" if _HINT[full] else ""
+        message = (f"{plain}: {full} is a TensorFlow 1 API that graphc does not support yet "
+                   f"({_AREA[full]}){hint}. {COVERAGE} lists what graphc supports and what "
+                   "is missing")
+    else:
+        known = [n for n in dir(module) if not n.startswith("_")]
+        known += [n[len(prefix) + 1:] for n in _AREA if n.rpartition(".")[0] == prefix]
+        close = difflib.get_close_matches(name, known, n=1)
+        guess = f" (did you mean {prefix}.{close[0]}?)" if close else ""
+        message = (f"{plain}: graphc has no {full}{guess}. If it is a TensorFlow 1 API, "
+                   f"graphc does not support it yet; {COVERAGE} lists what graphc supports "
+                   "and what is missing")
+    return UnsupportedAPIError(message, name=name, obj=module)
+
+
+def module_getattr(module_name: str, prefix: str):
+    """A module-level __getattr__ (PEP 562) for the module `module_name`, spelled `prefix`
+    in TF programs; it runs only for names the module does not have."""
+    import sys
+
+    def __getattr__(name: str):
+        raise missing_attribute(sys.modules[module_name], prefix, name)
+    return __getattr__
+
+
+def install(module: types.ModuleType, prefix: str) -> None:
+    """Give `module` the __getattr__ above, unless it defines its own."""
+    if "__getattr__" not in vars(module):
+        module.__getattr__ = module_getattr(module.__name__, prefix)
