@@ -117,11 +117,15 @@ def run_run(args: argparse.Namespace) -> int:
 def _run_library(path: str, inputs: dict) -> list:
     from graphc.aot import load
     from graphc.errors import InvalidArgumentError
+    what = ("give the lib<name>.so, <name>.json or directory that graphc compile wrote, or "
+            "a model script FILE.py")
+    if not os.path.exists(path):
+        raise UsageError(f"no such library: {path}; {what}")
     try:
         model = load(path)
-    except (OSError, ValueError) as err:  # missing, not a graphc export, not loadable
-        raise UsageError(f"{err}; give the lib<name>.so, <name>.json or directory that "
-                         "graphc compile wrote, or a model script FILE.py") from err
+    except (OSError, ValueError) as err:  # not a graphc export, not loadable
+        raise UsageError(f"{err}" if "lib<name>.so" in str(err) else f"{err}; {what}") \
+            from err
     try:
         results = model(**inputs)
     except (TypeError, ValueError, InvalidArgumentError) as err:
