@@ -89,8 +89,9 @@ def add_cache_parser(subparsers) -> None:
     where.add_argument("--dir", metavar="DIR", help="use this cache directory instead")
     cache = subparsers.add_parser("cache", help="inspect or clear the compiled-code cache")
 
-    def missing_action(_args: argparse.Namespace) -> int:  # `graphc cache` alone
-        raise UsageError("expected an action: graphc cache info, or graphc cache clear")
+    def missing_action(_args: argparse.Namespace) -> int:  # `graphc cache` alone: its usage
+        cache.print_help()
+        return EXIT_USAGE
 
     cache.set_defaults(func=missing_action)
     actions = cache.add_subparsers(dest="cache_command", metavar="<action>")
@@ -184,6 +185,13 @@ class Progress:
         self._text = text
         self._draw()
 
+    def note(self, message: str) -> None:
+        """Print a line of its own on the stream (the status line is redrawn below it)."""
+        with self._lock:
+            self.stream.write(("\r\033[K" if self.enabled else "") + message + "\n")
+            self.stream.flush()
+        self._draw()
+
     def _tick(self) -> None:
         while not self._done.wait(self.interval):
             self._draw()
@@ -217,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "the default target ($GRAPHC_TARGET or llvm) and print the "
                                  "results.")
     demo.set_defaults(func=run_demo)
+    # each command module registers its own parser; --debug is added to all of them below
     add_cache_parser(subparsers)
     add_aot_parsers(subparsers)
     add_bench_parser(subparsers)

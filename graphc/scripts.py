@@ -135,7 +135,10 @@ class Script:
             try:
                 answer = self.entry()
             except Exception as err:
-                raise user_code_error(err, self.path, f"{self.function}()") from err
+                usage = user_code_error(err, self.path, f"{self.function}()")
+                if usage is None:
+                    raise  # graphc's own failure: the command line reports an internal error
+                raise usage from err
         return interpret(answer, self.path, self.function, graph)
 
 
@@ -170,7 +173,10 @@ def _import(path: str):
                              "put its command-line handling under "
                              "`if __name__ == \"__main__\":`") from err
         except Exception as err:
-            raise user_code_error(err, path, "importing it") from err
+            usage = user_code_error(err, path, "importing it")
+            if usage is None:
+                raise
+            raise usage from err
     return module
 
 
@@ -307,10 +313,10 @@ _USER_FACING = (ValueError, TypeError, AttributeError, NotImplementedError, Impo
                 NameError, OSError)
 
 
-def user_code_error(err: Exception, path: str, doing: str) -> Exception:
+def user_code_error(err: Exception, path: str, doing: str) -> Optional[UsageError]:
     """UsageError for `err`, raised while `doing` (importing the script, calling its entry
-    point), naming the script's line where it happened; `err` itself when it is an internal
-    error of graphc (the caller raises what this returns)."""
+    point), naming the script's line where it happened; None when `err` is an internal
+    error of graphc (raised inside graphc, of a type graphc never raises on purpose)."""
     from graphc.errors import BuildError, OpError
     frames = traceback.extract_tb(err.__traceback__)
     script = os.path.abspath(path)
@@ -319,7 +325,7 @@ def user_code_error(err: Exception, path: str, doing: str) -> Exception:
     internal = innermost.startswith(_PACKAGE_DIR) and not isinstance(
         err, _USER_FACING + (BuildError, OpError))
     if internal:
-        return err
+        return None
     where = f"{os.path.basename(path)}:{own[-1].lineno}" if own else path
     return UsageError(f"{where}: {doing} raised {type(err).__name__}: {err}")
 

@@ -29,7 +29,7 @@ def run_compile(args: argparse.Namespace) -> int:
     with Progress("graphc compile") as progress:
         progress.step(f"loading {args.model}")
         model = scripts.load(args.model).build()
-        _print_notes(model)
+        _print_notes(model, progress)
         session = model.session
         if session is None and _has_variables(model.graph):  # their initial values, which
             # are the same on every target: the reference target computes them cheapest
@@ -47,9 +47,9 @@ def run_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_notes(model) -> None:
+def _print_notes(model, progress) -> None:
     for note in model.notes:
-        print(f"graphc: warning: {note}", file=sys.stderr)
+        progress.note(f"graphc: warning: {note}")
 
 
 def _has_variables(graph) -> bool:
@@ -140,8 +140,11 @@ def _run_script(args: argparse.Namespace, inputs: dict) -> list:
     with Progress("graphc run") as progress:
         progress.step(f"loading {args.model}")
         model = scripts.load(args.model).build()
-        _print_notes(model)
+        _print_notes(model, progress)
         feed_dict = model.feed_dict("graphc run", inputs)
+        if model.session is not None and args.target:
+            progress.note(f"graphc: warning: --target {args.target} is ignored: {model.path} "
+                          "returns a session, which runs on its own target")
         session = model.session or _fresh_session(model, args.target, progress)
         progress.step("compiling and running")
         names, fetches = zip(*model.named_fetches())

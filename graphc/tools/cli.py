@@ -8,7 +8,6 @@ explain compiles it for the fed shapes.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from graphc.scripts import UsageError
 
@@ -76,7 +75,7 @@ def _load(args, progress):
     progress.step(f"loading {args.script}")
     model, feed_dict = load_script(args.script, f"graphc {args.command}")
     for note in model.notes:
-        print(f"graphc: warning: {note}", file=sys.stderr)
+        progress.note(f"graphc: warning: {note}")
     return model, feed_dict, options
 
 
