@@ -84,11 +84,14 @@ class Model:
         script's example values. A feed with neither is the user's error."""
         given = dict(given or {})
         known = {self.input_name(t): t for t in self.feeds}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise UsageError(f"{self.path} has no input named {unknown[0]!r}; its inputs are "
-                             f"{', '.join(known) or 'none'}")
-        values = {t: given.get(self.input_name(t), v) for t, v in self.feeds.items()}
+        feeds = dict(self.feeds)
+        for name in sorted(given.keys() - known.keys()):  # placeholders the script did not list
+            tensor = self._placeholder(name)
+            if tensor is None:
+                raise UsageError(f"{self.path} has no input named {name!r}; its inputs are "
+                                 f"{', '.join(known) or 'none'}")
+            feeds[tensor], known[name] = None, tensor
+        values = {t: given.get(self.input_name(t), v) for t, v in feeds.items()}
         missing = [self.input_name(t) for t, v in values.items() if v is None]
         if missing:
             raise UsageError(f"{self.path} gives no value for input {missing[0]!r}, which "
@@ -96,6 +99,14 @@ class Model:
                              f"({{placeholder: array}})"
                              + (" or --input NAME=FILE.npy" if command == "graphc run" else ""))
         return values
+
+    def _placeholder(self, name: str):
+        """The placeholder called `name` in the model's graph, or None."""
+        try:
+            tensor = self.graph.get_tensor_by_name(f"{name}:0")
+        except (KeyError, ValueError):
+            return None
+        return tensor if tensor.op.type == "placeholder" else None
 
     def named_fetches(self) -> list:
         """[(name, fetch)] for reporting results: dict keys, else the tensors' names."""
