@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     from graphc.aot.cli import add_aot_parsers
     from graphc.bench.cli import add_parser as add_bench_parser
     from graphc.tools.cli import add_parsers as add_tools_parsers
+    from graphc.tools.fuzz_cli import add_fuzz_parser
 
     parser = argparse.ArgumentParser(
         prog="graphc", description="A TF1-style static computation-graph compiler. "
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_aot_parsers(subparsers)
     add_bench_parser(subparsers)
     add_tools_parsers(subparsers)
+    add_fuzz_parser(subparsers)
     add_completion_parser(subparsers, parser)
     _accept_debug_everywhere(parser)
     return parser

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from graphc.tools.fuzz import CONFIGS, FuzzReport, Mismatch, fuzz
 
@@ -55,16 +56,18 @@ def _configs(args) -> tuple:
 
 
 def run_fuzz(args: argparse.Namespace) -> int:
+    from graphc.scripts import UsageError
     if args.n < 1 or args.jobs < 1:
-        print("graphc fuzz: --n and --jobs must be at least 1", file=sys.stderr)
-        return 2
+        raise UsageError(f"--n and --jobs must be at least 1, got --n {args.n} --jobs "
+                         f"{args.jobs}")
     try:
         k, of = (int(x) for x in args.shard.split("/"))
     except ValueError:
-        print(f"graphc fuzz: --shard K/N, got {args.shard!r}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--shard K/N, got {args.shard!r}") from None
     if args.jobs > 1:
+        start = time.perf_counter()
         report = _in_workers(args)
+        report.seconds = time.perf_counter() - start  # wall time, not the workers' sum
     else:
         log = _progress(args) if of == 1 else _mark(args.json)
         report = fuzz(args.n, args.seed, _configs(args), not args.no_minimize, (k, of),
@@ -134,7 +137,12 @@ def _report_from(path) -> FuzzReport:
 
 
 def main(argv=None) -> int:
+    from graphc.scripts import UsageError
     parser = argparse.ArgumentParser(prog="python -m graphc.tools.fuzz",
                                      description=DESCRIPTION)
     add_arguments(parser)
-    return run_fuzz(parser.parse_args(argv))
+    try:
+        return run_fuzz(parser.parse_args(argv))
+    except UsageError as err:
+        print(f"graphc fuzz: error: {err}", file=sys.stderr)
+        return 2
