@@ -355,10 +355,9 @@ def model_errors(path: str, doing: str):
 def with_hint(message: str) -> str:
     """`message` with what to do added, where graphc's own wording leaves it out."""
     if "run-time shape input could not be computed" in message:
-        return (f"{message}. The llvm and cuda targets compile one plan per fed shape, so "
-                "a shape computed from fed values (a shape placeholder) is not supported "
-                "there: derive it from tensors' shapes (tf.shape(x) and arithmetic on it), "
-                "or run on the reference target (docs/api-coverage.md)")
+        return (f"{message}. Compiled targets make one plan per fed shape and per value of "
+                "each small integer feed read as a shape: derive the shape from those (or "
+                "from tf.shape(x)), or run on the reference target (docs/api-coverage.md)")
     if message.startswith("You must feed a value for placeholder"):
         return (f"{message}: give it an example value in the script's \"feeds\" "
                 "({placeholder: array}), or with graphc run, --input NAME=FILE.npy")

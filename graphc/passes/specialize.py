@@ -26,14 +26,51 @@ _DYNAMIC_SHAPE = {"reshape": 1, "broadcast_to": 1, "random": 0, "sum_to": 1, "sl
 _DROPS_SHAPE_INPUT = ("reshape", "broadcast_to", "random")
 
 
-def specialize(fetches, fed_shapes: dict, describe=repr):
-    """(new fetch nodes, {new node: original node}) for `fed_shapes` {node: concrete shape}."""
+# A fed tensor whose values (not only its shape) a plan may depend on: a small integer
+# vector that a run-time shape input reads (tf.reshape(x, shape_placeholder)).
+MAX_SHAPE_FEED = 64
+
+
+def shape_feeds(fetches, fed) -> frozenset:
+    """The fed nodes whose values the run-time shape inputs of `fetches` read (through any
+    ops but `shape`, which reads only its input's shape): a plan holds their values as
+    constants, so it is made anew for other values."""
+    fed = frozenset(fed)
+    roots = [n.inputs[_DYNAMIC_SHAPE[n.op.name]] for n in topo_sort(fetches, stop=fed)
+             if n.op.name in _DYNAMIC_SHAPE and len(n.inputs) > _DYNAMIC_SHAPE[n.op.name]]
+    out, seen = set(), set()
+    while roots:
+        node = roots.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in fed:
+            out.add(node)
+        elif node.op.name != "shape":
+            roots.extend(node.inputs)
+    return frozenset(out)
+
+
+def shape_values(fetches, feeds: dict) -> dict:
+    """{fed node: value as a tuple} for the shape_feeds of `fetches` that are small integer
+    vectors (others stay run-time values, and specialize reports the shape as unknown)."""
+    out = {}
+    for node in shape_feeds(fetches, feeds):
+        value = np.asarray(feeds[node])
+        if value.dtype.kind in "iu" and value.ndim <= 1 and value.size <= MAX_SHAPE_FEED:
+            out[node] = tuple(int(v) for v in value.ravel())
+    return out
+
+
+def specialize(fetches, fed_shapes: dict, describe=repr, fed_values=None):
+    """(new fetch nodes, {new node: original node}) for `fed_shapes` {node: concrete shape};
+    `fed_values` {node: tuple} (see shape_values) become constants of the plan."""
     order = topo_sort(fetches, stop=frozenset(fed_shapes))
     new: dict = {}
     origin: dict = {}
     for node in order:
         try:
-            out = _rebuild(node, new, fed_shapes)
+            out = _rebuild(node, new, fed_shapes, fed_values or {})
         except (ShapeError, DTypeError) as e:
             raise InvalidArgumentError(_mismatch(node, new, e, describe), node) from None
         except OverflowError as e:  # a value folded here that its dtype cannot hold, e.g.
@@ -59,7 +96,10 @@ def _mismatch(node: Node, new: dict, error, describe) -> str:
     return f"{describe(node)}: {error.args[0]} (with the fed shapes)"
 
 
-def _rebuild(node: Node, new: dict, fed_shapes: dict) -> Node:
+def _rebuild(node: Node, new: dict, fed_shapes: dict, fed_values: dict) -> Node:
+    if node in fed_values:
+        value = np.array(fed_values[node], dtype=node.dtype.np).reshape(fed_shapes[node])
+        return make_node(prims.get("constant"), (), {"value": value})
     if node in fed_shapes:
         return make_node(prims.get("placeholder"), (),
                          {"dtype": node.dtype, "shape": tuple(fed_shapes[node])})
@@ -77,8 +117,10 @@ def _rebuild(node: Node, new: dict, fed_shapes: dict) -> Node:
     if name in _DYNAMIC_SHAPE and len(inputs) > _DYNAMIC_SHAPE[name]:
         value = _constant_value(inputs[_DYNAMIC_SHAPE[name]])
         if value is None:
-            raise ShapeError("a run-time shape input could not be computed from the fed "
-                             "shapes")
+            raise ShapeError("a run-time shape input could not be computed from constants, "
+                             "the fed shapes and fed integer vectors (of at most "
+                             f"{MAX_SHAPE_FEED} elements); it depends on a variable, a "
+                             "random draw or a large or non-integer feed")
         attrs["shape"] = tuple(int(d) for d in value)
         if name in _DROPS_SHAPE_INPUT:
             del inputs[_DYNAMIC_SHAPE[name]]

@@ -64,11 +64,11 @@ class DeviceExecutor(LLVMExecutor):
         return self._cache
 
     # --- compiling ----------------------------------------------------------------------------
-    def compile(self, fetches, fed_shapes: dict) -> Plan:
+    def compile(self, fetches, fed_shapes: dict, fed_values=None) -> Plan:
         from graphc.codegen_cuda.render import render_program
         self._check_feeds(fetches, fed_shapes)
         plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, 1,
-                                             self.options)
+                                             self.options, fed_values=fed_values)
         program = render_program([schedule_gpu(k, self.caps) for k in kernels])
         plan.ir_text = program.source
         plan.module = self.device.load(program, self.cache())

@@ -62,7 +62,8 @@ class Plan:
 
 
 def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
-               vector_bits: int = 0, trace: dict = None, direct_commits: bool = False):
+               vector_bits: int = 0, trace: dict = None, direct_commits: bool = False,
+               fed_values: dict = None):
     """(plan, kernels, slots_of) for `fetches` with feeds of `fed_shapes`: the Plan (slots,
     kernels as lowered, fetch slots, commits), the kernels scheduled for `threads`, ready to
     render, and slots_of(kernel) -> the table index of each of its parameters. Shared by the
@@ -70,9 +71,11 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     optimized graph and the fusion decisions (graphc.explain reads them); options.fuse=False
     gives every node a kernel of its own. With `direct_commits` (the JIT, whose executor binds
     each variable's own array for the run), an assignment that is safe to apply in place
-    writes the variable directly instead of a staging buffer (_PlanBuilder.direct_commits)."""
+    writes the variable directly instead of a staging buffer (_PlanBuilder.direct_commits).
+    `fed_values` {fed node: value}: feeds read as shapes, constants of this plan
+    (specialize.shape_values)."""
     options = options or default_options()
-    spec_fetches, origin = specialize(fetches, fed_shapes, describe)
+    spec_fetches, origin = specialize(fetches, fed_shapes, describe, fed_values)
     spec_fetches, origin = optimize_graph(spec_fetches, origin, options)
     order = topo_sort(spec_fetches)
     fuse = getattr(options, "fuse", True)
