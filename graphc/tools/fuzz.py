@@ -6,7 +6,7 @@ them, against the reference target, values and gradients.
 
 Program i is drawn from seed S + i (fuzz_gen): so `--seed S+i --n 1` replays it. Every
 program is run on the reference target (the oracle) and on each configuration of CONFIGS
-that its number selects: LLVM at -O0 with one kernel per node, -O3 with every fusion on one
+that its seed selects: LLVM at -O0 with one kernel per node, -O3 with every fusion on one
 thread and on two, and the emulated CUDA device. A configuration disagrees when a value is
 off by more than the tolerance (`close`), or when it raises where the reference does not.
 Each disagreement is minimized (`minimize`: fewer fetches, then steps replaced by the values
@@ -37,7 +37,7 @@ class Config:
     name: str
     target: str
     settings: tuple  # (name, value) pairs of graphc.Options
-    every: int = 1  # runs on programs whose number is a multiple of this
+    every: int = 1  # runs on programs whose seed is a multiple of this
 
     def make_options(self, tf):
         return tf.Options(**dict(self.settings))
@@ -126,10 +126,11 @@ def close(got, want) -> Optional[str]:
            f"{got[i]!r} where the reference has {want[i]!r}"
 
 
-def generate(tf, seed: int, number: int) -> Program:
+def generate(tf, seed: int) -> Program:
+    """The program of `seed` (sizes that use threads for one seed in LARGE_EVERY)."""
     from graphc.tools.fuzz_gen import Generator
     tf.reset_default_graph()
-    return Generator(tf, seed, large=number % LARGE_EVERY == LARGE_EVERY - 1).program()
+    return Generator(tf, seed, large=seed % LARGE_EVERY == LARGE_EVERY - 1).program()
 
 
 def run(tf, program: Program, target: str, options=None) -> list:
@@ -166,7 +167,7 @@ def fuzz(n: int, seed: int = 0, configs=CONFIGS, minimize_failures: bool = True,
         s = seed + number
         if log:
             log(s)
-        program = generate(tf, s, number)
+        program = generate(tf, s)
         try:
             want = run(tf, program, "reference")
         except Exception:
@@ -176,7 +177,7 @@ def fuzz(n: int, seed: int = 0, configs=CONFIGS, minimize_failures: bool = True,
         report.values += len(program.outputs)
         report.gradients += sum(program.values[i].fn == "gradients" for i in program.outputs)
         for config in configs:
-            if number % config.every:
+            if s % config.every:
                 continue
             report.runs[config.name] = report.runs.get(config.name, 0) + 1
             report.comparisons += len(program.outputs)

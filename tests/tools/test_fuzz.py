@@ -21,7 +21,7 @@ def test_a_fixed_sample_agrees_on_every_configuration():
 
 
 def _programs(n):
-    return [generate(tf, seed, seed) for seed in range(n)]
+    return [generate(tf, seed) for seed in range(n)]
 
 
 def _fn(program, i):
@@ -92,7 +92,7 @@ def test_a_planted_bug_is_found_minimized_and_printed(minimum_renders_as_max):
 
 
 def test_the_printed_program_runs_and_passes_without_the_bug():
-    program = generate(tf, 5, 5)
+    program = generate(tf, 5)
     source = to_source(program, CONFIGS[1].options)
     exec(compile(source, "repro.py", "exec"), {})
 
@@ -107,7 +107,7 @@ def test_a_fuzz_run_reports_the_planted_bug(minimum_renders_as_max):
 
 
 def test_build_replays_a_program_in_any_graph():
-    program = generate(tf, 3, 3)
+    program = generate(tf, 3)
     tf.reset_default_graph()
     _, first, _ = build(tf, program)
     tf.reset_default_graph()
