@@ -76,6 +76,8 @@ class FuzzReport:
     runs: dict = field(default_factory=dict)  # config name -> programs run
     invalid: int = 0  # programs the reference itself rejected (not counted as compared)
     mismatches: list = field(default_factory=list)
+    crashes: list = field(default_factory=list)  # "seed S: what" for a dead process or a
+    # program that could not even be drawn (an exception building the graph)
     seconds: float = 0.0
 
     def merge(self, other: "FuzzReport") -> None:
@@ -84,6 +86,7 @@ class FuzzReport:
         for k, v in other.runs.items():
             self.runs[k] = self.runs.get(k, 0) + v
         self.mismatches += other.mismatches
+        self.crashes += other.crashes
 
     def summary(self) -> str:
         runs = ", ".join(f"{k}: {v}" for k, v in self.runs.items())
@@ -92,7 +95,8 @@ class FuzzReport:
                  f"against the reference target in {self.seconds:.0f} s",
                  f"  runs per configuration: {runs}",
                  f"  programs the reference rejected: {self.invalid}",
-                 f"  mismatches: {len(self.mismatches)}"]
+                 f"  mismatches: {len(self.mismatches)}",
+                 f"  crashes: {len(self.crashes)}"] + [f"    {c}" for c in self.crashes]
         for m in self.mismatches:
             lines += ["", f"--- seed {m.seed}, {m.config}: {m.message}",
                       f"    minimized from {m.original_steps} to {m.steps} values:", m.source]
@@ -159,15 +163,23 @@ def disagreement(tf, program: Program, config: Config, want=None) -> Optional[st
 
 
 def fuzz(n: int, seed: int = 0, configs=CONFIGS, minimize_failures: bool = True,
-         shard: tuple = (0, 1), log=None) -> FuzzReport:
-    """Run programs seed .. seed + n - 1 (those of `shard` (k, of)) and report."""
+         shard: tuple = (0, 1), log=None, first: int = 0) -> FuzzReport:
+    """Run programs seed .. seed + n - 1 (those of `shard` (k, of), from number `first`
+    on) and report."""
     import graphc as tf
     report, start = FuzzReport(), time.perf_counter()
     for number in range(shard[0], n, shard[1]):
         s = seed + number
-        if log:
-            log(s)
-        program = generate(tf, s)
+        if number < first:
+            continue
+        if log:  # the seed about to run, and the report of the programs before it
+            log(s, report)
+        try:
+            program = generate(tf, s)
+        except Exception as err:  # graphc raised something unexpected while building
+            report.crashes.append(f"seed {s}: drawing the program raised "
+                                  f"{type(err).__name__}: {str(err)[:200]}")
+            continue
         try:
             want = run(tf, program, "reference")
         except Exception:

@@ -46,6 +46,7 @@ def add_arguments(p) -> None:
     p.add_argument("--no-minimize", action="store_true", help="print mismatches unminimized")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)
+    p.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
 
 
 def _configs(args) -> tuple:
@@ -71,13 +72,12 @@ def run_fuzz(args: argparse.Namespace) -> int:
     else:
         log = _progress(args) if of == 1 else _mark(args.json)
         report = fuzz(args.n, args.seed, _configs(args), not args.no_minimize, (k, of),
-                      log=log)
+                      log=log, first=args.first)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report.to_json(), f, indent=1)
+        _write(args.json, report)
     if of == 1:
         print(report.summary(), end="")
-    return 1 if report.mismatches else 0
+    return 1 if report.mismatches or report.crashes else 0
 
 
 def _progress(args):
@@ -85,48 +85,75 @@ def _progress(args):
         return None
     first = args.seed
 
-    def log(seed):
+    def log(seed, _report):
         print(f"\rprogram {seed - first + 1}/{args.n}", end="", file=sys.stderr, flush=True)
     return log
 
 
 def _mark(path):
-    """A worker notes the seed it is on beside its report: if it crashes, that seed is the
-    program to replay."""
+    """A worker notes the seed it is on, and the report of the programs before it, beside
+    its report: if it crashes, that seed is the program to replay and the rest is kept."""
     if not path:
         return None
 
-    def log(seed):
+    def log(seed, report):
+        _write(path + ".partial", report)
         with open(path + ".current", "w", encoding="utf-8") as f:
             f.write(str(seed))
     return log
 
 
+def _write(path, report) -> None:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(report.to_json(), f)
+    os.replace(path + ".tmp", path)
+
+
 def _in_workers(args) -> FuzzReport:
-    """Shards of the programs in `args.jobs` processes, their reports merged."""
+    """Shards of the programs in `args.jobs` processes, their reports merged. A worker that
+    dies (a crash in native code) is reported with the seed it was on and restarted after
+    it."""
     report = FuzzReport()
     with tempfile.TemporaryDirectory() as tmp:
-        procs = []
-        for k in range(args.jobs):
-            out = os.path.join(tmp, f"{k}.json")
-            argv = [sys.executable, "-m", "graphc.tools.fuzz", "--n", str(args.n), "--seed",
-                    str(args.seed), "--shard", f"{k}/{args.jobs}", "--json", out]
-            argv += [a for c in args.config or () for a in ("--config", c)]
-            argv += ["--every-config"] * args.every_config + ["--no-minimize"] * \
-                args.no_minimize
-            procs.append((subprocess.Popen(argv), out))
-        for proc, out in procs:
-            proc.wait()
-            if not os.path.exists(out):
-                seed = "?"
-                if os.path.exists(out + ".current"):
-                    with open(out + ".current", encoding="utf-8") as f:
-                        seed = f.read()
-                raise RuntimeError(f"graphc fuzz: a worker died (status {proc.returncode}) on "
-                                   f"the program of seed {seed}: replay it with "
-                                   f"graphc fuzz --n 1 --seed {seed}")
-            report.merge(_report_from(out))
+        running = [_worker(args, tmp, k, 0, 0) for k in range(args.jobs)]
+        while running:
+            done = [w for w in running if w[0].poll() is not None]
+            if not done:
+                time.sleep(0.2)
+                continue
+            proc, out, k, attempt = done[0]
+            running.remove(done[0])
+            if os.path.exists(out):
+                report.merge(_report_from(out))
+                continue
+            seed = _current_seed(out)
+            if os.path.exists(out + ".partial"):  # the programs it finished
+                report.merge(_report_from(out + ".partial"))
+            report.crashes.append(f"seed {seed}: the worker process died (status "
+                                  f"{proc.returncode}); replay: graphc fuzz --n 1 --seed "
+                                  f"{seed}")
+            if seed is not None and seed - args.seed + args.jobs < args.n:
+                running.append(_worker(args, tmp, k, seed - args.seed + args.jobs,
+                                       attempt + 1))
     return report
+
+
+def _worker(args, tmp: str, k: int, first: int, attempt: int) -> tuple:
+    out = os.path.join(tmp, f"{k}.{attempt}.json")
+    argv = [sys.executable, "-m", "graphc.tools.fuzz", "--n", str(args.n), "--seed",
+            str(args.seed), "--shard", f"{k}/{args.jobs}", "--first", str(first),
+            "--json", out]
+    argv += [a for c in args.config or () for a in ("--config", c)]
+    argv += ["--every-config"] * args.every_config + ["--no-minimize"] * args.no_minimize
+    return subprocess.Popen(argv), out, k, attempt
+
+
+def _current_seed(out: str):
+    try:
+        with open(out + ".current", encoding="utf-8") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 def _report_from(path) -> FuzzReport:

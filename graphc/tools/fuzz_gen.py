@@ -27,6 +27,7 @@ import numpy as np
 from graphc.tools.fuzz_program import Input, Program, Step, apply
 
 FLOATS = ("float32", "float64")
+MAX_ELEMENTS = 1 << 18  # per value: programs stay quick to run on the reference
 
 
 @dataclass
@@ -56,8 +57,12 @@ class Generator:
 
     # --- values -----------------------------------------------------------------------
     def shape(self, rank=None) -> tuple:
+        """A random shape of at most MAX_ELEMENTS elements."""
         rank = int(self.rng.integers(0, 4)) if rank is None else rank
-        return tuple(int(self.rng.choice(self.dims)) for _ in range(rank))
+        while True:
+            shape = tuple(int(self.rng.choice(self.dims)) for _ in range(rank))
+            if np.prod(shape, dtype=np.int64) <= MAX_ELEMENTS:
+                return shape
 
     def array(self, dtype: str, shape: tuple) -> np.ndarray:
         if dtype in ("int32", "int64"):
@@ -78,8 +83,9 @@ class Generator:
                          4.0 if dtype in FLOATS else 6.0)
 
     def step(self, step: Step, exact: bool, bound: float):
-        built = [v.tensor if isinstance(v, Val) else v for v in self._tensors()]
-        t = apply(self.tf, step, built)
+        t = apply(self.tf, step, self._tensors())
+        if t.shape.is_fully_defined() and t.shape.num_elements() > MAX_ELEMENTS:
+            raise ValueError(f"{step.fn} would make {t.shape.num_elements()} elements")
         self.values.append(step)
         return self._add(len(self.values) - 1, t, exact, bound)
 

@@ -23,3 +23,32 @@ def test_worker_processes_share_the_programs(tmp_path):
 
 def test_bad_counts_are_user_errors():
     assert graphc("fuzz", "--n", "0").user_error("fuzz", "--n and --jobs must be at least 1")
+
+
+PLANTED_CRASH = '''\
+import os
+import graphc.tools.fuzz as fuzz
+_generate = fuzz.generate
+
+
+def generate(tf, seed):
+    if seed == 13:  # a planted crash: this worker process dies on seed 13
+        os._exit(9)
+    return _generate(tf, seed)
+
+
+fuzz.generate = generate
+'''
+
+
+def test_a_dead_worker_is_reported_with_its_seed_and_the_rest_still_runs(tmp_path):
+    from cli_support import ROOT
+    (tmp_path / "sitecustomize.py").write_text(PLANTED_CRASH)
+    result = graphc("fuzz", "--n", "6", "--seed", "10", "--jobs", "2", "--config",
+                    "llvm -O3", PYTHONPATH=f"{tmp_path}:{ROOT}",
+                    GRAPHC_CACHE_DIR=str(tmp_path / "cache"))
+    assert result.code == 1, result
+    assert "graphc fuzz: 5 programs" in result.out  # seeds 10-15 but 13
+    assert "crashes: 1" in result.out
+    assert "seed 13: the worker process died (status 9); replay: graphc fuzz --n 1 " \
+        "--seed 13" in result.out
