@@ -1,7 +1,8 @@
 """Options: the one place where graphc's configuration is defined and the environment read.
 
     graphc.Options(target="llvm", threads=None, opt_level=2, cache_dir=None,
-                   fast_math=False, debug=False, disable_passes=(), fuse=True)
+                   fast_math=False, debug=False, disable_passes=(), fuse=True,
+                   compile_in_process=False)
 
 A Session takes its options from `Session(target=..., config=Options(...))`; what is left
 unset comes from `set_default_target` / `set_default_options`, then from the environment
@@ -32,6 +33,9 @@ class Options:
     debug: bool = False
     disable_passes: tuple = ()  # names of graph passes not to run (graphc.passes.pipeline)
     fuse: bool = True  # False: one kernel per node (graphc.check bisects with it)
+    # True: LLVM optimizes in this process rather than in the compile worker, at the cost of
+    # about 100 KB of native memory leaked per compile (graphc.codegen_llvm.compile_worker)
+    compile_in_process: bool = False
 
     def __post_init__(self):
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):

@@ -2,14 +2,22 @@
 in-process (MCJIT, an entry address) or emit an object file.
 
 The host target machine uses the host CPU's name and features, so AVX2/AVX-512 are used
-where present.
+where present. Optimizing runs in a compile worker process by default (see compile_worker:
+llvmlite leaks native memory on every O3 run), or here with Options(compile_in_process=True).
+LLVM's remarks ("loop not vectorized: ...") reach stderr only with Options(debug=True).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import sys
+import threading
 
 import llvmlite.binding as llvm
+
+from graphc.options import default_options
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,15 +67,56 @@ def cpu_signature(cpu: str = "native") -> tuple:
     return (llvm.get_default_triple(), cpu, "")
 
 
-def optimize(ir_text: str, cpu: str = "native"):
-    """Parse, verify and optimize IR text at O3; returns the optimized ModuleRef."""
-    _initialized()
-    return optimize_module(llvm.parse_assembly(ir_text), cpu)
+def compile_object(ir_text: str, cpu: str = "native", options=None) -> bytes:
+    """An object file for linking into a shared library (small code model), from IR text
+    optimized at O3 for `cpu`."""
+    return compile_ir(ir_text, cpu, "default", options)
 
 
-def optimize_module(mod, cpu: str = "native"):
-    """Verify and optimize a parsed ModuleRef at O3 for `cpu`, in place; returns it."""
+def compile_jit_object(ir_text: str, options=None) -> bytes:
+    """An object file for JITModule.from_object (this CPU, the large code model), from IR
+    text optimized at O3."""
+    return compile_ir(ir_text, "native", JIT_CODE_MODEL, options)
+
+
+def optimize(ir_text, cpu: str = "native", options=None):
+    """Parse, verify and optimize IR (text or bitcode) at O3; returns the optimized ModuleRef,
+    which belongs to this process (the optimizing ran where options say, see compile_ir)."""
+    return llvm.parse_bitcode(compile_ir(ir_text, cpu, None, options))
+
+
+def optimize_module(mod, cpu: str = "native", options=None):
+    """Verify and optimize a parsed ModuleRef at O3 for `cpu`; returns the optimized module,
+    a new ModuleRef (`mod` itself is left as it was)."""
+    return optimize(mod.as_bitcode(), cpu, options)
+
+
+def compile_ir(source, cpu: str = "native", codemodel=None, options=None) -> bytes:
+    """IR text or bitcode, verified and optimized at O3 for `cpu`: object code for `codemodel`,
+    or the optimized bitcode when codemodel is None. Runs in the compile worker unless
+    options.compile_in_process (or no worker can be started: warned once). Errors are the
+    in-process ones (RuntimeError for IR that does not parse or verify) wherever it ran.
+    What LLVM prints is shown only with options.debug. options: None is default_options().
+    """
+    options = options if options is not None else default_options()
+    if isinstance(source, str):
+        source = source.encode()
+    if not options.compile_in_process:
+        from graphc.codegen_llvm.compile_worker import shared_worker
+        code = shared_worker().compile(source, cpu, codemodel, verbose=options.debug)
+        if code is not None:
+            return code
+    with contextlib.nullcontext() if options.debug else _stderr_silenced():
+        return compile_here(source, cpu, codemodel)
+
+
+def compile_here(source: bytes, cpu: str, codemodel) -> bytes:
+    """compile_ir's work, in this process and leaking there (the compile worker runs it)."""
     _initialized()
+    if source[:4] == b"BC\xc0\xde":
+        mod = llvm.parse_bitcode(source)
+    else:
+        mod = llvm.parse_assembly(source.decode())
     tm = shared_target_machine(cpu)
     mod.verify()
     mod.triple = tm.triple
@@ -77,7 +126,29 @@ def optimize_module(mod, cpu: str = "native"):
     options.slp_vectorization = True
     builder = llvm.create_pass_builder(tm, options)
     builder.getModulePassManager().run(mod, builder)
-    return mod
+    if codemodel is None:
+        return mod.as_bitcode()
+    return shared_target_machine(cpu, codemodel).emit_object(mod)
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """fd 2 on /dev/null meanwhile: LLVM writes its remarks to fd 2 directly, below Python's
+    sys.stderr. fd 2 belongs to the whole process, so one holder at a time; other threads'
+    stderr output in that window is lost too (this is only the in-process path)."""
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(null)
 
 
 class JITModule:

@@ -50,12 +50,12 @@ def library_ir(cpu: str = "native") -> str:
 def library_object(cache) -> bytes:
     """The library's machine code for this CPU, from `cache` or compiled (and stored)."""
     from graphc import __version__
-    from graphc.codegen_llvm.jit import emit_jit_object, jit_signature, optimize
+    from graphc.codegen_llvm.jit import compile_jit_object, jit_signature
     text = library_ir()
     key = cache.key("library", text, jit_signature(), __version__, "O3")
     code = cache.load(key)
     if code is None:
-        code = emit_jit_object(optimize(text))
+        code = compile_jit_object(text)
         cache.store(key, code)
     return code
 

@@ -18,6 +18,7 @@ from graphc.errors import InvalidArgumentError, unfed_placeholder, uninitialized
 from graphc.ir.node import topo_sort
 from graphc.ir.shapes import format_shape
 from graphc.passes.memory import ALIGN
+from graphc.passes.specialize import shape_feeds, shape_values
 from graphc.runtime.bound import BoundPlan
 from graphc.runtime.plan import Plan, Slot, build_plan
 from graphc.runtime.state import RuntimeState
@@ -37,20 +38,26 @@ class LLVMExecutor:
     def run(self, fetches, feeds: dict, outs=None) -> list:
         """Fetch values; where `outs` holds an array for a fetch, the value is written
         into it (checked by the caller) instead of a fresh array."""
-        return self.execute(self.plan_for(fetches, {n: v.shape for n, v in feeds.items()}),
-                            feeds, outs)
+        values = shape_values(fetches, feeds)
+        return self.execute(self.plan_for(fetches, {n: v.shape for n, v in feeds.items()},
+                                          values), feeds, outs)
 
-    def plan_for(self, fetches, fed_shapes: dict) -> Plan:
-        """The plan of these fetches for feeds of these shapes, compiled on first use."""
-        key = (tuple(fetches), frozenset(fed_shapes.items()))
+    def plan_for(self, fetches, fed_shapes: dict, fed_values=None) -> Plan:
+        """The plan of these fetches for feeds of these shapes (and, for feeds read as
+        shapes, these values: specialize.shape_values), compiled on first use."""
+        key = (tuple(fetches), frozenset(fed_shapes.items()),
+               frozenset((fed_values or {}).items()))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self.compile(fetches, fed_shapes)
+            plan = self._plans[key] = self.compile(fetches, fed_shapes, fed_values)
         return plan
 
-    def bind(self, fetches, feed_nodes, shapes) -> BoundPlan:
+    def bind(self, fetches, feed_nodes, shapes):
         """The fast path for calls feeding `feed_nodes` (in order) values of `shapes`, once
-        a run has compiled that plan (make_callable's hot path)."""
+        a run has compiled that plan (make_callable's hot path); None when the plan also
+        depends on fed values (a feed read as a shape), which the fast path does not see."""
+        if shape_feeds(fetches, feed_nodes):
+            return None
         return BoundPlan(self, self.plan_for(fetches, dict(zip(feed_nodes, shapes))),
                          feed_nodes, shapes)
 
@@ -164,7 +171,7 @@ class LLVMExecutor:
         raise InvalidArgumentError(f"{self.describe(original)} failed: {message}", original)
 
     # --- compiling ----------------------------------------------------------------------------
-    def compile(self, fetches, fed_shapes: dict) -> Plan:
+    def compile(self, fetches, fed_shapes: dict, fed_values=None) -> Plan:
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.jit import JITModule
         from graphc.codegen_llvm.library import load_library
@@ -173,7 +180,7 @@ class LLVMExecutor:
         self._check_feeds(fetches, fed_shapes)
         plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, self.threads,
                                              self.options, vector_bits=host_vector_bits(),
-                                             direct_commits=True)
+                                             direct_commits=True, fed_values=fed_values)
         module = render_module(kernels, slots_of, INTRINSICS, threads=self.threads)
         plan.ir_text = str(module)
         code = self._object_code(plan.ir_text)
@@ -199,14 +206,14 @@ class LLVMExecutor:
         """Machine code for the module, from the disk cache when this IR was seen before
         (on this CPU, by this graphc version); otherwise optimized at O3 and stored."""
         from graphc import __version__
-        from graphc.codegen_llvm.jit import emit_jit_object, jit_signature, optimize
+        from graphc.codegen_llvm.jit import compile_jit_object, jit_signature
         from graphc.runtime.cache import CodeCache, default_cache
         if self._cache is None:
             self._cache = default_cache(self.options)
         key = CodeCache.key(ir_text, jit_signature(), __version__, "O3")
         code = self._cache.load(key)
         if code is None:
-            code = emit_jit_object(optimize(ir_text))
+            code = compile_jit_object(ir_text, self.options)
             self._cache.store(key, code)
         return code
 

@@ -1,0 +1,296 @@
+"""LLVM's optimizer in a long-lived helper process, so its leaks do not accumulate in ours.
+
+Why: llvmlite's new-pass-manager bindings leak native memory on every O3 run (about 100 KB:
+the pass builder's instrumentation callbacks and the O3 pipeline are never freed), and a
+program that builds ops inside its training loop compiles every step. The leak cannot be
+avoided from Python (a pass manager cannot be run twice, and a reused pass builder keeps
+callbacks to destroyed objects), so the optimizing runs where the leak is bounded: a worker
+process that is replaced after MAX_COMPILES compiles or once its RSS passes MAX_RSS_BYTES.
+
+Protocol, over the worker's stdin and stdout: every message is two frames, a JSON header and
+a byte payload, each frame an 8-byte big-endian length and its bytes.
+  worker, on start:  {"ready": true, "pid": ...}                    + b""
+  parent, request:   {"cpu": "native", "codemodel": "large"|null}    + IR text or bitcode
+  worker, reply:     {"rss": bytes}                                  + object code, or the
+                     optimized bitcode when codemodel is null
+                  or {"rss": ..., "error": "RuntimeError", "message": ...} + b""
+The worker exits when its stdin ends, so it never outlives its parent. Whatever it writes to
+fd 2 (LLVM's remarks and warnings, a fatal error's last words) goes to a file the parent
+reads after each request: shown only when asked (verbose), quoted if the worker dies.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+
+# A worker starts in about 0.2 s with about 100 MB resident (mostly shared library pages) and
+# grows 60-100 KB a compile; after MAX_COMPILES (or past MAX_RSS_BYTES, which one huge module
+# can cause) the next compile starts a fresh one.
+MAX_COMPILES = 500
+MAX_RSS_BYTES = 512 << 20
+START_TIMEOUT_S = 60.0  # a worker that cannot say it is ready by then is not started
+
+_LENGTH = struct.Struct("!Q")
+
+# Exception kinds re-raised in the parent as themselves (what the in-process path raises:
+# llvmlite reports IR that does not parse or verify as RuntimeError); others as RuntimeError.
+_ERRORS = {e.__name__: e for e in (RuntimeError, ValueError, TypeError, MemoryError)}
+
+
+def write_message(stream, header: dict, payload: bytes) -> None:
+    data = json.dumps(header).encode()
+    stream.write(_LENGTH.pack(len(data)) + data + _LENGTH.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def read_message(stream):
+    """(header, payload), or None when the stream ended cleanly before a message."""
+    head = _read_frame(stream)
+    if head is None:
+        return None
+    payload = _read_frame(stream)
+    if payload is None:
+        raise EOFError("the stream ended inside a message")
+    return json.loads(head), payload
+
+
+def _read_frame(stream):
+    prefix = stream.read(_LENGTH.size)
+    if not prefix:
+        return None
+    if len(prefix) < _LENGTH.size:
+        raise EOFError("the stream ended inside a frame's length")
+    (length,) = _LENGTH.unpack(prefix)
+    data = stream.read(length)
+    if len(data) < length:
+        raise EOFError("the stream ended inside a frame")
+    return data
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (Linux: now; elsewhere: its peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+# --- the worker -------------------------------------------------------------------------------
+def serve(requests, replies) -> None:
+    """Answer requests until `requests` ends; each is optimized at O3 (graphc's pipeline)."""
+    from graphc.codegen_llvm.jit import compile_here
+    write_message(replies, {"ready": True, "pid": os.getpid()}, b"")
+    while (message := read_message(requests)) is not None:
+        header, payload = message
+        try:
+            code = compile_here(payload, header["cpu"], header["codemodel"])
+            reply = {}
+        except Exception as e:  # reported to the parent, which raises it there
+            code, reply = b"", {"error": type(e).__name__, "message": str(e)}
+        reply["rss"] = rss_bytes()
+        sys.stderr.flush()  # what Python printed reaches the parent's log before the reply
+        write_message(replies, reply, code)
+
+
+def main() -> None:
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray writes to stdout go to the log, never into the reply stream
+    try:
+        serve(sys.stdin.buffer, replies)
+    except BrokenPipeError:  # the parent went away while we compiled
+        pass
+
+
+# --- the parent's side ------------------------------------------------------------------------
+class WorkerDied(Exception):
+    pass
+
+
+class CompileWorker:
+    """A compile worker started on first use and replaced when spent, dead, or inherited
+    through fork. Thread-safe: requests are serialized. `compile` returns None when no
+    worker can be started (warned once); the caller then compiles in its own process."""
+
+    def __init__(self, command=None, max_compiles: int = MAX_COMPILES,
+                 max_rss: int = MAX_RSS_BYTES):
+        self.command = command or [sys.executable, "-m", "graphc.codegen_llvm.compile_worker"]
+        self.max_compiles, self.max_rss = max_compiles, max_rss
+        self.unavailable = False
+        self.starts = 0  # workers started so far (tests read it)
+        self._lock = threading.Lock()
+        self._proc = self._log = None
+        self._owner = os.getpid()
+        self._compiles = 0
+        self._last_status = None
+        self._hooks_registered = False
+
+    @property
+    def pid(self):
+        """The running worker's process id, or None."""
+        return self._proc.pid if self._proc is not None else None
+
+    def compile(self, source: bytes, cpu: str, codemodel, verbose: bool = False):
+        """Object code (or bitcode when codemodel is None) for `source`, or None."""
+        with self._lock:
+            if self._owner != os.getpid():
+                self._forget()
+            for attempt in range(2):  # a worker found dead is replaced and asked again
+                if not self._ensure_started():
+                    return None
+                try:
+                    header, code = self._request(source, cpu, codemodel, verbose)
+                except WorkerDied as died:
+                    if attempt:
+                        raise RuntimeError(f"LLVM's compile worker died twice compiling this "
+                                           f"module: {died}") from None
+                    continue
+                except BaseException:  # an interrupt mid-message leaves the pipes unusable
+                    self._kill()
+                    raise
+                if "error" in header:  # the worker is fine: only this module failed
+                    kind = _ERRORS.get(header["error"])
+                    if kind is None:
+                        raise RuntimeError(f"{header['error']}: {header['message']}")
+                    raise kind(header["message"])
+                return code
+
+    def close(self) -> None:
+        """Stop the worker (it exits when its stdin ends) and reap it."""
+        with self._lock:
+            if self._owner == os.getpid():
+                self._stop()
+
+    def _request(self, source, cpu, codemodel, verbose):
+        """(reply header, payload); WorkerDied if the worker ended instead of answering."""
+        try:
+            write_message(self._proc.stdin, {"cpu": cpu, "codemodel": codemodel}, source)
+            message = read_message(self._proc.stdout)
+        except (BrokenPipeError, EOFError):
+            message = None
+        log = self._take_log()
+        if message is None:
+            self._kill()
+            raise WorkerDied(f"exit status {self._last_status}; it said: "
+                             f"{log.strip()[-2000:] or 'nothing'}")
+        if verbose and log:
+            sys.stderr.write(log)
+        header, code = message
+        self._compiles += 1
+        if self._compiles >= self.max_compiles or header["rss"] > self.max_rss:
+            self._stop()  # bound the leak: the next compile starts a fresh worker
+        return header, code
+
+    def _ensure_started(self) -> bool:
+        if self._proc is not None and self._proc.poll() is None:
+            return True
+        if self._proc is not None:
+            self._kill()
+        if self.unavailable:
+            return False
+        try:
+            self._start()
+            return True
+        except (OSError, EOFError, ValueError, WorkerDied) as e:
+            self._kill()
+            self.unavailable = True
+            warnings.warn(f"graphc: LLVM's compile worker could not be started ({e}); "
+                          f"compiling in this process, where LLVM leaks memory on every "
+                          f"compile", RuntimeWarning, stacklevel=2)
+            return False
+
+    def _start(self) -> None:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self._log, env=env,
+                                      start_new_session=True)  # no terminal signals
+        self._compiles, self.starts = 0, self.starts + 1
+        self._register_hooks()
+        ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT_S)
+        message = read_message(self._proc.stdout) if ready else None
+        if message is None or not message[0].get("ready"):
+            self._proc.kill()
+            self._proc.wait()
+            raise WorkerDied(f"exit status {self._proc.returncode}: "
+                             f"{self._take_log().strip()[-2000:] or 'no message'}")
+
+    def _take_log(self) -> str:
+        """What the worker wrote to fd 2 since last asked; the file is emptied (the worker
+        is idle or dead now, so nothing is lost between the read and the truncation)."""
+        fd = self._log.fileno()
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)  # the worker shares this offset: it writes from 0 again
+        return data.decode(errors="replace")
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stdin.close()  # the worker sees EOF and exits
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self._kill()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            self._last_status = proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                stream.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _forget(self) -> None:
+        """In a forked child: drop the parent's worker without signalling or reaping it
+        (it is not our child), closing only our copies of its pipes so that it still sees
+        EOF when the parent exits."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.returncode = 0  # not ours to wait for; keeps Popen from tracking it
+            for stream in (proc.stdin, proc.stdout):
+                stream.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._owner = os.getpid()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it across the fork
+        self._forget()
+
+    def _register_hooks(self) -> None:
+        if not self._hooks_registered:
+            self._hooks_registered = True
+            atexit.register(self.close)
+            os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+
+_shared = CompileWorker()
+
+
+def shared_worker() -> CompileWorker:
+    """This process's compile worker (graphc.codegen_llvm.jit sends it every O3 compile)."""
+    return _shared
+
+
+if __name__ == "__main__":
+    main()
