@@ -26,9 +26,9 @@ import numpy as np
 from graphc.tools.fuzz_program import Input, Program, to_source
 
 # dtype -> relative tolerance. A value passes when |got - want| <= tol * (|want| + scale),
-# scale the largest |want| of the same fetch: ulp-level differences (reassociated sums, a
-# GEMM's blocking, vectorized exp) are relative to the magnitudes summed, not to each
-# element, so a small element of a large result is allowed the large ones' rounding.
+# scale the largest |want| of the same fetch (at least 1): ulp-level differences
+# (reassociated sums, a GEMM's blocking, vectorized exp) are relative to the magnitudes
+# summed, not to each element: a small element of a large result gets the large ones' rounding.
 TOLERANCE = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-9}
 
 
@@ -118,7 +118,9 @@ def close(got, want) -> Optional[str]:
         tol = TOLERANCE[want.dtype.name]
         g, w = got.astype(np.float64), want.astype(np.float64)
         finite = np.isfinite(w)
-        scale = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
+        # at least 1: every input is of order 1, so a result that cancels to about 0 (a
+        # gradient whose terms sum to nothing) carries the rounding of order-1 terms
+        scale = max(1.0, float(np.max(np.abs(w[finite]))) if finite.any() else 0.0)
         with np.errstate(all="ignore"):
             ok = (np.abs(g - w) <= tol * (np.abs(w) + scale)) | (g == w) | \
                 (np.isnan(g) & np.isnan(w))
