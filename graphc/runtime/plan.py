@@ -334,8 +334,8 @@ class _PlanBuilder:
             out[k] = (staged, slot)
         return out
 
-    def _itemsize(self, slot: int) -> int:
-        return self.slots[slot].node.dtype.np.itemsize
+    def _dtype(self, slot: int):
+        return self.slots[slot].node.dtype
 
     def _plan_memory(self, live_out: set, fetched: set) -> MemoryPlan:
         """Arena offsets by liveness (graphc/passes/memory.py); elementwise kernels writing
@@ -348,11 +348,12 @@ class _PlanBuilder:
             read = {int(b.name[1:]) for b in kernel.params} & arena - written
             io.append((sorted(written), sorted(read)))
             # the output's element i overwrites the input's element i only when both have
-            # the same size (a float32 result over a bool input would clobber elements
-            # not read yet)
+            # the same dtype: a wider one (float32 over bools) would clobber elements not
+            # read yet, and the merged buffer has one element type (the CUDA renderer reads
+            # an int32 input as the float32 buffer it became)
             candidates[k] = [(o, i) for o, i in _in_place_pairs(kernel)
                              if i in arena and o in arena and o not in fetched
-                             and self._itemsize(o) == self._itemsize(i)]
+                             and self._dtype(o) == self._dtype(i)]
         memory = plan_memory(io, {i: self._bytes[i] for i in arena}, live_out, candidates)
         for i in arena:
             self.slots[i].offset = memory.offsets[i]

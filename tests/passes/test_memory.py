@@ -140,3 +140,15 @@ def test_a_wider_result_is_never_written_over_a_narrower_input():
         with tf.Session(config=options) as sess:
             np.testing.assert_allclose(sess.run(y, {x: xv}), want, rtol=1e-6)
     assert plan_memory([((1,), (0,))], {0: 5, 1: 20}, {1}, {0: [(1, 0)]}).in_place == {}
+
+
+def test_a_result_is_never_written_over_an_input_of_another_dtype():
+    # an int32 slice cast to float32 in place: the merged buffer was declared float32 and
+    # the CUDA code read the ints as floats (found by graphc fuzz, seed 200808)
+    import graphc as tf
+    x = tf.placeholder(tf.int32, [5, 5])
+    y = tf.unstack(tf.cast(tf.slice(x, [3, 1], [2, 2]), tf.float32), axis=0)[0]
+    xv = np.arange(25, dtype=np.int32).reshape(5, 5)
+    for target in ("llvm", "cuda-emulated"):
+        with tf.Session(target=target) as sess:
+            np.testing.assert_array_equal(sess.run(y, {x: xv}), [16.0, 17.0])
