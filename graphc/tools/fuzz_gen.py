@@ -75,6 +75,8 @@ class Generator:
         return self.rng.standard_normal(shape).astype(dtype)
 
     def feed(self, dtype: str, shape: tuple) -> Val:
+        if np.prod(shape, dtype=np.int64) > MAX_ELEMENTS:
+            raise ValueError(f"a feed of shape {list(shape)} is over the element cap")
         value = np.asarray(self.array(dtype, shape))
         self.values.append(Input(dtype, value))
         i = len(self.values) - 1
@@ -82,6 +84,8 @@ class Generator:
         return self._add(i, t, True, 4.0 if dtype in FLOATS else 6.0)
 
     def constant(self, dtype: str, shape: tuple) -> Val:
+        if np.prod(shape, dtype=np.int64) > MAX_ELEMENTS:
+            raise ValueError(f"a constant of shape {list(shape)} is over the element cap")
         return self.step(Step("constant", (self.array(dtype, shape),)), True,
                          4.0 if dtype in FLOATS else 6.0)
 
