@@ -122,7 +122,7 @@ def build_object(name: str, plan_modules: list, cpu: str) -> bytes:
     """One object: the plan modules (llvmlite.ir modules with an entry `graphc_run` each,
     renamed entry_symbol(name, index)) linked with the library for `cpu`, everything but
     the entries and the pool's shutdown internal, optimized at O3."""
-    from graphc.codegen_llvm.jit import emit_object, optimize_module, shared_target_machine
+    from graphc.codegen_llvm.jit import compile_object, shared_target_machine
     from graphc.codegen_llvm.library import library_ir
     tm = shared_target_machine(cpu)
     combined = _parse(library_ir(cpu), tm)
@@ -140,4 +140,4 @@ def build_object(name: str, plan_modules: list, cpu: str) -> bytes:
             value.visibility = "hidden"
         else:
             value.linkage = "internal"
-    return emit_object(optimize_module(combined, cpu), cpu)
+    return compile_object(combined.as_bitcode(), cpu)

@@ -67,10 +67,10 @@ def cpu_signature(cpu: str = "native") -> tuple:
     return (llvm.get_default_triple(), cpu, "")
 
 
-def compile_object(ir_text: str, cpu: str = "native", options=None) -> bytes:
-    """An object file for linking into a shared library (small code model), from IR text
-    optimized at O3 for `cpu`."""
-    return compile_ir(ir_text, cpu, "default", options)
+def compile_object(source, cpu: str = "native", options=None) -> bytes:
+    """An object file for linking into a shared library (small code model), from IR text or
+    bitcode optimized at O3 for `cpu`."""
+    return compile_ir(source, cpu, "default", options)
 
 
 def compile_jit_object(ir_text: str, options=None) -> bytes:
@@ -83,12 +83,6 @@ def optimize(ir_text, cpu: str = "native", options=None):
     """Parse, verify and optimize IR (text or bitcode) at O3; returns the optimized ModuleRef,
     which belongs to this process (the optimizing ran where options say, see compile_ir)."""
     return llvm.parse_bitcode(compile_ir(ir_text, cpu, None, options))
-
-
-def optimize_module(mod, cpu: str = "native", options=None):
-    """Verify and optimize a parsed ModuleRef at O3 for `cpu`; returns the optimized module,
-    a new ModuleRef (`mod` itself is left as it was)."""
-    return optimize(mod.as_bitcode(), cpu, options)
 
 
 def compile_ir(source, cpu: str = "native", codemodel=None, options=None) -> bytes:
@@ -179,16 +173,6 @@ class JITModule:
         if not addr:
             raise LookupError(f"symbol {name} is not in the compiled module")
         return addr
-
-
-def emit_object(module_ref, cpu: str = "native") -> bytes:
-    """An object file for linking into a shared library (small code model)."""
-    return shared_target_machine(cpu).emit_object(module_ref)
-
-
-def emit_jit_object(module_ref) -> bytes:
-    """An object file for JITModule.from_object: this CPU, the large code model."""
-    return shared_target_machine("native", JIT_CODE_MODEL).emit_object(module_ref)
 
 
 def jit_signature() -> tuple:
