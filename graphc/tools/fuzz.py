@@ -211,9 +211,8 @@ def _mismatch(tf, program, config, problem, minimize_failures) -> Mismatch:
         except Exception:  # keep the original when shrinking itself fails
             traceback.print_exc()
         problem = disagreement(tf, small, config) or problem
-    tol = 1e-4
     return Mismatch(program.seed, config.name, problem,
-                    to_source(small, config.options, config.target, tol), small.count(),
+                    to_source(small, config.options, config.target), small.count(),
                     program.count())
 
 

@@ -30,6 +30,13 @@ FLOATS = ("float32", "float64")
 MAX_ELEMENTS = 1 << 18  # per value: programs stay quick to run on the reference
 
 
+def _check_cap(what: str, shape: tuple) -> None:
+    """A ValueError (the generator draws again) for a value over MAX_ELEMENTS elements."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if size > MAX_ELEMENTS:
+        raise ValueError(f"{what} of shape {list(shape)} ({size} elements) is over the cap")
+
+
 @dataclass
 class Val:
     index: int
@@ -75,8 +82,7 @@ class Generator:
         return self.rng.standard_normal(shape).astype(dtype)
 
     def feed(self, dtype: str, shape: tuple) -> Val:
-        if np.prod(shape, dtype=np.int64) > MAX_ELEMENTS:
-            raise ValueError(f"a feed of shape {list(shape)} is over the element cap")
+        _check_cap("a feed", shape)
         value = np.asarray(self.array(dtype, shape))
         self.values.append(Input(dtype, value))
         i = len(self.values) - 1
@@ -84,15 +90,14 @@ class Generator:
         return self._add(i, t, True, 4.0 if dtype in FLOATS else 6.0)
 
     def constant(self, dtype: str, shape: tuple) -> Val:
-        if np.prod(shape, dtype=np.int64) > MAX_ELEMENTS:
-            raise ValueError(f"a constant of shape {list(shape)} is over the element cap")
+        _check_cap("a constant", shape)
         return self.step(Step("constant", (self.array(dtype, shape),)), True,
                          4.0 if dtype in FLOATS else 6.0)
 
     def step(self, step: Step, exact: bool, bound: float):
         t = apply(self.tf, step, self._tensors())
-        if t.shape.is_fully_defined() and t.shape.num_elements() > MAX_ELEMENTS:
-            raise ValueError(f"{step.fn} would make {t.shape.num_elements()} elements")
+        if t.shape.is_fully_defined():
+            _check_cap(step.fn, tuple(t.shape.as_list()))
         self.values.append(step)
         return self._add(len(self.values) - 1, t, exact, bound)
 

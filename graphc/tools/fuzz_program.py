@@ -171,12 +171,13 @@ def statement(i: int, v) -> str:
     return f"v{i} = tf.{v.fn}({', '.join(args)}){pick}"
 
 
-def to_source(program: Program, options: str, target: str = "llvm",
-              rtol: float = 1e-4) -> str:
+def to_source(program: Program, options: str, target: str = "llvm") -> str:
     """A standalone program: the graph, its feeds, the run on `target` with `options` (the
-    source of a graphc.Options call) compared with the reference target."""
+    source of a graphc.Options call) compared with the reference target by the fuzzer's own
+    test (graphc.tools.fuzz.close), so the program fails exactly where the fuzzer did."""
     keep = program.reachable()
-    lines = ["import numpy as np", "import graphc as tf", ""]
+    lines = ["import numpy as np", "import graphc as tf",
+             "from graphc.tools.fuzz import close", ""]
     lines += [statement(i, program.values[i]) for i in keep]
     feeds = [i for i in keep if isinstance(program.values[i], Input)]
     lines.append("feeds = {" + ", ".join(f"v{i}: {literal(program.values[i].value)}"
@@ -188,6 +189,6 @@ def to_source(program: Program, options: str, target: str = "llvm",
               f"with tf.Session(target={target!r}, config={options}) as sess:",
               "    sess.run(tf.global_variables_initializer())",
               "    got = sess.run(fetches, feeds)",
-              "for g, w in zip(got, want):",
-              f"    np.testing.assert_allclose(g, w, rtol={rtol!r}, atol={rtol!r})", ""]
+              "for i, g, w in zip(fetches, got, want):",
+              "    assert close(g, w) is None, f'{i}: {close(g, w)}'", ""]
     return "\n".join(lines)
