@@ -70,9 +70,8 @@ class Generator:
             shape = tuple(int(self.rng.choice(self.dims)) for _ in range(rank))
             if np.prod(shape, dtype=np.int64) <= MAX_ELEMENTS:
                 return shape
-        # large dims only: fewer of them (a rank-3 shape of 67..300 can exceed the cap)
-        return tuple(int(self.rng.choice(self.dims[:1] + [1])) for _ in range(rank - 1)) + \
-            (int(self.rng.choice(self.dims)),)
+        # large dims only (a rank-3 shape of 67..300 can exceed the cap): ones but the last
+        return (1,) * (rank - 1) + (int(self.rng.choice(self.dims)),)
 
     def array(self, dtype: str, shape: tuple) -> np.ndarray:
         if dtype in ("int32", "int64"):
