@@ -241,6 +241,18 @@ def test_reason_too_deep():
     assert found == {"expression deeper than 48 ops: stored to bound kernel size"}
 
 
+def test_reason_too_large():
+    # each value read three times by the next: written out, the expression would hold
+    # 3**8 copies of x, so fusion stores some values
+    x, xv = _x((4, 8))
+    y = x
+    for _ in range(8):
+        y = tf.sin(y) * y + y
+    found = set(reasons(y, {x: xv}).values())
+    assert found == {"expression larger than 256 ops written out (a value read twice is "
+                     "written twice): stored to bound kernel size"}
+
+
 def test_reason_fusion_off():
     x, xv = _x((4, 8))
     y = tf.sin(tf.exp(x, name="e"))

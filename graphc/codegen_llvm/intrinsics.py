@@ -103,9 +103,8 @@ def _epilogue(r, epilogue) -> tuple:
     (rows,) = epilogue
     (cols,) = rows.body
     r.outlined += 1
-    fn, inner, ctx = r.outline(f"epilogue{r.outlined}", EPILOGUE)
-    inner.vars.update(zip(("epilogue.r0", "epilogue.r1", "epilogue.c0", "epilogue.c1"),
-                          fn.args[1:]))
+    fn, inner, ctx = r.outline(f"epilogue{r.outlined}", EPILOGUE,
+                               ("epilogue.r0", "epilogue.r1", "epilogue.c0", "epilogue.c1"))
     block = replace(rows, start=K.Var("epilogue.r0"), stop=K.Var("epilogue.r1"),
                     body=(replace(cols, start=K.Var("epilogue.c0"), stop=K.Var("epilogue.c1")),))
     inner.s_Loop(block)

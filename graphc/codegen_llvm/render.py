@@ -51,12 +51,21 @@ class KernelRenderer:
         self.locals: dict = {}
         self.outlined = 0
         self.reassoc = False  # set while rendering a reduction's accumulator update
+        self.values: dict = {}  # expression -> its value, within one statement (expr)
 
-    def outline(self, suffix: str, fnty=None):
+    def outline(self, suffix: str, fnty=None, arguments=("begin", "end")):
         """A function of type `fnty` (default `void (ptr ctx, i64 begin, i64 end)`, for
         graphc_parallel_for) whose first argument, ctx, passes it this kernel's buffers and
-        the loop variables in scope (an array of pointers, then integers). Returns (function,
-        renderer positioned in it with those names bound, ctx pointer in the kernel)."""
+        the loop variables in scope (an array of pointers, then integers); its other
+        arguments are bound to the names `arguments`. Returns (function, renderer positioned
+        in its body with those names bound, ctx pointer in the kernel).
+
+        The function only unpacks ctx and calls an always-inlined body that takes the
+        buffers as noalias parameters, as the kernel itself does: pointers loaded from
+        memory carry no aliasing facts, and without them LLVM keeps loop-invariant loads
+        (a broadcast scalar operand) and everything computed from them inside the loop,
+        where LLVM 20's loop vectorizer checks a deep invariant expression for uniformity
+        in time exponential in its depth (a fused epilogue of nested exp/log hung -O3)."""
         names, variables = list(self.buffers), list(self.vars)
         b = self.builder
         with b.goto_entry_block():
@@ -67,20 +76,35 @@ class KernelRenderer:
         for j, name in enumerate(variables, len(names)):
             b.store(b.inttoptr(self.vars[name], PTR),
                     b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
-        fn = ir.Function(self.module, fnty or ir.FunctionType(ir.VoidType(), [PTR, I64, I64]),
-                         name=f"{self.fn.name}.{suffix}")
+        fnty = fnty or ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
+        fn = ir.Function(self.module, fnty, name=f"{self.fn.name}.{suffix}")
         fn.linkage = "internal"
-        inner = object.__new__(KernelRenderer)
-        inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
-        inner.threads, inner.fn, inner.outlined = 1, fn, 0
-        inner.builder = ib = ir.IRBuilder(fn.append_basic_block("entry"))
-        inner.locals, inner.reassoc = {}, False
+        extra = list(fnty.args[1:])
+        assert len(extra) == len(arguments), (suffix, arguments)
+        body = ir.Function(self.module, ir.FunctionType(
+            ir.VoidType(), [PTR] * len(names) + [I64] * len(variables) + extra),
+            name=f"{fn.name}.body")
+        body.linkage = "internal"
+        body.attributes.add("alwaysinline")
+        for arg in body.args[:len(names)]:
+            arg.add_attribute("noalias")
+
+        wb = ir.IRBuilder(fn.append_basic_block("entry"))
 
         def slot(j):
-            return ib.load(ib.gep(fn.args[0], [ir.Constant(I64, j)], source_etype=PTR), typ=PTR)
-        inner.buffers = {name: slot(j) for j, name in enumerate(names)}
-        inner.vars = {name: ib.ptrtoint(slot(j), I64)
-                      for j, name in enumerate(variables, len(names))}
+            return wb.load(wb.gep(fn.args[0], [ir.Constant(I64, j)], source_etype=PTR), typ=PTR)
+        wb.call(body, [slot(j) for j in range(len(names))]
+                + [wb.ptrtoint(slot(j), I64) for j in range(len(names), len(names) + len(variables))]
+                + list(fn.args[1:]))
+        wb.ret_void()
+
+        inner = object.__new__(KernelRenderer)
+        inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
+        inner.threads, inner.fn, inner.outlined = 1, body, 0
+        inner.builder = ir.IRBuilder(body.append_basic_block("entry"))
+        inner.locals, inner.reassoc, inner.values = {}, False, {}
+        inner.buffers = dict(zip(names, body.args[:len(names)]))
+        inner.vars = dict(zip(variables + list(arguments), body.args[len(names):]))
         return fn, inner, ctx
 
     def parallel_for(self, fn, ctx, n, threads: int) -> None:
@@ -98,6 +122,7 @@ class KernelRenderer:
     # --- statements -------------------------------------------------------------------------
     def stmts(self, stmts):
         for s in stmts:
+            self.values = {}
             getattr(self, "s_" + type(s).__name__)(s)
 
     def s_Store(self, s):
@@ -142,8 +167,6 @@ class KernelRenderer:
         """Outline the loop body over [begin, end) and let the thread pool run the chunks."""
         self.outlined += 1
         fn, inner, ctx = self.outline(f"par{self.outlined}")
-        begin, end = fn.args[1], fn.args[2]
-        inner.vars.update(begin=begin, end=end)
         inner.s_Loop(K.Loop(s.var, K.Var("begin"), K.Var("end"), s.body, "serial"))
         inner.builder.ret_void()
         self.parallel_for(fn, ctx, self.expr(s.stop), self.threads)
@@ -169,7 +192,14 @@ class KernelRenderer:
                                 source_etype=STORAGE[t])
 
     def expr(self, e):
-        return getattr(self, "e_" + type(e).__name__)(e)
+        """e's value, each distinct subexpression of a statement emitted once: fusion writes
+        a value read twice out twice (kernel expressions are trees), and LLVM would inline
+        each copy's exp or sin before its GVN merged them again. A statement's expressions
+        are straight-line code between no stores, so an earlier equal value is the same."""
+        value = self.values.get(e)
+        if value is None:
+            value = self.values[e] = getattr(self, "e_" + type(e).__name__)(e)
+        return value
 
     def e_Const(self, e):
         if e.dtype == "bool":

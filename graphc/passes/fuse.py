@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from graphc.ir.node import Node
-from graphc.passes.lower import ELEMENTWISE, VIEW_OPS
+from graphc.passes.lower import ELEMENTWISE, VIEW_OPS, expanded_inputs
 
 REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_any",
               "reduce_all")
@@ -83,19 +83,66 @@ def _transposes_read_by_gemm(order, fetched, readers) -> set:
 
 
 MAX_DEPTH = 48  # deeper expressions are cut into kernels: recursion and compile time
+# ops in one expression once every read of an inlined node is written out (a kernel's
+# expressions are trees: y = f(x) * x holds x's expression twice, so a chain of n such
+# nodes would hold 2**n ops and lowering, rendering and LLVM would take as long)
+MAX_OPS = 256
 
 
 def _limit_depth(order, inlined: set) -> set:
-    """Keep every fused expression at most MAX_DEPTH inlined nodes deep, materializing a
-    node wherever a chain gets longer (its readers then load it, as for any kernel)."""
+    """Keep every fused expression at most MAX_DEPTH inlined nodes deep and MAX_OPS ops
+    large. A node deeper than that is materialized (its readers then load it, as for any
+    kernel); an expression larger than that materializes its largest inlined input, which
+    is then computed once, in a kernel of its own, wherever it was written out."""
+    position = {n: i for i, n in enumerate(order)}
     depth: dict = {}
+    ops: dict = {}  # expression_ops' memo: in order, so inputs are counted before readers
     for node in order:
         d = 1 + max((depth.get(x, 0) for x in node.inputs if x in inlined), default=0)
         if node in inlined and d > MAX_DEPTH:
             inlined.discard(node)
-            d = 0
         depth[node] = d if node in inlined else 0
+        while expression_ops(node, inlined, ops) > MAX_OPS and \
+                any(x in inlined for x in node.inputs):  # (a concat of 300 loads is as is)
+            largest = _largest_part(node, inlined, ops, position)
+            inlined.discard(largest)
+            for later in order[position[largest]:position[node] + 1]:
+                ops.pop(later, None)  # counted with `largest` written out
     return inlined
+
+
+def _largest_part(node, inlined, ops, position):
+    """The inlined node whose copies carry the most of `node`'s expression (ops times
+    copies: a value read twice counts twice)."""
+    copies = {node: 1}
+    parts = sorted(_inlined_inputs(node, inlined), key=position.__getitem__, reverse=True)
+    for reader in [node] + parts:
+        for x in expanded_inputs(reader):
+            if x in inlined:
+                copies[x] = copies.get(x, 0) + copies[reader]
+    return max(parts, key=lambda x: copies[x] * ops[x])
+
+
+def _inlined_inputs(node, inlined) -> set:
+    """The inlined nodes `node`'s expression writes out."""
+    seen: set = set()
+    stack = [node]
+    while stack:
+        for x in stack.pop().inputs:
+            if x in inlined and x not in seen:
+                seen.add(x)
+                stack.append(x)
+    return seen
+
+
+def expression_ops(node, inlined, ops: dict = None) -> int:
+    """Ops in `node`'s expression written out as lowering writes it: itself, and each
+    inlined input once per copy (loads count one). `ops` memoizes (node -> count)."""
+    ops = {} if ops is None else ops
+    if node not in ops:
+        ops[node] = 1 + sum(expression_ops(x, inlined, ops) if x in inlined else 1
+                            for x in expanded_inputs(node))
+    return ops[node]
 
 
 def _reads_in_place(reader, node) -> bool:

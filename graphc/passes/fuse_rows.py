@@ -26,7 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from graphc.ir.node import Node
-from graphc.passes.lower import ELEMENTWISE
+from graphc.passes.fuse import MAX_OPS, expression_ops
+from graphc.passes.lower import ELEMENTWISE, expanded_inputs
 
 ROW_VIEWS = ("reshape", "identity", "stop_gradient", "ensure_shape", "expand_dims",
              "squeeze")  # views, members when they only add or drop the row's size-1 axis
@@ -56,7 +57,7 @@ def row_groups(order, fetches, inlined) -> list:
     for node in order:
         if node in taken or not _last_axis_reduction(node):
             continue
-        members = _grow(node, order[position[node]:], taken)
+        members = _grow(node, order[position[node]:], taken, inlined)
         if sum(m not in inlined for m in members) < 2:
             continue
         taken.update(members)
@@ -72,20 +73,31 @@ def _last_axis_reduction(node: Node) -> bool:
     return len(shape) >= 1 and shape[-1] > 1 and tuple(node.attrs["axes"]) == (len(shape) - 1,)
 
 
-def _grow(seed: Node, rest, taken: set) -> list:
+def _grow(seed: Node, rest, taken: set, inlined=frozenset()) -> list:
     """Members from `seed` on, in order: a node joins when it reads a member and fits the
     group's shapes. The group ends at the first node that reads a member but cannot join,
     so no node between the first and last members depends on a member: the whole group can
-    run where its last member stands (see `units`)."""
+    run where its last member stands (see `units`). Full-shaped members are written out
+    wherever read (lower_rows), so a node joins only while its expression, written out,
+    stays within fuse.MAX_OPS ops."""
     full = tuple(seed.inputs[0].shape)
     rows_kept, rows = full[:-1] + (1,), full[:-1]
     group = {seed}
     members = [seed]
+    written: dict = {}  # full-shaped member -> ops in its expression written out
+    counted: dict = {}  # fuse.expression_ops' memo
     for node in rest[1:]:
         if not any(x in group for x in node.inputs):
             continue
         if node in taken or not _fits(node, group, full, rows_kept, rows):
             break
+        ops = 1 + sum(written[x] if x in written else
+                      expression_ops(x, inlined, counted) if x in inlined else 1
+                      for x in expanded_inputs(node))
+        if ops > MAX_OPS:
+            break
+        if tuple(node.shape) == full and node.op.name not in REDUCTIONS:
+            written[node] = ops
         group.add(node)
         members.append(node)
     return members

@@ -497,6 +497,17 @@ COLUMN_BLOCK = 1024  # output elements one accumulator block holds (4 KiB of f32
 COLUMN_BLOCK_VAR = "cblk"  # the variable of _reduce_columns' block loop (schedule_gpu reads it)
 
 
+def expanded_inputs(node: Node) -> list:
+    """The inputs of an elementwise node once per copy of their expression that
+    Lowering.elementwise puts in its own (x**3 holds x three times): fusion counts the ops
+    a kernel's expressions carry with it."""
+    if node.op.name == "pow" and dt(node).startswith("f"):
+        small = _small_integer(node.inputs[1])
+        if small is not None:
+            return [node.inputs[0]] * small
+    return list(node.inputs)
+
+
 def _small_integer(node: Node):
     """The exponent 1..4 of a constant scalar power, else None."""
     if node.op.name != "constant" or node.attrs["value"].size != 1:

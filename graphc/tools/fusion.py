@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from graphc.ir.node import Node
-from graphc.passes.fuse import MAX_COPIED_OPS, MAX_COPIES, MAX_DEPTH
+from graphc.passes.fuse import MAX_COPIED_OPS, MAX_COPIES, MAX_DEPTH, MAX_OPS
 from graphc.passes.fuse_rows import REDUCTIONS, ROW_VIEWS, RowGroup
 from graphc.passes.lower import ELEMENTWISE, VIEW_OPS
 
@@ -280,8 +280,18 @@ def shared_and_costly(g: FusedGraph, p: Node, reader: Node, view) -> Optional[st
 
 
 def too_deep(g: FusedGraph, p: Node, reader: Node, view) -> Optional[str]:
-    """fuse._limit_depth: expressions are cut every MAX_DEPTH inlined nodes."""
-    return f"expression deeper than {MAX_DEPTH} ops: stored to bound kernel size"
+    """fuse._limit_depth: expressions are cut every MAX_DEPTH inlined nodes, and where
+    written out they would hold more than MAX_OPS ops."""
+    depth: dict = {}
+
+    def deep(n) -> int:
+        if n not in depth:
+            depth[n] = 1 + max((deep(x) for x in n.inputs if x in g.inlined), default=0)
+        return depth[n]
+    if deep(p) > MAX_DEPTH:
+        return f"expression deeper than {MAX_DEPTH} ops: stored to bound kernel size"
+    return (f"expression larger than {MAX_OPS} ops written out (a value read twice is "
+            f"written twice): stored to bound kernel size")
 
 
 REASON_RULES = (fusion_off, fetched, row_group_boundary, non_last_axis_reduction,

@@ -214,3 +214,22 @@ def reduce_bool(g):
         return None
     name = str(g.rng.choice(["reduce_any", "reduce_all"]))
     return g.step(Step(name, (Ref(a.index),), (("axis", _axes(g, len(a.shape))),)), True, 1)
+
+
+REUSING = ("sin", "tanh", "sigmoid", "cos")
+
+
+@weight(1)
+def reused_chain(g):
+    """v <- (f(v) * v + v) / 2, repeated: each value read three times by the next, so a
+    fused expression written out holds 3**n copies and fusion must cut it (fuse.MAX_OPS)."""
+    v = g.pick(_float)
+    if v is None:
+        return None
+    v = _bounded(g, v, 4.0)
+    for _ in range(int(g.rng.integers(3, 13))):
+        f = g.step(Step(str(g.rng.choice(REUSING)), (Ref(v.index),)), False, 1.0)
+        p = g.step(Step("multiply", (Ref(f.index), Ref(v.index))), False, v.bound)
+        s = g.step(Step("add", (Ref(p.index), Ref(v.index))), False, 2 * v.bound)
+        v = g.step(Step("multiply", (Ref(s.index), 0.5)), False, v.bound)
+    return v

@@ -215,7 +215,7 @@ def _composite(g, a, name):
 
 
 FAMILIES = [E.unary_float, E.binary_float, E.integer, E.compare_select, E.cast_round,
-            E.reduce, E.reduce_bool, movement, matmul, rows]
+            E.reduce, E.reduce_bool, movement, matmul, rows, E.reused_chain]
 
 
 def add_gradients(g, outputs: list) -> list:
