@@ -219,7 +219,7 @@ def reduce_bool(g):
 REUSING = ("sin", "tanh", "sigmoid", "cos")
 
 
-@weight(1)
+@weight(0.5)
 def reused_chain(g):
     """v <- (f(v) * v + v) / 2, repeated: each value read three times by the next, so a
     fused expression written out holds 3**n copies and fusion must cut it (fuse.MAX_OPS)."""
@@ -227,7 +227,7 @@ def reused_chain(g):
     if v is None:
         return None
     v = _bounded(g, v, 4.0)
-    for _ in range(int(g.rng.integers(3, 13))):
+    for _ in range(int(g.rng.integers(3, 10))):
         f = g.step(Step(str(g.rng.choice(REUSING)), (Ref(v.index),)), False, 1.0)
         p = g.step(Step("multiply", (Ref(f.index), Ref(v.index))), False, v.bound)
         s = g.step(Step("add", (Ref(p.index), Ref(v.index))), False, 2 * v.bound)
