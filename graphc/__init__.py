@@ -3,13 +3,11 @@
 import sys as _sys
 import types as _types
 
-__version__ = "0.1.0"
-
 from graphc import errors, nn  # noqa: F401,E402
 from graphc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, OpError  # noqa: F401,E402
+from graphc.framework.graph import Graph, get_default_graph, reset_default_graph  # noqa: F401,E402
 from graphc.ir.dtypes import DType, as_dtype, float16, float32, float64, int32, int64  # noqa: F401,E402
 from graphc.ir.dtypes import bool_ as bool
-from graphc.ir.graph import Graph, get_default_graph, reset_default_graph  # noqa: F401,E402
 from graphc.ops.array_ops import (  # noqa: F401,E402
     broadcast_to,
     concat,
@@ -142,6 +140,7 @@ from graphc.ops.variables import (  # noqa: F401,E402
 )
 from graphc.options import ConfigProto, GPUOptions, Options, set_default_options, set_default_target  # noqa: F401,E402
 from graphc.runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401,E402
+from graphc.version import __version__  # noqa: E402,F401
 
 floormod = mod
 realdiv = truediv

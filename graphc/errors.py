@@ -89,15 +89,18 @@ class UnimplementedError(OpError):
 
 
 # --- run-time failures every target reports in the same words ---------------------------------
-def _shape_text(shape) -> str:
-    from graphc.ir.shapes import format_shape  # (shapes imports this module)
-    return format_shape(shape)
+def format_shape(shape) -> str:
+    """(2, ?, 3) style text; '<unknown rank>' for None."""
+    if shape is None:
+        return "<unknown rank>"
+    dims = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
 def unfed_placeholder(where: str, node) -> InvalidArgumentError:
     return InvalidArgumentError(
         f"You must feed a value for placeholder {where} with dtype {node.dtype} and shape "
-        f"{_shape_text(node.shape)}", node)
+        f"{format_shape(node.shape)}", node)
 
 
 def uninitialized_variable(where: str, var) -> FailedPreconditionError:
@@ -107,5 +110,5 @@ def uninitialized_variable(where: str, var) -> FailedPreconditionError:
 
 
 def assign_shape_message(where: str, where_var: str, value_shape, var_shape) -> str:
-    return (f"{where}: cannot assign a value of shape {_shape_text(value_shape)} to variable "
-            f"{where_var} of shape {_shape_text(var_shape)}")
+    return (f"{where}: cannot assign a value of shape {format_shape(value_shape)} to variable "
+            f"{where_var} of shape {format_shape(var_shape)}")

@@ -3,7 +3,7 @@ number of non-zero weights), each added to the LOSSES collection."""
 
 from __future__ import annotations
 
-from graphc.ir.graph import get_default_graph
+from graphc.framework.graph import get_default_graph
 from graphc.ops import math_ops as M
 from graphc.ops.array_ops import broadcast_to, ones_like, shape
 from graphc.ops.nn_losses import (

@@ -23,6 +23,11 @@ DEFAULT_TARGET = "llvm"  # compiled CPU code; "reference" runs the numpy oracle
 ENV_CACHE_DIR = "GRAPHC_CACHE_DIR"
 
 
+# The graph passes, in pipeline order: passes/pipeline.py runs them (its PASSES list the same
+# names in the same order; tests/passes/test_pipeline.py checks that they agree).
+PASS_NAMES = ("canonicalize", "fold_constants", "simplify", "stabilize", "dce")
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     target: Optional[str] = None  # None: the default target
@@ -48,7 +53,6 @@ class Options:
                              f"{self.disable_passes!r}")
         object.__setattr__(self, "disable_passes", tuple(self.disable_passes))
         if self.disable_passes:
-            from graphc.passes.pipeline import PASS_NAMES
             unknown = [p for p in self.disable_passes if p not in PASS_NAMES]
             if unknown:
                 raise ValueError(f"Options.disable_passes: unknown pass(es) {unknown}; the "

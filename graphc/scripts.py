@@ -25,6 +25,8 @@ import importlib.util
 import inspect
 import os
 import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -135,7 +137,7 @@ class Script:
 
     def build(self) -> Model:
         """Call the entry point in a fresh default graph and check what it returns."""
-        from graphc.ir.graph import Graph
+        from graphc.framework.graph import Graph
         graph = Graph()
         with graph.as_default():
             return self.build_here(graph)
@@ -379,3 +381,56 @@ def session_for(graph, target: Optional[str] = None):
                   f"${ENV_TARGET}={name}" if os.environ.get(ENV_TARGET) == name else
                   f"target {name!r}")
         raise UsageError(f"{source}: {err}") from err
+
+
+# --- progress -----------------------------------------------------------------------------
+class Progress:
+    """A status line on stderr while a long step runs (`graphc compile: linking... 4.2 s`),
+    redrawn every `interval` seconds and erased when the block ends. Only where stderr is a
+    terminal: pipes, logs and tests get nothing. Use as `with Progress("graphc compile") as
+    p: p.step("building the graph")`."""
+
+    def __init__(self, command: str, stream=None, interval: float = 0.2):
+        self.stream = stream or sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.command, self.interval = command, interval
+        self._text, self._start = "", time.monotonic()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self._done.set()
+            self._thread.join()
+            with self._lock:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+
+    def step(self, text: str) -> None:
+        self._text = text
+        self._draw()
+
+    def note(self, message: str) -> None:
+        """Print a line of its own on the stream (the status line is redrawn below it)."""
+        with self._lock:
+            self.stream.write(("\r\033[K" if self.enabled else "") + message + "\n")
+            self.stream.flush()
+        self._draw()
+
+    def _tick(self) -> None:
+        while not self._done.wait(self.interval):
+            self._draw()
+
+    def _draw(self) -> None:
+        if not self.enabled or self._done.is_set() or not self._text:
+            return
+        with self._lock:
+            elapsed = time.monotonic() - self._start
+            self.stream.write(f"\r\033[K{self.command}: {self._text}... {elapsed:.1f} s")
+            self.stream.flush()

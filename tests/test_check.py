@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import graphc as tf
+from graphc import options
 from graphc.cli import main
 from graphc.ir import kernel as K
 from graphc.ir.rewrite import P, Rule, RuleTable, make, rewrite, var
@@ -84,6 +85,7 @@ def wrong_pipeline(monkeypatch):
                   pipeline.Pass("wrong", wrong_pass, 2))
     monkeypatch.setattr(pipeline, "PASSES", tuple(passes))
     monkeypatch.setattr(pipeline, "PASS_NAMES", tuple(p.name for p in passes))
+    monkeypatch.setattr(options, "PASS_NAMES", tuple(p.name for p in passes))
 
 
 def test_a_wrong_rule_is_traced_to_its_pass_and_node(wrong_pipeline):

@@ -25,7 +25,7 @@ def run_compile(args: argparse.Namespace) -> int:
     """Build the user's graph and export it; print the files written."""
     from graphc import scripts
     from graphc.aot import ExportError, ToolchainError, export
-    from graphc.cli import Progress
+    from graphc.scripts import Progress
     with Progress("graphc compile") as progress:
         progress.step(f"loading {args.model}")
         model = scripts.load(args.model).build()
@@ -136,7 +136,7 @@ def _run_library(path: str, inputs: dict) -> list:
 
 def _run_script(args: argparse.Namespace, inputs: dict) -> list:
     from graphc import scripts
-    from graphc.cli import Progress
+    from graphc.scripts import Progress
     with Progress("graphc run") as progress:
         progress.step(f"loading {args.model}")
         model = scripts.load(args.model).build()

@@ -360,10 +360,10 @@ def _output_ports(g: _Graph, shapes: list, states: dict) -> list:
 
 
 def _write(directory, name, g, outputs, variants, weights, cpu, threads, max_batch, cc):
-    from graphc import __version__
     from graphc.aot.cabi import render_header, render_wrapper
     from graphc.aot.link import build_files
     from graphc.aot.native import build_object
+    from graphc.version import __version__
     inputs = [port for port, _ in g.inputs]
     os.makedirs(directory, exist_ok=True)
     native = build_object(name, [v.module for v in variants], cpu)
@@ -388,9 +388,9 @@ def _write(directory, name, g, outputs, variants, weights, cpu, threads, max_bat
 
 def _manifest(name, inputs, outputs, variants, weights, cpu, threads, max_batch, directory,
               files):
-    from graphc import __version__
     from graphc.aot.cabi import ABI_VERSION
     from graphc.aot.native import cpu_description
+    from graphc.version import __version__
     digest = hashlib.sha256()
     for v in variants:
         digest.update(str(v.module).encode())

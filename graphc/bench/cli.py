@@ -110,7 +110,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _runner(args: argparse.Namespace):
-    from graphc.bench.peers import all_peers
+    from graphc.bench.peers_optional import all_peers
     from graphc.bench.run import Runner, Settings
 
     _check_target(args.target)

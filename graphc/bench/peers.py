@@ -190,10 +190,3 @@ def _out_buffers(first):
             return [np.empty_like(v) for v in first]
         return None
     return np.empty_like(first) if isinstance(first, (np.ndarray, np.generic)) else None
-
-
-def all_peers() -> dict:
-    """Every known peer adapter by name."""
-    from graphc.bench.peers_optional import JaxPeer, OnnxRuntimePeer, TorchPeer
-
-    return {p.name: p for p in (NumpyPeer(), TorchPeer(), JaxPeer(), OnnxRuntimePeer())}

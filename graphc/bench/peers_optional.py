@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from graphc.bench.harness import System
-from graphc.bench.peers import Peer
+from graphc.bench.peers import NumpyPeer, Peer
 
 GELU_C, GELU_K = 0.7978845608, 0.044715
 
@@ -281,3 +281,8 @@ def _onnx_model(case):
          for k, v in consts.items()])
     # IR version 8 is the one of opset 17; onnx may default to a newer one than ort reads
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def all_peers() -> dict:
+    """Every known peer adapter by name."""
+    return {p.name: p for p in (NumpyPeer(), TorchPeer(), JaxPeer(), OnnxRuntimePeer())}

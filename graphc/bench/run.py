@@ -20,7 +20,8 @@ import numpy as np
 
 from graphc.bench import machine
 from graphc.bench.harness import Placement, measure
-from graphc.bench.peers import all_peers, graphc_systems
+from graphc.bench.peers import graphc_systems
+from graphc.bench.peers_optional import all_peers
 
 SCHEMA = "graphc-bench/1"
 CPU_TARGETS = ("llvm", "reference")  # the measured machine limits are this CPU's: graphc

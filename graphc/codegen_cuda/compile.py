@@ -37,7 +37,7 @@ def _version(tool: str) -> str:
 
 def _cached(cache, parts, build) -> bytes:
     """build() unless `cache` holds the bytes for `parts` (then stored)."""
-    from graphc import __version__
+    from graphc.version import __version__
     key = cache.key(*parts, __version__) if cache is not None else None
     data = cache.load(key) if key else None
     if data is None:

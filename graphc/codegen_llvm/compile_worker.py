@@ -91,7 +91,7 @@ def rss_bytes() -> int:
 # --- the worker -------------------------------------------------------------------------------
 def serve(requests, replies) -> None:
     """Answer requests until `requests` ends; each is optimized at O3 (graphc's pipeline)."""
-    from graphc.codegen_llvm.jit import compile_here
+    from graphc.codegen_llvm.machine import compile_here
     write_message(replies, {"ready": True, "pid": os.getpid()}, b"")
     while (message := read_message(requests)) is not None:
         header, payload = message

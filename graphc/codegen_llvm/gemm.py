@@ -61,7 +61,6 @@ our Bp (vector operand) and its L3-resident block our Ap; hence the loop order a
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import functools
 
 import llvmlite.binding as llvm
@@ -72,6 +71,7 @@ from graphc.codegen_llvm.gemm_kernels import (
     _ELEM_BYTES,
     _I64,
     _PTR,
+    GemmBlocking,
     _c,
     _emit_micro_kernel,
     _emit_pack_a,
@@ -157,35 +157,6 @@ def vector_width(dtype: str, cpu: str = "native") -> int:
     _elem_type(dtype)
     bits = 128 if cpu == "generic" else _register_bits(cpu)
     return bits // (8 * _ELEM_BYTES[dtype])
-
-
-@dataclasses.dataclass(frozen=True)
-class GemmBlocking:
-    """Register and cache blocking of one emitted GEMM (all in elements).
-
-    mr x nr is the register tile of C; kc the depth of one rank-kc update; mc x kc the packed A
-    block and kc x nc the packed B block; ku the unrolling of the micro-kernel's k loop. With
-    fuse_b, a row-major B is packed by the micro-kernel during the first A panel's pass over
-    each B block (see _emit_block) instead of by a separate pass first. nr must be a multiple
-    of the vector width, mc a multiple of mr and nc of nr.
-    """
-
-    mr: int
-    nr: int
-    kc: int
-    mc: int
-    nc: int
-    ku: int = 4
-    fuse_b: bool = False
-
-    def check(self, vector_width: int) -> None:
-        if min(self.mr, self.nr, self.kc, self.mc, self.nc, self.ku) < 1:
-            raise ValueError(f"gemm blocking must be positive: {self}")
-        if self.nr % vector_width:
-            raise ValueError(f"gemm blocking: nr={self.nr} is not a multiple of the vector "
-                             f"width {vector_width}")
-        if self.mc % self.mr or self.nc % self.nr:
-            raise ValueError(f"gemm blocking: mc must be a multiple of mr and nc of nr: {self}")
 
 
 def default_blocking(dtype: str, vector_width: int) -> GemmBlocking:

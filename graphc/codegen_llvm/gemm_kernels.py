@@ -3,15 +3,43 @@ workspace and the register-tiled micro-kernel (see gemm.py for the algorithm and
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import llvmlite.ir as ir
 
 from graphc.codegen_llvm.irutil import counted_loop
 
-if TYPE_CHECKING:
-    from graphc.codegen_llvm.gemm import GemmBlocking
+
+@dataclasses.dataclass(frozen=True)
+class GemmBlocking:
+    """Register and cache blocking of one emitted GEMM (all in elements).
+
+    mr x nr is the register tile of C; kc the depth of one rank-kc update; mc x kc the packed A
+    block and kc x nc the packed B block; ku the unrolling of the micro-kernel's k loop. With
+    fuse_b, a row-major B is packed by the micro-kernel during the first A panel's pass over
+    each B block (see _emit_block) instead of by a separate pass first. nr must be a multiple
+    of the vector width, mc a multiple of mr and nc of nr.
+    """
+
+    mr: int
+    nr: int
+    kc: int
+    mc: int
+    nc: int
+    ku: int = 4
+    fuse_b: bool = False
+
+    def check(self, vector_width: int) -> None:
+        if min(self.mr, self.nr, self.kc, self.mc, self.nc, self.ku) < 1:
+            raise ValueError(f"gemm blocking must be positive: {self}")
+        if self.nr % vector_width:
+            raise ValueError(f"gemm blocking: nr={self.nr} is not a multiple of the vector "
+                             f"width {vector_width}")
+        if self.mc % self.mr or self.nc % self.nr:
+            raise ValueError(f"gemm blocking: mc must be a multiple of mr and nc of nr: {self}")
+
+
 
 _ELEM_BYTES = {"f32": 4, "f64": 8}
 _I64 = ir.IntType(64)

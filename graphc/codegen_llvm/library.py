@@ -49,8 +49,8 @@ def library_ir(cpu: str = "native") -> str:
 @functools.lru_cache(maxsize=None)
 def library_object(cache) -> bytes:
     """The library's machine code for this CPU, from `cache` or compiled (and stored)."""
-    from graphc import __version__
     from graphc.codegen_llvm.jit import compile_jit_object, jit_signature
+    from graphc.version import __version__
     text = library_ir()
     key = cache.key("library", text, jit_signature(), __version__, "O3")
     code = cache.load(key)

@@ -93,8 +93,9 @@ class KernelRenderer:
 
         def slot(j):
             return wb.load(wb.gep(fn.args[0], [ir.Constant(I64, j)], source_etype=PTR), typ=PTR)
+        count = len(names) + len(variables)
         wb.call(body, [slot(j) for j in range(len(names))]
-                + [wb.ptrtoint(slot(j), I64) for j in range(len(names), len(names) + len(variables))]
+                + [wb.ptrtoint(slot(j), I64) for j in range(len(names), count)]
                 + list(fn.args[1:]))
         wb.ret_void()
 

@@ -5,15 +5,7 @@ A static shape is a tuple of ints and Nones (unknown dims) or None (unknown rank
 
 from __future__ import annotations
 
-from graphc.errors import ShapeError
-
-
-def format_shape(shape) -> str:
-    """(2, ?, 3) style text; '<unknown rank>' for None."""
-    if shape is None:
-        return "<unknown rank>"
-    dims = ", ".join("?" if d is None else str(d) for d in shape)
-    return f"({dims},)" if len(shape) == 1 else f"({dims})"
+from graphc.errors import ShapeError, format_shape  # noqa: F401 (shapes' own word for it)
 
 
 def broadcast_shapes(*shapes):

@@ -17,6 +17,7 @@ from graphc.errors import ShapeError
 from graphc.ir import dtypes
 from graphc.ir.ops.array import PAD_MODES
 from graphc.ir.shapes import normalize_axis
+from graphc.ir.values import node_value
 from graphc.ops.math_ops import equal, promote_operands, reduce_prod, where
 from graphc.ops.tensor import (
     Tensor,
@@ -31,45 +32,7 @@ from graphc.ops.tensor import (
 # --- values known while building ------------------------------------------------------------
 def static_value(t: Tensor) -> Optional[np.ndarray]:
     """The value of `t` if it follows from constants and static shapes alone, else None."""
-    root = t.node if isinstance(t, Tensor) else t
-    memo: dict = {}
-    stack = [root]
-    while stack:  # iterative post-order: deep constant chains must not hit the recursion limit
-        node = stack[-1]
-        if node in memo:
-            stack.pop()
-            continue
-        pending = [x for x in node.inputs if x not in memo] if _foldable(node) else []
-        if pending:
-            stack.extend(pending)
-            continue
-        memo[node] = _static_one(node, memo)
-        stack.pop()
-    return memo[root]
-
-
-def _foldable(node) -> bool:
-    """A pure op whose value follows from its inputs' values (sources and state excluded)."""
-    return (not node.op.stateful and node.op.reference is not None and node.dtype is not None
-            and node.op.kind != "source" and not node.deps)
-
-
-def _static_one(node, memo):
-    if node.op.name == "constant":
-        return node.attrs["value"]
-    if node.op.name == "shape":
-        shape = node.inputs[0].shape
-        return None if shape is None or None in shape else np.array(shape, dtype=node.dtype.np)
-    if not _foldable(node):
-        return None
-    args = [memo[x] for x in node.inputs]
-    if any(a is None for a in args) or builtins.sum(a.size for a in args) > 4096:
-        return None
-    try:
-        with np.errstate(all="ignore"):
-            return np.asarray(node.op.reference(*args, **node.attrs)).astype(node.dtype.np)
-    except Exception:  # e.g. an index out of range: the run reports it, with its location
-        return None
+    return node_value(t.node if isinstance(t, Tensor) else t)
 
 
 def _partial_shape(t: Tensor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 
-from graphc.ir.graph import get_default_graph
+from graphc.framework.graph import get_default_graph
 from graphc.ops.tensor import Operation, Tensor, convert_to_tensor, make_operation, make_tensor
 
 

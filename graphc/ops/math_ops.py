@@ -13,6 +13,7 @@ import numpy as np
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.shapes import normalize_axis
+from graphc.ir.values import node_value
 from graphc.ops.tensor import (
     Tensor,
     constant,
@@ -280,8 +281,7 @@ def _axes(x: Tensor, axis, op_name):
     if axis is None:
         return tuple(range(x.node.rank))
     if is_tensor_like(axis):
-        from graphc.ops.array_ops import static_value
-        value = static_value(convert_to_tensor(axis))
+        value = node_value(convert_to_tensor(axis).node)
         if value is None:
             raise ShapeError(f"{op_name}: the axis must be known when the graph is built")
         axis = value.tolist()
@@ -302,8 +302,7 @@ def _reduce(op_name, tf_name, kinds=None):
             if axis is not None or keep:
                 raise ShapeError(f"{tf_name}: reducing over given axes needs a tensor of known "
                                  f"rank; '{x.name}' has unknown rank")
-            from graphc.ops.array_ops import reshape
-            x = reshape(x, [-1])
+            x = make_tensor("reshape", (x,), {"shape": (-1,)}, "Reshape")
         axes = _axes(x, axis, tf_name)
         return make_tensor(op_name, (x,), {"axes": axes, "keepdims": keep}, name or tf_name)
     fn.__name__ = op_name

@@ -8,8 +8,8 @@ sequence (as in TF1). Each run of the op gives new values.
 from __future__ import annotations
 
 from graphc.errors import DTypeError
+from graphc.framework.graph import get_default_graph
 from graphc.ir import dtypes
-from graphc.ir.graph import get_default_graph
 from graphc.ops.array_ops import shape_argument
 from graphc.ops.math_ops import add, multiply
 

@@ -13,8 +13,8 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import DTypeError
+from graphc.framework.graph import Graph, default_session_for, get_default_graph
 from graphc.ir import dtypes
-from graphc.ir.graph import Graph, get_default_graph
 from graphc.ir.node import Node
 from graphc.ir.shapes import format_shape, merge_shapes, num_elements
 
@@ -129,8 +129,7 @@ class Tensor:
         return info.location if info else "<unknown>"
 
     def eval(self, feed_dict=None, session=None):
-        from graphc.runtime.session import _session_for
-        return _session_for(session, self.graph).run(self, feed_dict)
+        return default_session_for(session, self.graph).run(self, feed_dict)
 
     def set_shape(self, shape) -> None:
         """Refine the static shape (TF1). The handle then stands for an `ensure_shape` of the
@@ -192,8 +191,7 @@ class Operation:
         return [] if self.node.dtype is None else [Tensor(self.node, self.graph, self.name)]
 
     def run(self, feed_dict=None, session=None) -> None:
-        from graphc.runtime.session import _session_for
-        _session_for(session, self.graph).run(self, feed_dict)
+        default_session_for(session, self.graph).run(self, feed_dict)
 
     def __repr__(self) -> str:
         return f"<tf.Operation '{self.name}' type={self.type}>"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from graphc.errors import ShapeError
+from graphc.framework.graph import default_session_for, get_default_graph
 from graphc.ir import dtypes
-from graphc.ir.graph import get_default_graph
 from graphc.ir.shapes import format_shape
 from graphc.ops import init_ops
 from graphc.ops.overloads import install
@@ -133,8 +133,7 @@ class Variable:
 
     def load(self, value, session=None) -> None:
         """Write a numpy value into this variable in `session` (no ops are added)."""
-        from graphc.runtime.session import _session_for
-        _session_for(session, self.graph).load_variable(self, value)
+        default_session_for(session, self.graph).load_variable(self, value)
 
     # --- assignment -------------------------------------------------------------------------
     def _assign(self, mode: str, value, name: Optional[str]) -> Tensor:

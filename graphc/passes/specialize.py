@@ -20,6 +20,7 @@ from graphc.ir import ops as prims
 from graphc.ir.node import Node, make_node, topo_sort
 from graphc.ir.ops.array import fill_minus_one
 from graphc.ir.ops.elementwise import not_as_declared
+from graphc.ir.values import node_value
 
 _DYNAMIC_SHAPE = {"reshape": 1, "broadcast_to": 1, "random": 0, "sum_to": 1, "slice_grad": 1,
                   "scatter_add": 2}  # op -> position of its run-time shape input
@@ -133,5 +134,4 @@ def _rebuild(node: Node, new: dict, fed_shapes: dict, fed_values: dict) -> Node:
 
 
 def _constant_value(node: Node):
-    from graphc.ops.array_ops import static_value
-    return static_value(node)
+    return node_value(node)

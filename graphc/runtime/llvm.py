@@ -205,9 +205,9 @@ class LLVMExecutor:
     def _object_code(self, ir_text: str) -> bytes:
         """Machine code for the module, from the disk cache when this IR was seen before
         (on this CPU, by this graphc version); otherwise optimized at O3 and stored."""
-        from graphc import __version__
         from graphc.codegen_llvm.jit import compile_jit_object, jit_signature
         from graphc.runtime.cache import CodeCache, default_cache
+        from graphc.version import __version__
         if self._cache is None:
             self._cache = default_cache(self.options)
         key = CodeCache.key(ir_text, jit_signature(), __version__, "O3")

@@ -14,9 +14,14 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import NotFoundError
+from graphc.framework.graph import (  # noqa: F401 (get_default_session: tf's)
+    SESSIONS,
+    Graph,
+    get_default_graph,
+    get_default_session,
+)
 from graphc.ir import dtypes
 from graphc.ir import ops as prims
-from graphc.ir.graph import Graph, get_default_graph
 from graphc.ir.node import make_node
 from graphc.ir.shapes import format_shape, is_compatible
 from graphc.ops.tensor import Operation, Tensor
@@ -25,30 +30,6 @@ from graphc.runtime.state import RuntimeState
 from graphc.runtime.targets import make_executor
 
 _MAX_CALLABLES = 256  # run() callables kept per session (all dropped when exceeded)
-
-
-class _SessionStack(threading.local):
-    def __init__(self):
-        self.stack: list = []
-
-
-_SESSIONS = _SessionStack()
-
-
-def get_default_session() -> Optional["Session"]:
-    return _SESSIONS.stack[-1] if _SESSIONS.stack else None
-
-
-def _session_for(session, graph: Graph) -> "Session":
-    session = session or get_default_session()
-    if session is None:
-        raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
-                         "registered. Use `with sess.as_default()` or pass an explicit "
-                         "session to `eval(session=sess)`")
-    if session.graph is not graph:
-        raise ValueError("Cannot use the given session to evaluate tensor: the tensor's graph "
-                         "is different from the session's graph.")
-    return session
 
 
 class Session:
@@ -92,11 +73,11 @@ class Session:
 
         class _Default:
             def __enter__(self):
-                _SESSIONS.stack.append(session)
+                SESSIONS.stack.append(session)
                 return session
 
             def __exit__(self, *exc):
-                _SESSIONS.stack.remove(session)
+                SESSIONS.stack.remove(session)
 
         return _Default()
 

@@ -80,8 +80,7 @@ def _load(args, progress):
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from graphc.cli import Progress
-    from graphc.scripts import model_errors
+    from graphc.scripts import Progress, model_errors
     from graphc.tools.explain import analyze
     with Progress("graphc explain") as progress:
         model, feed_dict, options = _load(args, progress)
@@ -98,8 +97,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from graphc.cli import Progress
-    from graphc.scripts import model_errors
+    from graphc.scripts import Progress, model_errors
     from graphc.tools.check import check
     with Progress("graphc check") as progress:
         model, feed_dict, options = _load(args, progress)

@@ -135,8 +135,9 @@ def close(got, want) -> Optional[str]:
 def generate(tf, seed: int) -> Program:
     """The program of `seed` (sizes that use threads for one seed in LARGE_EVERY)."""
     from graphc.tools.fuzz_gen import Generator
+    from graphc.tools.fuzz_ops_array import draw_program
     tf.reset_default_graph()
-    return Generator(tf, seed, large=seed % LARGE_EVERY == LARGE_EVERY - 1).program()
+    return draw_program(Generator(tf, seed, large=seed % LARGE_EVERY == LARGE_EVERY - 1))
 
 
 def run(tf, program: Program, target: str, options=None) -> list:

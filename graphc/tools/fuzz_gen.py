@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphc.tools.fuzz_program import Input, Program, Step, apply
+from graphc.tools.fuzz_program import FLOATS, Input, Program, Step, apply
 
-FLOATS = ("float32", "float64")
 MAX_ELEMENTS = 1 << 18  # per value: programs stay quick to run on the reference
 
 
@@ -120,34 +119,8 @@ class Generator:
             cands = cands[-4:]
         return cands[int(self.rng.integers(len(cands)))]
 
-    # --- the program --------------------------------------------------------------------
-    def program(self, gradients: bool = True) -> Program:
-        from graphc.tools.fuzz_ops_array import FAMILIES, add_gradients
-        ints = "int64" if self.rng.random() < 0.2 else "int32"
-        for dtype in (self.float, self.float, ints):
-            self.feed(dtype, self.shape(int(self.rng.integers(1, 4))))
-        for _ in range(int(self.rng.choice([0, 0, 1, 2]))):  # variables a train step updates
-            value = self.array(self.float, self.shape(int(self.rng.integers(1, 3))))
-            self.variables.append(self.step(Step("Variable", (value,)), True, 4.0))
-        names = [f.__name__ for f in FAMILIES]
-        weights = np.array([f.weight for f in FAMILIES], float)
-        made = 0
-        for _ in range(self.steps * 4):
-            if made >= self.steps:
-                break
-            family = FAMILIES[int(self.rng.choice(len(names), p=weights / weights.sum()))]
-            try:
-                made += family(self) is not None
-            except (TypeError, ValueError) as err:  # graphc refused a combination: draw again
-                self.rejected = getattr(self, "rejected", []) + [f"{family.__name__}: {err}"]
-        outputs = self._outputs()
-        if gradients:
-            outputs += add_gradients(self, outputs)
-        elif self.variables:  # the variables' values as the forward steps read them
-            outputs += [v.index for v in self.variables]
-        return Program(self.values, outputs, self.seed)
-
-    def _outputs(self) -> list:
+    # --- the program (fuzz_ops_array.draw_program draws it) -------------------------------
+    def outputs(self) -> list:
         """The values nothing else reads (the graph's leaves), plus a few inner ones."""
         read = {r for i in range(len(self.values)) for r in
                 Program(self.values, []).refs(i)}

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.tools.fuzz_gen import FLOATS
-from graphc.tools.fuzz_program import Ref, Step
+from graphc.tools.fuzz_program import FLOATS, Ref, Step
 
 INTS = ("int32", "int64")
 

@@ -1,5 +1,6 @@
 """The fuzzer's families for data movement, matmuls and row ops, the gradients added after
-a program's forward steps, and FAMILIES, the whole list the generator draws from."""
+a program's forward steps, FAMILIES, the whole list the generator draws from, and
+draw_program, which draws a whole program with a fuzz_gen.Generator."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 
 from graphc.tools import fuzz_ops as E
 from graphc.tools.fuzz_ops import _float, weight
-from graphc.tools.fuzz_program import Ref, Step, apply
+from graphc.tools.fuzz_program import Program, Ref, Step, apply
 
 
 def _same(g, a, exact=None):
@@ -262,3 +263,31 @@ def _gradients(g, loss, xs) -> list:
             continue
         out.append(g.step(step, False, 1e9))
     return out
+
+
+def draw_program(g, gradients: bool = True) -> Program:
+    """The generator's program: feeds, variables, `g.steps` draws of the families, the
+    outputs and (with `gradients`) the gradients of a loss over them."""
+    ints = "int64" if g.rng.random() < 0.2 else "int32"
+    for dtype in (g.float, g.float, ints):
+        g.feed(dtype, g.shape(int(g.rng.integers(1, 4))))
+    for _ in range(int(g.rng.choice([0, 0, 1, 2]))):  # variables a train step updates
+        value = g.array(g.float, g.shape(int(g.rng.integers(1, 3))))
+        g.variables.append(g.step(Step("Variable", (value,)), True, 4.0))
+    names = [f.__name__ for f in FAMILIES]
+    weights = np.array([f.weight for f in FAMILIES], float)
+    made = 0
+    for _ in range(g.steps * 4):
+        if made >= g.steps:
+            break
+        family = FAMILIES[int(g.rng.choice(len(names), p=weights / weights.sum()))]
+        try:
+            made += family(g) is not None
+        except (TypeError, ValueError) as err:  # graphc refused a combination: draw again
+            g.rejected = getattr(g, "rejected", []) + [f"{family.__name__}: {err}"]
+    outputs = g.outputs()
+    if gradients:
+        outputs += add_gradients(g, outputs)
+    elif g.variables:  # the variables' values as the forward steps read them
+        outputs += [v.index for v in g.variables]
+    return Program(g.values, outputs, g.seed)

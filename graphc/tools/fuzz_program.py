@@ -16,6 +16,8 @@ from typing import Optional
 
 import numpy as np
 
+FLOATS = ("float32", "float64")
+
 
 @dataclass(frozen=True)
 class Ref:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.errors import unfed_placeholder
-from graphc.ir.graph import Graph, get_default_graph
+from graphc.framework.graph import Graph, get_default_graph
 from graphc.ir.node import Node, topo_sort
 from graphc.options import Options, default_options
 

@@ -10,7 +10,7 @@ initialized by `global_variables_initializer` like any other.
 from __future__ import annotations
 
 from graphc.autodiff import gradients
-from graphc.ir.graph import get_default_graph
+from graphc.framework.graph import get_default_graph
 from graphc.ops import math_ops as M
 from graphc.ops.array_ops import zeros_like
 from graphc.ops.control_flow_ops import control_dependencies, group

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
+from graphc.framework.graph import get_default_graph
 from graphc.ir import dtypes
-from graphc.ir.graph import get_default_graph
 from graphc.ops import math_ops as M
 from graphc.ops.array_ops import identity
 from graphc.ops.tensor import constant, convert_to_tensor

@@ -17,7 +17,7 @@ from graphc.ir.rewrite import constant, make
 from graphc.ir.shapes import broadcast_shapes
 from graphc.options import Options
 from graphc.passes.dce import dce
-from graphc.passes.pipeline import PASS_NAMES, passes_for, run_pipeline
+from graphc.passes.pipeline import PASS_NAMES, PASSES, passes_for, run_pipeline
 from graphc.passes.specialize import specialize
 
 F32 = dtypes.float32
@@ -34,6 +34,11 @@ def test_opt_levels_select_passes_in_pipeline_order():
     assert names(Options(opt_level=3)) == list(PASS_NAMES)
     assert names(Options(disable_passes=["simplify", "dce"])) == \
         ["canonicalize", "fold_constants", "stabilize"]
+
+
+def test_options_know_the_pipelines_pass_names():
+    from graphc import options
+    assert options.PASS_NAMES == PASS_NAMES == tuple(p.name for p in PASSES)
 
 
 def test_unknown_pass_names_are_refused():

@@ -11,7 +11,7 @@ import numpy as np
 
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir import dtypes
-from graphc.ir.ops import Primitive, register
+from graphc.ir.ops.primitive import Primitive, register
 from graphc.ir.shapes import broadcast_shapes, format_shape, num_elements
 
 

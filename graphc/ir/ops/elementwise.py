@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc.errors import DTypeError
 from graphc.ir import dtypes
-from graphc.ir.ops import Primitive, register
+from graphc.ir.ops.primitive import Primitive, register
 from graphc.ir.shapes import broadcast_shapes, format_shape, is_compatible, merge_shapes
 
 

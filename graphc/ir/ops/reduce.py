@@ -12,7 +12,7 @@ import numpy as np
 
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir import dtypes
-from graphc.ir.ops import Primitive, register
+from graphc.ir.ops.primitive import Primitive, register
 
 
 def _check_axes(inputs, attrs):

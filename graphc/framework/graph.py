@@ -252,3 +252,29 @@ def reset_default_graph() -> None:
                              "If you need a cleared graph, exit the nesting and create a "
                              "new graph.")
     _GLOBAL_DEFAULT[0] = Graph()
+
+
+# --- the default session (tf.Session.as_default pushes; Tensor.eval reads) --------------------
+class _SessionStack(threading.local):
+    def __init__(self):
+        self.stack: list = []
+
+
+SESSIONS = _SessionStack()
+
+
+def get_default_session():
+    return SESSIONS.stack[-1] if SESSIONS.stack else None
+
+
+def default_session_for(session, graph: Graph):
+    """`session`, or the default one, checked to run `graph` (Tensor.eval, Operation.run)."""
+    session = session or get_default_session()
+    if session is None:
+        raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
+                         "registered. Use `with sess.as_default()` or pass an explicit "
+                         "session to `eval(session=sess)`")
+    if session.graph is not graph:
+        raise ValueError("Cannot use the given session to evaluate tensor: the tensor's graph "
+                         "is different from the session's graph.")
+    return session
