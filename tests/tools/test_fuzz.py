@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 
 import graphc as tf
-from graphc.tools.fuzz import CONFIGS, close, fuzz, generate, minimize
+from graphc.tools.fuzz import (
+    CONFIGS,
+    close,
+    disagreement,
+    fuzz,
+    generate,
+    minimize,
+    rounded_alike,
+    run,
+    widened,
+)
 from graphc.tools.fuzz_program import Input, Program, Ref, Step, build, to_source
 
 
@@ -114,3 +124,73 @@ def test_build_replays_a_program_in_any_graph():
     _, again, _ = build(tf, program)
     assert [(t.dtype, t.shape.as_list()) for t in first if t is not None] == \
         [(t.dtype, t.shape.as_list()) for t in again if t is not None]
+
+
+# seed 600292 (minimized): d/dx of a function of reduce_sum(softmax(x)), which is 1 whatever
+# x is, so the gradient is exactly 0; the float32 reference rounds 1 - sum(softmax) to about
+# 1e-7 and multiplies it by large products, leaving 0.004 where graphc computes 0
+_X = [1.28541100025177, -0.4135287404060364, -1.2476321458816528]
+_A = [[-0.1377955824136734, -1.3958507776260376, 0.5820195078849792, -1.8962674140930176,
+       2.253844738006592],
+      [-1.4789983034133911, 0.047801412642002106, -0.44464826583862305, -2.6959500312805176,
+       -1.3206785917282104],
+      [-1.1364129781723022, -0.8989812135696411, 0.4307885766029358, 0.021525707095861435,
+       0.17642122507095337],
+      [-1.2238658666610718, -2.034376621246338, -0.9827035665512085, -0.48411324620246887,
+       1.3684924840927124]]
+_B = [[0.8399361371994019, -0.06744828820228577, -0.19482651352882385, 0.2597845494747162],
+      [-0.5789724588394165, -0.9047688245773315, -1.436299204826355, 1.7953295707702637],
+      [0.9400051236152649, -0.5540566444396973, -0.8174002170562744, -0.3189355432987213],
+      [1.0319808721542358, -0.49972134828567505, 0.2644966244697571, 0.1297454684972763],
+      [0.35026609897613525, 1.4302594661712646, 1.7868291139602661, -0.46796950697898865]]
+_W = [[-0.35048165917396545, -1.234980583190918, -0.2868224084377289, 0.17329289019107819],
+      [-0.4789661765098572, -1.1063297986984253, -0.022212618961930275, 0.25865715742111206],
+      [-0.3449667692184448, -0.37399405241012573, -0.2262100726366043, -0.40857598185539246],
+      [0.4696250557899475, -0.17084768414497375, 0.9209098219871521, 0.08603213727474213]]
+
+
+def _cancelling_program() -> Program:
+    def feed(v):
+        return Input("float32", np.array(v, np.float32))
+
+    def mm(a, b, tb=False):
+        return Step("matmul", (Ref(a), Ref(b)), (("transpose_b", tb),))
+    return Program([feed(_X), Step("nn.softmax", (Ref(0),)),
+                    Step("reduce_sum", (Ref(1),), (("axis", 0),)), feed(_A), feed(_B), feed(_W),
+                    Step("add", (Ref(2), Ref(4))), mm(6, 6, True), mm(7, 3, True), mm(3, 8),
+                    mm(9, 9), Step("add", (Ref(9), Ref(10))),
+                    Step("multiply", (Ref(11), Ref(5))), Step("reduce_sum", (Ref(12),)),
+                    Step("gradients", (Ref(13), [Ref(0)]), pick=0)], [14], 600292)
+
+
+def test_the_references_float32_rounding_is_judged_by_float64():
+    program = _cancelling_program()
+    want = run(tf, program, "reference")[0]
+    exact = run(tf, widened(program), "reference")[0]
+    assert exact.dtype == np.float64 and np.abs(exact).max() < 1e-9
+    assert close(np.zeros(3, np.float32), want) is not None  # the reference is off
+    rounding: list = []
+    assert disagreement(tf, program, CONFIGS[1], rounding=rounding) is None
+    assert rounding == ["v14"]
+
+
+def test_the_float64_judgement_does_not_hide_a_wrong_value():
+    exact = np.array([0.0, 1.0, -2.0])
+    want = np.array([0.004, 1.0, -2.0], np.float32)  # the reference's rounding: 0.004
+    assert rounded_alike(np.array([0.0, 1.0, -2.0], np.float32), want, exact)
+    assert rounded_alike(np.array([0.01, 1.0, -2.0], np.float32), want, exact)
+    assert not rounded_alike(np.array([0.0, 1.5, -2.0], np.float32), want, exact)
+    assert not rounded_alike(np.array([0.5, 1.0, -2.0], np.float32), want, exact)
+
+
+def test_widened_programs_are_float64_throughout():
+    program = Program([Input("float32", np.ones(2, np.float32)),
+                       Step("cast", (Ref(0), "float32")),
+                       Step("multiply", (Ref(1), np.float32(2.0))),
+                       Step("add", (Ref(2), np.ones(2, np.float32)))], [3])
+    wide = widened(program)
+    assert wide.values[0].dtype == "float64" and wide.values[0].value.dtype == np.float64
+    assert wide.values[1].args == (Ref(0), "float64")
+    assert type(wide.values[2].args[1]) is np.float64
+    assert wide.values[3].args[1].dtype == np.float64
+    assert run(tf, wide, "reference")[0].dtype == np.float64
