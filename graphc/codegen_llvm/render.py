@@ -51,7 +51,9 @@ class KernelRenderer:
         self.locals: dict = {}
         self.outlined = 0
         self.reassoc = False  # set while rendering a reduction's accumulator update
-        self.values: dict = {}  # expression -> its value, within one statement (expr)
+        # within one statement: expression key -> its value, and exact_key's memo
+        self.values: dict = {}
+        self.keys: dict = {}
 
     def outline(self, suffix: str, fnty=None, arguments=("begin", "end")):
         """A function of type `fnty` (default `void (ptr ctx, i64 begin, i64 end)`, for
@@ -103,7 +105,7 @@ class KernelRenderer:
         inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
         inner.threads, inner.fn, inner.outlined = 1, body, 0
         inner.builder = ir.IRBuilder(body.append_basic_block("entry"))
-        inner.locals, inner.reassoc, inner.values = {}, False, {}
+        inner.locals, inner.reassoc, inner.values, inner.keys = {}, False, {}, {}
         inner.buffers = dict(zip(names, body.args[:len(names)]))
         inner.vars = dict(zip(variables + list(arguments), body.args[len(names):]))
         return fn, inner, ctx
@@ -123,7 +125,7 @@ class KernelRenderer:
     # --- statements -------------------------------------------------------------------------
     def stmts(self, stmts):
         for s in stmts:
-            self.values = {}
+            self.values, self.keys = {}, {}
             getattr(self, "s_" + type(s).__name__)(s)
 
     def s_Store(self, s):
@@ -197,9 +199,10 @@ class KernelRenderer:
         a value read twice out twice (kernel expressions are trees), and LLVM would inline
         each copy's exp or sin before its GVN merged them again. A statement's expressions
         are straight-line code between no stores, so an earlier equal value is the same."""
-        value = self.values.get(e)
+        key = K.exact_key(e, self.keys)  # 0.0 and -0.0 apart
+        value = self.values.get(key)
         if value is None:
-            value = self.values[e] = getattr(self, "e_" + type(e).__name__)(e)
+            value = self.values[key] = getattr(self, "e_" + type(e).__name__)(e)
         return value
 
     def e_Const(self, e):
@@ -449,9 +452,9 @@ def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1
     functions: dict = {}  # canonical kernel -> its function: equal kernels share code
     for i, k in enumerate(kernels):
         shape = K.canonical(k)
-        fn = functions.get(shape)
+        fn = functions.get(K.exact_key(shape))
         if fn is None:
-            fn = functions[shape] = KernelRenderer(module, shape, i, intrinsics,
+            fn = functions[K.exact_key(shape)] = KernelRenderer(module, shape, i, intrinsics,
                                                    threads).render()
         args = [b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
                 for s in slots_of(k)]

@@ -18,6 +18,7 @@ mutate. `INDEX` (int64) is the type of every index expression.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Tuple, Union
 
@@ -321,6 +322,28 @@ def rename_buffers(k: Kernel, mapping: dict) -> Kernel:
 
     buffers = tuple(replace(b, name=mapping.get(b.name, b.name)) for b in k.buffers)
     return replace(k, buffers=buffers, body=tuple(stmt(s) for s in k.body))
+
+
+def exact_key(x, memo: dict = None):
+    """x (a kernel, statement or expression, or a tuple of them) as nested tuples that are
+    equal only when the two are the same to the bit. The dataclasses' own equality has
+    0.0 == -0.0, and x / 0.0 is not x / -0.0. `memo` (id -> (x, key)) shares the work
+    between calls over the same objects."""
+    memo = {} if memo is None else memo
+    known = memo.get(id(x))
+    if known is not None:
+        return known[1]
+    if isinstance(x, float):
+        key = ("float", x.hex())
+    elif isinstance(x, (tuple, list)):
+        key = tuple(exact_key(item, memo) for item in x)
+    elif dataclasses.is_dataclass(x):
+        key = (type(x).__name__,) + tuple(exact_key(getattr(x, f.name), memo)
+                                          for f in dataclasses.fields(x) if f.compare)
+    else:
+        return x
+    memo[id(x)] = (x, key)  # x held: its id stays its own while the memo lives
+    return key
 
 
 def canonical(k: Kernel) -> Kernel:

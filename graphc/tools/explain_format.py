@@ -160,8 +160,8 @@ def kernel_llvm(explanation, index: int, module=None) -> str:
     if module is None:
         module = render(explanation)
     scheduled = explanation.scheduled
-    shape = K.canonical(scheduled[index])
-    first = next(i for i, k in enumerate(scheduled) if K.canonical(k) == shape)
+    shape = K.exact_key(K.canonical(scheduled[index]))  # as render_module shares code
+    first = next(i for i, k in enumerate(scheduled) if K.exact_key(K.canonical(k)) == shape)
     prefix = f"kernel{first}_"
     texts = [str(fn) for fn in module.functions if fn.name.startswith(prefix)]
     note = "" if first == index else f"; (shares the function of kernel #{first})\n"
