@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from graphc.errors import DTypeError, ShapeError, user_location  # noqa: F401
+from graphc.framework.tensor import Operation, Tensor
 from graphc.ir import ops as prims
 from graphc.ir.node import Node, make_node
 
@@ -191,7 +192,6 @@ class Graph:
 
     # --- TF1 lookups (they hand out the tensor layer's handles) ------------------------------
     def get_tensor_by_name(self, name: str):
-        from graphc.ops.tensor import Tensor
         problem = self.missing_tensor(name)
         if problem:
             raise KeyError(problem)
@@ -216,14 +216,12 @@ class Graph:
         return None
 
     def get_operation_by_name(self, name: str):
-        from graphc.ops.tensor import Operation
         node = self._names.get(name)
         if node is None:
             raise KeyError(f"The name '{name}' refers to an Operation not in the graph.")
         return Operation(node, self, name)
 
     def get_operations(self) -> list:
-        from graphc.ops.tensor import Operation
         return [Operation(node, self, name) for name, node in self._names.items()]
 
 
@@ -252,29 +250,3 @@ def reset_default_graph() -> None:
                              "If you need a cleared graph, exit the nesting and create a "
                              "new graph.")
     _GLOBAL_DEFAULT[0] = Graph()
-
-
-# --- the default session (tf.Session.as_default pushes; Tensor.eval reads) --------------------
-class _SessionStack(threading.local):
-    def __init__(self):
-        self.stack: list = []
-
-
-SESSIONS = _SessionStack()
-
-
-def get_default_session():
-    return SESSIONS.stack[-1] if SESSIONS.stack else None
-
-
-def default_session_for(session, graph: Graph):
-    """`session`, or the default one, checked to run `graph` (Tensor.eval, Operation.run)."""
-    session = session or get_default_session()
-    if session is None:
-        raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
-                         "registered. Use `with sess.as_default()` or pass an explicit "
-                         "session to `eval(session=sess)`")
-    if session.graph is not graph:
-        raise ValueError("Cannot use the given session to evaluate tensor: the tensor's graph "
-                         "is different from the session's graph.")
-    return session

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from graphc.errors import ShapeError
-from graphc.framework.graph import default_session_for, get_default_graph
+from graphc.framework.graph import get_default_graph
+from graphc.framework.sessions import default_session_for
 from graphc.ir import dtypes
 from graphc.ir.shapes import format_shape
 from graphc.ops import init_ops

@@ -14,10 +14,9 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import NotFoundError
-from graphc.framework.graph import (  # noqa: F401 (get_default_session: tf's)
+from graphc.framework.graph import Graph, get_default_graph
+from graphc.framework.sessions import (  # noqa: F401 (get_default_session: tf's)
     SESSIONS,
-    Graph,
-    get_default_graph,
     get_default_session,
 )
 from graphc.ir import dtypes

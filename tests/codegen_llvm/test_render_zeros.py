@@ -13,8 +13,8 @@ from graphc.codegen_llvm.render import render_module
 from graphc.ir import kernel as K
 from graphc.options import Options
 
-I = K.Var("i")
-X = K.Load("x", I, "f32")
+INDEX = K.Var("i")
+X = K.Load("x", INDEX, "f32")
 ONE = K.Const(1.0, "f32")
 
 
@@ -24,7 +24,7 @@ def _inverse_of_x_times(zero: float) -> K.Expr:
 
 def _kernel(value: K.Expr) -> K.Kernel:
     buffers = (K.Buffer("out", "f32", K.Const(4)), K.Buffer("x", "f32", K.Const(4)))
-    loop = K.Loop("i", K.Const(0), K.Const(4), (K.Store("out", I, value),))
+    loop = K.Loop("i", K.Const(0), K.Const(4), (K.Store("out", INDEX, value),))
     return K.Kernel("k", buffers, (), (loop,))
 
 
