@@ -214,7 +214,7 @@ class Record:
 
 # --- tests --------------------------------------------------------------------------------------
 def test_slot_layout_matches_the_target():
-    """Worker slot fields at the offsets documented in threads_layout.py, mutex and condvar
+    """Worker slot fields at the offsets documented in threads/layout.py, mutex and condvar
     128-byte aligned inside the 128-byte aligned slot."""
     td = _target_machine().target_data
     ty = llvm.parse_assembly(f"@g = external global {SLOT_TYPE}").get_global_variable(

@@ -1,5 +1,6 @@
 """The GEMM's inner pieces, emitted as internal functions: packing of A and B into the
-workspace and the register-tiled micro-kernel (see gemm.py for the algorithm and the layout)."""
+workspace and the register-tiled micro-kernel (gemm/__init__.py has the algorithm and the
+layout)."""
 
 from __future__ import annotations
 

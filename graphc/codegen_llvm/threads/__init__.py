@@ -102,8 +102,8 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from graphc.codegen_llvm.threads_entry import _Emitter
-from graphc.codegen_llvm.threads_layout import (
+from graphc.codegen_llvm.threads.entry import _Emitter
+from graphc.codegen_llvm.threads.layout import (
     CALLER_SPIN,
     COND_BYTES,
     GLOBAL_ALIGN,

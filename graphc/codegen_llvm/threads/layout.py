@@ -1,4 +1,4 @@
-"""Constants, types and the worker-slot layout of the generated thread pool (threads.py
+"""Constants, types and the worker-slot layout of the generated thread pool (threads/__init__.py
 documents the protocol these serve)."""
 
 from __future__ import annotations

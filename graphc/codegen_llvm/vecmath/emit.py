@@ -1,5 +1,5 @@
 """vecmath's IR builder: float arithmetic, intrinsics and bit tricks on one type, the
-vocabulary the function bodies in vecmath_exp_log.py and vecmath_trig.py are written in."""
+vocabulary the function bodies in vecmath/exp_log.py and vecmath/trig.py are written in."""
 
 from __future__ import annotations
 

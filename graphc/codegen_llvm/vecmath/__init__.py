@@ -49,8 +49,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.codegen_llvm.vecmath_emit import F32, F64, _Emitter
-from graphc.codegen_llvm.vecmath_exp_log import (
+from graphc.codegen_llvm.vecmath.emit import F32, F64, _Emitter
+from graphc.codegen_llvm.vecmath.exp_log import (
     _erf,
     _exp,
     _expm1,
@@ -60,7 +60,7 @@ from graphc.codegen_llvm.vecmath_exp_log import (
     _sigmoid,
     _tanh,
 )
-from graphc.codegen_llvm.vecmath_trig import _atan2, _cos, _sin
+from graphc.codegen_llvm.vecmath.trig import _atan2, _cos, _sin
 
 SUPPORTED = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "erf", "sin", "cos",
                        "pow", "atan2"})

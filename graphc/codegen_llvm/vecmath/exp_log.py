@@ -1,9 +1,9 @@
 """vecmath's exponential and logarithm family and the functions built on it: exp, expm1,
-log, log1p, pow, tanh, sigmoid, erf (methods and error bounds: vecmath.py's docstring)."""
+log, log1p, pow, tanh, sigmoid, erf (methods and error bounds: vecmath/__init__.py's docstring)."""
 
 from __future__ import annotations
 
-from graphc.codegen_llvm.vecmath_emit import F32, F64, _nan
+from graphc.codegen_llvm.vecmath.emit import F32, F64, _nan
 
 # ---- coefficient tables (low degree first) and split constants, keyed by type ----
 

@@ -1,11 +1,11 @@
 """vecmath's trigonometric functions: sin, cos, atan2 (methods and error bounds:
-vecmath.py's docstring)."""
+vecmath/__init__.py's docstring)."""
 
 from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.codegen_llvm.vecmath_emit import F32, F64, _nan
+from graphc.codegen_llvm.vecmath.emit import F32, F64, _nan
 
 # ---- coefficient tables (low degree first) and split constants, keyed by type ----
 
@@ -68,7 +68,8 @@ def _sincos(e, x, quarter_turns):
         s, err = w.two_sum(r1, w.neg(h))
         err = w.fma(q, -p3, w.sub(err, w.fma(q, p2, w.neg(h))))
         rh, rl = w.two_sum(s, err)
-    # Beyond SINCOS_LIMIT (vecmath.py) r is no longer small; clamping keeps the result in [-1, 1].
+    # Beyond SINCOS_LIMIT (vecmath/__init__.py) r is no longer small; clamping keeps the
+    # result in [-1, 1].
     small = w.cmp("<=", w.abs(rh), 0.786)
     rh = w.clamp(rh, -0.786, 0.786)
     rl = rl if rl is None else w.sel(small, rl, 0.0)

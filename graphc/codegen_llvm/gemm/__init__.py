@@ -67,7 +67,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
 
-from graphc.codegen_llvm.gemm_kernels import (
+from graphc.codegen_llvm.gemm.kernels import (
     _ELEM_BYTES,
     _I64,
     _PTR,

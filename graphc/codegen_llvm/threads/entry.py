@@ -1,19 +1,19 @@
 """The generated thread pool's entry points: graphc_parallel_for, graphc_pool_shutdown and
-graphc_pool_workers (threads.py documents their contract and the protocol)."""
+graphc_pool_workers (threads/__init__.py documents their contract and the protocol)."""
 
 from __future__ import annotations
 
 import llvmlite.ir as ir
 
 from graphc.codegen_llvm.irutil import counted_loop
-from graphc.codegen_llvm.threads_emit import (
+from graphc.codegen_llvm.threads.emit import (
     _c32,
     _c64,
     _load_atomic,
     _PoolEmitter,
     _store_atomic,
 )
-from graphc.codegen_llvm.threads_layout import (
+from graphc.codegen_llvm.threads.layout import (
     _BEGIN,
     _COND,
     _CTX,
@@ -136,7 +136,7 @@ class _Emitter(_PoolEmitter):
         with counted_loop(b, b.add(w, _c64(1)), k, "leftover") as chunk:
             run_chunk(chunk)
 
-        # Wait for pending == 0: spin, then sleep on the completion condvar (threads.py).
+        # Wait for pending == 0: spin, then sleep on the completion condvar (threads/__init__.py).
         pre = b.block
         b.branch(blk["spin"])
         b.position_at_end(blk["spin"])

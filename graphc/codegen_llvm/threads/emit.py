@@ -1,12 +1,12 @@
 """The generated thread pool's IR helpers and internal functions (one-time init, the
-worker loop, the fork check, growing the pool); threads.py documents the protocol."""
+worker loop, the fork check, growing the pool); threads/__init__.py documents the protocol."""
 
 from __future__ import annotations
 
 import llvmlite.ir as ir
 
 from graphc.codegen_llvm.irutil import counted_loop
-from graphc.codegen_llvm.threads_layout import (
+from graphc.codegen_llvm.threads.layout import (
     _BEGIN,
     _COND,
     _CTX,
@@ -70,7 +70,7 @@ def _spin_hint_name(module: ir.Module) -> tuple[str, list] | None:
 
 class _PoolEmitter:
     """Declarations, globals, IR helpers and the internal functions of the pool (the
-    entry points are added by threads_entry._Emitter)."""
+    entry points are added by threads.entry._Emitter)."""
 
     def __init__(self, module: ir.Module):
         self.m = module
@@ -144,7 +144,7 @@ class _PoolEmitter:
 
     @staticmethod
     def _chunk_begin(b: ir.IRBuilder, c, q, r):
-        """begin(c) = c * q + min(c, r): the static partition documented in threads.py."""
+        """begin(c) = c * q + min(c, r): the static partition documented in threads/__init__.py."""
         lo = b.select(b.icmp_signed("<", c, r), c, r)
         return b.add(b.mul(c, q), lo, name="begin")
 
@@ -215,7 +215,7 @@ class _PoolEmitter:
         b.store(b.add(k, _c32(1)), spins)
         b.branch(blocks["spin"])
 
-        # Sleep: announce `sleeping` before the final check of gen (see threads.py's docstring).
+        # Sleep: announce `sleeping` before the final check of gen (threads/__init__.py).
         b.position_at_end(blocks["sleep"])
         self._call(b, "pthread_mutex_lock", mutex)
         _store_atomic(b, _c32(1), sleeping, "seq_cst")
