@@ -57,8 +57,10 @@ class KernelRenderer:
 
     def outline(self, suffix: str, fnty=None, arguments=("begin", "end")):
         """A function of type `fnty` (default `void (ptr ctx, i64 begin, i64 end)`, for
-        graphc_parallel_for) whose first argument, ctx, passes it this kernel's buffers and
-        the loop variables in scope (an array of pointers, then integers); its other
+        graphc_parallel_for) whose first argument, ctx, passes it this kernel's buffers,
+        the loop variables in scope and the scalar locals declared so far (an array of
+        pointers, then integers, then the locals' slots, which the body reads: a row's
+        norm computed before a parallel loop over the row); its other
         arguments are bound to the names `arguments`. Returns (function, renderer positioned
         in its body with those names bound, ctx pointer in the kernel).
 
@@ -68,24 +70,27 @@ class KernelRenderer:
         (a broadcast scalar operand) and everything computed from them inside the loop,
         where LLVM 20's loop vectorizer checks a deep invariant expression for uniformity
         in time exponential in its depth (a fused epilogue of nested exp/log hung -O3)."""
-        names, variables = list(self.buffers), list(self.vars)
+        names, variables, scalars = list(self.buffers), list(self.vars), list(self.locals)
+        count = len(names) + len(variables)
         b = self.builder
         with b.goto_entry_block():
-            ctx = b.alloca(PTR, size=ir.Constant(I32, max(len(names) + len(variables), 1)),
+            ctx = b.alloca(PTR, size=ir.Constant(I32, max(count + len(scalars), 1)),
                            name=f"ctx.{suffix}")
         for j, name in enumerate(names):
             b.store(self.buffers[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
         for j, name in enumerate(variables, len(names)):
             b.store(b.inttoptr(self.vars[name], PTR),
                     b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+        for j, name in enumerate(scalars, count):
+            b.store(self.locals[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
         fnty = fnty or ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
         fn = ir.Function(self.module, fnty, name=f"{self.fn.name}.{suffix}")
         fn.linkage = "internal"
         extra = list(fnty.args[1:])
         assert len(extra) == len(arguments), (suffix, arguments)
         body = ir.Function(self.module, ir.FunctionType(
-            ir.VoidType(), [PTR] * len(names) + [I64] * len(variables) + extra),
-            name=f"{fn.name}.body")
+            ir.VoidType(), [PTR] * len(names) + [I64] * len(variables) + [PTR] * len(scalars)
+            + extra), name=f"{fn.name}.body")
         body.linkage = "internal"
         body.attributes.add("alwaysinline")
         for arg in body.args[:len(names)]:
@@ -95,9 +100,9 @@ class KernelRenderer:
 
         def slot(j):
             return wb.load(wb.gep(fn.args[0], [ir.Constant(I64, j)], source_etype=PTR), typ=PTR)
-        count = len(names) + len(variables)
         wb.call(body, [slot(j) for j in range(len(names))]
                 + [wb.ptrtoint(slot(j), I64) for j in range(len(names), count)]
+                + [slot(j) for j in range(count, count + len(scalars))]
                 + list(fn.args[1:]))
         wb.ret_void()
 
@@ -105,9 +110,11 @@ class KernelRenderer:
         inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
         inner.threads, inner.fn, inner.outlined = 1, body, 0
         inner.builder = ir.IRBuilder(body.append_basic_block("entry"))
-        inner.locals, inner.reassoc, inner.values, inner.keys = {}, False, {}, {}
+        inner.reassoc, inner.values, inner.keys = False, {}, {}
         inner.buffers = dict(zip(names, body.args[:len(names)]))
-        inner.vars = dict(zip(variables + list(arguments), body.args[len(names):]))
+        inner.vars = dict(zip(variables, body.args[len(names):count]))
+        inner.locals = dict(zip(scalars, body.args[count:count + len(scalars)]))
+        inner.vars.update(zip(arguments, body.args[count + len(scalars):]))
         return fn, inner, ctx
 
     def parallel_for(self, fn, ctx, n, threads: int) -> None:
