@@ -70,9 +70,10 @@ def render_program(kernels) -> Program:
         shape = K.canonical(k)
         for j, phase in enumerate(shape.body):
             single = replace(shape, body=(phase,))
-            name = functions.get(K.exact_key(single))  # 0.0 and -0.0 apart
+            key = K.exact_key(single)  # 0.0 and -0.0 apart
+            name = functions.get(key)
             if name is None:
-                name = functions[K.exact_key(single)] = f"k{len(functions)}_{_ident(k.name)}"
+                name = functions[key] = f"k{len(functions)}_{_ident(k.name)}"
                 text, grid, block = PhaseRenderer(single, name).render()
                 parts.append(text)
                 signatures[name] = tuple(CTYPES[b.dtype] for b in single.params)

@@ -459,10 +459,11 @@ def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1
     functions: dict = {}  # canonical kernel -> its function: equal kernels share code
     for i, k in enumerate(kernels):
         shape = K.canonical(k)
-        fn = functions.get(K.exact_key(shape))
+        key = K.exact_key(shape)
+        fn = functions.get(key)
         if fn is None:
-            fn = functions[K.exact_key(shape)] = KernelRenderer(module, shape, i, intrinsics,
-                                                   threads).render()
+            fn = functions[key] = KernelRenderer(module, shape, i, intrinsics,
+                                                 threads).render()
         args = [b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
                 for s in slots_of(k)]
         status = b.call(fn, args)

@@ -54,7 +54,7 @@ def inline_elementwise(order, fetches) -> frozenset:
         if len(kernels) == 1 or (len(kernels) <= MAX_COPIES and cost[node] <= MAX_COPIED_OPS):
             kernels_of[node] = kernels
             inlined.add(node)
-    inlined = _limit_depth(order, inlined)
+    inlined = _limit_expressions(order, inlined)
     inlined |= _transposes_read_by_gemm(order, fetched, readers)
     return frozenset(inlined)
 
@@ -89,7 +89,7 @@ MAX_DEPTH = 48  # deeper expressions are cut into kernels: recursion and compile
 MAX_OPS = 256
 
 
-def _limit_depth(order, inlined: set) -> set:
+def _limit_expressions(order, inlined: set) -> set:
     """Keep every fused expression at most MAX_DEPTH inlined nodes deep and MAX_OPS ops
     large. A node deeper than that is materialized (its readers then load it, as for any
     kernel); an expression larger than that materializes its largest inlined input, which

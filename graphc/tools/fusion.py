@@ -280,7 +280,7 @@ def shared_and_costly(g: FusedGraph, p: Node, reader: Node, view) -> Optional[st
 
 
 def too_deep(g: FusedGraph, p: Node, reader: Node, view) -> Optional[str]:
-    """fuse._limit_depth: expressions are cut every MAX_DEPTH inlined nodes, and where
+    """fuse._limit_expressions: expressions are cut every MAX_DEPTH inlined nodes, and where
     written out they would hold more than MAX_OPS ops."""
     depth: dict = {}
 

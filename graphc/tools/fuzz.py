@@ -19,6 +19,7 @@ they had, while it still disagrees) and printed as a runnable graphc program.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -115,6 +116,17 @@ class FuzzReport:
         return dataclasses.asdict(self)
 
 
+def slack(want: np.ndarray, tol: float) -> np.ndarray:
+    """How far a value may be from float64 `want`, elementwise: tol * (|want| + scale), with
+    scale the largest finite |want| and at least 1 (every input is of order 1, so a result
+    that cancels to about 0, a gradient whose terms sum to nothing, carries the rounding of
+    order-1 terms)."""
+    finite = np.isfinite(want)
+    scale = max(1.0, float(np.max(np.abs(want[finite]))) if finite.any() else 0.0)
+    with np.errstate(all="ignore"):
+        return tol * (np.abs(want) + scale)
+
+
 def close(got, want) -> Optional[str]:
     """None when `got` matches `want`, else what differs."""
     got, want = np.asarray(got), np.asarray(want)
@@ -124,14 +136,9 @@ def close(got, want) -> Optional[str]:
     if want.dtype.name not in TOLERANCE:
         bad = got != want
     else:
-        tol = TOLERANCE[want.dtype.name]
         g, w = got.astype(np.float64), want.astype(np.float64)
-        finite = np.isfinite(w)
-        # at least 1: every input is of order 1, so a result that cancels to about 0 (a
-        # gradient whose terms sum to nothing) carries the rounding of order-1 terms
-        scale = max(1.0, float(np.max(np.abs(w[finite]))) if finite.any() else 0.0)
         with np.errstate(all="ignore"):
-            ok = (np.abs(g - w) <= tol * (np.abs(w) + scale)) | (g == w) | \
+            ok = (np.abs(g - w) <= slack(w, TOLERANCE[want.dtype.name])) | (g == w) | \
                 (np.isnan(g) & np.isnan(w))
         bad = ~ok
     if not bad.any():
@@ -160,29 +167,34 @@ def run(tf, program: Program, target: str, options=None) -> list:
 
 
 def disagreement(tf, program: Program, config: Config, want=None,
-                 rounding: list = None) -> Optional[str]:
+                 rounding: list = None, exact=None) -> Optional[str]:
     """What `config` gets wrong on `program` (None: nothing; the reference must run). A
     float32 value off the reference but agreeing with the program's float64 result
-    (`widened`) is the reference's rounding: noted in `rounding` ("vI"), not a finding."""
+    (`widened`) is the reference's rounding: noted in `rounding` ("vI"), not a finding.
+    `exact`: a function giving the float64 results (float64_results), shared between
+    configurations so the float64 program runs once."""
     if want is None:
         want = run(tf, program, "reference")
+    exact = exact or float64_results(tf, program)
     try:
         got = run(tf, program, config.target, config.make_options(tf))
     except Exception as err:  # the reference ran: any error is a finding
         return f"raised {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-    exact = None  # the float64 results, run when first needed
     for k, (i, g, w) in enumerate(zip(program.outputs, got, want)):
         problem = close(g, w)
         if problem and np.asarray(w).dtype == np.float32 and np.shape(g) == np.shape(w):
-            if exact is None:
-                exact = run(tf, widened(program), "reference")
-            if rounded_alike(g, w, exact[k]):
+            if rounded_alike(g, w, exact()[k]):
                 if rounding is not None:
                     rounding.append(f"v{i}")
                 continue
         if problem:
             return f"v{i}: {problem}"
     return None
+
+
+def float64_results(tf, program: Program):
+    """A function giving the reference's results for `widened(program)`, run on first call."""
+    return functools.cache(lambda: run(tf, widened(program), "reference"))
 
 
 def widened(program: Program) -> Program:
@@ -216,13 +228,10 @@ def rounded_alike(got, want, exact) -> bool:
     g, w, e = (np.asarray(a, np.float64) for a in (got, want, exact))
     if e.shape != g.shape:
         return False
-    tol = TOLERANCE["float32"]
-    finite = np.isfinite(e)
-    scale = max(1.0, float(np.max(np.abs(e[finite]))) if finite.any() else 0.0)
     with np.errstate(all="ignore"):
         noise = np.abs(w - e)
         noise = float(np.max(noise[np.isfinite(noise)], initial=0.0))
-        ok = (np.abs(g - e) <= tol * (np.abs(e) + scale) + NOISE_FACTOR * noise) | \
+        ok = (np.abs(g - e) <= slack(e, TOLERANCE["float32"]) + NOISE_FACTOR * noise) | \
             (g == w) | (np.isnan(g) & np.isnan(e))
     return bool(ok.all())
 
@@ -251,6 +260,7 @@ def fuzz(n: int, seed: int = 0, configs=CONFIGS, minimize_failures: bool = True,
             report.invalid += 1
             continue
         report.programs += 1
+        exact = float64_results(tf, program)
         report.values += len(program.outputs)
         report.gradients += sum(program.values[i].fn == "gradients" for i in program.outputs)
         for config in configs:
@@ -259,7 +269,7 @@ def fuzz(n: int, seed: int = 0, configs=CONFIGS, minimize_failures: bool = True,
             report.runs[config.name] = report.runs.get(config.name, 0) + 1
             report.comparisons += len(program.outputs)
             rounded: list = []
-            problem = disagreement(tf, program, config, want, rounded)
+            problem = disagreement(tf, program, config, want, rounded, exact)
             report.rounding += [f"seed {s}, {config.name}: {v}" for v in rounded]
             if problem:
                 report.mismatches.append(_mismatch(tf, program, config, problem,
