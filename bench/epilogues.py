@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 import graphc as tf
-import graphc.runtime.plan as plan_builder
+import graphc.compiler.driver as plan_builder
 from graphc.bench.workloads import w4_cases
 
 WITH_EPILOGUES = plan_builder.gemm_epilogues

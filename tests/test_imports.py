@@ -22,13 +22,13 @@ import networkx as nx
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BASE, IR, PASSES, CODEGEN, RUNTIME, API, TOOLS = range(7)
-LEVEL_NAMES = ("base", "ir", "passes", "codegen", "runtime", "api", "tools")
+BASE, IR, PASSES, COMPILER, CODEGEN, RUNTIME, API, TOOLS = range(8)
+LEVEL_NAMES = ("base", "ir", "passes", "compiler", "codegen", "runtime", "api", "tools")
 # longest prefix wins; "graphc." is every module not named otherwise, "graphc" the package
 LEVELS = {
     "graphc.errors": BASE, "graphc.options": BASE, "graphc.version": BASE,
     "graphc.ir": IR, "graphc.framework": API,
-    "graphc.passes": PASSES, "graphc.autodiff": PASSES,
+    "graphc.passes": PASSES, "graphc.autodiff": PASSES, "graphc.compiler": COMPILER,
     "graphc.codegen_llvm": CODEGEN, "graphc.codegen_cuda": CODEGEN,
     "graphc.runtime": RUNTIME,
     "graphc.": API, "graphc.runtime.session": API, "graphc.aot": API,

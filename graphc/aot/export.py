@@ -3,7 +3,7 @@
     export(fetches, feeds, path, name="model", session=None, cpu="native", ...)
 
 writes into the directory `path`: lib<name>.so, lib<name>.a, <name>.h and <name>.json (the
-manifest). The same plan as the JIT's (runtime/plan.build_plan) is compiled for the chosen
+manifest). The same plan as the JIT's (graphc.compiler.build_plan) is compiled for the chosen
 CPU together with the GEMM and thread-pool library; constants and the session's variable
 values are embedded as data. See docs/aot.md for the C API and a walk-through.
 
@@ -312,7 +312,7 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
     from graphc.codegen_llvm.gemm import vector_width
     from graphc.codegen_llvm.intrinsics import gemm_workspace_bytes, intrinsics_for
     from graphc.codegen_llvm.render import render_module
-    from graphc.runtime.plan import build_plan
+    from graphc.compiler import build_plan
     describe = g.graph.describe
     fed_shapes = {node: port.concrete(block) for port, node in g.inputs}
     plan, kernels, slots_of = build_plan([n for _, n in g.fetches], fed_shapes, describe,

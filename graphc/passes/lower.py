@@ -67,7 +67,9 @@ def size_of(shape) -> int:
 
 
 class Lowering:
-    """Lowers one node; `buffer_of(node)` names the buffer holding a node's value."""
+    """Lowers one node; `buffer_of(node)` names the buffer holding a node's value, and
+    buffer_of(("before", assign)) the variable's value before an assignment that adds to or
+    subtracts from it."""
 
     def __init__(self, buffer_of, inlined=frozenset()):
         self.buffer_of = buffer_of
@@ -80,7 +82,7 @@ class Lowering:
         self.expressions: set = set()
 
     def name(self, node) -> str:
-        """The buffer holding `node` (or ("current", variable)), recorded for the kernel."""
+        """The buffer holding `node` (or ("before", assign)), recorded for the kernel."""
         name = self.buffer_of(node)
         if name not in self.buffers:
             value = node[1] if isinstance(node, tuple) else node
@@ -474,13 +476,12 @@ class Lowering:
 
     def assigned(self, node: Node, idx) -> K.Expr:
         """The value an assign node gives its variable at index idx."""
-        var, value = node.inputs
         mode, t = node.attrs["mode"], dt(node)
-        v = self.load(value, idx, node.shape)
+        v = self.load(node.inputs[1], idx, node.shape)
         if mode == "set":
             return v
-        old = K.Load(self.name(("current", var)), K.linear(idx, K.row_major_strides(node.shape)),
-                     t)
+        at = K.linear(idx, K.row_major_strides(node.shape))
+        old = K.Load(self.name(("before", node)), at, t)
         return K.Binary("add" if mode == "add" else "sub", old, v, t)
 
     def _assert(self, node):

@@ -22,10 +22,10 @@ import math
 
 import numpy as np
 
+from graphc.compiler import Plan, build_plan
 from graphc.errors import OpError, UnimplementedError
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
 from graphc.runtime.llvm import LLVMExecutor
-from graphc.runtime.plan import Plan, build_plan
 
 INSTALL = ("install the CUDA toolkit and then pycuda with `pip install graphc[cuda]` "
            "(pycuda builds against the toolkit's headers; see docs/cuda.md)")

@@ -1,5 +1,5 @@
 """The LLVM CPU target: a run compiles (once per fetches, feeds and fed shapes) to a Plan
-(graphc/runtime/plan.py), one native module whose `graphc_run` computes everything, then
+(graphc/compiler), one native module whose `graphc_run` computes everything, then
 replays it: binds feeds, variables and host draws into the pointer table, calls the module,
 copies fetched values out of the arena (or lets kernels write into out= arrays) and commits
 staged assignments only when the whole run succeeded, as on the reference target. Every
@@ -14,13 +14,13 @@ import os
 
 import numpy as np
 
+from graphc.compiler import Plan, Slot, build_plan
 from graphc.errors import InvalidArgumentError, unfed_placeholder, uninitialized_variable
 from graphc.ir.node import topo_sort
 from graphc.ir.shapes import format_shape
 from graphc.passes.memory import ALIGN
 from graphc.passes.specialize import shape_feeds, shape_values
 from graphc.runtime.bound import BoundPlan
-from graphc.runtime.plan import Plan, Slot, build_plan
 from graphc.runtime.state import RuntimeState
 
 
@@ -124,7 +124,7 @@ class LLVMExecutor:
         variables = self.state.variables
         for var, slot, shape in plan.commits:
             if slot in plan.direct:
-                continue  # its kernel wrote the variable's array (_PlanBuilder.direct_commits)
+                continue  # its kernel wrote the variable's array (compiler/commits.py)
             current = variables.get(var)
             if current is not None and current.shape == tuple(shape):
                 self.read_slot(plan, slot, var.dtype.np, shape, out=current)

@@ -154,7 +154,7 @@ class _SeededState(RuntimeState):
 
 def _probes(request: Request, trace: dict) -> list:
     """The user's nodes whose values the LLVM plan writes to buffers (fills `trace`)."""
-    from graphc.runtime.plan import build_plan
+    from graphc.compiler import build_plan
     plan, _, _ = build_plan(request.nodes, request.fed_shapes, request.describe, 1,
                             request.options, trace=trace)
     user = set(topo_sort(request.nodes, stop=frozenset(request.feeds)))

@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from graphc.passes.pipeline import run_pipeline
-from graphc.passes.specialize import specialize
 from graphc.tools.explain_format import format_explanation
 from graphc.tools.fusion import FusedGraph
 from graphc.tools.request import Request, resolve
@@ -28,7 +26,7 @@ class Explanation:
     records: list  # graphc.passes.pipeline.PassRecord, one per pass that ran
     fused: FusedGraph
     origin: dict  # specialized node -> the user's node it stands for
-    plan: object  # graphc.runtime.plan.Plan
+    plan: object  # graphc.compiler.Plan
     scheduled: list  # the kernels as scheduled, what the LLVM renderer receives
     slots_of: object
     memory: dict = field(default_factory=dict)
@@ -56,17 +54,14 @@ class Explanation:
 def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanation:
     """The plan of `fetches` fed `feed_dict` as data (see explain)."""
     from graphc.codegen_llvm.render import host_vector_bits
-    from graphc.runtime.plan import build_plan
+    from graphc.compiler import build_plan
     request = resolve(fetches, feed_dict, session, options)
     trace: dict = {}
     plan, scheduled, slots_of = build_plan(request.nodes, request.fed_shapes,
                                            request.describe, request.threads,
                                            request.options, vector_bits=host_vector_bits(),
                                            trace=trace, direct_commits=True)
-    # the records come from a second run of the same passes (build_plan keeps none)
-    spec, spec_origin = specialize(request.nodes, request.fed_shapes, request.describe)
-    records = run_pipeline(spec, spec_origin, request.options).records
-    origin = trace["origin"]
+    records, origin = trace["records"], trace["origin"]
 
     def name_of(node):
         return repr(request.name_and_location(origin.get(node, node))[0])

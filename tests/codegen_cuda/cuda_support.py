@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import graphc as tf
+from graphc.compiler import build_plan
 from graphc.ir.kernel_tools import NUMPY, interpret
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
-from graphc.runtime.plan import build_plan
 
 
 def gpu_kernels(fetches, caps: GPUCaps = GPUCaps()):

@@ -18,10 +18,10 @@ from cuda_support import assert_interprets_alike, cuda_function, gpu_kernels
 import graphc as tf
 from graphc.codegen_cuda.compile import compile_cubin, compile_host, nvcc
 from graphc.codegen_cuda.render import render_program
+from graphc.compiler import build_plan
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
-from graphc.runtime.plan import build_plan
 
 requires_nvcc = pytest.mark.skipif(nvcc() is None, reason="nvcc is not on PATH")
 

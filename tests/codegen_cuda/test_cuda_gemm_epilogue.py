@@ -13,10 +13,10 @@ import graphc as tf
 from graphc.bench.workloads import w4_cases
 from graphc.codegen_cuda.compile import compile_cubin, nvcc
 from graphc.codegen_cuda.render import render_program
+from graphc.compiler import build_plan
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
-from graphc.runtime.plan import build_plan
 
 TARGET = "cuda-emulated"
 requires_nvcc = pytest.mark.skipif(nvcc() is None, reason="nvcc is not on PATH")

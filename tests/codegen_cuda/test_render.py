@@ -9,10 +9,10 @@ from cuda_support import assert_interprets_alike, gpu_kernels
 
 import graphc as tf
 from graphc.codegen_cuda.render import cast, constant, render_program
+from graphc.compiler import build_plan
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import verify_kernel
 from graphc.passes.schedule_gpu import schedule_gpu
-from graphc.runtime.plan import build_plan
 
 
 def _program(*fetches):

@@ -9,9 +9,9 @@ import pytest
 
 import graphc as tf
 from graphc.codegen_llvm.render import host_vector_bits
+from graphc.compiler import build_plan
 from graphc.ir import kernel as K
 from graphc.passes.fuse import MAX_OPS
-from graphc.runtime.plan import build_plan
 
 RNG = np.random.default_rng(11)
 

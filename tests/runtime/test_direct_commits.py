@@ -1,4 +1,4 @@
-"""Assignments that write the variable's own array (_PlanBuilder.direct_commits) where that is
+"""Assignments that write the variable's own array (compiler/commits.py) where that is
 safe, instead of a staging buffer copied in after the run; and the cases where it is not."""
 
 import numpy as np

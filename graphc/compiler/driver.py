@@ -1,0 +1,121 @@
+"""The compile driver: fetches -> Plan, as named steps read top to bottom.
+
+    fetches, fed shapes (and values fed as shapes)
+      1. specialize       passes/specialize.py  every shape known, shape arithmetic folded
+      2. optimize         passes/pipeline.py    the graph passes the options select
+      3. partition        passes/fuse*.py       fusion units: nodes, row groups, GEMM epilogues
+      4. assign_buffers   compiler/buffers.py   a slot per value; views share their source's
+      5. lower            passes/lower*.py      one kernel per unit, parameters named by slot
+      6. write_directly   compiler/commits.py   safe assignments write the variable's array
+      7. place_in_arena   compiler/arena.py     arena offsets; outputs over dying inputs
+      8. schedule         passes/schedule.py    loops split, run in parallel, vectorized
+    Plan (slots, kernels, fetches, commits) and the kernels scheduled, ready to render
+
+Every target and tool compiles through build_plan: the JIT (runtime/llvm.py), the CUDA
+target (runtime/cuda.py; it schedules the plan's kernels for the GPU itself), ahead-of-time
+export (aot/export.py), `graphc explain` and `graphc check`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphc.compiler.arena import place_in_arena
+from graphc.compiler.buffers import Buffers, assign_buffers, needs_kernel
+from graphc.compiler.commits import write_directly
+from graphc.compiler.plan import Plan
+from graphc.ir.node import topo_sort
+from graphc.options import default_options
+from graphc.passes.fuse import GemmEpilogue, gemm_epilogues, inline_elementwise
+from graphc.passes.fuse_rows import RowGroup, row_groups, units
+from graphc.passes.lower import Lowering
+from graphc.passes.lower_rows import lower_rows
+from graphc.passes.pipeline import run_pipeline
+from graphc.passes.schedule import Caps, schedule
+from graphc.passes.specialize import specialize
+
+
+@dataclass
+class Partition:
+    """The optimized graph cut into fusion units (step 3)."""
+    order: list  # the nodes in topological order
+    inlined: frozenset  # elementwise nodes computed inside their readers' kernels
+    groups: list  # row groups (fuse_rows.RowGroup)
+    epilogues: list  # matmuls with the elementwise consumer their GEMM applies
+    units: list  # in run order: nodes, RowGroups, GemmEpilogues (fuse_rows.units)
+
+
+def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
+               vector_bits: int = 0, trace: dict = None, direct_commits: bool = False,
+               fed_values: dict = None):
+    """(plan, kernels, slots_of) for `fetches` fed arrays of `fed_shapes`: the Plan, its
+    kernels scheduled for `threads` and `vector_bits`, and slots_of(kernel) -> the table
+    index of each of a kernel's parameters.
+
+    describe(node) names a node in errors. `trace`, a dict, receives the optimized graph
+    (roots, origin, order), the pass records and the fusion decisions (inlined, groups,
+    epilogues); explain reads them. With `direct_commits` (executors that bind each
+    variable's own array), safe assignments write the variable directly. `fed_values`
+    {fed node: value}: feeds read as shapes, constants of this plan
+    (specialize.shape_values). options.fuse=False gives every node a kernel of its own."""
+    options = options or default_options()
+    roots, origin = specialize(fetches, fed_shapes, describe, fed_values)
+    optimized = run_pipeline(roots, origin, options)
+    roots, origin = list(optimized.roots), optimized.origin
+    parts = partition(roots, options)
+    if trace is not None:
+        trace.update(roots=roots, origin=origin, order=parts.order, inlined=parts.inlined,
+                     groups=parts.groups, epilogues=parts.epilogues,
+                     records=optimized.records)
+    buffers = assign_buffers(parts.units, parts.inlined, origin)
+    kernels = lower(parts, buffers, origin)
+    slots = buffers.slots
+    fetch_slots, commits = buffers.fetch_slots(roots), buffers.commits()
+    fetched = {f[0] for f in fetch_slots if f is not None}
+    redirect: dict = {}
+    if direct_commits:
+        kernels, redirect = write_directly(kernels, slots, commits, fetched)
+    kernels, memory = place_in_arena(kernels, slots, buffers.nbytes,
+                                     fetched | {c[1] for c in commits}, fetched)
+    fetch_slots = [f if f is None or f[0] not in redirect else (redirect[f[0]], *f[1:])
+                   for f in fetch_slots]
+    plan = Plan(slots, kernels, fetch_slots, commits, buffers.needs_value,
+                memory.arena_bytes, direct=frozenset(redirect), memory=memory.summary())
+    caps = Caps(threads=threads, vector_bits=vector_bits)
+    return plan, [schedule(k, caps) for k in kernels], buffers.slots_of
+
+
+def partition(roots, options) -> Partition:
+    """Step 3: which elementwise nodes are inlined into their readers, the row groups and
+    the GEMM epilogues, and the units in run order. Without fusion every node is a unit."""
+    order = topo_sort(roots)
+    if not getattr(options, "fuse", True):
+        return Partition(order, frozenset(), [], [], units(order, []))
+    inlined = inline_elementwise(order, roots)
+    groups = row_groups(order, roots, inlined)
+    epilogues = gemm_epilogues(order, inlined, groups)
+    return Partition(order, inlined, groups, epilogues, units(order, groups, epilogues))
+
+
+def lower(parts: Partition, buffers: Buffers, origin: dict) -> list:
+    """Step 5: one kernel per unit that computes something, in run order, its parameters
+    named by their slots. Each kernel's notes hold its node ("node", the unit's last node),
+    the user's node it came from ("origin") and, for a lone node, its inputs' slots."""
+    lowering = Lowering(buffers.name, parts.inlined)
+    moved = {e.matmul for e in parts.epilogues}  # computed in their consumer's kernel
+    kernels = []
+    for unit in parts.units:
+        if isinstance(unit, RowGroup):
+            kernel, last = lower_rows(lowering, unit), unit.members[-1]
+        elif isinstance(unit, GemmEpilogue):
+            kernel, last = lowering.gemm_epilogue(unit.matmul, unit.consumer), unit.consumer
+        elif unit in moved or not needs_kernel(unit, parts.inlined):
+            continue
+        else:
+            kernel, last = lowering.lower(unit), unit
+            if all(x in buffers.slot_of for x in unit.inputs):
+                kernel.notes["input_slots"] = [buffers.slot_of[x] for x in unit.inputs]
+        lowering.messages = []
+        kernel.notes["origin"] = origin.get(last, last)
+        kernels.append(kernel)
+    return kernels
