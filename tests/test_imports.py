@@ -137,15 +137,7 @@ def test_levels_import_downward_only():
     assert not gone, f"no longer upward, delete from KNOWN_UPWARD: {gone}"
 
 
-# Import circles not yet broken: convert_to_tensor packs nested lists with array_ops.stack,
-# which converts each element; math_ops and array_ops build on each other (reduce_mean on
-# size, stack on dtype promotion).
-KNOWN_CIRCLES = [{"graphc.ops.tensor", "graphc.ops.array_ops", "graphc.ops.math_ops"}]
-
-
 def test_no_import_circle():
-    circles = [c for c in nx.strongly_connected_components(import_graph()) if len(c) > 1]
-    new = [sorted(c) for c in circles if c not in KNOWN_CIRCLES]
-    assert not new, f"import circles: {new}"
-    gone = [sorted(c) for c in KNOWN_CIRCLES if c not in circles]
-    assert not gone, f"no longer circles as listed, update KNOWN_CIRCLES: {gone}"
+    circles = [sorted(c) for c in nx.strongly_connected_components(import_graph())
+               if len(c) > 1]
+    assert not circles, f"import circles: {circles}"

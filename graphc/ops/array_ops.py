@@ -1,5 +1,5 @@
 """Shape and data-movement ops with TF1 names: reshape, transpose, concat, stack, slicing and
-`[]` indexing, gather, one_hot, fill/zeros/ones, range, placeholders.
+`[]` indexing, gather, fill/zeros/ones, range, placeholders.
 
 Shape arguments may be Python lists or tensors; a tensor whose value is known when the graph
 is built (a constant, `tf.shape` of a fully known tensor, ...) is used as a static shape,
@@ -18,7 +18,6 @@ from graphc.ir import dtypes
 from graphc.ir.ops.array import PAD_MODES
 from graphc.ir.shapes import normalize_axis
 from graphc.ir.values import node_value
-from graphc.ops.math_ops import equal, promote_operands, reduce_prod, where
 from graphc.ops.tensor import (
     Tensor,
     constant,
@@ -26,6 +25,9 @@ from graphc.ops.tensor import (
     get_default_graph,
     is_tensor_like,
     make_tensor,
+    promote_operands,
+    scalar,
+    stack,  # noqa: F401 (tf.stack is an array op; it lives with convert_to_tensor)
 )
 
 
@@ -183,20 +185,6 @@ def concat(values, axis, name="concat") -> Tensor:
     return make_tensor("concat", tuple(values), {"axis": axis}, name)
 
 
-def stack(values, axis=0, name="stack") -> Tensor:
-    values = promote_operands(list(values), "stack")
-    if not values:
-        raise ValueError("stack needs at least one tensor")
-    rank = values[0].node.rank
-    axis = normalize_axis(axis, (rank or 0) + 1, "stack axis")
-    expanded = [expand_dims(v, axis) for v in values]
-    for v in values[1:]:
-        if not v.shape.is_compatible_with(values[0].shape):
-            raise ShapeError(f"stack: shapes of all inputs must match: {values[0].shape} and "
-                             f"{v.shape}")
-    return concat(expanded, axis, name=name)
-
-
 def unstack(value, num=None, axis=0, name="unstack") -> list:
     x = convert_to_tensor(value)
     rank = x.node.rank
@@ -299,26 +287,6 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     return make_tensor("gather", (p, i), {"axis": axis}, name or "GatherV2")
 
 
-def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
-    """One-hot vectors along a new axis (last by default); out-of-range indices give all off."""
-    idx = convert_to_tensor(indices)
-    if idx.dtype not in dtypes.INT_DTYPES:
-        raise TypeError(f"one_hot: indices must be int32 or int64, got {idx.dtype}")
-    if dtype is None:
-        dtype = next((v.dtype for v in (on_value, off_value) if isinstance(v, Tensor)),
-                     dtypes.float32)
-    dtype = dtypes.as_dtype(dtype)
-    on = _scalar(1, dtype) if on_value is None else convert_to_tensor(on_value, dtype)
-    off = _scalar(0, dtype) if off_value is None else convert_to_tensor(off_value, dtype)
-    axis = -1 if axis is None else axis
-    expanded = expand_dims(idx, axis)
-    rank = expanded.node.rank
-    axis = normalize_axis(axis, rank, "one_hot axis")
-    positions = reshape(range(int(depth), dtype=idx.dtype),
-                        [-1 if a == axis else 1 for a in builtins.range(rank)])
-    return where(equal(expanded, positions), on, off, name=name or "one_hot")
-
-
 # --- shapes as tensors ----------------------------------------------------------------------
 def shape(input, name=None, out_type=dtypes.int32) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
@@ -326,21 +294,6 @@ def shape(input, name=None, out_type=dtypes.int32) -> Tensor:  # noqa: A002
     if x.shape.is_fully_defined():
         return constant(np.array(x.node.shape, dtype=out_type.np), name=name or "Shape")
     return make_tensor("shape", (x,), {"out_type": out_type}, name or "Shape")
-
-
-def size(input, name=None, out_type=dtypes.int32) -> Tensor:  # noqa: A002
-    x = convert_to_tensor(input)
-    n = x.shape.num_elements()
-    if n is not None:
-        return constant(np.array(n, dtype=dtypes.as_dtype(out_type).np), name=name or "Size")
-    return reduce_prod(shape(x, out_type=out_type), name=name or "Size")
-
-
-def rank(input, name=None) -> Tensor:  # noqa: A002
-    x = convert_to_tensor(input)
-    if x.node.rank is not None:
-        return constant(np.int32(x.node.rank), name=name or "Rank")
-    return size(shape(x), name=name or "Rank")
 
 
 def ensure_shape(x, shape, name=None) -> Tensor:
@@ -365,26 +318,21 @@ def fill(dims, value, name=None) -> Tensor:
     return broadcast_to(convert_to_tensor(value), dims, name=name or "Fill")
 
 
-def _scalar(value, dtype) -> Tensor:
-    """`value` as a scalar constant of `dtype`: 0 and 1 are False and True for bool."""
-    return constant(np.asarray(value).astype(dtypes.as_dtype(dtype).np))
-
-
 def zeros(shape, dtype=dtypes.float32, name=None) -> Tensor:
-    return fill(shape, _scalar(0, dtype), name=name or "zeros")
+    return fill(shape, scalar(0, dtype), name=name or "zeros")
 
 
 def ones(shape, dtype=dtypes.float32, name=None) -> Tensor:
-    return fill(shape, _scalar(1, dtype), name=name or "ones")
+    return fill(shape, scalar(1, dtype), name=name or "ones")
 
 
 def _filled_like(tensor, value, dtype, name):
     x = convert_to_tensor(tensor)
     dtype = x.dtype if dtype is None else dtypes.as_dtype(dtype)
     if x.node.rank is None:
-        return broadcast_to(_scalar(value, dtype), shape(x), name=name)
+        return broadcast_to(scalar(value, dtype), shape(x), name=name)
     return fill(x.node.shape if x.shape.is_fully_defined() else shape(x),
-                _scalar(value, dtype), name=name)
+                scalar(value, dtype), name=name)
 
 
 def zeros_like(tensor, dtype=None, name=None, optimize=True) -> Tensor:

@@ -14,61 +14,17 @@ from graphc.errors import DTypeError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.shapes import normalize_axis
 from graphc.ir.values import node_value
-from graphc.ops.tensor import (
+from graphc.ops import array_ops as A
+from graphc.ops.tensor import (  # noqa: F401 (promote_operands and cast: math_ops' names too)
     Tensor,
+    cast,
     constant,
     convert_to_tensor,
-    graph_of,
     is_tensor_like,
     make_tensor,
+    promote_operands,
+    scalar,
 )
-
-
-# --- promotion --------------------------------------------------------------------------
-def _weak_kind(value):
-    """'b', 'i' or 'f' for a Python/numpy scalar (weakly typed); None for anything else."""
-    if isinstance(value, (bool, np.bool_)):
-        return "b"
-    if isinstance(value, (int, np.integer)):
-        return "i"
-    if isinstance(value, (float, np.floating)):
-        return "f"
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
-        return "i" if value.dtype.kind == "u" else value.dtype.kind
-    return None
-
-
-def promote_operands(values, name: str = "op"):
-    """Tensors of one common dtype for `values` (tensors, arrays, scalars)."""
-    strong, weak = [], []
-    for v in values:
-        kind = None if is_tensor_like(v) else _weak_kind(v)
-        (weak if kind else strong).append((v, kind))
-    graph = graph_of(values)
-    if strong:
-        tensors = [convert_to_tensor(v, graph=graph) for v, _ in strong]
-        target = tensors[0].dtype
-        for t in tensors[1:]:
-            target = dtypes.promote(target, t.dtype)
-    else:
-        target = None
-    for v, kind in weak:
-        target = (dtypes.default_dtype_of_kind(kind) if target is None
-                  else dtypes.promote_weak(target, kind))
-    out = []
-    for v in values:
-        if is_tensor_like(v) or _weak_kind(v) is None:
-            t = convert_to_tensor(v, graph=graph)
-            out.append(t if t.dtype is target else cast(t, target))
-        else:
-            out.append(_weak_constant(v, target, graph, name))
-    return out
-
-
-def _weak_constant(value, dtype, graph, op_name):
-    if dtype.kind == "i" and not dtypes.can_cast_losslessly(np.asarray(value), dtype):
-        raise DTypeError(f"{op_name}: Python value {value!r} does not fit in {dtype}")
-    return constant(np.asarray(value).astype(dtype.np), graph=graph)
 
 
 def _binary(op_name, x, y, name):
@@ -201,15 +157,6 @@ def round(x, name=None):  # noqa: A001 - half to even, as TF1
     return _unary("round", x, name or "Round")
 
 
-def cast(x, dtype, name=None):
-    """Convert to `dtype`; float -> int truncates toward zero, nonzero -> True."""
-    x = convert_to_tensor(x)
-    dtype = dtypes.as_dtype(dtype)
-    if x.dtype is dtype:
-        return x
-    return make_tensor("cast", (x,), {"dtype": dtype}, name or "Cast")
-
-
 def to_float(x, name=None):
     return cast(x, dtypes.float32, name)
 
@@ -337,7 +284,6 @@ def reduce_mean(input_tensor, axis=None, keepdims=None, name=None, reduction_ind
 
 def _count(x: Tensor, reduced: Tensor):
     """Number of elements reduced into each output element, as a scalar of x's dtype."""
-    from graphc.ops.array_ops import size
     n_in, n_out = x.shape.num_elements(), reduced.shape.num_elements()
     if n_in is not None and n_out is not None:
         return constant(np.array(n_in // builtins.max(n_out, 1) if n_out else 0,
@@ -375,21 +321,20 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
            a_is_sparse=False, b_is_sparse=False, name=None):
     """Matrix product over the last two axes, batch axes broadcasting. 1-D operands are
     treated as numpy does (a row or column vector, squeezed from the result)."""
-    from graphc.ops.array_ops import expand_dims, squeeze, transpose
     a, b = promote_operands([a, b], "MatMul")
     squeeze_axes = []
     if a.node.rank == 1:
-        a = expand_dims(a, 0)
+        a = A.expand_dims(a, 0)
         squeeze_axes.append(-2)
     if b.node.rank == 1:
-        b = expand_dims(b, 1)
+        b = A.expand_dims(b, 1)
         squeeze_axes.append(-1)
     if transpose_a or adjoint_a:
-        a = transpose(a, _swap_last_two(a))
+        a = A.transpose(a, _swap_last_two(a))
     if transpose_b or adjoint_b:
-        b = transpose(b, _swap_last_two(b))
+        b = A.transpose(b, _swap_last_two(b))
     out = make_tensor("matmul", (a, b), name=None if squeeze_axes else (name or "MatMul"))
-    return squeeze(out, squeeze_axes, name=name or "MatMul") if squeeze_axes else out
+    return A.squeeze(out, squeeze_axes, name=name or "MatMul") if squeeze_axes else out
 
 
 def _swap_last_two(x):
@@ -402,7 +347,6 @@ def _swap_last_two(x):
 
 def tensordot(a, b, axes, name=None):
     """Sum over the given axes of a and b (an int n: a's last n with b's first n)."""
-    from graphc.ops.array_ops import reshape, transpose
     a, b = promote_operands([a, b], "Tensordot")
     ra, rb = a.node.rank, b.node.rank
     if isinstance(axes, (int, np.integer)):
@@ -422,10 +366,10 @@ def tensordot(a, b, axes, name=None):
     free_a = [i for i in range(ra) if i not in axes_a]
     free_b = [j for j in range(rb) if j not in axes_b]
     k = _product([a.node.shape[i] for i in axes_a])
-    at = reshape(transpose(a, free_a + axes_a), [-1, k if k is not None else -1])
-    bt = reshape(transpose(b, axes_b + free_b), [k if k is not None else -1, -1])
+    at = A.reshape(A.transpose(a, free_a + axes_a), [-1, k if k is not None else -1])
+    bt = A.reshape(A.transpose(b, axes_b + free_b), [k if k is not None else -1, -1])
     out_shape = [a.node.shape[i] for i in free_a] + [b.node.shape[j] for j in free_b]
-    return reshape(matmul(at, bt), _dynamic_dims(out_shape, a, free_a, b, free_b),
+    return A.reshape(matmul(at, bt), _dynamic_dims(out_shape, a, free_a, b, free_b),
                    name=name or "Tensordot")
 
 
@@ -443,6 +387,42 @@ def _dynamic_dims(out_shape, a, free_a, b, free_b):
     unknown ones read from the operands' run-time shapes."""
     if all(d is not None for d in out_shape):
         return out_shape
-    from graphc.ops.array_ops import gather, shape
     sources = [(a, i) for i in free_a] + [(b, j) for j in free_b]
-    return [d if d is not None else gather(shape(x), i) for d, (x, i) in zip(out_shape, sources)]
+    return [d if d is not None else A.gather(A.shape(x), i)
+            for d, (x, i) in zip(out_shape, sources)]
+
+
+# --- built on array ops -------------------------------------------------------------------
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
+    """One-hot vectors along a new axis (last by default); out-of-range indices give all off."""
+    idx = convert_to_tensor(indices)
+    if idx.dtype not in dtypes.INT_DTYPES:
+        raise TypeError(f"one_hot: indices must be int32 or int64, got {idx.dtype}")
+    if dtype is None:
+        dtype = next((v.dtype for v in (on_value, off_value) if isinstance(v, Tensor)),
+                     dtypes.float32)
+    dtype = dtypes.as_dtype(dtype)
+    on = scalar(1, dtype) if on_value is None else convert_to_tensor(on_value, dtype)
+    off = scalar(0, dtype) if off_value is None else convert_to_tensor(off_value, dtype)
+    axis = -1 if axis is None else axis
+    expanded = A.expand_dims(idx, axis)
+    rank = expanded.node.rank
+    axis = normalize_axis(axis, rank, "one_hot axis")
+    positions = A.reshape(A.range(int(depth), dtype=idx.dtype),
+                          [-1 if a == axis else 1 for a in builtins.range(rank)])
+    return where(equal(expanded, positions), on, off, name=name or "one_hot")
+
+
+def size(input, name=None, out_type=dtypes.int32) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    n = x.shape.num_elements()
+    if n is not None:
+        return constant(np.array(n, dtype=dtypes.as_dtype(out_type).np), name=name or "Size")
+    return reduce_prod(A.shape(x, out_type=out_type), name=name or "Size")
+
+
+def rank(input, name=None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    if x.node.rank is not None:
+        return constant(np.int32(x.node.rank), name=name or "Rank")
+    return size(A.shape(x), name=name or "Rank")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphc.errors import ShapeError
 from graphc.ir import dtypes
 from graphc.ops import math_ops as M
-from graphc.ops.array_ops import one_hot, zeros_like
+from graphc.ops.array_ops import zeros_like
 from graphc.ops.check_ops import check
 from graphc.ops.control_flow_ops import control_dependencies
 from graphc.ops.nn_ops import log_softmax
@@ -45,7 +45,7 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
     labels_ok = check(in_range, [labels], f"labels must be class indices in [0, {depth})",
                       name="labels_in_range")
     with control_dependencies([labels_ok]):
-        picked = one_hot(labels, depth, dtype=logits.dtype)
+        picked = M.one_hot(labels, depth, dtype=logits.dtype)
     return M.negative(M.reduce_sum(picked * log_softmax(logits), -1),
                       name=name or "sparse_softmax_cross_entropy_with_logits")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.errors import DTypeError
+from graphc.errors import DTypeError, ShapeError
 from graphc.framework.graph import Graph, get_default_graph
 from graphc.framework.tensor import (  # noqa: F401 (the handles' usual home)
     Dimension,
@@ -17,6 +17,7 @@ from graphc.framework.tensor import (  # noqa: F401 (the handles' usual home)
     name_of,
 )
 from graphc.ir import dtypes
+from graphc.ir.shapes import normalize_axis
 
 
 def make_tensor(op_name: str, inputs=(), attrs=None, name=None, graph=None,
@@ -84,7 +85,6 @@ def convert_to_tensor(value, dtype=None, name=None, graph=None) -> Tensor:
                              f"'{value.name}' of dtype {value.dtype}")
         return value
     if isinstance(value, (list, tuple)) and _contains_tensor(value):
-        from graphc.ops.array_ops import stack
         parts = [convert_to_tensor(v, want, graph=graph) for v in value]
         return stack(parts, name=name or "packed")
     return constant(value, want, name=name, graph=graph)
@@ -116,3 +116,85 @@ def constant(value, dtype=None, shape=None, name: str = "Const", graph=None) -> 
                              f", but received {arr.size}")
     return make_tensor("constant", (), {"value": arr}, name or "Const",
                        graph or get_default_graph())
+
+
+# --- promotion and packing ------------------------------------------------------------------
+def _weak_kind(value):
+    """'b', 'i' or 'f' for a Python/numpy scalar (weakly typed); None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return "b"
+    if isinstance(value, (int, np.integer)):
+        return "i"
+    if isinstance(value, (float, np.floating)):
+        return "f"
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        return "i" if value.dtype.kind == "u" else value.dtype.kind
+    return None
+
+
+def promote_operands(values, name: str = "op"):
+    """Tensors of one common dtype for `values` (tensors, arrays, scalars)."""
+    strong, weak = [], []
+    for v in values:
+        kind = None if is_tensor_like(v) else _weak_kind(v)
+        (weak if kind else strong).append((v, kind))
+    graph = graph_of(values)
+    if strong:
+        tensors = [convert_to_tensor(v, graph=graph) for v, _ in strong]
+        target = tensors[0].dtype
+        for t in tensors[1:]:
+            target = dtypes.promote(target, t.dtype)
+    else:
+        target = None
+    for v, kind in weak:
+        target = (dtypes.default_dtype_of_kind(kind) if target is None
+                  else dtypes.promote_weak(target, kind))
+    out = []
+    for v in values:
+        if is_tensor_like(v) or _weak_kind(v) is None:
+            t = convert_to_tensor(v, graph=graph)
+            out.append(t if t.dtype is target else cast(t, target))
+        else:
+            out.append(_weak_constant(v, target, graph, name))
+    return out
+
+
+def _weak_constant(value, dtype, graph, op_name):
+    if dtype.kind == "i" and not dtypes.can_cast_losslessly(np.asarray(value), dtype):
+        raise DTypeError(f"{op_name}: Python value {value!r} does not fit in {dtype}")
+    return constant(np.asarray(value).astype(dtype.np), graph=graph)
+
+
+def cast(x, dtype, name=None):
+    """Convert to `dtype`; float -> int truncates toward zero, nonzero -> True."""
+    x = convert_to_tensor(x)
+    dtype = dtypes.as_dtype(dtype)
+    if x.dtype is dtype:
+        return x
+    return make_tensor("cast", (x,), {"dtype": dtype}, name or "Cast")
+
+
+def scalar(value, dtype) -> Tensor:
+    """`value` as a scalar constant of `dtype`: 0 and 1 are False and True for bool."""
+    return constant(np.asarray(value).astype(dtypes.as_dtype(dtype).np))
+
+
+def stack(values, axis=0, name="stack") -> Tensor:
+    """tf.stack: tensors of one shape along a new axis (convert_to_tensor packs nested lists
+    holding tensors with it, along axis 0)."""
+    values = promote_operands(list(values), "stack")
+    if not values:
+        raise ValueError("stack needs at least one tensor")
+    rank = values[0].node.rank
+    axis = normalize_axis(axis, (rank or 0) + 1, "stack axis")
+    for v in values:
+        if v.node.rank is None:
+            raise ShapeError(f"expand_dims needs a tensor of known rank, '{v.name}' has none")
+    expanded = [make_tensor("expand_dims", (v,), {"axis": axis}, "ExpandDims") for v in values]
+    for v in values[1:]:
+        if not v.shape.is_compatible_with(values[0].shape):
+            raise ShapeError(f"stack: shapes of all inputs must match: {values[0].shape} and "
+                             f"{v.shape}")
+    if len(expanded) == 1:
+        return make_tensor("identity", (expanded[0],), name=name)
+    return make_tensor("concat", tuple(expanded), {"axis": axis}, name)
