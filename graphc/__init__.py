@@ -162,7 +162,6 @@ def get_collection_ref(key):
 # Differentiation, training, losses and run-time checks.
 from graphc import debugging, initializers, losses, test, train  # noqa: F401,E402
 from graphc.aot import export, load  # noqa: F401,E402  (docs/aot.md)
-from graphc.autodiff import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
 from graphc.debugging import (  # noqa: F401,E402
     Assert,
     assert_equal,
@@ -174,6 +173,7 @@ from graphc.debugging import (  # noqa: F401,E402
     assert_none_equal,
     assert_positive,
 )
+from graphc.ops.gradients import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.tools import check, explain  # noqa: F401,E402  (docs/explain.md)
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402

@@ -150,7 +150,7 @@ def get_regularization_losses(scope=None) -> list:
 
 def get_regularization_loss(scope=None, name="total_regularization_loss"):
     """The sum of the regularization losses (0.0 when there are none)."""
-    from graphc.autodiff import add_n
+    from graphc.ops.gradients import add_n
     from graphc.ops.tensor import constant
     losses = get_regularization_losses(scope)
     return add_n(losses, name=name) if losses else constant(0.0, name=name)
@@ -162,5 +162,5 @@ def get_total_loss(add_regularization_losses=True, name="total_loss", scope=None
         losses += get_regularization_losses(scope)
     if not losses:
         raise ValueError("No losses found in the graph.")
-    from graphc.autodiff import add_n
+    from graphc.ops.gradients import add_n
     return add_n(losses, name=name)

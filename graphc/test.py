@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphc.autodiff import gradients
 from graphc.framework.graph import Graph
 from graphc.ir import dtypes
 from graphc.ops.array_ops import placeholder
+from graphc.ops.gradients import gradients
 from graphc.ops.tensor import convert_to_tensor
 
 

@@ -1,9 +1,4 @@
-"""Symbolic reverse-mode differentiation over L1 (tf.gradients and friends)."""
+"""Symbolic reverse-mode differentiation over L1: VJP rules (rules.py) and the reverse walk
+(reverse.py). tf.gradients and friends are graphc/ops/gradients.py."""
 
-from graphc.autodiff.gradients import (  # noqa: F401
-                                       add_n,
-                                       custom_gradient,
-                                       gradients,
-                                       hessian_vector_product,
-                                       hessians,
-)
+from graphc.autodiff.reverse import gradients  # noqa: F401

@@ -1,8 +1,8 @@
 """VJP rules: one per differentiable primitive, each beside its math.
 
-A rule takes the node's inputs and output as Tensors (`p.x`, `p.inputs`, `p.out`), its
-attrs, and the cotangent `g` of the output; it returns one cotangent per input (None where
-no gradient flows). Rules build ordinary L1 nodes through the public API, so gradients are
+A rule takes the node's inputs and output as Values (`p.x`, `p.inputs`, `p.out`; build.py),
+its attrs, and the cotangent `g` of the output; it returns one cotangent per input (None
+where no gradient flows). Rules build ordinary L1 nodes (build.py), so gradients are
 optimized and compiled like any other graph, and differentiating them again just works.
 Cotangents of broadcast inputs are summed back to the input's shape by `unbroadcast`.
 """
@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
-from graphc.ops import array_ops as A
-from graphc.ops import math_ops as M
-from graphc.ops.tensor import Tensor, make_tensor
+from graphc.autodiff import build as B
+from graphc.autodiff.build import Builder, Value
 
 VJPS: dict = {}
 NOT_DIFFERENTIABLE = {  # piecewise-constant or integer-valued: the gradient is zero / None
@@ -27,19 +26,19 @@ NOT_DIFFERENTIABLE = {  # piecewise-constant or integer-valued: the gradient is 
 
 
 class Primal:
-    """The forward node of a rule, seen through Tensor handles."""
+    """The forward node of a rule, seen through Values."""
 
-    def __init__(self, node, graph):
+    def __init__(self, node, builder: Builder):
         self.node, self.attrs = node, node.attrs
-        self.inputs = [Tensor(x, graph, "") for x in node.inputs]
-        self.out = Tensor(node, graph, "")
+        self.inputs = [builder.wrap(x) for x in node.inputs]
+        self.out = builder.wrap(node)
 
     @property
-    def x(self) -> Tensor:
+    def x(self) -> Value:
         return self.inputs[0]
 
     @property
-    def y(self) -> Tensor:
+    def y(self) -> Value:
         return self.inputs[1]
 
 
@@ -52,15 +51,15 @@ def vjp(*names):
 
 
 # --- broadcasting -----------------------------------------------------------------------------
-def unbroadcast(g: Tensor, x: Tensor, operands) -> Tensor:
+def unbroadcast(g: Value, x: Value, operands) -> Value:
     """Sum g (shaped like the broadcast of `operands`) down to the shape of x.
 
     Statically when the broadcast axes are known; with a run-time sum_to when a None dim of
     x might have been stretched (another operand has a dim there that could differ).
     """
-    xs, gs = x.node.shape, g.node.shape
+    xs, gs = x.shape, g.shape
     if xs is None or gs is None:
-        return _sum_to(g, x)
+        return B.sum_to(g, x)
     lead = len(gs) - len(xs)
     axes = list(range(lead))
     for i, d in enumerate(xs):
@@ -68,32 +67,21 @@ def unbroadcast(g: Tensor, x: Tensor, operands) -> Tensor:
         if d == 1 and out != 1:
             axes.append(lead + i)
         elif d is None and not _stays(i - len(xs), x, operands):
-            return _sum_to(g, x)
+            return B.sum_to(g, x)
     if not axes:
         return g
-    summed = M.reduce_sum(g, axes)
-    return summed if len(axes) == lead else A.reshape(summed, _shape_of(x))
+    summed = B.reduce_sum(g, axes)
+    return summed if len(axes) == lead else B.reshape(summed, *B.shape_of(x))
 
 
-def _stays(axis_from_end: int, x: Tensor, operands) -> bool:
+def _stays(axis_from_end: int, x: Value, operands) -> bool:
     """Whether x's (unknown) dim at this axis is surely not stretched by broadcasting."""
     for other in operands:
-        if other is x or other.node.shape is None:
+        if other.node is x.node or other.shape is None:
             continue
-        if -axis_from_end <= len(other.node.shape) and other.node.shape[axis_from_end] != 1:
+        if -axis_from_end <= len(other.shape) and other.shape[axis_from_end] != 1:
             return False
     return True
-
-
-def _shape_of(x: Tensor):
-    """x's shape: static when fully known, else a run-time shape tensor (unknown rank too)."""
-    static = x.node.shape
-    return list(static) if static is not None and None not in static else A.shape(x)
-
-
-def _sum_to(g: Tensor, x: Tensor) -> Tensor:
-    static = x.node.shape
-    return make_tensor("sum_to", (g, A.shape(x)), {"shape": static}, "SumTo")
 
 
 def _binary(p, gx, gy):
@@ -114,7 +102,7 @@ def _neg(p, g):
 
 @vjp("abs")
 def _abs(p, g):
-    return [g * M.sign(p.x)]  # |x|' = sign(x) (0 at 0, as TF)
+    return [g * B.unary("sign", p.x)]  # |x|' = sign(x) (0 at 0, as TF)
 
 
 @vjp("sqrt")
@@ -144,12 +132,12 @@ def _expm1(p, g):
 
 @vjp("sin")
 def _sin(p, g):
-    return [g * M.cos(p.x)]
+    return [g * B.unary("cos", p.x)]
 
 
 @vjp("cos")
 def _cos(p, g):
-    return [-g * M.sin(p.x)]
+    return [-g * B.unary("sin", p.x)]
 
 
 @vjp("tanh")
@@ -164,13 +152,13 @@ def _sigmoid(p, g):
 
 @vjp("erf")
 def _erf(p, g):
-    return [g * (2 / math.sqrt(math.pi)) * M.exp(-p.x * p.x)]  # erf' = 2/sqrt(pi) e^(-x^2)
+    return [g * (2 / math.sqrt(math.pi)) * B.unary("exp", -p.x * p.x)]  # erf' = 2/sqrt(pi) e^(-x^2)
 
 
 @vjp("cast")
 def _cast(p, g):
     # back to the input's dtype; integer inputs get no gradient
-    return [M.cast(g, p.x.dtype) if p.x.dtype.kind == "f" else None]
+    return [B.cast(g, p.x.dtype) if p.x.dtype.kind == "f" else None]
 
 
 @vjp("add")
@@ -196,16 +184,16 @@ def _div(p, g):
 @vjp("mod")
 def _mod(p, g):
     # x mod y = x - floor(x/y) y: dx = g, dy = -floor(x/y) g
-    return _binary(p, g, -g * M.floor(p.x / p.y) if p.x.dtype.kind == "f" else None)
+    return _binary(p, g, -g * B.unary("floor", p.x / p.y) if p.x.dtype.kind == "f" else None)
 
 
 @vjp("pow")
 def _pow(p, g):
     # d(x^y) = y x^(y-1) dx + log(x) x^y dy; the log term is taken as 0 where x <= 0
     x, y = p.x, p.y
-    gx = g * y * M.pow(x, y - 1)
-    safe_log = M.log(M.where(x > 0, x, A.ones_like(x)))
-    gy = g * p.out * M.where(x > 0, safe_log, A.zeros_like(x)) if x.dtype.kind == "f" else None
+    gx = g * y * B.binary("pow", x, y - 1)
+    safe_log = B.unary("log", B.where(x > 0, x, B.ones_like(x)))
+    gy = g * p.out * B.where(x > 0, safe_log, B.zeros_like(x)) if x.dtype.kind == "f" else None
     return _binary(p, gx, gy)
 
 
@@ -213,8 +201,8 @@ def _pow(p, g):
 def _extremum(p, g):
     # the larger (smaller) input takes the whole gradient; ties go to x, as TF
     pick_x = (p.x >= p.y) if p.node.op.name == "maximum" else (p.x <= p.y)
-    zero = A.zeros_like(g)
-    return _binary(p, M.where(pick_x, g, zero), M.where(pick_x, zero, g))
+    zero = B.zeros_like(g)
+    return _binary(p, B.where(pick_x, g, zero), B.where(pick_x, zero, g))
 
 
 @vjp("atan2")
@@ -228,40 +216,40 @@ def _atan2(p, g):
 @vjp("select")
 def _select(p, g):
     cond, a, b = p.inputs
-    zero = A.zeros_like(g)
-    return [None, unbroadcast(M.where(cond, g, zero), a, p.inputs),
-            unbroadcast(M.where(cond, zero, g), b, p.inputs)]
+    zero = B.zeros_like(g)
+    return [None, unbroadcast(B.where(cond, g, zero), a, p.inputs),
+            unbroadcast(B.where(cond, zero, g), b, p.inputs)]
 
 
 @vjp("custom_gradient")
 def _custom(p, g):
-    fn = CUSTOM_GRADIENTS[p.attrs["fn_id"]]
-    grads = fn(g)
-    grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+    # the function registered for the node (tf.custom_gradient, graphc/ops/gradients.py)
+    # maps the cotangent's node to a gradient node (or None) per input
+    grads = CUSTOM_GRADIENTS[p.attrs["fn_id"]](g.node)
     if len(grads) != len(p.inputs) - 1:
         raise ValueError(f"custom gradient function returned {len(grads)} gradients for "
                          f"{len(p.inputs) - 1} inputs")
-    return [None] + [None if gi is None else A.identity(gi) for gi in grads]
+    return [None] + [None if gi is None else B.identity(g.builder.wrap(gi)) for gi in grads]
 
 
 CUSTOM_GRADIENTS: dict = {}
 
 
 # --- reductions ---------------------------------------------------------------------------
-def _expand_reduced(g: Tensor, p) -> Tensor:
+def _expand_reduced(g: Value, p) -> Value:
     """g with the reduced axes restored as size 1, so it broadcasts against the input."""
     if p.attrs["keepdims"]:
         return g
-    shape = [1 if i in p.attrs["axes"] else d for i, d in enumerate(p.x.node.shape)]
+    shape = [1 if i in p.attrs["axes"] else d for i, d in enumerate(p.x.shape)]
     if None in shape:
         for axis in p.attrs["axes"]:
-            g = A.expand_dims(g, axis)
+            g = B.expand_dims(g, axis)
         return g
-    return A.reshape(g, shape)
+    return B.reshape(g, tuple(shape))
 
 
-def _broadcast_like(g: Tensor, x: Tensor) -> Tensor:
-    return A.broadcast_to(g, _shape_of(x))
+def _broadcast_like(g: Value, x: Value) -> Value:
+    return B.broadcast_to(g, *B.shape_of(x))
 
 
 @vjp("reduce_sum")
@@ -273,8 +261,8 @@ def _reduce_sum(p, g):
 def _reduce_extremum(p, g):
     # the gradient is shared equally among the elements equal to the extremum
     out = _expand_reduced(p.out, p)
-    hits = M.cast(M.equal(p.x, out), g.dtype)
-    count = M.reduce_sum(hits, p.attrs["axes"], keepdims=True)
+    hits = B.cast(B.binary("equal", p.x, out), g.dtype)
+    count = B.reduce_sum(hits, p.attrs["axes"], keepdims=True)
     return [hits * (_expand_reduced(g, p) / count)]
 
 
@@ -283,30 +271,31 @@ def _reduce_prod(p, g):
     # d prod / d x_i = prod_{j != i} x_j, computed without dividing by a zero x_i:
     # no zero: prod / x_i; one zero: the product of the others at the zero, 0 elsewhere.
     x, axes = p.x, p.attrs["axes"]
-    is_zero = M.equal(x, 0)
-    zeros = M.reduce_sum(M.cast(is_zero, x.dtype), axes, keepdims=True)
-    nonzero_prod = M.reduce_prod(M.where(is_zero, A.ones_like(x), x), axes, keepdims=True)
-    safe_x = M.where(is_zero, A.ones_like(x), x)
-    others = M.where(M.equal(zeros, 0), nonzero_prod / safe_x,
-                     M.where(M.logical_and(M.equal(zeros, 1), is_zero), nonzero_prod,
-                             A.zeros_like(x)))
+    is_zero = B.binary("equal", x, 0)
+    zeros = B.reduce_sum(B.cast(is_zero, x.dtype), axes, keepdims=True)
+    nonzero_prod = B.reduce("reduce_prod", B.where(is_zero, B.ones_like(x), x), axes,
+                            keepdims=True)
+    safe_x = B.where(is_zero, B.ones_like(x), x)
+    lone_zero = B.binary("logical_and", B.binary("equal", zeros, 1), is_zero)
+    others = B.where(B.binary("equal", zeros, 0), nonzero_prod / safe_x,
+                     B.where(lone_zero, nonzero_prod, B.zeros_like(x)))
     return [_expand_reduced(g, p) * others]
 
 
 @vjp("sum_to")
 def _sum_to_vjp(p, g):
-    return [A.broadcast_to(g, A.shape(p.x)), None]  # transpose of sum_to: broadcast back
+    return [B.broadcast_to(g, *B.shape_of(p.x)), None]  # transpose of sum_to: broadcast back
 
 
 # --- data movement ------------------------------------------------------------------------
 @vjp("reshape", "expand_dims", "squeeze")
 def _reshape(p, g):
-    return [A.reshape(g, _shape_of(p.x))] + [None] * (len(p.inputs) - 1)
+    return [B.reshape(g, *B.shape_of(p.x))] + [None] * (len(p.inputs) - 1)
 
 
 @vjp("transpose")
 def _transpose(p, g):
-    return [A.transpose(g, list(np.argsort(p.attrs["perm"])))]  # the inverse permutation
+    return [B.transpose(g, np.argsort(p.attrs["perm"]))]  # the inverse permutation
 
 
 @vjp("broadcast_to")
@@ -316,13 +305,12 @@ def _broadcast_to(p, g):
 
 @vjp("slice")
 def _slice(p, g):
-    return [make_tensor("slice_grad", (g, A.shape(p.x)),
-                        {"slices": p.attrs["slices"], "shape": p.x.node.shape}, "SliceGrad")]
+    return [B.slice_grad(g, p.x, p.attrs["slices"])]
 
 
 @vjp("slice_grad")
 def _slice_grad(p, g):
-    return [make_tensor("slice", (g,), {"slices": p.attrs["slices"]}, "Slice"), None]
+    return [B.slice_of(g, p.attrs["slices"]), None]
 
 
 @vjp("concat")
@@ -330,12 +318,12 @@ def _concat(p, g):
     # each input gets its own stretch of g along the axis
     axis, out, start = p.attrs["axis"], [], 0
     for x in p.inputs:
-        size = x.node.shape[axis]
+        size = x.shape[axis]
         if size is None:
             raise NotImplementedError("the gradient of concat along an axis of unknown size "
                                       "is not supported")
         slices = [(None, None, None)] * axis + [(start, start + size, None)]
-        out.append(make_tensor("slice", (g,), {"slices": tuple(slices)}, "Slice"))
+        out.append(B.slice_of(g, slices))
         start += size
     return out
 
@@ -349,60 +337,49 @@ def _pad(p, g):
     # (x[:b], x[-a:]). Negative bounds keep the rule valid for dims unknown until run time.
     paddings = p.attrs["paddings"]
     if p.attrs["mode"] == "CONSTANT":
-        return [_slice_of(g, [(b, -a or None, None) for b, a in paddings])]
+        return [B.slice_of(g, [(b, -a or None, None) for b, a in paddings])]
     shift = 1 if p.attrs["mode"] == "REFLECT" else 0
     for axis, (b, a) in enumerate(paddings):
         lead = [(None, None, None)] * axis
-        dx = _slice_of(g, lead + [(b, -a or None, None)]) if a or b else g
+        dx = B.slice_of(g, lead + [(b, -a or None, None)]) if a or b else g
         if b:
-            border = _slice_of(g, lead + [(b - 1, None, -1)])
-            dx = dx + _slice_grad_of(border, dx, lead + [(shift, b + shift, None)])
+            border = B.slice_of(g, lead + [(b - 1, None, -1)])
+            dx = dx + B.slice_grad(border, dx, lead + [(shift, b + shift, None)])
         if a:
-            border = _slice_of(g, lead + [(-1, -a - 1, -1)])
-            dx = dx + _slice_grad_of(border, dx, lead + [(-a - shift, -shift or None, None)])
+            border = B.slice_of(g, lead + [(-1, -a - 1, -1)])
+            dx = dx + B.slice_grad(border, dx, lead + [(-a - shift, -shift or None, None)])
         g = dx
     return [g]
-
-
-def _slice_of(x: Tensor, slices) -> Tensor:
-    return make_tensor("slice", (x,), {"slices": tuple(slices)}, "Slice")
-
-
-def _slice_grad_of(g: Tensor, like: Tensor, slices) -> Tensor:
-    """Zeros shaped like `like`, with g written at like[slices]."""
-    return make_tensor("slice_grad", (g, A.shape(like)),
-                       {"slices": tuple(slices), "shape": like.node.shape}, "SliceGrad")
 
 
 @vjp("tile")
 def _tile(p, g):
     # view g as (m0, d0, m1, d1, ...) and sum the copies m_i (a dim d_i unknown until run
     # time is read from x's shape then)
-    shape, mult = p.x.node.shape, p.attrs["multiples"]
-    dims = [A.shape(p.x)[i] if d is None else d for i, d in enumerate(shape)]
+    shape, mult = p.x.shape, p.attrs["multiples"]
+    dims = [B.dim(p.x, i) if d is None else d for i, d in enumerate(shape)]
     split = [v for m, d in zip(mult, dims) for v in (m, d)]
-    return [M.reduce_sum(A.reshape(g, split), list(range(0, 2 * len(shape), 2)))]
+    return [B.reduce_sum(B.reshape(g, *B.dims(split, g.builder)),
+                         range(0, 2 * len(shape), 2))]
 
 
 @vjp("gather")
 def _gather(p, g):
     params, indices = p.inputs
-    return [make_tensor("scatter_add", (g, indices, A.shape(params)),
-                        {"axis": p.attrs["axis"], "shape": params.node.shape}, "ScatterAdd"),
-            None]
+    return [B.scatter_add(g, indices, params, p.attrs["axis"]), None]
 
 
 @vjp("scatter_add")
 def _scatter_add(p, g):
-    return [A.gather(g, p.inputs[1], axis=p.attrs["axis"]), None, None]
+    return [B.gather(g, p.inputs[1], p.attrs["axis"]), None, None]
 
 
 @vjp("matmul")
 def _matmul(p, g):
     # C = A B: dA = g B^T, dB = A^T g (batch axes summed back where they broadcast)
     a, b = p.inputs
-    ga = M.matmul(g, b, transpose_b=True)
-    gb = M.matmul(a, g, transpose_a=True)
+    ga = B.matmul(g, b, transpose_b=True)
+    gb = B.matmul(a, g, transpose_a=True)
     return [unbroadcast(ga, a, [ga]), unbroadcast(gb, b, [gb])]
 
 

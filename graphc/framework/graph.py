@@ -17,7 +17,7 @@ from typing import Optional
 from graphc.errors import DTypeError, ShapeError, user_location  # noqa: F401
 from graphc.framework.tensor import Operation, Tensor
 from graphc.ir import ops as prims
-from graphc.ir.node import Node, make_node
+from graphc.ir.node import Node, make_node, topo_sort
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,24 @@ class Graph:
             if node not in self._nodes:
                 self._nodes[node] = NodeInfo(full, user_location())
         return node, full
+
+    def adopt(self, roots) -> list:
+        """Name the nodes reachable from `roots` that this graph has not seen (nodes built
+        below the API, as gradients are) in the current scope, as create would name them:
+        the op's name in TF1's spelling ("reduce_sum" -> "ReduceSum"). Returns the roots'
+        names."""
+        if self._finalized:
+            raise RuntimeError("Graph is finalized and cannot be modified.")
+        roots = list(roots)
+        location = user_location()
+        with self._lock:
+            for node in topo_sort(roots, stop=self._nodes):
+                if node not in self._nodes:
+                    full = self.unique_name("".join(
+                        part.capitalize() for part in node.op.name.split("_")))
+                    self._names[full] = node
+                    self._nodes[node] = NodeInfo(full, location)
+        return [self._nodes[n].name for n in roots]
 
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:
         """`name` under the current scope, suffixed _1, _2... if already taken (as TF1).

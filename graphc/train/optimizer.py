@@ -9,11 +9,11 @@ initialized by `global_variables_initializer` like any other.
 
 from __future__ import annotations
 
-from graphc.autodiff import gradients
 from graphc.framework.graph import get_default_graph
 from graphc.ops import math_ops as M
 from graphc.ops.array_ops import zeros_like
 from graphc.ops.control_flow_ops import control_dependencies, group
+from graphc.ops.gradients import gradients
 from graphc.ops.tensor import Operation, convert_to_tensor
 from graphc.ops.variables import GraphKeys, Variable, trainable_variables
 

@@ -1,7 +1,7 @@
-"""Reverse-mode differentiation as a graph-to-graph transformation (tf.gradients).
+"""tf.gradients and friends: the TF1 API over graphc/autodiff.
 
-`gradients(ys, xs)` walks the L1 graph from ys back to xs and, for each node on a path
-between them, applies its VJP rule (rules.py); the result is more L1 nodes in the same graph.
+`gradients(ys, xs)` differentiates with graphc.autodiff (the reverse walk over L1 and the
+VJP rules) and names the new nodes in the graph, under the `gradients` name scope.
 Semantics follow TF1: the ys are summed, an x that no y depends on gets None, integer
 tensors carry no gradient, cotangents of a tensor used several times are summed, and
 control dependencies carry none. Differentiating with respect to a Variable means with
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 
-from graphc.autodiff.rules import CUSTOM_GRADIENTS, NOT_DIFFERENTIABLE, VJPS, Primal
-from graphc.errors import DTypeError, ShapeError
-from graphc.ir.node import topo_sort
+from graphc import autodiff
+from graphc.autodiff.rules import CUSTOM_GRADIENTS
+from graphc.errors import ShapeError
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
-from graphc.ops.tensor import Tensor, convert_to_tensor, graph_of, make_tensor
+from graphc.ops.tensor import Tensor, convert_to_tensor, graph_of, make_tensor, stack
 
 _FN_IDS = itertools.count(1)
 
@@ -52,22 +52,14 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
         raise ValueError(f"gradients: {len(grad_ys)} grad_ys for {len(ys)} ys")
     stops = {convert_to_tensor(s).node for s in _as_list(stop_gradients or [])}
     targets = [_target_nodes(x) for x in xs]
-    order = topo_sort([y.node for y in ys])
-    live = _depends_on_targets(order, {n for t in targets for n in t}, stops)
     with graph.name_scope(name):
-        cotangents: dict = {}
-        for y, gy in zip(ys, grad_ys):
-            if y.node in live:
-                cotangents.setdefault(y.node, []).append(_initial_cotangent(y, gy))
-        for node in reversed(order):
-            parts = cotangents.get(node)
-            if not parts or node in stops:
-                continue
-            g = _summed(cotangents, node)
-            for inp, gi in zip(node.inputs, _apply_rule(node, g, graph)):
-                if gi is not None and inp in live:
-                    cotangents.setdefault(inp, []).append(gi)
-        return [_collect(cotangents, t) for t in targets]
+        cotangents = [None if gy is None else _cotangent(y, gy).node
+                      for y, gy in zip(ys, grad_ys)]
+        grads = autodiff.gradients([y.node for y in ys], cotangents, targets, stops,
+                                   graph.control_inputs(), graph.describe)
+        found = [g for g in grads if g is not None]
+        names = dict(zip(found, graph.adopt(found)))
+    return [None if g is None else Tensor(g, graph, names[g]) for g in grads]
 
 
 def _target_nodes(x):
@@ -75,61 +67,15 @@ def _target_nodes(x):
     if _is_variable(x):
         handle = x.handle.node
         return [n for n in x.graph.nodes if n.op.name == "read" and n.inputs[0] is handle]
-    t = convert_to_tensor(x)
-    return [t.node]
+    return [convert_to_tensor(x).node]
 
 
-def _depends_on_targets(order, targets, stops) -> set:
-    """Float nodes through which some target reaches a y (without crossing stops).
-
-    A stop is a constant to differentiate through, yet it still gets its own gradient when
-    it is a target (TF1: gradients(a + b, [a, b], stop_gradients=[a, b]) is [1, 1])."""
-    live = set()
-    for node in order:
-        if node.dtype is None or node.dtype.kind != "f":
-            continue
-        if node in targets or (node not in stops and node.op.name not in NOT_DIFFERENTIABLE
-                               and any(x in live for x in node.inputs)):
-            live.add(node)
-    return live
-
-
-def _initial_cotangent(y: Tensor, gy) -> Tensor:
-    if gy is None:
-        return A.ones_like(y)
+def _cotangent(y: Tensor, gy) -> Tensor:
     gy = convert_to_tensor(gy, dtype=y.dtype)
     if not gy.shape.is_compatible_with(y.shape):
         raise ShapeError(f"grad_ys of shape {gy.shape} does not match y '{y.name}' of shape "
                          f"{y.shape}")
     return gy
-
-
-def _summed(cotangents: dict, node):
-    parts = cotangents[node]
-    if len(parts) > 1:
-        cotangents[node] = [add_n(parts)]
-    return cotangents[node][0]
-
-
-def _apply_rule(node, g, graph):
-    rule = VJPS.get(node.op.name)
-    if rule is None:
-        if node.op.name in NOT_DIFFERENTIABLE:
-            return [None] * len(node.inputs)
-        raise LookupError(f"No gradient defined for {graph.describe(node)}")
-    grads = rule(Primal(node, graph), g)
-    for inp, gi in zip(node.inputs, grads):
-        if gi is not None and gi.dtype is not inp.dtype and inp.dtype.kind == "f":
-            raise DTypeError(f"gradient of {node.op.name} for an input of dtype {inp.dtype} "
-                             f"came out as {gi.dtype}")
-    return grads
-
-
-def _collect(cotangents: dict, targets):
-    parts = [_summed(cotangents, n) for n in targets if cotangents.get(n)]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else add_n(parts)
 
 
 # --- higher order -------------------------------------------------------------------------
@@ -154,7 +100,7 @@ def hessians(ys, xs, name="hessians", colocate_gradients_with_ops=False,
             (row,) = gradients(flat[i], x, name=name)
             rows.append(A.reshape(row, [-1]) if row is not None else
                         A.zeros([n], dtype=g.dtype))
-        out.append(A.reshape(A.stack(rows), list(shape) + list(shape)))
+        out.append(A.reshape(stack(rows), list(shape) + list(shape)))
     return out
 
 
@@ -179,8 +125,15 @@ def custom_gradient(f):
         xs = [convert_to_tensor(a) for a in args]
         y, grad_fn = f(*xs)
         y = convert_to_tensor(y)
+        graph = y.graph
+
+        def node_grads(g_node):  # the rule's view: the cotangent node -> gradient nodes
+            (name,) = graph.adopt([g_node])
+            grads = grad_fn(Tensor(g_node, graph, name))
+            grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+            return [None if gi is None else convert_to_tensor(gi).node for gi in grads]
         fn_id = next(_FN_IDS)
-        CUSTOM_GRADIENTS[fn_id] = grad_fn
+        CUSTOM_GRADIENTS[fn_id] = node_grads
         return make_tensor("custom_gradient", [y] + xs, {"fn_id": fn_id}, "CustomGradient")
     wrapped.__name__ = getattr(f, "__name__", "custom_gradient")
     wrapped.__doc__ = f.__doc__
