@@ -1,6 +1,19 @@
-"""tf.nn: activations, softmax, normalization helpers."""
+"""tf.nn: activations, softmax, normalization helpers, convolutions."""
 
 from graphc import unsupported as _unsupported
+from graphc.ops.nn_conv import (  # noqa: F401
+                               atrous_conv2d,
+                               conv1d,
+                               conv2d,
+                               conv2d_backprop_filter,
+                               conv2d_backprop_input,
+                               conv2d_transpose,
+                               conv3d,
+                               conv3d_transpose,
+                               convolution,
+                               depthwise_conv2d,
+                               separable_conv2d,
+)
 from graphc.ops.nn_losses import (  # noqa: F401,E402
                                l2_loss,
                                sigmoid_cross_entropy_with_logits,

@@ -386,3 +386,43 @@ def _matmul(p, g):
 @vjp("read")
 def _read(p, g):
     return [None]  # gradients stop at the variable's value (collected by gradients())
+
+
+# --- convolution --------------------------------------------------------------------------
+# conv is bilinear in (x, w); conv_input_grad and conv_filter_grad are its transposes, so
+# each of the three differentiates into the other two with the same attrs.
+def _conv_attrs(p) -> dict:
+    return {k: p.attrs[k] for k in ("strides", "dilations", "padding", "groups",
+                                    "channels_last")}
+
+
+@vjp("conv")
+def _conv(p, g):
+    x, w = p.inputs
+    attrs = _conv_attrs(p)
+    dx = g.builder.make("conv_input_grad", (g, w, B.shape_node(x)),
+                        {**attrs, "shape": x.shape})
+    dw = g.builder.make("conv_filter_grad", (x, g), {**attrs, "shape": w.shape})
+    return [dx, dw]
+
+
+@vjp("conv_input_grad")
+def _conv_input_grad(p, g):
+    # y = conv_input_grad(c, w) is <y, g> = <c, conv(g, w)>: dc = conv(g, w), and as a
+    # function of w, conv_filter_grad(g, c)
+    c, w, _ = p.inputs
+    attrs = _conv_attrs(p)
+    dc = g.builder.make("conv", (g, w), attrs)
+    dw = g.builder.make("conv_filter_grad", (g, c), {**attrs, "shape": w.shape})
+    return [dc, dw, None]
+
+
+@vjp("conv_filter_grad")
+def _conv_filter_grad(p, g):
+    # y = conv_filter_grad(x, c) is <y, g> = <conv(x, g), c>: dx = conv_input_grad(c, g),
+    # dc = conv(x, g)
+    x, c = p.inputs
+    attrs = _conv_attrs(p)
+    dx = g.builder.make("conv_input_grad", (c, g, B.shape_node(x)),
+                        {**attrs, "shape": x.shape})
+    return [dx, g.builder.make("conv", (x, g), attrs)]

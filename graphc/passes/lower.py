@@ -16,6 +16,7 @@ import numpy as np
 from graphc.errors import UnimplementedError
 from graphc.ir import kernel as K
 from graphc.ir.node import Node
+from graphc.ir.ops.conv import join_layout, split_layout
 
 DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
       "bool": "bool"}
@@ -484,6 +485,109 @@ class Lowering:
         old = K.Load(self.name(("before", node)), at, t)
         return K.Binary("add" if mode == "add" else "sub", old, v, t)
 
+    # --- convolution: direct loops (ir/ops/conv.py defines the attrs) ----------------------
+    def _conv(self, node):
+        """out[n, o, co] = sum over kernel offsets k and the group's input channels c of
+        x[n, o * stride + k * dilation - before, group(co) * C/G + c] * w[k, c, co], reading
+        zero in the padding."""
+        x, w = node.inputs
+        a, last = node.attrs, node.attrs["channels_last"]
+        s = len(a["strides"])
+        _, spatial, _ = split_layout(x.shape, last)
+        kernel, per_group, out_channels = w.shape[:s], w.shape[s], w.shape[s + 1]
+        og = out_channels // a["groups"]
+
+        def value(idx):
+            n, out, co = split_layout(idx, last)
+            ks, c = [K.Var(f"k{d}") for d in range(s)], K.Var("c")
+            pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
+                   in zip(out, ks, a["strides"], a["dilations"], a["padding"])]
+            inside, pos = _clamped(pos, spatial)
+            group = K.Binary("floordiv", co, K.Const(og), K.INDEX)
+            channel = K.add(K.mul(group, per_group), c)
+            xv = self.at(x, join_layout(n, pos, channel, last))
+            return ks + [c], list(kernel) + [per_group], \
+                _masked(inside, xv), self.at(w, ks + [c, co])
+        return self._contraction(node, value)
+
+    def _conv_input_grad(self, node):
+        """dx[n, p, ci] = sum over kernel offsets k and the group's output channels j of
+        g[n, (p + before - k * dilation) / stride, ...] * w[k, c, j], where that division is
+        exact and lands inside g."""
+        g, w, _ = node.inputs
+        a, last = node.attrs, node.attrs["channels_last"]
+        s = len(a["strides"])
+        _, out_spatial, _ = split_layout(g.shape, last)
+        kernel, per_group, out_channels = w.shape[:s], w.shape[s], w.shape[s + 1]
+        og = out_channels // a["groups"]
+
+        def value(idx):
+            n, pos, ci = split_layout(idx, last)
+            ks, j = [K.Var(f"k{d}") for d in range(s)], K.Var("c")
+            inside, src = K.Const(True, "bool"), []
+            for p, k, st, d, (b, _), m in zip(pos, ks, a["strides"], a["dilations"],
+                                              a["padding"], out_spatial):
+                t = K.add(K.add(p, b), K.mul(k, -d))
+                q = K.Binary("floordiv", t, K.Const(st), K.INDEX) if st > 1 else t
+                ok = _within(q, m)
+                if st > 1:
+                    exact = K.Binary("eq", K.Binary("mod", t, K.Const(st), K.INDEX),
+                                     K.Const(0), "bool")
+                    ok = K.Binary("and", ok, exact, "bool")
+                inside = K.Binary("and", inside, ok, "bool")
+                src.append(_clamp(q, m))
+            group = K.Binary("floordiv", ci, K.Const(per_group), K.INDEX)
+            co = K.add(K.mul(group, og), j)
+            c = K.Binary("mod", ci, K.Const(per_group), K.INDEX)
+            gv = self.at(g, join_layout(n, src, co, last))
+            return ks + [j], list(kernel) + [og], _masked(inside, gv), \
+                self.at(w, ks + [c, co])
+        return self._contraction(node, value)
+
+    def _conv_filter_grad(self, node):
+        """dw[k, c, co] = sum over the batch and output positions o of
+        x[n, o * stride + k * dilation - before, group(co) * C/G + c] * g[n, o, co]."""
+        x, g = node.inputs
+        a, last = node.attrs, node.attrs["channels_last"]
+        s = len(a["strides"])
+        batch, spatial, _ = split_layout(x.shape, last)
+        _, out_spatial, _ = split_layout(g.shape, last)
+        per_group, out_channels = node.shape[s], node.shape[s + 1]
+        og = out_channels // a["groups"]
+
+        def value(idx):
+            ks, c, co = idx[:s], idx[s], idx[s + 1]
+            n, out = K.Var("n"), [K.Var(f"o{d}") for d in range(s)]
+            pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
+                   in zip(out, ks, a["strides"], a["dilations"], a["padding"])]
+            inside, pos = _clamped(pos, spatial)
+            group = K.Binary("floordiv", co, K.Const(og), K.INDEX)
+            channel = K.add(K.mul(group, per_group), c)
+            xv = self.at(x, join_layout(n, pos, channel, last))
+            return [n] + out, [batch] + list(out_spatial), _masked(inside, xv), \
+                self.at(g, join_layout(n, out, co, last))
+        return self._contraction(node, value)
+
+    def _contraction(self, node, value):
+        """out[i] = sum over the loops `value(i)` names of left * right, accumulated in f32
+        for f16. value(i) -> (loop variables, extents, left, right)."""
+        t = dt(node)
+        acc = "f32" if t == "f16" else t
+
+        def widen(e):
+            return e if acc == t else K.Cast(e, acc)
+        idx = [K.Var(f"i{d}") for d in range(len(node.shape))]
+        loops, extents, left, right = value(idx)
+        product = K.Binary("mul", widen(left), widen(right), acc)
+        total = K.Ref("acc", acc)
+        body = K.nest([v.name for v in loops], extents,
+                      [K.Assign("acc", K.Binary("add", total, product, acc))])
+        store = K.Store(self.name(node), K.linear(idx, K.row_major_strides(node.shape)),
+                        total if acc == t else K.Cast(total, t))
+        stmts = K.nest([v.name for v in idx], node.shape,
+                       [K.Local("acc", acc, K.Const(0, acc))] + list(body) + [store])
+        return self.kernel(node, stmts)
+
     def _assert(self, node):
         cond = node.inputs[0]
         message = node.attrs["message"]
@@ -515,6 +619,30 @@ def _small_integer(node: Node):
         return None
     value = float(node.attrs["value"].reshape(()))
     return int(value) if value in (1.0, 2.0, 3.0, 4.0) else None
+
+
+def _within(j, n: int) -> K.Expr:
+    """0 <= j < n."""
+    return K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
+                    K.Binary("lt", j, K.Const(n), "bool"), "bool")
+
+
+def _clamp(j, n: int) -> K.Expr:
+    """j moved into [0, n), so that a masked load reads memory it may."""
+    return K.Binary("min", K.Binary("max", j, K.Const(0), K.INDEX), K.Const(n - 1), K.INDEX)
+
+
+def _clamped(positions, sizes):
+    """(whether every position is inside its axis, the positions clamped into them)."""
+    inside = K.Const(True, "bool")
+    for j, n in zip(positions, sizes):
+        inside = K.Binary("and", inside, _within(j, n), "bool")
+    return inside, [_clamp(j, n) for j, n in zip(positions, sizes)]
+
+
+def _masked(inside, value) -> K.Expr:
+    """value where inside, else zero (padding)."""
+    return K.Select(inside, value, K.Const(0, value.dtype), value.dtype)
 
 
 def _mirror(j, n: int, reflect: bool) -> K.Expr:
