@@ -1,0 +1,248 @@
+"""Convolutions (tf.nn.conv*, ir/ops/conv.py): values against direct loops written here in
+float64 on awkward shapes and both layouts, on every target; SAME/VALID resolved as TF
+does; gradients against finite differences (first and second order) and the transposed
+convolution against the gradient it is; errors that name the op, the shapes and the line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, llvm_plan, run
+
+import graphc as tf
+from graphc.errors import ShapeError
+from graphc.test import gradcheck
+
+_RNG = np.random.default_rng(2024)
+
+
+def u(*shape):
+    return _RNG.uniform(-1.0, 1.0, shape)
+
+
+def direct_conv(x, w, strides, dilations, padding, groups):
+    """Channels-last convolution by its definition, one output element at a time."""
+    n, *spatial, channels = x.shape
+    s = len(spatial)
+    kernel, per_group, out_channels = w.shape[:s], w.shape[s], w.shape[s + 1]
+    og = out_channels // groups
+    out_spatial = [(d + b + a - dil * (k - 1) - 1) // st + 1 for d, k, st, dil, (b, a)
+                   in zip(spatial, kernel, strides, dilations, padding)]
+    out = np.zeros((n, *out_spatial, out_channels))
+    for b in range(n):
+        for o in np.ndindex(*out_spatial):
+            for co in range(out_channels):
+                g, total = co // og, 0.0
+                for k in np.ndindex(*kernel):
+                    pos = [oi * st + ki * dil - pb for oi, ki, st, dil, (pb, _)
+                           in zip(o, k, strides, dilations, padding)]
+                    if all(0 <= p < d for p, d in zip(pos, spatial)):
+                        for c in range(per_group):
+                            total += x[(b, *pos, g * per_group + c)] * w[(*k, c, co)]
+                out[(b, *o, co)] = total
+    return out
+
+
+def direct_transpose(g, w, x_shape, strides, dilations, padding, groups):
+    """The transpose of direct_conv with respect to x: each output scatters back."""
+    dx = np.zeros(x_shape)
+    n, *spatial, channels = x_shape
+    s = len(spatial)
+    kernel, per_group, out_channels = w.shape[:s], w.shape[s], w.shape[s + 1]
+    og = out_channels // groups
+    for b in range(n):
+        for o in np.ndindex(*g.shape[1:-1]):
+            for co in range(out_channels):
+                grp = co // og
+                for k in np.ndindex(*kernel):
+                    pos = [oi * st + ki * dil - pb for oi, ki, st, dil, (pb, _)
+                           in zip(o, k, strides, dilations, padding)]
+                    if all(0 <= p < d for p, d in zip(pos, spatial)):
+                        for c in range(per_group):
+                            dx[(b, *pos, grp * per_group + c)] += \
+                                g[(b, *o, co)] * w[(*k, c, co)]
+    return dx
+
+
+def _same(size, k, stride, dilation):
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (k - 1) + 1 - size, 0)
+    return (total // 2, total - total // 2)
+
+
+# (x shape (channels last), filter shape, strides, dilations, padding, groups)
+CASES = [
+    ((2, 7, 3), (3, 3, 4), (2,), (1,), "SAME", 1),  # 1-d, odd kernel
+    ((1, 9, 2), (2, 2, 3), (4,), (3,), "VALID", 1),  # stride > kernel, dilation
+    ((2, 6, 5, 4), (2, 2, 4, 3), (1, 1), (1, 1), "SAME", 1),  # even kernel: extra pad after
+    ((1, 7, 6, 4), (3, 2, 2, 6), (2, 1), (1, 2), "SAME", 2),  # groups, dilation
+    ((1, 5, 5, 3), (3, 3, 1, 6), (1, 1), (1, 1), "VALID", 3),  # depthwise-like groups
+    ((2, 1, 4, 2), (1, 3, 2, 2), (1, 2), (1, 1), "SAME", 1),  # a size-1 spatial axis
+    ((1, 4, 3, 5, 2), (2, 1, 2, 2, 2), (1, 2, 3), (1, 1, 1), "SAME", 1),  # 3-d
+    ((1, 6, 6, 2), (3, 3, 2, 2), (2, 2), (1, 1), [[0, 0], [2, 0], [1, 3], [0, 0]], 1),
+]
+
+
+def _conv_op(x, w, strides, dilations, padding, data_format):
+    rank = len(strides)
+    fmt = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}[rank]
+    return tf.nn.convolution(x, w, padding, strides=list(strides), dilations=list(dilations),
+                             data_format=fmt[0] if data_format == "last" else fmt[1])
+
+
+def _pairs(padding, xs, ws, strides, dilations):
+    if padding == "VALID":
+        return [(0, 0)] * len(strides)
+    if padding == "SAME":
+        return [_same(d, k, s, dl) for d, k, s, dl in zip(xs[1:-1], ws, strides, dilations)]
+    return [tuple(p) for p in padding[1:-1]]
+
+
+@pytest.mark.parametrize("layout", ["last", "first"])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}*{c[1]}" for c in CASES])
+def test_conv_matches_direct_loops(case, layout, target):
+    xs, ws, strides, dilations, padding, groups = case
+    xv, wv = u(*xs), u(*ws)
+    pairs = _pairs(padding, xs, ws[:len(strides)], strides, dilations)
+    want = direct_conv(xv, wv, strides, dilations, pairs, groups)
+    feed_x = xv if layout == "last" else np.moveaxis(xv, -1, 1)
+    if layout == "first" and not isinstance(padding, str):
+        padding = [padding[0], padding[-1]] + padding[1:-1]  # batch, channel, spatial
+    for dtype in (np.float32, np.float64):
+        x = tf.placeholder(dtype, feed_x.shape)
+        y = _conv_op(x, tf.constant(wv.astype(dtype)), strides, dilations, padding, layout)
+        got = run(y, {x: feed_x.astype(dtype)}, target)
+        got = got if layout == "last" else np.moveaxis(got, 1, -1)
+        assert_close(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                     atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_same_and_valid_resolve_to_tf_padding():
+    x = tf.placeholder(tf.float32, [1, 7, 6, 1])
+    w = tf.zeros([3, 2, 1, 1])
+    same = tf.nn.conv2d(x, w, strides=[1, 2, 1, 1], padding="SAME")
+    valid = tf.nn.conv2d(x, w, strides=[1, 2, 1, 1], padding="VALID")
+    # H: ceil(7/2) = 4 outputs of a 3-window need 2 pad rows, one each side; W: 6 outputs
+    # of a 2-window need 1 pad column, at the end
+    assert same.node.attrs["padding"] == ((1, 1), (0, 1)) and same.shape.as_list() == \
+        [1, 4, 6, 1]
+    assert valid.node.attrs["padding"] == ((0, 0), (0, 0)) and valid.shape.as_list() == \
+        [1, 3, 5, 1]
+    unknown = tf.nn.conv2d(tf.placeholder(tf.float32, [None, None, None, 1]), w,
+                           strides=1, padding="SAME")
+    assert unknown.node.attrs["padding"] == ((1, 1), (0, 1))
+    assert unknown.shape.as_list() == [None, None, None, 1]
+
+
+def test_depthwise_and_separable():
+    xv, dw, pw = u(2, 5, 6, 3), u(3, 3, 3, 2), u(1, 1, 6, 4)
+    x = tf.placeholder(tf.float64, xv.shape)
+    depth = tf.nn.depthwise_conv2d(x, tf.constant(dw), [1, 1, 1, 1], "SAME")
+    sep = tf.nn.separable_conv2d(x, tf.constant(dw), tf.constant(pw), [1, 1, 1, 1], "SAME")
+    got_d, got_s = run([depth, sep], {x: xv})
+    # output channel c * M + m is input channel c convolved with dw[..., c, m]
+    want_d = np.concatenate([direct_conv(xv[..., c:c + 1], dw[:, :, c:c + 1, :], (1, 1),
+                                         (1, 1), [(1, 1), (1, 1)], 1) for c in range(3)],
+                            axis=-1)
+    assert_close(got_d, want_d)
+    assert_close(got_s, np.einsum("nhwc,co->nhwo", want_d, pw[0, 0]))
+
+
+def test_transpose_is_the_input_gradient(target):
+    xs, ws, strides = (2, 7, 6, 4), (3, 2, 4, 5), (2, 3)
+    wv, gv = u(*ws), u(2, 4, 2, 5)
+    w = tf.constant(wv)
+    g = tf.placeholder(tf.float64, gv.shape)
+    up = tf.nn.conv2d_transpose(g, w, output_shape=[2, 7, 6, 4], strides=[1, 2, 3, 1],
+                                padding="SAME")
+    x = tf.placeholder(tf.float64, xs)
+    y = tf.nn.conv2d(x, w, strides=[1, 2, 3, 1], padding="SAME")
+    (dx,) = tf.gradients(y, [x], grad_ys=[g])
+    pairs = [_same(7, 3, 2, 1), _same(6, 2, 3, 1)]
+    want = direct_transpose(gv, wv, xs, strides, (1, 1), pairs, 1)
+    got_up, got_dx = run([up, dx], {g: gv, x: np.zeros(xs)}, target)
+    assert_close(got_up, want)
+    assert_close(got_dx, want)
+    assert up.shape.as_list() == list(xs)
+
+
+def test_backprop_filter_is_the_filter_gradient(target):
+    xv, gv = u(1, 6, 5, 2), u(1, 3, 5, 3)
+    x = tf.placeholder(tf.float64, xv.shape)
+    w = tf.placeholder(tf.float64, [3, 3, 2, 3])
+    y = tf.nn.conv2d(x, w, strides=[1, 2, 1, 1], padding="SAME")
+    (dw,) = tf.gradients(y, [w], grad_ys=[tf.constant(gv)])
+    direct = tf.nn.conv2d_backprop_filter(x, [3, 3, 2, 3], tf.constant(gv), [1, 2, 1, 1],
+                                          "SAME")
+    got, got_direct = run([dw, direct], {x: xv, w: np.zeros((3, 3, 2, 3))}, target)
+    # <conv(x, w), g> is linear in w: its gradient is the coefficient of each weight
+    want = np.zeros((3, 3, 2, 3))
+    for k in np.ndindex(*want.shape):
+        e = np.zeros_like(want)
+        e[k] = 1.0
+        want[k] = (direct_conv(xv, e, (2, 1), (1, 1), [_same(6, 3, 2, 1), _same(5, 3, 1, 1)],
+                               1) * gv).sum()
+    assert_close(got, want)
+    assert_close(got_direct, want)
+
+
+GRAD_CASES = [
+    ("conv1d", lambda x, w: tf.nn.conv1d(x, w, stride=2, padding="SAME"), (2, 5, 3), (3, 3, 2)),
+    ("conv2d_groups_nchw", lambda x, w: tf.nn.conv2d(
+        x, w, strides=[1, 1, 2, 1], padding="SAME", data_format="NCHW",
+        dilations=[1, 1, 1, 2]), (1, 4, 4, 5), (2, 2, 2, 4)),
+    ("conv3d", lambda x, w: tf.nn.conv3d(x, w, strides=[1, 1, 2, 1, 1], padding="VALID"),
+     (1, 3, 4, 3, 2), (2, 2, 2, 2, 2)),
+    ("transpose", lambda g, w: tf.nn.conv2d_transpose(
+        g, w, [1, 5, 4, 2], strides=[1, 2, 2, 1], padding="SAME"), (1, 3, 2, 3), (3, 3, 2, 3)),
+    ("backprop_filter", lambda x, g: tf.nn.conv2d_backprop_filter(
+        x, [2, 3, 3, 2], g, [1, 1, 2, 1], "VALID"), (1, 4, 5, 3), (1, 3, 2, 2)),
+]
+
+
+@pytest.mark.parametrize("case", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
+def test_gradients_match_finite_differences(case):
+    _, fn, a, b = case
+    gradcheck(fn, [u(*a), u(*b)], atol=1e-6, rtol=1e-5)
+
+
+def test_second_order_gradients():
+    def input_gradient_norm(x, w):  # d/dx of sum(conv^2), squared and summed
+        y = tf.nn.conv2d(x, w, strides=[1, 2, 1, 1], padding="SAME")
+        (dx,) = tf.gradients(tf.reduce_sum(y * y), [x])
+        return tf.reduce_sum(dx * dx)
+    gradcheck(input_gradient_norm, [u(1, 4, 3, 2), u(2, 2, 2, 2)], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_llvm_training_step_matches_reference(threads):
+    xv = u(3, 8, 7, 3).astype(np.float32)
+    x = tf.placeholder(tf.float32, [None, 8, 7, 3])
+    w = tf.constant(u(3, 3, 3, 4).astype(np.float32))
+    y = tf.nn.relu(tf.nn.conv2d(x, w, [1, 2, 2, 1], "SAME") + 0.1)
+    loss = tf.reduce_mean(y * y)
+    dx, dw = tf.gradients(loss, [x, w])
+    names, _ = llvm_plan([y, dx, dw], {x: xv}, threads=threads)
+    assert {"k_conv", "k_conv_input_grad", "k_conv_filter_grad"} <= set(names)
+
+
+def test_errors_name_the_op_the_shapes_and_the_line():
+    x = tf.placeholder(tf.float32, [1, 5, 5, 3])
+    with pytest.raises(ShapeError,
+                       match=r"conv2d: the filter \(3, 3, 2, 4\) takes 2 input channels, the "
+                             r"input \(1, 5, 5, 3\) has 3, not a multiple of them "
+                             r"\(at test_conv.py:\d+\)"):
+        tf.nn.conv2d(x, tf.zeros([3, 3, 2, 4]), strides=1, padding="SAME")
+    with pytest.raises(ShapeError, match=r"strides \(0, 1\) and dilations \(1, 1\) must be "
+                                         r"positive.*op 'Conv2D' at test_conv.py"):
+        tf.nn.conv2d(x, tf.zeros([3, 3, 3, 4]), strides=[1, 0, 1, 1], padding="VALID")
+    with pytest.raises(ShapeError, match=r"the window \(size 6, dilation 1\) is larger than "
+                                         r"the padded input along spatial axis 0 \(5 \+ 0 \+ 0\)"):
+        tf.nn.conv2d(x, tf.zeros([6, 1, 3, 4]), strides=1, padding="VALID")
+    with pytest.raises(ValueError, match="data_format must be 'NHWC' or 'NCHW'"):
+        tf.nn.conv2d(x, tf.zeros([3, 3, 3, 4]), strides=1, padding="SAME", data_format="HWCN")
+    with pytest.raises(ValueError, match="padding must be 'SAME', 'VALID' or explicit pairs"):
+        tf.nn.conv2d(x, tf.zeros([3, 3, 3, 4]), strides=1, padding="FULL")
+    with pytest.raises(TypeError, match="conv2d expects floating-point operands, got int32"):
+        tf.nn.conv2d(tf.zeros([1, 3, 3, 1], tf.int32), tf.zeros([1, 1, 1, 1], tf.int32), 1,
+                     "SAME")
