@@ -1,0 +1,108 @@
+"""The fuzzer's convolution family: tf.nn.convolution over 1 to 3 spatial axes in both
+layouts (strides, dilations, SAME, VALID or explicit padding, feature groups), depthwise
+convolutions and transposed ones, on a pool value or a new feed; filters are constants or
+feeds (so that the gradient checks reach them too)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.tools.fuzz_ops import _float, weight
+from graphc.tools.fuzz_program import Ref, Step
+
+_FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
+MAX_SPATIAL = 40  # a longer axis makes the reference slow; draw a new input instead
+
+
+def _fits(v) -> bool:
+    return _float(v) and 3 <= len(v.shape) <= 5 and all(0 < d <= MAX_SPATIAL
+                                                        for d in v.shape)
+
+
+@weight(2)
+def conv(g):
+    a = g.pick(_fits)
+    if a is None:
+        s = int(g.rng.integers(1, 4))
+        shape = (int(g.rng.integers(1, 3)),) + tuple(int(g.rng.integers(1, 9))
+                                                      for _ in range(s)) + \
+            (int(g.rng.integers(1, 5)),)
+        a = g.feed(g.float, shape)
+    s = len(a.shape) - 2
+    last = bool(g.rng.random() < 0.6)
+    spatial = a.shape[1:-1] if last else a.shape[2:]
+    channels = a.shape[-1] if last else a.shape[1]
+    fmt = _FORMATS[s][0 if last else 1]
+    kind = str(g.rng.choice(["conv", "conv", "conv", "depthwise", "transpose"]))
+    if kind == "depthwise" and s == 2:
+        return _depthwise(g, a, spatial, channels, fmt)
+    if kind == "transpose" and s >= 2:
+        return _transpose(g, a, spatial, channels, fmt, last)
+    kernel = tuple(int(g.rng.integers(1, 4)) for _ in range(s))
+    strides = tuple(int(g.rng.choice([1, 1, 2, 3])) for _ in range(s))
+    dilations = tuple(int(g.rng.choice([1, 1, 2])) for _ in range(s))
+    padding = _padding(g, spatial, kernel, dilations, last)
+    divisors = [d for d in range(1, channels + 1) if channels % d == 0]
+    groups = int(g.rng.choice(divisors))
+    out = groups * int(g.rng.integers(1, 4))
+    w = _filter(g, a.dtype, kernel + (channels // groups, out))
+    return g.step(Step("nn.convolution", (Ref(a.index), Ref(w.index)),
+                       (("padding", padding), ("strides", list(strides)),
+                        ("dilations", list(dilations)), ("data_format", fmt))), False,
+                  a.bound * w.bound * int(np.prod(kernel)) * (channels // groups))
+
+
+def _filter(g, dtype, shape):
+    return g.feed(dtype, shape) if g.rng.random() < 0.4 else g.constant(dtype, shape)
+
+
+def _padding(g, spatial, kernel, dilations, last):
+    """SAME, VALID (where the window fits) or explicit pairs that let the window fit."""
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    mode = str(g.rng.choice(["SAME", "VALID", "explicit"]))
+    if mode == "VALID" and all(span <= n for span, n in zip(spans, spatial)):
+        return "VALID"
+    if mode != "explicit":
+        return "SAME"
+    pairs = []
+    for span, n in zip(spans, spatial):
+        before, after = int(g.rng.integers(0, 3)), int(g.rng.integers(0, 3))
+        after += max(0, span - (n + before + after))
+        pairs.append([before, after])
+    outer = [[0, 0]]
+    return outer + pairs + outer if last else outer + outer + pairs
+
+
+def _depthwise(g, a, spatial, channels, fmt):
+    kernel = tuple(int(g.rng.integers(1, 4)) for _ in spatial)
+    strides = [1] + [int(g.rng.choice([1, 2])) for _ in spatial] + [1]
+    if fmt == "NCHW":
+        strides = [1, 1] + strides[1:3]
+    multiplier = int(g.rng.integers(1, 3))
+    w = _filter(g, a.dtype, kernel + (channels, multiplier))
+    return g.step(Step("nn.depthwise_conv2d", (Ref(a.index), Ref(w.index), strides, "SAME"),
+                       (("data_format", fmt),)), False,
+                  a.bound * w.bound * int(np.prod(kernel)))
+
+
+def _transpose(g, a, spatial, channels, fmt, last):
+    """a as the value of a transposed convolution: an output shape whose convolution gives
+    a's shape, then the transpose back to it."""
+    s = len(spatial)
+    kernel = tuple(int(g.rng.integers(1, 4)) for _ in range(s))
+    strides = tuple(int(g.rng.choice([1, 2, 3])) for _ in range(s))
+    padding = str(g.rng.choice(["SAME", "VALID"]))
+    sizes = []
+    for n, k, st in zip(spatial, kernel, strides):
+        low = (n - 1) * st + (1 if padding == "SAME" else k)
+        sizes.append(low + int(g.rng.integers(0, st)))
+    out_channels = int(g.rng.integers(1, 4))
+    shape = [a.shape[0]] + (sizes + [out_channels] if last else [out_channels] + sizes)
+    if int(np.prod(shape)) > 1 << 16:
+        return None
+    w = _filter(g, a.dtype, kernel + (out_channels, channels))
+    name = "nn.conv2d_transpose" if s == 2 else "nn.conv3d_transpose"
+    return g.step(Step(name, (Ref(a.index), Ref(w.index), shape),
+                       (("strides", list(strides)), ("padding", padding),
+                        ("data_format", fmt))), False,
+                  a.bound * w.bound * int(np.prod(kernel)) * channels)
