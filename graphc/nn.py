@@ -1,4 +1,4 @@
-"""tf.nn: activations, softmax, normalization helpers, convolutions."""
+"""tf.nn: activations, softmax, normalization helpers, convolutions and pooling."""
 
 from graphc import unsupported as _unsupported
 from graphc.ops.nn_conv import (  # noqa: F401
@@ -39,6 +39,17 @@ from graphc.ops.nn_ops import (  # noqa: F401
                                softsign,
                                swish,
                                tanh,
+)
+from graphc.ops.nn_pool import (  # noqa: F401
+                               avg_pool,
+                               avg_pool1d,
+                               avg_pool2d,
+                               avg_pool3d,
+                               max_pool,
+                               max_pool1d,
+                               max_pool2d,
+                               max_pool3d,
+                               pool,
 )
 
 # TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).

@@ -426,3 +426,37 @@ def _conv_filter_grad(p, g):
     dx = g.builder.make("conv_input_grad", (c, g, B.shape_node(x)),
                         {**attrs, "shape": x.shape})
     return [dx, g.builder.make("conv", (x, g), attrs)]
+
+
+# --- pooling ------------------------------------------------------------------------------
+def _pool_attrs(p) -> dict:
+    return {k: p.attrs[k] for k in ("window", "strides", "padding", "channels_last")}
+
+
+@vjp("pool")
+def _pool(p, g):
+    x, attrs = p.x, _pool_attrs(p)
+    if p.attrs["kind"] == "max":  # the gradient goes to each window's first maximum
+        return [g.builder.make("max_pool_grad", (x, g), attrs)]
+    # average: each window's g / (elements inside the input) back over the window, which
+    # is a depthwise transposed convolution with a filter of ones
+    last = attrs["channels_last"]
+    channels = x.shape[-1] if last else x.shape[1]
+    ones = g.builder.constant(np.ones(tuple(attrs["window"]) + (1, channels)), x.dtype)
+    conv = {"strides": attrs["strides"], "dilations": (1,) * len(attrs["window"]),
+            "padding": attrs["padding"], "groups": channels, "channels_last": last}
+    counts = g.builder.make("conv", (B.ones_like(x), ones), conv)
+    return [g.builder.make("conv_input_grad", (g / counts, ones, B.shape_node(x)),
+                           {**conv, "shape": x.shape})]
+
+
+@vjp("max_pool_grad")
+def _max_pool_grad(p, g):
+    # linear in its cotangent input, whose transpose picks at the same maxima; piecewise
+    # constant in x
+    return [None, g.builder.make("max_pool_pick", (p.x, g), p.attrs)]
+
+
+@vjp("max_pool_pick")
+def _max_pool_pick(p, g):
+    return [None, g.builder.make("max_pool_grad", (p.x, g), p.attrs)]

@@ -18,7 +18,7 @@ from graphc.ops.tensor import constant, convert_to_tensor, make_tensor, promote_
 _LAYOUTS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 
 
-def _channels_last(data_format, spatial: int, what: str) -> bool:
+def channels_last_of(data_format, spatial: int, what: str) -> bool:
     last, first = _LAYOUTS[spatial]
     fmt = data_format or last
     if fmt in (last, "channels_last"):
@@ -28,7 +28,7 @@ def _channels_last(data_format, spatial: int, what: str) -> bool:
     raise ValueError(f"{what}: data_format must be {last!r} or {first!r}, got {data_format!r}")
 
 
-def _per_axis(value, spatial: int, channels_last: bool, what: str, name: str) -> tuple:
+def per_axis(value, spatial: int, channels_last: bool, what: str, name: str) -> tuple:
     """One int per spatial axis from an int, a list per spatial axis, or a list per axis of
     the input (whose batch and channel entries must be 1, as TF requires)."""
     if value is None:
@@ -110,9 +110,9 @@ def _conv(x, w, strides, padding, dilations, data_format, name, what):
     if spatial not in _LAYOUTS or w.node.rank != x.node.rank:
         raise ShapeError(f"{what}: expects an input of rank 3 to 5 and a filter of the same "
                          f"rank, got shapes {x.shape} and {w.shape}")
-    last = _channels_last(data_format, spatial, what)
-    strides = _per_axis(strides, spatial, last, what, "strides")
-    dilations = _per_axis(dilations, spatial, last, what, "dilations")
+    last = channels_last_of(data_format, spatial, what)
+    strides = per_axis(strides, spatial, last, what, "strides")
+    dilations = per_axis(dilations, spatial, last, what, "dilations")
     shape = x.node.shape
     sizes = shape[1:-1] if last else shape[2:]
     channels = shape[-1] if last else shape[1]
@@ -174,7 +174,7 @@ def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # n
         raise ShapeError(f"depthwise_conv2d: expects a rank-4 input and filter, got {x.shape} "
                          f"and {w.shape}")
     kh, kw, c, m = w.node.shape
-    last = _channels_last(data_format, 2, "depthwise_conv2d")
+    last = channels_last_of(data_format, 2, "depthwise_conv2d")
     channels = x.node.shape[-1] if last else x.node.shape[1]
     if channels is not None and c is not None and channels != c:
         raise ShapeError(f"depthwise_conv2d: the filter {w.shape} is for {c} input channels, "
@@ -201,9 +201,9 @@ def _transpose_conv(value, w, output_shape, strides, padding, data_format, dilat
     if g.node.rank != spatial + 2 or w.node.rank != spatial + 2:
         raise ShapeError(f"{what}: expects a rank-{spatial + 2} value and filter, got "
                          f"{g.shape} and {w.shape}")
-    last = _channels_last(data_format, spatial, what)
-    strides = _per_axis(strides, spatial, last, what, "strides")
-    dilations = _per_axis(dilations, spatial, last, what, "dilations")
+    last = channels_last_of(data_format, spatial, what)
+    strides = per_axis(strides, spatial, last, what, "strides")
+    dilations = per_axis(dilations, spatial, last, what, "dilations")
     dims, shape_t = A.shape_argument(output_shape, what)
     target = tuple(dims)
     if len(target) != spatial + 2:
@@ -267,9 +267,9 @@ def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding, 
         raise ShapeError("conv2d_backprop_filter: filter_sizes must be known when the graph "
                          "is built")
     target = tuple(int(d) for d in value)
-    last = _channels_last(data_format, 2, "conv2d_backprop_filter")
-    strides = _per_axis(strides, 2, last, "conv2d_backprop_filter", "strides")
-    dilations = _per_axis(dilations, 2, last, "conv2d_backprop_filter", "dilations")
+    last = channels_last_of(data_format, 2, "conv2d_backprop_filter")
+    strides = per_axis(strides, 2, last, "conv2d_backprop_filter", "strides")
+    dilations = per_axis(dilations, 2, last, "conv2d_backprop_filter", "dilations")
     shape = x.node.shape
     sizes = shape[1:-1] if last else shape[2:]
     pads = _padding(padding, sizes, target[:2], strides, dilations, last,

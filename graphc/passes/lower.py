@@ -568,6 +568,114 @@ class Lowering:
                 self.at(g, join_layout(n, out, co, last))
         return self._contraction(node, value)
 
+    # --- pooling: direct loops (ir/ops/pool.py defines the attrs) -------------------------
+    def _window(self, node, x, idx, var: str = "k"):
+        """(window loop variables, whether the element they reach is inside x, its index
+        in x) for output index idx of a pooling node reading x."""
+        a, last = node.attrs, node.attrs["channels_last"]
+        n, out, c = split_layout(idx, last)
+        ks = [K.Var(f"{var}{d}") for d in range(len(a["window"]))]
+        _, spatial, _ = split_layout(x.shape, last)
+        pos = [K.add(K.add(K.mul(o, st), k), -b) for o, k, st, (b, _)
+               in zip(out, ks, a["strides"], a["padding"])]
+        inside, pos = _clamped(pos, spatial)
+        return ks, inside, join_layout(n, pos, c, last)
+
+    def _pool(self, node):
+        """Max: the largest element inside the input; avg: the mean of those elements."""
+        x = node.inputs[0]
+        t = dt(node)
+        acc = "f32" if t == "f16" else t
+        idx = [K.Var(f"i{d}") for d in range(len(node.shape))]
+        ks, inside, at = self._window(node, x, idx)
+        v = self.at(x, at)
+        if acc != t:
+            v = K.Cast(v, acc)
+        total, lowest = K.Ref("acc", acc), K.Const(float("-inf"), acc)
+        if node.attrs["kind"] == "max":
+            start = [K.Local("acc", acc, lowest)]
+            step = [K.Assign("acc", K.Binary("max", total, K.Select(inside, v, lowest, acc),
+                                             acc))]
+            result = total
+        else:
+            count = K.Ref("cnt", acc)
+            start = [K.Local("acc", acc, K.Const(0, acc)), K.Local("cnt", acc, K.Const(0, acc))]
+            step = [K.Assign("acc", K.Binary("add", total, _masked(inside, v), acc)),
+                    K.Assign("cnt", K.Binary("add", count, K.Select(
+                        inside, K.Const(1, acc), K.Const(0, acc), acc), acc))]
+            result = K.Binary("div", total, count, acc)
+        store = K.Store(self.name(node), K.linear(idx, K.row_major_strides(node.shape)),
+                        result if acc == t else K.Cast(result, t))
+        loops = K.nest([k.name for k in ks], list(node.attrs["window"]), step)
+        return self.kernel(node, K.nest([v.name for v in idx], node.shape,
+                                        start + list(loops) + [store]))
+
+    def _max_search(self, node, x, idx, pick=None) -> list:
+        """Statements finding the first maximum of x's window at output index idx, in the
+        window's row-major order: locals `best`, `arg` (its offset in the window; -1 when
+        nothing beats -inf) and, given pick(index in x) -> value, `pick` (that value at the
+        maximum)."""
+        t = dt(x)
+        ws, inside, at = self._window(node, x, idx, "w")
+        best, arg = K.Ref("best", t), K.Ref("arg", K.INDEX)
+        lowest = K.Const(float("-inf"), t)
+        value = K.Select(inside, self.at(x, at), lowest, t)
+        take = K.Binary("gt", value, best, "bool")  # strictly: the first maximum stays
+        start = [K.Local("best", t, lowest), K.Local("arg", K.INDEX, K.Const(-1))]
+        body = [K.Assign("arg", K.Select(take, K.linear(ws, K.row_major_strides(
+            node.attrs["window"])), arg, K.INDEX))]
+        if pick is not None:
+            start.append(K.Local("pick", t, K.Const(0, t)))
+            body.insert(0, K.Assign("pick", K.Select(take, pick(at), K.Ref("pick", t), t)))
+        body.append(K.Assign("best", K.Select(take, value, best, t)))
+        return start + list(K.nest([w.name for w in ws], list(node.attrs["window"]), body))
+
+    def _max_pool_pick(self, node):
+        """out[n, o, ch] = c where x's window o has its first maximum."""
+        x, c = node.inputs
+        idx = [K.Var(f"i{d}") for d in range(len(node.shape))]
+        search = self._max_search(node, x, idx, lambda at: self.at(c, at))
+        store = K.Store(self.name(node), K.linear(idx, K.row_major_strides(node.shape)),
+                        K.Ref("pick", dt(node)))
+        return self.kernel(node, K.nest([v.name for v in idx], node.shape, search + [store]))
+
+    def _max_pool_grad(self, node):
+        """dx[n, p, ch] = sum over the windows o that hold p of g[n, o, ch] where p is o's
+        first maximum: window offset k holds p for o = (p + before - k) / stride when that
+        division is exact and o inside g."""
+        x, g = node.inputs
+        a, last = node.attrs, node.attrs["channels_last"]
+        t = dt(node)
+        acc = "f32" if t == "f16" else t
+        idx = [K.Var(f"i{d}") for d in range(len(node.shape))]
+        n, pos, ch = split_layout(idx, last)
+        _, out_spatial, _ = split_layout(g.shape, last)
+        ks = [K.Var(f"k{d}") for d in range(len(a["window"]))]
+        valid, src = K.Const(True, "bool"), []
+        for p, k, st, (b, _), m in zip(pos, ks, a["strides"], a["padding"], out_spatial):
+            off = K.add(K.add(p, b), K.mul(k, -1))
+            o = K.Binary("floordiv", off, K.Const(st), K.INDEX) if st > 1 else off
+            ok = _within(o, m)
+            if st > 1:
+                ok = K.Binary("and", ok, K.Binary("eq", K.Binary(
+                    "mod", off, K.Const(st), K.INDEX), K.Const(0), "bool"), "bool")
+            valid = K.Binary("and", valid, ok, "bool")
+            src.append(_clamp(o, m))
+        window = join_layout(n, src, ch, last)
+        hit = K.Binary("and", valid, K.Binary("eq", K.Ref("arg", K.INDEX), K.linear(
+            ks, K.row_major_strides(a["window"])), "bool"), "bool")
+        gv = self.at(g, window)
+        body = self._max_search(node, x, window) + [K.Assign("acc", K.Binary(
+            "add", K.Ref("acc", acc), _masked(hit, gv if acc == t else K.Cast(gv, acc)),
+            acc))]
+        total = K.Ref("acc", acc)
+        store = K.Store(self.name(node), K.linear(idx, K.row_major_strides(node.shape)),
+                        total if acc == t else K.Cast(total, t))
+        loops = K.nest([k.name for k in ks], list(a["window"]), body)
+        return self.kernel(node, K.nest([v.name for v in idx], node.shape,
+                                        [K.Local("acc", acc, K.Const(0, acc))] + list(loops)
+                                        + [store]))
+
     def _contraction(self, node, value):
         """out[i] = sum over the loops `value(i)` names of left * right, accumulated in f32
         for f16. value(i) -> (loop variables, extents, left, right)."""

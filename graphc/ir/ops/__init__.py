@@ -9,9 +9,9 @@ register themselves on import; `PRIMITIVES` maps a name to its record.
 Fusion kinds (after TVM): "source" (no inputs: constants, placeholders, variables),
 "elementwise" (output[i] depends on input[i], broadcasting included), "injective" (each
 output element is one input element: reshape, transpose, slice, concat...), "reduce",
-"opaque" (matmul, convolution, gather, random), "effect" (state updates and grouping).
+"opaque" (matmul, convolution, pooling, gather, random), "effect" (state updates and grouping).
 """
 
 # Importing the families fills the table (the only import-time side effect of the package).
-from graphc.ir.ops import adjoint, array, conv, elementwise, reduce, state  # noqa: F401
+from graphc.ir.ops import adjoint, array, conv, elementwise, pool, reduce, state  # noqa: F401
 from graphc.ir.ops.primitive import FUSION_KINDS, PRIMITIVES, Primitive, get, register  # noqa: F401
