@@ -34,6 +34,8 @@ def per_axis(value, spatial: int, channels_last: bool, what: str, name: str) -> 
     if value is None:
         return (1,) * spatial
     values = [int(v) for v in np.asarray(value).reshape(-1)]
+    if any(v < 1 for v in values):
+        raise ShapeError(f"{what}: {name} {values} must be positive")
     if len(values) == 1:
         return tuple(values) * spatial
     if len(values) == spatial:

@@ -1,7 +1,7 @@
 """The fuzzer's convolution family: tf.nn.convolution over 1 to 3 spatial axes in both
 layouts (strides, dilations, SAME, VALID or explicit padding, feature groups), depthwise
-convolutions and transposed ones, on a pool value or a new feed; filters are constants or
-feeds (so that the gradient checks reach them too)."""
+convolutions, transposed ones, and max and average pooling, on a pool value or a new feed;
+filters are constants or feeds (so that the gradient checks reach them too)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def conv(g):
     spatial = a.shape[1:-1] if last else a.shape[2:]
     channels = a.shape[-1] if last else a.shape[1]
     fmt = _FORMATS[s][0 if last else 1]
-    kind = str(g.rng.choice(["conv", "conv", "conv", "depthwise", "transpose"]))
+    kind = str(g.rng.choice(["conv", "conv", "conv", "depthwise", "transpose", "pool"]))
+    if kind == "pool":
+        return _pool(g, a, spatial, fmt)
     if kind == "depthwise" and s == 2:
         return _depthwise(g, a, spatial, channels, fmt)
     if kind == "transpose" and s >= 2:
@@ -106,3 +108,16 @@ def _transpose(g, a, spatial, channels, fmt, last):
                        (("strides", list(strides)), ("padding", padding),
                         ("data_format", fmt))), False,
                   a.bound * w.bound * int(np.prod(kernel)) * channels)
+
+
+def _pool(g, a, spatial, fmt):
+    """Max or average pooling. A window's maximum is as exact as its input; its gradient
+    goes to one element, which rounding could move only between values equal on one target
+    and not on another: exact values tie alike everywhere, computed ones almost never tie."""
+    window = [int(g.rng.integers(1, 4)) for _ in spatial]
+    strides = [int(g.rng.choice([1, 2, 3])) for _ in spatial]
+    padding = "VALID" if all(k <= n for k, n in zip(window, spatial)) and \
+        g.rng.random() < 0.5 else "SAME"
+    kind = str(g.rng.choice(["nn.max_pool", "nn.avg_pool"]))
+    return g.step(Step(kind, (Ref(a.index), window, strides, padding),
+                       (("data_format", fmt),)), a.exact and kind == "nn.max_pool", a.bound)
