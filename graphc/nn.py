@@ -21,6 +21,13 @@ from graphc.ops.nn_losses import (  # noqa: F401,E402
                                softmax_cross_entropy_with_logits_v2,
                                sparse_softmax_cross_entropy_with_logits,
 )
+from graphc.ops.nn_norm import (  # noqa: F401
+                               batch_normalization,
+                               dropout,
+                               fused_batch_norm,
+                               local_response_normalization,
+                               lrn,
+)
 from graphc.ops.nn_ops import (  # noqa: F401
                                bias_add,
                                elu,

@@ -1,7 +1,7 @@
 """TensorFlow 1 names that graphc does not have, and the AttributeError that says so.
 
 `import graphc as tf` stands in for TF1 only where graphc covers it; a program that reaches
-for a missing name (`tf.nn.dropout`, `tf.layers`, `tf.train.Saver`) gets UnsupportedAPIError,
+for a missing name (`tf.nn.dynamic_rnn`, `tf.layers`, `tf.train.Saver`) gets UnsupportedAPIError,
 which names the API, the area it belongs to, what to write instead where graphc has a
 composition, and docs/api-coverage.md (whose "Not yet supported" lists exactly MISSING:
 tests/cli/test_cli_api_names.py keeps the two equal, and every name here truly missing).
@@ -24,9 +24,6 @@ MISSING = {
     "layers, models and their building blocks": {
         "tf.layers": "", "tf.keras": "", "tf.estimator": "", "tf.feature_column": "",
         "tf.contrib": "tf.train.AdamWOptimizer for tf.contrib.opt.AdamWOptimizer",
-        "tf.nn.dropout": "", "tf.nn.batch_normalization":
-            "(x - mean) * tf.rsqrt(variance + epsilon) * scale + offset, with tf.nn.moments",
-        "tf.nn.fused_batch_norm": "", "tf.nn.local_response_normalization": "",
         "tf.nn.rnn_cell": "", "tf.nn.dynamic_rnn": "", "tf.nn.static_rnn": "",
         "tf.nn.bidirectional_dynamic_rnn": "",
     },
