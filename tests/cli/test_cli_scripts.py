@@ -118,8 +118,8 @@ def test_unsupported_tf1_name_in_a_script(tmp_path):
             return {"fetches": y, "feeds": [x]}
         """)
     assert graphc("explain", path).user_error(
-        "explain", "model.py:6:", "tf.nn.embedding_lookup is a TensorFlow 1 API that graphc does not "
-        "support yet", "docs/api-coverage.md")
+        "explain", "model.py:6:", "tf.nn.embedding_lookup is a TensorFlow 1 API that graphc "
+        "does not support yet", "docs/api-coverage.md")
 
 
 RESHAPE = """\
