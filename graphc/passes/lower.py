@@ -491,24 +491,29 @@ class Lowering:
         x[n, o * stride + k * dilation - before, group(co) * C/G + c] * w[k, c, co], reading
         zero in the padding."""
         x, w = node.inputs
-        a, last = node.attrs, node.attrs["channels_last"]
-        s = len(a["strides"])
-        _, spatial, _ = split_layout(x.shape, last)
-        kernel, per_group, out_channels = w.shape[:s], w.shape[s], w.shape[s + 1]
-        og = out_channels // a["groups"]
+        last = node.attrs["channels_last"]
+        s = len(node.attrs["strides"])
+        kernel, per_group = w.shape[:s], w.shape[s]
 
         def value(idx):
             n, out, co = split_layout(idx, last)
             ks, c = [K.Var(f"k{d}") for d in range(s)], K.Var("c")
-            pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
-                   in zip(out, ks, a["strides"], a["dilations"], a["padding"])]
-            inside, pos = _clamped(pos, spatial)
-            group = K.Binary("floordiv", co, K.Const(og), K.INDEX)
-            channel = K.add(K.mul(group, per_group), c)
-            xv = self.at(x, join_layout(n, pos, channel, last))
-            return ks + [c], list(kernel) + [per_group], \
-                _masked(inside, xv), self.at(w, ks + [c, co])
+            xv = self._conv_read(node, x, n, out, ks, c, co, w.shape)
+            return ks + [c], list(kernel) + [per_group], xv, self.at(w, ks + [c, co])
         return self._contraction(node, value)
+
+    def _conv_read(self, node, x, n, out, ks, c, co, filter_shape) -> K.Expr:
+        """x's element that output position `out` reads at kernel offset `ks`, channel c of
+        output channel co's group; zero in the padding."""
+        a, last = node.attrs, node.attrs["channels_last"]
+        _, spatial, _ = split_layout(x.shape, last)
+        per_group, out_channels = filter_shape[-2], filter_shape[-1]
+        pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
+               in zip(out, ks, a["strides"], a["dilations"], a["padding"])]
+        inside, pos = _clamped(pos, spatial)
+        group = K.Binary("floordiv", co, K.Const(out_channels // a["groups"]), K.INDEX)
+        channel = K.add(K.mul(group, per_group), c)
+        return _masked(inside, self.at(x, join_layout(n, pos, channel, last)))
 
     def _conv_input_grad(self, node):
         """dx[n, p, ci] = sum over kernel offsets k and the group's output channels j of
@@ -524,18 +529,8 @@ class Lowering:
         def value(idx):
             n, pos, ci = split_layout(idx, last)
             ks, j = [K.Var(f"k{d}") for d in range(s)], K.Var("c")
-            inside, src = K.Const(True, "bool"), []
-            for p, k, st, d, (b, _), m in zip(pos, ks, a["strides"], a["dilations"],
-                                              a["padding"], out_spatial):
-                t = K.add(K.add(p, b), K.mul(k, -d))
-                q = K.Binary("floordiv", t, K.Const(st), K.INDEX) if st > 1 else t
-                ok = _within(q, m)
-                if st > 1:
-                    exact = K.Binary("eq", K.Binary("mod", t, K.Const(st), K.INDEX),
-                                     K.Const(0), "bool")
-                    ok = K.Binary("and", ok, exact, "bool")
-                inside = K.Binary("and", inside, ok, "bool")
-                src.append(_clamp(q, m))
+            inside, src = _window_sources(pos, ks, a["strides"], a["dilations"],
+                                          a["padding"], out_spatial)
             group = K.Binary("floordiv", ci, K.Const(per_group), K.INDEX)
             co = K.add(K.mul(group, og), j)
             c = K.Binary("mod", ci, K.Const(per_group), K.INDEX)
@@ -548,23 +543,15 @@ class Lowering:
         """dw[k, c, co] = sum over the batch and output positions o of
         x[n, o * stride + k * dilation - before, group(co) * C/G + c] * g[n, o, co]."""
         x, g = node.inputs
-        a, last = node.attrs, node.attrs["channels_last"]
-        s = len(a["strides"])
-        batch, spatial, _ = split_layout(x.shape, last)
-        _, out_spatial, _ = split_layout(g.shape, last)
-        per_group, out_channels = node.shape[s], node.shape[s + 1]
-        og = out_channels // a["groups"]
+        last = node.attrs["channels_last"]
+        s = len(node.attrs["strides"])
+        batch, out_spatial, _ = split_layout(g.shape, last)
 
         def value(idx):
             ks, c, co = idx[:s], idx[s], idx[s + 1]
             n, out = K.Var("n"), [K.Var(f"o{d}") for d in range(s)]
-            pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
-                   in zip(out, ks, a["strides"], a["dilations"], a["padding"])]
-            inside, pos = _clamped(pos, spatial)
-            group = K.Binary("floordiv", co, K.Const(og), K.INDEX)
-            channel = K.add(K.mul(group, per_group), c)
-            xv = self.at(x, join_layout(n, pos, channel, last))
-            return [n] + out, [batch] + list(out_spatial), _masked(inside, xv), \
+            return [n] + out, [batch] + list(out_spatial), \
+                self._conv_read(node, x, n, out, ks, c, co, node.shape), \
                 self.at(g, join_layout(n, out, co, last))
         return self._contraction(node, value)
 
@@ -651,16 +638,8 @@ class Lowering:
         n, pos, ch = split_layout(idx, last)
         _, out_spatial, _ = split_layout(g.shape, last)
         ks = [K.Var(f"k{d}") for d in range(len(a["window"]))]
-        valid, src = K.Const(True, "bool"), []
-        for p, k, st, (b, _), m in zip(pos, ks, a["strides"], a["padding"], out_spatial):
-            off = K.add(K.add(p, b), K.mul(k, -1))
-            o = K.Binary("floordiv", off, K.Const(st), K.INDEX) if st > 1 else off
-            ok = _within(o, m)
-            if st > 1:
-                ok = K.Binary("and", ok, K.Binary("eq", K.Binary(
-                    "mod", off, K.Const(st), K.INDEX), K.Const(0), "bool"), "bool")
-            valid = K.Binary("and", valid, ok, "bool")
-            src.append(_clamp(o, m))
+        valid, src = _window_sources(pos, ks, a["strides"], (1,) * len(ks), a["padding"],
+                                     out_spatial)
         window = join_layout(n, src, ch, last)
         hit = K.Binary("and", valid, K.Binary("eq", K.Ref("arg", K.INDEX), K.linear(
             ks, K.row_major_strides(a["window"])), "bool"), "bool")
@@ -746,6 +725,25 @@ def _clamped(positions, sizes):
     for j, n in zip(positions, sizes):
         inside = K.Binary("and", inside, _within(j, n), "bool")
     return inside, [_clamp(j, n) for j, n in zip(positions, sizes)]
+
+
+def _window_sources(positions, offsets, strides, dilations, padding, out_sizes):
+    """(whether it exists, its index clamped in range) of the output window that reads
+    input position p at kernel offset k: o = (p + before - k * dilation) / stride, where the
+    division is exact and o is inside the output."""
+    exists, src = K.Const(True, "bool"), []
+    for p, k, st, d, (b, _), m in zip(positions, offsets, strides, dilations, padding,
+                                      out_sizes):
+        t = K.add(K.add(p, b), K.mul(k, -d))
+        o = K.Binary("floordiv", t, K.Const(st), K.INDEX) if st > 1 else t
+        ok = _within(o, m)
+        if st > 1:
+            exact = K.Binary("eq", K.Binary("mod", t, K.Const(st), K.INDEX), K.Const(0),
+                             "bool")
+            ok = K.Binary("and", ok, exact, "bool")
+        exists = K.Binary("and", exists, ok, "bool")
+        src.append(_clamp(o, m))
+    return exists, src
 
 
 def _masked(inside, value) -> K.Expr:

@@ -107,6 +107,19 @@ def _check_filter(x_channels, w_shape, groups, x_shape, what: str):
     return tuple(kernel), out_channels
 
 
+def _check_cotangent(g, x, w, attrs, what: str) -> None:
+    """That g has the shape of conv(x, w) (x's and w's shapes), for the transposes."""
+    _check_attrs(attrs, len(x) - 2)
+    layout = attrs["channels_last"]
+    _, spatial, channels = split_layout(x, layout)
+    kernel, out_channels = _check_filter(channels, w, attrs["groups"], x, what)
+    expect = join_layout(x[0], _output_spatial(spatial, kernel, attrs, what), out_channels,
+                         layout)
+    if any(a is not None and b is not None and a != b for a, b in zip(g, expect)):
+        raise ShapeError(f"{what}: the cotangent {format_shape(g)} is not the shape "
+                         f"{format_shape(expect)} of a convolution of {format_shape(x)}")
+
+
 # --- conv -----------------------------------------------------------------------------------
 def _conv_shape(inputs, attrs):
     x, w = inputs[0].shape, inputs[1].shape
@@ -172,16 +185,7 @@ def _input_grad_shape(inputs, attrs):
     if any(d is None for d in target[1:]) or any(d is None for d in w):
         raise ShapeError(f"the input's shape {format_shape(target)} and the filter's "
                          f"{format_shape(w)} must be known except for the batch")
-    _check_attrs(attrs, len(target) - 2)
-    layout = attrs["channels_last"]
-    _, spatial, channels = split_layout(target, layout)
-    kernel, out_channels = _check_filter(channels, w, attrs["groups"], target,
-                                         "conv_input_grad")
-    expect = join_layout(target[0], _output_spatial(spatial, kernel, attrs, "conv_input_grad"),
-                         out_channels, layout)
-    if any(a is not None and b is not None and a != b for a, b in zip(g, expect)):
-        raise ShapeError(f"conv_input_grad: the cotangent {format_shape(g)} is not the shape "
-                         f"{format_shape(expect)} of a convolution of {format_shape(target)}")
+    _check_cotangent(g, target, w, attrs, "conv_input_grad")
     return (g[0] if target[0] is None else target[0],) + target[1:]
 
 
@@ -220,16 +224,7 @@ def _filter_grad_shape(inputs, attrs):
                          f"shape {format_shape(target)} must have one rank, 3 to 5")
     if any(d is None for d in target):
         raise ShapeError(f"the filter's shape must be known, got {format_shape(target)}")
-    _check_attrs(attrs, len(x) - 2)
-    layout = attrs["channels_last"]
-    _, spatial, channels = split_layout(x, layout)
-    kernel, out_channels = _check_filter(channels, target, attrs["groups"], x,
-                                         "conv_filter_grad")
-    expect = join_layout(x[0], _output_spatial(spatial, kernel, attrs, "conv_filter_grad"),
-                         out_channels, layout)
-    if any(a is not None and b is not None and a != b for a, b in zip(g, expect)):
-        raise ShapeError(f"conv_filter_grad: the cotangent {format_shape(g)} is not the shape "
-                         f"{format_shape(expect)} of a convolution of {format_shape(x)}")
+    _check_cotangent(g, x, target, attrs, "conv_filter_grad")
     return target
 
 

@@ -124,10 +124,13 @@ def _pair_shape(inputs, attrs):
     return inputs[0].shape, inputs[1].shape, pooled
 
 
+def _agree(a, b) -> bool:
+    return len(a) == len(b) and all(p is None or q is None or p == q for p, q in zip(a, b))
+
+
 def _grad_shape(inputs, attrs):
     x, g, pooled = _pair_shape(inputs, attrs)
-    if len(g) != len(pooled) or any(a is not None and b is not None and a != b
-                                    for a, b in zip(g, pooled)):
+    if not _agree(g, pooled):
         raise ShapeError(f"the cotangent {format_shape(g)} is not the shape "
                          f"{format_shape(pooled)} of the pooled input {format_shape(x)}")
     return x
@@ -150,8 +153,7 @@ register(Primitive("max_pool_grad", "opaque", 2, _float_input, _grad_shape, max_
 
 def _pick_shape(inputs, attrs):
     x, c, pooled = _pair_shape(inputs, attrs)
-    if len(c) != len(x) or any(a is not None and b is not None and a != b
-                               for a, b in zip(c, x)):
+    if not _agree(c, x):
         raise ShapeError(f"the picked tensor {format_shape(c)} must have the input's shape "
                          f"{format_shape(x)}")
     return pooled
