@@ -246,3 +246,15 @@ def test_errors_name_the_op_the_shapes_and_the_line():
     with pytest.raises(TypeError, match="conv2d expects floating-point operands, got int32"):
         tf.nn.conv2d(tf.zeros([1, 3, 3, 1], tf.int32), tf.zeros([1, 1, 1, 1], tf.int32), 1,
                      "SAME")
+
+
+def test_transpose_with_a_batch_known_at_run_time(target):
+    g = tf.placeholder(tf.float64, [None, 4, 3, 5])
+    wv = u(3, 3, 2, 5)
+    up = tf.nn.conv2d_transpose(g, tf.constant(wv), tf.stack([tf.shape(g)[0], 8, 6, 2]),
+                                [1, 2, 2, 1], "SAME")
+    assert up.shape.as_list() == [None, 8, 6, 2]
+    gv = u(3, 4, 3, 5)
+    pairs = [_same(8, 3, 2, 1), _same(6, 3, 2, 1)]
+    assert_close(run(up, {g: gv}, target), direct_transpose(gv, wv, (3, 8, 6, 2), (2, 2),
+                                                             (1, 1), pairs, 1))
