@@ -75,7 +75,7 @@ def unary_float(g):
     name, bounded, bound = SMOOTH[int(g.rng.integers(len(SMOOTH)))]
     if bounded:
         v = _bounded(g, v, 4.0)
-    exact = v.exact and name in ("negative", "abs", "identity", "nn.relu")
+    exact = v.exact and name in ("negative", "abs", "identity", "nn.relu", "nn.relu6")
     return g.step(Step(name, (Ref(v.index),)), exact, bound(v.bound))
 
 
@@ -84,9 +84,8 @@ BINARY = [("add", lambda a, b: a + b), ("subtract", lambda a, b: a + b),
 
 
 def _off_zero(g, v):
-    """v, shifted by 0.25 when exact: an exact value may be a zero of either sign."""
-    if not v.exact:
-        return v
+    """v + 0.25: a zero's sign is left open wherever max or min met +0 and -0 (numpy's
+    own maximum returns either, by code path), and any value may be such a zero."""
     return g.step(Step("add", (Ref(v.index), 0.25)), False, v.bound + 0.25)
 
 
@@ -107,8 +106,8 @@ def binary_float(g):
         d = g.step(Step("add", (Ref(d.index), 0.75)), False, b.bound + 0.75)
         return g.step(Step("divide", (Ref(a.index), Ref(d.index))), False, a.bound * 1.4)
     if g.rng.random() < 0.1:
-        # atan2 jumps between zeros of either sign, and an exact operand may be a zero whose
-        # sign max/min leave open (numpy's min keeps either; seed 605173)
+        # atan2 jumps between zeros of either sign, and a zero from max/min (relu, relu6,
+        # clip) has either sign (seeds 605173, 809442)
         y, x = (_off_zero(g, v) for v in (a, b))
         return g.step(Step("atan2", (Ref(y.index), Ref(x.index))), False, 3.2)
     if g.rng.random() < 0.1:
