@@ -19,11 +19,17 @@ def _fits(v) -> bool:
                                                         for d in v.shape)
 
 
+# kind -> the spatial ranks it takes
+_KINDS = {"conv": (1, 2, 3), "depthwise": (2,), "transpose": (2, 3), "pool": (1, 2, 3)}
+
+
 @weight(2)
 def conv(g):
-    a = g.pick(_fits)
+    kind = str(g.rng.choice(["conv", "conv", "conv", "depthwise", "transpose", "pool"]))
+    ranks = _KINDS[kind]
+    a = g.pick(lambda v: _fits(v) and len(v.shape) - 2 in ranks)
     if a is None:
-        s = int(g.rng.integers(1, 4))
+        s = int(g.rng.choice(ranks))
         shape = (int(g.rng.integers(1, 3)),) + tuple(int(g.rng.integers(1, 9))
                                                       for _ in range(s)) + \
             (int(g.rng.integers(1, 5)),)
@@ -33,12 +39,11 @@ def conv(g):
     spatial = a.shape[1:-1] if last else a.shape[2:]
     channels = a.shape[-1] if last else a.shape[1]
     fmt = _FORMATS[s][0 if last else 1]
-    kind = str(g.rng.choice(["conv", "conv", "conv", "depthwise", "transpose", "pool"]))
     if kind == "pool":
         return _pool(g, a, spatial, fmt)
-    if kind == "depthwise" and s == 2:
+    if kind == "depthwise":
         return _depthwise(g, a, spatial, channels, fmt)
-    if kind == "transpose" and s >= 2:
+    if kind == "transpose":
         return _transpose(g, a, spatial, channels, fmt, last)
     kernel = tuple(int(g.rng.integers(1, 4)) for _ in range(s))
     strides = tuple(int(g.rng.choice([1, 1, 2, 3])) for _ in range(s))

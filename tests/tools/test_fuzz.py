@@ -64,8 +64,22 @@ def test_the_generator_covers_the_primitive_families():
     for name in ("matmul", "reduce_sum", "reduce_max", "reduce_prod", "argmax", "transpose",
                  "reshape", "slice", "strided_slice", "concat", "gather", "pad", "tile",
                  "broadcast_to", "cast", "where", "floordiv", "mod", "nn.softmax",
-                 "nn.log_softmax", "gradients", "one_hot", "reduce_any", "exp", "log"):
+                 "nn.log_softmax", "gradients", "one_hot", "reduce_any", "exp", "log",
+                 "nn.convolution", "nn.depthwise_conv2d", "nn.conv2d_transpose",
+                 "nn.max_pool", "nn.avg_pool"):
         assert name in fns, name
+
+
+def test_the_generator_differentiates_through_convolutions_and_pooling():
+    through = {"nn.convolution": 0, "nn.max_pool": 0, "nn.avg_pool": 0,
+               "nn.conv2d_transpose": 0}
+    for p in _programs(150):
+        for i, v in enumerate(p.values):
+            if not isinstance(v, Input) and v.fn == "gradients":
+                upstream = {_fn(p, j) for j in p.reachable([i])}
+                for name in through:
+                    through[name] += name in upstream
+    assert all(n >= 2 for n in through.values()), through
 
 
 def test_close_is_exact_for_ints_and_scaled_for_floats():
