@@ -15,6 +15,8 @@ import numpy as np
 
 from graphc.autodiff import build as B
 from graphc.autodiff.build import Builder, Value
+from graphc.ir.ops.conv import CONV_ATTRS
+from graphc.ir.ops.pool import POOL_ATTRS
 
 VJPS: dict = {}
 NOT_DIFFERENTIABLE = {  # piecewise-constant or integer-valued: the gradient is zero / None
@@ -392,18 +394,20 @@ def _read(p, g):
 # conv is bilinear in (x, w); conv_input_grad and conv_filter_grad are its transposes, so
 # each of the three differentiates into the other two with the same attrs.
 def _conv_attrs(p) -> dict:
-    return {k: p.attrs[k] for k in ("strides", "dilations", "padding", "groups",
-                                    "channels_last")}
+    return {k: p.attrs[k] for k in CONV_ATTRS}
+
+
+def _input_grad(g, w, x, attrs):
+    """conv_input_grad(g, w) back to x's shape."""
+    return g.builder.make("conv_input_grad", (g, w, B.shape_node(x)), {**attrs, "shape": x.shape})
 
 
 @vjp("conv")
 def _conv(p, g):
     x, w = p.inputs
     attrs = _conv_attrs(p)
-    dx = g.builder.make("conv_input_grad", (g, w, B.shape_node(x)),
-                        {**attrs, "shape": x.shape})
     dw = g.builder.make("conv_filter_grad", (x, g), {**attrs, "shape": w.shape})
-    return [dx, dw]
+    return [_input_grad(g, w, x, attrs), dw]
 
 
 @vjp("conv_input_grad")
@@ -423,14 +427,12 @@ def _conv_filter_grad(p, g):
     # dc = conv(x, g)
     x, c = p.inputs
     attrs = _conv_attrs(p)
-    dx = g.builder.make("conv_input_grad", (c, g, B.shape_node(x)),
-                        {**attrs, "shape": x.shape})
-    return [dx, g.builder.make("conv", (x, g), attrs)]
+    return [_input_grad(c, g, x, attrs), g.builder.make("conv", (x, g), attrs)]
 
 
 # --- pooling ------------------------------------------------------------------------------
 def _pool_attrs(p) -> dict:
-    return {k: p.attrs[k] for k in ("window", "strides", "padding", "channels_last")}
+    return {k: p.attrs[k] for k in POOL_ATTRS}
 
 
 @vjp("pool")
@@ -446,8 +448,7 @@ def _pool(p, g):
     conv = {"strides": attrs["strides"], "dilations": (1,) * len(attrs["window"]),
             "padding": attrs["padding"], "groups": channels, "channels_last": last}
     counts = g.builder.make("conv", (B.ones_like(x), ones), conv)
-    return [g.builder.make("conv_input_grad", (g / counts, ones, B.shape_node(x)),
-                           {**conv, "shape": x.shape})]
+    return [_input_grad(g / counts, ones, x, conv)]
 
 
 @vjp("max_pool_grad")

@@ -508,9 +508,8 @@ class Lowering:
         a, last = node.attrs, node.attrs["channels_last"]
         _, spatial, _ = split_layout(x.shape, last)
         per_group, out_channels = filter_shape[-2], filter_shape[-1]
-        pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
-               in zip(out, ks, a["strides"], a["dilations"], a["padding"])]
-        inside, pos = _clamped(pos, spatial)
+        inside, pos = _window_reads(out, ks, a["strides"], a["dilations"], a["padding"],
+                                    spatial)
         group = K.Binary("floordiv", co, K.Const(out_channels // a["groups"]), K.INDEX)
         channel = K.add(K.mul(group, per_group), c)
         return _masked(inside, self.at(x, join_layout(n, pos, channel, last)))
@@ -563,9 +562,8 @@ class Lowering:
         n, out, c = split_layout(idx, last)
         ks = [K.Var(f"{var}{d}") for d in range(len(a["window"]))]
         _, spatial, _ = split_layout(x.shape, last)
-        pos = [K.add(K.add(K.mul(o, st), k), -b) for o, k, st, (b, _)
-               in zip(out, ks, a["strides"], a["padding"])]
-        inside, pos = _clamped(pos, spatial)
+        inside, pos = _window_reads(out, ks, a["strides"], (1,) * len(ks), a["padding"],
+                                    spatial)
         return ks, inside, join_layout(n, pos, c, last)
 
     def _pool(self, node):
@@ -725,6 +723,14 @@ def _clamped(positions, sizes):
     for j, n in zip(positions, sizes):
         inside = K.Binary("and", inside, _within(j, n), "bool")
     return inside, [_clamp(j, n) for j, n in zip(positions, sizes)]
+
+
+def _window_reads(out, offsets, strides, dilations, padding, sizes):
+    """(whether it is inside the input, its index clamped in range) of the input position
+    output position `out` reads at kernel offset k: out * stride + k * dilation - before."""
+    pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
+           in zip(out, offsets, strides, dilations, padding)]
+    return _clamped(pos, sizes)
 
 
 def _window_sources(positions, offsets, strides, dilations, padding, out_sizes):

@@ -12,7 +12,7 @@ after every pass.
 `run_pipeline` records, per pass: its name, wall time, node counts before and after, and
 how often each rule fired; it can stop after a named pass or a number of passes (to bisect
 a wrong result to the pass that caused it) and keep the IR text before and after named
-passes. `optimize_graph` is what a target calls after specialize.
+passes. The compile driver (graphc/compiler/driver.py) runs it after specialize.
 """
 
 from __future__ import annotations
@@ -124,12 +124,6 @@ def run_pipeline(roots: Sequence, origin: Optional[dict], options,
         roots, origin, count = out.roots, out.origin, after_count
     result.roots, result.origin = roots, origin
     return result
-
-
-def optimize_graph(roots: Sequence, origin: Optional[dict], options):
-    """(optimized roots, their origin): the whole selected pipeline, no records kept."""
-    result = run_pipeline(roots, origin, options)
-    return list(result.roots), result.origin
 
 
 def _check_roots(name: str, old, new) -> None:
