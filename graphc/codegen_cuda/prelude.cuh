@@ -162,10 +162,11 @@ template <class Op, class T> __device__ void gc_block_reduce(T* sh, int n) {
 struct GcNoEpilogue {
   __device__ __forceinline__ void operator()(i64, i64) const {}
 };
-template <class T, class Epilogue = GcNoEpilogue>
-__device__ void gc_gemm(const T* __restrict__ A, const T* __restrict__ B, T* C,
-                        i64 M, i64 N, i64 K, i64 rsa, i64 csa, i64 rsb, i64 csb,
-                        Epilogue epilogue = Epilogue()) {
+// gc_gemm_by reads its operands through loaders instead: a(row, k) and b(k, column), called
+// only inside A and B (an implicit GEMM's patches: lower.py's K.Pack, rendered as lambdas).
+template <class T, class LoadA, class LoadB, class Epilogue = GcNoEpilogue>
+__device__ void gc_gemm_by(LoadA load_a, LoadB load_b, T* C, i64 M, i64 N, i64 K,
+                           Epilogue epilogue = Epilogue()) {
   const int BM = 128, BN = 128, BK = 8;
   __shared__ T As[BK][BM];
   __shared__ T Bs[BK][BN];
@@ -178,12 +179,12 @@ __device__ void gc_gemm(const T* __restrict__ A, const T* __restrict__ B, T* C,
     for (int e = tid; e < BM * BK; e += 256) {
       const int r = e / BK, c = e % BK;
       const i64 gr = row0 + r, gk = k0 + c;
-      As[c][r] = (gr < M && gk < K) ? A[gr * rsa + gk * csa] : T(0);
+      As[c][r] = (gr < M && gk < K) ? load_a(gr, gk) : T(0);
     }
     for (int e = tid; e < BK * BN; e += 256) {
       const int r = e / BN, c = e % BN;
       const i64 gk = k0 + r, gc = col0 + c;
-      Bs[r][c] = (gk < K && gc < N) ? B[gk * rsb + gc * csb] : T(0);
+      Bs[r][c] = (gk < K && gc < N) ? load_b(gk, gc) : T(0);
     }
     __syncthreads();
 #pragma unroll
@@ -206,4 +207,12 @@ __device__ void gc_gemm(const T* __restrict__ A, const T* __restrict__ B, T* C,
       }
     }
   }
+}
+
+template <class T, class Epilogue = GcNoEpilogue>
+__device__ void gc_gemm(const T* __restrict__ A, const T* __restrict__ B, T* C,
+                        i64 M, i64 N, i64 K, i64 rsa, i64 csa, i64 rsb, i64 csb,
+                        Epilogue epilogue = Epilogue()) {
+  gc_gemm_by<T>([&](i64 r, i64 k) { return A[r * rsa + k * csa]; },
+                [&](i64 k, i64 c) { return B[k * rsb + c * csb]; }, C, M, N, K, epilogue);
 }

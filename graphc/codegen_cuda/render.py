@@ -238,8 +238,27 @@ class PhaseRenderer:
             self.depth -= 1
             self.emit("};")
             epilogue = ", gc_epilogue"
-        self.emit(f"gc_gemm<{t}>({a} + {off_a}, {b} + {off_b}, {c} + {off_c}, {m}, {n}, {k}, "
-                  f"{rsa}, {csa}, {rsb}, {csb}{epilogue});")
+        if not s.packs:
+            self.emit(f"gc_gemm<{t}>({a} + {off_a}, {b} + {off_b}, {c} + {off_c}, {m}, {n}, "
+                      f"{k}, {rsa}, {csa}, {rsb}, {csb}{epilogue});")
+            return
+        # an implicit GEMM: each operand read through a loader, its Pack's value or strides
+        pack_a, pack_b = s.packs
+        for what, pack, (row, col), (buf, off, rs, cs) in (
+                ("a", pack_a, (K.PACK_ROW, "gc_k"), (a, off_a, rsa, csa)),
+                ("b", pack_b, ("gc_k", K.PACK_COL), (b, off_b, rsb, csb))):
+            self.emit(f"auto gc_load_{what} = [&](i64 {row}, i64 {col}) -> {t} {{")
+            self.depth += 1
+            if pack is None:
+                self.emit(f"return {buf}[{off} + {row} * {rs} + {col} * {cs}];")
+            else:
+                self.emit(f"const i64 {K.PACK_SEG} = gc_k / {pack.lanes}, "
+                          f"{K.PACK_LANE} = gc_k % {pack.lanes};")
+                self.emit(f"return {self.expr(pack.value)};")
+            self.depth -= 1
+            self.emit("};")
+        self.emit(f"gc_gemm_by<{t}>(gc_load_a, gc_load_b, {c} + {off_c}, {m}, {n}, {k}"
+                  f"{epilogue});")
 
     # --- expressions ------------------------------------------------------------------------
     def expr(self, e) -> str:

@@ -10,6 +10,8 @@ from llvmlite import ir
 from graphc.codegen_llvm.gemm import (
     EPILOGUE,
     EPILOGUE_PTR,
+    PACK,
+    PACK_PTR,
     default_blocking,
     gemm_rows_partition,
     gemm_workspace_elems,
@@ -49,6 +51,7 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     strides = (rsa, csa, rsb, csb)
     b = r.builder
     base = {name: b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
+            if name else ir.Constant(PTR, None)  # a packed operand has no buffer of its own
             for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9]))}
     blocking = default_blocking(t, width)
     if n > m and k >= COLUMN_SPLIT_MIN_K:  # (first row, rows, first column, columns)
@@ -64,12 +67,13 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         ws = b.gep(_workspace(r.module, t, elems * max(r.threads, 1)),
                    [ir.Constant(I64, 0), ir.Constant(I64, 0)])
     epilogue = _epilogue(r, s.epilogue)
+    packs = _packs(r, s.packs, t, blocking)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
         _call(b, fn, (0, m, 0, n), n, k, base[a], base[b_], base[c], ws, 0, elems, t,
-              strides, epilogue)
+              strides, epilogue, packs)
         return
     # pointers to the operands and the workspace through ctx, one outlined call per row block
-    operands = (base[a], base[b_], base[c], ws, epilogue[1])
+    operands = (base[a], base[b_], base[c], ws, epilogue[1], packs[2])
     with b.goto_entry_block():
         ctx = b.alloca(PTR, size=ir.Constant(I32, len(operands)))
     for j, value in enumerate(operands):
@@ -88,7 +92,8 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         block = body.append_basic_block(f"part{index}")
         switch.add_case(ir.Constant(I64, index), block)
         ib.position_at_end(block)
-        _call(ib, fn, part, n, k, *ops[:4], index, elems, t, strides, (epilogue[0], ops[4]))
+        _call(ib, fn, part, n, k, *ops[:4], index, elems, t, strides, (epilogue[0], ops[4]),
+              (*packs[:2], ops[5]))
         ib.branch(done)
     ib.position_at_end(done)
     ib.ret_void()
@@ -112,10 +117,83 @@ def _epilogue(r, epilogue) -> tuple:
     return fn, ctx
 
 
-def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue):
+def _packs(r, packs, t: str, blocking) -> tuple:
+    """(pack_a, pack_b, ctx) of a gemm whose operands are given as K.Packs (see the gemm's
+    docstring for the callbacks' contract), nulls for strided operands. Each callback is
+    outlined from L2 loops that copy the operand's block into the workspace segment by
+    segment, so the row and segment parts of the value are computed once per segment."""
+    nulls = [ir.Constant(PACK_PTR, None)] * 2
+    if not any(p is not None for p in packs):
+        return (*nulls, ir.Constant(PTR, None))
+    ctx = None
+    for pos, pack in enumerate(packs):
+        if pack is None:
+            continue
+        r.outlined += 1
+        fn, inner, ctx = r.outline(f"pack{'AB'[pos]}{r.outlined}", PACK, (
+            "pack.r0", "pack.rows", "pack.c0", "pack.cols", "pack.dst"))
+        inner.buffers["pack.dst"] = inner.vars.pop("pack.dst")
+        inner.kernel = replace(inner.kernel, buffers=inner.kernel.buffers + (
+            K.Buffer("pack.dst", t, K.Const(0), scratch=True),))
+        body = _pack_a(pack, blocking.kc) if pos == 0 else _pack_b(pack, blocking.nr, t)
+        inner.stmts([body])
+        inner.builder.ret_void()
+        nulls[pos] = fn
+    return (*nulls, ctx)
+
+
+def _segments(pack, first, count, body) -> K.Loop:
+    """Loops over the K indices [first, first + count) of `pack` as (segment, lane)."""
+    lanes = K.Const(pack.lanes)
+    seg, end = K.Var(K.PACK_SEG), K.add(first, count)
+    start = K.Binary("max", K.Const(0), K.Binary("sub", first, K.mul(seg, pack.lanes),
+                                                 K.INDEX), K.INDEX)
+    stop = K.Binary("min", lanes, K.Binary("sub", end, K.mul(seg, pack.lanes), K.INDEX),
+                    K.INDEX)
+    last = K.Binary("floordiv", K.add(end, pack.lanes - 1), lanes, K.INDEX)
+    return K.Loop(K.PACK_SEG, K.Binary("floordiv", first, lanes, K.INDEX), last,
+                  (K.Loop(K.PACK_LANE, start, stop, tuple(body)),))
+
+
+def _k_index(pack, first) -> K.Expr:
+    """The K index the (segment, lane) loops are at, counted from `first`."""
+    return K.Binary("sub", K.add(K.mul(K.Var(K.PACK_SEG), pack.lanes), K.Var(K.PACK_LANE)),
+                    first, K.INDEX)
+
+
+def _pack_a(pack, kc: int) -> K.Loop:
+    """dst[(i - r0) * KC + k - c0] = A[i, k] for i in [r0, r0 + rows), k in [c0, c0 + cols)."""
+    r0, c0 = K.Var("pack.r0"), K.Var("pack.c0")
+    i = K.Var(K.PACK_ROW)
+    at = K.add(K.mul(K.Binary("sub", i, r0, K.INDEX), kc), _k_index(pack, c0))
+    return K.Loop(K.PACK_ROW, r0, K.add(r0, K.Var("pack.rows")), (
+        _segments(pack, c0, K.Var("pack.cols"), [K.Store("pack.dst", at, pack.value)]),))
+
+
+def _pack_b(pack, nr: int, t: str) -> K.Loop:
+    """dst[(j' / NR) * NR * rows + (k - r0) * NR + j' % NR] = B[k, j] for k in [r0, r0 +
+    rows), j in [c0, c0 + cols), j' = j - c0, and zero for j' in [cols, cols rounded up to
+    NR)."""
+    r0, rows, c0, cols = (K.Var(f"pack.{v}") for v in ("r0", "rows", "c0", "cols"))
+
+    def at(j):
+        jj = K.Binary("sub", j, c0, K.INDEX)
+        panel = K.Binary("floordiv", jj, K.Const(nr), K.INDEX)
+        return K.add(K.add(K.mul(K.mul(panel, nr), rows), K.mul(_k_index(pack, r0), nr)),
+                     K.Binary("mod", jj, K.Const(nr), K.INDEX))
+    end = K.add(c0, cols)
+    padded = K.add(c0, K.mul(K.Binary("floordiv", K.add(cols, nr - 1), K.Const(nr), K.INDEX),
+                             nr))
+    j, z = K.Var(K.PACK_COL), K.Var("pack.z")
+    return _segments(pack, r0, rows, [
+        K.Loop(K.PACK_COL, c0, end, (K.Store("pack.dst", at(j), pack.value),)),
+        K.Loop("pack.z", end, padded, (K.Store("pack.dst", at(z), K.Const(0, t)),))])
+
+
+def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, packs):
     """gemm on the block part = (first row, rows, first column, columns) of C (n columns
-    in all), with workspace number `index` (ws points at the first), and the epilogue
-    (function, ctx) on its blocks."""
+    in all), with workspace number `index` (ws points at the first), the epilogue
+    (function, ctx) on its blocks and the operands' pack callbacks and their ctx."""
     row, rows, col, cols = part
     rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
     ty = TYPES[t]
@@ -125,7 +203,7 @@ def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue):
     w = b.gep(ws, [ir.Constant(I64, index * elems)], source_etype=ty)
     b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, cols), ir.Constant(I64, k), a, rsa,
                 csa, bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w, *epilogue,
-                ir.Constant(I64, row), ir.Constant(I64, col)])
+                ir.Constant(I64, row), ir.Constant(I64, col), *packs])
 
 
 def _workspace(module, t: str, elems: int):

@@ -16,7 +16,7 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from graphc.codegen_llvm.gemm import EPILOGUE_PTR, define_gemm, vector_width
+from graphc.codegen_llvm.gemm import EPILOGUE_PTR, PACK_PTR, define_gemm, vector_width
 from graphc.codegen_llvm.threads import define_parallel_runtime
 
 EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_parallel_for", "graphc_pool_shutdown")
@@ -25,7 +25,8 @@ EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_parallel_for", "graphc_
 def gemm_signature() -> ir.FunctionType:
     i64, ptr = ir.IntType(64), ir.PointerType()
     return ir.FunctionType(ir.VoidType(), [i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr,
-                                           i64, i64, ptr, EPILOGUE_PTR, ptr, i64, i64])
+                                           i64, i64, ptr, EPILOGUE_PTR, ptr, i64, i64,
+                                           PACK_PTR, PACK_PTR, ptr])
 
 
 def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:

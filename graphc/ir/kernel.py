@@ -145,6 +145,28 @@ class Barrier:
     """All threads of a GPU block wait here (no-op on the CPU)."""
 
 
+# The variables a Pack's value reads: A[PACK_ROW, PACK_SEG * lanes + PACK_LANE] or
+# B[PACK_SEG * lanes + PACK_LANE, PACK_COL]
+PACK_ROW, PACK_SEG, PACK_LANE, PACK_COL = "pk_i", "pk_s", "pk_l", "pk_j"
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A gemm operand given element by element instead of as a strided matrix: an implicit
+    GEMM, whose A holds a convolution's input patches without their ever being written out.
+
+    The operand's K index is cut into segments of `lanes` consecutive elements (a kernel
+    offset's input channels, say): `value` is A's element at row PACK_ROW and K index
+    PACK_SEG * lanes + PACK_LANE (or B's at that K index and column PACK_COL), an
+    expression over those variables and the loop variables in scope. It must be defined
+    (masked, every load in bounds) for every row, column and K index of the gemm. A backend
+    copies the operand into its packed panels segment by segment, so the row (or column)
+    and segment parts of the value are computed once per segment, not per element.
+    """
+    value: Expr
+    lanes: int
+
+
 @dataclass(frozen=True)
 class Intrinsic:
     """A library routine over buffers: name, buffer names, integer arguments.
@@ -153,11 +175,16 @@ class Intrinsic:
     output C around one loop over its columns, reading C only at its own element and writing
     no buffer the routine reads. So a backend may run it on each block of C as the routine
     completes it, while the block is still in cache; running it after is the same.
+
+    `packs` (gemm only) is () or (A, B), each a Pack or None: an operand given as a Pack
+    is read through its value; its name in `buffers` is "" and its offset and strides in
+    `args` are unused.
     """
     name: str
     buffers: Tuple[str, ...]
     args: Tuple[Expr, ...]
     epilogue: Tuple["Stmt", ...] = ()
+    packs: Tuple = ()
 
 
 Stmt = Union[Store, Local, Assign, Loop, Check, Barrier, Intrinsic]
@@ -281,7 +308,7 @@ def stmt_exprs(s) -> tuple:
     if isinstance(s, Check):
         return (s.cond,)
     if isinstance(s, Intrinsic):
-        return s.args
+        return s.args + tuple(p.value for p in s.packs if p is not None)
     return ()
 
 
@@ -317,7 +344,8 @@ def rename_buffers(k: Kernel, mapping: dict) -> Kernel:
         if isinstance(s, Intrinsic):
             return Intrinsic(s.name, tuple(mapping.get(b, b) for b in s.buffers),
                              tuple(expr(a) for a in s.args),
-                             tuple(stmt(c) for c in s.epilogue))
+                             tuple(stmt(c) for c in s.epilogue),
+                             tuple(p and replace(p, value=expr(p.value)) for p in s.packs))
         return s
 
     buffers = tuple(replace(b, name=mapping.get(b.name, b.name)) for b in k.buffers)

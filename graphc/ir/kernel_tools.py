@@ -18,6 +18,10 @@ from graphc.ir.kernel import (
     INDEX,
     LOOP_KINDS,
     OPS,
+    PACK_COL,
+    PACK_LANE,
+    PACK_ROW,
+    PACK_SEG,
     Assign,
     Barrier,
     Binary,
@@ -29,6 +33,7 @@ from graphc.ir.kernel import (
     Load,
     Local,
     Loop,
+    Pack,
     Ref,
     Select,
     Store,
@@ -83,6 +88,11 @@ def _format_stmts(stmts, depth) -> list:
             args = ", ".join(list(s.buffers) + [format_expr(a) for a in s.args])
             lines.append(f"{pad}{s.name}({args})" + (" then, per block of C:" if s.epilogue
                                                       else ""))
+            for what, p in zip(("A", "B"), s.packs):
+                if p is not None:
+                    at = (f"[{PACK_ROW}, {PACK_SEG}*{p.lanes}+{PACK_LANE}]" if what == "A"
+                          else f"[{PACK_SEG}*{p.lanes}+{PACK_LANE}, {PACK_COL}]")
+                    lines.append(f"{pad}  where {what}{at} = {format_expr(p.value)}")
             lines += _format_stmts(s.epilogue, depth + 1)
     return lines
 
@@ -135,8 +145,15 @@ def verify_kernel(k: Kernel) -> None:
 
     def check_stmts(stmts):
         for s in stmts:
+            packs = isinstance(s, Intrinsic) and bool(s.packs)
+            bound = (PACK_ROW, PACK_SEG, PACK_LANE, PACK_COL) if packs else ()
+            if any(v in scope for v in bound):
+                fail(f"a pack variable of intrinsic {s.name} shadows a name in scope")
+            scope.update(dict.fromkeys(bound, INDEX))
             for e in stmt_exprs(s):
                 check_expr(e)
+            for v in bound:
+                del scope[v]
             if isinstance(s, Store):
                 if s.buffer not in buffers or buffers[s.buffer].dtype != s.value.dtype:
                     fail(f"store of {s.value.dtype} into {s.buffer}")
@@ -163,11 +180,18 @@ def verify_kernel(k: Kernel) -> None:
             elif isinstance(s, Check) and not 0 <= s.code < len(k.messages):
                 fail(f"check code {s.code} has no message")
             elif isinstance(s, Intrinsic):
-                if any(b not in buffers for b in s.buffers):
+                packed = [pos for pos, p in enumerate(s.packs) if p is not None]
+                if any(b not in buffers and not (b == "" and pos in packed)
+                       for pos, b in enumerate(s.buffers)):
                     fail(f"intrinsic {s.name} uses unknown buffers {s.buffers}")
                 if s.epilogue:
                     _check_epilogue(s, fail)
                     check_stmts(s.epilogue)
+                if s.packs and (s.name != "gemm" or len(s.packs) != 2 or any(
+                        p is not None and (not isinstance(p, Pack) or p.lanes < 1)
+                        for p in s.packs)):
+                    fail(f"intrinsic {s.name}: packs must be (A, B) of a gemm, each a Pack "
+                         "with lanes >= 1 or None")
 
     check_stmts(k.body)
 
@@ -265,6 +289,34 @@ def _run(stmts, env, mem, intrinsics):
             if not _eval(s.cond, env, mem):
                 raise KernelError(s.code)
         elif isinstance(s, Intrinsic):
-            intrinsics[s.name]([mem[b] for b in s.buffers],
-                               [int(_eval(a, env, mem)) for a in s.args])
+            args = [int(_eval(a, env, mem)) for a in s.args]
+            bufs = [mem.get(b) for b in s.buffers]
+            if s.packs:  # operands given by element become strided matrices here
+                m, n, k = args[:3]
+                for pos, pack in enumerate(s.packs):
+                    if pack is not None:
+                        bufs[pos] = _packed_operand(pack, pos, (m, n, k), env, mem)
+                        args[3 + 3 * pos: 6 + 3 * pos] = [0, k, 1] if pos == 0 else [0, n, 1]
+            intrinsics[s.name](bufs, args)
             _run(s.epilogue, env, mem, intrinsics)
+
+
+def _packed_operand(pack, pos: int, sizes, env, mem) -> np.ndarray:
+    """The gemm operand `pack` gives (A if pos is 0, else B), row-major and flat."""
+    m, n, k = sizes
+    rows, cols = (m, k) if pos == 0 else (k, n)
+    inner = dict(env)
+    out = None
+    for r in range(rows):
+        for c in range(cols):
+            at = (r, c) if pos == 0 else (c, r)
+            kk = c if pos == 0 else r
+            inner.update({PACK_ROW: np.int64(at[0]) if pos == 0 else None,
+                          PACK_COL: np.int64(c) if pos == 1 else None,
+                          PACK_SEG: np.int64(kk // pack.lanes),
+                          PACK_LANE: np.int64(kk % pack.lanes)})
+            v = _eval(pack.value, inner, mem)
+            if out is None:
+                out = np.zeros(rows * cols, dtype=type(v))
+            out[r * cols + c] = v
+    return out if out is not None else np.zeros(0)

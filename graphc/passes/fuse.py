@@ -10,7 +10,8 @@ unless its expression is small enough to recompute in each (up to MAX_COPIES ker
 Fetched nodes always keep theirs. Lowering consumes the set: it builds inlined nodes as
 expressions (LLVM's GVN then shares what a kernel computes twice).
 
-gemm_epilogues (third step, after fuse_rows) gives a float matmul's first reading kernel,
+gemm_epilogues (third step, after fuse_rows) gives a float matmul's (or implicit-GEMM
+convolution's, conv.as_gemm) first reading kernel,
 when that is an elementwise kernel or an assignment of the matmul's shape and dtype (bias
 plus activation, a ReLU's gradient, an SGD update from a weight gradient), to the GEMM as
 its epilogue: one kernel, run in the consumer's place,
@@ -23,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from graphc.ir.node import Node
+from graphc.ir.ops.conv import as_gemm
 from graphc.passes.lower import ELEMENTWISE, VIEW_OPS, expanded_inputs
 
 REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_any",
@@ -196,8 +198,8 @@ def gemm_epilogues(order, inlined, groups) -> list:
                 first_reader[leaf] = (pos, node)
     out, taken = [], set()
     for node in order:
-        if node.op.name != "matmul" or node.dtype.name not in GEMM_DTYPES \
-                or node not in first_reader:
+        gemm = node.op.name == "matmul" or (node.op.name == "conv" and as_gemm(node))
+        if not gemm or node.dtype.name not in GEMM_DTYPES or node not in first_reader:
             continue
         consumer = first_reader[node][1]
         # one GEMM per kernel: a consumer reading two products (x@W + h@U) takes the first

@@ -16,7 +16,7 @@ import numpy as np
 from graphc.errors import UnimplementedError
 from graphc.ir import kernel as K
 from graphc.ir.node import Node
-from graphc.ir.ops.conv import join_layout, split_layout
+from graphc.ir.ops.conv import as_gemm, join_layout, split_layout
 
 DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
       "bool": "bool"}
@@ -413,7 +413,8 @@ class Lowering:
     def gemm_epilogue(self, node: Node, consumer: Node) -> K.Kernel:
         """One kernel for a float matmul and an elementwise consumer of its shape (see
         fuse.gemm_epilogues): the gemm, with the consumer's kernel body as its epilogue."""
-        kernel = self._matmul(node, consumer)
+        kernel = self._conv(node, consumer) if node.op.name == "conv" else \
+            self._matmul(node, consumer)
         kernel.notes["epilogue"] = consumer
         return kernel
 
@@ -485,11 +486,105 @@ class Lowering:
         old = K.Load(self.name(("before", node)), at, t)
         return K.Binary("add" if mode == "add" else "sub", old, v, t)
 
-    # --- convolution: direct loops (ir/ops/conv.py defines the attrs) ----------------------
-    def _conv(self, node):
+    # --- convolution (ir/ops/conv.py defines the attrs) ------------------------------------
+    # A channels-last convolution of one group is an implicit GEMM (conv.as_gemm): its
+    # activations are (pixels, channels) matrices and its filter a (kernel offsets *
+    # channels, out channels) one, so
+    #   conv:             out (pixels, O)  = patches (pixels, k*C) @ w (k*C, O)
+    #   conv_filter_grad: dw  (k*C, O)     = patches^T (k*C, pixels) @ g (pixels, O)
+    #   conv_input_grad:  dx  (pixels, C)  = windows (pixels, k*O) @ w^T (k*O, C)
+    # where patches[p, (k, c)] is the input element output pixel p reads at kernel offset k
+    # (zero in the padding) and windows[p, (k, o)] the cotangent of the output pixel that
+    # reads input pixel p at offset k (zero where none does). Neither is written out: they
+    # are the gemm's K.Packs, copied segment by segment (a kernel offset's channels are
+    # contiguous) straight into the GEMM's packed panels. The other layouts and grouped
+    # convolutions lower to direct loops.
+    def _conv_gemm(self, node, a_value, b, c_shape, consumer=None) -> K.Kernel:
+        """The kernel of one implicit GEMM: C (c_shape = (M, N), node's buffer) = A @ B with
+        A given by a_value = (value, lanes), B either a node read as a row-major (K, N)
+        matrix or a (value, lanes) pack; `consumer`, elementwise, runs as the epilogue."""
+        (m, n), t = c_shape, dt(node)
+        k = None
+        if isinstance(b, Node):
+            k = size_of(b.shape) // n
+            b_name, b_pack, b_strides = self.name(b), None, (n, 1)
+        else:
+            b_name, b_pack, b_strides = "", K.Pack(*b), (0, 0)
+        a_pack = K.Pack(*a_value)
+        k = k if k is not None else self._gemm_depth(node)
+        epilogue = ()
+        if consumer is not None:  # out[row as index, j] = consumer's value there
+            i, j = K.Var("i"), K.Var("j")
+            idx = _unflatten(i, node.shape[:-1]) + [j]
+            value = self.assigned(consumer, idx) if consumer.op.name == "assign" \
+                else self.elementwise(consumer, idx, consumer.shape)
+            epilogue = K.nest(["i", "j"], [m, n], [K.Store(self.name(consumer), K.add(
+                K.mul(i, n), j), value)])
+        call = K.Intrinsic("gemm", ("", b_name, self.name(node)), (
+            K.Const(m), K.Const(n), K.Const(k), K.Const(0), K.Const(0), K.Const(0), K.Const(0),
+            K.Const(b_strides[0]), K.Const(b_strides[1]), K.Const(0)), epilogue,
+            (a_pack, b_pack))
+        name = f"k_{node.op.name}_{consumer.op.name}" if consumer is not None else ""
+        return self.kernel(node, [call], name)
+
+    @staticmethod
+    def _gemm_depth(node) -> int:
+        """K of a conv_input_grad's GEMM: kernel offsets * output channels."""
+        w = node.inputs[1]
+        return size_of(w.shape[:-2]) * w.shape[-1]
+
+    def _conv_as_gemm(self, node, consumer=None):
+        x, w = node.inputs
+        a = node.attrs
+        s = len(a["strides"])
+        _, spatial, channels = split_layout(x.shape, True)
+        kernel, out_channels = w.shape[:s], w.shape[-1]
+        row = _unflatten(K.Var(K.PACK_ROW), node.shape[:-1])
+        ks = _unflatten(K.Var(K.PACK_SEG), kernel)
+        inside, pos = _window_reads(row[1:], ks, a["strides"], a["dilations"], a["padding"],
+                                    spatial)
+        patch = _masked(inside, self.at(x, [row[0], *pos, K.Var(K.PACK_LANE)]))
+        pixels = size_of(node.shape[:-1])
+        return self._conv_gemm(node, (patch, channels), w, (pixels, out_channels), consumer)
+
+    def _conv_filter_grad_as_gemm(self, node):
+        x, g = node.inputs
+        a = node.attrs
+        s = len(a["strides"])
+        _, spatial, channels = split_layout(x.shape, True)
+        kernel, out_channels = node.shape[:s], node.shape[-1]
+        offset = _unflatten(K.Binary("floordiv", K.Var(K.PACK_ROW), K.Const(channels),
+                                     K.INDEX), kernel)
+        c = K.Binary("mod", K.Var(K.PACK_ROW), K.Const(channels), K.INDEX)
+        # the pixels, the GEMM's K, in segments of one output row (the last spatial axis)
+        pixel = _unflatten(K.Var(K.PACK_SEG), g.shape[:-2]) + [K.Var(K.PACK_LANE)]
+        inside, pos = _window_reads(pixel[1:], offset, a["strides"], a["dilations"],
+                                    a["padding"], spatial)
+        patch = _masked(inside, self.at(x, [pixel[0], *pos, c]))
+        return self._conv_gemm(node, (patch, g.shape[-2]), g,
+                               (size_of(kernel) * channels, out_channels))
+
+    def _conv_input_grad_as_gemm(self, node):
+        g, w, _ = node.inputs
+        a = node.attrs
+        s = len(a["strides"])
+        _, out_spatial, out_channels = split_layout(g.shape, True)
+        kernel, channels = w.shape[:s], node.shape[-1]
+        row = _unflatten(K.Var(K.PACK_ROW), node.shape[:-1])
+        ks = _unflatten(K.Var(K.PACK_SEG), kernel)
+        exists, src = _window_sources(row[1:], ks, a["strides"], a["dilations"], a["padding"],
+                                      out_spatial)
+        window = _masked(exists, self.at(g, [row[0], *src, K.Var(K.PACK_LANE)]))
+        filt = self.at(w, ks + [K.Var(K.PACK_COL), K.Var(K.PACK_LANE)])
+        return self._conv_gemm(node, (window, out_channels), (filt, out_channels),
+                               (size_of(node.shape[:-1]), channels))
+
+    def _conv(self, node, consumer=None):
         """out[n, o, co] = sum over kernel offsets k and the group's input channels c of
         x[n, o * stride + k * dilation - before, group(co) * C/G + c] * w[k, c, co], reading
         zero in the padding."""
+        if as_gemm(node):
+            return self._conv_as_gemm(node, consumer)
         x, w = node.inputs
         last = node.attrs["channels_last"]
         s = len(node.attrs["strides"])
@@ -518,6 +613,8 @@ class Lowering:
         """dx[n, p, ci] = sum over kernel offsets k and the group's output channels j of
         g[n, (p + before - k * dilation) / stride, ...] * w[k, c, j], where that division is
         exact and lands inside g."""
+        if as_gemm(node):
+            return self._conv_input_grad_as_gemm(node)
         g, w, _ = node.inputs
         a, last = node.attrs, node.attrs["channels_last"]
         s = len(a["strides"])
@@ -541,6 +638,8 @@ class Lowering:
     def _conv_filter_grad(self, node):
         """dw[k, c, co] = sum over the batch and output positions o of
         x[n, o * stride + k * dilation - before, group(co) * C/G + c] * g[n, o, co]."""
+        if as_gemm(node):
+            return self._conv_filter_grad_as_gemm(node)
         x, g = node.inputs
         last = node.attrs["channels_last"]
         s = len(node.attrs["strides"])
@@ -750,6 +849,17 @@ def _window_sources(positions, offsets, strides, dilations, padding, out_sizes):
         exists = K.Binary("and", exists, ok, "bool")
         src.append(_clamp(o, m))
     return exists, src
+
+
+def _unflatten(i, dims) -> list:
+    """The multi-index over `dims` (row-major) of flat index i."""
+    out, stride = [], 1
+    for d in reversed(dims):
+        q = K.Binary("floordiv", i, K.Const(stride), K.INDEX) if stride > 1 else i
+        out.append(K.Binary("mod", q, K.Const(d), K.INDEX) if d != size_of(dims) // stride
+                   else q)
+        stride *= d
+    return out[::-1]
 
 
 def _masked(inside, value) -> K.Expr:

@@ -220,7 +220,8 @@ def test_emitted_function_and_blocking():
     assert define_gemm(module, "f32", 16) is fn  # idempotent per module
     assert [str(t) for t in fn.function_type.args] == (
         ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"]
-        + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64", "i64"])
+        + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64", "i64"]
+        + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr"])
     text = str(module)
     assert "llvm.fma.v16f32" in text
     blk = default_blocking("f32", 16)
@@ -292,7 +293,57 @@ def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
     gemm.raw(m, n, k, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, out.ctypes.data, n, 0,
              gemm.workspace.ctypes.data, ctypes.cast(callback, ctypes.c_void_p), None, row0,
-             col0)
+             col0, None, None, None)
     assert not wrong
     assert (seen == 1).all()
     np.testing.assert_allclose(out, np.maximum(want, 0), rtol=1e-4, atol=1e-4)
+
+
+_PACK_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 4, ctypes.c_void_p)
+
+
+@pytest.mark.parametrize("kind", ["tiny", "default"])
+@pytest.mark.parametrize("packed", ["a", "b", "ab"])
+@pytest.mark.parametrize("k", [1, 37])
+def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
+    """An operand given by a pack callback (an implicit GEMM's) gives the same product as
+    the strided one: pack_a writes rows [r0, r0 + rows) of A's columns [c0, c0 + cols) at
+    row stride KC, pack_b the NR-column panels of B's block with the last one zero-padded;
+    the GEMM zeroes A's rows past the block itself (garbage there must not matter)."""
+    gemm = _gemm(dtype, kind)
+    blk, t = gemm.blocking, NP_DTYPE[dtype]
+    m, n, row0 = 2 * blk.mr + 5, 2 * blk.nr + 3, 40
+    rng = np.random.default_rng(k)
+    a, b = rng.standard_normal((m, k)).astype(t), rng.standard_normal((k, n)).astype(t)
+    calls = {"a": [], "b": []}
+
+    def view(dst, count):
+        return np.ctypeslib.as_array(ctypes.cast(dst, ctypes.POINTER(
+            ctypes.c_float if dtype == "f32" else ctypes.c_double)), (count,))
+
+    def pack_a(ctx, r0, rows, c0, cols, dst):
+        calls["a"].append((r0, rows, c0, cols))
+        panel = view(dst, -(-rows // blk.mr) * blk.mr * blk.kc).reshape(-1, blk.kc)
+        panel[:] = 1e30  # rows past `rows` are the GEMM's to zero
+        panel[:rows, :cols] = a[r0 - row0:r0 - row0 + rows, c0:c0 + cols]
+
+    def pack_b(ctx, r0, rows, c0, cols, dst):
+        calls["b"].append((r0, rows, c0, cols))
+        panels = -(-cols // blk.nr)
+        block = np.zeros((rows, panels * blk.nr), t)
+        block[:, :cols] = b[r0:r0 + rows, c0:c0 + cols]
+        view(dst, panels * blk.nr * rows)[:] = \
+            block.reshape(rows, panels, blk.nr).transpose(1, 0, 2).ravel()
+    callbacks = {x: _PACK_CFUNC(f) for x, f in (("a", pack_a), ("b", pack_b))}
+    out = np.full((m, n), np.nan, t)
+    gemm.raw(m, n, k, None if "a" in packed else a.ctypes.data, k, 1,
+             None if "b" in packed else b.ctypes.data, n, 1, out.ctypes.data, n, 0,
+             gemm.workspace.ctypes.data, None, None, row0, 0,
+             *(ctypes.cast(callbacks[x], ctypes.c_void_p) if x in packed else None
+               for x in "ab"), None)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)
+    for x in "ab":
+        assert bool(calls[x]) == (x in packed)
+    if "a" in packed:  # every row block of A, each K block of it once per row block
+        assert {(r0, rows) for r0, rows, _, _ in calls["a"]} == {
+            (row0 + i, min(blk.mc, m - i)) for i in range(0, m, blk.mc)}

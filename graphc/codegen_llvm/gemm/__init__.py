@@ -7,7 +7,12 @@
                          const float *B, int64 rsB, int64 csB,
                          float *C, int64 rsC, int64 beta, float *workspace,
                          void (*epilogue)(void *ctx, int64 r0, int64 r1, int64 c0, int64 c1),
-                         void *ctx, int64 row0, int64 col0)
+                         void *ctx, int64 row0, int64 col0,
+                         void (*pack_a)(void *pctx, int64 r0, int64 rows, int64 c0, int64 cols,
+                                        float *dst),
+                         void (*pack_b)(void *pctx, int64 r0, int64 rows, int64 c0, int64 cols,
+                                        float *dst),
+                         void *pctx)
 
 It computes C = A @ B (beta == 0) or C += A @ B (beta != 0). A non-null `epilogue` is called
 on each block of C as soon as it is final, rows [r0, r1) and columns [c0, c1) numbered from
@@ -47,6 +52,16 @@ zero-pads the last partial micro-panels, so the kernel always runs a full MR x N
 its write-back is guarded, through a small tile buffer in the workspace, when the tile sticks
 out of C.
 
+An operand that is not a strided matrix (the patches of a convolution, an implicit GEMM) comes
+from a non-null `pack_a` or `pack_b` instead, which writes that operand's block straight into
+the workspace in the packed layout; A and its strides (or B and its) are then not used.
+pack_a(pctx, r0, rows, c0, cols, dst) writes A[r0 + i, c0 + k] to dst[i * KC + k] for i < rows,
+k < cols (r0 counted in the caller's whole C, like the epilogue's rows); the GEMM zeroes the
+rows past `rows` of the last micro-panel itself. pack_b(pctx, r0, rows, c0, cols, dst) writes
+B[r0 + k, c0 + j] to dst[(j / NR) * NR * rows + k * NR + j % NR] for k < rows and j up to
+`cols` rounded up to NR, zero for j >= cols (GemmBlocking has KC and NR). Both are called
+concurrently from concurrent calls, with distinct destinations.
+
 With GemmBlocking.fuse_b (the default for 512-bit vectors) a row-major B has no separate
 packing pass: the micro-kernel calls of the first A panel (ir = 0) read their B panel where it
 is, row by row, and store it to Bp as they use it, and the later A panels read Bp (see
@@ -84,6 +99,8 @@ from graphc.codegen_llvm.jit import JITModule, optimize, shared_target_machine
 __all__ = [
     "EPILOGUE",
     "EPILOGUE_PTR",
+    "PACK",
+    "PACK_PTR",
     "GemmBlocking",
     "HostGemm",
     "default_blocking",
@@ -98,6 +115,9 @@ _NUMPY_DTYPE = {"f32": np.float32, "f64": np.float64}
 # void epilogue(void *ctx, int64 r0, int64 r1, int64 c0, int64 c1): see the module docstring
 EPILOGUE = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64, _I64, _I64])
 EPILOGUE_PTR = ir.PointerType(EPILOGUE)
+# void pack(void *pctx, int64 r0, int64 rows, int64 c0, int64 cols, T *dst): see the docstring
+PACK = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64, _I64, _I64, _PTR])
+PACK_PTR = ir.PointerType(PACK)
 _ALIGN_BYTES = 64  # one cache line; also the AVX-512 vector size
 
 
@@ -286,11 +306,12 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
             (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "C"), (_I64, "rsC"),
             (_I64, "beta"), (_PTR, "workspace"), (EPILOGUE_PTR, "epilogue"), (_PTR, "ctx"),
-            (_I64, "row0"), (_I64, "col0")]
+            (_I64, "row0"), (_I64, "col0"), (PACK_PTR, "pack_a"), (PACK_PTR, "pack_b"),
+            (_PTR, "pctx")]
     fn, e = _new_function(module, name, args, elem)
     fn.linkage = "external"
     (big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws, ep, ctx, row0,
-     col0) = fn.args
+     col0, pack_a_fn, pack_b_fn, pctx) = fn.args
     b = e.b
     zero = ir.Constant(elem, 0.0)
     has_epilogue = b.icmp_unsigned("!=", ep, ir.Constant(EPILOGUE_PTR, None))
@@ -323,8 +344,14 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
             kc = e.min(_c(blk.kc), b.sub(big_k, pc))
             # Only the first rank-kc update may overwrite C; later ones accumulate onto it.
             beta_eff = b.select(b.icmp_signed("==", pc, _c(0)), beta, _c(1))
-            b.call(pack_a, [mc, kc, e.ptr(a, b.add(b.mul(ic, rsa), b.mul(pc, csa))), rsa, csa,
-                            ap])
+            with e.if_else(b.icmp_unsigned("==", pack_a_fn, ir.Constant(PACK_PTR, None))) \
+                    as (strided, given):
+                with strided:
+                    b.call(pack_a, [mc, kc, e.ptr(a, b.add(b.mul(ic, rsa), b.mul(pc, csa))),
+                                    rsa, csa, ap])
+                with given:
+                    b.call(pack_a_fn, [pctx, b.add(row0, ic), mc, pc, kc, ap])
+                    _emit_zero_rows(e, blk, mc, kc, ap)
             with counted_loop(b, _c(0), big_n, "jc", step=blk.nc) as jc:
                 nc = e.min(_c(blk.nc), b.sub(big_n, jc))
                 b_block = e.ptr(bmat, b.add(b.mul(pc, rsb), b.mul(jc, csb)))
@@ -333,14 +360,26 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
 
                 def strip_done(ir_, m):
                     finished(b.add(ic, ir_), m, jc, nc, last)
+                given_b = (pack_b_fn, pctx, pc, b.add(col0, jc))
                 _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp, ap,
-                            c_block, rsc, beta_eff, tile, strip_done)
+                            c_block, rsc, beta_eff, tile, strip_done, given_b)
     b.ret_void()
     return fn
 
 
+def _emit_zero_rows(e, blk: GemmBlocking, mc, kc, ap) -> None:
+    """Zero rows mc.. of the last A micro-panel (a pack_a callback writes only mc rows)."""
+    b = e.b
+    memset = e.fn.module.declare_intrinsic("llvm.memset", [_PTR, _I64])
+    size = 8 if isinstance(e.elem, ir.DoubleType) else 4
+    end = b.mul(b.sdiv(b.add(mc, _c(blk.mr - 1)), _c(blk.mr)), _c(blk.mr))
+    with counted_loop(b, mc, end, "iz") as i:
+        b.call(memset, [e.ptr(ap, b.mul(i, _c(blk.kc))), ir.Constant(ir.IntType(8), 0),
+                        b.mul(kc, _c(size)), ir.Constant(ir.IntType(1), 0)])
+
+
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
-                beta, tile, strip_done) -> None:
+                beta, tile, strip_done, given_b) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
     B block (bsrc, strides rsb, csb) packed into bp on the way. strip_done(ir, rows) emits
     what follows the update of each strip of MR rows (the epilogue call).
@@ -349,23 +388,30 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     B panels as it uses them (kernels[1], the packing kernel), so the copy overlaps the FMAs;
     only the last, partial panel (nc % NR columns, zero-padded) is packed by pack_b
     beforehand. Otherwise pack_b packs the whole block first. Then the remaining A panels
-    run on the packed block.
+    run on the packed block. given_b = (pack_b callback, its ctx, first row and column of the
+    block in B): a non-null callback packs the whole block instead.
     """
     kernel, kernel_pack = kernels
     mc, nc, kc = sizes
     b = e.b
     first = _c(0)
+    callback, pctx, k0, j0 = given_b
+    given = b.icmp_unsigned("!=", callback, ir.Constant(PACK_PTR, None))
+    with e.if_(given):
+        b.call(callback, [pctx, k0, kc, j0, nc, bp])
     if not kernel_pack:
-        b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
+        with e.if_(b.not_(given)):
+            b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
     else:
-        row_major = b.icmp_signed("==", csb, _c(1))
+        row_major = b.and_(b.icmp_signed("==", csb, _c(1)), b.not_(given))
         with e.if_else(row_major) as (then, otherwise):
             with then:
                 _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
                                  beta, tile)
                 strip_done(_c(0), e.min(_c(blk.mr), mc))
             with otherwise:
-                b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
+                with e.if_(b.not_(given)):
+                    b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
         first = b.select(row_major, _c(blk.mr), first)
     with counted_loop(b, first, mc, "ir", step=blk.mr) as ir_:
         m = e.min(_c(blk.mr), b.sub(mc, ir_))
@@ -408,7 +454,8 @@ _GEMM_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
 def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
@@ -487,6 +534,7 @@ class HostGemm:
             raise ValueError("gemm: workspace must be a contiguous, 64-byte aligned array of "
                              f"at least {self.workspace_elems} {self.dtype} elements")
         self.raw(m, n, k, a.ctypes.data, rsa, csa, b.ctypes.data, rsb, csb,
-                 out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0, 0)
+                 out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0, 0,
+                 None, None, None)
         return out
 

@@ -70,6 +70,15 @@ def join_layout(batch, spatial, channels, channels_last: bool) -> tuple:
     return (batch, channels, *spatial)
 
 
+def as_gemm(node) -> bool:
+    """Whether a conv, conv_input_grad or conv_filter_grad node is one implicit GEMM (see
+    passes/lower.py): a float32/64 channels-last convolution of one feature group, whose
+    activations are (pixels, channels) matrices. The others lower to direct loops."""
+    a = node.attrs
+    return node.dtype.name in ("float32", "float64") and a["channels_last"] \
+        and a["groups"] == 1
+
+
 def output_size(n, k, stride, dilation, before, after):
     """The output length along one spatial axis (None if n is unknown)."""
     if n is None:
