@@ -30,6 +30,7 @@ class System:
     fn: Callable[[], object]
     outputs: str  # "fresh" (allocated per call), "reused (out=)", "in place" (training state)
     compile_s: Optional[float] = None  # build/compile + first call, where there is one
+    first: object = None  # a training step's first result (the loss from the same weights)
 
 
 @dataclass

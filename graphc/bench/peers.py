@@ -174,7 +174,8 @@ def graphc_systems(case, target: str, threads: int, cache_dir: Optional[str] = N
     first = call(*values)
     compile_s = time.perf_counter() - start
     systems = [System("graphc", "graphc", lambda: call(*values),
-                      "in place" if case.stateful else "fresh", compile_s)]
+                      "in place" if case.stateful else "fresh", compile_s,
+                      first[-1] if case.stateful and isinstance(first, list) else None)]
     outs = None if case.stateful else _out_buffers(first)
     if outs is not None:
         systems.append(System("graphc out=", "graphc", lambda: call(*values, out=outs),

@@ -21,10 +21,11 @@ GELU_C, GELU_K = 0.7978845608, 0.044715
 
 
 def _timed_first(fn):
-    """(fn, seconds of its first call): for libraries that compile on first use."""
+    """(fn, seconds of its first call, its result): for libraries that compile on first
+    use."""
     start = time.perf_counter()
-    fn()
-    return fn, time.perf_counter() - start
+    first = fn()
+    return fn, time.perf_counter() - start, first
 
 
 # --- torch -------------------------------------------------------------------------------------
@@ -55,7 +56,9 @@ class TorchPeer(Peer):
         fn = _torch_fn(torch, case, t)
         if fn is None:
             return []
-        out = [System("torch", "torch", fn, "in place" if case.stateful else "fresh")]
+        first = fn() if case.stateful else None  # the first step's loss, to compare
+        out = [System("torch", "torch", fn, "in place" if case.stateful else "fresh",
+                      first=first)]
         if case.workload in ("W3", "matmul", "W7"):
             a, b = (t["a"], t["b"]) if "a" in t else (t["x"], t["y"])
             op = torch.matmul if case.workload != "W7" else torch.add
@@ -82,6 +85,12 @@ def _torch_fn(torch, case, t):
         return lambda: torch.add(t["x"], t["y"])
     if w == "W4":
         return _torch_mlp(torch, case, t)
+    if w == "W5":
+        from graphc.bench.cnn import cnn_step_torch
+        return cnn_step_torch(torch, case.arrays, case.params["lr"])
+    if w == "W8":
+        from graphc.bench.cnn import resnet_torch
+        return resnet_torch(torch, case.arrays)
     if w == "op" and not case.params["attrs"]:
         fn = getattr(torch, case.params["op"], None)
         return (lambda: fn(*t.values())) if callable(fn) else None
@@ -136,12 +145,19 @@ class JaxPeer(Peer):
                                                  for a in case.arrays.values()):
             return []  # jax would silently compute in float32
         args = {k: jax.device_put(v) for k, v in case.arrays.items()}
-        fn = _jax_mlp(jax, case, args) if case.workload == "W4" else _jax_call(jax, case, args)
+        if case.workload == "W5":
+            from graphc.bench.cnn import cnn_step_jax
+            fn = cnn_step_jax(jax, case.arrays, case.params["lr"])
+        elif case.workload == "W4":
+            fn = _jax_mlp(jax, case, args)
+        else:
+            fn = _jax_call(jax, case, args)
         if fn is None:
             return []
-        fn, compile_s = _timed_first(fn)  # jit compiles on the first call
+        fn, compile_s, first = _timed_first(fn)  # jit compiles on the first call
         outputs = "functional update" if case.stateful else "fresh"
-        return [System("jax.jit", "jax", fn, outputs, compile_s)]
+        return [System("jax.jit", "jax", fn, outputs, compile_s,
+                       first if case.stateful else None)]
 
 
 def _jax_call(jax, case, args):
@@ -253,6 +269,9 @@ def _onnx_model(case):
     from onnx import helper, numpy_helper
 
     w, arrays = case.workload, case.arrays
+    if w == "W8":
+        from graphc.bench.cnn import resnet_onnx
+        return resnet_onnx(arrays)
     if w == "W1":
         consts = {"a": arrays["a"], "b": arrays["b"]}
         consts.update({k: arrays["x"].dtype.type(v) for k, v in

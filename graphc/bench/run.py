@@ -161,17 +161,23 @@ def _load():
 
 
 def check_agreement(systems: list, case) -> dict:
-    """system name -> whether one call's result matches graphc's (None: not compared)."""
-    if case.stateful or not systems:
+    """system name -> whether one call's result matches graphc's (None: not compared).
+    Training steps compare their first steps' results (the loss from the same weights)."""
+    if not systems or (case.stateful and systems[0].first is None):
         return {}
+
+    def result(system):
+        return system.first if case.stateful else system.fn()
     try:
-        ref = np.asarray(systems[0].fn(), dtype=np.float64)
+        ref = np.asarray(result(systems[0]), dtype=np.float64)
     except (TypeError, ValueError):
         return {}
     answer = {}
     for system in systems[1:]:
+        if case.stateful and system.first is None:
+            continue
         try:
-            got = np.asarray(system.fn(), dtype=np.float64)
+            got = np.asarray(result(system), dtype=np.float64)
         except (TypeError, ValueError):
             continue
         scale = float(np.abs(ref).max()) if ref.size else 1.0

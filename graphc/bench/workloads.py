@@ -13,9 +13,13 @@ comparable across commits and projects while they are.
   W4  MLP training step: 784-512-512-10 dense layers with biases, ReLU, mean sparse softmax
       cross-entropy, batch 256, SGD lr 0.01 (forward, backward, update). Flops: the matmuls
       only (forward, weight gradients, and input gradients of layers 2 and 3).
-  W5  CNN training step, W6 transformer encoder layer, W8 ResNet-18 inference: listed, but
-      graphc has no convolution or attention yet, so they report "not available yet".
+  W5  CNN training step: the deep-MNIST CNN (two 5x5 convolutions with max pools, two dense
+      layers), batch 64 of 28x28x1, SGD lr 0.01 (bench/cnn.py defines it and its flops).
+  W6  transformer encoder layer: listed, but graphc has no attention layer yet, so it
+      reports "not available yet".
   W7  dispatch: z = x + y of 16 f32, per-call latency.
+  W8  ResNet-18 inference, batch 1, 224x224x3 NHWC, BN with random running statistics
+      (bench/cnn.py).
 
 `size="small"` shrinks every workload (same computation, tiny arrays) for smoke tests.
 """
@@ -234,15 +238,35 @@ def w7_cases(size: str) -> list:
                  latency=True)]
 
 
-NO_CONV = "not available yet: graphc has no convolution or pooling primitives"
+# --- W5, W8 (graphc/bench/cnn.py) -----------------------------------------------------------
+def w5_cases(size: str) -> list:
+    from graphc.bench import cnn
+    lr = 0.01
+    arrays = cnn.cnn_arrays(64, 28) if size == "full" else \
+        cnn.cnn_arrays(4, 8, channels=(4, 8), hidden=16)
+    batch, side = arrays["x"].shape[:2]
+    return [Case("W5", f"W5 CNN train step b={batch} {side}x{side}", arrays, ["x", "labels"],
+                 lambda tf: cnn.cnn_step_graphc(tf, arrays, lr), flops=cnn.cnn_flops(arrays),
+                 stateful=True, params={"lr": lr})]
+
+
+def w8_cases(size: str) -> list:
+    from graphc.bench import cnn
+    arrays = cnn.resnet_arrays() if size == "full" else \
+        cnn.resnet_arrays(32, widths=(8, 16, 32, 64), classes=10)
+    side = arrays["x"].shape[1]
+    return [Case("W8", f"W8 ResNet-18 inference b=1 {side}x{side}", arrays, ["x"],
+                 lambda tf: cnn.resnet_graphc(tf, arrays), flops=cnn.resnet_flops(arrays))]
+
+
 WORKLOADS = {w.name: w for w in [
     Workload("W1", "fused elementwise gelu_tanh(x*a+b), x (4096, 4096) f32", w1_cases),
     Workload("W2", "row softmax, (4096, 4096) f32", w2_cases),
     Workload("W3", "square f32 matmul, n = 256, 1024, 2048", w3_cases),
     Workload("W4", "MLP 784-512-512-10 training step, batch 256, SGD", w4_cases),
-    Workload("W5", "CNN training step, input (64, 1, 28, 28)", missing=NO_CONV),
+    Workload("W5", "CNN training step, batch 64 of 28x28x1, SGD", w5_cases),
     Workload("W6", "transformer encoder layer forward, batch 8, seq 128, d_model 256",
              missing="not available yet: graphc has no attention layer"),
     Workload("W7", "dispatch latency, x + y of 16 f32", w7_cases),
-    Workload("W8", "ResNet-18 inference, 224x224x3, batch 1", missing=NO_CONV),
+    Workload("W8", "ResNet-18 inference, 224x224x3, batch 1", w8_cases),
 ]}

@@ -254,7 +254,10 @@ class CompileWorker:
                 proc.kill()
             self._last_status = proc.wait()
             for stream in (proc.stdin, proc.stdout):
-                stream.close()
+                try:
+                    stream.close()
+                except OSError:  # a dead worker's stdin cannot take the buffered rest
+                    pass
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -267,7 +270,10 @@ class CompileWorker:
         if proc is not None:
             proc.returncode = 0  # not ours to wait for; keeps Popen from tracking it
             for stream in (proc.stdin, proc.stdout):
-                stream.close()
+                try:
+                    stream.close()
+                except OSError:  # a dead worker's stdin cannot take the buffered rest
+                    pass
         if self._log is not None:
             self._log.close()
             self._log = None
