@@ -540,12 +540,21 @@ class Lowering:
         _, spatial, channels = split_layout(x.shape, True)
         kernel, out_channels = w.shape[:s], w.shape[-1]
         row = _unflatten(K.Var(K.PACK_ROW), node.shape[:-1])
-        ks = _unflatten(K.Var(K.PACK_SEG), kernel)
+        lane, lanes = K.Var(K.PACK_LANE), channels
+        if channels < FEW_CHANNELS and a["dilations"][-1] == 1:
+            # few channels (an image's 1 or 3): a segment is a whole kernel row, whose
+            # kernel[-1] * C elements are contiguous in x
+            lanes *= kernel[-1]
+            ks = _unflatten(K.Var(K.PACK_SEG), kernel[:-1]) + [
+                K.Binary("floordiv", lane, K.Const(channels), K.INDEX)]
+            lane = K.Binary("mod", lane, K.Const(channels), K.INDEX)
+        else:
+            ks = _unflatten(K.Var(K.PACK_SEG), kernel)
         inside, pos = _window_reads(row[1:], ks, a["strides"], a["dilations"], a["padding"],
                                     spatial)
-        patch = _masked(inside, self.at(x, [row[0], *pos, K.Var(K.PACK_LANE)]))
+        patch = _masked(inside, self.at(x, [row[0], *pos, lane]))
         pixels = size_of(node.shape[:-1])
-        return self._conv_gemm(node, (patch, channels), w, (pixels, out_channels), consumer)
+        return self._conv_gemm(node, (patch, lanes), w, (pixels, out_channels), consumer)
 
     def _conv_filter_grad_as_gemm(self, node):
         x, g = node.inputs
@@ -781,6 +790,9 @@ class Lowering:
         return self.kernel(node, body)
 
 
+# a convolution's patches with fewer input channels than this are packed a kernel row at a
+# time rather than a channel vector at a time (conv of 3 channels: 21 elements, not 3)
+FEW_CHANNELS = 16
 COLUMN_MIN = 8  # a reduction keeping a last axis this long accumulates whole rows
 COLUMN_BLOCK = 1024  # output elements one accumulator block holds (4 KiB of f32: in L1)
 COLUMN_BLOCK_VAR = "cblk"  # the variable of _reduce_columns' block loop (schedule_gpu reads it)
