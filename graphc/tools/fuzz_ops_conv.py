@@ -30,9 +30,12 @@ def conv(g):
     a = g.pick(lambda v: _fits(v) and len(v.shape) - 2 in ranks)
     if a is None:
         s = int(g.rng.choice(ranks))
+        # sometimes 16+ channels: the implicit GEMM packs those a channel vector at a time,
+        # fewer a kernel row at a time (lower.FEW_CHANNELS)
+        channels = int(g.rng.integers(16, 21)) if g.rng.random() < 0.25 and s < 3 else \
+            int(g.rng.integers(1, 5))
         shape = (int(g.rng.integers(1, 3)),) + tuple(int(g.rng.integers(1, 9))
-                                                      for _ in range(s)) + \
-            (int(g.rng.integers(1, 5)),)
+                                                      for _ in range(s)) + (channels,)
         a = g.feed(g.float, shape)
     s = len(a.shape) - 2
     last = bool(g.rng.random() < 0.6)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_close, llvm_plan, run
+from conftest import assert_close, llvm_plan, numpy_gemm, run
 
 import graphc as tf
 from graphc.errors import ShapeError
+from graphc.ir import kernel as K
+from graphc.ir.kernel_tools import interpret, verify_kernel
+from graphc.ir.ops.conv import as_gemm
+from graphc.passes.lower import Lowering
 from graphc.test import gradcheck
 
 _RNG = np.random.default_rng(2024)
@@ -259,3 +263,65 @@ def test_transpose_with_a_batch_known_at_run_time(target):
     pairs = [_same(8, 3, 2, 1), _same(6, 3, 2, 1)]
     assert_close(run(up, {g: gv}, target), direct_transpose(gv, wv, (3, 8, 6, 2), (2, 2),
                                                              (1, 1), pairs, 1))
+
+
+# --- the implicit GEMM (passes/lower.py) ----------------------------------------------------
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("channels", [3, 17])  # a kernel row per segment, a channel vector
+def test_residual_block_runs_in_gemm_epilogues(threads, channels):
+    """conv + batch norm + residual add + ReLU: each convolution is one GEMM whose epilogue
+    applies everything after it; the backward convolutions are GEMMs too."""
+    xv = u(2, 9, 7, channels).astype(np.float32)
+    x = tf.placeholder(tf.float32, [2, 9, 7, channels])
+    w1 = tf.constant(u(3, 3, channels, 16).astype(np.float32))
+    w2 = tf.constant(u(3, 3, 16, channels).astype(np.float32))
+    scale, shift = (tf.constant(u(16).astype(np.float32)) for _ in range(2))
+    h = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME") * scale + shift)
+    y = tf.nn.relu(tf.nn.conv2d(h, w2, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]) + x)
+    dx, = tf.gradients(tf.reduce_sum(y * y), [x])
+    # the gradient reaches about 500: float32 sums of that size carry 1e-5 of it in rounding
+    names, plan = llvm_plan([y, dx], {x: xv}, threads=threads, rtol=1e-4, atol=5e-3)
+    assert names.count("k_conv_maximum") == 2
+    assert names.count("k_conv_input_grad") == 2
+    gemms = [k for k in plan.kernels if k.name.startswith("k_conv")]
+    assert all(isinstance(k.body[0], K.Intrinsic) and k.body[0].name == "gemm"
+               and k.body[0].packs[0] is not None for k in gemms)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_which_convolutions_are_gemms(layout):
+    x = tf.placeholder(tf.float32, [1, 6, 6, 4] if layout == "NHWC" else [1, 4, 6, 6])
+    plain = tf.nn.conv2d(x, tf.zeros([3, 3, 4, 2]), 1, "SAME", data_format=layout)
+    grouped = tf.nn.conv2d(x, tf.zeros([3, 3, 2, 2]), 1, "SAME", data_format=layout)
+    half = tf.nn.conv2d(tf.cast(x, tf.float16), tf.zeros([3, 3, 4, 2], tf.float16), 1,
+                        "SAME", data_format=layout)
+    assert [as_gemm(t.node) for t in (plain, grouped, half)] == [layout == "NHWC", False,
+                                                                  False]
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_input_grad", "conv_filter_grad"])
+def test_the_interpreter_runs_packed_gemms(op):
+    """The L2 interpreter reads a gemm's packed operands through their values: a lowered
+    implicit-GEMM kernel interpreted with numpy's matmul gives the reference's numbers."""
+    xv, wv, gv = u(2, 5, 6, 3), u(2, 3, 3, 4), u(2, 3, 3, 4)
+    x, g = tf.constant(xv), tf.constant(gv)
+    w = tf.constant(wv)
+    kw = dict(strides=[1, 2, 2, 1], padding=[[0, 0], [1, 0], [1, 1], [0, 0]])
+    if op == "conv":
+        t = tf.nn.conv2d(x, w, **kw)
+    elif op == "conv_input_grad":
+        t = tf.nn.conv2d_backprop_input([2, 5, 6, 3], w, g, **kw)
+    else:
+        t = tf.nn.conv2d_backprop_filter(x, [2, 3, 3, 4], g, **kw)
+    node = t.node
+    assert node.op.name == op and as_gemm(node)
+    lowering = Lowering(lambda n: f"v{id(n)}")
+    kernel = lowering.lower(node)
+    verify_kernel(kernel)
+    mem = {f"v{id(n)}": n.attrs["value"].ravel().copy() for n in node.inputs
+           if n.op.name == "constant"}
+    mem[f"v{id(node)}"] = np.zeros(int(np.prod(node.shape)))
+    interpret(kernel, mem, intrinsics={"gemm": numpy_gemm})
+    want = run(t)
+    np.testing.assert_allclose(mem[f"v{id(node)}"].reshape(want.shape), want, rtol=1e-12,
+                               atol=1e-12)
