@@ -146,7 +146,36 @@ SIMPLIFY_RULES = RuleTable([
 ])
 
 # Valid only without nan, inf and signed zeros (options.fast_math).
+def _channel_scale(conv: Node, c: Node):
+    """c's values as one per output channel of `conv`, if c (a constant multiplying the
+    convolution) broadcasts along its channel axis only; else None."""
+    value = constant_value(c)
+    channels = conv.shape[-1] if conv.attrs["channels_last"] else conv.shape[1]
+    axis = len(conv.shape) - 1 if conv.attrs["channels_last"] else 1
+    shape = value.shape
+    lead = len(conv.shape) - len(shape)
+    if lead < 0 or any(d != 1 for i, d in enumerate(shape) if i + lead != axis) \
+            or (axis - lead >= 0 and shape[axis - lead] not in (1, channels)):
+        return None
+    return np.broadcast_to(value.reshape(-1) if value.size > 1 else value.reshape(1),
+                           (channels,))
+
+
+def _fold_scale(conv: Node, x: Node, w: Node, c: Node):
+    """conv(x, w) * c = conv(x, w * c) for a per-channel constant c (batch norm in
+    inference): the filter's last axis is the output channel. w * c rounds once more."""
+    scale = _channel_scale(conv, c)
+    if scale is None:
+        return None
+    folded = (constant_value(w) * scale).astype(constant_value(w).dtype)
+    return make("conv", x, constant(folded, w.dtype), **conv.attrs)
+
+
 FAST_MATH_RULES = RuleTable([
+    # batch norm folding: a convolution with a constant filter times a constant per output
+    # channel is the convolution with the scaled filter, up to one rounding of w * c
+    Rule("fold_conv_scale", P("mul", P("conv", var("x"), const("w"), name="conv"), const("c"),
+                              commutative=True), _fold_scale),
     # x + 0.0 is x except -0.0 + 0.0 = +0.0
     Rule("fast_add_zero", P("add", var("x"), const(value=0), commutative=True), lambda x: x),
     # x * 0 is 0 except for nan and inf (nan) and negative x (-0.0)

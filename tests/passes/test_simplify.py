@@ -201,3 +201,44 @@ def test_fast_math_programs_agree_on_ordinary_values(target):
     values = np.array([0.5, 1.0, 2.0, 3.0, 10.0], np.float32)
     with tf.Session(target=target, config=Options(fast_math=True, debug=True)) as sess:
         assert_close(sess.run(y, {x: values}), values / 3.0, rtol=1e-6)
+
+
+# --- batch norm folding (fast math) ---------------------------------------------------------
+def _conv(x, w, channels_last=True):
+    return make("conv", x, w, strides=(1, 1), dilations=(1, 1), padding=((1, 1), (1, 1)),
+                groups=1, channels_last=channels_last)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_a_per_channel_scale_folds_into_a_constant_filter(layout):
+    last = layout == "NHWC"
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((3, 3, 2, 4)).astype(np.float32)
+    s = rng.standard_normal(4).astype(np.float32)
+    x = ph((1, 5, 5, 2) if last else (1, 2, 5, 5))
+    scale = c(s if last else s.reshape(4, 1, 1))
+    before = make("mul", _conv(x, c(w), last), scale)
+    assert simplified(before, fast_math=True) is _conv(x, c(w * s), last)
+    assert simplified(before) is before
+    pixels = rng.standard_normal((5, 1)).astype(np.float32)
+    per_pixel = make("mul", _conv(x, c(w), last), c(pixels))
+    assert simplified(per_pixel, fast_math=True) is per_pixel  # not along channels only
+    variable_filter = make("mul", _conv(x, ph((3, 3, 2, 4)), last), scale)
+    assert simplified(variable_filter, fast_math=True) is variable_filter
+
+
+def test_batch_norm_folds_in_inference():
+    rng = np.random.default_rng(6)
+    xv = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [2, 6, 6, 3])
+    stats = [tf.constant(v.astype(np.float32)) for v in (
+        rng.standard_normal(8), rng.uniform(0.5, 2, 8), rng.standard_normal(8),
+        rng.uniform(0.5, 2, 8))]
+    h = tf.nn.conv2d(x, tf.constant(rng.standard_normal((3, 3, 3, 8)).astype(np.float32)), 1,
+                     "SAME")
+    y = tf.nn.relu(tf.nn.batch_normalization(h, *stats, 1e-3))
+    with tf.Session(config=Options(fast_math=True)) as sess:
+        got = sess.run(y, {x: xv})
+        plan = next(iter(sess._executor._plans.values()))
+    assert [k.name for k in plan.kernels] == ["k_conv_maximum"]
+    assert_close(got, run(y, {x: xv}), rtol=1e-5, atol=1e-5)
