@@ -499,19 +499,19 @@ class Lowering:
     # are the gemm's K.Packs, copied segment by segment (a kernel offset's channels are
     # contiguous) straight into the GEMM's packed panels. The other layouts and grouped
     # convolutions lower to direct loops.
-    def _conv_gemm(self, node, a_value, b, c_shape, consumer=None) -> K.Kernel:
-        """The kernel of one implicit GEMM: C (c_shape = (M, N), node's buffer) = A @ B with
-        A given by a_value = (value, lanes), B either a node read as a row-major (K, N)
-        matrix or a (value, lanes) pack; `consumer`, elementwise, runs as the epilogue."""
-        (m, n), t = c_shape, dt(node)
-        k = None
-        if isinstance(b, Node):
-            k = size_of(b.shape) // n
-            b_name, b_pack, b_strides = self.name(b), None, (n, 1)
-        else:
-            b_name, b_pack, b_strides = "", K.Pack(*b), (0, 0)
-        a_pack = K.Pack(*a_value)
-        k = k if k is not None else self._gemm_depth(node)
+    def _conv_gemm(self, node, a, b, sizes, consumer=None) -> K.Kernel:
+        """The kernel of one implicit GEMM: C (node's buffer, (M, N) of sizes = (M, N, K))
+        = A @ B, each operand either a (value, lanes) pack or (node, row stride, column
+        stride), a matrix in that node's buffer; `consumer`, elementwise, runs as the
+        epilogue."""
+        m, n, k = sizes
+        operands = []
+        for x in (a, b):
+            if isinstance(x[0], Node):
+                operands.append((self.name(x[0]), None, x[1:]))
+            else:
+                operands.append(("", K.Pack(*x), (0, 0)))
+        (a_name, a_pack, (rsa, csa)), (b_name, b_pack, (rsb, csb)) = operands
         epilogue = ()
         if consumer is not None:  # out[row as index, j] = consumer's value there
             i, j = K.Var("i"), K.Var("j")
@@ -520,18 +520,23 @@ class Lowering:
                 else self.elementwise(consumer, idx, consumer.shape)
             epilogue = K.nest(["i", "j"], [m, n], [K.Store(self.name(consumer), K.add(
                 K.mul(i, n), j), value)])
-        call = K.Intrinsic("gemm", ("", b_name, self.name(node)), (
-            K.Const(m), K.Const(n), K.Const(k), K.Const(0), K.Const(0), K.Const(0), K.Const(0),
-            K.Const(b_strides[0]), K.Const(b_strides[1]), K.Const(0)), epilogue,
-            (a_pack, b_pack))
+        call = K.Intrinsic("gemm", (a_name, b_name, self.name(node)), tuple(K.Const(v) for v in (
+            m, n, k, 0, rsa, csa, 0, rsb, csb, 0)), epilogue,
+            (a_pack, b_pack) if a_pack or b_pack else ())
         name = f"k_{node.op.name}_{consumer.op.name}" if consumer is not None else ""
         return self.kernel(node, [call], name)
 
-    @staticmethod
-    def _gemm_depth(node) -> int:
-        """K of a conv_input_grad's GEMM: kernel offsets * output channels."""
-        w = node.inputs[1]
-        return size_of(w.shape[:-2]) * w.shape[-1]
+    def _pointwise(self, node, *operands) -> bool:
+        """Whether a convolution's GEMM reads its operands as they are: a 1x1 kernel of
+        stride 1 without padding (its activations are the matrices) over materialized
+        values."""
+        a = node.attrs
+        kernel = node.shape[:-2] if node.op.name == "conv_filter_grad" else \
+            node.inputs[1].shape[:-2]
+        return all(k == 1 for k in kernel) and all(st == 1 for st in a["strides"]) \
+            and all(p == (0, 0) for p in a["padding"]) and not any(
+                x in self.inlined or x in self.expressions or x in self.row_values
+                for x in operands)
 
     def _conv_as_gemm(self, node, consumer=None):
         x, w = node.inputs
@@ -539,6 +544,11 @@ class Lowering:
         s = len(a["strides"])
         _, spatial, channels = split_layout(x.shape, True)
         kernel, out_channels = w.shape[:s], w.shape[-1]
+        pixels = size_of(node.shape[:-1])
+        sizes = (pixels, out_channels, size_of(kernel) * channels)
+        if self._pointwise(node, x):  # out (pixels, O) = x (pixels, C) @ w (C, O)
+            return self._conv_gemm(node, (x, channels, 1), (w, out_channels, 1), sizes,
+                                   consumer)
         row = _unflatten(K.Var(K.PACK_ROW), node.shape[:-1])
         lane, lanes = K.Var(K.PACK_LANE), channels
         if channels < FEW_CHANNELS and a["dilations"][-1] == 1:
@@ -553,8 +563,7 @@ class Lowering:
         inside, pos = _window_reads(row[1:], ks, a["strides"], a["dilations"], a["padding"],
                                     spatial)
         patch = _masked(inside, self.at(x, [row[0], *pos, lane]))
-        pixels = size_of(node.shape[:-1])
-        return self._conv_gemm(node, (patch, lanes), w, (pixels, out_channels), consumer)
+        return self._conv_gemm(node, (patch, lanes), (w, out_channels, 1), sizes, consumer)
 
     def _conv_filter_grad_as_gemm(self, node):
         x, g = node.inputs
@@ -562,6 +571,10 @@ class Lowering:
         s = len(a["strides"])
         _, spatial, channels = split_layout(x.shape, True)
         kernel, out_channels = node.shape[:s], node.shape[-1]
+        pixels = size_of(g.shape[:-1])
+        sizes = (size_of(kernel) * channels, out_channels, pixels)
+        if self._pointwise(node, x, g):  # dw (C, O) = x^T (C, pixels) @ g (pixels, O)
+            return self._conv_gemm(node, (x, 1, channels), (g, out_channels, 1), sizes)
         offset = _unflatten(K.Binary("floordiv", K.Var(K.PACK_ROW), K.Const(channels),
                                      K.INDEX), kernel)
         c = K.Binary("mod", K.Var(K.PACK_ROW), K.Const(channels), K.INDEX)
@@ -570,8 +583,7 @@ class Lowering:
         inside, pos = _window_reads(pixel[1:], offset, a["strides"], a["dilations"],
                                     a["padding"], spatial)
         patch = _masked(inside, self.at(x, [pixel[0], *pos, c]))
-        return self._conv_gemm(node, (patch, g.shape[-2]), g,
-                               (size_of(kernel) * channels, out_channels))
+        return self._conv_gemm(node, (patch, g.shape[-2]), (g, out_channels, 1), sizes)
 
     def _conv_input_grad_as_gemm(self, node):
         g, w, _ = node.inputs
@@ -579,14 +591,16 @@ class Lowering:
         s = len(a["strides"])
         _, out_spatial, out_channels = split_layout(g.shape, True)
         kernel, channels = w.shape[:s], node.shape[-1]
+        sizes = (size_of(node.shape[:-1]), channels, size_of(kernel) * out_channels)
+        if self._pointwise(node, g, w):  # dx (pixels, C) = g (pixels, O) @ w^T (O, C)
+            return self._conv_gemm(node, (g, out_channels, 1), (w, 1, out_channels), sizes)
         row = _unflatten(K.Var(K.PACK_ROW), node.shape[:-1])
         ks = _unflatten(K.Var(K.PACK_SEG), kernel)
         exists, src = _window_sources(row[1:], ks, a["strides"], a["dilations"], a["padding"],
                                       out_spatial)
         window = _masked(exists, self.at(g, [row[0], *src, K.Var(K.PACK_LANE)]))
         filt = self.at(w, ks + [K.Var(K.PACK_COL), K.Var(K.PACK_LANE)])
-        return self._conv_gemm(node, (window, out_channels), (filt, out_channels),
-                               (size_of(node.shape[:-1]), channels))
+        return self._conv_gemm(node, (window, out_channels), (filt, out_channels), sizes)
 
     def _conv(self, node, consumer=None):
         """out[n, o, co] = sum over kernel offsets k and the group's input channels c of

@@ -325,3 +325,28 @@ def test_the_interpreter_runs_packed_gemms(op):
     want = run(t)
     np.testing.assert_allclose(mem[f"v{id(node)}"].reshape(want.shape), want, rtol=1e-12,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pointwise_convolutions_are_plain_gemms(threads):
+    """A 1x1 convolution of stride 1 reads its activations as matrices: no packed operand
+    in the forward GEMM or either gradient's; a strided 1x1 one still packs its input."""
+    xv = u(2, 5, 3, 6).astype(np.float32)
+    x = tf.placeholder(tf.float32, [2, 5, 3, 6])
+    w = tf.placeholder(tf.float32, [1, 1, 6, 4])
+    wv = u(1, 1, 6, 4).astype(np.float32)
+    y = tf.nn.conv2d(x, w, 1, "VALID")
+    strided = tf.nn.conv2d(x, w, 2, "VALID")
+    loss = tf.reduce_sum(tf.sin(y)) + tf.reduce_sum(strided * strided)
+    dx, dw = tf.gradients(loss, [x, w])
+    names, plan = llvm_plan([y, strided, dx, dw], {x: xv, w: wv}, threads=threads)
+    packs = {}
+    for k in plan.kernels:
+        if k.name.startswith("k_conv"):
+            (call,) = [s for s in k.body if isinstance(s, K.Intrinsic)]
+            node = k.notes["node"]
+            packs.setdefault(node.op.name, []).append(
+                (node.attrs["strides"], any(p is not None for p in call.packs)))
+    assert sorted(packs["conv"]) == [((1, 1), False), ((2, 2), True)]
+    assert sorted(packs["conv_input_grad"]) == [((1, 1), False), ((2, 2), True)]
+    assert sorted(packs["conv_filter_grad"]) == [((1, 1), False), ((2, 2), True)]
