@@ -47,7 +47,8 @@ def test_all_writes_json_with_finite_numbers(all_run):
     for key in ("command", "date", "host", "settings", "placement", "graphc", "peers",
                 "machine", "results", "errors", "unavailable"):
         assert key in doc
-    assert {r["workload"] for r in doc["results"]} == {"W1", "W2", "W3", "W4", "W7"}
+    assert {r["workload"] for r in doc["results"]} == {"W1", "W2", "W3", "W4", "W5", "W7",
+                                                       "W8"}
     for row in doc["results"]:
         for key in ("median_s", "min_s", "max_s", "q1_s", "q3_s", "cpu_over_wall"):
             assert positive(row[key]), (row["case"], row["system"], key)
@@ -65,7 +66,7 @@ def test_all_writes_json_with_finite_numbers(all_run):
 
 def test_all_reports_missing_workloads_and_peers(all_run):
     _, doc = all_run
-    assert [u["workload"] for u in doc["unavailable"]] == ["W5", "W6", "W8"]
+    assert [u["workload"] for u in doc["unavailable"]] == ["W6"]
     assert all(u["reason"].startswith("not available yet") for u in doc["unavailable"])
     assert doc["peers"]["torch"]["status"] == "skipped (not installed)"
     assert doc["peers"]["numpy"]["status"] == "ok"
@@ -133,7 +134,8 @@ def test_script(capsys, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["W9"], "unknown workload 'W9': expected one of W1, W2"),
     (["missing_script.py"], "missing_script.py: no such file"),
-    (["W5"], "W5 (CNN training step, input (64, 1, 28, 28)) is not available yet"),
+    (["W6"], "W6 (transformer encoder layer forward, batch 8, seq 128, d_model 256) is not "
+             "available yet"),
     (["matmul", "--shape", "4x4"], "matmul takes one --shape MxNxK"),
     (["op", "no_such_op", "--shape", "4"], "unknown op 'no_such_op'"),
     (["op", "exp", "--shape", "4xq"], "cannot read shape '4xq'"),
@@ -189,3 +191,28 @@ def test_multi_thread_runs_with_numpy_restart_with_openblas_workers_that_sleep(m
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")  # the user's own choice stands
     bench_cli._quiet_openblas_threads(argparse.Namespace(threads="2", compare="numpy"))
     assert len(calls) == 1
+
+
+def test_cnn_workloads_compute_what_the_reference_does():
+    """W5's first step (its loss) and W8's logits, compiled, against the reference target, on
+    the small sizes; the peers' versions (torch, jax, onnxruntime) are compared with graphc's
+    in every run that has them (agrees_with_graphc)."""
+    import numpy as np
+
+    import graphc as tf
+    from graphc.bench.workloads import WORKLOADS
+
+    for name in ("W5", "W8"):
+        (case,) = WORKLOADS[name].cases("small")
+        results = []
+        for target in ("reference", "llvm"):
+            graph = tf.Graph()
+            with graph.as_default():
+                fetches, placeholders = case.build(tf)
+                init = tf.global_variables_initializer()
+            with tf.Session(target=target, graph=graph) as sess:
+                sess.run(init)
+                results.append(sess.run(fetches, dict(zip(placeholders, case.feed_values))))
+        ref, got = (r[-1] if isinstance(r, list) else r for r in results)
+        assert np.all(np.isfinite(ref)) and np.asarray(ref).size >= 1
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
