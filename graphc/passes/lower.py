@@ -16,7 +16,7 @@ import numpy as np
 from graphc.errors import UnimplementedError
 from graphc.ir import kernel as K
 from graphc.ir.node import Node
-from graphc.ir.ops.conv import as_gemm, join_layout, split_layout
+from graphc.ir.ops.conv import FEW_CHANNELS, as_gemm, join_layout, split_layout
 
 DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
       "bool": "bool"}
@@ -804,9 +804,6 @@ class Lowering:
         return self.kernel(node, body)
 
 
-# a convolution's patches with fewer input channels than this are packed a kernel row at a
-# time rather than a channel vector at a time (conv of 3 channels: 21 elements, not 3)
-FEW_CHANNELS = 16
 COLUMN_MIN = 8  # a reduction keeping a last axis this long accumulates whole rows
 COLUMN_BLOCK = 1024  # output elements one accumulator block holds (4 KiB of f32: in L1)
 COLUMN_BLOCK_VAR = "cblk"  # the variable of _reduce_columns' block loop (schedule_gpu reads it)

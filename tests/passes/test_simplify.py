@@ -205,7 +205,7 @@ def test_fast_math_programs_agree_on_ordinary_values(target):
 
 # --- batch norm folding (fast math) ---------------------------------------------------------
 def _conv(x, w, channels_last=True):
-    return make("conv", x, w, strides=(1, 1), dilations=(1, 1), padding=((1, 1), (1, 1)),
+    return make("conv", x, w, strides=(1, 1), dilations=(1, 1), padding=((0, 0), (0, 0)),
                 groups=1, channels_last=channels_last)
 
 
@@ -220,7 +220,7 @@ def test_a_per_channel_scale_folds_into_a_constant_filter(layout):
     before = make("mul", _conv(x, c(w), last), scale)
     assert simplified(before, fast_math=True) is _conv(x, c(w * s), last)
     assert simplified(before) is before
-    pixels = rng.standard_normal((5, 1)).astype(np.float32)
+    pixels = rng.standard_normal((3, 1)).astype(np.float32)
     per_pixel = make("mul", _conv(x, c(w), last), c(pixels))
     assert simplified(per_pixel, fast_math=True) is per_pixel  # not along channels only
     variable_filter = make("mul", _conv(x, ph((3, 3, 2, 4)), last), scale)
@@ -229,12 +229,12 @@ def test_a_per_channel_scale_folds_into_a_constant_filter(layout):
 
 def test_batch_norm_folds_in_inference():
     rng = np.random.default_rng(6)
-    xv = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
-    x = tf.placeholder(tf.float32, [2, 6, 6, 3])
+    xv = rng.standard_normal((2, 6, 6, 16)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [2, 6, 6, 16])
     stats = [tf.constant(v.astype(np.float32)) for v in (
         rng.standard_normal(8), rng.uniform(0.5, 2, 8), rng.standard_normal(8),
         rng.uniform(0.5, 2, 8))]
-    h = tf.nn.conv2d(x, tf.constant(rng.standard_normal((3, 3, 3, 8)).astype(np.float32)), 1,
+    h = tf.nn.conv2d(x, tf.constant(rng.standard_normal((3, 3, 16, 8)).astype(np.float32)), 1,
                      "SAME")
     y = tf.nn.relu(tf.nn.batch_normalization(h, *stats, 1e-3))
     with tf.Session(config=Options(fast_math=True)) as sess:
@@ -242,3 +242,18 @@ def test_batch_norm_folds_in_inference():
         plan = next(iter(sess._executor._plans.values()))
     assert [k.name for k in plan.kernels] == ["k_conv_maximum"]
     assert_close(got, run(y, {x: xv}), rtol=1e-5, atol=1e-5)
+
+
+def test_few_channel_convolutions_are_padded_explicitly():
+    w3 = c(np.ones((3, 3, 3, 4), np.float32))
+    x = ph((1, 5, 5, 3))
+    padded = make("conv", x, w3, strides=(1, 1), dilations=(1, 1),
+                  padding=((1, 1), (0, 2)), groups=1, channels_last=True)
+    expected = make("conv", make("pad", x, paddings=((0, 0), (1, 1), (0, 2), (0, 0)),
+                                 mode="CONSTANT", constant_value=0.0), w3,
+                    strides=(1, 1), dilations=(1, 1), padding=((0, 0), (0, 0)), groups=1,
+                    channels_last=True)
+    assert simplified(padded) is expected
+    wide = _conv(ph((1, 5, 5, 16)), c(np.ones((3, 3, 16, 4), np.float32)))
+    first = _conv(ph((1, 3, 5, 5)), w3, channels_last=False)
+    assert simplified(wide) is wide and simplified(first) is first

@@ -70,6 +70,12 @@ def join_layout(batch, spatial, channels, channels_last: bool) -> tuple:
     return (batch, channels, *spatial)
 
 
+# An implicit GEMM packs the patches of an input with fewer channels than this a kernel row
+# at a time (3 channels, 7 wide: 21 elements) rather than a channel vector at a time, and
+# simplify pads such an input explicitly first, so that the rows it packs need no mask.
+FEW_CHANNELS = 16
+
+
 def as_gemm(node) -> bool:
     """Whether a conv, conv_input_grad or conv_filter_grad node is one implicit GEMM (see
     passes/lower.py): a float32/64 channels-last convolution of one feature group, whose
