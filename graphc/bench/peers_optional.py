@@ -233,7 +233,8 @@ class OnnxRuntimePeer(Peer):
     def config(self) -> dict:
         import onnxruntime as ort
         return {"version": ort.__version__, "providers": ort.get_available_providers(),
-                "intra_op_num_threads": self.threads, "graph_optimization": "ORT_ENABLE_ALL"}
+                "intra_op_num_threads": self.threads, "graph_optimization": "ORT_ENABLE_ALL",
+                "allow_spinning": 0}
 
     def set_threads(self, n: int) -> str:
         self.threads = n
@@ -249,6 +250,10 @@ class OnnxRuntimePeer(Peer):
         options.intra_op_num_threads = self.threads or 0
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ort's pool spins after each run by default, taking the cores from whichever
+        # system the interleaved measurement times next (graphc alone ran W8 at 2 threads
+        # in 16.6 ms, beside a spinning ort in 17-45 ms)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(model.SerializeToString(), options,
                                     providers=["CPUExecutionProvider"])
         feeds = {k: case.arrays[k] for k in model_inputs(model)}
