@@ -16,7 +16,7 @@ import numpy as np
 from graphc.errors import UnimplementedError
 from graphc.ir import kernel as K
 from graphc.ir.node import Node
-from graphc.ir.ops.conv import FEW_CHANNELS, as_gemm, join_layout, split_layout
+from graphc.ir.ops.conv import FEW_CHANNELS, as_gemm, join_layout, output_size, split_layout
 
 DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
       "bool": "bool"}
@@ -561,7 +561,7 @@ class Lowering:
         else:
             ks = _unflatten(K.Var(K.PACK_SEG), kernel)
         inside, pos = _window_reads(row[1:], ks, a["strides"], a["dilations"], a["padding"],
-                                    spatial)
+                                    spatial, kernel)
         patch = _masked(inside, self.at(x, [row[0], *pos, lane]))
         return self._conv_gemm(node, (patch, lanes), (w, out_channels, 1), sizes, consumer)
 
@@ -581,7 +581,7 @@ class Lowering:
         # the pixels, the GEMM's K, in segments of one output row (the last spatial axis)
         pixel = _unflatten(K.Var(K.PACK_SEG), g.shape[:-2]) + [K.Var(K.PACK_LANE)]
         inside, pos = _window_reads(pixel[1:], offset, a["strides"], a["dilations"],
-                                    a["padding"], spatial)
+                                    a["padding"], spatial, kernel)
         patch = _masked(inside, self.at(x, [pixel[0], *pos, c]))
         return self._conv_gemm(node, (patch, g.shape[-2]), (g, out_channels, 1), sizes)
 
@@ -627,7 +627,7 @@ class Lowering:
         _, spatial, _ = split_layout(x.shape, last)
         per_group, out_channels = filter_shape[-2], filter_shape[-1]
         inside, pos = _window_reads(out, ks, a["strides"], a["dilations"], a["padding"],
-                                    spatial)
+                                    spatial, filter_shape[:-2])
         group = K.Binary("floordiv", co, K.Const(out_channels // a["groups"]), K.INDEX)
         channel = K.add(K.mul(group, per_group), c)
         return _masked(inside, self.at(x, join_layout(n, pos, channel, last)))
@@ -685,7 +685,7 @@ class Lowering:
         ks = [K.Var(f"{var}{d}") for d in range(len(a["window"]))]
         _, spatial, _ = split_layout(x.shape, last)
         inside, pos = _window_reads(out, ks, a["strides"], (1,) * len(ks), a["padding"],
-                                    spatial)
+                                    spatial, a["window"])
         return ks, inside, join_layout(n, pos, c, last)
 
     def _pool(self, node):
@@ -847,12 +847,22 @@ def _clamped(positions, sizes):
     return inside, [_clamp(j, n) for j, n in zip(positions, sizes)]
 
 
-def _window_reads(out, offsets, strides, dilations, padding, sizes):
+def _window_reads(out, offsets, strides, dilations, padding, sizes, kernel):
     """(whether it is inside the input, its index clamped in range) of the input position
-    output position `out` reads at kernel offset k: out * stride + k * dilation - before."""
-    pos = [K.add(K.add(K.mul(o, st), K.mul(k, d)), -b) for o, k, st, d, (b, _)
-           in zip(out, offsets, strides, dilations, padding)]
-    return _clamped(pos, sizes)
+    output position `out` reads at kernel offset k: out * stride + k * dilation - before.
+    Along an axis without padding before, whose every window (kernel: the window's
+    extents) ends inside the input, the position needs neither test nor clamp."""
+    inside, pos = K.Const(True, "bool"), []
+    for o, k, st, d, (b, a), n, ks in zip(out, offsets, strides, dilations, padding, sizes,
+                                          kernel):
+        p = K.add(K.add(K.mul(o, st), K.mul(k, d)), -b)
+        last = (output_size(n, ks, st, d, b, a) - 1) * st + (ks - 1) * d - b
+        if b == 0 and last <= n - 1:
+            pos.append(p)
+        else:
+            inside = K.Binary("and", inside, _within(p, n), "bool")
+            pos.append(_clamp(p, n))
+    return inside, pos
 
 
 def _window_sources(positions, offsets, strides, dilations, padding, out_sizes):
@@ -887,6 +897,8 @@ def _unflatten(i, dims) -> list:
 
 def _masked(inside, value) -> K.Expr:
     """value where inside, else zero (padding)."""
+    if inside == K.Const(True, "bool"):
+        return value
     return K.Select(inside, value, K.Const(0, value.dtype), value.dtype)
 
 
