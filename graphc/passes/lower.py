@@ -540,9 +540,7 @@ class Lowering:
 
     def _conv_as_gemm(self, node, consumer=None):
         x, w = node.inputs
-        a = node.attrs
-        s = len(a["strides"])
-        _, spatial, channels = split_layout(x.shape, True)
+        a, s, spatial, channels = _geometry(node, x)
         kernel, out_channels = w.shape[:s], w.shape[-1]
         pixels = size_of(node.shape[:-1])
         sizes = (pixels, out_channels, size_of(kernel) * channels)
@@ -567,9 +565,7 @@ class Lowering:
 
     def _conv_filter_grad_as_gemm(self, node):
         x, g = node.inputs
-        a = node.attrs
-        s = len(a["strides"])
-        _, spatial, channels = split_layout(x.shape, True)
+        a, s, spatial, channels = _geometry(node, x)
         kernel, out_channels = node.shape[:s], node.shape[-1]
         pixels = size_of(g.shape[:-1])
         sizes = (size_of(kernel) * channels, out_channels, pixels)
@@ -587,9 +583,7 @@ class Lowering:
 
     def _conv_input_grad_as_gemm(self, node):
         g, w, _ = node.inputs
-        a = node.attrs
-        s = len(a["strides"])
-        _, out_spatial, out_channels = split_layout(g.shape, True)
+        a, s, out_spatial, out_channels = _geometry(node, g)
         kernel, channels = w.shape[:s], node.shape[-1]
         sizes = (size_of(node.shape[:-1]), channels, size_of(kernel) * out_channels)
         if self._pointwise(node, g, w):  # dx (pixels, C) = g (pixels, O) @ w^T (O, C)
@@ -882,6 +876,13 @@ def _window_sources(positions, offsets, strides, dilations, padding, out_sizes):
         exists = K.Binary("and", exists, ok, "bool")
         src.append(_clamp(o, m))
     return exists, src
+
+
+def _geometry(node, activation):
+    """(attrs, spatial rank, spatial dims, channels) of an implicit-GEMM convolution node
+    and one of its channels-last activations."""
+    _, spatial, channels = split_layout(activation.shape, True)
+    return node.attrs, len(node.attrs["strides"]), spatial, channels
 
 
 def _unflatten(i, dims) -> list:

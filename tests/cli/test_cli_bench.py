@@ -3,7 +3,6 @@ available is an error; `all` skips those and says which and why."""
 
 from __future__ import annotations
 
-import pytest
 from cli_support import graphc
 
 FAST = ["--size", "small", "--threads", "1", "--repeat", "1", "--warmup", "0",
