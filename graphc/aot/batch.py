@@ -120,6 +120,12 @@ def _gather(node, states):
     return None
 
 
+def _conv(node, states):
+    """A convolution's output row i reads input row i only (axis 0 is the batch in both
+    layouts), with a fixed filter."""
+    return ROWS if states == [ROWS, FIXED] and _batched_out(node) else None
+
+
 def _shape(node, states):
     return SIZE
 
@@ -140,6 +146,8 @@ _RULES = {
     "tile": _keeps_axis0(lambda a: a["multiples"][0] == 1),
     "concat": _concat,
     "gather": _gather,
+    "conv": _conv,
+    "pool": _keeps_axis0(lambda a: True),  # windows never span the batch axis
     "shape": _shape,
     "assert": _assert,
 }

@@ -14,6 +14,7 @@ from graphc.codegen_llvm.gemm import (
     PACK_PTR,
     default_blocking,
     gemm_rows_partition,
+    narrow_blocking,
     gemm_workspace_elems,
     vector_width,
 )
@@ -45,22 +46,25 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     a, b_, c = s.buffers[:3]
     t = r.kernel.buffer(c).dtype
     width = vector_width(t, cpu)
-    fn = declare_gemm(r.module, t)
     m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
         int(x.value) if isinstance(x, K.Const) else None for x in s.args)
+    blocking = default_blocking(t, width)
+    narrow = narrow_blocking(t, width)
+    if narrow is not None and n <= narrow.nr:  # a C at most half a default tile wide
+        blocking = narrow
+    fn = declare_gemm(r.module, t, narrow=blocking is narrow)
     strides = (rsa, csa, rsb, csb)
     b = r.builder
     base = {name: b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
             if name else ir.Constant(PTR, None)  # a packed operand has no buffer of its own
             for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9]))}
-    blocking = default_blocking(t, width)
     if n > m and k >= COLUMN_SPLIT_MIN_K:  # (first row, rows, first column, columns)
         parts = [(0, m, first, cols)
                  for first, cols in gemm_rows_partition(n, r.threads, blocking.nr)]
     else:
         parts = [(first, rows, 0, n)
                  for first, rows in gemm_rows_partition(m, r.threads, blocking.mr)]
-    elems = gemm_workspace_elems(t, width)
+    elems = gemm_workspace_elems(t, width)  # the narrow GEMM's is the same size
     if len(s.buffers) > 3:
         ws = r.buffers[s.buffers[3]]
     else:  # one region per possible chunk

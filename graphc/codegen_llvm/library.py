@@ -16,10 +16,17 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from graphc.codegen_llvm.gemm import EPILOGUE_PTR, PACK_PTR, define_gemm, vector_width
+from graphc.codegen_llvm.gemm import (
+    EPILOGUE_PTR,
+    PACK_PTR,
+    define_gemm,
+    narrow_blocking,
+    vector_width,
+)
 from graphc.codegen_llvm.threads import define_parallel_runtime
 
-EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_parallel_for", "graphc_pool_shutdown")
+EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_gemm_narrow_f32",
+           "graphc_gemm_narrow_f64", "graphc_parallel_for", "graphc_pool_shutdown")
 
 
 def gemm_signature() -> ir.FunctionType:
@@ -29,9 +36,15 @@ def gemm_signature() -> ir.FunctionType:
                                            PACK_PTR, PACK_PTR, ptr])
 
 
-def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:
+def gemm_name(dtype: str, narrow: bool = False) -> str:
+    """The library's GEMM for `dtype`: the default tile, or the narrow one
+    (gemm.narrow_blocking) for a C at most its NR columns wide."""
+    return f"graphc_gemm_narrow_{dtype}" if narrow else f"graphc_gemm_{dtype}"
+
+
+def declare_gemm(module: ir.Module, dtype: str, narrow: bool = False) -> ir.Function:
     """The external declaration of the library's GEMM for `dtype` in a plan module."""
-    name = f"graphc_gemm_{dtype}"
+    name = gemm_name(dtype, narrow)
     if name not in module.globals:
         ir.Function(module, gemm_signature(), name=name)
     return module.globals[name]
@@ -42,7 +55,11 @@ def library_ir(cpu: str = "native") -> str:
     that CPU's vector width, so a plan must be rendered for the same CPU (intrinsics_for)."""
     module = ir.Module(name="graphc_library")
     for dtype in ("f32", "f64"):
-        define_gemm(module, dtype, vector_width(dtype, cpu))
+        width = vector_width(dtype, cpu)
+        define_gemm(module, dtype, width)
+        # the narrow GEMM: its own tile where the CPU has one, else the default's again
+        define_gemm(module, dtype, width, narrow_blocking(dtype, width),
+                    gemm_name(dtype, narrow=True))
     define_parallel_runtime(module)
     return str(module)
 

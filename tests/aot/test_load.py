@@ -128,3 +128,20 @@ def test_every_dtype_crosses_the_boundary(tmp_path):
     got = tf.load(a.shared)(*values)
     for value, (name, want) in zip(got, expected.items()):
         assert value.dtype == want.dtype and np.array_equal(value, want), name
+
+
+def test_a_convolutional_model_exports(tmp_path):
+    """Implicit-GEMM convolutions (packed operands, epilogues, the narrow GEMM) in an
+    artifact: the shared library computes what the session does, batch fixed or not."""
+    rng = np.random.default_rng(3)
+    x = tf.placeholder(tf.float32, [None, 9, 9, 3], name="images")
+    w1 = tf.constant(rng.standard_normal((3, 3, 3, 20)).astype(np.float32))
+    w2 = tf.constant(rng.standard_normal((1, 1, 20, 10)).astype(np.float32))
+    h = tf.nn.relu(tf.nn.conv2d(x, w1, 2, "SAME") + 0.5)
+    h = tf.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "VALID")
+    y = tf.reduce_mean(tf.nn.conv2d(h, w2, 1, "VALID"), axis=[1, 2])
+    images = rng.standard_normal((3, 9, 9, 3)).astype(np.float32)
+    with tf.Session() as sess:
+        want = sess.run(y, {x: images})
+        tf.export(y, x, tmp_path / "cnn", name="cnn", session=sess)
+    np.testing.assert_allclose(tf.load(tmp_path / "cnn")(images), want, rtol=1e-5, atol=1e-5)

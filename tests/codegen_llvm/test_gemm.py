@@ -25,6 +25,7 @@ from graphc.codegen_llvm.gemm import (
     gemm_rows_partition,
     gemm_workspace_elems,
     host_vector_width,
+    narrow_blocking,
 )
 
 SIZES = (1, 2, 3, 7, 16, 17, 31, 64, 255, 257)
@@ -347,3 +348,28 @@ def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
     if "a" in packed:  # every row block of A, each K block of it once per row block
         assert {(r0, rows) for r0, rows, _, _ in calls["a"]} == {
             (row0 + i, min(blk.mc, m - i)) for i in range(0, m, blk.mc)}
+
+
+@pytest.mark.parametrize("dtype, width", [("f32", 16), ("f64", 8), ("f32", 8), ("f64", 4)])
+def test_the_narrow_gemm_has_the_default_workspace(dtype, width):
+    """A plan sizes one workspace per thread for either GEMM (gemm_workspace_bytes)."""
+    base, narrow = default_blocking(dtype, width), narrow_blocking(dtype, width)
+    assert (narrow.mr, narrow.nr) == (2 * base.mr, base.nr // 2)
+    assert gemm_workspace_elems(dtype, width, narrow) <= gemm_workspace_elems(dtype, width)
+    narrow.check(width)
+
+
+@pytest.mark.parametrize("n, narrow", [(10, True), (32, True), (33, False)])
+def test_plans_take_the_narrow_gemm_for_narrow_products(n, narrow):
+    import graphc as tf
+    if narrow_blocking("f32", host_vector_width("f32")).nr < 32:
+        pytest.skip("this CPU's narrow tile is narrower than 32 columns")
+    rng = np.random.default_rng(n)
+    a, b = rng.standard_normal((40, 70)), rng.standard_normal((70, n))
+    x = tf.placeholder(tf.float32, [40, 70])
+    y = tf.matmul(x, tf.constant(b.astype(np.float32)))
+    with tf.Session(config=tf.Options(threads=2)) as sess:
+        got = sess.run(y, {x: a.astype(np.float32)})
+        plan = next(iter(sess._executor._plans.values()))
+    assert ("graphc_gemm_narrow_f32" in plan.ir_text) == narrow
+    np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
