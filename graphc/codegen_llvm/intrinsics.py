@@ -14,8 +14,8 @@ from graphc.codegen_llvm.gemm import (
     PACK_PTR,
     default_blocking,
     gemm_rows_partition,
-    narrow_blocking,
     gemm_workspace_elems,
+    narrow_blocking,
     vector_width,
 )
 from graphc.codegen_llvm.library import declare_gemm
