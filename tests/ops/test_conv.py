@@ -84,6 +84,10 @@ CASES = [
     ((2, 1, 4, 2), (1, 3, 2, 2), (1, 2), (1, 1), "SAME", 1),  # a size-1 spatial axis
     ((1, 4, 3, 5, 2), (2, 1, 2, 2, 2), (1, 2, 3), (1, 1, 1), "SAME", 1),  # 3-d
     ((1, 6, 6, 2), (3, 3, 2, 2), (2, 2), (1, 1), [[0, 0], [2, 0], [1, 3], [0, 0]], 1),
+    # 16+ channels: the implicit GEMM packs channel vectors (fewer: whole kernel rows)
+    ((1, 5, 6, 17), (3, 2, 17, 5), (2, 1), (1, 2), "SAME", 1),
+    ((2, 3, 4, 16), (1, 1, 16, 3), (1, 1), (1, 1), "VALID", 1),  # 1x1: a plain GEMM
+    ((1, 5, 4, 16), (1, 1, 16, 2), (2, 3), (1, 1), "SAME", 1),  # strided 1x1: packed
 ]
 
 
@@ -201,13 +205,18 @@ GRAD_CASES = [
         g, w, [1, 5, 4, 2], strides=[1, 2, 2, 1], padding="SAME"), (1, 3, 2, 3), (3, 3, 2, 3)),
     ("backprop_filter", lambda x, g: tf.nn.conv2d_backprop_filter(
         x, [2, 3, 3, 2], g, [1, 1, 2, 1], "VALID"), (1, 4, 5, 3), (1, 3, 2, 2)),
+    ("conv2d_16_channels", lambda x, w: tf.nn.conv2d(
+        x, w, strides=[1, 2, 1, 1], padding="SAME"), (1, 4, 3, 16), (2, 2, 16, 3)),
+    ("pointwise", lambda x, w: tf.nn.conv2d(x, w, 1, "VALID"), (2, 3, 2, 4), (1, 1, 4, 3)),
 ]
 
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
-def test_gradients_match_finite_differences(case):
+def test_gradients_match_finite_differences(case, target):
+    """Compiled too: on llvm the channels-last cases run the implicit GEMMs (forward and
+    both transposes) in float64."""
     _, fn, a, b = case
-    gradcheck(fn, [u(*a), u(*b)], atol=1e-6, rtol=1e-5)
+    gradcheck(fn, [u(*a), u(*b)], atol=1e-6, rtol=1e-5, target=target)
 
 
 def test_second_order_gradients():
