@@ -91,13 +91,13 @@ def test_fused_batch_norm_training_and_inference(layout, target):
     assert_close(got if layout == "NHWC" else np.moveaxis(got, 1, -1), want, rtol=1e-9)
 
 
-def test_fused_batch_norm_gradients():
+def test_fused_batch_norm_gradients(target):
     scale, offset = _RNG.uniform(0.5, 1.5, 3), _RNG.normal(size=3)
 
     def f(x):
         y, _, _ = tf.nn.fused_batch_norm(x, tf.constant(scale), tf.constant(offset))
         return y * y
-    gradcheck(f, [_RNG.normal(size=(2, 2, 3, 3))], atol=1e-6, rtol=1e-5)
+    gradcheck(f, [_RNG.normal(size=(2, 2, 3, 3))], atol=1e-6, rtol=1e-5, target=target)
 
 
 def test_lrn(target):
