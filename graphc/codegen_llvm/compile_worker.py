@@ -253,6 +253,11 @@ class CompileWorker:
             if proc.poll() is None:
                 proc.kill()
             self._last_status = proc.wait()
+        self._close(proc)
+
+    def _close(self, proc) -> None:
+        """Close our ends of a worker's pipes (if any) and the log."""
+        if proc is not None:
             for stream in (proc.stdin, proc.stdout):
                 try:
                     stream.close()
@@ -269,14 +274,7 @@ class CompileWorker:
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.returncode = 0  # not ours to wait for; keeps Popen from tracking it
-            for stream in (proc.stdin, proc.stdout):
-                try:
-                    stream.close()
-                except OSError:  # a dead worker's stdin cannot take the buffered rest
-                    pass
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._close(proc)
         self._owner = os.getpid()
 
     def _after_fork_in_child(self) -> None:
