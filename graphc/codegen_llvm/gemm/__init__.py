@@ -92,6 +92,7 @@ from graphc.codegen_llvm.gemm.kernels import (
     _emit_pack_a,
     _emit_pack_b,
     _new_function,
+    emit_zero_rows,
 )
 from graphc.codegen_llvm.irutil import counted_loop
 from graphc.codegen_llvm.jit import JITModule, optimize, shared_target_machine
@@ -375,7 +376,10 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                                     rsa, csa, ap])
                 with given:
                     b.call(pack_a_fn, [pctx, b.add(row0, ic), mc, pc, kc, ap])
-                    _emit_zero_rows(e, blk, mc, kc, ap)
+                    # the callback writes mc rows; the last micro-panel's rest is ours
+                    panels_end = b.mul(b.sdiv(b.add(mc, _c(blk.mr - 1)), _c(blk.mr)),
+                                       _c(blk.mr))
+                    emit_zero_rows(e, mc, panels_end, kc, ap, blk.kc)
             with counted_loop(b, _c(0), big_n, "jc", step=blk.nc) as jc:
                 nc = e.min(_c(blk.nc), b.sub(big_n, jc))
                 b_block = e.ptr(bmat, b.add(b.mul(pc, rsb), b.mul(jc, csb)))
@@ -389,17 +393,6 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                             c_block, rsc, beta_eff, tile, strip_done, given_b)
     b.ret_void()
     return fn
-
-
-def _emit_zero_rows(e, blk: GemmBlocking, mc, kc, ap) -> None:
-    """Zero rows mc.. of the last A micro-panel (a pack_a callback writes only mc rows)."""
-    b = e.b
-    memset = e.fn.module.declare_intrinsic("llvm.memset", [_PTR, _I64])
-    size = 8 if isinstance(e.elem, ir.DoubleType) else 4
-    end = b.mul(b.sdiv(b.add(mc, _c(blk.mr - 1)), _c(blk.mr)), _c(blk.mr))
-    with counted_loop(b, mc, end, "iz") as i:
-        b.call(memset, [e.ptr(ap, b.mul(i, _c(blk.kc))), ir.Constant(ir.IntType(8), 0),
-                        b.mul(kc, _c(size)), ir.Constant(ir.IntType(1), 0)])
 
 
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,

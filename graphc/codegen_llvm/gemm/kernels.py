@@ -106,7 +106,6 @@ def _emit_pack_a(module, prefix, elem, blk: GemmBlocking) -> ir.Function:
     b = e.b
     size = _ELEM_BYTES["f64" if isinstance(elem, ir.DoubleType) else "f32"]
     memcpy = module.declare_intrinsic("llvm.memcpy", [_PTR, _PTR, _I64])
-    memset = module.declare_intrinsic("llvm.memset", [_PTR, _I64])
     row_bytes = b.mul(kc, _c(size))
     false = ir.Constant(ir.IntType(1), 0)
     with counted_loop(b, _c(0), mc, "ir", step=mr) as i0:
@@ -126,13 +125,21 @@ def _emit_pack_a(module, prefix, elem, blk: GemmBlocking) -> ir.Function:
                     out = e.ptr(dst, b.mul(i, _c(kcmax)))
                     with counted_loop(b, _c(0), kc, "k") as k:
                         b.store(b.load(e.ptr(row, b.mul(k, csa)), typ=elem), e.ptr(out, k))
-        # Zero the rows past the edge of A: the kernel always computes MR rows, and garbage
-        # there could be denormals (slow) even though those rows are never written back.
-        with counted_loop(b, mrem, _c(mr), "iz") as i:
-            b.call(memset, [e.ptr(dst, b.mul(i, _c(kcmax))), ir.Constant(ir.IntType(8), 0),
-                            row_bytes, false])
+        emit_zero_rows(e, mrem, _c(mr), kc, dst, kcmax)
     b.ret_void()
     return fn
+
+
+def emit_zero_rows(e, first, end, kc, base, kcmax: int) -> None:
+    """Zero rows [first, end) of a packed A panel at `base` (row stride KC, kc elements
+    used): the kernel always computes MR rows, and garbage past the edge of A could be
+    denormals (slow) even though those rows are never written back."""
+    b = e.b
+    memset = e.fn.module.declare_intrinsic("llvm.memset", [_PTR, _I64])
+    size = _ELEM_BYTES["f64" if isinstance(e.elem, ir.DoubleType) else "f32"]
+    with counted_loop(b, first, end, "iz") as i:
+        b.call(memset, [e.ptr(base, b.mul(i, _c(kcmax))), ir.Constant(ir.IntType(8), 0),
+                        b.mul(kc, _c(size)), ir.Constant(ir.IntType(1), 0)])
 
 
 def _elem_align(elem: ir.Type) -> int:
