@@ -125,7 +125,8 @@ def _packs(r, packs, t: str, blocking) -> tuple:
     """(pack_a, pack_b, ctx) of a gemm whose operands are given as K.Packs (see the gemm's
     docstring for the callbacks' contract), nulls for strided operands. Each callback is
     outlined from L2 loops that copy the operand's block into the workspace segment by
-    segment, so the row and segment parts of the value are computed once per segment."""
+    segment, so the row and segment parts of the value are computed once per segment. Both
+    see the same names in scope, so one ctx serves both."""
     nulls = [ir.Constant(PACK_PTR, None)] * 2
     if not any(p is not None for p in packs):
         return (*nulls, ir.Constant(PTR, None))
@@ -135,7 +136,7 @@ def _packs(r, packs, t: str, blocking) -> tuple:
             continue
         r.outlined += 1
         fn, inner, ctx = r.outline(f"pack{'AB'[pos]}{r.outlined}", PACK, (
-            "pack.r0", "pack.rows", "pack.c0", "pack.cols", "pack.dst"))
+            "pack.r0", "pack.rows", "pack.c0", "pack.cols", "pack.dst"), ctx)
         inner.buffers["pack.dst"] = inner.vars.pop("pack.dst")
         inner.kernel = replace(inner.kernel, buffers=inner.kernel.buffers + (
             K.Buffer("pack.dst", t, K.Const(0), scratch=True),))

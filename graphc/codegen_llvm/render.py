@@ -55,14 +55,15 @@ class KernelRenderer:
         self.values: dict = {}
         self.keys: dict = {}
 
-    def outline(self, suffix: str, fnty=None, arguments=("begin", "end")):
+    def outline(self, suffix: str, fnty=None, arguments=("begin", "end"), ctx=None):
         """A function of type `fnty` (default `void (ptr ctx, i64 begin, i64 end)`, for
         graphc_parallel_for) whose first argument, ctx, passes it this kernel's buffers,
         the loop variables in scope and the scalar locals declared so far (an array of
         pointers, then integers, then the locals' slots, which the body reads: a row's
         norm computed before a parallel loop over the row); its other
         arguments are bound to the names `arguments`. Returns (function, renderer positioned
-        in its body with those names bound, ctx pointer in the kernel).
+        in its body with those names bound, ctx pointer in the kernel). A `ctx` that an
+        earlier outline made here, with the same names in scope, is reused: not filled again.
 
         The function only unpacks ctx and calls an always-inlined body that takes the
         buffers as noalias parameters, as the kernel itself does: pointers loaded from
@@ -73,16 +74,18 @@ class KernelRenderer:
         names, variables, scalars = list(self.buffers), list(self.vars), list(self.locals)
         count = len(names) + len(variables)
         b = self.builder
-        with b.goto_entry_block():
-            ctx = b.alloca(PTR, size=ir.Constant(I32, max(count + len(scalars), 1)),
-                           name=f"ctx.{suffix}")
-        for j, name in enumerate(names):
-            b.store(self.buffers[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
-        for j, name in enumerate(variables, len(names)):
-            b.store(b.inttoptr(self.vars[name], PTR),
-                    b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
-        for j, name in enumerate(scalars, count):
-            b.store(self.locals[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+        if ctx is None:
+            with b.goto_entry_block():
+                ctx = b.alloca(PTR, size=ir.Constant(I32, max(count + len(scalars), 1)),
+                               name=f"ctx.{suffix}")
+            for j, name in enumerate(names):
+                b.store(self.buffers[name],
+                        b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+            for j, name in enumerate(variables, len(names)):
+                b.store(b.inttoptr(self.vars[name], PTR),
+                        b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
+            for j, name in enumerate(scalars, count):
+                b.store(self.locals[name], b.gep(ctx, [ir.Constant(I64, j)], source_etype=PTR))
         fnty = fnty or ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
         fn = ir.Function(self.module, fnty, name=f"{self.fn.name}.{suffix}")
         fn.linkage = "internal"
