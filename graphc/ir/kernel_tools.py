@@ -305,18 +305,13 @@ def _packed_operand(pack, pos: int, sizes, env, mem) -> np.ndarray:
     """The gemm operand `pack` gives (A if pos is 0, else B), row-major and flat."""
     m, n, k = sizes
     rows, cols = (m, k) if pos == 0 else (k, n)
+    out = np.empty(rows * cols, dtype=NUMPY[pack.value.dtype])
     inner = dict(env)
-    out = None
     for r in range(rows):
         for c in range(cols):
-            at = (r, c) if pos == 0 else (c, r)
-            kk = c if pos == 0 else r
-            inner.update({PACK_ROW: np.int64(at[0]) if pos == 0 else None,
-                          PACK_COL: np.int64(c) if pos == 1 else None,
-                          PACK_SEG: np.int64(kk // pack.lanes),
-                          PACK_LANE: np.int64(kk % pack.lanes)})
-            v = _eval(pack.value, inner, mem)
-            if out is None:
-                out = np.zeros(rows * cols, dtype=type(v))
-            out[r * cols + c] = v
-    return out if out is not None else np.zeros(0)
+            depth = c if pos == 0 else r  # the element's index along the gemm's K
+            inner[PACK_ROW if pos == 0 else PACK_COL] = np.int64(r if pos == 0 else c)
+            inner[PACK_SEG] = np.int64(depth // pack.lanes)
+            inner[PACK_LANE] = np.int64(depth % pack.lanes)
+            out[r * cols + c] = _eval(pack.value, inner, mem)
+    return out
