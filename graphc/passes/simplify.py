@@ -103,8 +103,9 @@ def _is_plus_zero(c: Node) -> bool:
 def _pad_explicitly(conv: Node, x: Node, w: Node):
     """conv(x, w) padded = conv(pad(x), w) unpadded, for an implicit-GEMM convolution of an
     input with few channels: exact (the padding's zeros enter the same products), and the
-    packed kernel rows then need no per-element mask (a 7x7 convolution of an RGB image:
-    about 1.8x faster)."""
+    packed kernel rows then need no per-element bounds test (lower_conv._window_reads sees
+    that no window leaves the padded input; ResNet-18's 7x7/2 layer on 224x224x3: 4.97 ->
+    2.07 ms)."""
     attrs = conv.attrs
     if not as_gemm(conv) or x.shape[-1] >= FEW_CHANNELS \
             or all(p == (0, 0) for p in attrs["padding"]):
@@ -162,20 +163,18 @@ SIMPLIFY_RULES = RuleTable([
          lambda n, x: _zero_like(n)),
 ])
 
-# Valid only without nan, inf and signed zeros (options.fast_math).
 def _channel_scale(conv: Node, c: Node):
     """c's values as one per output channel of `conv`, if c (a constant multiplying the
     convolution) broadcasts along its channel axis only; else None."""
     value = constant_value(c)
-    channels = conv.shape[-1] if conv.attrs["channels_last"] else conv.shape[1]
     axis = len(conv.shape) - 1 if conv.attrs["channels_last"] else 1
-    shape = value.shape
-    lead = len(conv.shape) - len(shape)
-    if lead < 0 or any(d != 1 for i, d in enumerate(shape) if i + lead != axis) \
-            or (axis - lead >= 0 and shape[axis - lead] not in (1, channels)):
+    channels = conv.shape[axis]
+    if value.ndim > len(conv.shape):
         return None
-    return np.broadcast_to(value.reshape(-1) if value.size > 1 else value.reshape(1),
-                           (channels,))
+    shape = (1,) * (len(conv.shape) - value.ndim) + value.shape  # aligned from the right
+    if any(d != 1 for i, d in enumerate(shape) if i != axis) or shape[axis] not in (1, channels):
+        return None
+    return np.broadcast_to(value.reshape(-1), (channels,))
 
 
 def _fold_scale(conv: Node, x: Node, w: Node, c: Node):
@@ -188,6 +187,7 @@ def _fold_scale(conv: Node, x: Node, w: Node, c: Node):
     return make("conv", x, constant(folded, w.dtype), **conv.attrs)
 
 
+# Valid only without nan, inf and signed zeros (options.fast_math).
 FAST_MATH_RULES = RuleTable([
     # batch norm folding: a convolution with a constant filter times a constant per output
     # channel is the convolution with the scaled filter, up to one rounding of w * c
