@@ -439,13 +439,9 @@ class Lowering(WindowLowering):
             (sa, rsa, csa), (sb, rsb, csb) = self._gemm_operand(a), self._gemm_operand(b)
             epilogue = ()
             if consumer is not None:  # out[.., i, j] = consumer's value there, reading C
-                i, j = K.Var("i"), K.Var("j")
-                store = K.Store(self.name(consumer), K.linear(
-                    bidx + [i, j], K.row_major_strides(consumer.shape)),
-                                self.assigned(consumer, bidx + [i, j])
-                                if consumer.op.name == "assign" else
-                                self.elementwise(consumer, bidx + [i, j], consumer.shape))
-                epilogue = K.nest(["i", "j"], [m, n], [store])
+                idx = bidx + [K.Var("i"), K.Var("j")]
+                epilogue = self.epilogue(consumer, idx, K.linear(
+                    idx, K.row_major_strides(consumer.shape)), m, n)
             call = K.Intrinsic("gemm", (self.name(sa), self.name(sb), self.name(node)),
                                (K.Const(m), K.Const(n), K.Const(kk), offset(a), K.Const(rsa),
                                 K.Const(csa), offset(b), K.Const(rsb), K.Const(csb),
@@ -466,6 +462,19 @@ class Lowering(WindowLowering):
                  K.Store(self.name(node), K.add(out_off, K.add(K.mul(i, n), j)), result)]
         return self.kernel(node, K.nest([v.name for v in bidx] + ["i", "j"],
                                         list(batch) + [m, n], inner))
+
+    def epilogue(self, consumer: Node, idx, at, m: int, n: int) -> tuple:
+        """A gemm's epilogue (see K.Intrinsic): for i < m, j < n, the consumer's output at
+        flat index `at` = its value at multi-index `idx` (both over the variables i, j)."""
+        value = self.assigned(consumer, idx) if consumer.op.name == "assign" \
+            else self.elementwise(consumer, idx, consumer.shape)
+        return K.nest(["i", "j"], [m, n], [K.Store(self.name(consumer), at, value)])
+
+    def materialized(self, node: Node) -> bool:
+        """Whether node's value is in a buffer, not computed where it is read (inlined,
+        or a row group's member)."""
+        return not (node in self.inlined or node in self.expressions or
+                    node in self.row_values)
 
     def _gemm_operand(self, x: Node):
         """(node to read, row stride, column stride) of a matmul operand."""

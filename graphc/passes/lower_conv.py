@@ -58,11 +58,8 @@ class WindowLowering:
         epilogue = ()
         if consumer is not None:  # out[row as index, j] = consumer's value there
             i, j = K.Var("i"), K.Var("j")
-            idx = _unflatten(i, node.shape[:-1]) + [j]
-            value = self.assigned(consumer, idx) if consumer.op.name == "assign" \
-                else self.elementwise(consumer, idx, consumer.shape)
-            epilogue = K.nest(["i", "j"], [m, n], [K.Store(self.name(consumer), K.add(
-                K.mul(i, n), j), value)])
+            epilogue = self.epilogue(consumer, _unflatten(i, node.shape[:-1]) + [j],
+                                     K.add(K.mul(i, n), j), m, n)
         call = K.Intrinsic("gemm", (a_name, b_name, self.name(node)), tuple(K.Const(v) for v in (
             m, n, k, 0, rsa, csa, 0, rsb, csb, 0)), epilogue,
             (a_pack, b_pack) if a_pack or b_pack else ())
@@ -77,9 +74,8 @@ class WindowLowering:
         kernel = node.shape[:-2] if node.op.name == "conv_filter_grad" else \
             node.inputs[1].shape[:-2]
         return all(k == 1 for k in kernel) and all(st == 1 for st in a["strides"]) \
-            and all(p == (0, 0) for p in a["padding"]) and not any(
-                x in self.inlined or x in self.expressions or x in self.row_values
-                for x in operands)
+            and all(p == (0, 0) for p in a["padding"]) \
+            and all(self.materialized(x) for x in operands)
 
     def _conv_as_gemm(self, node, consumer=None):
         x, w = node.inputs
