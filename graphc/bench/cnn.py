@@ -135,25 +135,27 @@ def cnn_step_jax(jax, arrays: dict, lr: float):
 STAGES = (64, 128, 256, 512)
 
 
+# ResNet-18's basic blocks in order: (name, stride); the first of stages 2-4 halves the size
+BLOCKS = tuple((f"s{s}b{b}", 2 if s > 0 and b == 0 else 1) for s in range(4) for b in range(2))
+
+
 def resnet_layers(widths=STAGES):
-    """The convolutions of ResNet-18 in order: (name, kernel, stride, pad, in, out)."""
-    layers = [("conv1", 7, 2, 3, 3, widths[0])]
+    """The convolutions of ResNet-18 in order: (name, kernel, in channels, out channels)."""
+    layers = [("conv1", 7, 3, widths[0])]
     cin = widths[0]
-    for s, cout in enumerate(widths):
-        for b in range(2):
-            stride = 2 if s > 0 and b == 0 else 1
-            name = f"s{s}b{b}"
-            layers += [(f"{name}c1", 3, stride, 1, cin, cout), (f"{name}c2", 3, 1, 1, cout, cout)]
-            if stride != 1 or cin != cout:
-                layers.append((f"{name}sc", 1, stride, 0, cin, cout))
-            cin = cout
+    for name, stride in BLOCKS:
+        cout = widths[int(name[1])]
+        layers += [(f"{name}c1", 3, cin, cout), (f"{name}c2", 3, cout, cout)]
+        if stride != 1 or cin != cout:
+            layers.append((f"{name}sc", 1, cin, cout))
+        cin = cout
     return layers
 
 
 def resnet_arrays(side: int = 224, widths=STAGES, classes: int = 1000) -> dict:
     rng = np.random.default_rng(0)
     arrays = {"x": rng.standard_normal((1, side, side, 3)).astype(np.float32)}
-    for name, k, _, _, cin, cout in resnet_layers(widths):
+    for name, k, cin, cout in resnet_layers(widths):
         arrays[f"{name}.w"] = _he(rng, (k, k, cin, cout), k * k * cin)
         arrays[f"{name}.gamma"] = rng.uniform(0.5, 1.5, cout).astype(np.float32)
         arrays[f"{name}.beta"] = (rng.standard_normal(cout) * 0.1).astype(np.float32)
@@ -182,10 +184,8 @@ def resnet_flops(arrays: dict) -> float:
 
 def _blocks(arrays):
     """(prefix, stride, has a shortcut conv) of each basic block."""
-    for s in range(4):
-        for b in range(2):
-            name = f"s{s}b{b}"
-            yield name, (2 if s > 0 and b == 0 else 1), f"{name}sc.w" in arrays
+    for name, stride in BLOCKS:
+        yield name, stride, f"{name}sc.w" in arrays
 
 
 def resnet_graphc(tf, arrays: dict):
