@@ -8,6 +8,7 @@ from graphc.errors import FailedPreconditionError, InvalidArgumentError, NotFoun
 from graphc.framework.graph import Graph, get_default_graph, reset_default_graph  # noqa: F401,E402
 from graphc.ir.dtypes import DType, as_dtype, float16, float32, float64, int32, int64  # noqa: F401,E402
 from graphc.ir.dtypes import bool_ as bool
+from graphc.ops import nest  # noqa: F401,E402
 from graphc.ops.array_ops import (  # noqa: F401,E402
     broadcast_to,
     concat,
@@ -37,6 +38,7 @@ from graphc.ops.array_ops import (  # noqa: F401,E402
     zeros,
     zeros_like,
 )
+from graphc.ops.control_flow import case, cond, while_loop  # noqa: F401,E402
 from graphc.ops.control_flow_ops import control_dependencies, group, name_scope, no_op, tuple  # noqa: F401,E402
 from graphc.ops.init_ops import (  # noqa: F401,E402
     constant_initializer,

@@ -16,6 +16,7 @@ from llvmlite import ir
 
 from graphc.codegen_llvm.irutil import counted_loop
 from graphc.codegen_llvm.vecmath import math_function
+from graphc.compiler.plan import Branch, Loop
 from graphc.ir import kernel as K
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -450,8 +451,10 @@ def _int_pow(module, ty):
     return fn
 
 
-def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1) -> ir.Module:
-    """One module: the kernels plus `graphc_run(table)` calling them in order.
+def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1,
+                  program=None) -> ir.Module:
+    """One module: the kernels plus `graphc_run(table)` running them: in order, or as
+    `program` says (kernel indices, compiler.plan Loops and Branches over bool slots).
 
     slots_of(kernel) gives, for each of the kernel's parameters, its index in the table.
     """
@@ -460,18 +463,49 @@ def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     table = entry.args[0]
     functions: dict = {}  # canonical kernel -> its function: equal kernels share code
-    for i, k in enumerate(kernels):
+
+    def slot(s):
+        return b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
+
+    def call(i):
+        k = kernels[i]
         shape = K.canonical(k)
         key = K.exact_key(shape)
         fn = functions.get(key)
         if fn is None:
             fn = functions[key] = KernelRenderer(module, shape, i, intrinsics,
                                                  threads).render()
-        args = [b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
-                for s in slots_of(k)]
-        status = b.call(fn, args)
+        status = b.call(fn, [slot(s) for s in slots_of(k)])
         failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))
         with b.if_then(failed, likely=False):
             b.ret(b.or_(ir.Constant(I32, i << 16), status))
+
+    def holds(pred_slot):
+        byte = b.load(slot(pred_slot), typ=I8)
+        return b.icmp_unsigned("!=", byte, ir.Constant(I8, 0))
+
+    def run(entries):
+        for e in entries:
+            if isinstance(e, Loop):
+                head, body, done = (entry.append_basic_block(n) for n in ("loop", "body",
+                                                                          "done"))
+                b.branch(head)
+                b.position_at_end(head)
+                run(e.cond)
+                b.cbranch(holds(e.pred), body, done)
+                b.position_at_end(body)
+                run(e.body)
+                b.branch(head)
+                b.position_at_end(done)
+            elif isinstance(e, Branch):
+                with b.if_else(holds(e.pred)) as (then, other):
+                    with then:
+                        run(e.then)
+                    with other:
+                        run(e.other)
+            else:
+                call(e)
+
+    run(range(len(kernels)) if program is None else program)
     b.ret(ir.Constant(I32, 0))
     return module

@@ -16,9 +16,12 @@ from graphc.compiler.kernels import in_place_pairs, merge_buffers, written
 from graphc.passes.memory import MemoryPlan, plan_memory
 
 
-def place_in_arena(kernels: list, slots: list, nbytes: dict, live_out: set, fetched: set):
+def place_in_arena(kernels: list, slots: list, nbytes: dict, live_out: set, fetched: set,
+                   live_until: dict = None):
     """(kernels, MemoryPlan): the kernels with in-place outputs merged into their inputs;
-    the slots' offsets are set."""
+    the slots' offsets are set. `live_until` {slot: kernel index}: slots a loop reads across
+    its iterations live at least to that kernel. Copy kernels (loop vars) write nothing in
+    place."""
     arena = {i for i, s in enumerate(slots) if s.kind == "arena"}
 
     def dtype(i):
@@ -28,10 +31,11 @@ def place_in_arena(kernels: list, slots: list, nbytes: dict, live_out: set, fetc
         out = {int(b[1:]) for b in written(kernel)} & arena
         read = {int(b.name[1:]) for b in kernel.params} & arena - out
         io.append((sorted(out), sorted(read)))
-        candidates[k] = [(o, i) for o, i in in_place_pairs(kernel)
-                         if i in arena and o in arena and o not in fetched
-                         and dtype(o) == dtype(i)]
-    memory: MemoryPlan = plan_memory(io, {i: nbytes[i] for i in arena}, live_out, candidates)
+        candidates[k] = [] if kernel.notes.get("copy") else [
+            (o, i) for o, i in in_place_pairs(kernel) if i in arena and o in arena
+            and o not in fetched and dtype(o) == dtype(i)]
+    memory: MemoryPlan = plan_memory(io, {i: nbytes[i] for i in arena}, live_out, candidates,
+                                     {s: k for s, k in (live_until or {}).items() if s in arena})
     for i in arena:
         slots[i].offset = memory.offsets[i]
     kernels = list(kernels)

@@ -17,16 +17,19 @@ import numpy as np
 from graphc.compiler.plan import Slot
 from graphc.ir import kernel as K
 from graphc.ir.node import Node
+from graphc.ir.ops.control import CONTROL_OPS, results_of
 from graphc.passes.fuse import GemmEpilogue
 from graphc.passes.fuse_rows import RowGroup
 from graphc.passes.lower import VIEW_OPS, size_of
 
-# nodes that are a buffer's value without a kernel computing them
-SOURCES = ("placeholder", "constant", "variable", "no_op", "random")
+# nodes that are a buffer's value without a kernel computing them (a param's slot is set
+# by its control node; an item is one of its control node's result slots)
+SOURCES = ("placeholder", "constant", "variable", "no_op", "random", "param", "item")
 
 
 def needs_kernel(node: Node, inlined) -> bool:
-    """Whether a lone node unit gets a kernel: not a source, not a view, not inlined."""
+    """Whether a lone node unit gets a kernel (or, for a control node, a sub-program): not
+    a source, not a view, not inlined."""
     return not (node in inlined or node.op.name in SOURCES or node.op.name in VIEW_OPS)
 
 
@@ -75,6 +78,12 @@ class Buffers:
         self.nbytes[index] = size_of(node.shape) * node.dtype.np.itemsize
         self.slot_of[node] = index
 
+    def temporary(self, node: Node) -> int:
+        """A fresh arena slot for a value of `node`'s dtype and shape."""
+        index = self._new(Slot("arena", node))
+        self.nbytes[index] = size_of(node.shape) * node.dtype.np.itemsize
+        return index
+
     def _current(self, var: Node) -> int:
         """The slot of the variable's value now, the variable's own array if not assigned."""
         if var not in self.latest:
@@ -85,7 +94,14 @@ class Buffers:
         return self.latest[var]
 
     def _computed(self, node: Node) -> None:
-        """A node a kernel computes: its arena slot, and an assignment's variable state."""
+        """A node a kernel computes: its arena slot, and an assignment's variable state; a
+        control node's results: an arena slot each, under ("result", node, index)."""
+        if node.op.name in CONTROL_OPS:
+            for i, (dtype, shape) in enumerate(results_of(node)):
+                index = self._new(Slot("arena", node))
+                self.nbytes[index] = size_of(shape) * dtype.np.itemsize
+                self.slot_of[("result", node, i)] = index
+            return
         if node.dtype is not None:
             self._arena(node)
         if node.op.name == "assign":
@@ -105,13 +121,16 @@ class Buffers:
             self.slot_of[node] = self._new(Slot("host", original, draw=node))
         elif name == "read":
             self.slot_of[node] = self._current(node.inputs[0])
+        elif name == "item":
+            self.slot_of[node] = self.slot_of[("result", node.inputs[0], node.attrs["index"])]
         elif name in VIEW_OPS:
             self.slot_of[node] = self.slot_of[node.inputs[0]]
 
 
-def assign_buffers(units, inlined, origin: dict) -> Buffers:
-    """The slot table of `units` (driver.partition) in run order."""
-    buffers = Buffers(origin)
+def assign_buffers(units, inlined, origin: dict, buffers: Buffers = None) -> Buffers:
+    """The slot table of `units` (driver.partition) in run order; with `buffers`, added to
+    that table (a region's units, whose params' slots are set already)."""
+    buffers = buffers or Buffers(origin)
     moved = {u.matmul for u in units if isinstance(u, GemmEpilogue)}
     for unit in units:
         if isinstance(unit, RowGroup):

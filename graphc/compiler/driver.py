@@ -23,8 +23,11 @@ from dataclasses import dataclass
 from graphc.compiler.arena import place_in_arena
 from graphc.compiler.buffers import Buffers, assign_buffers, needs_kernel
 from graphc.compiler.commits import write_directly
+from graphc.compiler.control import ControlLowering
 from graphc.compiler.plan import Plan
-from graphc.ir.node import topo_sort
+from graphc.ir.node import Region, make_node, topo_sort
+from graphc.ir.ops.control import CONTROL_OPS, REGION_KEYS
+from graphc.ir.regions import substitute
 from graphc.options import default_options
 from graphc.passes.fuse import GemmEpilogue, gemm_epilogues, inline_elementwise
 from graphc.passes.fuse_rows import RowGroup, row_groups, units
@@ -60,6 +63,7 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     (specialize.shape_values). options.fuse=False gives every node a kernel of its own."""
     options = options or default_options()
     roots, origin = specialize(fetches, fed_shapes, describe, fed_values)
+    roots, origin = optimize_regions(roots, origin, options)
     optimized = run_pipeline(roots, origin, options)
     roots, origin = list(optimized.roots), optimized.origin
     parts = partition(roots, options)
@@ -68,7 +72,7 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
                      groups=parts.groups, epilogues=parts.epilogues,
                      records=optimized.records)
     buffers = assign_buffers(parts.units, parts.inlined, origin)
-    kernels = lower(parts, buffers, origin)
+    kernels, program, live_until = lower(parts, buffers, origin, options)
     slots = buffers.slots
     fetch_slots, commits = buffers.fetch_slots(roots), buffers.commits()
     fetched = {f[0] for f in fetch_slots if f is not None}
@@ -76,11 +80,12 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     if direct_commits:
         kernels, redirect = write_directly(kernels, slots, commits, fetched)
     kernels, memory = place_in_arena(kernels, slots, buffers.nbytes,
-                                     fetched | {c[1] for c in commits}, fetched)
+                                     fetched | {c[1] for c in commits}, fetched, live_until)
     fetch_slots = [f if f is None or f[0] not in redirect else (redirect[f[0]], *f[1:])
                    for f in fetch_slots]
     plan = Plan(slots, kernels, fetch_slots, commits, buffers.needs_value,
-                memory.arena_bytes, direct=frozenset(redirect), memory=memory.summary())
+                memory.arena_bytes, program, direct=frozenset(redirect),
+                memory=memory.summary())
     caps = Caps(threads=threads, vector_bits=vector_bits)
     return plan, [schedule(k, caps) for k in kernels], buffers.slots_of
 
@@ -97,13 +102,57 @@ def partition(roots, options) -> Partition:
     return Partition(order, inlined, groups, epilogues, units(order, groups, epilogues))
 
 
-def lower(parts: Partition, buffers: Buffers, origin: dict) -> list:
-    """Step 5: one kernel per unit that computes something, in run order, its parameters
-    named by their slots. Each kernel's notes hold its node ("node", the unit's last node),
-    the user's node it came from ("origin") and, for a lone node, its inputs' slots."""
+def optimize_regions(roots, origin: dict, options):
+    """The graph passes run inside every region (innermost first); (roots, origin) with
+    each control node rebuilt over its optimized regions."""
+    rebuilt: dict = {}
+    for node in topo_sort(roots):
+        if node.op.name not in CONTROL_OPS:
+            continue
+        attrs = dict(node.attrs)
+        for key in REGION_KEYS[node.op.name]:
+            region = attrs[key]
+            inner, origin = optimize_regions(region.results, origin, options)
+            done = run_pipeline(inner, origin, options)
+            for new, old in done.origin.items():  # (outside nodes keep their own origin)
+                origin.setdefault(new, old)
+            attrs[key] = Region(region.params, done.roots)
+        rebuilt[node] = make_node(node.op, node.inputs, attrs, node.deps)
+    if not rebuilt:
+        return list(roots), origin
+    new = substitute(roots, rebuilt)
+    for old, out in zip(topo_sort(roots), topo_sort(new)):
+        origin.setdefault(out, origin.get(old, old))
+    return new, origin
+
+
+def lower(parts: Partition, buffers: Buffers, origin: dict, options):
+    """Step 5: (kernels, program, live_until): one kernel per unit that computes something,
+    in run order, its parameters named by their slots; the program running them (control
+    nodes become Loops and Branches over their regions' kernels, compiler/control.py); the
+    slots a loop keeps alive to its last kernel. Each kernel's notes hold its node ("node",
+    the unit's last node), the user's node it came from ("origin") and, for a lone node, its
+    inputs' slots."""
+    kernels: list = []
+
+    def block(roots, preset: dict) -> list:
+        """A region's graph lowered into the same table and kernel list."""
+        buffers.slot_of.update(preset)
+        inner = partition(list(roots), options)
+        assign_buffers(inner.units, inner.inlined, origin, buffers)
+        return lower_units(inner, buffers, origin, kernels, control)
+
+    control = ControlLowering(buffers, kernels, block, origin)
+    program = lower_units(parts, buffers, origin, kernels, control)
+    return kernels, tuple(program), control.live_until
+
+
+def lower_units(parts: Partition, buffers: Buffers, origin: dict, kernels: list,
+                control: ControlLowering) -> list:
+    """The units of `parts` lowered, kernels appended to `kernels`; their program entries."""
     lowering = Lowering(buffers.name, parts.inlined)
     moved = {e.matmul for e in parts.epilogues}  # computed in their consumer's kernel
-    kernels = []
+    program = []
     for unit in parts.units:
         if isinstance(unit, RowGroup):
             kernel, last = lower_rows(lowering, unit), unit.members[-1]
@@ -111,11 +160,15 @@ def lower(parts: Partition, buffers: Buffers, origin: dict) -> list:
             kernel, last = lowering.gemm_epilogue(unit.matmul, unit.consumer), unit.consumer
         elif unit in moved or not needs_kernel(unit, parts.inlined):
             continue
+        elif unit.op.name in CONTROL_OPS:
+            program += control.lower(unit)
+            continue
         else:
             kernel, last = lowering.lower(unit), unit
             if all(x in buffers.slot_of for x in unit.inputs):
                 kernel.notes["input_slots"] = [buffers.slot_of[x] for x in unit.inputs]
         lowering.messages = []
         kernel.notes["origin"] = origin.get(last, last)
+        program.append(len(kernels))
         kernels.append(kernel)
-    return kernels
+    return program

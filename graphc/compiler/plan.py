@@ -2,8 +2,9 @@
 
 A Plan holds the buffer slots of the pointer table (fed arrays, constants, variables, values
 drawn on the host, and the workspace arena, where every kernel's output lives at a planned
-offset), the kernels in run order, where each fetch is found, and the assignments the
-executor commits after a successful run. The runtime fills in the fields below `arena_bytes`
+offset), the kernels (in run order, and the program that runs them: kernel indices, loops and
+branches over slots holding a bool), where each fetch is found, and the assignments the
+executor commits after a successful run. The runtime fills in the fields below `program`
 when it binds and compiles the plan; the driver never reads them.
 """
 
@@ -27,6 +28,36 @@ class Slot:
     draw: Node = None  # host slots: the specialized random node drawn before each run
 
 
+@dataclass(frozen=True)
+class Loop:
+    """Run `cond` (program entries), then, while the bool in slot `pred` holds, `body`
+    and `cond` again. Every loop var's value stays in its own slot across iterations."""
+    cond: tuple
+    pred: int
+    body: tuple
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Run `then` where the bool in slot `pred` holds, else `other`."""
+    pred: int
+    then: tuple
+    other: tuple
+
+
+def program_kernels(program) -> list:
+    """The kernel indices of a program in the order they appear (every kernel once)."""
+    out = []
+    for entry in program:
+        if isinstance(entry, Loop):
+            out += program_kernels(entry.cond) + program_kernels(entry.body)
+        elif isinstance(entry, Branch):
+            out += program_kernels(entry.then) + program_kernels(entry.other)
+        else:
+            out.append(entry)
+    return out
+
+
 @dataclass
 class Plan:
     slots: list
@@ -35,6 +66,7 @@ class Plan:
     commits: list  # (original variable node, slot index of its final staged value, shape)
     needs_value: list  # original variable nodes read before any assignment
     arena_bytes: int
+    program: tuple = None  # kernel indices, Loops and Branches; None: every kernel in order
     entry: Callable = None
     module: object = None
     ir_text: str = ""

@@ -69,6 +69,35 @@ class Node:
         raise TypeError("L1 nodes are not picklable; serialize graphs through graphc's formats")
 
 
+class Region:
+    """A sub-graph owned by a control-flow node (a loop's body, a branch of a cond): the
+    function from `params` (nodes of the `param` primitive, each region's own) to `results`.
+    A region is pure: it reads nothing but its params (values from outside are passed in as
+    params: the control node's captured inputs). Equal params and results = equal region."""
+
+    __slots__ = ("params", "results")
+
+    def __init__(self, params, results):
+        object.__setattr__(self, "params", tuple(params))
+        object.__setattr__(self, "results", tuple(results))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("regions are immutable")
+
+    def __eq__(self, other):
+        return (isinstance(other, Region) and self.params == other.params
+                and self.results == other.results)
+
+    def __hash__(self):
+        return hash((self.params, self.results))
+
+    def __repr__(self) -> str:
+        return f"<Region {len(self.params)} params -> {len(self.results)} results>"
+
+    def __reduce__(self):
+        raise TypeError("regions are not picklable; serialize graphs through graphc's formats")
+
+
 def freeze(value: Any) -> Any:
     """A hashable key for an attribute value that tells apart what numpy would compute apart.
 
@@ -87,6 +116,8 @@ def freeze(value: Any) -> Any:
         return ("slice", freeze(value.start), freeze(value.stop), freeze(value.step))
     if isinstance(value, np.ndarray):
         return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, Region):
+        return ("region", value)
     raise TypeError(f"attribute value {value!r} of type {type(value).__name__} is not supported")
 
 

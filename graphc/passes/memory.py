@@ -37,13 +37,17 @@ def _aligned(nbytes: int) -> int:
     return -(-max(nbytes, 1) // ALIGN) * ALIGN
 
 
-def plan_memory(kernels, sizes: dict, live_out, in_place_ok=None) -> MemoryPlan:
+def plan_memory(kernels, sizes: dict, live_out, in_place_ok=None,
+                live_until=None) -> MemoryPlan:
     """kernels: [(writes, reads)] in run order; sizes: buffer -> bytes; live_out: buffers
-    read after the run; in_place_ok: kernel index -> [(output, input)] candidate pairs."""
+    read after the run; in_place_ok: kernel index -> [(output, input)] candidate pairs;
+    live_until: buffer -> a kernel index it lives to at least (a loop's last kernel)."""
     last_use = {}
     for k, (writes, reads) in enumerate(kernels):
         for b in (*writes, *reads):
             last_use[b] = k
+    for b, k in (live_until or {}).items():
+        last_use[b] = max(last_use.get(b, k), k)
     for b in live_out:
         last_use[b] = len(kernels)
     plan = MemoryPlan({}, 0, sum(_aligned(sizes[b]) for b in sizes))

@@ -17,9 +17,11 @@ import numpy as np
 
 from graphc.errors import DTypeError, InvalidArgumentError, ShapeError, assign_shape_message
 from graphc.ir import ops as prims
-from graphc.ir.node import Node, make_node, topo_sort
+from graphc.ir.node import Node, Region, make_node, topo_sort
 from graphc.ir.ops.array import fill_minus_one
+from graphc.ir.ops.control import CONTROL_OPS, REGION_KEYS
 from graphc.ir.ops.elementwise import not_as_declared
+from graphc.ir.regions import new_param
 from graphc.ir.values import node_value
 
 _DYNAMIC_SHAPE = {"reshape": 1, "broadcast_to": 1, "random": 0, "sum_to": 1, "slice_grad": 1,
@@ -65,13 +67,25 @@ def shape_values(fetches, feeds: dict) -> dict:
 
 def specialize(fetches, fed_shapes: dict, describe=repr, fed_values=None):
     """(new fetch nodes, {new node: original node}) for `fed_shapes` {node: concrete shape};
-    `fed_values` {node: tuple} (see shape_values) become constants of the plan."""
-    order = topo_sort(fetches, stop=frozenset(fed_shapes))
+    `fed_values` {node: tuple} (see shape_values) become constants of the plan. Regions are
+    specialized too, their params given the shapes of the values they stand for."""
     new: dict = {}
     origin: dict = {}
-    for node in order:
+    _specialize_into(fetches, new, origin, fed_shapes, fed_values or {}, describe)
+    return [new[f] for f in fetches], origin
+
+
+def _specialize_into(roots, new: dict, origin: dict, fed_shapes, fed_values, describe):
+    """Fill `new` with the specialized form of every node `roots` need (nodes in `new`
+    already, a region's params, are taken as they are)."""
+    for node in topo_sort(roots, stop=frozenset(fed_shapes) | frozenset(new)):
+        if node in new:
+            continue
         try:
-            out = _rebuild(node, new, fed_shapes, fed_values or {})
+            if node.op.name in CONTROL_OPS and node not in fed_shapes:
+                out = _rebuild_control(node, new, origin, fed_shapes, fed_values, describe)
+            else:
+                out = _rebuild(node, new, fed_shapes, fed_values)
         except (ShapeError, DTypeError) as e:
             raise InvalidArgumentError(_mismatch(node, new, e, describe), node) from None
         except OverflowError as e:  # a value folded here that its dtype cannot hold, e.g.
@@ -82,7 +96,25 @@ def specialize(fetches, fed_shapes: dict, describe=repr, fed_values=None):
                                        "unknown with the fed shapes", node)
         new[node] = out
         origin.setdefault(out, node)
-    return [new[f] for f in fetches], origin
+
+
+def _rebuild_control(node: Node, new: dict, origin: dict, fed_shapes, fed_values, describe):
+    """A while or cond node over specialized inputs and regions: each region's params get
+    the concrete shapes of the inputs they stand for (a loop var keeps the shape it enters
+    with: compiled loops do not change shapes)."""
+    inputs = [new[x] for x in node.inputs]
+    operands = inputs if node.op.name == "while" else inputs[1:]
+    attrs = dict(node.attrs)
+    shared: dict = {}  # the regions of a node share their params
+    for key in REGION_KEYS[node.op.name]:
+        region = attrs[key]
+        params = [shared.get(p) or shared.setdefault(p, new_param(p.dtype, x.shape))
+                  for p, x in zip(region.params, operands)]
+        inner = dict(zip(region.params, params))
+        _specialize_into(region.results, inner, origin, fed_shapes, fed_values, describe)
+        attrs[key] = Region(params, [inner[r] for r in region.results])
+    deps = tuple(new[d] for d in node.deps if d in new)
+    return make_node(node.op, inputs, attrs, deps)
 
 
 def _mismatch(node: Node, new: dict, error, describe) -> str:

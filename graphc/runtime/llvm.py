@@ -181,7 +181,8 @@ class LLVMExecutor:
         plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, self.threads,
                                              self.options, vector_bits=host_vector_bits(),
                                              direct_commits=True, fed_values=fed_values)
-        module = render_module(kernels, slots_of, INTRINSICS, threads=self.threads)
+        module = render_module(kernels, slots_of, INTRINSICS, threads=self.threads,
+                               program=plan.program)
         plan.ir_text = str(module)
         code = self._object_code(plan.ir_text)
         load_library(self._cache)  # GEMM and the thread pool, shared by every plan

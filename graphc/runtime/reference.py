@@ -122,6 +122,34 @@ class ReferenceExecutor:
     def _no_op(self, node, values, staged):
         return None
 
+    # --- control flow: regions run node by node, as the graph around them ---------------
+    def _region(self, region, args, staged) -> list:
+        order = self._plans.get(region)
+        if order is None:
+            params = frozenset(region.params)
+            order = self._plans[region] = [n for n in topo_sort(region.results, stop=params)
+                                           if n not in params]
+        values = dict(zip(region.params, args))
+        for node in order:
+            values[node] = self._eval(node, values, staged)
+        return [values[r] for r in region.results]
+
+    def _while(self, node, values, staged):
+        state = [values[x] for x in node.inputs]
+        count = len(node.attrs["body"].results)
+        cond, body = node.attrs["cond"], node.attrs["body"]
+        while bool(self._region(cond, state, staged)[0]):
+            state[:count] = self._region(body, state, staged)
+        return tuple(state[:count])
+
+    def _cond(self, node, values, staged):
+        args = [values[x] for x in node.inputs[1:]]
+        taken = node.attrs["then"] if bool(values[node.inputs[0]]) else node.attrs["else"]
+        return tuple(self._region(taken, args, staged))
+
+    def _item(self, node, values, staged):
+        return values[node.inputs[0]][node.attrs["index"]]
+
 
 _STATE_OPS = {
     "placeholder": ReferenceExecutor._placeholder,
@@ -129,4 +157,7 @@ _STATE_OPS = {
     "read": ReferenceExecutor._read,
     "assign": ReferenceExecutor._assign,
     "no_op": ReferenceExecutor._no_op,
+    "while": ReferenceExecutor._while,
+    "cond": ReferenceExecutor._cond,
+    "item": ReferenceExecutor._item,
 }

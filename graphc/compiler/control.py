@@ -1,0 +1,112 @@
+"""Control flow in the compile driver: a `while` or `cond` node becomes a Loop or Branch of
+the program, its regions compiled into the same slot table, kernel list and arena.
+
+A while node's loop vars live in its result slots for the whole loop: copies put the
+initial values there, the cond and body regions read them as their params (a param's slot
+is the slot it stands for, so nothing is bound at run time), and copies at the end of the
+body put the next values there. A body result that is another loop var's param goes
+through a temporary first (a loop that swaps two vars). A cond node's branches each end
+with copies of their results into the node's result slots.
+
+The memory plan sees the kernels in program order, as if every region ran once; what lives
+across a loop's iterations (its loop vars, everything it reads from outside, its predicate)
+is kept alive to the loop's last kernel (`live_until`), so no buffer of an iteration lands
+on a value the next iteration reads.
+"""
+
+from __future__ import annotations
+
+from graphc.compiler.kernels import written as kernels_written
+from graphc.compiler.plan import Branch, Loop, program_kernels
+from graphc.ir import kernel as K
+from graphc.ir.ops.control import loop_count
+from graphc.passes.lower import dt, size_of
+
+
+def copy_kernel(src: str, dst: str, node) -> K.Kernel:
+    """dst[i] = src[i] over a value of `node`'s dtype and shape."""
+    n, t = size_of(node.shape), dt(node)
+    body = K.nest(["i"], [n], [K.Store(dst, K.Var("i"), K.Load(src, K.Var("i"), t))])
+    return K.Kernel("copy", (K.Buffer(src, t, K.Const(n)), K.Buffer(dst, t, K.Const(n))), (),
+                    tuple(body), (), {"node": node, "copy": True})
+
+
+class ControlLowering:
+    """Lowers control nodes into `kernels` (shared with the driver), through `block`:
+    block(roots, preset) lowers a region's graph whose params have the slots in `preset`
+    ({param: slot}) and returns its program entries."""
+
+    def __init__(self, buffers, kernels: list, block, origin: dict):
+        self.buffers, self.kernels, self.block, self.origin = buffers, kernels, block, origin
+        self.live_until: dict = {}  # slot -> index of the last kernel it must live through
+
+    def lower(self, node) -> list:
+        if node.op.name == "while":
+            return self._while(node)
+        return [self._cond(node)]
+
+    def _copy(self, src: int, dst: int, node) -> int:
+        kernel = copy_kernel(f"s{src}", f"s{dst}", node)
+        kernel.notes["origin"] = self.origin.get(node, node)
+        self.kernels.append(kernel)
+        return len(self.kernels) - 1
+
+    def _while(self, node) -> list:
+        n, slot_of = loop_count(node), self.buffers.slot_of
+        cond, body = node.attrs["cond"], node.attrs["body"]
+        state = [slot_of[("result", node, i)] for i in range(n)]
+        inits = [self._copy(slot_of[x], s, p) for x, s, p in
+                 zip(node.inputs[:n], state, body.params)]
+        preset = {}
+        for params in (cond.params, body.params):
+            preset.update(zip(params, state))
+            preset.update((p, slot_of[x]) for p, x in zip(params[n:], node.inputs[n:]))
+        first = len(self.kernels)
+        cond_entries = self.block(cond.results, preset)
+        pred = slot_of[cond.results[0]]
+        body_entries = self.block(body.results, preset) + self._next_state(body, state)
+        loop = Loop(tuple(cond_entries), pred, tuple(body_entries))
+        self._keep_alive(first, loop, set(preset.values()) | {pred})
+        return inits + [loop]
+
+    def _next_state(self, body, state: list) -> list:
+        """Copies of the body's results into the loop vars' slots; results that are loop
+        vars themselves are copied out first, so no copy reads a var already replaced."""
+        slot_of, entries, moves = self.buffers.slot_of, [], []
+        for i, (r, p) in enumerate(zip(body.results, body.params)):
+            src = slot_of[r]
+            if src == state[i]:
+                continue
+            if src in state:  # another loop var's current value: save it first
+                temp = self.buffers.temporary(p)
+                entries.append(self._copy(src, temp, p))
+                src = temp
+            moves.append((src, state[i], p))
+        return entries + [self._copy(src, dst, p) for src, dst, p in moves]
+
+    def _cond(self, node) -> Branch:
+        slot_of = self.buffers.slot_of
+        then, other = node.attrs["then"], node.attrs["else"]
+        outs = [slot_of[("result", node, i)] for i in range(len(then.results))]
+        branches = []
+        for region in (then, other):
+            preset = {p: slot_of[x] for p, x in zip(region.params, node.inputs[1:])}
+            entries = self.block(region.results, preset)
+            copies = [self._copy(slot_of[r], o, r) for r, o in zip(region.results, outs)
+                      if slot_of[r] != o]
+            branches.append(tuple(entries + copies))
+        return Branch(slot_of[node.inputs[0]], *branches)
+
+    def _keep_alive(self, first: int, loop: Loop, carried: set) -> None:
+        """Every slot the loop reads before writing it (from outside, or carried across
+        iterations) lives to the loop's last kernel."""
+        indices = program_kernels([loop])
+        if not indices:
+            return
+        last, written = max(indices), set()
+        for kernel in self.kernels[first:last + 1]:
+            outs = {int(b[1:]) for b in kernels_written(kernel)}
+            carried |= {int(b.name[1:]) for b in kernel.params} - outs - written
+            written |= outs
+        for slot in carried:
+            self.live_until[slot] = max(self.live_until.get(slot, last), last)

@@ -1,0 +1,110 @@
+"""Building and rewriting regions (graphc.ir.node.Region): fresh params, substitution, and
+closing a traced sub-graph over its explicit captures.
+
+A region is closed when it reads nothing but its params (and constants, which it keeps).
+Tracing a loop body with params in hand gives a sub-graph that also reads values from
+outside (a weight, a placeholder); `close_regions` turns each such value into a param of the region and an input
+of the control node (a capture). Everything that does not depend on a param is computed
+outside, once: loop-invariant work is hoisted by construction.
+"""
+
+from __future__ import annotations
+
+from graphc.errors import ShapeError
+from graphc.ir import ops as prims
+from graphc.ir.node import Node, Region, make_node, topo_sort
+
+
+def new_param(dtype, shape) -> Node:
+    """A fresh region input of this dtype and shape (None dims: any size)."""
+    return make_node(prims.get("param"), (), {"dtype": dtype, "shape": shape})
+
+
+def substitute(roots, mapping: dict) -> list:
+    """`roots` rebuilt with each node in `mapping` replaced by its image (nodes that reach
+    no replaced node stay as they are). Stateful nodes keep their uid; a region is closed, so
+    nested control nodes change only through their inputs."""
+    order = topo_sort(list(roots), stop=frozenset(mapping))
+    new = dict(mapping)
+    for node in order:
+        if node in new:
+            continue
+        inputs = tuple(new.get(x, x) for x in node.inputs)
+        deps = tuple(new.get(d, d) for d in node.deps)
+        if inputs == node.inputs and deps == node.deps:
+            new[node] = node
+        else:
+            new[node] = make_node(node.op, inputs, dict(node.attrs), deps)
+    return [new[r] for r in roots]
+
+
+# values a region always reads from outside, wherever they were built: state lives outside
+STATE_SOURCES = ("placeholder", "placeholder_with_default", "variable", "read")
+
+
+def depends_on(roots, sources, inside=frozenset()) -> set:
+    """The nodes reachable from `roots` that depend on some node of `sources` (included),
+    or are in `inside` (unless they read state), or depend on such a node."""
+    sources = frozenset(sources)
+    dependent = set()
+    for node in topo_sort(list(roots), stop=sources):
+        if node in sources or (node in inside and node.op.name not in STATE_SOURCES) \
+                or any(x in dependent for x in node.inputs + node.deps):
+            dependent.add(node)
+    return dependent
+
+
+def close_regions(params, result_lists, inside=frozenset()):
+    """(regions, captures, after): one Region per list of `result_lists`, all over `params`
+    followed by one param per captured outside value; the captured values (the control
+    node's inputs after its own operands), in a fixed order; and the outside nodes the
+    control node must run after (a region's control dependencies on outside nodes).
+
+    A node stays inside when it depends on a param or is in `inside` (what a branch built:
+    a branch's work runs only when it is taken); the rest is computed outside, once."""
+    params = list(params)
+    captured: dict = {}  # outside node -> its param
+    after: list = []
+    for results in result_lists:
+        dependent = depends_on(results, params, inside)
+        for node in topo_sort(list(results), stop=frozenset(params)):
+            if node in dependent:
+                for x in node.inputs:
+                    if x not in dependent:
+                        _capture(x, captured)
+                after.extend(d for d in node.deps if d not in dependent and d not in after)
+        for r in results:
+            if r not in dependent:
+                _capture(r, captured)
+    regions = []
+    for results in result_lists:
+        inner = substitute([_strip_outer_deps(r, params, inside) for r in results], captured)
+        regions.append(Region(params + list(captured.values()), inner))
+    return regions, list(captured), after
+
+
+def _capture(node: Node, captured: dict) -> None:
+    if node.op.name == "constant":  # stays inside: folded into the region's kernels
+        return
+    if node not in captured:
+        if node.dtype is None:
+            raise ShapeError(f"a {node.op.name} operation from outside cannot be a value "
+                             "inside a control-flow region")
+        captured[node] = new_param(node.dtype, node.shape)
+
+
+def _strip_outer_deps(root: Node, params, inside) -> Node:
+    """`root` with the control dependencies on outside nodes removed from every node
+    between it and the params."""
+    dependent = depends_on([root], params, inside)
+    order = [n for n in topo_sort([root], stop=frozenset(params)) if n in dependent]
+    new: dict = {}
+    for node in order:
+        if node in params:
+            new[node] = node
+            continue
+        inputs = tuple(new.get(x, x) for x in node.inputs)
+        deps = tuple(new.get(d, d) for d in node.deps if d in dependent)
+        new[node] = node if (inputs == node.inputs and deps == node.deps) else make_node(
+            node.op, inputs, dict(node.attrs), deps)
+    return new.get(root, root)

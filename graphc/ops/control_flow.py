@@ -1,0 +1,267 @@
+"""tf.cond, tf.case and tf.while_loop: structured control flow (graphc/ir/ops/control.py).
+
+The user's functions are traced once, on params standing for the loop vars (or on nothing,
+for a branch); the traced sub-graphs become the regions of one `while` or `cond` node, and
+the values they read from outside become its captured inputs (graphc/ir/regions.py). What
+the user gets back are `item`s of that node, packed in the structure of the loop vars or of
+the branches' results.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from graphc.errors import user_location
+from graphc.framework.graph import get_default_graph
+from graphc.framework.tensor import TensorShape
+from graphc.ir import dtypes
+from graphc.ir.regions import close_regions
+from graphc.ir.values import node_value
+from graphc.ops import nest
+from graphc.ops.tensor import Tensor, convert_to_tensor, make_tensor
+
+_LOOP_IDS = itertools.count(1)
+
+
+def _tensors(values, what: str, where: str) -> list:
+    out = []
+    for v in values:
+        if v is None or (hasattr(v, "node") and not isinstance(v, Tensor)
+                         and not hasattr(v, "_as_graph_tensor")):
+            raise TypeError(f"{what} must be tensors; got {v!r} ({where}). graphc runs no "
+                            "operations (assignments, groups) inside control flow yet")
+        out.append(convert_to_tensor(v))
+    return out
+
+
+def _params(graph, specs, name: str) -> list:
+    """One param tensor per (dtype, shape)."""
+    return [make_tensor("param", (), {"dtype": dt, "shape": shape}, name=name, graph=graph,
+                        control=False) for dt, shape in specs]
+
+
+def _check_no_draws(graph, before: int, regions, where: str, what: str) -> None:
+    """Random draws made while tracing a loop body would be drawn once per run, not once per
+    iteration as TF draws them: refused rather than silently repeated."""
+    from graphc.ir.node import topo_sort
+    created = set(graph.nodes[before:])
+    inside = {n for r in regions for n in topo_sort(list(r.results), stop=set(r.params))}
+    for node in created:
+        if node.op.name == "random" and (node in inside or any(node in r.params
+                                                                for r in regions)):
+            raise NotImplementedError(
+                f"{what}: a random op inside a while_loop body ({graph.describe(node)}) is "
+                f"not supported yet ({where}); draw the randomness outside the loop")
+
+
+def _unwrap_single(value, strict: bool):
+    if not strict and isinstance(value, (list, tuple)) and len(value) == 1 \
+            and not hasattr(value, "_fields"):
+        return value[0]
+    return value
+
+
+# --- cond and case ---------------------------------------------------------------------------
+def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, fn2=None):
+    """The value of `true_fn()` where the bool scalar `pred` holds, else of `false_fn()`.
+    Only the taken branch runs. Both return the same structure of tensors of the same
+    dtypes; a one-element list is unpacked unless `strict`."""
+    true_fn, false_fn = true_fn or fn1, false_fn or fn2
+    where = user_location()
+    if not callable(true_fn) or not callable(false_fn):
+        raise TypeError(f"cond: true_fn and false_fn must be callable ({where})")
+    graph = get_default_graph()
+    pred = convert_to_tensor(pred)
+    if pred.dtype is not dtypes.bool_ or pred.node.shape not in ((), None):
+        raise TypeError(f"cond: pred must be a bool scalar, got {pred.dtype} of shape "
+                        f"{pred.shape} ({where})")
+    with graph.name_scope(name or "cond"):
+        before = len(graph.nodes)
+        with graph.control_dependencies(None):
+            results = [true_fn(), false_fn()]
+        inside = frozenset(graph.nodes[before:])
+        for branch, value in zip(("true_fn", "false_fn"), results):
+            if value is None:
+                raise ValueError(f"cond: {branch} must have a return value ({where})")
+        t, f = (_unwrap_single(r, strict) for r in results)
+        try:
+            nest.assert_same_structure(t, f)
+        except ValueError as e:
+            raise ValueError("cond: true_fn and false_fn must have the same number, type and "
+                             f"overall structure of return values ({where}). {e}") from None
+        flat_t = _tensors(nest.flatten(t), "cond: true_fn's results", where)
+        flat_f = _tensors(nest.flatten(f), "cond: false_fn's results", where)
+        for i, (a, b) in enumerate(zip(flat_t, flat_f)):
+            if a.dtype is not b.dtype:
+                raise TypeError(f"cond: outputs of true_fn and false_fn must have the same "
+                                f"type: value {i} is {a.dtype} and {b.dtype} ({where})")
+        (then, other), captures, after = close_regions(
+            [], [[x.node for x in flat_t], [x.node for x in flat_f]], inside)
+        with graph.control_dependencies(after):
+            node = graph.create("cond", [pred.node] + captures, {"then": then, "else": other},
+                                "cond")[0]
+        items = _items(graph, node, len(flat_t), "Merge")
+    return nest.pack_sequence_as(t, items)
+
+
+def _items(graph, node, count: int, name: str) -> list:
+    out = []
+    for i in range(count):
+        item, full = graph.create("item", [node], {"index": i}, name, control=False)
+        out.append(Tensor(item, graph, full))
+    return out
+
+
+def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"):
+    """The value of the first fn whose predicate holds, else of `default` (TF1: without a
+    default, the last pair's fn, whatever its predicate). `exclusive` checks at run time
+    that at most one predicate holds."""
+    pairs = list(pred_fn_pairs.items()) if isinstance(pred_fn_pairs, dict) \
+        else list(pred_fn_pairs)
+    where = user_location()
+    for pair in pairs:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and callable(pair[1])):
+            raise TypeError(f"case: pred_fn_pairs must hold (predicate, callable) pairs, got "
+                            f"{pair!r} ({where})")
+    if default is None:
+        if not pairs:
+            raise ValueError(f"case: pred_fn_pairs is empty and there is no default ({where})")
+        default = pairs.pop()[1]
+    graph = get_default_graph()
+    preds = [convert_to_tensor(p) for p, _ in pairs]
+    with graph.name_scope(name or "case"):
+        checks = [_at_most_one(preds)] if exclusive and len(preds) > 1 else []
+        with graph.control_dependencies(checks):
+            return _case_chain(list(zip(preds, [f for _, f in pairs])), default, strict)
+
+
+def _case_chain(pairs, default, strict):
+    if not pairs:
+        return _unwrap_single(default(), strict)
+    (pred, fn), rest = pairs[0], pairs[1:]
+    return cond(pred, fn, lambda: _case_chain(rest, default, strict), strict=strict)
+
+
+def _at_most_one(preds):
+    from graphc.ops import math_ops
+    from graphc.ops.check_ops import Assert
+    from graphc.ops.tensor import cast, stack
+    count = math_ops.reduce_sum(cast(stack(preds), dtypes.int32))
+    return Assert(math_ops.less_equal(count, 1), [count], name="exclusive_case_check").node
+
+
+# --- while_loop ------------------------------------------------------------------------------
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
+               back_prop=True, swap_memory=False, name=None, maximum_iterations=None,
+               return_same_structure=False):
+    """Repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)` holds, at most
+    `maximum_iterations` times; the final loop vars, in their structure (one loop var comes
+    back as a tensor unless `return_same_structure`). A loop var keeps its dtype and shape
+    across iterations unless `shape_invariants` gives a less specific shape.
+    `parallel_iterations` and `swap_memory` are accepted and have no effect."""
+    where = user_location()
+    if not callable(cond) or not callable(body):
+        raise TypeError(f"while_loop: cond and body must be callable ({where})")
+    structure = loop_vars
+    graph = get_default_graph()
+    inits = _tensors(nest.flatten(structure), "while_loop: loop_vars", where)
+    if not inits:
+        raise ValueError(f"while_loop: no loop variables ({where})")
+    shapes = _invariants(structure, shape_invariants, inits, where)
+    with graph.name_scope(name or "while"):
+        bound = None
+        if maximum_iterations is not None:
+            limit = convert_to_tensor(maximum_iterations, dtypes.int32)
+            value = node_value(limit.node)
+            bound = None if value is None else max(int(value), 0)
+            inits = [convert_to_tensor(0, dtypes.int32)] + inits
+            shapes = [()] + shapes
+        before = len(graph.nodes)
+        params = _params(graph, [(x.dtype, s) for x, s in zip(inits, shapes)], "Enter")
+        user = params[1:] if maximum_iterations is not None else params
+        packed = nest.pack_sequence_as(structure, user)
+        args = list(packed) if isinstance(packed, (list, tuple)) and not hasattr(
+            packed, "_fields") else [packed]
+        with graph.control_dependencies(None):
+            pred = _loop_pred(cond(*args), where)
+            out = body(*args)
+            if maximum_iterations is not None:
+                from graphc.ops import math_ops
+                pred = math_ops.logical_and(math_ops.less(params[0], limit), pred)
+        nexts = _loop_results(structure, out, user, where)
+        if maximum_iterations is not None:
+            nexts = [params[0] + 1] + nexts
+        (c, b), captures, after = close_regions(
+            [p.node for p in params], [[pred.node], [x.node for x in nexts]])
+        _check_no_draws(graph, before, (c, b), where, "while_loop")
+        attrs = {"cond": c, "body": b, "loop_id": next(_LOOP_IDS),
+                 "bound": -1 if bound is None else bound}
+        with graph.control_dependencies(after):
+            node = graph.create("while", [x.node for x in inits] + captures, attrs, "while")[0]
+        items = _items(graph, node, len(inits), "Exit")
+    if maximum_iterations is not None:
+        items = items[1:]
+    result = nest.pack_sequence_as(structure, items)
+    if not return_same_structure and isinstance(result, (list, tuple)) and len(items) == 1 \
+            and not hasattr(result, "_fields"):
+        return result[0]
+    return result
+
+
+def _invariants(structure, shape_invariants, inits, where) -> list:
+    if shape_invariants is None:
+        return [x.node.shape for x in inits]
+    try:
+        nest.assert_same_structure(structure, shape_invariants)
+    except ValueError as e:
+        raise ValueError(f"while_loop: shape_invariants must have the structure of "
+                         f"loop_vars ({where}). {e}") from None
+    shapes = []
+    for x, inv in zip(inits, nest.flatten(shape_invariants)):
+        declared = TensorShape(inv)
+        if not declared.is_compatible_with(x.shape) or (
+                declared.dims is not None and x.shape.dims is None):
+            raise ValueError(f"while_loop: the shape invariant {declared} is not compatible "
+                             f"with the initial shape {x.shape} of loop var '{x.name}' "
+                             f"({where})")
+        shapes.append(None if declared.dims is None else tuple(declared.dims))
+    return shapes
+
+
+def _loop_pred(value, where) -> Tensor:
+    pred = convert_to_tensor(value)
+    if pred.dtype is not dtypes.bool_ or pred.node.shape not in ((), None):
+        raise TypeError(f"while_loop: cond must return a bool scalar, got {pred.dtype} of "
+                        f"shape {pred.shape} ({where})")
+    return pred
+
+
+def _loop_results(structure, out, params, where) -> list:
+    """The body's results as tensors, checked against the loop vars' dtypes and shapes."""
+    if isinstance(structure, (list, tuple)) and len(nest.flatten(structure)) == 1 \
+            and not isinstance(out, (list, tuple)) and not hasattr(structure, "_fields"):
+        out = type(structure)([out]) if not isinstance(structure, tuple) else (out,)
+    try:
+        nest.assert_same_structure(structure, out)
+    except ValueError as e:
+        raise ValueError(f"while_loop: body must return the structure of loop_vars "
+                         f"({where}). {e}") from None
+    results = _tensors(nest.flatten(out), "while_loop: body's results", where)
+    for p, r in zip(params, results):
+        if r.dtype is not p.dtype:
+            raise TypeError(f"while_loop: loop var {p.name} enters the loop as {p.dtype}, but "
+                            f"the body returns {r.dtype} ({where})")
+        if not p.shape.is_compatible_with(r.shape) or not _fits(r.node.shape, p.node.shape):
+            raise ValueError(
+                f"while_loop: loop var {p.name} enters the loop with shape {p.shape}, but has "
+                f"shape {r.shape} after one iteration. To allow the shape to vary across "
+                f"iterations, use the `shape_invariants` argument of tf.while_loop to specify "
+                f"a less-specific shape ({where})")
+    return results
+
+
+def _fits(shape, declared) -> bool:
+    if declared is None:
+        return True
+    return shape is not None and len(shape) == len(declared) and all(
+        d is None or d == s for s, d in zip(shape, declared))
