@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from graphc.autodiff import build as B
 from graphc.autodiff.build import Builder
+from graphc.autodiff.control import control_vjp
 from graphc.autodiff.rules import NOT_DIFFERENTIABLE, VJPS, Primal
 from graphc.errors import DTypeError
 from graphc.ir.node import topo_sort
+from graphc.ir.ops.control import CONTROL_OPS, results_of
 
 
 def gradients(ys, cotangents, targets, stops=frozenset(), deps=(), describe=repr) -> list:
@@ -33,11 +35,21 @@ def gradients(ys, cotangents, targets, stops=frozenset(), deps=(), describe=repr
             y = builder.wrap(y)
             parts.setdefault(y.node, []).append(B.ones_like(y) if gy is None
                                                 else builder.wrap(gy))
+    results: dict = {}  # control node -> {result index: [cotangents]}
     for node in reversed(order):
-        if not parts.get(node) or node in stops:
+        if node.op.name in CONTROL_OPS and node in results and node not in stops:
+            per = results.pop(node)
+            gs = [_sum(per[i]) if i in per else None for i in range(len(results_of(node)))]
+            grads = control_vjp(node, gs, builder, describe)
+        elif not parts.get(node) or node in stops:
             continue
-        g = _summed(parts, node)
-        for inp, gi in zip(node.inputs, _apply_rule(node, g, builder, describe)):
+        elif node.op.name == "item":  # a control node's result: gathered for its VJP
+            per = results.setdefault(node.inputs[0], {})
+            per.setdefault(node.attrs["index"], []).append(_summed(parts, node))
+            continue
+        else:
+            grads = _apply_rule(node, _summed(parts, node), builder, describe)
+        for inp, gi in zip(node.inputs, grads):
             if gi is not None and inp in live:
                 parts.setdefault(inp, []).append(gi)
     out = []
@@ -54,6 +66,10 @@ def _depends_on_targets(order, targets, stops) -> set:
     it is a target (TF1: gradients(a + b, [a, b], stop_gradients=[a, b]) is [1, 1])."""
     live = set()
     for node in order:
+        if node.op.name in CONTROL_OPS:  # a tuple: live when some input is
+            if node not in stops and any(x in live for x in node.inputs):
+                live.add(node)
+            continue
         if node.dtype is None or node.dtype.kind != "f":
             continue
         if node in targets or (node not in stops and node.op.name not in NOT_DIFFERENTIABLE

@@ -95,7 +95,10 @@ class ControlLowering:
             copies = [self._copy(slot_of[r], o, r) for r, o in zip(region.results, outs)
                       if slot_of[r] != o]
             branches.append(tuple(entries + copies))
-        return Branch(slot_of[node.inputs[0]], *branches)
+        pred = slot_of[node.inputs[0]]
+        if self.kernels:  # read when the branch starts: kernels before it must not reuse it
+            self.live_until[pred] = max(self.live_until.get(pred, 0), len(self.kernels) - 1)
+        return Branch(pred, *branches)
 
     def _keep_alive(self, first: int, loop: Loop, carried: set) -> None:
         """Every slot the loop reads before writing it (from outside, or carried across

@@ -27,7 +27,7 @@ from graphc.compiler.control import ControlLowering
 from graphc.compiler.plan import Plan
 from graphc.ir.node import Region, make_node, topo_sort
 from graphc.ir.ops.control import CONTROL_OPS, REGION_KEYS
-from graphc.ir.regions import substitute
+from graphc.ir.regions import share_saving_loops
 from graphc.options import default_options
 from graphc.passes.fuse import GemmEpilogue, gemm_epilogues, inline_elementwise
 from graphc.passes.fuse_rows import RowGroup, row_groups, units
@@ -63,6 +63,7 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     (specialize.shape_values). options.fuse=False gives every node a kernel of its own."""
     options = options or default_options()
     roots, origin = specialize(fetches, fed_shapes, describe, fed_values)
+    roots = share_saving_loops(roots)
     roots, origin = optimize_regions(roots, origin, options)
     optimized = run_pipeline(roots, origin, options)
     roots, origin = list(optimized.roots), optimized.origin
@@ -104,26 +105,27 @@ def partition(roots, options) -> Partition:
 
 def optimize_regions(roots, origin: dict, options):
     """The graph passes run inside every region (innermost first); (roots, origin) with
-    each control node rebuilt over its optimized regions."""
-    rebuilt: dict = {}
+    each control node rebuilt over its optimized regions, and everything after it over
+    the rebuilt nodes."""
+    new: dict = {}
     for node in topo_sort(roots):
-        if node.op.name not in CONTROL_OPS:
-            continue
+        inputs = tuple(new.get(x, x) for x in node.inputs)
+        deps = tuple(new.get(d, d) for d in node.deps)
         attrs = dict(node.attrs)
-        for key in REGION_KEYS[node.op.name]:
+        for key in REGION_KEYS.get(node.op.name, ()):
             region = attrs[key]
-            inner, origin = optimize_regions(region.results, origin, options)
+            inner = share_saving_loops(region.results)
+            inner, origin = optimize_regions(inner, origin, options)
             done = run_pipeline(inner, origin, options)
-            for new, old in done.origin.items():  # (outside nodes keep their own origin)
-                origin.setdefault(new, old)
+            for out, old in done.origin.items():  # (outside nodes keep their own origin)
+                origin.setdefault(out, old)
             attrs[key] = Region(region.params, done.roots)
-        rebuilt[node] = make_node(node.op, node.inputs, attrs, node.deps)
-    if not rebuilt:
-        return list(roots), origin
-    new = substitute(roots, rebuilt)
-    for old, out in zip(topo_sort(roots), topo_sort(new)):
-        origin.setdefault(out, origin.get(old, old))
-    return new, origin
+        if inputs == node.inputs and deps == node.deps and attrs == dict(node.attrs):
+            new[node] = node
+            continue
+        new[node] = make_node(node.op, inputs, attrs, deps)
+        origin.setdefault(new[node], origin.get(node, node))
+    return [new[r] for r in roots], origin
 
 
 def lower(parts: Partition, buffers: Buffers, origin: dict, options):

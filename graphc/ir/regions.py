@@ -3,9 +3,10 @@ closing a traced sub-graph over its explicit captures.
 
 A region is closed when it reads nothing but its params (and constants, which it keeps).
 Tracing a loop body with params in hand gives a sub-graph that also reads values from
-outside (a weight, a placeholder); `close_regions` turns each such value into a param of the region and an input
-of the control node (a capture). Everything that does not depend on a param is computed
-outside, once: loop-invariant work is hoisted by construction.
+outside (a weight, a placeholder); `close_regions` turns each such value into a param of
+the region and an input of the control node (a capture). In a loop, everything that does
+not depend on a param is computed outside, once: loop-invariant work is hoisted by
+construction. A branch keeps what it built (it runs only when taken).
 """
 
 from __future__ import annotations
@@ -108,3 +109,24 @@ def _strip_outer_deps(root: Node, params, inside) -> Node:
         new[node] = node if (inputs == node.inputs and deps == node.deps) else make_node(
             node.op, inputs, dict(node.attrs), deps)
     return new.get(root, root)
+
+
+def share_saving_loops(roots) -> list:
+    """`roots` with the results of a while loop taken from its saving copy where both are
+    needed (autodiff/control.py: the copy has attrs["saves"] = the loop's loop_id and the
+    same loop vars first), so the forward loop runs once."""
+    order = topo_sort(list(roots))
+    copies = {n.attrs["saves"]: n for n in order
+              if n.op.name == "while" and "saves" in n.attrs}
+    if not copies:
+        return list(roots)
+    mapping = {}
+    for node in order:
+        if node.op.name != "item" or node.inputs[0].op.name != "while":
+            continue
+        loop = node.inputs[0]
+        copy = copies.get(loop.attrs["loop_id"])
+        n = len(loop.attrs["body"].results)
+        if copy is not None and copy.inputs[:n] == loop.inputs[:n]:
+            mapping[node] = make_node(node.op, (copy,), dict(node.attrs), node.deps)
+    return substitute(roots, mapping) if mapping else list(roots)

@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from graphc.compiler import Plan, build_plan
+from graphc.compiler.plan import Branch, Loop
 from graphc.errors import OpError, UnimplementedError
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
 from graphc.runtime.llvm import LLVMExecutor
@@ -74,6 +75,9 @@ class DeviceExecutor(LLVMExecutor):
         plan.module = self.device.load(program, self.cache())
         plan.launches = [(launch, slots_of(kernels[launch.kernel]))
                          for launch in program.launches]
+        plan.launches_of = {}  # kernel index -> its launches, as the program runs them
+        for launch, slots in plan.launches:
+            plan.launches_of.setdefault(launch.kernel, []).append((launch, slots))
         plan.arena = self.device.alloc(plan.arena_bytes)
         plan.error_word = self.device.alloc(4)
         plan.table = [0] * len(plan.slots)
@@ -104,10 +108,9 @@ class DeviceExecutor(LLVMExecutor):
             plan.table[i] = self._staging(plan, i, array.nbytes)
             self.device.upload(plan.table[i], array)
         self.device.upload(plan.error_word, np.zeros(1, np.int32))
-        for launch, slots in plan.launches:
-            self.device.launch(plan.module, launch, [plan.table[s] for s in slots],
-                               plan.error_word)
-        status = int(self.device.download(plan.error_word, np.int32, (1,))[0])
+        self._run_program(plan, range(len(plan.kernels)) if plan.program is None
+                          else plan.program)
+        status = self._status(plan)
         if status:
             self.raise_failure(plan, status)
         outs = outs or [None] * len(plan.fetch_slots)
@@ -115,6 +118,35 @@ class DeviceExecutor(LLVMExecutor):
                    for f, o in zip(plan.fetch_slots, outs)]
         self.commit(plan)
         return outputs
+
+    def _run_program(self, plan: Plan, program) -> bool:
+        """Launch the kernels of `program` in order; loops and branches are driven from
+        the host, reading their predicate from the device. False once a kernel failed
+        (its Check set the error word): nothing more runs."""
+        for entry in program:
+            if isinstance(entry, Loop):
+                while True:
+                    if not self._run_program(plan, entry.cond):
+                        return False
+                    if not self._holds(plan, entry.pred):
+                        break
+                    if not self._run_program(plan, entry.body):
+                        return False
+            elif isinstance(entry, Branch):
+                taken = entry.then if self._holds(plan, entry.pred) else entry.other
+                if not self._run_program(plan, taken):
+                    return False
+            else:
+                for launch, slots in plan.launches_of.get(entry, ()):
+                    self.device.launch(plan.module, launch, [plan.table[s] for s in slots],
+                                       plan.error_word)
+        return plan.program is None or not self._status(plan)
+
+    def _status(self, plan: Plan) -> int:
+        return int(self.device.download(plan.error_word, np.int32, (1,))[0])
+
+    def _holds(self, plan: Plan, slot: int) -> bool:
+        return bool(self.device.download(plan.table[slot], np.uint8, (1,))[0])
 
     def _staging(self, plan: Plan, index: int, nbytes: int) -> int:
         """The device buffer of a fed or drawn slot (allocated on first use)."""

@@ -173,4 +173,5 @@ def render(explanation):
     from graphc.codegen_llvm.intrinsics import INTRINSICS
     from graphc.codegen_llvm.render import render_module
     return render_module(explanation.scheduled, explanation.slots_of, INTRINSICS,
-                         threads=explanation.request.threads)
+                         threads=explanation.request.threads,
+                         program=explanation.plan.program)

@@ -1,0 +1,186 @@
+"""VJPs of control flow: the gradient of a cond is a cond of the branches' gradients; the
+gradient of a while loop is a loop running the body's VJP backwards over the loop vars
+that a copy of the forward loop saved, one row per iteration.
+
+    cond(p, caps; T, E), cotangents g:  d caps = cond(p, caps, g; dT, dE)
+        where dT(caps, g) = VJP of T at caps applied to g (and dE likewise).
+    while(s0, caps; C, F) run n times, s_{k+1} = F(s_k, caps), cotangent g_n of s_n:
+        forward copy: also k and stacks S_j, S_j[k] = s_k,j (bounded by maximum_iterations)
+        backward:     for k = n-1 .. 0:  (g_k, dcaps_k) = VJP of F at (S[k], caps) on g_{k+1}
+        d s0 = g_0,  d caps = sum_k dcaps_k
+The body's forward is recomputed from the saved loop vars inside the backward loop (one
+body evaluation per iteration), so only the loop vars are saved, not every intermediate.
+The forward copy carries attrs["saves"] = the original loop's loop_id: the compile driver
+lets it compute the original's results too (regions.share_saving_loops), so the forward
+loop runs once.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from graphc.autodiff import build as B
+from graphc.ir import dtypes
+from graphc.ir import ops as prims
+from graphc.ir.node import make_node, topo_sort
+from graphc.ir.ops.control import loop_count
+from graphc.ir.regions import close_regions, new_param, substitute
+
+_SAVING_IDS = itertools.count(1 << 40)  # loop ids of the forward copies (apart from the API's)
+
+
+def control_vjp(node, gs: list, builder: B.Builder, describe) -> list:
+    """Per input of a control node, the Value of its gradient or None; gs: per result of
+    the node, its cotangent Value or None (no gradient reaches it)."""
+    if node.op.name == "cond":
+        return _cond_vjp(node, gs, builder)
+    return _while_vjp(node, gs, builder, describe)
+
+
+def _item(builder, node, index: int) -> B.Value:
+    return builder.make("item", (builder.wrap(node),), {"index": index})
+
+
+def _gradients(ys, gs, targets) -> list:
+    """d(sum ys * gs)/d(each target) as nodes or None (the rules' own reverse walk)."""
+    from graphc.autodiff.reverse import gradients
+    return gradients(ys, gs, [[t] for t in targets])
+
+
+def _zeros_or(grad, like) -> object:
+    """The gradient node, or zeros shaped like `like` (a node) where none flows."""
+    if grad is not None:
+        return grad
+    return B.zeros_like(B.Builder().wrap(like)).node
+
+
+def _all_nodes(result_lists) -> frozenset:
+    return frozenset(n for results in result_lists for n in topo_sort(list(results)))
+
+
+# --- cond ------------------------------------------------------------------------------------
+def _cond_vjp(node, gs, builder) -> list:
+    caps = node.inputs[1:]
+    wanted = [j for j, x in enumerate(caps) if x.dtype.kind == "f"]
+    outs = [i for i, g in enumerate(gs) if g is not None]
+    if not wanted or not outs:
+        return [None] * len(node.inputs)
+    cap_params = [new_param(x.dtype, x.shape) for x in caps]
+    g_params = [new_param(gs[i].dtype, gs[i].shape) for i in outs]
+    result_lists = []
+    for region in (node.attrs["then"], node.attrs["else"]):
+        ys = substitute(region.results, dict(zip(region.params, cap_params)))
+        grads = _gradients([ys[i] for i in outs], g_params, [cap_params[j] for j in wanted])
+        result_lists.append([_zeros_or(g, cap_params[j]) for g, j in zip(grads, wanted)])
+    # everything a gradient branch computes stays in it: only the taken branch runs
+    (then, other), extra, after = close_regions(cap_params + g_params, result_lists,
+                                                _all_nodes(result_lists))
+    inputs = [node.inputs[0], *caps, *(gs[i].node for i in outs), *extra]
+    grad = make_node(prims.get("cond"), inputs, {"then": then, "else": other},
+                     builder.deps + tuple(after))
+    out = [None] * len(node.inputs)
+    for k, j in enumerate(wanted):
+        out[1 + j] = _item(builder, grad, k)
+    return out
+
+
+# --- while -----------------------------------------------------------------------------------
+def _while_vjp(node, gs, builder, describe) -> list:
+    n, bound = loop_count(node), node.attrs["bound"]
+    inits, caps = node.inputs[:n], node.inputs[n:]
+    floats = [j for j in range(n) if inits[j].dtype.kind == "f"]
+    wanted = [j for j, x in enumerate(caps) if x.dtype.kind == "f"]
+    if not any(gs[j] is not None for j in floats):
+        return [None] * len(node.inputs)
+    if bound < 0:
+        raise LookupError(
+            f"No gradient for {describe(node)}: a while_loop is differentiated only with a "
+            "constant maximum_iterations (graphc saves each iteration's loop vars in a "
+            "buffer of that many rows); pass maximum_iterations=")
+    saving = _saving_loop(node, bound, builder)
+    trips = _item(builder, saving, n)
+    stacks = [_item(builder, saving, n + 1 + j).node for j in range(n)]
+    finals = [_item(builder, saving, j) for j in range(n)]
+    g_init = [gs[j] if gs[j] is not None else B.zeros_like(finals[j]) for j in floats]
+    c_init = [B.zeros_like(builder.wrap(caps[j])) for j in wanted]
+    back = _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder)
+    out = [None] * len(node.inputs)
+    for k, j in enumerate(floats):
+        out[j] = _item(builder, back, 1 + k)
+    for k, j in enumerate(wanted):
+        out[n + j] = _item(builder, back, 1 + len(floats) + k)
+    return out
+
+
+def _saved(x) -> object:
+    """The dtype a loop var is saved as (bools as int32: stacks are summed into)."""
+    return dtypes.int32 if x.dtype is dtypes.bool_ else x.dtype
+
+
+def _saving_loop(node, bound: int, builder):
+    """The forward loop again, also counting its iterations and saving each iteration's
+    loop vars: results (s_n..., n, S_0..., S_{n-1}...)."""
+    n = loop_count(node)
+    cond, body = node.attrs["cond"], node.attrs["body"]
+    inits, caps = node.inputs[:n], node.inputs[n:]
+    b = B.Builder()
+    state = [new_param(p.dtype, p.shape) for p in body.params[:n]]
+    k = new_param(dtypes.int32, ())
+    stacks = [new_param(_saved(p), (bound,) + tuple(p.shape)) if p.shape is not None else
+              new_param(_saved(p), None) for p in body.params[:n]]
+    to_outer = dict(zip(body.params, state + list(caps)))
+    pred = substitute(cond.results, dict(zip(cond.params, state + list(caps))))
+    nexts = substitute(body.results, to_outer)
+    index = B.reshape(b.wrap(k), (1,))
+    pushed = []
+    for s, stack in zip(state, stacks):
+        row = B.expand_dims(B.cast(b.wrap(s), _saved(s)), 0)
+        pushed.append((b.wrap(stack) + B.scatter_add(row, index, b.wrap(stack), 0)).node)
+    loop_vars = state + [k] + stacks
+    results = nexts + [(b.wrap(k) + 1).node] + pushed
+    (c, f), extra, after = close_regions(loop_vars, [pred, results])
+    zero_stacks = [_zero_stack(builder, x, bound) for x in inits]
+    start = [*inits, builder.constant(0, dtypes.int32).node, *zero_stacks]
+    return make_node(prims.get("while"), start + extra,
+                     {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound,
+                      "saves": node.attrs["loop_id"]}, builder.deps + tuple(after))
+
+
+def _zero_stack(builder, x, bound: int):
+    """Zeros of shape (bound,) + x's shape, in x's saved dtype."""
+    value = builder.wrap(x)
+    static, dynamic = B.shape_of(value)
+    zero = builder.constant(0, _saved(x))
+    if dynamic is None:
+        return B.broadcast_to(zero, (bound,) + static).node
+    whole = builder.make("concat", (builder.constant([bound], dtypes.int32), dynamic),
+                         {"axis": 0})
+    return B.broadcast_to(zero, (bound,) + tuple(static), whole).node
+
+
+def _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder):
+    """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on g."""
+    n = loop_count(node)
+    body, caps = node.attrs["body"], node.inputs[n:]
+    b = B.Builder()
+    k = new_param(dtypes.int32, ())
+    g = [new_param(v.dtype, v.shape) for v in g_init]
+    acc = [new_param(v.dtype, v.shape) for v in c_init]
+    before = (b.wrap(k) - 1).node
+    saved = []
+    for p, stack in zip(body.params[:n], stacks):
+        row = B.gather(b.wrap(stack), b.wrap(before), 0)
+        saved.append(B.cast(row, p.dtype).node)
+    ys = substitute(body.results, dict(zip(body.params, saved + list(caps))))
+    grads = _gradients([ys[j] for j in floats], g, [saved[j] for j in floats] +
+                       [caps[j] for j in wanted])
+    g_next = [_zeros_or(grads[i], saved[j]) for i, j in enumerate(floats)]
+    acc_next = [a if d is None else (b.wrap(a) + b.wrap(d)).node
+                for a, d in zip(acc, grads[len(floats):])]
+    pred = (b.wrap(k) > 0).node
+    loop_vars = [k, *g, *acc]
+    (c, f), extra, after = close_regions(loop_vars, [[pred], [before, *g_next, *acc_next]])
+    start = [trips.node, *(v.node for v in g_init), *(v.node for v in c_init)]
+    return make_node(prims.get("while"), start + extra,
+                     {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": -1},
+                     builder.deps + tuple(after))
