@@ -40,6 +40,7 @@ from graphc.ops.array_ops import (  # noqa: F401,E402
 )
 from graphc.ops.control_flow import case, cond, while_loop  # noqa: F401,E402
 from graphc.ops.control_flow_ops import control_dependencies, group, name_scope, no_op, tuple  # noqa: F401,E402
+from graphc.ops.functional_ops import foldl, foldr, map_fn, scan  # noqa: F401,E402
 from graphc.ops.init_ops import (  # noqa: F401,E402
     constant_initializer,
     glorot_normal_initializer,
@@ -121,6 +122,7 @@ from graphc.ops.math_ops import (  # noqa: F401,E402
 )
 from graphc.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401,E402
 from graphc.ops.tensor import Operation, Tensor, TensorShape, constant, convert_to_tensor  # noqa: F401,E402
+from graphc.ops.tensor_array import TensorArray  # noqa: F401,E402
 from graphc.ops.variables import (  # noqa: F401,E402
     AUTO_REUSE,
     GraphKeys,
@@ -162,7 +164,7 @@ def get_collection_ref(key):
 
 
 # Differentiation, training, losses and run-time checks.
-from graphc import debugging, initializers, losses, test, train  # noqa: F401,E402
+from graphc import contrib, debugging, initializers, losses, test, train  # noqa: F401,E402
 from graphc.aot import export, load  # noqa: F401,E402  (docs/aot.md)
 from graphc.debugging import (  # noqa: F401,E402
     Assert,

@@ -1,6 +1,7 @@
-"""tf.nn: activations, softmax, normalization helpers, convolutions and pooling."""
+"""tf.nn: activations, softmax, normalization helpers, convolutions, pooling and RNNs."""
 
 from graphc import unsupported as _unsupported
+from graphc.ops import rnn_cell  # noqa: F401  (tf.nn.rnn_cell, the module itself)
 from graphc.ops.nn_conv import (  # noqa: F401
                                atrous_conv2d,
                                conv1d,
@@ -58,6 +59,7 @@ from graphc.ops.nn_pool import (  # noqa: F401
                                max_pool3d,
                                pool,
 )
+from graphc.ops.rnn_static import static_bidirectional_rnn, static_rnn  # noqa: F401
 
 # TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
 __getattr__ = _unsupported.module_getattr(__name__, "tf.nn")

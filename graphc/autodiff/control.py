@@ -29,22 +29,30 @@ from graphc.ir.regions import close_regions, new_param, substitute
 _SAVING_IDS = itertools.count(1 << 40)  # loop ids of the forward copies (apart from the API's)
 
 
-def control_vjp(node, gs: list, builder: B.Builder, describe) -> list:
+def control_vjp(node, gs: list, builder: B.Builder, describe, gradients) -> list:
     """Per input of a control node, the Value of its gradient or None; gs: per result of
-    the node, its cotangent Value or None (no gradient reaches it)."""
+    the node, its cotangent Value or None (no gradient reaches it). `gradients` is
+    reverse.gradients, which differentiates the regions."""
+    walk = _Walk(gradients)
     if node.op.name == "cond":
-        return _cond_vjp(node, gs, builder)
-    return _while_vjp(node, gs, builder, describe)
+        return _cond_vjp(node, gs, builder, walk)
+    return _while_vjp(node, gs, builder, describe, walk)
 
 
 def _item(builder, node, index: int) -> B.Value:
     return builder.make("item", (builder.wrap(node),), {"index": index})
 
 
-def _gradients(ys, gs, targets) -> list:
-    """d(sum ys * gs)/d(each target) as nodes or None (the rules' own reverse walk)."""
-    from graphc.autodiff.reverse import gradients
-    return gradients(ys, gs, [[t] for t in targets])
+class _Walk:
+    """d(sum ys * gs)/d(each target) as nodes or None, by the reverse walk given. The walk
+    stops at the targets: what lies beyond them (a loop's saved values, its captured
+    inputs) is differentiated by the walk around the control node, not inside it."""
+
+    def __init__(self, gradients):
+        self.gradients = gradients
+
+    def __call__(self, ys, gs, targets) -> list:
+        return self.gradients(ys, gs, [[t] for t in targets], stops=frozenset(targets))
 
 
 def _zeros_or(grad, like) -> object:
@@ -59,7 +67,7 @@ def _all_nodes(result_lists) -> frozenset:
 
 
 # --- cond ------------------------------------------------------------------------------------
-def _cond_vjp(node, gs, builder) -> list:
+def _cond_vjp(node, gs, builder, _gradients) -> list:
     caps = node.inputs[1:]
     wanted = [j for j, x in enumerate(caps) if x.dtype.kind == "f"]
     outs = [i for i, g in enumerate(gs) if g is not None]
@@ -85,7 +93,7 @@ def _cond_vjp(node, gs, builder) -> list:
 
 
 # --- while -----------------------------------------------------------------------------------
-def _while_vjp(node, gs, builder, describe) -> list:
+def _while_vjp(node, gs, builder, describe, walk) -> list:
     n, bound = loop_count(node), node.attrs["bound"]
     inits, caps = node.inputs[:n], node.inputs[n:]
     floats = [j for j in range(n) if inits[j].dtype.kind == "f"]
@@ -103,7 +111,7 @@ def _while_vjp(node, gs, builder, describe) -> list:
     finals = [_item(builder, saving, j) for j in range(n)]
     g_init = [gs[j] if gs[j] is not None else B.zeros_like(finals[j]) for j in floats]
     c_init = [B.zeros_like(builder.wrap(caps[j])) for j in wanted]
-    back = _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder)
+    back = _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, walk)
     out = [None] * len(node.inputs)
     for k, j in enumerate(floats):
         out[j] = _item(builder, back, 1 + k)
@@ -158,7 +166,7 @@ def _zero_stack(builder, x, bound: int):
     return B.broadcast_to(zero, (bound,) + tuple(static), whole).node
 
 
-def _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder):
+def _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, _gradients):
     """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on g."""
     n = loop_count(node)
     body, caps = node.attrs["body"], node.inputs[n:]

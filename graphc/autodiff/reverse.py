@@ -40,7 +40,7 @@ def gradients(ys, cotangents, targets, stops=frozenset(), deps=(), describe=repr
         if node.op.name in CONTROL_OPS and node in results and node not in stops:
             per = results.pop(node)
             gs = [_sum(per[i]) if i in per else None for i in range(len(results_of(node)))]
-            grads = control_vjp(node, gs, builder, describe)
+            grads = control_vjp(node, gs, builder, describe, gradients)
         elif not parts.get(node) or node in stops:
             continue
         elif node.op.name == "item":  # a control node's result: gathered for its VJP

@@ -15,10 +15,12 @@ from graphc.errors import user_location
 from graphc.framework.graph import get_default_graph
 from graphc.framework.tensor import TensorShape
 from graphc.ir import dtypes
+from graphc.ir.node import topo_sort
 from graphc.ir.regions import close_regions
 from graphc.ir.values import node_value
 from graphc.ops import nest
 from graphc.ops.tensor import Tensor, convert_to_tensor, make_tensor
+from graphc.ops.tensor_array import TensorArray
 
 _LOOP_IDS = itertools.count(1)
 
@@ -40,15 +42,17 @@ def _params(graph, specs, name: str) -> list:
                         control=False) for dt, shape in specs]
 
 
-def _check_no_draws(graph, before: int, regions, where: str, what: str) -> None:
-    """Random draws made while tracing a loop body would be drawn once per run, not once per
-    iteration as TF draws them: refused rather than silently repeated."""
-    from graphc.ir.node import topo_sort
-    created = set(graph.nodes[before:])
+def _check_state(graph, before: int, regions, where: str, what: str, loop: bool) -> None:
+    """Refuse what regions cannot hold yet, rather than run it wrongly: assignments (state
+    changes inside a region), and in a loop body random draws (they would be drawn once per
+    run, not once per iteration as TF draws them)."""
     inside = {n for r in regions for n in topo_sort(list(r.results), stop=set(r.params))}
-    for node in created:
-        if node.op.name == "random" and (node in inside or any(node in r.params
-                                                                for r in regions)):
+    for node in graph.nodes[before:]:
+        if node.op.name == "assign" and node in inside:
+            raise NotImplementedError(
+                f"{what}: an assignment inside control flow ({graph.describe(node)}) is not "
+                f"supported yet ({where}); assign after the loop or the cond")
+        if loop and node.op.name == "random":
             raise NotImplementedError(
                 f"{what}: a random op inside a while_loop body ({graph.describe(node)}) is "
                 f"not supported yet ({where}); draw the randomness outside the loop")
@@ -97,6 +101,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                                 f"type: value {i} is {a.dtype} and {b.dtype} ({where})")
         (then, other), captures, after = close_regions(
             [], [[x.node for x in flat_t], [x.node for x in flat_f]], inside)
+        _check_state(graph, before, (then, other), where, "cond", loop=False)
         with graph.control_dependencies(after):
             node = graph.create("cond", [pred.node] + captures, {"then": then, "else": other},
                                 "cond")[0]
@@ -157,50 +162,46 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     """Repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)` holds, at most
     `maximum_iterations` times; the final loop vars, in their structure (one loop var comes
     back as a tensor unless `return_same_structure`). A loop var keeps its dtype and shape
-    across iterations unless `shape_invariants` gives a less specific shape.
-    `parallel_iterations` and `swap_memory` are accepted and have no effect."""
+    across iterations unless `shape_invariants` gives a less specific shape. Loop vars may
+    be TensorArrays. `parallel_iterations` and `swap_memory` are accepted and do nothing."""
     where = user_location()
     if not callable(cond) or not callable(body):
         raise TypeError(f"while_loop: cond and body must be callable ({where})")
-    structure = loop_vars
-    graph = get_default_graph()
-    inits = _tensors(nest.flatten(structure), "while_loop: loop_vars", where)
-    if not inits:
+    structure, graph = loop_vars, get_default_graph()
+    leaves = nest.flatten(structure)
+    if not leaves:
         raise ValueError(f"while_loop: no loop variables ({where})")
-    shapes = _invariants(structure, shape_invariants, inits, where)
+    loop = _LoopVars(graph, leaves, where)
+    shapes = _invariants(structure, shape_invariants, loop.inits, where)
     with graph.name_scope(name or "while"):
-        bound = None
-        if maximum_iterations is not None:
-            limit = convert_to_tensor(maximum_iterations, dtypes.int32)
-            value = node_value(limit.node)
-            bound = None if value is None else max(int(value), 0)
-            inits = [convert_to_tensor(0, dtypes.int32)] + inits
-            shapes = [()] + shapes
+        limit, bound = _limit(maximum_iterations)
         before = len(graph.nodes)
-        params = _params(graph, [(x.dtype, s) for x, s in zip(inits, shapes)], "Enter")
-        user = params[1:] if maximum_iterations is not None else params
+        user = loop.make_params(shapes)
+        counter = _params(graph, [(dtypes.int32, ())], "Enter")[0] if limit is not None \
+            else None
         packed = nest.pack_sequence_as(structure, user)
         args = list(packed) if isinstance(packed, (list, tuple)) and not hasattr(
             packed, "_fields") else [packed]
         with graph.control_dependencies(None):
             pred = _loop_pred(cond(*args), where)
             out = body(*args)
-            if maximum_iterations is not None:
+            if limit is not None:
                 from graphc.ops import math_ops
-                pred = math_ops.logical_and(math_ops.less(params[0], limit), pred)
-        nexts = _loop_results(structure, out, user, where)
-        if maximum_iterations is not None:
-            nexts = [params[0] + 1] + nexts
+                pred = math_ops.logical_and(math_ops.less(counter, limit), pred)
+        nexts = _loop_results(structure, out, loop, where)
+        params, inits = loop.params, loop.inits
+        if counter is not None:
+            params, inits = [counter] + params, [convert_to_tensor(0, dtypes.int32)] + inits
+            nexts = [counter + 1] + nexts
         (c, b), captures, after = close_regions(
             [p.node for p in params], [[pred.node], [x.node for x in nexts]])
-        _check_no_draws(graph, before, (c, b), where, "while_loop")
+        _check_state(graph, before, (c, b), where, "while_loop", loop=True)
         attrs = {"cond": c, "body": b, "loop_id": next(_LOOP_IDS),
                  "bound": -1 if bound is None else bound}
         with graph.control_dependencies(after):
             node = graph.create("while", [x.node for x in inits] + captures, attrs, "while")[0]
         items = _items(graph, node, len(inits), "Exit")
-    if maximum_iterations is not None:
-        items = items[1:]
+    items = loop.repack(items[1:] if counter is not None else items)
     result = nest.pack_sequence_as(structure, items)
     if not return_same_structure and isinstance(result, (list, tuple)) and len(items) == 1 \
             and not hasattr(result, "_fields"):
@@ -208,9 +209,71 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     return result
 
 
+def _limit(maximum_iterations):
+    """(limit tensor, its constant value) of maximum_iterations, or (None, None)."""
+    if maximum_iterations is None:
+        return None, None
+    limit = convert_to_tensor(maximum_iterations, dtypes.int32)
+    value = node_value(limit.node)
+    return limit, None if value is None else max(int(value), 0)
+
+
+class _LoopVars:
+    """The flat loop vars: tensors, and TensorArrays carried as their buffers. A
+    TensorArray that enters unwritten (its element shape unknown) becomes a loop var when
+    the body first writes it: `start` makes its zeros and its param then."""
+
+    def __init__(self, graph, leaves, where):
+        self.graph, self.leaves, self.where = graph, leaves, where
+        self.inits = []
+        for leaf in leaves:
+            if isinstance(leaf, TensorArray):
+                if leaf._buffer is None and leaf._element_shape is not None:
+                    leaf._materialize(None)  # zeros of the declared shape, outside the loop
+                self.inits.append(leaf._buffer)
+            else:
+                self.inits.extend(_tensors([leaf], "while_loop: loop_vars", where))
+        self.params: list = []
+
+    def make_params(self, shapes) -> list:
+        """What the cond and body see: a param tensor per loop var, TensorArrays over
+        theirs (an unwritten one over none yet)."""
+        user = []
+        for i, (leaf, init, shape) in enumerate(zip(self.leaves, self.inits, shapes)):
+            param = None if init is None else _params(self.graph, [(init.dtype, shape)],
+                                                      "Enter")[0]
+            self.params.append(param)
+            if isinstance(leaf, TensorArray):
+                ta = leaf._with(param) if param is not None else _late_array(leaf, self, i)
+                user.append(ta)
+            else:
+                user.append(param)
+        return user
+
+    def start(self, ta, shape) -> Tensor:
+        """The buffer param of an unwritten TensorArray, now that its element shape is
+        known; the loop starts it as zeros."""
+        from graphc.ops.tensor_array import _zeros
+        with self.graph.control_dependencies(None):
+            init = _zeros(ta._size, shape, ta.dtype)
+        param = _params(self.graph, [(ta.dtype, init.node.shape)], "Enter")[0]
+        self.inits[ta._position], self.params[ta._position] = init, param
+        return param
+
+    def repack(self, items) -> list:
+        return [leaf._with(item) if isinstance(leaf, TensorArray) else item
+                for leaf, item in zip(self.leaves, items)]
+
+
+def _late_array(leaf, loop: _LoopVars, position: int):
+    ta = leaf._with_nothing()
+    ta._late, ta._position = loop, position
+    return ta
+
+
 def _invariants(structure, shape_invariants, inits, where) -> list:
     if shape_invariants is None:
-        return [x.node.shape for x in inits]
+        return [None if x is None else x.node.shape for x in inits]
     try:
         nest.assert_same_structure(structure, shape_invariants)
     except ValueError as e:
@@ -219,6 +282,9 @@ def _invariants(structure, shape_invariants, inits, where) -> list:
     shapes = []
     for x, inv in zip(inits, nest.flatten(shape_invariants)):
         declared = TensorShape(inv)
+        if x is None:  # an unwritten TensorArray: its buffer's shape comes from the body
+            shapes.append(None)
+            continue
         if not declared.is_compatible_with(x.shape) or (
                 declared.dims is not None and x.shape.dims is None):
             raise ValueError(f"while_loop: the shape invariant {declared} is not compatible "
@@ -236,8 +302,9 @@ def _loop_pred(value, where) -> Tensor:
     return pred
 
 
-def _loop_results(structure, out, params, where) -> list:
-    """The body's results as tensors, checked against the loop vars' dtypes and shapes."""
+def _loop_results(structure, out, loop: _LoopVars, where) -> list:
+    """The body's results as tensors (a TensorArray as its buffer), checked against the
+    loop vars' dtypes and shapes."""
     if isinstance(structure, (list, tuple)) and len(nest.flatten(structure)) == 1 \
             and not isinstance(out, (list, tuple)) and not hasattr(structure, "_fields"):
         out = type(structure)([out]) if not isinstance(structure, tuple) else (out,)
@@ -246,8 +313,20 @@ def _loop_results(structure, out, params, where) -> list:
     except ValueError as e:
         raise ValueError(f"while_loop: body must return the structure of loop_vars "
                          f"({where}). {e}") from None
-    results = _tensors(nest.flatten(out), "while_loop: body's results", where)
-    for p, r in zip(params, results):
+    results = []
+    for leaf, value in zip(loop.leaves, nest.flatten(out)):
+        if isinstance(leaf, TensorArray):
+            if not isinstance(value, TensorArray):
+                raise TypeError(f"while_loop: the body returns {value!r} for a TensorArray "
+                                f"loop var ({where})")
+            if value._buffer is None:
+                raise ValueError(f"while_loop: a TensorArray loop var is never written in "
+                                 f"the body and its element shape is unknown: pass "
+                                 f"element_shape= ({where})")
+            results.append(value._buffer)
+        else:
+            results.extend(_tensors([value], "while_loop: body's results", where))
+    for p, r in zip(loop.params, results):
         if r.dtype is not p.dtype:
             raise TypeError(f"while_loop: loop var {p.name} enters the loop as {p.dtype}, but "
                             f"the body returns {r.dtype} ({where})")
