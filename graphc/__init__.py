@@ -121,6 +121,7 @@ from graphc.ops.math_ops import (  # noqa: F401,E402
     where_v2,
 )
 from graphc.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401,E402
+from graphc.ops.rnn_dynamic import reverse_sequence  # noqa: F401,E402
 from graphc.ops.tensor import Operation, Tensor, TensorShape, constant, convert_to_tensor  # noqa: F401,E402
 from graphc.ops.tensor_array import TensorArray  # noqa: F401,E402
 from graphc.ops.variables import (  # noqa: F401,E402

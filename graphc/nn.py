@@ -59,6 +59,7 @@ from graphc.ops.nn_pool import (  # noqa: F401
                                max_pool3d,
                                pool,
 )
+from graphc.ops.rnn_dynamic import bidirectional_dynamic_rnn, dynamic_rnn  # noqa: F401
 from graphc.ops.rnn_static import static_bidirectional_rnn, static_rnn  # noqa: F401
 
 # TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).

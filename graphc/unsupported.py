@@ -24,7 +24,7 @@ MISSING = {
     "layers, models and their building blocks": {
         "tf.layers": "", "tf.keras": "", "tf.estimator": "", "tf.feature_column": "",
         "tf.contrib.opt": "tf.train.AdamWOptimizer for tf.contrib.opt.AdamWOptimizer",
-        "tf.contrib.layers": "", "tf.nn.dynamic_rnn": "", "tf.nn.bidirectional_dynamic_rnn": "",
+        "tf.contrib.layers": "",
     },
     "embeddings and ranking": {
         "tf.nn.embedding_lookup": "tf.gather(params, ids), for a single params tensor",

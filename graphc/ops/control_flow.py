@@ -42,13 +42,17 @@ def _params(graph, specs, name: str) -> list:
                         control=False) for dt, shape in specs]
 
 
-def _check_state(graph, before: int, regions, where: str, what: str, loop: bool) -> None:
+def _check_state(graph, before: int, raw_results, params, where: str, what: str,
+                 loop: bool) -> None:
     """Refuse what regions cannot hold yet, rather than run it wrongly: assignments (state
     changes inside a region), and in a loop body random draws (they would be drawn once per
-    run, not once per iteration as TF draws them)."""
-    inside = {n for r in regions for n in topo_sort(list(r.results), stop=set(r.params))}
+    run, not once per iteration as TF draws them). Only what the results reach counts: a
+    variable's initializer built while tracing is not part of the loop."""
+    reached = set(topo_sort(list(raw_results), stop=frozenset(params)))
     for node in graph.nodes[before:]:
-        if node.op.name == "assign" and node in inside:
+        if node not in reached:
+            continue
+        if node.op.name == "assign":
             raise NotImplementedError(
                 f"{what}: an assignment inside control flow ({graph.describe(node)}) is not "
                 f"supported yet ({where}); assign after the loop or the cond")
@@ -99,9 +103,10 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
             if a.dtype is not b.dtype:
                 raise TypeError(f"cond: outputs of true_fn and false_fn must have the same "
                                 f"type: value {i} is {a.dtype} and {b.dtype} ({where})")
+        _check_state(graph, before, [x.node for x in flat_t + flat_f], [], where, "cond",
+                     loop=False)
         (then, other), captures, after = close_regions(
             [], [[x.node for x in flat_t], [x.node for x in flat_f]], inside)
-        _check_state(graph, before, (then, other), where, "cond", loop=False)
         with graph.control_dependencies(after):
             node = graph.create("cond", [pred.node] + captures, {"then": then, "else": other},
                                 "cond")[0]
@@ -193,9 +198,10 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         if counter is not None:
             params, inits = [counter] + params, [convert_to_tensor(0, dtypes.int32)] + inits
             nexts = [counter + 1] + nexts
-        (c, b), captures, after = close_regions(
-            [p.node for p in params], [[pred.node], [x.node for x in nexts]])
-        _check_state(graph, before, (c, b), where, "while_loop", loop=True)
+        raw = [pred.node] + [x.node for x in nexts]
+        _check_state(graph, before, raw, [p.node for p in params], where, "while_loop",
+                     loop=True)
+        (c, b), captures, after = close_regions([p.node for p in params], [raw[:1], raw[1:]])
         attrs = {"cond": c, "body": b, "loop_id": next(_LOOP_IDS),
                  "bound": -1 if bound is None else bound}
         with graph.control_dependencies(after):

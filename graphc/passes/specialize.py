@@ -101,9 +101,12 @@ def _specialize_into(roots, new: dict, origin: dict, fed_shapes, fed_values, des
 def _rebuild_control(node: Node, new: dict, origin: dict, fed_shapes, fed_values, describe):
     """A while or cond node over specialized inputs and regions: each region's params get
     the concrete shapes of the inputs they stand for (a loop var keeps the shape it enters
-    with: compiled loops do not change shapes)."""
+    with: compiled loops do not change shapes). A captured value that is a constant now
+    (a shape read from a fed placeholder) is used inside the region as that constant, so
+    the region's shape arithmetic folds too."""
     inputs = [new[x] for x in node.inputs]
     operands = inputs if node.op.name == "while" else inputs[1:]
+    loop_vars = len(node.attrs["body"].results) if node.op.name == "while" else 0
     attrs = dict(node.attrs)
     shared: dict = {}  # the regions of a node share their params
     for key in REGION_KEYS[node.op.name]:
@@ -111,6 +114,9 @@ def _rebuild_control(node: Node, new: dict, origin: dict, fed_shapes, fed_values
         params = [shared.get(p) or shared.setdefault(p, new_param(p.dtype, x.shape))
                   for p, x in zip(region.params, operands)]
         inner = dict(zip(region.params, params))
+        for i, (p, x) in enumerate(zip(region.params, operands)):
+            if i >= loop_vars and x.op.name == "constant":  # a capture known now (a shape)
+                inner[p] = x
         _specialize_into(region.results, inner, origin, fed_shapes, fed_values, describe)
         attrs[key] = Region(params, [inner[r] for r in region.results])
     deps = tuple(new[d] for d in node.deps if d in new)
