@@ -111,7 +111,8 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
     finals = [_item(builder, saving, j) for j in range(n)]
     g_init = [gs[j] if gs[j] is not None else B.zeros_like(finals[j]) for j in floats]
     c_init = [B.zeros_like(builder.wrap(caps[j])) for j in wanted]
-    back = _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, walk)
+    back = _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, walk,
+                          bound)
     out = [None] * len(node.inputs)
     for k, j in enumerate(floats):
         out[j] = _item(builder, back, 1 + k)
@@ -166,8 +167,11 @@ def _zero_stack(builder, x, bound: int):
     return B.broadcast_to(zero, (bound,) + tuple(static), whole).node
 
 
-def _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, _gradients):
-    """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on g."""
+def _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, _gradients,
+                   bound: int):
+    """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on g. It
+    runs as many times as the forward loop, so it has the same bound (second derivatives
+    differentiate it in turn)."""
     n = loop_count(node)
     body, caps = node.attrs["body"], node.inputs[n:]
     b = B.Builder()
@@ -190,5 +194,5 @@ def _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder,
     (c, f), extra, after = close_regions(loop_vars, [[pred], [before, *g_next, *acc_next]])
     start = [trips.node, *(v.node for v in g_init), *(v.node for v in c_init)]
     return make_node(prims.get("while"), start + extra,
-                     {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": -1},
+                     {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound},
                      builder.deps + tuple(after))

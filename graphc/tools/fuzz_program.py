@@ -179,6 +179,7 @@ def to_source(program: Program, options: str, target: str = "llvm") -> str:
     test (graphc.tools.fuzz.close), so the program fails exactly where the fuzzer did."""
     keep = program.reachable()
     lines = ["import numpy as np", "import graphc as tf",
+             "import graphc.tools.fuzz_control  # noqa: F401  (control-flow steps)",
              "from graphc.tools.fuzz import close", ""]
     lines += [statement(i, program.values[i]) for i in keep]
     feeds = [i for i in keep if isinstance(program.values[i], Input)]

@@ -1,0 +1,58 @@
+"""Control-flow builders for fuzz programs: each is one call with literal arguments (a fuzz
+Step), so a program with loops and branches still prints as a standalone program.
+
+    branch(p, a, b, then_op, else_op)    tf.cond(sum(p) > 0, then_op(a, b), else_op(a, b))
+    loop(x, w, steps, op, limit, ...)    h = op(h, w, x) while i < steps (maximum_iterations
+                                         limit), optionally a cond inside the body or a loop
+                                         inside a branch
+    scan(x, w, op, reverse)              tf.scan of op over x's first axis
+Every result has x's (or a's) shape; the ops keep magnitudes bounded for the fuzzer.
+"""
+
+from __future__ import annotations
+
+import graphc as tf
+
+# (h, w, x) -> the next h, of h's shape and dtype (w broadcasts into it)
+OPS = {
+    "tanh_affine": lambda h, w, x: tf.tanh(h * w + x),
+    "sin_add": lambda h, w, x: tf.sin(h) * w + x,
+    "damped": lambda h, w, x: h * tf.cos(w) * 0.5 + x,
+    "sigmoid_mul": lambda h, w, x: tf.sigmoid(h + w) * x,
+}
+
+
+def branch(p, a, b, then_op: str, else_op: str):
+    """The taken branch's op(a, b, a); the predicate is sum(p) > 0."""
+    pred = tf.reduce_sum(tf.cast(p, a.dtype)) > 0
+    return tf.cond(pred, lambda: OPS[then_op](a, b, a), lambda: OPS[else_op](a, b, a))
+
+
+def loop(x, w, steps, op: str, limit: int, inner: str = "", nested: bool = False):
+    """h_{k+1} = op(h_k, w, x) from h_0 = x, while k < steps (an int or a fed int32
+    scalar), at most `limit` times. inner="cond": odd iterations apply `damped` instead;
+    inner="loop": each iteration runs a two-step loop of op. nested: the whole loop runs
+    inside a cond branch taken where sum(x) >= 0 (else x * 0.5)."""
+    def body(i, h):
+        if inner == "cond":
+            h2 = tf.cond(tf.equal(i % 2, 1), lambda: OPS["damped"](h, w, x),
+                         lambda: OPS[op](h, w, x))
+        elif inner == "loop":
+            _, h2 = tf.while_loop(lambda j, g: j < 2, lambda j, g: (j + 1, OPS[op](g, w, x)),
+                                  [0, h], maximum_iterations=2)
+        else:
+            h2 = OPS[op](h, w, x)
+        return i + 1, h2
+
+    def run():
+        return tf.while_loop(lambda i, h: i < steps, body, [0, x],
+                             maximum_iterations=limit)[1]
+    if nested:
+        return tf.cond(tf.reduce_sum(x) >= 0, run, lambda: x * 0.5)
+    return run()
+
+
+def scan(x, w, op: str, reverse: bool = False):
+    """tf.scan of a = op(a, w, row) over x's first axis, from zeros."""
+    return tf.scan(lambda a, row: OPS[op](a, w, row), x, initializer=tf.zeros_like(x[0]),
+                   reverse=reverse)
