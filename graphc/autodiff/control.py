@@ -105,19 +105,19 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
             f"No gradient for {describe(node)}: a while_loop is differentiated only with a "
             "constant maximum_iterations (graphc saves each iteration's loop vars in a "
             "buffer of that many rows); pass maximum_iterations=")
-    saving = _saving_loop(node, bound, builder)
+    back = _Backward(node, floats, wanted, gs, walk)
+    saving = _saving_loop(node, bound, builder, back.needed)
     trips = _item(builder, saving, n)
-    stacks = [_item(builder, saving, n + 1 + j).node for j in range(n)]
+    stacks = {j: _item(builder, saving, n + 1 + i).node for i, j in enumerate(back.needed)}
     finals = [_item(builder, saving, j) for j in range(n)]
     g_init = [gs[j] if gs[j] is not None else B.zeros_like(finals[j]) for j in floats]
     c_init = [B.zeros_like(builder.wrap(caps[j])) for j in wanted]
-    back = _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, walk,
-                          bound)
+    loop = back.loop(trips, g_init, c_init, stacks, builder, bound)
     out = [None] * len(node.inputs)
     for k, j in enumerate(floats):
-        out[j] = _item(builder, back, 1 + k)
+        out[j] = _item(builder, loop, 1 + k)
     for k, j in enumerate(wanted):
-        out[n + j] = _item(builder, back, 1 + len(floats) + k)
+        out[n + j] = _item(builder, loop, 1 + len(floats) + k)
     return out
 
 
@@ -126,29 +126,29 @@ def _saved(x) -> object:
     return dtypes.int32 if x.dtype is dtypes.bool_ else x.dtype
 
 
-def _saving_loop(node, bound: int, builder):
+def _saving_loop(node, bound: int, builder, needed: list):
     """The forward loop again, also counting its iterations and saving each iteration's
-    loop vars: results (s_n..., n, S_0..., S_{n-1}...)."""
+    value of the loop vars in `needed` (those the body's VJP reads): results (s_n..., n,
+    one stack per needed var)."""
     n = loop_count(node)
     cond, body = node.attrs["cond"], node.attrs["body"]
     inits, caps = node.inputs[:n], node.inputs[n:]
     b = B.Builder()
     state = [new_param(p.dtype, p.shape) for p in body.params[:n]]
     k = new_param(dtypes.int32, ())
-    stacks = [new_param(_saved(p), (bound,) + tuple(p.shape)) if p.shape is not None else
-              new_param(_saved(p), None) for p in body.params[:n]]
-    to_outer = dict(zip(body.params, state + list(caps)))
+    stacks = [new_param(_saved(state[j]), (bound,) + tuple(state[j].shape)
+                        if state[j].shape is not None else None) for j in needed]
     pred = substitute(cond.results, dict(zip(cond.params, state + list(caps))))
-    nexts = substitute(body.results, to_outer)
+    nexts = substitute(body.results, dict(zip(body.params, state + list(caps))))
     index = B.reshape(b.wrap(k), (1,))
     pushed = []
-    for s, stack in zip(state, stacks):
-        row = B.expand_dims(B.cast(b.wrap(s), _saved(s)), 0)
+    for j, stack in zip(needed, stacks):
+        row = B.expand_dims(B.cast(b.wrap(state[j]), _saved(state[j])), 0)
         pushed.append((b.wrap(stack) + B.scatter_add(row, index, b.wrap(stack), 0)).node)
     loop_vars = state + [k] + stacks
     results = nexts + [(b.wrap(k) + 1).node] + pushed
     (c, f), extra, after = close_regions(loop_vars, [pred, results])
-    zero_stacks = [_zero_stack(builder, x, bound) for x in inits]
+    zero_stacks = [_zero_stack(builder, inits[j], bound) for j in needed]
     start = [*inits, builder.constant(0, dtypes.int32).node, *zero_stacks]
     return make_node(prims.get("while"), start + extra,
                      {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound,
@@ -167,32 +167,45 @@ def _zero_stack(builder, x, bound: int):
     return B.broadcast_to(zero, (bound,) + tuple(static), whole).node
 
 
-def _backward_loop(node, trips, g_init, c_init, stacks, floats, wanted, builder, _gradients,
-                   bound: int):
-    """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on g. It
-    runs as many times as the forward loop, so it has the same bound (second derivatives
-    differentiate it in turn)."""
-    n = loop_count(node)
-    body, caps = node.attrs["body"], node.inputs[n:]
-    b = B.Builder()
-    k = new_param(dtypes.int32, ())
-    g = [new_param(v.dtype, v.shape) for v in g_init]
-    acc = [new_param(v.dtype, v.shape) for v in c_init]
-    before = (b.wrap(k) - 1).node
-    saved = []
-    for p, stack in zip(body.params[:n], stacks):
-        row = B.gather(b.wrap(stack), b.wrap(before), 0)
-        saved.append(B.cast(row, p.dtype).node)
-    ys = substitute(body.results, dict(zip(body.params, saved + list(caps))))
-    grads = _gradients([ys[j] for j in floats], g, [saved[j] for j in floats] +
-                       [caps[j] for j in wanted])
-    g_next = [_zeros_or(grads[i], saved[j]) for i, j in enumerate(floats)]
-    acc_next = [a if d is None else (b.wrap(a) + b.wrap(d)).node
-                for a, d in zip(acc, grads[len(floats):])]
-    pred = (b.wrap(k) > 0).node
-    loop_vars = [k, *g, *acc]
-    (c, f), extra, after = close_regions(loop_vars, [[pred], [before, *g_next, *acc_next]])
-    start = [trips.node, *(v.node for v in g_init), *(v.node for v in c_init)]
-    return make_node(prims.get("while"), start + extra,
-                     {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound},
-                     builder.deps + tuple(after))
+class _Backward:
+    """The backward loop's body, built over stand-ins for the saved loop vars first, so the
+    saving loop stacks only the vars the VJP reads (`needed`): a TensorArray's buffer, for
+    one, is overwritten by select, whose VJP needs only the index."""
+
+    def __init__(self, node, floats, wanted, gs, walk):
+        n = loop_count(node)
+        body, caps = node.attrs["body"], node.inputs[n:]
+        self.node, self.floats, self.wanted = node, floats, wanted
+        b = B.Builder()
+        self.k = new_param(dtypes.int32, ())
+        self.g = [new_param(gs[j].dtype if gs[j] is not None else p.dtype, p.shape)
+                  for j, p in ((j, body.params[j]) for j in floats)]
+        self.acc = [new_param(caps[j].dtype, caps[j].shape) for j in wanted]
+        self.proxies = [new_param(p.dtype, p.shape) for p in body.params[:n]]
+        ys = substitute(body.results, dict(zip(body.params, self.proxies + list(caps))))
+        grads = walk([ys[j] for j in floats], self.g, [self.proxies[j] for j in floats] +
+                     [caps[j] for j in wanted])
+        self.g_next = [_zeros_or(d, g) for d, g in zip(grads, self.g)]
+        self.acc_next = [a if d is None else (b.wrap(a) + b.wrap(d)).node
+                         for a, d in zip(self.acc, grads[len(floats):])]
+        reached = set(topo_sort(self.g_next + self.acc_next))
+        self.needed = [j for j, p in enumerate(self.proxies) if p in reached]
+
+    def loop(self, trips, g_init, c_init, stacks: dict, builder, bound: int):
+        """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on
+        g. It runs as many times as the forward loop, so it has the same bound (second
+        derivatives differentiate it in turn)."""
+        b = B.Builder()
+        before = (b.wrap(self.k) - 1).node
+        saved = {}
+        for j, stack in stacks.items():
+            row = B.gather(b.wrap(stack), b.wrap(before), 0)
+            saved[self.proxies[j]] = B.cast(row, self.proxies[j].dtype).node
+        results = substitute([*self.g_next, *self.acc_next], saved)
+        pred = (b.wrap(self.k) > 0).node
+        loop_vars = [self.k, *self.g, *self.acc]
+        (c, f), extra, after = close_regions(loop_vars, [[pred], [before, *results]])
+        start = [trips.node, *(v.node for v in g_init), *(v.node for v in c_init)]
+        return make_node(prims.get("while"), start + extra,
+                         {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound},
+                         builder.deps + tuple(after))

@@ -66,7 +66,8 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     roots = share_saving_loops(roots)
     roots, origin = optimize_regions(roots, origin, options)
     optimized = run_pipeline(roots, origin, options)
-    roots, origin = list(optimized.roots), optimized.origin
+    # (the passes map the outer graph's nodes; regions' nodes keep the entries made above)
+    roots, origin = list(optimized.roots), {**origin, **optimized.origin}
     parts = partition(roots, options)
     if trace is not None:
         trace.update(roots=roots, origin=origin, order=parts.order, inlined=parts.inlined,

@@ -115,6 +115,15 @@ class Graph:
     def info(self, node: Node) -> Optional[NodeInfo]:
         return self._nodes.get(node)
 
+    def inherit(self, renamed: dict) -> None:
+        """Give each rebuilt node of {node: rebuilt} the name and location of the node it
+        was rebuilt from (a region's copy of what the user's function built)."""
+        with self._lock:
+            for old, new in renamed.items():
+                info = self._nodes.get(old)
+                if info is not None and new not in self._nodes:
+                    self._nodes[new] = info
+
     def describe(self, node: Node) -> str:
         """"'name' (op at file:line)" for messages; works for nodes built elsewhere too."""
         info = self._nodes.get(node)

@@ -21,10 +21,11 @@ def new_param(dtype, shape) -> Node:
     return make_node(prims.get("param"), (), {"dtype": dtype, "shape": shape})
 
 
-def substitute(roots, mapping: dict) -> list:
+def substitute(roots, mapping: dict, record: dict = None) -> list:
     """`roots` rebuilt with each node in `mapping` replaced by its image (nodes that reach
     no replaced node stay as they are). Stateful nodes keep their uid; a region is closed, so
-    nested control nodes change only through their inputs."""
+    nested control nodes change only through their inputs. `record`, a dict, receives
+    {old node: its rebuilt node} for the nodes rebuilt."""
     order = topo_sort(list(roots), stop=frozenset(mapping))
     new = dict(mapping)
     for node in order:
@@ -36,6 +37,8 @@ def substitute(roots, mapping: dict) -> list:
             new[node] = node
         else:
             new[node] = make_node(node.op, inputs, dict(node.attrs), deps)
+            if record is not None:
+                record[node] = new[node]
     return [new[r] for r in roots]
 
 
@@ -55,14 +58,16 @@ def depends_on(roots, sources, inside=frozenset()) -> set:
     return dependent
 
 
-def close_regions(params, result_lists, inside=frozenset()):
+def close_regions(params, result_lists, inside=frozenset(), record: dict = None):
     """(regions, captures, after): one Region per list of `result_lists`, all over `params`
     followed by one param per captured outside value; the captured values (the control
     node's inputs after its own operands), in a fixed order; and the outside nodes the
     control node must run after (a region's control dependencies on outside nodes).
 
     A node stays inside when it depends on a param or is in `inside` (what a branch built:
-    a branch's work runs only when it is taken); the rest is computed outside, once."""
+    a branch's work runs only when it is taken); the rest is computed outside, once.
+    `record`, a dict, receives {traced node: the region's node} for the nodes rebuilt (so
+    the API can give them the traced nodes' names and locations)."""
     params = list(params)
     captured: dict = {}  # outside node -> its param
     after: list = []
@@ -79,7 +84,12 @@ def close_regions(params, result_lists, inside=frozenset()):
                 _capture(r, captured)
     regions = []
     for results in result_lists:
-        inner = substitute([_strip_outer_deps(r, params, inside) for r in results], captured)
+        stripped: dict = {}
+        inner = substitute([_strip_outer_deps(r, params, inside, stripped) for r in results],
+                           captured, record)
+        if record is not None:
+            for old, mid in stripped.items():
+                record[old] = record.get(mid, mid)
         regions.append(Region(params + list(captured.values()), inner))
     return regions, list(captured), after
 
@@ -94,7 +104,7 @@ def _capture(node: Node, captured: dict) -> None:
         captured[node] = new_param(node.dtype, node.shape)
 
 
-def _strip_outer_deps(root: Node, params, inside) -> Node:
+def _strip_outer_deps(root: Node, params, inside, record: dict) -> Node:
     """`root` with the control dependencies on outside nodes removed from every node
     between it and the params."""
     dependent = depends_on([root], params, inside)
@@ -108,6 +118,8 @@ def _strip_outer_deps(root: Node, params, inside) -> Node:
         deps = tuple(new.get(d, d) for d in node.deps if d in dependent)
         new[node] = node if (inputs == node.inputs and deps == node.deps) else make_node(
             node.op, inputs, dict(node.attrs), deps)
+        if new[node] is not node:
+            record[node] = new[node]
     return new.get(root, root)
 
 

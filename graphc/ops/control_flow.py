@@ -74,7 +74,8 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
     """The value of `true_fn()` where the bool scalar `pred` holds, else of `false_fn()`.
     Only the taken branch runs. Both return the same structure of tensors of the same
     dtypes; a one-element list is unpacked unless `strict`."""
-    true_fn, false_fn = true_fn or fn1, false_fn or fn2
+    true_fn = fn1 if true_fn is None else true_fn
+    false_fn = fn2 if false_fn is None else false_fn
     where = user_location()
     if not callable(true_fn) or not callable(false_fn):
         raise TypeError(f"cond: true_fn and false_fn must be callable ({where})")
@@ -105,8 +106,10 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                                 f"type: value {i} is {a.dtype} and {b.dtype} ({where})")
         _check_state(graph, before, [x.node for x in flat_t + flat_f], [], where, "cond",
                      loop=False)
+        renamed: dict = {}
         (then, other), captures, after = close_regions(
-            [], [[x.node for x in flat_t], [x.node for x in flat_f]], inside)
+            [], [[x.node for x in flat_t], [x.node for x in flat_f]], inside, renamed)
+        graph.inherit(renamed)
         with graph.control_dependencies(after):
             node = graph.create("cond", [pred.node] + captures, {"then": then, "else": other},
                                 "cond")[0]
@@ -133,14 +136,18 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and callable(pair[1])):
             raise TypeError(f"case: pred_fn_pairs must hold (predicate, callable) pairs, got "
                             f"{pair!r} ({where})")
-    if default is None:
+    graph = get_default_graph()
+    guard = None
+    if default is None:  # TF1: the last fn, checked at run time that some predicate holds
         if not pairs:
             raise ValueError(f"case: pred_fn_pairs is empty and there is no default ({where})")
+        guard = [convert_to_tensor(p) for p, _ in pairs]
         default = pairs.pop()[1]
-    graph = get_default_graph()
     preds = [convert_to_tensor(p) for p, _ in pairs]
     with graph.name_scope(name or "case"):
         checks = [_at_most_one(preds)] if exclusive and len(preds) > 1 else []
+        if guard is not None:
+            checks.append(_any_holds(guard))
         with graph.control_dependencies(checks):
             return _case_chain(list(zip(preds, [f for _, f in pairs])), default, strict)
 
@@ -158,6 +165,15 @@ def _at_most_one(preds):
     from graphc.ops.tensor import cast, stack
     count = math_ops.reduce_sum(cast(stack(preds), dtypes.int32))
     return Assert(math_ops.less_equal(count, 1), [count], name="exclusive_case_check").node
+
+
+def _any_holds(preds):
+    from graphc.ops import math_ops
+    from graphc.ops.check_ops import check
+    from graphc.ops.tensor import stack
+    holds = math_ops.reduce_any(stack(preds))
+    return check(holds, [], "Input error: None of conditions evaluated as True", 3,
+                 "case_none_true").node
 
 
 # --- while_loop ------------------------------------------------------------------------------
@@ -201,7 +217,10 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         raw = [pred.node] + [x.node for x in nexts]
         _check_state(graph, before, raw, [p.node for p in params], where, "while_loop",
                      loop=True)
-        (c, b), captures, after = close_regions([p.node for p in params], [raw[:1], raw[1:]])
+        renamed: dict = {}
+        (c, b), captures, after = close_regions([p.node for p in params], [raw[:1], raw[1:]],
+                                                record=renamed)
+        graph.inherit(renamed)
         attrs = {"cond": c, "body": b, "loop_id": next(_LOOP_IDS),
                  "bound": -1 if bound is None else bound}
         with graph.control_dependencies(after):

@@ -122,7 +122,8 @@ class DeviceExecutor(LLVMExecutor):
     def _run_program(self, plan: Plan, program) -> bool:
         """Launch the kernels of `program` in order; loops and branches are driven from
         the host, reading their predicate from the device. False once a kernel failed
-        (its Check set the error word): nothing more runs."""
+        (its Check set the error word): nothing more runs. The error word is read after
+        each kernel that has Checks (one small copy from the device each)."""
         for entry in program:
             if isinstance(entry, Loop):
                 while True:
@@ -140,6 +141,9 @@ class DeviceExecutor(LLVMExecutor):
                 for launch, slots in plan.launches_of.get(entry, ()):
                     self.device.launch(plan.module, launch, [plan.table[s] for s in slots],
                                        plan.error_word)
+                if plan.kernels[entry].messages and self._status(plan):
+                    return False  # as on the CPU: nothing after a failed check runs, so
+                    # the failing kernel's inputs are still there for the error message
         return plan.program is None or not self._status(plan)
 
     def _status(self, plan: Plan) -> int:
