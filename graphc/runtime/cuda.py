@@ -75,6 +75,7 @@ class DeviceExecutor(LLVMExecutor):
         plan.module = self.device.load(program, self.cache())
         plan.launches = [(launch, slots_of(kernels[launch.kernel]))
                          for launch in program.launches]
+        plan.controlled = any(not isinstance(e, int) for e in plan.program or ())
         plan.launches_of = {}  # kernel index -> its launches, as the program runs them
         for launch, slots in plan.launches:
             plan.launches_of.setdefault(launch.kernel, []).append((launch, slots))
@@ -108,10 +109,13 @@ class DeviceExecutor(LLVMExecutor):
             plan.table[i] = self._staging(plan, i, array.nbytes)
             self.device.upload(plan.table[i], array)
         self.device.upload(plan.error_word, np.zeros(1, np.int32))
-        self._run_program(plan, range(len(plan.kernels)) if plan.program is None
-                          else plan.program)
+        program = range(len(plan.kernels)) if plan.program is None else plan.program
+        self._run_program(plan, program)
         status = self._status(plan)
         if status:
+            if not plan.controlled:  # again, up to the failing kernel: its inputs intact
+                self.device.upload(plan.error_word, np.zeros(1, np.int32))
+                self._run_program(plan, program[:(status >> 16) + 1])
             self.raise_failure(plan, status)
         outs = outs or [None] * len(plan.fetch_slots)
         outputs = [None if f is None else self.read_slot(plan, *f, out=o)
@@ -122,8 +126,10 @@ class DeviceExecutor(LLVMExecutor):
     def _run_program(self, plan: Plan, program) -> bool:
         """Launch the kernels of `program` in order; loops and branches are driven from
         the host, reading their predicate from the device. False once a kernel failed
-        (its Check set the error word): nothing more runs. The error word is read after
-        each kernel that has Checks (one small copy from the device each)."""
+        (its Check set the error word): nothing more runs. In a plan with loops or
+        branches the error word is read after each kernel that has Checks (one small copy
+        from the device each); a plan without them reads it once at the end, and on a
+        failure runs again up to the failing kernel, so its inputs can be read."""
         for entry in program:
             if isinstance(entry, Loop):
                 while True:
@@ -141,10 +147,10 @@ class DeviceExecutor(LLVMExecutor):
                 for launch, slots in plan.launches_of.get(entry, ()):
                     self.device.launch(plan.module, launch, [plan.table[s] for s in slots],
                                        plan.error_word)
-                if plan.kernels[entry].messages and self._status(plan):
-                    return False  # as on the CPU: nothing after a failed check runs, so
-                    # the failing kernel's inputs are still there for the error message
-        return plan.program is None or not self._status(plan)
+                if plan.controlled and plan.kernels[entry].messages and self._status(plan):
+                    return False  # as on the CPU: nothing after a failed check runs (a
+                    # loop must not go on), so the failing kernel's inputs are intact
+        return not plan.controlled or not self._status(plan)
 
     def _status(self, plan: Plan) -> int:
         return int(self.device.download(plan.error_word, np.int32, (1,))[0])
