@@ -239,6 +239,11 @@ def gather(params: Value, indices: Value, axis: int) -> Value:
     return params.builder.make("gather", (params, indices), {"axis": axis})
 
 
+def put_row(buffer: Value, index: Value, row: Value) -> Value:
+    """buffer with row `index` (a scalar) replaced by `row`."""
+    return buffer.builder.make("put_row", (buffer, index, row))
+
+
 def scatter_add(g: Value, indices: Value, like: Value, axis: int) -> Value:
     """Zeros shaped like `like`, with the slices of g added at `indices` along axis."""
     return g.builder.make("scatter_add", (g, indices, shape_node(like)),

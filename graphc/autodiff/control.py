@@ -121,11 +121,6 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
     return out
 
 
-def _saved(x) -> object:
-    """The dtype a loop var is saved as (bools as int32: stacks are summed into)."""
-    return dtypes.int32 if x.dtype is dtypes.bool_ else x.dtype
-
-
 def _saving_loop(node, bound: int, builder, needed: list):
     """The forward loop again, also counting its iterations and saving each iteration's
     value of the loop vars in `needed` (those the body's VJP reads): results (s_n..., n,
@@ -136,15 +131,12 @@ def _saving_loop(node, bound: int, builder, needed: list):
     b = B.Builder()
     state = [new_param(p.dtype, p.shape) for p in body.params[:n]]
     k = new_param(dtypes.int32, ())
-    stacks = [new_param(_saved(state[j]), (bound,) + tuple(state[j].shape)
+    stacks = [new_param(state[j].dtype, (bound,) + tuple(state[j].shape)
                         if state[j].shape is not None else None) for j in needed]
     pred = substitute(cond.results, dict(zip(cond.params, state + list(caps))))
     nexts = substitute(body.results, dict(zip(body.params, state + list(caps))))
-    index = B.reshape(b.wrap(k), (1,))
-    pushed = []
-    for j, stack in zip(needed, stacks):
-        row = B.expand_dims(B.cast(b.wrap(state[j]), _saved(state[j])), 0)
-        pushed.append((b.wrap(stack) + B.scatter_add(row, index, b.wrap(stack), 0)).node)
+    pushed = [B.put_row(b.wrap(stack), b.wrap(k), b.wrap(state[j])).node
+              for j, stack in zip(needed, stacks)]
     loop_vars = state + [k] + stacks
     results = nexts + [(b.wrap(k) + 1).node] + pushed
     (c, f), extra, after = close_regions(loop_vars, [pred, results])
@@ -156,10 +148,10 @@ def _saving_loop(node, bound: int, builder, needed: list):
 
 
 def _zero_stack(builder, x, bound: int):
-    """Zeros of shape (bound,) + x's shape, in x's saved dtype."""
+    """Zeros of shape (bound,) + x's shape and x's dtype."""
     value = builder.wrap(x)
     static, dynamic = B.shape_of(value)
-    zero = builder.constant(0, _saved(x))
+    zero = builder.constant(0, x.dtype)
     if dynamic is None:
         return B.broadcast_to(zero, (bound,) + static).node
     whole = builder.make("concat", (builder.constant([bound], dtypes.int32), dynamic),
@@ -199,8 +191,7 @@ class _Backward:
         before = (b.wrap(self.k) - 1).node
         saved = {}
         for j, stack in stacks.items():
-            row = B.gather(b.wrap(stack), b.wrap(before), 0)
-            saved[self.proxies[j]] = B.cast(row, self.proxies[j].dtype).node
+            saved[self.proxies[j]] = B.gather(b.wrap(stack), b.wrap(before), 0).node
         results = substitute([*self.g_next, *self.acc_next], saved)
         pred = (b.wrap(self.k) > 0).node
         loop_vars = [self.k, *self.g, *self.acc]

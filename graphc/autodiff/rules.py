@@ -372,6 +372,13 @@ def _gather(p, g):
     return [B.scatter_add(g, indices, params, p.attrs["axis"]), None]
 
 
+@vjp("put_row")
+def _put_row(p, g):
+    # out = buffer with row i set to value: d buffer = g with row i zeroed, d value = g[i]
+    buffer, index, value = p.inputs
+    return [B.put_row(g, index, B.zeros_like(value)), None, B.gather(g, index, 0)]
+
+
 @vjp("scatter_add")
 def _scatter_add(p, g):
     return [B.gather(g, p.inputs[1], p.attrs["axis"]), None, None]

@@ -16,6 +16,9 @@ on a value the next iteration reads.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from graphc.compiler.kernels import merge_buffers
 from graphc.compiler.kernels import written as kernels_written
 from graphc.compiler.plan import Branch, Loop, program_kernels
 from graphc.ir import kernel as K
@@ -64,10 +67,37 @@ class ControlLowering:
         first = len(self.kernels)
         cond_entries = self.block(cond.results, preset)
         pred = slot_of[cond.results[0]]
-        body_entries = self.block(body.results, preset) + self._next_state(body, state)
+        start = len(self.kernels)
+        body_entries = self.block(body.results, preset)
+        self._rows_in_place(body, state, start)
+        body_entries += self._next_state(body, state)
         loop = Loop(tuple(cond_entries), pred, tuple(body_entries))
         self._keep_alive(first, loop, set(preset.values()) | {pred})
         return inits + [loop]
+
+    def _rows_in_place(self, body, state: list, start: int) -> None:
+        """A loop var the body updates as put_row(var, i, row) (a TensorArray write, a saved
+        value pushed) gets the row written into its own slot: the put_row kernel loses its
+        copy of the whole buffer and the loop its copy back, when no later kernel of the
+        body reads the var's old value."""
+        slot_of = self.buffers.slot_of
+        for j, (r, p) in enumerate(zip(body.results, body.params)):
+            if r.op.name != "put_row" or r.inputs[0] is not p or slot_of[r] == state[j]:
+                continue
+            old, new = f"s{state[j]}", f"s{slot_of[r]}"
+            at = [k for k in range(start, len(self.kernels))
+                  if self.kernels[k].notes.get("node") is r]
+            if len(at) != 1 or any(old in _names(self.kernels[k])
+                                   for k in range(at[0] + 1, len(self.kernels))):
+                continue
+            kernel = self.kernels[at[0]]
+            rows = tuple(st for st in kernel.body if not (isinstance(st, K.Loop)
+                                                           and st.var == "c"))
+            self.kernels[at[0]] = merge_buffers(replace(kernel, body=rows), new, old)
+            for k in range(at[0] + 1, len(self.kernels)):
+                if new in _names(self.kernels[k]):
+                    self.kernels[k] = merge_buffers(self.kernels[k], new, old)
+            slot_of[r] = state[j]
 
     def _next_state(self, body, state: list) -> list:
         """Copies of the body's results into the loop vars' slots; results that are loop
@@ -113,3 +143,7 @@ class ControlLowering:
             written |= outs
         for slot in carried:
             self.live_until[slot] = max(self.live_until.get(slot, last), last)
+
+
+def _names(kernel) -> set:
+    return {b.name for b in kernel.params}

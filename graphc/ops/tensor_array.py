@@ -3,8 +3,9 @@
 In graphc a TensorArray is a value, not a resource: its elements live in one tensor of
 shape [size] + element_shape (the buffer), and `write`, `scatter` and `unstack` return a
 new TensorArray over a new buffer, as TF1's graph-mode TensorArrays are used (`ta =
-ta.write(i, x)`). Reading is `gather`; writing selects row i, so an element written twice
-holds the last value. An index out of range is an error at run time naming the op.
+ta.write(i, x)`). Reading is `gather`; writing is `put_row` (an element written twice holds
+the last value); in a while loop that carries the array, a write changes one row in place.
+An index out of range is an error at run time naming the op.
 
 The buffer needs the element shape: from `element_shape`, from the first write or
 `unstack`, or, for a TensorArray that enters a `tf.while_loop` before anything was written,
@@ -17,8 +18,8 @@ from __future__ import annotations
 from graphc.framework.tensor import TensorShape
 from graphc.ir import dtypes
 from graphc.ir.values import node_value
-from graphc.ops import array_ops, math_ops
-from graphc.ops.tensor import Tensor, cast, convert_to_tensor
+from graphc.ops import array_ops
+from graphc.ops.tensor import Tensor, convert_to_tensor
 
 
 class TensorArray:
@@ -181,12 +182,7 @@ def _zeros(size, shape, dtype) -> Tensor:
 
 
 def _put(buffer: Tensor, index: Tensor, value: Tensor) -> Tensor:
-    """buffer with row `index` replaced by value. Reading the row first checks the index
-    (gather's range check names the op); the row is then selected, so it is exact."""
-    rank = buffer.node.rank
-    rows = array_ops.shape(buffer)[0] if buffer.node.shape[0] is None else buffer.node.shape[0]
-    at = array_ops.range(0, rows)
-    checked = cast(array_ops.gather(at, index) >= 0, dtypes.bool_)  # fails out of range
-    hit = math_ops.logical_and(math_ops.equal(at, index), checked)
-    mask = array_ops.reshape(hit, [-1] + [1] * (rank - 1))
-    return math_ops.where(mask, array_ops.expand_dims(value, 0), buffer)
+    """buffer with row `index` replaced by value (the put_row primitive: it checks the
+    index; in a loop that carries the buffer it writes the row in place)."""
+    from graphc.ops.tensor import make_tensor
+    return make_tensor("put_row", (buffer, index, value), name="TensorArrayWrite")

@@ -389,6 +389,28 @@ class Lowering(WindowLowering):
                         self.at(params, src))]
         return self.kernel(node, K.nest([v.name for v in idx], shape, body))
 
+    def _put_row(self, node):
+        """Check the index; copy the buffer (unless the output is the buffer itself: a loop
+        var updated in place, compiler/control.py); store the row."""
+        buffer, index, value = node.inputs
+        n, row = buffer.shape[0], size_of(buffer.shape[1:])
+        i = self.at(index, [])
+        i = K.Cast(i, "i64") if dt(index) != "i64" else i
+        ok = K.Binary("and", K.Binary("ge", K.Ref("j", "i64"), K.Const(0), "bool"),
+                      K.Binary("lt", K.Ref("j", "i64"), K.Const(n), "bool"), "bool")
+        body = [K.Local("j", "i64", i),
+                self.check(ok, f"an index is out of range [0, {n}) along axis 0")]
+        out = self.name(node)
+        if self.buffer_of(buffer) != out:
+            body += K.nest(["c"], [size_of(buffer.shape)], [
+                K.Store(out, K.Var("c"), K.Load(self.name(buffer), K.Var("c"), dt(node)))])
+        idx = [K.Var(f"r{d}") for d in range(len(value.shape))]
+        at = K.add(K.mul(K.Ref("j", "i64"), K.Const(row)),
+                   K.linear(idx, K.row_major_strides(value.shape)) if idx else K.Const(0))
+        body += K.nest([v.name for v in idx], value.shape,
+                       [K.Store(out, at, self.at(value, idx))])
+        return self.kernel(node, body)
+
     def _scatter_add(self, node):
         updates, indices = node.inputs[0], node.inputs[1]
         axis, n = node.attrs["axis"], node.shape[node.attrs["axis"]]

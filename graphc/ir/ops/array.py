@@ -255,6 +255,40 @@ register(Primitive("gather", "opaque", 2, _gather_dtype, _gather_shape, _gather,
                    doc="params indexed by integer indices along attrs['axis']"))
 
 
+# --- put_row: one row of a buffer replaced (TensorArray writes, a loop's saved values) -----
+def _put_dtype(inputs, attrs):
+    buffer, index, value = inputs
+    if index.dtype not in dtypes.INT_DTYPES:
+        raise DTypeError(f"the index must be int32 or int64, got {index.dtype}")
+    if value.dtype is not buffer.dtype:
+        raise DTypeError(f"a {value.dtype} row cannot go into a {buffer.dtype} buffer")
+    return buffer.dtype
+
+
+def _put_shape(inputs, attrs):
+    buffer, index, value = inputs
+    if index.shape != ():
+        raise ShapeError(f"the index must be a scalar, got shape {format_shape(index.shape)}")
+    if not buffer.shape or tuple(buffer.shape[1:]) != tuple(value.shape):
+        raise ShapeError(f"a row of shape {format_shape(value.shape)} does not fit a buffer "
+                         f"of shape {format_shape(buffer.shape)}")
+    return buffer.shape
+
+
+def _put_row(buffer, index, value):
+    n, i = buffer.shape[0], int(index)
+    if not 0 <= i < n:
+        raise ValueError(f"index {i} is out of range [0, {n}) along axis 0")
+    out = np.array(buffer, copy=True)
+    out[i] = value
+    return out
+
+
+register(Primitive("put_row", "opaque", 3, _put_dtype, _put_shape, _put_row,
+                   doc="its first input with row inputs[1] (a scalar index) replaced by "
+                       "inputs[2]"))
+
+
 # --- matmul ---------------------------------------------------------------------------------
 def _matmul_dtype(inputs, attrs):
     a, b = inputs
