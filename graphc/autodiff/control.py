@@ -108,7 +108,7 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
     back = _Backward(node, floats, wanted, gs, walk)
     saving = _saving_loop(node, bound, builder, back.needed)
     trips = _item(builder, saving, n)
-    stacks = {j: _item(builder, saving, n + 1 + i).node for i, j in enumerate(back.needed)}
+    stacks = {x: _item(builder, saving, n + 1 + i).node for i, x in enumerate(back.needed)}
     finals = [_item(builder, saving, j) for j in range(n)]
     g_init = [gs[j] if gs[j] is not None else B.zeros_like(finals[j]) for j in floats]
     c_init = [B.zeros_like(builder.wrap(caps[j])) for j in wanted]
@@ -123,28 +123,46 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
 
 def _saving_loop(node, bound: int, builder, needed: list):
     """The forward loop again, also counting its iterations and saving each iteration's
-    value of the loop vars in `needed` (those the body's VJP reads): results (s_n..., n,
-    one stack per needed var)."""
+    value of the body nodes in `needed` (loop var params and intermediates the body's VJP
+    reads): results (s_n..., n, one stack per needed node)."""
     n = loop_count(node)
     cond, body = node.attrs["cond"], node.attrs["body"]
     inits, caps = node.inputs[:n], node.inputs[n:]
     b = B.Builder()
     state = [new_param(p.dtype, p.shape) for p in body.params[:n]]
     k = new_param(dtypes.int32, ())
-    stacks = [new_param(state[j].dtype, (bound,) + tuple(state[j].shape)
-                        if state[j].shape is not None else None) for j in needed]
+    stacks = [new_param(x.dtype, (bound,) + tuple(x.shape) if x.shape is not None else None)
+              for x in needed]
     pred = substitute(cond.results, dict(zip(cond.params, state + list(caps))))
-    nexts = substitute(body.results, dict(zip(body.params, state + list(caps))))
-    pushed = [B.put_row(b.wrap(stack), b.wrap(k), b.wrap(state[j])).node
-              for j, stack in zip(needed, stacks)]
+    here = dict(zip(body.params, state + list(caps)))
+    rebuilt: dict = {}
+    nexts = substitute(body.results, here, rebuilt)
+    here.update(rebuilt)
+    pushed = [B.put_row(b.wrap(stack), b.wrap(k), b.wrap(here[x])).node
+              for x, stack in zip(needed, stacks)]
     loop_vars = state + [k] + stacks
     results = nexts + [(b.wrap(k) + 1).node] + pushed
     (c, f), extra, after = close_regions(loop_vars, [pred, results])
-    zero_stacks = [_zero_stack(builder, inits[j], bound) for j in needed]
+    first = dict(zip(body.params, inits))
+    zero_stacks = [_zero_stack(builder, first[x], bound) if x in first else
+                   B.broadcast_to(builder.constant(0, x.dtype), (bound,) + tuple(x.shape)).node
+                   for x in needed]
     start = [*inits, builder.constant(0, dtypes.int32).node, *zero_stacks]
     return make_node(prims.get("while"), start + extra,
                      {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound,
                       "saves": node.attrs["loop_id"]}, builder.deps + tuple(after))
+
+
+def _accumulate(b, acc, d):
+    """acc + d; where d is a row scattered into zeros (the VJP of reading row i of a
+    captured buffer, a TensorArray's input), acc with only that row added to, which a loop
+    does in place (put_row)."""
+    if d is None:
+        return acc
+    if d.op.name == "scatter_add" and d.attrs["axis"] == 0 and d.inputs[1].shape == ():
+        row, index = b.wrap(d.inputs[0]), b.wrap(d.inputs[1])
+        return B.put_row(b.wrap(acc), index, B.gather(b.wrap(acc), index, 0) + row).node
+    return (b.wrap(acc) + b.wrap(d)).node
 
 
 def _zero_stack(builder, x, bound: int):
@@ -159,10 +177,16 @@ def _zero_stack(builder, x, bound: int):
     return B.broadcast_to(zero, (bound,) + tuple(static), whole).node
 
 
+# intermediates of a loop body worth saving rather than recomputing in the backward loop
+SAVED_OPS = ("matmul", "conv")
+
+
 class _Backward:
-    """The backward loop's body, built over stand-ins for the saved loop vars first, so the
-    saving loop stacks only the vars the VJP reads (`needed`): a TensorArray's buffer, for
-    one, is overwritten by select, whose VJP needs only the index."""
+    """The backward loop's body, built over stand-ins for the loop vars first: then the
+    saving loop stacks only what the VJP reads (`needed`: body params and body nodes). A
+    TensorArray's buffer, for one, is overwritten by put_row, whose VJP needs only the
+    index. A matmul or convolution result of the body that the VJP reads (an LSTM's gates)
+    is saved too, if its shape is static, rather than computed again."""
 
     def __init__(self, node, floats, wanted, gs, walk):
         n = loop_count(node)
@@ -173,15 +197,20 @@ class _Backward:
         self.g = [new_param(gs[j].dtype if gs[j] is not None else p.dtype, p.shape)
                   for j, p in ((j, body.params[j]) for j in floats)]
         self.acc = [new_param(caps[j].dtype, caps[j].shape) for j in wanted]
-        self.proxies = [new_param(p.dtype, p.shape) for p in body.params[:n]]
-        ys = substitute(body.results, dict(zip(body.params, self.proxies + list(caps))))
-        grads = walk([ys[j] for j in floats], self.g, [self.proxies[j] for j in floats] +
+        proxies = [new_param(p.dtype, p.shape) for p in body.params[:n]]
+        rebuilt: dict = {}
+        ys = substitute(body.results, dict(zip(body.params, proxies + list(caps))), rebuilt)
+        grads = walk([ys[j] for j in floats], self.g, [proxies[j] for j in floats] +
                      [caps[j] for j in wanted])
         self.g_next = [_zeros_or(d, g) for d, g in zip(grads, self.g)]
-        self.acc_next = [a if d is None else (b.wrap(a) + b.wrap(d)).node
-                         for a, d in zip(self.acc, grads[len(floats):])]
+        self.acc_next = [_accumulate(b, a, d) for a, d in zip(self.acc, grads[len(floats):])]
         reached = set(topo_sort(self.g_next + self.acc_next))
-        self.needed = [j for j, p in enumerate(self.proxies) if p in reached]
+        # body node -> its copy here, for each value the VJP reads that the forward saves
+        self.copies = {p: q for p, q in zip(body.params, proxies) if q in reached}
+        self.copies.update((m, rebuilt[m]) for m in topo_sort(list(body.results))
+                           if m.op.name in SAVED_OPS and m in rebuilt and rebuilt[m] in reached
+                           and m.shape is not None and None not in m.shape)
+        self.needed = list(self.copies)
 
     def loop(self, trips, g_init, c_init, stacks: dict, builder, bound: int):
         """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on
@@ -189,9 +218,8 @@ class _Backward:
         derivatives differentiate it in turn)."""
         b = B.Builder()
         before = (b.wrap(self.k) - 1).node
-        saved = {}
-        for j, stack in stacks.items():
-            saved[self.proxies[j]] = B.gather(b.wrap(stack), b.wrap(before), 0).node
+        saved = {self.copies[x]: B.gather(b.wrap(stack), b.wrap(before), 0).node
+                 for x, stack in stacks.items()}
         results = substitute([*self.g_next, *self.acc_next], saved)
         pred = (b.wrap(self.k) > 0).node
         loop_vars = [self.k, *self.g, *self.acc]

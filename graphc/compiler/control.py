@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from graphc.compiler.kernels import merge_buffers
+from graphc.compiler.kernels import lone_gemm, merge_buffers, same_element_pairs
 from graphc.compiler.kernels import written as kernels_written
 from graphc.compiler.plan import Branch, Loop, program_kernels
 from graphc.ir import kernel as K
@@ -70,6 +70,7 @@ class ControlLowering:
         start = len(self.kernels)
         body_entries = self.block(body.results, preset)
         self._rows_in_place(body, state, start)
+        self._vars_in_place(body, state, start)
         body_entries += self._next_state(body, state)
         loop = Loop(tuple(cond_entries), pred, tuple(body_entries))
         self._keep_alive(first, loop, set(preset.values()) | {pred})
@@ -95,6 +96,26 @@ class ControlLowering:
                                                            and st.var == "c"))
             self.kernels[at[0]] = merge_buffers(replace(kernel, body=rows), new, old)
             for k in range(at[0] + 1, len(self.kernels)):
+                if new in _names(self.kernels[k]):
+                    self.kernels[k] = merge_buffers(self.kernels[k], new, old)
+            slot_of[r] = state[j]
+
+    def _vars_in_place(self, body, state: list, start: int) -> None:
+        """A loop var the body updates element by element from its own value (acc + g, a
+        GEMM's epilogue adding into an accumulator) is written in its own slot, when no
+        later kernel of the body reads its old value: no copy back."""
+        slot_of = self.buffers.slot_of
+        for j, r in enumerate(body.results):
+            new, old = f"s{slot_of[r]}", f"s{state[j]}"
+            if new == old or slot_of[r] in state:
+                continue
+            at = [k for k in range(start, len(self.kernels))
+                  if new in kernels_written(self.kernels[k])]
+            if len(at) != 1 or (slot_of[r], state[j]) not in _element_pairs(
+                    self.kernels[at[0]]) or any(old in _names(self.kernels[k])
+                                                for k in range(at[0] + 1, len(self.kernels))):
+                continue
+            for k in range(at[0], len(self.kernels)):
                 if new in _names(self.kernels[k]):
                     self.kernels[k] = merge_buffers(self.kernels[k], new, old)
             slot_of[r] = state[j]
@@ -147,3 +168,10 @@ class ControlLowering:
 
 def _names(kernel) -> set:
     return {b.name for b in kernel.params}
+
+
+def _element_pairs(kernel) -> list:
+    """(output, input) slots where the kernel writes each output element only after reading
+    the input's element at the same index (a GEMM: in its epilogue)."""
+    gemm = lone_gemm(kernel.body)
+    return same_element_pairs(gemm.epilogue if gemm is not None else kernel.body)

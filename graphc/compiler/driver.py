@@ -142,12 +142,36 @@ def lower(parts: Partition, buffers: Buffers, origin: dict, options):
         """A region's graph lowered into the same table and kernel list."""
         buffers.slot_of.update(preset)
         inner = partition(list(roots), options)
+        inner.units = rows_last(inner.units, inner.inlined)
         assign_buffers(inner.units, inner.inlined, origin, buffers)
         return lower_units(inner, buffers, origin, kernels, control)
 
     control = ControlLowering(buffers, kernels, block, origin)
     program = lower_units(parts, buffers, origin, kernels, control)
     return kernels, tuple(program), control.live_until
+
+
+def rows_last(units: list, inlined) -> list:
+    """The units with each put_row of a region's param (a loop var's buffer) moved as late
+    as its readers allow: after the other readers of the param, so the loop can write the
+    row in place (compiler/control.py)."""
+    def reads(unit) -> set:
+        nodes = unit.members if isinstance(unit, RowGroup) else (
+            (unit.matmul, unit.consumer) if isinstance(unit, GemmEpilogue) else (unit,))
+        out, stack = set(), [x for n in nodes for x in n.inputs]
+        while stack:
+            x = stack.pop()
+            if x not in out:
+                out.add(x)
+                stack.extend(x.inputs if x in inlined else ())
+        return out
+    units = list(units)
+    for u in [u for u in units if getattr(u, "op", None) is not None
+              and u.op.name == "put_row" and u.inputs[0].op.name == "param"]:
+        units.remove(u)
+        later = [i for i, v in enumerate(units) if u in reads(v)]
+        units.insert(later[0] if later else len(units), u)
+    return units
 
 
 def lower_units(parts: Partition, buffers: Buffers, origin: dict, kernels: list,
