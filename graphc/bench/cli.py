@@ -18,7 +18,7 @@ other libraries (each only when installed), and print a table (stdout), progress
 and optionally JSON.
 
 WHAT is one of:
-  W1 .. W8, all       the standard workloads; W6 is not available yet: naming
+  W1 .. W9, all       the standard workloads; W6 is not available yet: naming
                       one is an error (exit status 2), `all` skips them and says why
   matmul              --shape MxNxK: (M, K) @ (K, N), with --dtype
   op NAME             one API function (graphc.NAME or graphc.nn.NAME) on --shape inputs

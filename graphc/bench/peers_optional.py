@@ -91,6 +91,9 @@ def _torch_fn(torch, case, t):
     if w == "W8":
         from graphc.bench.cnn import resnet_torch
         return resnet_torch(torch, case.arrays)
+    if w == "W9":
+        from graphc.bench.rnn import lstm_step_torch
+        return lstm_step_torch(torch, case.arrays, case.params["lr"])
     if w == "op" and not case.params["attrs"]:
         fn = getattr(torch, case.params["op"], None)
         return (lambda: fn(*t.values())) if callable(fn) else None
@@ -148,6 +151,9 @@ class JaxPeer(Peer):
         if case.workload == "W5":
             from graphc.bench.cnn import cnn_step_jax
             fn = cnn_step_jax(jax, case.arrays, case.params["lr"])
+        elif case.workload == "W9":
+            from graphc.bench.rnn import lstm_step_jax
+            fn = lstm_step_jax(jax, case.arrays, case.params["lr"])
         elif case.workload == "W4":
             fn = _jax_mlp(jax, case, args)
         else:

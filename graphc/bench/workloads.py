@@ -1,4 +1,4 @@
-"""The standard workloads W1..W8: what each computes, on which data, and how much work it is.
+"""The standard workloads W1..W9: what each computes, on which data, and how much work it is.
 
 Each definition builds the graphc graph and the numpy twin from the same arrays (seeded, so
 every run and every system sees identical data), and states its exact work: flops for
@@ -20,6 +20,9 @@ comparable across commits and projects while they are.
   W7  dispatch: z = x + y of 16 f32, per-call latency.
   W8  ResNet-18 inference, batch 1, 224x224x3 NHWC, BN with random running statistics
       (bench/cnn.py).
+  W9  char-LSTM language-model training step: embedding 64, tf.nn.dynamic_rnn over a
+      BasicLSTMCell of 256, dense to 96 logits, mean cross-entropy over 64 steps, batch 32,
+      Adam lr 0.001 (bench/rnn.py).
 
 `size="small"` shrinks every workload (same computation, tiny arrays) for smoke tests.
 """
@@ -259,6 +262,18 @@ def w8_cases(size: str) -> list:
                  lambda tf: cnn.resnet_graphc(tf, arrays), flops=cnn.resnet_flops(arrays))]
 
 
+def w9_cases(size: str) -> list:
+    from graphc.bench import rnn
+    lr = 0.001
+    arrays = rnn.lstm_arrays() if size == "full" else \
+        rnn.lstm_arrays(batch=4, steps=6, vocab=11, embed=5, units=7)
+    batch, steps = arrays["ids"].shape
+    units = arrays["w_out"].shape[0]
+    return [Case("W9", f"W9 char-LSTM train step b={batch} T={steps} h={units}", arrays,
+                 ["ids", "labels"], lambda tf: rnn.lstm_step_graphc(tf, arrays, lr),
+                 flops=rnn.lstm_flops(arrays), stateful=True, params={"lr": lr})]
+
+
 WORKLOADS = {w.name: w for w in [
     Workload("W1", "fused elementwise gelu_tanh(x*a+b), x (4096, 4096) f32", w1_cases),
     Workload("W2", "row softmax, (4096, 4096) f32", w2_cases),
@@ -269,4 +284,5 @@ WORKLOADS = {w.name: w for w in [
              missing="not available yet: graphc has no attention layer"),
     Workload("W7", "dispatch latency, x + y of 16 f32", w7_cases),
     Workload("W8", "ResNet-18 inference, 224x224x3, batch 1", w8_cases),
+    Workload("W9", "char-LSTM training step, batch 32, 64 steps, LSTM 256, Adam", w9_cases),
 ]}

@@ -48,7 +48,7 @@ def test_all_writes_json_with_finite_numbers(all_run):
                 "machine", "results", "errors", "unavailable"):
         assert key in doc
     assert {r["workload"] for r in doc["results"]} == {"W1", "W2", "W3", "W4", "W5", "W7",
-                                                       "W8"}
+                                                       "W8", "W9"}
     for row in doc["results"]:
         for key in ("median_s", "min_s", "max_s", "q1_s", "q3_s", "cpu_over_wall"):
             assert positive(row[key]), (row["case"], row["system"], key)
@@ -132,7 +132,7 @@ def test_script(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["W9"], "unknown workload 'W9': expected one of W1, W2"),
+    (["W10"], "unknown workload 'W10': expected one of W1, W2"),
     (["missing_script.py"], "missing_script.py: no such file"),
     (["W6"], "W6 (transformer encoder layer forward, batch 8, seq 128, d_model 256) is not "
              "available yet"),
@@ -193,16 +193,16 @@ def test_multi_thread_runs_with_numpy_restart_with_openblas_workers_that_sleep(m
     assert len(calls) == 1
 
 
-def test_cnn_workloads_compute_what_the_reference_does():
-    """W5's first step (its loss) and W8's logits, compiled, against the reference target, on
-    the small sizes; the peers' versions (torch, jax, onnxruntime) are compared with graphc's
-    in every run that has them (agrees_with_graphc)."""
+def test_cnn_and_rnn_workloads_compute_what_the_reference_does():
+    """W5's and W9's first steps (their losses) and W8's logits, compiled, against the
+    reference target, on the small sizes; the peers' versions (torch, jax, onnxruntime) are
+    compared with graphc's in every run that has them (agrees_with_graphc)."""
     import numpy as np
 
     import graphc as tf
     from graphc.bench.workloads import WORKLOADS
 
-    for name in ("W5", "W8"):
+    for name in ("W5", "W8", "W9"):
         (case,) = WORKLOADS[name].cases("small")
         results = []
         for target in ("reference", "llvm"):
