@@ -195,6 +195,10 @@ SAMPLES = {
                                    "constant_value": 0.5}) for m in ("CONSTANT", "REFLECT",
                                                                       "SYMMETRIC")],
     "tile": [([sample_array(dtypes.int64)], {"multiples": (2, 1)})],
+    "put_row": [([sample_array(F32, (3, 2)), np.array(1, np.int32), sample_array(F32, (2,))],
+                 {}),
+                ([sample_array(dtypes.int64, (2, 2, 2)), np.array(0, np.int64),
+                  sample_array(dtypes.int64, (2, 2))], {})],
     "gather": [([sample_array(F32), np.array([1, 0, 1], np.int64)], {"axis": 0}),
                ([sample_array(F32), np.array([[2]], np.int32)], {"axis": 1})],
     "matmul": [([sample_array(dt), sample_array(dt, (3, 4))], {}) for dt in
