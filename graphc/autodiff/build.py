@@ -229,6 +229,10 @@ def slice_of(x: Value, slices) -> Value:
     return x.builder.make("slice", (x,), {"slices": tuple(slices)})
 
 
+def concat(values, axis: int) -> Value:
+    return values[0].builder.make("concat", tuple(values), {"axis": axis})
+
+
 def slice_grad(g: Value, like: Value, slices) -> Value:
     """Zeros shaped like `like`, with g written at like[slices]."""
     return g.builder.make("slice_grad", (g, shape_node(like)),

@@ -87,8 +87,41 @@ def _sum(values):
 
 def _summed(parts: dict, node):
     if len(parts[node]) > 1:
-        parts[node] = [_sum(parts[node])]
+        pieces = _pieces(parts[node], node.shape)
+        parts[node] = [B.concat(pieces[1], pieces[0]) if pieces else _sum(parts[node])]
     return parts[node][0]
+
+
+def _pieces(values, shape):
+    """(axis, cotangents in order) when `values` are the slice_grads of slices that cut a
+    value of `shape` into pieces along one axis (the cotangents of tf.split's outputs, an
+    LSTM's gates): their sum is the pieces concatenated, with no zeros written and added."""
+    if shape is None or None in shape or any(v.node.op.name != "slice_grad" for v in values):
+        return None
+    spans = {}
+    for v in values:
+        cuts = [(a, s) for a, s in enumerate(v.node.attrs["slices"])
+                if _span(s, shape[a]) != (0, shape[a])]
+        if tuple(v.node.attrs["shape"]) != tuple(shape) or len(cuts) != 1 \
+                or (cuts[0][1][2] or 1) != 1:
+            return None
+        axis, s = cuts[0]
+        spans.setdefault(axis, []).append((_span(s, shape[axis]), v.node.inputs[0]))
+    if len(spans) != 1:
+        return None
+    (axis, found), = spans.items()
+    found.sort(key=lambda item: item[0])
+    ends = [0] + [end for (_, end), _ in found]
+    if [start for (start, _), _ in found] != ends[:-1] or ends[-1] != shape[axis]:
+        return None
+    return axis, [values[0].builder.wrap(g) for _, g in found]
+
+
+def _span(s, n: int):
+    """(start, stop) of a (start, stop, step) slice of a dim of n, for step 1."""
+    start, stop, _ = s
+    return (0 if start is None else start + n * (start < 0),
+            n if stop is None else min(stop + n * (stop < 0), n))
 
 
 def _apply_rule(node, g, builder: Builder, describe):

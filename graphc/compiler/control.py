@@ -80,10 +80,11 @@ class ControlLowering:
         """A loop var the body updates as put_row(var, i, row) (a TensorArray write, a saved
         value pushed) gets the row written into its own slot: the put_row kernel loses its
         copy of the whole buffer and the loop its copy back, when no later kernel of the
-        body reads the var's old value."""
+        body reads the var's old value and no other var takes it as its next value."""
         slot_of = self.buffers.slot_of
         for j, (r, p) in enumerate(zip(body.results, body.params)):
-            if r.op.name != "put_row" or r.inputs[0] is not p or slot_of[r] == state[j]:
+            if r.op.name != "put_row" or r.inputs[0] is not p or slot_of[r] == state[j] \
+                    or _passed_on(body, slot_of, state, j):
                 continue
             old, new = f"s{state[j]}", f"s{slot_of[r]}"
             at = [k for k in range(start, len(self.kernels))
@@ -107,7 +108,7 @@ class ControlLowering:
         slot_of = self.buffers.slot_of
         for j, r in enumerate(body.results):
             new, old = f"s{slot_of[r]}", f"s{state[j]}"
-            if new == old or slot_of[r] in state:
+            if new == old or slot_of[r] in state or _passed_on(body, slot_of, state, j):
                 continue
             at = [k for k in range(start, len(self.kernels))
                   if new in kernels_written(self.kernels[k])]
@@ -164,6 +165,13 @@ class ControlLowering:
             written |= outs
         for slot in carried:
             self.live_until[slot] = max(self.live_until.get(slot, last), last)
+
+
+def _passed_on(body, slot_of, state: list, j: int) -> bool:
+    """Whether loop var j's current value is another var's next value (a loop that swaps
+    or shifts its vars): the copies at the end of the body read it after every kernel, so
+    it must not be overwritten in place."""
+    return any(slot_of[r] == state[j] for i, r in enumerate(body.results) if i != j)
 
 
 def _names(kernel) -> set:
