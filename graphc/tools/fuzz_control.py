@@ -31,8 +31,13 @@ def branch(p, a, b, then_op: str, else_op: str):
 def loop(x, w, steps, op: str, limit: int, inner: str = "", nested: bool = False):
     """h_{k+1} = op(h_k, w, x) from h_0 = x, while k < steps (an int or a fed int32
     scalar), at most `limit` times. inner="cond": odd iterations apply `damped` instead;
-    inner="loop": each iteration runs a two-step loop of op. nested: the whole loop runs
-    inside a cond branch taken where sum(x) >= 0 (else x * 0.5)."""
+    inner="loop": each iteration runs a two-step loop of op; inner="shift": two more loop
+    vars, (g, a) <- (h, a + g) (a var taking another's value, an accumulator), and the
+    result h + g + 0.1 * a; inner="rows": each h is also written to a TensorArray, whose
+    rows are summed after the loop (0.1 of it added). nested: the whole loop runs inside a
+    cond branch taken where sum(x) >= 0 (else x * 0.5)."""
+    if inner in ("shift", "rows"):
+        return _carried(x, w, steps, op, limit, inner)
     def body(i, h):
         if inner == "cond":
             h2 = tf.cond(tf.equal(i % 2, 1), lambda: OPS["damped"](h, w, x),
@@ -50,6 +55,24 @@ def loop(x, w, steps, op: str, limit: int, inner: str = "", nested: bool = False
     if nested:
         return tf.cond(tf.reduce_sum(x) >= 0, run, lambda: x * 0.5)
     return run()
+
+
+def _carried(x, w, steps, op: str, limit: int, inner: str):
+    if inner == "shift":
+        def body(i, h, g, a):
+            return i + 1, OPS[op](h, w, x), h, a + g
+        _, h, g, a = tf.while_loop(lambda i, *_: i < steps, body,
+                                   [0, x, tf.zeros_like(x), tf.zeros_like(x)],
+                                   maximum_iterations=limit)
+        return h + g + 0.1 * a
+    rows = tf.TensorArray(x.dtype, size=max(limit, 1), element_shape=x.shape)
+
+    def write(i, h, ta):
+        h = OPS[op](h, w, x)
+        return i + 1, h, ta.write(i, h)
+    _, h, ta = tf.while_loop(lambda i, *_: i < steps, write, [0, x, rows],
+                             maximum_iterations=limit)
+    return h + 0.1 * tf.reduce_sum(ta.stack(), 0)
 
 
 def scan(x, w, op: str, reverse: bool = False):

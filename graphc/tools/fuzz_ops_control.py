@@ -46,7 +46,7 @@ def control(g):
     limit = int(g.rng.integers(0, 5))
     steps = g.feed("int32", ()) if g.rng.random() < 0.3 else None
     count = Ref(steps.index) if steps is not None else int(g.rng.integers(0, limit + 2))
-    inner = str(g.rng.choice(["", "", "cond", "loop"]))
+    inner = str(g.rng.choice(["", "", "cond", "loop", "shift", "rows"]))
     nested = bool(g.rng.random() < 0.2)
     return g.step(Step("tools.fuzz_control.loop", (Ref(x.index), Ref(w.index), count, op,
                                                    limit),
