@@ -62,6 +62,13 @@ def _check_state(graph, before: int, raw_results, params, where: str, what: str,
                 f"not supported yet ({where}); draw the randomness outside the loop")
 
 
+def _same_structure(a, b, message: str, where: str) -> None:
+    try:
+        nest.assert_same_structure(a, b)
+    except ValueError as e:
+        raise ValueError(f"{message} ({where}). {e}") from None
+
+
 def _unwrap_single(value, strict: bool):
     if not strict and isinstance(value, (list, tuple)) and len(value) == 1 \
             and not hasattr(value, "_fields"):
@@ -93,11 +100,8 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
             if value is None:
                 raise ValueError(f"cond: {branch} must have a return value ({where})")
         t, f = (_unwrap_single(r, strict) for r in results)
-        try:
-            nest.assert_same_structure(t, f)
-        except ValueError as e:
-            raise ValueError("cond: true_fn and false_fn must have the same number, type and "
-                             f"overall structure of return values ({where}). {e}") from None
+        _same_structure(t, f, "cond: true_fn and false_fn must have the same number, type "
+                        "and overall structure of return values", where)
         flat_t = _tensors(nest.flatten(t), "cond: true_fn's results", where)
         flat_f = _tensors(nest.flatten(f), "cond: false_fn's results", where)
         for i, (a, b) in enumerate(zip(flat_t, flat_f)):
@@ -299,11 +303,8 @@ def _late_array(leaf, loop: _LoopVars, position: int):
 def _invariants(structure, shape_invariants, inits, where) -> list:
     if shape_invariants is None:
         return [None if x is None else x.node.shape for x in inits]
-    try:
-        nest.assert_same_structure(structure, shape_invariants)
-    except ValueError as e:
-        raise ValueError(f"while_loop: shape_invariants must have the structure of "
-                         f"loop_vars ({where}). {e}") from None
+    _same_structure(structure, shape_invariants,
+                    "while_loop: shape_invariants must have the structure of loop_vars", where)
     shapes = []
     for x, inv in zip(inits, nest.flatten(shape_invariants)):
         declared = TensorShape(inv)
@@ -333,11 +334,8 @@ def _loop_results(structure, out, loop: _LoopVars, where) -> list:
     if isinstance(structure, (list, tuple)) and len(nest.flatten(structure)) == 1 \
             and not isinstance(out, (list, tuple)) and not hasattr(structure, "_fields"):
         out = type(structure)([out]) if not isinstance(structure, tuple) else (out,)
-    try:
-        nest.assert_same_structure(structure, out)
-    except ValueError as e:
-        raise ValueError(f"while_loop: body must return the structure of loop_vars "
-                         f"({where}). {e}") from None
+    _same_structure(structure, out, "while_loop: body must return the structure of loop_vars",
+                    where)
     results = []
     for leaf, value in zip(loop.leaves, nest.flatten(out)):
         if isinstance(leaf, TensorArray):

@@ -36,7 +36,19 @@ def _affine(x, h, kernel, bias):
     return _nn_ops.bias_add(_math_ops.matmul(_array_ops.concat([x, h], 1), kernel), bias)
 
 
-class BasicRNNCell(RNNCell):
+class _OneStateCell(RNNCell):
+    """A cell whose state and output are one [batch, num_units] tensor."""
+
+    @property
+    def state_size(self):
+        return self._num_units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+
+class BasicRNNCell(_OneStateCell):
     """h' = activation([x, h] @ kernel + bias); the output is h' too."""
 
     _input_ndim = 2
@@ -46,14 +58,6 @@ class BasicRNNCell(RNNCell):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         self._num_units = num_units
         self._activation = activation or _math_ops.tanh
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def build(self, inputs_shape):
         n = self._num_units
@@ -181,7 +185,7 @@ class LSTMCell(RNNCell):
         return m, _array_ops.concat([c, m], 1)
 
 
-class GRUCell(RNNCell):
+class GRUCell(_OneStateCell):
     """The GRU of Cho et al. With r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias)):
         c = act([x, r * h] @ candidate/kernel + candidate/bias),  h' = u * h + (1 - u) * c.
     gates/bias starts at 1.0 (gates open) unless bias_initializer is given."""
@@ -195,14 +199,6 @@ class GRUCell(RNNCell):
         self._activation = activation or _math_ops.tanh
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def build(self, inputs_shape):
         n, depth = self._num_units, inputs_shape[-1] + self._num_units

@@ -1,10 +1,7 @@
-"""tf.cond, tf.case and tf.while_loop (graphc/ops/control_flow.py) on every target, against
-the same computation written as plain Python ifs and loops over numpy; their gradients
-against central differences of that numpy function (or the analytic derivative).
-
-Graphs are few and small: a test builds one graph and runs it for several feeds (a
-parametrized test rebuilds the same graph, which the code cache compiles once per target).
-"""
+"""Gradients through tf.cond and tf.while_loop (graphc/autodiff/control.py) on every target,
+against central differences of the same computation written in numpy (or the analytic
+derivative), and the errors the control-flow API raises while a graph is built. The
+forward values are tested in test_control_flow.py."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ import collections
 import numpy as np
 import pytest
 from conftest import assert_close, run
-from test_control_flow import _tanh_recurrence
+from test_control_flow import _tanh_recurrence, numeric_gradient
 
 import graphc as tf
 
@@ -23,24 +20,6 @@ State = collections.namedtuple("State", ["h", "c"])
 # float64 gradients against central differences with eps=1e-6: truncation ~1e-12, rounding
 # ~1e-10 relative to the function's size
 GRAD_TOL = {"rtol": 1e-6, "atol": 1e-8}
-
-
-def run_feeds(fetches, feeds, target):
-    """`fetches` run once per feed dict, all in one session (one compile)."""
-    with tf.Session(target=target) as sess:
-        sess.run(tf.global_variables_initializer())
-        return [sess.run(fetches, feed) for feed in feeds]
-
-
-def numeric_gradient(f, x, eps=1e-6):
-    """Central differences of the scalar function `f` at the array `x`."""
-    x = np.array(x, np.float64)
-    grad = np.zeros_like(x)
-    for index in np.ndindex(*x.shape):
-        step = np.zeros_like(x)
-        step[index] = eps
-        grad[index] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
 
 
 # --- gradients -------------------------------------------------------------------------------
