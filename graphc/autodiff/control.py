@@ -105,7 +105,7 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
             f"No gradient for {describe(node)}: a while_loop is differentiated only with a "
             "constant maximum_iterations (graphc saves each iteration's loop vars in a "
             "buffer of that many rows); pass maximum_iterations=")
-    back = _Backward(node, floats, wanted, gs, walk)
+    back = _Backward(node, floats, wanted, gs, walk, describe)
     saving = _saving_loop(node, bound, builder, back.needed)
     trips = _item(builder, saving, n)
     stacks = {x: _item(builder, saving, n + 1 + i).node for i, x in enumerate(back.needed)}
@@ -138,11 +138,14 @@ def _saving_loop(node, bound: int, builder, needed: list):
     rebuilt: dict = {}
     nexts = substitute(body.results, here, rebuilt)
     here.update(rebuilt)
-    pushed = [B.put_row(b.wrap(stack), b.wrap(k), b.wrap(here[x])).node
+    pushed = [B.put_row(b.wrap(stack), b.wrap(k), b.wrap(here.get(x, x))).node
               for x, stack in zip(needed, stacks)]
     loop_vars = state + [k] + stacks
     results = nexts + [(b.wrap(k) + 1).node] + pushed
-    (c, f), extra, after = close_regions(loop_vars, [pred, results])
+    # the body's random draws stay in it (drawn each iteration), as in the loop it copies
+    draws = frozenset(x for x in topo_sort(results, stop=frozenset(loop_vars))
+                      if x.op.name == "random")
+    (c, f), extra, after = close_regions(loop_vars, [pred, results], draws)
     first = dict(zip(body.params, inits))
     zero_stacks = [_zero_stack(builder, first[x], bound) if x in first else
                    B.broadcast_to(builder.constant(0, x.dtype), (bound,) + tuple(x.shape)).node
@@ -177,8 +180,10 @@ def _zero_stack(builder, x, bound: int):
     return B.broadcast_to(zero, (bound,) + tuple(static), whole).node
 
 
-# intermediates of a loop body worth saving rather than recomputing in the backward loop
-SAVED_OPS = ("matmul", "conv")
+# values of a loop body the backward loop reads from the forward's saved rows: matmul and
+# convolution results (worth saving rather than recomputing), and random draws (which
+# must be the same draws)
+SAVED_OPS = ("matmul", "conv", "random")
 
 
 class _Backward:
@@ -188,7 +193,7 @@ class _Backward:
     index. A matmul or convolution result of the body that the VJP reads (an LSTM's gates)
     is saved too, if its shape is static, rather than computed again."""
 
-    def __init__(self, node, floats, wanted, gs, walk):
+    def __init__(self, node, floats, wanted, gs, walk, describe):
         n = loop_count(node)
         body, caps = node.attrs["body"], node.inputs[n:]
         self.node, self.floats, self.wanted = node, floats, wanted
@@ -207,9 +212,17 @@ class _Backward:
         reached = set(topo_sort(self.g_next + self.acc_next))
         # body node -> its copy here, for each value the VJP reads that the forward saves
         self.copies = {p: q for p, q in zip(body.params, proxies) if q in reached}
-        self.copies.update((m, rebuilt[m]) for m in topo_sort(list(body.results))
-                           if m.op.name in SAVED_OPS and m in rebuilt and rebuilt[m] in reached
-                           and m.shape is not None and None not in m.shape)
+        for m in topo_sort(list(body.results), stop=frozenset(body.params)):
+            here = rebuilt.get(m, m)
+            if m.op.name not in SAVED_OPS or here not in reached:
+                continue
+            if m.shape is not None and None not in m.shape:
+                self.copies[m] = here
+            elif m.op.name == "random":
+                raise LookupError(
+                    f"No gradient for {describe(node)}: a random op in its body has a shape "
+                    "that is not known when the graph is built, so its draws cannot be "
+                    "saved for the backward pass")
         self.needed = list(self.copies)
 
     def loop(self, trips, g_init, c_init, stacks: dict, builder, bound: int):

@@ -123,22 +123,24 @@ def _strip_outer_deps(root: Node, params, inside, record: dict) -> Node:
     return new.get(root, root)
 
 
-def share_saving_loops(roots) -> list:
+def share_saving_loops(roots, fed=frozenset()) -> list:
     """`roots` with the results of a while loop taken from its saving copy where both are
     needed (autodiff/control.py: the copy has attrs["saves"] = the loop's loop_id and the
-    same loop vars first), so the forward loop runs once."""
-    order = topo_sort(list(roots))
+    same loop vars first), so the forward loop runs once. Nodes in `fed` stay as they are
+    (their values are given)."""
+    fed = frozenset(fed)
+    order = topo_sort(list(roots), stop=fed)
     copies = {n.attrs["saves"]: n for n in order
               if n.op.name == "while" and "saves" in n.attrs}
     if not copies:
         return list(roots)
-    mapping = {}
+    mapping = {f: f for f in fed}
     for node in order:
-        if node.op.name != "item" or node.inputs[0].op.name != "while":
+        if node in fed or node.op.name != "item" or node.inputs[0].op.name != "while":
             continue
         loop = node.inputs[0]
         copy = copies.get(loop.attrs["loop_id"])
         n = len(loop.attrs["body"].results)
         if copy is not None and copy.inputs[:n] == loop.inputs[:n]:
             mapping[node] = make_node(node.op, (copy,), dict(node.attrs), node.deps)
-    return substitute(roots, mapping) if mapping else list(roots)
+    return substitute(roots, mapping) if len(mapping) > len(fed) else list(roots)

@@ -43,12 +43,15 @@ def _params(graph, specs, name: str) -> list:
 
 
 def _check_state(graph, before: int, raw_results, params, where: str, what: str,
-                 loop: bool) -> None:
+                 loop=None) -> frozenset:
     """Refuse what regions cannot hold yet, rather than run it wrongly: assignments (state
-    changes inside a region), and in a loop body random draws (they would be drawn once per
-    run, not once per iteration as TF draws them). Only what the results reach counts: a
-    variable's initializer built while tracing is not part of the loop."""
+    changes inside a region), and random draws in a loop's condition, or in its body without
+    a constant maximum_iterations (`loop`: (pred node, bound or None)). Returns the random
+    nodes of a loop body, which stay in the body (a fresh draw each iteration, as TF). Only
+    what the results reach counts: a variable's initializer built while tracing is not part
+    of the loop."""
     reached = set(topo_sort(list(raw_results), stop=frozenset(params)))
+    draws = []
     for node in graph.nodes[before:]:
         if node not in reached:
             continue
@@ -56,10 +59,22 @@ def _check_state(graph, before: int, raw_results, params, where: str, what: str,
             raise NotImplementedError(
                 f"{what}: an assignment inside control flow ({graph.describe(node)}) is not "
                 f"supported yet ({where}); assign after the loop or the cond")
-        if loop and node.op.name == "random":
-            raise NotImplementedError(
-                f"{what}: a random op inside a while_loop body ({graph.describe(node)}) is "
-                f"not supported yet ({where}); draw the randomness outside the loop")
+        if loop is not None and node.op.name == "random":
+            draws.append(node)
+    if draws and loop is not None:
+        pred, bound = loop
+        in_cond = set(topo_sort([pred], stop=frozenset(params)))
+        for node in draws:
+            if node in in_cond:
+                raise NotImplementedError(
+                    f"{what}: a random op in a while_loop's cond ({graph.describe(node)}) is "
+                    f"not supported ({where}); draw it in the body or outside the loop")
+            if bound is None:
+                raise NotImplementedError(
+                    f"{what}: a random op inside a while_loop body ({graph.describe(node)}) "
+                    f"needs the loop's maximum_iterations as a constant ({where}): the "
+                    f"compiled loop draws every iteration's values at once")
+    return frozenset(draws)
 
 
 def _same_structure(a, b, message: str, where: str) -> None:
@@ -108,8 +123,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
             if a.dtype is not b.dtype:
                 raise TypeError(f"cond: outputs of true_fn and false_fn must have the same "
                                 f"type: value {i} is {a.dtype} and {b.dtype} ({where})")
-        _check_state(graph, before, [x.node for x in flat_t + flat_f], [], where, "cond",
-                     loop=False)
+        _check_state(graph, before, [x.node for x in flat_t + flat_f], [], where, "cond")
         renamed: dict = {}
         (then, other), captures, after = close_regions(
             [], [[x.node for x in flat_t], [x.node for x in flat_f]], inside, renamed)
@@ -219,11 +233,11 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
             params, inits = [counter] + params, [convert_to_tensor(0, dtypes.int32)] + inits
             nexts = [counter + 1] + nexts
         raw = [pred.node] + [x.node for x in nexts]
-        _check_state(graph, before, raw, [p.node for p in params], where, "while_loop",
-                     loop=True)
+        draws = _check_state(graph, before, raw, [p.node for p in params], where,
+                             "while_loop", loop=(pred.node, bound))
         renamed: dict = {}
         (c, b), captures, after = close_regions([p.node for p in params], [raw[:1], raw[1:]],
-                                                record=renamed)
+                                                draws, renamed)
         graph.inherit(renamed)
         attrs = {"cond": c, "body": b, "loop_id": next(_LOOP_IDS),
                  "bound": -1 if bound is None else bound}

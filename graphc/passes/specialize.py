@@ -23,6 +23,7 @@ from graphc.ir.ops.control import CONTROL_OPS, REGION_KEYS
 from graphc.ir.ops.elementwise import not_as_declared
 from graphc.ir.regions import new_param
 from graphc.ir.values import node_value
+from graphc.passes.loop_draws import hoist_draws
 
 _DYNAMIC_SHAPE = {"reshape": 1, "broadcast_to": 1, "random": 0, "sum_to": 1, "slice_grad": 1,
                   "scatter_add": 2}  # op -> position of its run-time shape input
@@ -103,7 +104,8 @@ def _rebuild_control(node: Node, new: dict, origin: dict, fed_shapes, fed_values
     the concrete shapes of the inputs they stand for (a loop var keeps the shape it enters
     with: compiled loops do not change shapes). A captured value that is a constant now
     (a shape read from a fed placeholder) is used inside the region as that constant, so
-    the region's shape arithmetic folds too."""
+    the region's shape arithmetic folds too. A while loop's random draws are drawn for all
+    its iterations at once (passes/loop_draws.py)."""
     inputs = [new[x] for x in node.inputs]
     operands = inputs if node.op.name == "while" else inputs[1:]
     loop_vars = len(node.attrs["body"].results) if node.op.name == "while" else 0
@@ -120,7 +122,8 @@ def _rebuild_control(node: Node, new: dict, origin: dict, fed_shapes, fed_values
         _specialize_into(region.results, inner, origin, fed_shapes, fed_values, describe)
         attrs[key] = Region(params, [inner[r] for r in region.results])
     deps = tuple(new[d] for d in node.deps if d in new)
-    return make_node(node.op, inputs, attrs, deps)
+    out = make_node(node.op, inputs, attrs, deps)
+    return hoist_draws(out, origin, describe) if node.op.name == "while" else out
 
 
 def _mismatch(node: Node, new: dict, error, describe) -> str:

@@ -21,6 +21,7 @@ from graphc.errors import (
     uninitialized_variable,
 )
 from graphc.ir.node import Node, topo_sort
+from graphc.ir.regions import share_saving_loops
 from graphc.ir.shapes import format_shape, is_compatible
 from graphc.runtime.state import RuntimeState
 
@@ -34,22 +35,27 @@ class ReferenceExecutor:
         self.describe = describe
         self._plans: dict = {}
 
-    def plan(self, fetches, fed) -> list:
-        """The nodes to run, producers first: what the fetches need, nothing more."""
+    def plan(self, fetches, fed):
+        """(roots, the nodes to run, producers first): what the fetches need, nothing more.
+        The roots are the fetches, with a while loop's results taken from its gradient's
+        saving copy where both are needed (as the compiled targets do: one forward loop, so
+        the random draws of its body are the same in the values and in the gradients)."""
         key = (tuple(fetches), frozenset(fed))
-        order = self._plans.get(key)
-        if order is None:
-            order = self._plans[key] = [n for n in topo_sort(fetches, stop=key[1])
-                                        if n not in key[1]]
-        return order
+        found = self._plans.get(key)
+        if found is None:
+            roots = share_saving_loops(fetches, key[1])
+            found = self._plans[key] = (roots, [n for n in topo_sort(roots, stop=key[1])
+                                                if n not in key[1]])
+        return found
 
     def run(self, fetches, feeds: dict, outs=None) -> list:
         values = dict(feeds)
         staged: dict = {}
+        roots, order = self.plan(fetches, feeds)
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are values, not warnings
-            for node in self.plan(fetches, feeds):
+            for node in order:
                 values[node] = self._eval(node, values, staged)
-        results = [values[f] for f in fetches]
+        results = [values[f] for f in roots]
         for i, out in enumerate(outs or ()):  # before the commit: a bad out= fails the run
             if out is not None:
                 if out.shape != results[i].shape:

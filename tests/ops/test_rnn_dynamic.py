@@ -94,7 +94,30 @@ def test_errors():
         tf.nn.dynamic_rnn(cell, tf.placeholder(tf.float32, [B, T]), dtype=tf.float32)
     with pytest.raises(TypeError, match="is not an RNNCell"):
         tf.nn.dynamic_rnn(object(), x, dtype=tf.float32)
-    dropped = tf.nn.rnn_cell.DropoutWrapper(tf.nn.rnn_cell.BasicRNNCell(H),
-                                            output_keep_prob=0.5)
-    with pytest.raises(NotImplementedError, match="a random op inside a while_loop body"):
-        tf.nn.dynamic_rnn(dropped, x, dtype=tf.float32, scope="dropped")
+    with pytest.raises(NotImplementedError, match="needs the loop's maximum_iterations as a "
+                                                  "constant"):
+        tf.while_loop(lambda i: i < 3, lambda i: i + tf.cast(tf.random_uniform([]) > 2.0,
+                                                             tf.int32), [0])
+
+
+def test_dropout_inside_dynamic_rnn_draws_each_step_and_its_gradient_uses_those_draws(
+        target):
+    # A fresh mask at every step (TF's semantics); the forward copy that saves the steps
+    # for the gradient uses the same draws as the values fetched beside the gradient, on
+    # every target (and, seeded, the same draws on every target)
+    tf.set_random_seed(7)
+    x = tf.placeholder(tf.float64, [B, T, D])
+    cell = tf.nn.rnn_cell.DropoutWrapper(tf.nn.rnn_cell.BasicRNNCell(H, activation=tf.identity),
+                                         input_keep_prob=0.5, seed=11)
+    out, _ = tf.nn.dynamic_rnn(cell, x, dtype=tf.float64)
+    kernel = tf.trainable_variables()[0]
+    grad = tf.gradients(tf.reduce_sum(out), kernel)[0]
+    ref = run([out, grad, kernel], {x: np.ones((B, T, D))}, "reference")
+    got = run([out, grad, kernel], {x: np.ones((B, T, D))}, target)
+    for g, w in zip(got, ref):
+        assert_close(g, w, rtol=1e-9, atol=1e-12)
+    # h_t = (x_t * mask_t / keep) @ W_x + h_{t-1} @ W_h (the bias starts at zero): the
+    # input's part differs from step to step, as the masks do
+    out_v, kernel_v = got[0], got[2]
+    parts = [out_v[:, t] - (out_v[:, t - 1] @ kernel_v[D:] if t else 0) for t in range(T)]
+    assert not np.allclose(parts[1], parts[2]) and not np.allclose(parts[0], parts[3])
