@@ -5,14 +5,16 @@ that a copy of the forward loop saved, one row per iteration.
     cond(p, caps; T, E), cotangents g:  d caps = cond(p, caps, g; dT, dE)
         where dT(caps, g) = VJP of T at caps applied to g (and dE likewise).
     while(s0, caps; C, F) run n times, s_{k+1} = F(s_k, caps), cotangent g_n of s_n:
-        forward copy: also k and stacks S_j, S_j[k] = s_k,j (bounded by maximum_iterations)
+        forward copy: also k and stacks S_x, S_x[k] = x at iteration k (maximum_iterations
+                      rows), for the values x of the body the backward loop reads
         backward:     for k = n-1 .. 0:  (g_k, dcaps_k) = VJP of F at (S[k], caps) on g_{k+1}
         d s0 = g_0,  d caps = sum_k dcaps_k
-The body's forward is recomputed from the saved loop vars inside the backward loop (one
-body evaluation per iteration), so only the loop vars are saved, not every intermediate.
-The forward copy carries attrs["saves"] = the original loop's loop_id: the compile driver
-lets it compute the original's results too (regions.share_saving_loops), so the forward
-loop runs once.
+The forward copy saves only what the backward loop reads: loop vars, the body's matmul and
+convolution results (rather than computing them again) and its random draws (which must be
+the same draws); the rest of the body's forward is computed again from those inside the
+backward loop. The forward copy carries attrs["saves"] = the original loop's loop_id: the
+compile driver and the reference target let it compute the original's results too
+(regions.share_saving_loops), so the forward loop runs once.
 """
 
 from __future__ import annotations
