@@ -12,6 +12,8 @@ Inlined nodes, variables and no_op get no slot.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from graphc.compiler.plan import Slot
@@ -77,6 +79,18 @@ class Buffers:
         index = self._new(Slot("arena", node))
         self.nbytes[index] = size_of(node.shape) * node.dtype.np.itemsize
         self.slot_of[node] = index
+
+    @contextlib.contextmanager
+    def scope(self):
+        """A region's slots: inside the block, the region may give its own slots to nodes
+        the graph around it also computes (equal nodes are one node); after it, those nodes
+        have their outer slots again, which the region's branch or loop may not have
+        written."""
+        saved = dict(self.slot_of)
+        try:
+            yield
+        finally:
+            self.slot_of.update(saved)
 
     def temporary(self, node: Node) -> int:
         """A fresh arena slot for a value of `node`'s dtype and shape."""

@@ -65,13 +65,15 @@ class ControlLowering:
             preset.update(zip(params, state))
             preset.update((p, slot_of[x]) for p, x in zip(params[n:], node.inputs[n:]))
         first = len(self.kernels)
-        cond_entries = self.block(cond.results, preset)
-        pred = slot_of[cond.results[0]]
-        start = len(self.kernels)
-        body_entries = self.block(body.results, preset)
-        self._rows_in_place(body, state, start)
-        self._vars_in_place(body, state, start)
-        body_entries += self._next_state(body, state)
+        with self.buffers.scope():
+            cond_entries = self.block(cond.results, preset)
+            pred = slot_of[cond.results[0]]
+        with self.buffers.scope():
+            start = len(self.kernels)
+            body_entries = self.block(body.results, preset)
+            self._rows_in_place(body, state, start)
+            self._vars_in_place(body, state, start)
+            body_entries += self._next_state(body, state)
         loop = Loop(tuple(cond_entries), pred, tuple(body_entries))
         self._keep_alive(first, loop, set(preset.values()) | {pred})
         return inits + [loop]
@@ -143,9 +145,10 @@ class ControlLowering:
         branches = []
         for region in (then, other):
             preset = {p: slot_of[x] for p, x in zip(region.params, node.inputs[1:])}
-            entries = self.block(region.results, preset)
-            copies = [self._copy(slot_of[r], o, r) for r, o in zip(region.results, outs)
-                      if slot_of[r] != o]
+            with self.buffers.scope():
+                entries = self.block(region.results, preset)
+                copies = [self._copy(slot_of[r], o, r) for r, o in zip(region.results, outs)
+                          if slot_of[r] != o]
             branches.append(tuple(entries + copies))
         pred = slot_of[node.inputs[0]]
         if self.kernels:  # read when the branch starts: kernels before it must not reuse it

@@ -579,3 +579,18 @@ def test_a_loop_feeding_a_second_loop(target):
 def test_a_long_trivial_loop_runs_inside_one_call():
     i = tf.while_loop(lambda i: i < 100000, lambda i: i + 1, [0])
     assert int(run(i, target="llvm")) == 100000
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_a_node_both_a_branch_and_the_graph_around_it_compute(fuse, target):
+    # equal nodes are one node: the else branch's fill is the one the graph computes before
+    # the cond (it reads no param, so it is the same node); after the cond the graph must
+    # read its own value of it, which the untaken branch never wrote
+    x = tf.placeholder(tf.float32, [3])
+    y = tf.cond(tf.reduce_sum(x) > 0, lambda: x * 2.0, lambda: tf.fill([3], 2.0) * x)
+    z = tf.fill([3], 2.0) + y
+    xs = np.array([0.5, 1.0, 2.0], np.float32)
+    config = tf.Options(opt_level=0, fuse=fuse, threads=1) if target == "llvm" else None
+    with tf.Session(target=target, config=config) as sess:
+        assert_close(sess.run(z, {x: xs}), 2 + xs * 2)
+        assert_close(sess.run(z, {x: -xs}), 2 - xs * 2)
