@@ -76,3 +76,4 @@ class Plan:
     bound_by: object = None  # the BoundPlan whose staging buffers the table points at
     memory: dict = field(default_factory=dict)  # the memory plan's summary (passes/memory.py)
     direct: frozenset = frozenset()  # commits' slots whose kernel writes the variable itself
+    merged: dict = field(default_factory=dict)  # kernel index -> (output, input) in place

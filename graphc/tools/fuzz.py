@@ -163,7 +163,22 @@ def run(tf, program: Program, target: str, options=None) -> list:
     _, built, feeds = build(tf, program)
     with tf.Session(target=target, config=options) as sess:
         sess.run(tf.global_variables_initializer())
-        return sess.run([built[i] for i in program.outputs], feeds)
+        values = sess.run([built[i] for i in program.outputs], feeds)
+        _check_plans(sess)
+        return values
+
+
+def _check_plans(sess) -> None:
+    """Raise if a compiled plan with loops or branches places a buffer where some path
+    through its program overwrites it before it is read (compiler/placement.py): caught
+    even when this program's data takes a path that does not show it."""
+    from graphc.compiler.placement import check_placement
+    for plan in getattr(getattr(sess, "_executor", None), "_plans", {}).values():
+        if not hasattr(plan, "program"):  # the reference target keeps node orders
+            continue
+        problems = check_placement(plan)
+        if problems:
+            raise AssertionError(f"memory placement: {problems[0]}")
 
 
 def disagreement(tf, program: Program, config: Config, want=None,
