@@ -76,9 +76,7 @@ class Buffers:
         return len(self.slots) - 1
 
     def _arena(self, node: Node) -> None:
-        index = self._new(Slot("arena", node))
-        self.nbytes[index] = size_of(node.shape) * node.dtype.np.itemsize
-        self.slot_of[node] = index
+        self.slot_of[node] = self.temporary(node)
 
     @contextlib.contextmanager
     def scope(self):
@@ -92,10 +90,12 @@ class Buffers:
         finally:
             self.slot_of.update(saved)
 
-    def temporary(self, node: Node) -> int:
-        """A fresh arena slot for a value of `node`'s dtype and shape."""
+    def temporary(self, node: Node, dtype=None, shape=None) -> int:
+        """A fresh arena slot for a value of `node`'s dtype and shape (or of those given:
+        a control node's results)."""
         index = self._new(Slot("arena", node))
-        self.nbytes[index] = size_of(node.shape) * node.dtype.np.itemsize
+        dtype, shape = dtype or node.dtype, node.shape if shape is None else shape
+        self.nbytes[index] = size_of(shape) * dtype.np.itemsize
         return index
 
     def _current(self, var: Node) -> int:
@@ -112,9 +112,7 @@ class Buffers:
         control node's results: an arena slot each, under ("result", node, index)."""
         if node.op.name in CONTROL_OPS:
             for i, (dtype, shape) in enumerate(results_of(node)):
-                index = self._new(Slot("arena", node))
-                self.nbytes[index] = size_of(shape) * dtype.np.itemsize
-                self.slot_of[("result", node, i)] = index
+                self.slot_of[("result", node, i)] = self.temporary(node, dtype, shape)
             return
         if node.dtype is not None:
             self._arena(node)

@@ -16,14 +16,12 @@ on a value the next iteration reads.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from graphc.compiler.kernels import lone_gemm, merge_buffers, same_element_pairs
 from graphc.compiler.kernels import written as kernels_written
 from graphc.compiler.plan import Branch, Loop, program_kernels
 from graphc.ir import kernel as K
 from graphc.ir.ops.control import loop_count
-from graphc.passes.lower import dt, size_of
+from graphc.passes.lower import dt, put_row_in_place, size_of
 
 
 def copy_kernel(src: str, dst: str, node) -> K.Kernel:
@@ -88,40 +86,40 @@ class ControlLowering:
             if r.op.name != "put_row" or r.inputs[0] is not p or slot_of[r] == state[j] \
                     or _passed_on(body, slot_of, state, j):
                 continue
-            old, new = f"s{state[j]}", f"s{slot_of[r]}"
             at = [k for k in range(start, len(self.kernels))
                   if self.kernels[k].notes.get("node") is r]
-            if len(at) != 1 or any(old in _names(self.kernels[k])
-                                   for k in range(at[0] + 1, len(self.kernels))):
-                continue
-            kernel = self.kernels[at[0]]
-            rows = tuple(st for st in kernel.body if not (isinstance(st, K.Loop)
-                                                           and st.var == "c"))
-            self.kernels[at[0]] = merge_buffers(replace(kernel, body=rows), new, old)
-            for k in range(at[0] + 1, len(self.kernels)):
-                if new in _names(self.kernels[k]):
-                    self.kernels[k] = merge_buffers(self.kernels[k], new, old)
-            slot_of[r] = state[j]
+            if len(at) == 1 and not self._read_after(at[0], state[j]):
+                self.kernels[at[0]] = put_row_in_place(self.kernels[at[0]])
+                self._write_in_place(at[0], r, state[j])
 
     def _vars_in_place(self, body, state: list, start: int) -> None:
         """A loop var the body updates element by element from its own value (acc + g, a
         GEMM's epilogue adding into an accumulator) is written in its own slot, when no
-        later kernel of the body reads its old value: no copy back."""
+        later kernel of the body reads its old value and no other var takes it as its next
+        value: no copy back."""
         slot_of = self.buffers.slot_of
         for j, r in enumerate(body.results):
-            new, old = f"s{slot_of[r]}", f"s{state[j]}"
-            if new == old or slot_of[r] in state or _passed_on(body, slot_of, state, j):
+            new = f"s{slot_of[r]}"
+            if slot_of[r] in state or _passed_on(body, slot_of, state, j):
                 continue
             at = [k for k in range(start, len(self.kernels))
                   if new in kernels_written(self.kernels[k])]
-            if len(at) != 1 or (slot_of[r], state[j]) not in _element_pairs(
-                    self.kernels[at[0]]) or any(old in _names(self.kernels[k])
-                                                for k in range(at[0] + 1, len(self.kernels))):
-                continue
-            for k in range(at[0], len(self.kernels)):
-                if new in _names(self.kernels[k]):
-                    self.kernels[k] = merge_buffers(self.kernels[k], new, old)
-            slot_of[r] = state[j]
+            if len(at) == 1 and (slot_of[r], state[j]) in _element_pairs(
+                    self.kernels[at[0]]) and not self._read_after(at[0], state[j]):
+                self._write_in_place(at[0], r, state[j])
+
+    def _read_after(self, k: int, slot: int) -> bool:
+        """Whether a kernel after kernel k reads `slot`."""
+        return any(f"s{slot}" in _names(kernel) for kernel in self.kernels[k + 1:])
+
+    def _write_in_place(self, k: int, result, slot: int) -> None:
+        """Kernel k and the kernels after it write and read the body result `result` in
+        `slot` (its loop var's own) instead of the result's slot."""
+        new, old = f"s{self.buffers.slot_of[result]}", f"s{slot}"
+        for i in range(k, len(self.kernels)):
+            if new in _names(self.kernels[i]):
+                self.kernels[i] = merge_buffers(self.kernels[i], new, old)
+        self.buffers.slot_of[result] = slot
 
     def _next_state(self, body, state: list) -> list:
         """Copies of the body's results into the loop vars' slots; results that are loop

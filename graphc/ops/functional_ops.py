@@ -15,21 +15,43 @@ from graphc.ops.tensor import convert_to_tensor
 from graphc.ops.tensor_array import TensorArray
 
 
-def _elements(elems, what: str):
-    """(flat tensors, structure, n as int or tensor) of the sequences to loop over."""
-    flat = [convert_to_tensor(e) for e in nest.flatten(elems)]
-    if not flat:
-        raise ValueError(f"{what}: elems must hold at least one tensor ({user_location()})")
-    for e in flat:
-        if e.node.shape is None or not e.node.shape:
-            raise ValueError(f"{what}: every element of elems must have at least one "
-                             f"dimension, got {e.name} of shape {e.shape} ({user_location()})")
-    n = flat[0].node.shape[0]
-    for e in flat[1:]:
-        if n is not None and e.node.shape[0] is not None and e.node.shape[0] != n:
-            raise ValueError(f"{what}: the elements of elems have different first "
-                             f"dimensions ({n} and {e.node.shape[0]}) ({user_location()})")
-    return flat, n if n is not None else array_ops.shape(flat[0])[0]
+class _Sequence:
+    """The elements along the first dimension of `elems` (a nest of tensors), read from
+    TensorArrays: `n` (an int when known, else a tensor), `at(i)` the element at step i
+    (from the end with `reverse`), and `start(initializer)`: the accumulator's first value
+    and the first step (the first element and step 1 without an initializer, as TF1)."""
+
+    def __init__(self, elems, what: str, reverse: bool = False):
+        flat = [convert_to_tensor(e) for e in nest.flatten(elems)]
+        if not flat:
+            raise ValueError(f"{what}: elems must hold at least one tensor "
+                             f"({user_location()})")
+        for e in flat:
+            if e.node.shape is None or not e.node.shape:
+                raise ValueError(f"{what}: every element of elems must have at least one "
+                                 f"dimension, got {e.name} of shape {e.shape} "
+                                 f"({user_location()})")
+        n = flat[0].node.shape[0]
+        for e in flat[1:]:
+            if n is not None and e.node.shape[0] is not None and e.node.shape[0] != n:
+                raise ValueError(f"{what}: the elements of elems have different first "
+                                 f"dimensions ({n} and {e.node.shape[0]}) "
+                                 f"({user_location()})")
+        self.n = n if n is not None else array_ops.shape(flat[0])[0]
+        self.elems, self.reverse = elems, reverse
+        self.inputs = [TensorArray(e.dtype, size=self.n).unstack(e) for e in flat]
+
+    def index(self, i):
+        return (self.n - 1 - i) if self.reverse else i
+
+    def at(self, i):
+        return nest.pack_sequence_as(self.elems, [ta.read(self.index(i)) for ta in self.inputs])
+
+    def start(self, initializer):
+        """(the accumulator's first value as tensors in its structure, the first step)."""
+        if initializer is None:
+            return nest.map_structure(convert_to_tensor, self.at(0)), 1
+        return nest.map_structure(convert_to_tensor, initializer), 0
 
 
 def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
@@ -37,16 +59,15 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     """fn applied to each element along the first dimension of `elems` (a nest of
     tensors); the results stacked. `dtype` gives the results' structure and dtypes where
     they differ from elems'."""
-    flat, n = _elements(elems, "map_fn")
-    inputs = [TensorArray(e.dtype, size=n).unstack(e) for e in flat]
+    seq = _Sequence(elems, "map_fn")
+    n = seq.n
     out_structure = elems if dtype is None else dtype
     outputs = [TensorArray(dtypes.as_dtype(d) if not hasattr(d, "dtype") else d.dtype,
                            size=n, infer_shape=infer_shape)
                for d in nest.flatten(out_structure)]
 
     def body(i, outs):
-        element = nest.pack_sequence_as(elems, [ta.read(i) for ta in inputs])
-        result = nest.flatten(fn(element))
+        result = nest.flatten(fn(seq.at(i)))
         if len(result) != len(outs):
             raise ValueError(f"map_fn: fn returned {len(result)} values where dtype says "
                              f"{len(outs)} ({user_location()})")
@@ -63,26 +84,17 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
     """The successive values of a = fn(a, element) over the first dimension of `elems`,
     stacked; `a` starts at `initializer` (default: the first element, which is then not
     scanned, as TF1)."""
-    flat, n = _elements(elems, "scan")
-    inputs = [TensorArray(e.dtype, size=n).unstack(e) for e in flat]
-    start = 0
-    if initializer is None:
-        first = (n - 1) if reverse else 0
-        initializer = nest.pack_sequence_as(elems, [ta.read(first) for ta in inputs])
-        start = 1
-    init = nest.map_structure(convert_to_tensor, initializer)
+    seq = _Sequence(elems, "scan", reverse)
+    n = seq.n
+    init, start = seq.start(initializer)
     outputs = [TensorArray(a.dtype, size=n, infer_shape=infer_shape)
                for a in nest.flatten(init)]
     if start:
-        outputs = [ta.write(n - 1 if reverse else 0, a)
-                   for ta, a in zip(outputs, nest.flatten(init))]
+        outputs = [ta.write(seq.index(0), a) for ta, a in zip(outputs, nest.flatten(init))]
 
     def body(i, acc, outs):
-        k = (n - 1 - i) if reverse else i
-        element = nest.pack_sequence_as(elems, [ta.read(k) for ta in inputs])
-        acc = fn(nest.pack_sequence_as(init, acc), element)
-        flat_acc = nest.flatten(acc)
-        return i + 1, flat_acc, [ta.write(k, a) for ta, a in zip(outs, flat_acc)]
+        acc = nest.flatten(fn(nest.pack_sequence_as(init, acc), seq.at(i)))
+        return i + 1, acc, [ta.write(seq.index(i), a) for ta, a in zip(outs, acc)]
 
     with _scope(name or "scan"):
         _, _, outs = while_loop(lambda i, *_: i < n, body,
@@ -104,19 +116,12 @@ def foldr(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
 
 
 def _fold(fn, elems, initializer, back_prop, reverse, name):
-    flat, n = _elements(elems, name)
-    inputs = [TensorArray(e.dtype, size=n).unstack(e) for e in flat]
-    start = 0
-    if initializer is None:
-        initializer = nest.pack_sequence_as(elems, [ta.read(n - 1 if reverse else 0)
-                                                    for ta in inputs])
-        start = 1
-    init = nest.map_structure(convert_to_tensor, initializer)
+    seq = _Sequence(elems, name, reverse)
+    n = seq.n
+    init, start = seq.start(initializer)
 
     def body(i, acc):
-        k = (n - 1 - i) if reverse else i
-        element = nest.pack_sequence_as(elems, [ta.read(k) for ta in inputs])
-        return i + 1, nest.flatten(fn(nest.pack_sequence_as(init, acc), element))
+        return i + 1, nest.flatten(fn(nest.pack_sequence_as(init, acc), seq.at(i)))
 
     with _scope(name):
         _, acc = while_loop(lambda i, _: i < n, body, [start, nest.flatten(init)],

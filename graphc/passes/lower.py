@@ -11,6 +11,8 @@ sources and state handles (constants, placeholders, variables, random draws, no_
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from graphc.errors import UnimplementedError
@@ -65,6 +67,17 @@ def dt(node: Node) -> str:
 
 def size_of(shape) -> int:
     return int(np.prod(shape)) if shape else 1
+
+
+# the loop variable of put_row's copy of the whole buffer (put_row_in_place drops that loop)
+PUT_ROW_COPY = "c"
+
+
+def put_row_in_place(kernel: K.Kernel) -> K.Kernel:
+    """A put_row kernel without its copy of the whole buffer: it only stores the row (its
+    output is made the buffer itself, compiler/control.py)."""
+    return replace(kernel, body=tuple(st for st in kernel.body if not (
+        isinstance(st, K.Loop) and st.var == PUT_ROW_COPY)))
 
 
 class Lowering(WindowLowering):
@@ -371,22 +384,26 @@ class Lowering(WindowLowering):
         return self.kernel(node, self.out_loops(node, lambda idx: self.at(
             x, [K.Binary("mod", i, K.Const(n), "i64") for i, n in zip(idx, x.shape)])))
 
+    def checked_index(self, position, dtype: str, n: int, axis: int) -> list:
+        """The statements binding `position` (an index of `dtype`) as the i64 local j and
+        failing the kernel unless 0 <= j < n (gather, scatter_add, put_row)."""
+        j = K.Ref("j", "i64")
+        ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
+                      K.Binary("lt", j, K.Const(n), "bool"), "bool")
+        return [K.Local("j", "i64", position if dtype == "i64" else K.Cast(position, "i64")),
+                self.check(ok, f"an index is out of range [0, {n}) along axis {axis}")]
+
     def _gather(self, node):
         params, indices = node.inputs
         axis, n = node.attrs["axis"], params.shape[node.attrs["axis"]]
         k = len(indices.shape)
         shape = node.shape
         idx = [K.Var(f"i{d}") for d in range(len(shape))]
-        position = K.Cast(self.at(indices, idx[axis:axis + k]), "i64") \
-            if dt(indices) != "i64" else self.at(indices, idx[axis:axis + k])
         j = K.Ref("j", "i64")
-        ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
-                      K.Binary("lt", j, K.Const(n), "bool"), "bool")
         src = idx[:axis] + [j] + idx[axis + k:]
-        body = [K.Local("j", "i64", position),
-                self.check(ok, f"an index is out of range [0, {n}) along axis {axis}"),
-                K.Store(self.name(node), K.linear(idx, K.row_major_strides(shape)),
-                        self.at(params, src))]
+        body = self.checked_index(self.at(indices, idx[axis:axis + k]), dt(indices), n, axis)
+        body.append(K.Store(self.name(node), K.linear(idx, K.row_major_strides(shape)),
+                            self.at(params, src)))
         return self.kernel(node, K.nest([v.name for v in idx], shape, body))
 
     def _put_row(self, node):
@@ -394,16 +411,12 @@ class Lowering(WindowLowering):
         var updated in place, compiler/control.py); store the row."""
         buffer, index, value = node.inputs
         n, row = buffer.shape[0], size_of(buffer.shape[1:])
-        i = self.at(index, [])
-        i = K.Cast(i, "i64") if dt(index) != "i64" else i
-        ok = K.Binary("and", K.Binary("ge", K.Ref("j", "i64"), K.Const(0), "bool"),
-                      K.Binary("lt", K.Ref("j", "i64"), K.Const(n), "bool"), "bool")
-        body = [K.Local("j", "i64", i),
-                self.check(ok, f"an index is out of range [0, {n}) along axis 0")]
+        body = self.checked_index(self.at(index, []), dt(index), n, 0)
         out = self.name(node)
         if self.buffer_of(buffer) != out:
-            body += K.nest(["c"], [size_of(buffer.shape)], [
-                K.Store(out, K.Var("c"), K.Load(self.name(buffer), K.Var("c"), dt(node)))])
+            body += K.nest([PUT_ROW_COPY], [size_of(buffer.shape)], [K.Store(
+                out, K.Var(PUT_ROW_COPY), K.Load(self.name(buffer), K.Var(PUT_ROW_COPY),
+                                                 dt(node)))])
         idx = [K.Var(f"r{d}") for d in range(len(value.shape))]
         at = K.add(K.mul(K.Ref("j", "i64"), K.Const(row)),
                    K.linear(idx, K.row_major_strides(value.shape)) if idx else K.Const(0))
@@ -416,18 +429,12 @@ class Lowering(WindowLowering):
         axis, n = node.attrs["axis"], node.shape[node.attrs["axis"]]
         k = len(indices.shape)
         idx = [K.Var(f"i{d}") for d in range(len(updates.shape))]
-        position = self.at(indices, idx[axis:axis + k])
-        if dt(indices) != "i64":
-            position = K.Cast(position, "i64")
         j = K.Ref("j", "i64")
-        ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
-                      K.Binary("lt", j, K.Const(n), "bool"), "bool")
         dst = K.linear(idx[:axis] + [j] + idx[axis + k:], K.row_major_strides(node.shape))
         t = dt(node)
-        body = [K.Local("j", "i64", position),
-                self.check(ok, f"an index is out of range [0, {n}) along axis {axis}"),
-                K.Store(self.name(node), dst, K.Binary(
-                    "add", K.Load(self.name(node), dst, t), self.at(updates, idx), t))]
+        body = self.checked_index(self.at(indices, idx[axis:axis + k]), dt(indices), n, axis)
+        body.append(K.Store(self.name(node), dst, K.Binary(
+            "add", K.Load(self.name(node), dst, t), self.at(updates, idx), t)))
         zero = 0.0 if t.startswith("f") else 0
         return self.kernel(node, self._fill(node, zero)
                            + K.nest([v.name for v in idx], updates.shape, body))

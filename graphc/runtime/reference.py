@@ -34,6 +34,7 @@ class ReferenceExecutor:
         self.options = options
         self.describe = describe
         self._plans: dict = {}
+        self._regions: dict = {}  # region -> its nodes in run order
 
     def plan(self, fetches, fed):
         """(roots, the nodes to run, producers first): what the fetches need, nothing more.
@@ -130,11 +131,11 @@ class ReferenceExecutor:
 
     # --- control flow: regions run node by node, as the graph around them ---------------
     def _region(self, region, args, staged) -> list:
-        order = self._plans.get(region)
+        order = self._regions.get(region)
         if order is None:
             params = frozenset(region.params)
-            order = self._plans[region] = [n for n in topo_sort(region.results, stop=params)
-                                           if n not in params]
+            order = self._regions[region] = [n for n in topo_sort(region.results, stop=params)
+                                             if n not in params]
         values = dict(zip(region.params, args))
         for node in order:
             values[node] = self._eval(node, values, staged)
