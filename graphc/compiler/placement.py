@@ -14,6 +14,7 @@ import itertools
 
 from graphc.compiler.kernels import written
 from graphc.compiler.plan import Branch, Loop
+from graphc.ir import kernel as K
 
 _ITEMSIZE = {"f16": 2, "f32": 4, "f64": 8, "i32": 4, "i64": 8, "bool": 1}
 
@@ -49,8 +50,7 @@ def _walk(plan, seq, sizes) -> list:
     for k in seq:
         kernel = plan.kernels[k]
         outs = {int(b[1:]) for b in written(kernel)}
-        for b in kernel.params:
-            slot = int(b.name[1:])
+        for slot in _live_reads(kernel):
             if slot in outs or slot not in sizes:
                 continue
             start = plan.slots[slot].offset
@@ -65,6 +65,35 @@ def _walk(plan, seq, sizes) -> list:
                 start = plan.slots[slot].offset
                 owner = _carve(owner, start, start + sizes[slot], frozenset(holders))
     return problems
+
+
+def _live_reads(kernel) -> set:
+    """The slots a kernel reads for something it writes or checks: loads in a scalar local
+    that nothing uses (a row group's member computed in another kernel) do not count."""
+    defs, roots = {}, []
+
+    def walk(stmts):
+        for st in stmts:
+            if isinstance(st, (K.Local, K.Assign)):
+                defs.setdefault(st.name, []).extend(K.stmt_exprs(st))
+            else:
+                roots.extend(K.stmt_exprs(st))
+                if isinstance(st, K.Intrinsic):
+                    roots.extend(K.Load(b, K.Const(0), "f32") for b in st.buffers
+                                 if b)  # (a packed operand's buffer is "": its Pack reads)
+            walk(K.substatements(st))
+    walk(kernel.body)
+    loads, seen = set(), set()
+    stack = list(roots)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, K.Load):
+            loads.add(int(e.buffer[1:]))
+        elif isinstance(e, K.Ref) and e.name not in seen:
+            seen.add(e.name)
+            stack.extend(defs.get(e.name, ()))
+        stack.extend(K.expr_children(e))
+    return loads
 
 
 def _carve(owner: list, start: int, end: int, holders) -> list:
