@@ -18,7 +18,9 @@ session's host copy of one is refreshed only when read from the host (`DeviceVar
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 
@@ -95,6 +97,16 @@ class DeviceExecutor(LLVMExecutor):
 
     # --- running ------------------------------------------------------------------------------
     def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
+        with self.device.active():  # one context switch per run, not one per call
+            return self._execute(plan, feeds, outs)
+
+    def close(self) -> None:
+        """Free the session's device memory; the session runs nothing more."""
+        self._plans.clear()
+        self._variables.clear()
+        self.device.close()
+
+    def _execute(self, plan: Plan, feeds: dict, outs=None) -> list:
         self.check_run(plan, outs)
         for i, slot in plan.bound_per_run:
             if slot.kind == "variable":
@@ -272,8 +284,13 @@ class DeviceVariables(dict):
 
 
 # --- the GPU through pycuda -----------------------------------------------------------------
+_PRIMARY: dict = {}  # (driver, ordinal) -> the primary context, retained once per process
+
+
 class PycudaDevice:
-    """The device layer on pycuda: one context on GPU 0, used by one session."""
+    """The device layer on pycuda: GPU 0's primary context, which every session of the
+    process shares (as the CUDA runtime does), and the allocations of one session, freed
+    when it closes."""
 
     def __init__(self):
         self.cuda = _import_driver()
@@ -289,29 +306,49 @@ class PycudaDevice:
                                        "target='llvm' (CPU) or 'cuda-emulated' here")
         device = self.cuda.Device(0)
         self.arch = "sm_%d%d" % device.compute_capability()
-        self.context = device.make_context()
-        self.context.pop()
-        self._keep: list = []  # allocations live as long as the session
+        key = (self.cuda, 0)
+        if key not in _PRIMARY:
+            _PRIMARY[key] = device.retain_primary_context()
+        self.context = _PRIMARY[key]
+        self._active = threading.local()  # how deeply this thread is inside active()
+        self._keep: list = []  # this session's allocations
+
+    @contextlib.contextmanager
+    def active(self):
+        """The context made current on this thread for the calls inside (once, however
+        deeply nested): a run pushes it once, not once per launch."""
+        depth = getattr(self._active, "depth", 0)
+        if depth == 0:
+            self.context.push()
+        self._active.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._active.depth = depth
+            if depth == 0:
+                self.cuda.Context.pop()
 
     def alloc(self, nbytes: int) -> int:
-        self.context.push()
-        try:
-            memory = self.cuda.mem_alloc(max(int(nbytes), 1))
-        except self.cuda.MemoryError as e:
-            raise DeviceMemoryError(
-                f"target 'cuda': out of GPU memory allocating {nbytes} bytes ({e}); run "
-                "smaller batches or free other sessions") from None
-        finally:
-            self.context.pop()
+        with self.active():
+            try:
+                memory = self.cuda.mem_alloc(max(int(nbytes), 1))
+            except self.cuda.MemoryError as e:
+                raise DeviceMemoryError(
+                    f"target 'cuda': out of GPU memory allocating {nbytes} bytes ({e}); run "
+                    "smaller batches or free other sessions") from None
         self._keep.append(memory)
         return int(memory)
 
+    def close(self) -> None:
+        """Free this session's device memory (the shared context stays)."""
+        with self.active():
+            for memory in self._keep:
+                memory.free()
+        self._keep.clear()
+
     def _call(self, fn, *args, **kwargs):
-        self.context.push()
-        try:
+        with self.active():
             return fn(*args, **kwargs)
-        finally:
-            self.context.pop()
 
     def upload(self, pointer: int, array: np.ndarray) -> None:
         if array.nbytes:

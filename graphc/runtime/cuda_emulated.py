@@ -10,6 +10,7 @@ thread) and meant for small shapes.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import tempfile
@@ -38,6 +39,12 @@ class HostDevice:
         address = raw.ctypes.data + (-raw.ctypes.data) % ALIGN
         self._keep[address] = raw
         return address
+
+    def active(self):
+        return contextlib.nullcontext()
+
+    def close(self) -> None:
+        self._keep.clear()
 
     def upload(self, pointer: int, array: np.ndarray) -> None:
         if array.nbytes:

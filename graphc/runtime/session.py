@@ -55,6 +55,10 @@ class Session:
     def close(self) -> None:
         self._closed = True
         self._state.variables.clear()
+        release = getattr(self._executor, "close", None)
+        if release is not None:  # a device target frees its memory, after any run in flight
+            with self._lock:
+                release()
 
     def __enter__(self) -> "Session":
         self._default_ctx = self.as_default()

@@ -42,6 +42,7 @@ class Config:
     target: str
     settings: tuple  # (name, value) pairs of graphc.Options
     every: int = 1  # runs on programs whose seed is a multiple of this
+    device: bool = False  # needs a device (a GPU): runs only when named (--config)
 
     def make_options(self, tf):
         return tf.Options(**dict(self.settings))
@@ -57,7 +58,9 @@ CONFIGS = (
     Config("llvm -O3", "llvm", (("opt_level", 3), ("threads", 1))),
     Config("llvm -O3 2 threads", "llvm", (("opt_level", 3), ("threads", 2)), every=3),
     Config("cuda-emulated", "cuda-emulated", (("opt_level", 3),), every=8),
+    Config("cuda", "cuda", (("opt_level", 3),), device=True),
 )
+DEFAULT_CONFIGS = tuple(c for c in CONFIGS if not c.device)  # those that run anywhere
 LARGE_EVERY = 10  # every tenth program uses sizes at which graphc splits work over threads
 
 
@@ -251,7 +254,7 @@ def rounded_alike(got, want, exact) -> bool:
     return bool(ok.all())
 
 
-def fuzz(n: int, seed: int = 0, configs=CONFIGS, minimize_failures: bool = True,
+def fuzz(n: int, seed: int = 0, configs=DEFAULT_CONFIGS, minimize_failures: bool = True,
          shard: tuple = (0, 1), log=None, first: int = 0) -> FuzzReport:
     """Run programs seed .. seed + n - 1 (those of `shard` (k, of), from number `first`
     on) and report."""

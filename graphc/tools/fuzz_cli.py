@@ -5,6 +5,7 @@ arguments."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -39,7 +40,8 @@ def add_arguments(p) -> None:
     p.add_argument("--config", action="append", metavar="NAME",
                    choices=[c.name for c in CONFIGS],
                    help="only this configuration (repeatable): " +
-                   ", ".join(repr(c.name) for c in CONFIGS))
+                   ", ".join(repr(c.name) for c in CONFIGS) + " ('cuda' needs a GPU and runs "
+                   "only when named)")
     p.add_argument("--every-config", action="store_true",
                    help="run every selected configuration on every program (by default the "
                    "slower ones run on a share)")
@@ -50,9 +52,9 @@ def add_arguments(p) -> None:
 
 
 def _configs(args) -> tuple:
-    chosen = [c for c in CONFIGS if not args.config or c.name in args.config]
+    chosen = [c for c in CONFIGS if (c.name in args.config if args.config else not c.device)]
     if args.every_config:
-        chosen = [c.__class__(c.name, c.target, c.settings, 1) for c in chosen]
+        chosen = [dataclasses.replace(c, every=1) for c in chosen]
     return tuple(chosen)
 
 

@@ -50,10 +50,14 @@ class _Driver(types.ModuleType):
 
         class Context:
             def push(self):
-                pass
+                driver.stack.append(self)
 
-            def pop(self):
-                pass
+            @staticmethod
+            def pop():
+                driver.stack.pop()
+        self.Context = Context
+        self.stack = []  # the thread's context stack
+        self.retained = 0  # primary contexts retained
 
         class Device:
             @staticmethod
@@ -66,16 +70,24 @@ class _Driver(types.ModuleType):
             def compute_capability(self):
                 return (9, 0)
 
-            def make_context(self):
+            def retain_primary_context(self):
+                driver.retained += 1
                 return Context()
         self.Device = Device
-        self.allocations = []
+        self.allocations = []  # sizes, in order
+        self.freed = []  # addresses
+
+        class Allocation(int):
+            def free(self):
+                assert driver.stack, "freed outside a context"
+                driver.freed.append(int(self))
 
         def mem_alloc(nbytes):
+            assert driver.stack, "allocated outside a context"
             if nbytes > driver.free:
                 raise _Driver.MemoryError("cuMemAlloc failed: out of memory")
             driver.allocations.append(nbytes)
-            return 4096 * len(driver.allocations)
+            return Allocation(4096 * len(driver.allocations))
         self.mem_alloc = mem_alloc
 
     def init(self):
@@ -103,6 +115,23 @@ def test_out_of_device_memory_is_a_clear_error(monkeypatch):
     assert device.alloc(1024) == 4096
     with pytest.raises(DeviceMemoryError, match=r"out of GPU memory allocating 4194304 bytes"):
         device.alloc(4 << 20)
+
+
+def test_sessions_share_the_primary_context_and_free_their_memory(monkeypatch):
+    driver = _Driver()
+    _fake_pycuda(monkeypatch, driver)
+    first, second = PycudaDevice(), PycudaDevice()
+    assert driver.retained == 1 and first.context is second.context
+    a, b = first.alloc(16), first.alloc(32)
+    c = second.alloc(64)
+    with first.active():
+        with first.active():  # nested: pushed once
+            assert len(driver.stack) == 1
+    assert driver.stack == []
+    first.close()
+    assert sorted(driver.freed) == [a, b] and c not in driver.freed
+    second.close()
+    assert sorted(driver.freed) == [a, b, c] and driver.stack == []
 
 
 def test_unknown_targets_list_the_device_targets():
