@@ -88,6 +88,15 @@ class UnimplementedError(OpError):
     """The requested operation or target is not available."""
 
 
+class OutOfRangeError(OpError):
+    """An iterator has no more elements (the end of a tf.data epoch)."""
+
+
+class DataLossError(OpError):
+    """A file is truncated or corrupted (a checkpoint, a TFRecord): its data cannot be
+    trusted."""
+
+
 # --- run-time failures every target reports in the same words ---------------------------------
 def format_shape(shape) -> str:
     """(2, ?, 3) style text; '<unknown rank>' for None."""

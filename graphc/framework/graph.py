@@ -44,6 +44,8 @@ class Graph:
         self._lock = threading.RLock()
         self._variable_store: dict = {}  # for get_variable, owned by graphc.ops.variables
         self._variable_scope_stack: list = []
+        self._host_feeds: dict = {}  # placeholder node -> HostFeed (graphc/runtime/host.py)
+        self._host_taps: dict = {}  # node -> HostTap (graphc/runtime/host.py)
 
     # --- building -------------------------------------------------------------------------
     def create(self, op_name: str, inputs=(), attrs=None, name: Optional[str] = None,

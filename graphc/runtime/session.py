@@ -25,6 +25,7 @@ from graphc.ir.node import make_node
 from graphc.ir.shapes import format_shape, is_compatible
 from graphc.ops.tensor import Operation, Tensor
 from graphc.options import ConfigProto, Options, default_options, resolve_target
+from graphc.runtime.host import HostFetch, has_host_work, run_hosted
 from graphc.runtime.state import RuntimeState
 from graphc.runtime.targets import make_executor
 
@@ -50,6 +51,7 @@ class Session:
         self._closed = False
         self._default_ctx = None
         self._callables: dict = {}  # see _callable_for
+        self._host_needs: dict = {}  # fetched nodes -> the host feeds they need (host.py)
 
     # --- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -89,10 +91,15 @@ class Session:
         """Compute `fetches` (any nesting of lists, tuples, dicts) given `feed_dict`."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        call = self._callable_for(fetches, feed_dict)
+        call = None if has_host_work(self.graph) else self._callable_for(fetches, feed_dict)
         if call is not None:
             return call(*feed_dict.values()) if feed_dict else call()
-        template, targets, unique = self._resolve_fetches(fetches)
+        leaves: list = []
+        template = _flatten(fetches, leaves)
+        if has_host_work(self.graph) or any(isinstance(x, HostFetch) for x in leaves):
+            return run_hosted(self, template, leaves, feed_dict)
+        targets = [self._fetch_node(leaf) for leaf in leaves]
+        unique = list(dict.fromkeys(n for n, _ in targets))
         return self._run(template, targets, unique, self._feeds(feed_dict))
 
     def _callable_for(self, fetches, feed_dict):
@@ -120,6 +127,10 @@ class Session:
         run() does, with the fetches and feed keys resolved once (TF1's make_callable).
         Calls with arrays of the fed dtypes and of shapes seen before take a fast path
         (graphc/runtime/bound.py) where the target has one."""
+        leaves: list = []
+        _flatten(fetches, leaves)
+        if has_host_work(self.graph) or any(isinstance(x, HostFetch) for x in leaves):
+            return self._hosted_callable(fetches, feed_list)
         template, targets, unique = self._resolve_fetches(fetches)
         keys = [self._feed_tensor(k) for k in (feed_list or [])]
         fed = [_fed_node(t.node) for t in keys]
@@ -183,6 +194,18 @@ class Session:
                 with lock:
                     bound[shapes] = last[0] = bind(unique, fed, shapes)
             return result
+        return call
+
+    def _hosted_callable(self, fetches, feed_list):
+        """make_callable where the session fills placeholders or finishes fetches on the
+        host: each call is a run (no fast path, which would skip the iterators)."""
+        keys = list(feed_list or [])
+
+        def call(*values, options=None, run_metadata=None):
+            if len(values) != len(keys):
+                raise TypeError(f"this callable takes {len(keys)} feed values (one per "
+                                f"feed_list entry), got {len(values)}")
+            return self.run(fetches, dict(zip(keys, values)))
         return call
 
     def _overlap_error(self, targets, k: int, m: int) -> ValueError:

@@ -11,6 +11,7 @@ class RuntimeState:
     def __init__(self):
         self.variables: dict[Node, np.ndarray] = {}
         self._rngs: dict[Node, np.random.Generator] = {}
+        self.host: dict = {}  # host-side state of the session's iterators (runtime/host.py)
 
     def rng(self, node: Node) -> np.random.Generator:
         """The generator of one random node, seeded from its (seed, seed2) attributes, or
