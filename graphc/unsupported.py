@@ -64,9 +64,7 @@ MISSING = {
         "tf.complex64": "",
     },
     "saving, loading and summaries": {
-        "tf.train.Saver": "graphc.export, which freezes a session's variable values into a "
-                          "library",
-        "tf.train.Checkpoint": "", "tf.train.latest_checkpoint": "",
+        "tf.train.Checkpoint": "tf.train.Saver",
         "tf.train.import_meta_graph": "", "tf.saved_model": "", "tf.summary": "", "tf.io": "",
     },
     "input pipelines and training loops": {

@@ -68,10 +68,10 @@ def session_store(session) -> dict:
     return session._state.host
 
 
-def run_hosted(session, template, leaves: list, feed_dict):
+def run_hosted(session, leaves: list, feed_dict) -> list:
     """Session.run when host objects are involved: one compiled run for every tensor the
-    fetches need, then each HostFetch finished from its share of the values."""
-    from graphc.runtime.session import _rebuild
+    fetches need, then each HostFetch finished from its share of the values. Returns the
+    value of each leaf, in order."""
     plain, spans = [], []
     for leaf in leaves:
         if isinstance(leaf, HostFetch):
@@ -98,10 +98,8 @@ def run_hosted(session, template, leaves: list, feed_dict):
     for tap in taps:
         tap.after_run(session, values[at:at + len(tap.tensors)])
         at += len(tap.tensors)
-    results = [values[start] if fetch is None else
-               fetch.host_finish(session, values[start:start + n])
-               for fetch, start, n in spans]
-    return _rebuild(template, iter(results))
+    return [values[start] if fetch is None else
+            fetch.host_finish(session, values[start:start + n]) for fetch, start, n in spans]
 
 
 def _taps(session, unique: list) -> list:
@@ -128,7 +126,6 @@ def _reached(roots: list) -> set:
 
 
 def _pull(session, unique: list, fed: dict) -> dict:
-    from graphc.runtime.session import convert_feed
     """Arrays for the host-fed placeholders the run needs and the caller did not feed:
     one next element per HostFeed, whichever of its nodes are needed."""
     feeds_of = session.graph._host_feeds
@@ -146,7 +143,7 @@ def _pull(session, unique: list, fed: dict) -> dict:
         for tensor, value in zip(feed.tensors, values):
             node = tensor.node
             if node in nodes and node not in fed:
-                out[node] = convert_feed(tensor, value, what="fill (from its iterator)")
+                out[node] = session._convert_feed(tensor, value, "fill (from its iterator)")
     return out
 
 

@@ -97,7 +97,7 @@ class Session:
         leaves: list = []
         template = _flatten(fetches, leaves)
         if has_host_work(self.graph) or any(isinstance(x, HostFetch) for x in leaves):
-            return run_hosted(self, template, leaves, feed_dict)
+            return _rebuild(template, iter(run_hosted(self, leaves, feed_dict)))
         targets = [self._fetch_node(leaf) for leaf in leaves]
         unique = list(dict.fromkeys(n for n, _ in targets))
         return self._run(template, targets, unique, self._feeds(feed_dict))
@@ -195,6 +195,10 @@ class Session:
                     bound[shapes] = last[0] = bind(unique, fed, shapes)
             return result
         return call
+
+    @staticmethod
+    def _convert_feed(tensor, value, what: str):
+        return convert_feed(tensor, value, what=what)
 
     def _hosted_callable(self, fetches, feed_list):
         """make_callable where the session fills placeholders or finishes fetches on the

@@ -1,12 +1,24 @@
-"""tf.train: optimizers, learning-rate schedules, the global step."""
+"""tf.train: optimizers, learning-rate schedules, the global step, checkpoints."""
 
+from graphc.saving.reader import CheckpointReader as NewCheckpointReader  # noqa: F401
+from graphc.saving.reader import (  # noqa: F401
+    checkpoint_exists,
+    get_checkpoint_state,
+    latest_checkpoint,
+    list_variables,
+    load_checkpoint,
+    load_variable,
+)
+from graphc.saving.saver import Saver  # noqa: F401
+from graphc.saving.state import CheckpointState, update_checkpoint_state  # noqa: F401
+from graphc.saving.warm_start import init_from_checkpoint  # noqa: F401
 from graphc.train.adaptive import AdagradOptimizer, AdamOptimizer, AdamWOptimizer, RMSPropOptimizer  # noqa: F401
 from graphc.train.optimizer import GradientDescentOptimizer, MomentumOptimizer, Optimizer  # noqa: F401
 from graphc.train.schedules import (  # noqa: F401
-                                   cosine_decay,
-                                   create_global_step,
-                                   exponential_decay,
-                                   get_global_step,
-                                   get_or_create_global_step,
-                                   piecewise_constant,
+    cosine_decay,
+    create_global_step,
+    exponential_decay,
+    get_global_step,
+    get_or_create_global_step,
+    piecewise_constant,
 )

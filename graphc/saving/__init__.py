@@ -1,0 +1,1 @@
+"""Checkpoints and saved models: graphc's own format (safetensors) and TensorFlow 1's."""

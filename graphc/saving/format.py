@@ -1,0 +1,186 @@
+"""graphc's checkpoint file: one safetensors file, `PREFIX.safetensors`, holding every saved
+variable under its TF1 name (`dense/kernel`), with a CRC-32 of each tensor's bytes in the
+file's metadata.
+
+    write_tensors(path, arrays)   atomic: a temporary file beside `path`, flushed and
+                                  fsync'ed, then renamed over it (and the directory synced),
+                                  so a crash leaves the old file or the new one, never half
+    TensorFile(path)              reads the header once (memory-mapped, no copy of the
+                                  rest); get(name) copies one tensor out and checks its CRC
+
+A truncated or corrupted file is a DataLossError naming the file (and the variable, when one
+tensor's bytes are wrong). safetensors is data only: reading never executes code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import struct
+import tempfile
+import zlib
+
+import numpy as np
+
+from graphc.errors import DataLossError, NotFoundError
+
+SUFFIX = ".safetensors"
+FORMAT = "graphc-checkpoint-1"  # metadata "format": what wrote the file
+_CRC_KEY = "crc32:"  # metadata key prefix: "crc32:<name>" -> CRC-32 of the tensor's bytes
+
+
+def checkpoint_file(prefix: str) -> str:
+    return prefix + SUFFIX
+
+
+def write_tensors(path: str, arrays: dict, extra: dict | None = None) -> None:
+    """Write `arrays` (name -> numpy array) to the safetensors file `path` atomically."""
+    from safetensors.numpy import save_file
+    arrays = {name: np.require(np.asarray(a), requirements="C") for name, a in arrays.items()}
+    metadata = {"format": FORMAT, **(extra or {})}
+    for name, a in arrays.items():
+        metadata[_CRC_KEY + name] = str(zlib.crc32(memoryview(a).cast("B")) if a.nbytes
+                                        else 0)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                               dir=directory)
+    os.close(fd)
+    try:
+        save_file(arrays, tmp, metadata=metadata)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class TensorFile:
+    """The tensors of one graphc checkpoint file, read on demand."""
+
+    def __init__(self, path: str):
+        self.path = path
+        if not os.path.isfile(path):
+            raise NotFoundError(f"checkpoint file {path} does not exist")
+        self._header, self._data_start = _read_header(path)
+        self.metadata = self._header.pop("__metadata__", None) or {}
+        self._mapped = None
+
+    def names(self) -> list:
+        return sorted(self._header)
+
+    def dtype(self, name: str) -> np.dtype:
+        return _DTYPES[self._entry(name)["dtype"]]
+
+    def shape(self, name: str) -> tuple:
+        return tuple(self._entry(name)["shape"])
+
+    def has(self, name: str) -> bool:
+        return name in self._header
+
+    def get(self, name: str) -> np.ndarray:
+        """A fresh array of tensor `name`, its CRC checked."""
+        entry = self._entry(name)
+        begin, end = entry["data_offsets"]
+        raw = self._bytes()[self._data_start + begin:self._data_start + end]
+        want = self.metadata.get(_CRC_KEY + name)
+        if want is not None and str(zlib.crc32(raw) if len(raw) else 0) != want:
+            raise DataLossError(f"checkpoint file {self.path} is corrupted: the bytes of "
+                                f"variable '{name}' fail their checksum")
+        dtype = _DTYPES[entry["dtype"]]
+        return np.frombuffer(raw, dtype).reshape(entry["shape"]).copy()
+
+    def _entry(self, name: str) -> dict:
+        entry = self._header.get(name)
+        if entry is None:
+            close = difflib.get_close_matches(name, list(self._header), n=3)
+            hint = f"; close names: {', '.join(close)}" if close else ""
+            raise NotFoundError(f"Key {name} not found in checkpoint {self.path}{hint}")
+        return entry
+
+    def _bytes(self):
+        if self._mapped is None:
+            with open(self.path, "rb") as f:
+                self._mapped = memoryview(f.read()) if os.path.getsize(self.path) < 1 << 16 \
+                    else memoryview(_mmap(f))
+        return self._mapped
+
+
+def _mmap(f):
+    import mmap
+    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+# safetensors dtype names -> numpy dtypes (bfloat16 has no numpy dtype and is refused)
+_DTYPES = {"F16": np.dtype(np.float16), "F32": np.dtype(np.float32),
+           "F64": np.dtype(np.float64), "I8": np.dtype(np.int8), "I16": np.dtype(np.int16),
+           "I32": np.dtype(np.int32), "I64": np.dtype(np.int64), "U8": np.dtype(np.uint8),
+           "U16": np.dtype(np.uint16), "U32": np.dtype(np.uint32),
+           "U64": np.dtype(np.uint64), "BOOL": np.dtype(np.bool_)}
+
+
+def _read_header(path: str) -> tuple:
+    """(header dict, offset of the data) of a safetensors file, every entry checked to lie
+    inside the file: a truncated or garbled file is a DataLossError, never a crash."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise DataLossError(f"checkpoint file {path} is truncated ({size} bytes): not a "
+                                "safetensors file")
+        (n,) = struct.unpack("<Q", head)
+        if n > min(size - 8, 100 << 20):
+            raise DataLossError(f"checkpoint file {path} is truncated or not a safetensors "
+                                f"file: its header claims {n} bytes, the file has {size}")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataLossError(f"checkpoint file {path} is corrupted: its header is not "
+                                f"valid JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise DataLossError(f"checkpoint file {path} is corrupted: its header is not a table")
+    start, data_size = 8 + n, size - 8 - n
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        _check_entry(path, name, entry, data_size)
+    return header, start
+
+
+def _check_entry(path: str, name: str, entry, data_size: int) -> None:
+    try:
+        dtype = _DTYPES[entry["dtype"]]
+        shape = [int(d) for d in entry["shape"]]
+        begin, end = (int(x) for x in entry["data_offsets"])
+    except (KeyError, TypeError, ValueError):
+        kind = entry.get("dtype") if isinstance(entry, dict) else None
+        raise DataLossError(f"checkpoint file {path}: variable '{name}' has an unreadable "
+                            f"entry (dtype {kind!r}; graphc reads {', '.join(_DTYPES)})"
+                            ) from None
+    count = int(np.prod(shape)) if shape else 1
+    if min(shape, default=0) < 0 or end - begin != count * dtype.itemsize or begin < 0:
+        raise DataLossError(f"checkpoint file {path} is corrupted: variable '{name}' of "
+                            f"shape {shape} has {end - begin} bytes")
+    if end > data_size:
+        raise DataLossError(f"checkpoint file {path} is truncated: variable '{name}' ends at "
+                            f"byte {end} of the data, which has {data_size}")
