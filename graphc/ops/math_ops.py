@@ -279,6 +279,8 @@ def reduce_mean(input_tensor, axis=None, keepdims=None, name=None, reduction_ind
         work = x
     total = reduce_sum(work, **kw)
     count = _count(work, total)
+    if work is x:  # no cast back: the division carries the name
+        return truediv(total, count, name=name or "Mean")
     return cast(truediv(total, count), x.dtype, name=name or "Mean")
 
 

@@ -65,6 +65,8 @@ class Saver:
             raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.")
         names = sorted(self._vars)
         write_tensors(checkpoint_file(prefix), _values(sess, {n: self._vars[n] for n in names}))
+        if write_meta_graph:
+            _write_meta_graph(sess.graph, f"{prefix}.{meta_graph_suffix}")
         if write_state:
             self._remember(os.path.abspath(prefix) if not os.path.isabs(prefix) else prefix)
             self._write_state(directory, latest_filename)
@@ -82,7 +84,7 @@ class Saver:
             if saved > self._next_keep:
                 self._next_keep += self._keep_hours * 3600
                 continue
-            for path in (checkpoint_file(old), old + ".meta"):
+            for path in (checkpoint_file(old), old + ".meta"):  # what save wrote
                 if os.path.isfile(path):
                     os.unlink(path)
 
@@ -127,6 +129,18 @@ class Saver:
         if self._all and extra:
             warnings.warn(f"checkpoint {save_path} holds {len(extra)} name(s) no variable of "
                           f"the graph has, left unused: {_some(extra)}", stacklevel=2)
+
+
+def _write_meta_graph(graph, path: str) -> None:
+    """The graph beside the checkpoint; a graph that cannot be written (an attribute graphc
+    cannot store) costs a warning, not the checkpoint."""
+    from graphc.saving.graph_io import GraphFormatError
+    from graphc.saving.meta_graph import export_meta_graph
+    try:
+        export_meta_graph(path, graph=graph)
+    except GraphFormatError as err:
+        warnings.warn(f"Saver.save: the checkpoint was written, its meta graph {path} was "
+                      f"not: {err}", stacklevel=3)
 
 
 def _values(sess, variables: dict) -> dict:

@@ -63,8 +63,11 @@ def test_state_file_max_to_keep_and_latest(tmp_path):
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         paths = [saver.save(sess, str(tmp_path / "m"), global_step=i) for i in range(4)]
+        saver.save(sess, str(tmp_path / "other"), write_meta_graph=False, write_state=False)
+    os.unlink(tmp_path / "other.safetensors")
     files = sorted(os.listdir(tmp_path))
-    assert files == ["checkpoint", "m-2.safetensors", "m-3.safetensors"]
+    assert files == ["checkpoint", "m-2.meta", "m-2.safetensors", "m-3.meta",
+                     "m-3.safetensors"]
     assert saver.last_checkpoints == paths[2:]
     text = (tmp_path / "checkpoint").read_text().splitlines()
     assert text[:3] == [f'model_checkpoint_path: "{paths[3]}"',
@@ -298,3 +301,44 @@ def test_saving_a_large_variable_streams_through_the_file(tmp_path):
         saver.restore(sess, prefix)
         got = sess.run(v)
     np.testing.assert_array_equal(got, np.arange(3_000_000, dtype=np.float32))
+
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_tensorflow_written_checkpoints_restore_by_name():
+    """Checkpoints TensorFlow 1 wrote (tests/saving/data) restore into graphc variables of
+    the same names, partitioned ones whole."""
+    want = {"embedding": np.arange(40, dtype=np.float32).reshape(10, 4) * 0.25 - 5,
+            "proj/w": np.arange(12, dtype=np.float64).reshape(2, 6) / 7 + 1,
+            "other": np.array([1.5, -2.5], dtype=np.float32),
+            "dense/kernel": np.arange(12, dtype=np.float32).reshape(4, 3) * 0.5 - 3,
+            "global_step": np.int64(42)}
+    made = {}
+    with tf.variable_scope("proj"):
+        made["proj/w"] = tf.get_variable("w", [2, 6], dtype=tf.float64)
+    made["embedding"] = tf.get_variable("embedding", [10, 4])
+    made["other"] = tf.Variable(np.zeros(2, np.float32), name="other")
+    with tf.variable_scope("dense"):
+        made["dense/kernel"] = tf.get_variable("kernel", [4, 3])
+    made["global_step"] = tf.Variable(0, dtype=tf.int64, name="global_step")
+    first = [made[k] for k in ("proj/w", "embedding", "other")]
+    second = [made[k] for k in ("dense/kernel", "global_step")]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        tf.train.Saver(first).restore(sess, os.path.join(DATA, "partitioned"))
+        tf.train.Saver(second).restore(sess, os.path.join(DATA, "simple"))
+        for name, var in made.items():
+            np.testing.assert_array_equal(sess.run(var), want[name], err_msg=name)
+    assert tf.train.latest_checkpoint(os.path.join(DATA, "with_step")) == \
+        os.path.join(DATA, "with_step", "model.ckpt-7")
+
+
+def test_tensorflow_checkpoint_with_a_wrong_shape_changes_nothing():
+    w = tf.Variable(np.full(5, 7, np.float32), name="other")
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"'other' has shape \[2\] in the checkpoint, the variable \[5\]"):
+            tf.train.Saver([w]).restore(sess, os.path.join(DATA, "partitioned"))
+        np.testing.assert_array_equal(sess.run(w), np.full(5, 7))
