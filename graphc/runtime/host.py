@@ -116,12 +116,14 @@ def _taps(session, unique: list) -> list:
 
 
 def _reached(roots: list) -> set:
+    """Every node a run of `roots` computes: inputs and control dependencies."""
     seen, stack = set(), list(roots)
     while stack:
         node = stack.pop()
         if node not in seen:
             seen.add(node)
             stack.extend(node.inputs)
+            stack.extend(node.deps)
     return seen
 
 
