@@ -1,0 +1,378 @@
+"""Datasets that reorder, group and count elements: batch, padded_batch, unbatch, shuffle,
+repeat, take, skip, enumerate, interleave (and flat_map, an interleave of one)."""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import numpy as np
+
+from graphc.data import structure
+from graphc.data.dataset import AUTOTUNE, Context, Dataset, scalar_arg, static_int
+from graphc.data.sources import Rows, flatten_up_to
+from graphc.data.structure import TensorSpec
+from graphc.errors import InvalidArgumentError
+from graphc.framework.tensor import Tensor, TensorShape
+from graphc.ir import dtypes
+
+
+def _check_dataset(value, what: str) -> Dataset:
+    if not isinstance(value, Dataset):
+        raise TypeError(f"{what} needs a Dataset, found {type(value).__name__}")
+    return value
+
+
+def _positive(ctx: Context, value, what: str) -> int:
+    n = int(ctx.value(value))
+    if n <= 0:
+        raise InvalidArgumentError(f"{what} must be greater than zero, found {n}")
+    return n
+
+
+class _Unary(Dataset):
+    """A dataset reading one input, with that input's element structure unless it says."""
+
+    def __init__(self, input_dataset: Dataset, *symbols):
+        self._input = _check_dataset(input_dataset, type(self).__name__.lower())
+        self._parents = (self._input,)
+        self._symbols = tuple(s for s in symbols if isinstance(s, Tensor))
+        self._template = self._input._template
+        self._specs = list(self._input._specs)
+
+
+def _batched(spec: TensorSpec, lead) -> TensorSpec:
+    dims = spec.shape.dims
+    return TensorSpec(None if dims is None else (lead,) + dims, spec.dtype)
+
+
+def stack(parts: list, k: int):
+    """Component k of a batch: the parts stacked on a new first axis (object arrays for
+    tf.string components)."""
+    first = parts[0]
+    if isinstance(first, bytes) or first.dtype == object:
+        out = np.empty((len(parts),) + structure.shape_of(first), dtype=object)
+        for i, p in enumerate(parts):
+            out[i] = p
+        return out
+    for i, p in enumerate(parts):
+        if p.shape != first.shape:
+            raise InvalidArgumentError(
+                f"Cannot batch tensors with different shapes in component {k}. First element "
+                f"had shape {list(first.shape)} and element {i} had shape {list(p.shape)}; "
+                "use padded_batch to pad them to a common shape")
+    return np.stack(parts)
+
+
+class Batch(_Unary):
+    """batch(n): n consecutive elements stacked; a shorter last batch unless drop_remainder
+    (then the batch dimension is known statically)."""
+
+    def __init__(self, input_dataset, batch_size, drop_remainder):
+        size = scalar_arg(batch_size, "batch_size")
+        super().__init__(input_dataset, size)
+        if static_int(size) is not None and size <= 0:
+            raise ValueError(f"batch_size must be greater than zero, found {size}")
+        self._size, self._drop = size, bool(drop_remainder)
+        lead = static_int(size) if self._drop else None
+        self._specs = [_batched(s, lead) for s in self._specs]
+
+    def _iter(self, ctx: Context):
+        n = _positive(ctx, self._size, "batch_size")
+        inner = self._input._indices(ctx)
+        if inner is not None:  # rows of arrays: gather each batch at once
+            rows, indices = inner
+            while True:
+                chunk = np.fromiter(islice(indices, n), dtype=np.int64)
+                if not len(chunk) or (self._drop and len(chunk) < n):
+                    return
+                yield rows.many(chunk)
+        it = self._input._iter(ctx)
+        while True:
+            chunk = list(islice(it, n))
+            if not chunk or (self._drop and len(chunk) < n):
+                return
+            yield tuple(stack(list(parts), k) for k, parts in enumerate(zip(*chunk)))
+
+
+class PaddedBatch(_Unary):
+    """padded_batch: as batch, each component padded (at the end of each dimension) to the
+    component's padded shape; unknown dims (None or -1) pad to the batch's longest."""
+
+    def __init__(self, input_dataset, batch_size, padded_shapes, padding_values,
+                 drop_remainder):
+        size = scalar_arg(batch_size, "batch_size")
+        super().__init__(input_dataset, size)
+        self._size, self._drop = size, bool(drop_remainder)
+        template, specs = self._template, self._specs
+        shapes = [s.shape for s in specs] if padded_shapes is None else [
+            TensorShape(s) for s in flatten_up_to(template, padded_shapes, "padded_shapes")]
+        self._shapes = []
+        for k, (shape, spec) in enumerate(zip(shapes, specs)):
+            if shape.dims is None:
+                raise ValueError(f"padded_batch: component {k} has an unknown rank; give its "
+                                 "padded_shapes")
+            if spec.shape.dims is not None and len(spec.shape.dims) != len(shape.dims):
+                raise ValueError(f"padded_batch: padded shape {shape} of component {k} does "
+                                 f"not have the rank of the component's shape {spec.shape}")
+            self._shapes.append(tuple(None if d is None or d < 0 else d for d in shape.dims))
+        values = [None] * len(specs) if padding_values is None else flatten_up_to(
+            template, padding_values, "padding_values")
+        self._values = [_padding_value(v, s, k) for k, (v, s) in enumerate(zip(values, specs))]
+        lead = static_int(size) if self._drop else None
+        self._specs = [TensorSpec((lead,) + shape, s.dtype)
+                       for shape, s in zip(self._shapes, specs)]
+
+    def _iter(self, ctx: Context):
+        n = _positive(ctx, self._size, "batch_size")
+        it = self._input._iter(ctx)
+        while True:
+            chunk = list(islice(it, n))
+            if not chunk or (self._drop and len(chunk) < n):
+                return
+            yield tuple(self._pad(list(parts), k) for k, parts in enumerate(zip(*chunk)))
+
+    def _pad(self, parts: list, k: int):
+        want = self._shapes[k]
+        longest = [max(structure.shape_of(p)[d] for p in parts) for d in range(len(want))]
+        shape = tuple(m if w is None else w for w, m in zip(want, longest))
+        for i, p in enumerate(parts):
+            have = structure.shape_of(p)
+            if len(have) != len(shape) or any(h > s for h, s in zip(have, shape)):
+                raise InvalidArgumentError(
+                    f"padded_batch: element {i} of the batch has shape {list(have)} in "
+                    f"component {k}, larger than its padded shape {list(shape)}")
+        out = np.full((len(parts),) + shape, self._values[k],
+                      dtype=object if self._specs[k].dtype is structure.string
+                      else self._specs[k].dtype.np)
+        for i, p in enumerate(parts):
+            out[(i,) + tuple(slice(0, h) for h in structure.shape_of(p))] = p
+        return out
+
+
+def _padding_value(value, spec: TensorSpec, k: int):
+    if spec.dtype is structure.string:
+        return b"" if value is None else structure.to_component(value, "padding_values")
+    if value is None:
+        return spec.dtype.np.type(0)
+    arr = np.asarray(value)
+    if arr.ndim or not dtypes.can_cast_losslessly(arr, spec.dtype):
+        raise TypeError(f"padded_batch: padding value {value!r} of component {k} must be a "
+                        f"scalar convertible to {spec.dtype}")
+    return arr.astype(spec.dtype.np)[()]
+
+
+class Unbatch(_Unary):
+    """unbatch: each element split along its first dimension into that many elements."""
+
+    def __init__(self, input_dataset):
+        super().__init__(input_dataset)
+        for k, s in enumerate(self._specs):
+            if s.shape.dims == ():
+                raise ValueError(f"unbatch: component {k} is a scalar; every component needs "
+                                 "a first dimension")
+        self._specs = [TensorSpec(None if s.shape.dims is None else s.shape.dims[1:],
+                                  s.dtype) for s in self._specs]
+
+    def _iter(self, ctx: Context):
+        for element in self._input._iter(ctx):
+            n = len(element[0])
+            if any(len(c) != n for c in element):
+                raise InvalidArgumentError(
+                    "unbatch: the components of an element have different first dimensions "
+                    f"{[len(c) for c in element]}")
+            one = Rows(list(element)).one
+            for i in range(n):
+                yield one(i)
+
+
+class Shuffle(_Unary):
+    """shuffle(buffer_size): TF's algorithm. A buffer is filled with the first buffer_size
+    elements; each output is a uniformly random slot of the buffer, which is then refilled
+    from the input (or, once the input ends, given the last slot's element). Random numbers
+    come from a numpy Generator seeded with (graph seed, op seed, epoch): the same seeds
+    give the same order (not TensorFlow's own order), and with reshuffle_each_iteration
+    each epoch (each new iterator over this dataset, e.g. under repeat) another one."""
+
+    def __init__(self, input_dataset, buffer_size, seed, reshuffle_each_iteration):
+        from graphc.ops.random_ops import get_seed
+        size = scalar_arg(buffer_size, "buffer_size")
+        super().__init__(input_dataset, size)
+        if static_int(size) is not None and size <= 0:
+            raise ValueError(f"buffer_size must be greater than zero, found {size}")
+        self._size, self._reshuffle = size, bool(reshuffle_each_iteration)
+        self._seeds = get_seed(None if seed is None else int(seed))
+
+    def _rng(self, ctx: Context) -> np.random.Generator:
+        epoch = ctx.next_epoch(self) if self._reshuffle else 0
+        base = [ctx.entropy] if self._seeds[0] is None else \
+            [s % 2**64 for s in self._seeds]
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(base + [epoch])))
+
+    def _iter(self, ctx: Context):
+        n = _positive(ctx, self._size, "buffer_size")
+        return shuffled(self._input._iter(ctx), n, self._rng(ctx))
+
+    def _indices(self, ctx: Context):
+        inner = self._input._indices(ctx)
+        if inner is None:
+            return None
+        n = _positive(ctx, self._size, "buffer_size")
+        return inner[0], shuffled(inner[1], n, self._rng(ctx))
+
+
+def shuffled(it, size: int, rng: np.random.Generator):
+    """The items of `it` in the order of TF's shuffle buffer (see Shuffle)."""
+    it = iter(it)
+    buffer = list(islice(it, size))
+    randoms: list = []
+    more = True
+    while buffer:
+        if not randoms:
+            randoms = rng.random(1024).tolist()
+        j = int(randoms.pop() * len(buffer))
+        item = buffer[j]
+        if more:
+            try:
+                buffer[j] = next(it)
+            except StopIteration:
+                more = False
+        if not more:
+            buffer[j] = buffer[-1]
+            buffer.pop()
+        yield item
+
+
+def _epochs(make, count: int):
+    """The items of `count` iterators made by `make` (forever when count < 0), stopping
+    early when one is empty (a repeated empty dataset ends, as in TF)."""
+    epoch = 0
+    while count < 0 or epoch < count:
+        empty = True
+        for item in make():
+            empty = False
+            yield item
+        if empty:
+            return
+        epoch += 1
+
+
+class Repeat(_Unary):
+    """repeat(count): the input `count` times (forever for None or -1; 0 times is empty)."""
+
+    def __init__(self, input_dataset, count):
+        self._count = scalar_arg(count, "count")
+        super().__init__(input_dataset, self._count)
+
+    def _iter(self, ctx: Context):
+        return _epochs(lambda: self._input._iter(ctx), int(ctx.value(self._count)))
+
+    def _indices(self, ctx: Context):
+        count = int(ctx.value(self._count))
+        first = self._input._indices(ctx) if count != 0 else None
+        if first is None:
+            return None if count != 0 else (Rows([]), iter(()))
+        made = [first[1]]
+
+        def make():
+            return made.pop() if made else self._input._indices(ctx)[1]
+        return first[0], _epochs(make, count)
+
+
+class Take(_Unary):
+    """take(count): the first `count` elements (all of them for -1)."""
+
+    def __init__(self, input_dataset, count):
+        self._count = scalar_arg(count, "count")
+        super().__init__(input_dataset, self._count)
+
+    def _cut(self, ctx, it):
+        n = int(ctx.value(self._count))
+        return it if n < 0 else islice(it, n)
+
+    def _iter(self, ctx: Context):
+        return self._cut(ctx, self._input._iter(ctx))
+
+    def _indices(self, ctx: Context):
+        inner = self._input._indices(ctx)
+        return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
+
+
+class Skip(_Unary):
+    """skip(count): all but the first `count` elements (nothing for -1)."""
+
+    def __init__(self, input_dataset, count):
+        self._count = scalar_arg(count, "count")
+        super().__init__(input_dataset, self._count)
+
+    def _cut(self, ctx, it):
+        n = int(ctx.value(self._count))
+        return islice(it, 0) if n < 0 else islice(it, n, None)
+
+    def _iter(self, ctx: Context):
+        return self._cut(ctx, self._input._iter(ctx))
+
+    def _indices(self, ctx: Context):
+        inner = self._input._indices(ctx)
+        return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
+
+
+class Enumerate(_Unary):
+    """enumerate(start): elements (i, element), i an int64 counting from `start`."""
+
+    def __init__(self, input_dataset, start):
+        super().__init__(input_dataset)
+        self._start = int(start)
+        self._template = (None, self._input._template)
+        self._specs = [TensorSpec((), dtypes.int64)] + self._specs
+
+    def _iter(self, ctx: Context):
+        for i, element in enumerate(self._input._iter(ctx), self._start):
+            yield (np.array(i, np.int64),) + element
+
+
+class Interleave(_Unary):
+    """interleave(map_func, cycle_length, block_length): `map_func` (traced once, see
+    graphc/data/mapping.py) maps each input element to a dataset; up to cycle_length of
+    those are open at once and block_length elements are taken from each in turn. An
+    exhausted one is replaced, in its slot, by the next input element's dataset. The order
+    is TF's (its sequential InterleaveDataset)."""
+
+    def __init__(self, input_dataset, map_func, cycle_length, block_length):
+        from graphc.data.mapping import DatasetFunction
+        super().__init__(input_dataset)
+        self._function = DatasetFunction(map_func, self._input, "interleave")
+        cycle = int(cycle_length)
+        self._cycle = cycle if cycle > 0 else (4 if cycle == AUTOTUNE else 0)
+        self._block = int(block_length)
+        if self._cycle <= 0 or self._block <= 0:
+            raise ValueError(f"interleave: cycle_length and block_length must be positive, "
+                             f"found {cycle_length} and {block_length}")
+        self._template = self._function.dataset._template
+        self._specs = list(self._function.dataset._specs)
+
+    def _iter(self, ctx: Context):
+        inputs = self._input._iter(ctx)
+        slots = [None] * self._cycle
+        at, block, open_count, inputs_left = 0, 0, 0, True
+        while inputs_left or open_count:
+            current = slots[at]
+            if current is not None:
+                item = next(current, None)
+                if item is not None:
+                    yield item
+                    block += 1
+                    if block == self._block:
+                        at, block = (at + 1) % self._cycle, 0
+                    continue
+                slots[at] = None
+                open_count -= 1
+                at, block = (at + 1) % self._cycle, 0
+            elif inputs_left:
+                element = next(inputs, None)
+                if element is None:
+                    inputs_left = False
+                else:
+                    slots[at] = self._function.iterate(ctx, element)
+                    open_count += 1
+            else:
+                at, block = (at + 1) % self._cycle, 0
