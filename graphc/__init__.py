@@ -165,7 +165,7 @@ def get_collection_ref(key):
 
 
 # Differentiation, training, losses and run-time checks.
-from graphc import contrib, debugging, initializers, losses, test, train  # noqa: F401,E402
+from graphc import contrib, debugging, initializers, losses, saved_model, test, train  # noqa: F401,E402
 from graphc.aot import export, load  # noqa: F401,E402  (docs/aot.md)
 from graphc.debugging import (  # noqa: F401,E402
     Assert,

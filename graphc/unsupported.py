@@ -65,7 +65,7 @@ MISSING = {
     },
     "saving, loading and summaries": {
         "tf.train.Checkpoint": "tf.train.Saver",
-        "tf.saved_model": "", "tf.summary": "", "tf.io": "",
+        "tf.summary": "", "tf.io": "",
     },
     "input pipelines and training loops": {
         "tf.data": "numpy arrays fed through feed_dict", "tf.FIFOQueue": "",

@@ -1,7 +1,7 @@
 """`graphc compile` and `graphc run`: ahead-of-time compilation from the command line.
 
-    graphc compile FILE.py[:FUNCTION] -o DIR [--name NAME] [--cpu CPU] [--threads N]
-                   [--batch-size N]
+    graphc compile FILE.py[:FUNCTION]|SAVED_MODEL_DIR -o DIR [--name NAME] [--cpu CPU]
+                   [--threads N] [--batch-size N]
     graphc run lib<name>.so|<name>.json|DIR [--input NAME=FILE.npy ...] [--output-dir DIR]
     graphc run FILE.py[:FUNCTION] [--input NAME=FILE.npy ...] [--target T] [--output-dir DIR]
 
@@ -28,7 +28,8 @@ def run_compile(args: argparse.Namespace) -> int:
     from graphc.scripts import Progress
     with Progress("graphc compile") as progress:
         progress.step(f"loading {args.model}")
-        model = scripts.load(args.model).build()
+        model = _saved_model(args.model) if os.path.isdir(args.model) else \
+            scripts.load(args.model).build()
         _print_notes(model, progress)
         session = model.session
         if session is None and _has_variables(model.graph):  # their initial values, which
@@ -45,6 +46,23 @@ def run_compile(args: argparse.Namespace) -> int:
     for path in (artifact.shared, artifact.static, artifact.header, artifact.manifest_path):
         print(path)
     return 0
+
+
+def _saved_model(path: str):
+    """A saved-model directory as a Model: its signature's inputs and outputs, its trained
+    variables in the loaded session."""
+    from graphc.saving.saved_model import is_saved_model, load
+    from graphc.scripts import Model
+    if not is_saved_model(path):
+        raise UsageError(f"{path}: a directory without saved_model.json; give a model script "
+                         "FILE.py[:FUNCTION] or a saved-model directory")
+    try:
+        loaded = load(path, target="reference")
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{path}: cannot load the saved model: {err}") from err
+    return Model(path, loaded.graph, dict(loaded.outputs),
+                 {t: None for t in loaded.inputs.values()}, session=loaded.session,
+                 names={t: k for k, t in loaded.inputs.items()})
 
 
 def _print_notes(model, progress) -> None:
@@ -172,12 +190,13 @@ def add_aot_parsers(subparsers) -> None:
     """Register `compile` and `run` with the graphc command's subparsers."""
     comp = subparsers.add_parser(
         "compile", help="export a model to a shared library with a C header",
-        description="Export the model that FILE.py[:FUNCTION] builds (see docs/cli.md) to "
-                    "lib<name>.so, lib<name>.a, <name>.h and <name>.json in DIR. Without "
-                    ":FUNCTION the script's build() is used, or its only function. See "
-                    "docs/aot.md.")
-    comp.add_argument("model", metavar="FILE.py[:FUNCTION]",
-                      help="the model script and, optionally, its build function")
+        description="Export the model that FILE.py[:FUNCTION] builds (see docs/cli.md), or "
+                    "a saved-model directory (docs/checkpoints.md), to lib<name>.so, "
+                    "lib<name>.a, <name>.h and <name>.json in DIR. Without :FUNCTION the "
+                    "script's build() is used, or its only function. See docs/aot.md.")
+    comp.add_argument("model", metavar="FILE.py[:FUNCTION]|SAVED_MODEL_DIR",
+                      help="the model script and, optionally, its build function; or a "
+                      "directory written by graphc.saved_model.save")
     comp.add_argument("-o", "--output", required=True, metavar="DIR",
                       help="directory to write the library, header and manifest into "
                       "(created if missing)")
