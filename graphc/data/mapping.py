@@ -27,6 +27,7 @@ from graphc.framework.graph import Graph
 from graphc.framework.tensor import Tensor
 from graphc.ops.tensor import convert_to_tensor, is_tensor_like
 
+
 class HostString:
     """A tf.string component inside a traced function: its bytes stay on the host. Only
     tf.io.parse_single_example / parse_example (and datasets taking file names, e.g.
@@ -47,12 +48,14 @@ class HostString:
         return f"<HostString component {self.index} shape={self.shape}>"
 
 
-def _capture_error(what: str, tensor) -> ValueError:
+def _capture_error(what: str, tensor, captured=None) -> ValueError:
     where = getattr(tensor, "location", "<unknown>")
+    source = f", computed from the captured tensor '{captured.name}'" \
+        if captured is not None and captured is not tensor else ""
     return ValueError(f"Dataset.{what}: the function uses the tensor '{tensor.name}' (created "
-                      f"at {where}) of another graph; {what} functions may not capture tensors "
-                      "of another graph (the function runs in a graph of its own). Give the "
-                      "value as a numpy array or Python number, or put it in the dataset's "
+                      f"at {where}{source}) of another graph; {what} functions may not capture "
+                      "tensors of another graph (the function runs in a graph of its own). Give "
+                      "the value as a numpy array or Python number, or put it in the dataset's "
                       "elements")
 
 
@@ -107,7 +110,7 @@ class Trace:
         if is_tensor_like(value):
             t = value._as_graph_tensor() if hasattr(value, "_as_graph_tensor") else value
             if t.graph is not self.graph:
-                raise _capture_error(self.what, t)
+                raise _capture_error(self.what, t, _captured(self.fn, self.graph))
             return t
         with self.graph.as_default():
             return convert_to_tensor(value)

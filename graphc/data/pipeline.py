@@ -113,7 +113,7 @@ def _store(zf: zipfile.ZipFile, name: str, component) -> None:
         zf.writestr(name + ".shape", json.dumps(list(component.shape)))
     else:
         with zf.open(name + ".npy", "w") as f:
-            np.lib.format.write_array(f, np.ascontiguousarray(component),
+            np.lib.format.write_array(f, np.asarray(component, order="C"),
                                       allow_pickle=False)
 
 

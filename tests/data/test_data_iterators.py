@@ -23,7 +23,7 @@ def drain(sess, fetch, feed_dict=None) -> list:
 def test_one_shot_iterator_ends_with_out_of_range():
     x, y = make_one_shot_iterator(Dataset.from_tensor_slices(
         (np.arange(6, dtype=np.float32), np.arange(6))).batch(4)).get_next()
-    assert x.shape.as_list() == [None] and x.dtype is tf.float32 and y.dtype is tf.int64  # numpy keeps its dtype
+    assert x.shape.as_list() == [None] and x.dtype is tf.float32 and y.dtype is tf.int64
     total = tf.reduce_sum(x)
     with tf.Session() as sess:
         assert [float(v) for v in drain(sess, total)] == [6.0, 9.0]
