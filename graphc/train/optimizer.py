@@ -53,7 +53,7 @@ class Optimizer:
                              f"ops that do not support gradients, between variables {names} "
                              "and loss.")
         graph = get_default_graph()
-        with graph.name_scope(name or self._name):
+        with graph.name_scope(name or self._name) as scope:
             self._prepare()
             with graph.control_dependencies(None):
                 for _, v in pairs:
@@ -61,11 +61,11 @@ class Optimizer:
                 self._create_non_slots([v for _, v in pairs])
             updates = [self._apply_dense(convert_to_tensor(g), v) for g, v in pairs]
             finish = self._finish(updates)
-            if global_step is None:
-                return finish
-            with control_dependencies([finish]):
-                step = global_step.assign_add(1)
-            return group(step, name="update")
+            if global_step is not None:
+                with control_dependencies([finish]):
+                    finish = global_step.assign_add(1)
+            # the op returned is named after the scope, as TF1's ("GradientDescent", "Adam")
+            return group(finish, name=scope)
 
     def minimize(self, loss, global_step=None, var_list=None, gate_gradients=1,
                  aggregation_method=None, colocate_gradients_with_ops=False, name=None,
