@@ -24,10 +24,13 @@ import zlib
 import numpy as np
 
 from graphc.errors import DataLossError, NotFoundError
+from graphc.progress import Quiet, progress
 
 SUFFIX = ".safetensors"
 FORMAT = "graphc-checkpoint-1"  # metadata "format": what wrote the file
 _CRC_KEY = "crc32:"  # metadata key prefix: "crc32:<name>" -> CRC-32 of the tensor's bytes
+_BAR_BYTES = 256 << 20  # files this large show progress on a terminal
+_QUIET = Quiet()
 
 
 def checkpoint_file(prefix: str) -> str:
@@ -35,13 +38,24 @@ def checkpoint_file(prefix: str) -> str:
 
 
 def write_tensors(path: str, arrays: dict, extra: dict | None = None) -> None:
-    """Write `arrays` (name -> numpy array) to the safetensors file `path` atomically."""
-    from safetensors.numpy import save_file
+    """Write `arrays` (name -> numpy array) to the safetensors file `path` atomically (a
+    progress bar on a terminal for large files)."""
     arrays = {name: np.require(np.asarray(a), requirements="C") for name, a in arrays.items()}
     metadata = {"format": FORMAT, **(extra or {})}
-    for name, a in arrays.items():
-        metadata[_CRC_KEY + name] = str(zlib.crc32(memoryview(a).cast("B")) if a.nbytes
-                                        else 0)
+    total = sum(a.nbytes for a in arrays.values())
+    bar = progress(2 * total, f"writing {os.path.basename(path)}") if total >= _BAR_BYTES \
+        else _QUIET
+    with bar:
+        for name, a in arrays.items():
+            metadata[_CRC_KEY + name] = str(zlib.crc32(memoryview(a).cast("B")) if a.nbytes
+                                            else 0)
+            bar.update(a.nbytes)
+        _write_file(path, arrays, metadata)
+        bar.update(total)
+
+
+def _write_file(path: str, arrays: dict, metadata: dict) -> None:
+    from safetensors.numpy import save_file
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
                                dir=directory)
