@@ -15,6 +15,7 @@ import weakref
 import numpy as np
 
 from graphc.errors import InvalidArgumentError, user_location
+from graphc.framework.graph import get_default_graph
 from graphc.ir import dtypes
 from graphc.ops.tensor import convert_to_tensor, graph_of
 from graphc.ops.variables import GraphKeys
@@ -125,8 +126,8 @@ class AudioSummary(SummaryFetch):
 class TextSummary(SummaryFetch):
     op_type = "TensorSummaryV2"
 
-    def __init__(self, graph, op_name, tag, strings: np.ndarray):
-        super().__init__(graph, op_name, tag, [])
+    def __init__(self, graph, op_name, tag, tensors, strings: np.ndarray):
+        super().__init__(graph, op_name, tag, tensors)
         self.strings = strings
 
     def values(self, arrays):
@@ -165,7 +166,7 @@ def clean_tag(name):
 def _build(kind, name, family, collections, tensors, *extra, what: str):
     """Name the op as TF1's summary_scope does, make it, and add it to its collections."""
     require(what)
-    graph = graph_of(tensors)
+    graph = graph_of(tensors)  # the default graph when there are no tensors
     name, family = clean_tag(name), clean_tag(family)
     with graph.name_scope(name if family is None else f"{family}/{name}") as scope:
         op_name = scope.rstrip("/")
@@ -239,15 +240,7 @@ def text(name, tensor, collections=None):
     if not all(isinstance(s, (str, bytes)) for s in strings.reshape(-1)):
         raise TypeError(f"tf.summary.text('{name}') needs a str, bytes or a list of them, "
                         f"got {tensor!r} (at {user_location()})")
-    require("tf.summary.text")
-    from graphc.framework.graph import get_default_graph
-    graph = get_default_graph()
-    with graph.name_scope(clean_tag(name)) as scope:
-        op_name = scope.rstrip("/")
-    fetch = TextSummary(graph, op_name, op_name, strings)
-    for key in [GraphKeys.SUMMARIES] if collections is None else collections:
-        graph.add_to_collection(key, fetch)
-    return fetch
+    return _build(TextSummary, name, None, collections, [], strings, what="tf.summary.text")
 
 
 def merge(inputs, collections=None, name=None):
@@ -270,6 +263,5 @@ def merge(inputs, collections=None, name=None):
 def merge_all(key=GraphKeys.SUMMARIES, scope=None, name=None):
     """merge() of the summaries in collection `key` (whose names start with `scope`), or
     None when there are none."""
-    from graphc.framework.graph import get_default_graph
     found = get_default_graph().get_collection(key, scope)
     return merge(found, name=name) if found else None
