@@ -178,6 +178,10 @@ from graphc.debugging import (  # noqa: F401,E402
     assert_none_equal,
     assert_positive,
 )
+from graphc import summary  # noqa: F401,E402  (docs/summaries.md)
+from graphc.ops.numerics import add_check_numerics_ops, check_numerics  # noqa: F401,E402
+from graphc.ops.print_ops import Print  # noqa: F401,E402
+from graphc.ops.print_ops import print_ as print  # noqa: F401,E402,A004 - TF1 name
 from graphc.ops.gradients import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.tools import check, explain  # noqa: F401,E402  (docs/explain.md)

@@ -1,5 +1,6 @@
 """tf.debugging: run-time assertions."""
 
+from graphc.ops.numerics import check_numerics  # noqa: F401
 from graphc.ops.check_ops import (  # noqa: F401
                                   Assert,
                                   assert_equal,

@@ -65,7 +65,7 @@ MISSING = {
     },
     "saving, loading and summaries": {
         "tf.train.Checkpoint": "tf.train.Saver",
-        "tf.summary": "", "tf.io": "",
+        "tf.io": "",
     },
     "input pipelines and training loops": {
         "tf.data": "numpy arrays fed through feed_dict", "tf.FIFOQueue": "",
@@ -79,8 +79,7 @@ MISSING = {
         "tf.gfile": "Python's open(), os and glob", "tf.logging": "Python's logging module",
         "tf.device": "drop the `with tf.device(...)` block: graphc runs every op on the "
                      "session's target",
-        "tf.Print": "fetch the tensor and print it", "tf.print": "fetch the tensor and print it",
-        "tf.py_func": "", "tf.check_numerics": "tf.Assert(tf.reduce_all(tf.is_finite(x)), [x])",
+        "tf.py_func": "",
         "tf.test.TestCase": "pytest", "tf.test.main": "pytest",
     },
 }

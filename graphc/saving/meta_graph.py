@@ -7,6 +7,8 @@ script's checkpoint directory is enough to rebuild the model in another process:
 
     saver = tf.train.import_meta_graph(prefix + ".meta")   # the graph, into the default one
     saver.restore(sess, prefix)                             # its variables
+
+(import_meta_graph lives with the Saver it returns, in graphc/saving/saver.py.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 from dataclasses import dataclass
 
 from graphc.saving.format import TensorFile, write_tensors
-from graphc.saving.graph_io import GraphFormatError, decode_graph, encode_graph
+from graphc.saving.graph_io import GraphFormatError, encode_graph
 
 META_FORMAT = "graphc-meta-graph-1"
 
@@ -72,22 +74,3 @@ class _Lazy:
 
     def __getitem__(self, key):
         return self._f.get(key)
-
-
-def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None, **kwargs):
-    """Rebuild a graph written by export_meta_graph (or Saver.save) into the default graph;
-    return a Saver over its global variables (None when it has none), as TF1."""
-    from graphc.framework.graph import get_default_graph
-    from graphc.ops.variables import GraphKeys
-    from graphc.saving.saver import Saver
-    if import_scope:
-        raise NotImplementedError("import_meta_graph: import_scope is not supported; import "
-                                  "into an empty graph")
-    if isinstance(meta_graph_or_file, MetaGraph):
-        doc, arrays = meta_graph_or_file.doc, meta_graph_or_file.arrays
-    else:
-        doc, arrays = read_meta_graph(os.fspath(meta_graph_or_file))
-    graph = get_default_graph()
-    decode_graph(doc, arrays, graph)
-    variables = graph.get_collection(GraphKeys.GLOBAL_VARIABLES)
-    return Saver(variables) if variables else None

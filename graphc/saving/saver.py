@@ -17,9 +17,11 @@ import warnings
 import numpy as np
 
 from graphc.errors import InvalidArgumentError, NotFoundError
-from graphc.saving.format import SUFFIX, checkpoint_file, write_tensors
+from graphc.saving.format import checkpoint_file, write_tensors
+from graphc.saving.graph_io import GraphFormatError, decode_graph
+from graphc.saving.meta_graph import MetaGraph, export_meta_graph, read_meta_graph
 from graphc.saving.reader import CheckpointReader, checkpoint_exists
-from graphc.saving.state import CheckpointState, read_state, write_state
+from graphc.saving.state import CheckpointState, write_state
 
 _SHOWN = 10  # names listed in one error message
 
@@ -134,8 +136,6 @@ class Saver:
 def _write_meta_graph(graph, path: str) -> None:
     """The graph beside the checkpoint; a graph that cannot be written (an attribute graphc
     cannot store) costs a warning, not the checkpoint."""
-    from graphc.saving.graph_io import GraphFormatError
-    from graphc.saving.meta_graph import export_meta_graph
     try:
         export_meta_graph(path, graph=graph)
     except GraphFormatError as err:
@@ -213,10 +213,19 @@ def _name_of(var) -> str:
     return var.op.name
 
 
-def checkpoint_prefixes_in(directory: str, latest_filename=None) -> list:
-    """The prefixes the directory's state file lists (for recover_last_checkpoints)."""
-    state = read_state(directory, latest_filename)
-    return list(state.all_model_checkpoint_paths) if state else []
-
-
-__all__ = ["Saver", "SUFFIX"]
+def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None, **kwargs):
+    """Rebuild a graph written by export_meta_graph (or Saver.save) into the default graph;
+    return a Saver over its global variables (None when it has none), as TF1."""
+    from graphc.framework.graph import get_default_graph
+    from graphc.ops.variables import GraphKeys
+    if import_scope:
+        raise NotImplementedError("import_meta_graph: import_scope is not supported; import "
+                                  "into an empty graph")
+    if isinstance(meta_graph_or_file, MetaGraph):
+        doc, arrays = meta_graph_or_file.doc, meta_graph_or_file.arrays
+    else:
+        doc, arrays = read_meta_graph(os.fspath(meta_graph_or_file))
+    graph = get_default_graph()
+    decode_graph(doc, arrays, graph)
+    variables = graph.get_collection(GraphKeys.GLOBAL_VARIABLES)
+    return Saver(variables) if variables else None

@@ -1,6 +1,6 @@
 """tf.train: optimizers, learning-rate schedules, the global step, checkpoints."""
 
-from graphc.saving.meta_graph import export_meta_graph, import_meta_graph  # noqa: F401
+from graphc.saving.meta_graph import export_meta_graph  # noqa: F401
 from graphc.saving.reader import CheckpointReader as NewCheckpointReader  # noqa: F401
 from graphc.saving.reader import (  # noqa: F401
     checkpoint_exists,
@@ -10,7 +10,7 @@ from graphc.saving.reader import (  # noqa: F401
     load_checkpoint,
     load_variable,
 )
-from graphc.saving.saver import Saver  # noqa: F401
+from graphc.saving.saver import Saver, import_meta_graph  # noqa: F401
 from graphc.saving.state import CheckpointState, update_checkpoint_state  # noqa: F401
 from graphc.saving.warm_start import init_from_checkpoint  # noqa: F401
 from graphc.train.adaptive import AdagradOptimizer, AdamOptimizer, AdamWOptimizer, RMSPropOptimizer  # noqa: F401
