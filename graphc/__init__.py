@@ -165,7 +165,16 @@ def get_collection_ref(key):
 
 
 # Differentiation, training, losses and run-time checks.
-from graphc import contrib, debugging, initializers, losses, saved_model, test, train  # noqa: F401,E402
+from graphc import (  # noqa: F401,E402
+    contrib,
+    debugging,
+    initializers,
+    losses,
+    saved_model,  # docs/checkpoints.md
+    summary,  # docs/summaries.md
+    test,
+    train,
+)
 from graphc.aot import export, load  # noqa: F401,E402  (docs/aot.md)
 from graphc.debugging import (  # noqa: F401,E402
     Assert,
@@ -178,12 +187,11 @@ from graphc.debugging import (  # noqa: F401,E402
     assert_none_equal,
     assert_positive,
 )
-from graphc import summary  # noqa: F401,E402  (docs/summaries.md)
+from graphc.ops.gradients import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
+from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.ops.numerics import add_check_numerics_ops, check_numerics  # noqa: F401,E402
 from graphc.ops.print_ops import Print  # noqa: F401,E402
 from graphc.ops.print_ops import print_ as print  # noqa: F401,E402,A004 - TF1 name
-from graphc.ops.gradients import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
-from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.tools import check, explain  # noqa: F401,E402  (docs/explain.md)
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
 

@@ -1,6 +1,5 @@
 """tf.debugging: run-time assertions."""
 
-from graphc.ops.numerics import check_numerics  # noqa: F401
 from graphc.ops.check_ops import (  # noqa: F401
                                   Assert,
                                   assert_equal,
@@ -12,3 +11,4 @@ from graphc.ops.check_ops import (  # noqa: F401
                                   assert_none_equal,
                                   assert_positive,
 )
+from graphc.ops.numerics import check_numerics  # noqa: F401
