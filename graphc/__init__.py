@@ -167,6 +167,7 @@ def get_collection_ref(key):
 # Differentiation, training, losses and run-time checks.
 from graphc import (  # noqa: F401,E402
     contrib,
+    data,
     debugging,
     initializers,
     losses,
@@ -176,6 +177,15 @@ from graphc import (  # noqa: F401,E402
     train,
 )
 from graphc.aot import export, load  # noqa: F401,E402  (docs/aot.md)
+from graphc.data import tf_io as io  # noqa: F401,E402  (docs/data.md)
+from graphc.data.example import install_message_names as _install_message_names  # noqa: E402
+from graphc.data.tf_io import (  # noqa: F401,E402  (TF1's top-level spellings)
+    FixedLenFeature,
+    VarLenFeature,
+    parse_example,
+    parse_single_example,
+    python_io,
+)
 from graphc.debugging import (  # noqa: F401,E402
     Assert,
     assert_equal,
@@ -194,6 +204,8 @@ from graphc.ops.print_ops import Print  # noqa: F401,E402
 from graphc.ops.print_ops import print_ as print  # noqa: F401,E402,A004 - TF1 name
 from graphc.tools import check, explain  # noqa: F401,E402  (docs/explain.md)
 from graphc.train.clip import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401,E402
+
+string = data.string  # the type of string components in tf.data and tf.io parsing
 
 # tf.compat.v1 spellings: `import graphc as tf` replaces `import tensorflow.compat.v1 as tf`.
 newaxis = None
@@ -219,3 +231,4 @@ from graphc import unsupported as _unsupported  # noqa: E402
 __getattr__ = _unsupported.module_getattr(__name__, "tf")
 for _module, _prefix in ((train, "tf.train"), (losses, "tf.losses"), (test, "tf.test")):
     _unsupported.install(_module, _prefix)
+_install_message_names(train, "tf.train")  # tf.train.Example etc., built at first use

@@ -59,16 +59,15 @@ MISSING = {
         "tf.dynamic_stitch": "", "tf.setdiff1d": "",
     },
     "sparse tensors, strings and other dtypes": {
-        "tf.SparseTensor": "", "tf.sparse": "", "tf.IndexedSlices": "", "tf.string": "",
+        "tf.SparseTensor": "", "tf.sparse": "", "tf.IndexedSlices": "",
         "tf.strings": "", "tf.uint8": "", "tf.int8": "", "tf.int16": "", "tf.bfloat16": "",
         "tf.complex64": "",
     },
     "saving, loading and summaries": {
         "tf.train.Checkpoint": "tf.train.Saver",
-        "tf.io": "",
     },
     "input pipelines and training loops": {
-        "tf.data": "numpy arrays fed through feed_dict", "tf.FIFOQueue": "",
+        "tf.FIFOQueue": "",
         "tf.metrics": "", "tf.train.MonitoredTrainingSession": "",
         "tf.train.Coordinator": "", "tf.train.start_queue_runners": "",
         "tf.train.ExponentialMovingAverage": "", "tf.train.polynomial_decay": "",

@@ -6,7 +6,7 @@ graphc[tf-formats] (protobuf, google-crc32c), imported only when used.
 
 import types as _types
 
-from graphc.data import tf_io  # noqa: F401
+from graphc.data import mapping, pipeline, sources, tf_io, transforms  # noqa: F401 (registered)
 from graphc.data.dataset import AUTOTUNE, Dataset  # noqa: F401
 from graphc.data.iterator import Iterator, make_initializable_iterator, make_one_shot_iterator  # noqa: F401
 from graphc.data.structure import TensorSpec, string  # noqa: F401

@@ -79,6 +79,17 @@ def static_int(value):
     return None if isinstance(value, Tensor) else value
 
 
+_KINDS: dict = {}  # class name -> the dataset (or iterator) class its module registered
+
+
+def register(cls):
+    """Class decorator: make `cls` reachable from Dataset's methods by its name. The
+    modules defining sources and transformations import this one, not the other way round;
+    graphc/data/__init__.py imports them all, so they are registered before any use."""
+    _KINDS[cls.__name__] = cls
+    return cls
+
+
 class Dataset:
     """A pipeline of elements (tf.data.Dataset). See docs/data.md."""
 
@@ -127,91 +138,72 @@ class Dataset:
     # --- sources ------------------------------------------------------------------------------
     @staticmethod
     def from_tensor_slices(tensors):
-        from graphc.data.sources import TensorSlices
-        return TensorSlices(tensors)
+        return _KINDS["TensorSlices"](tensors)
 
     @staticmethod
     def from_tensors(tensors):
-        from graphc.data.sources import Tensors
-        return Tensors(tensors)
+        return _KINDS["Tensors"](tensors)
 
     @staticmethod
     def from_generator(generator, output_types, output_shapes=None, args=None):
-        from graphc.data.sources import Generator
-        return Generator(generator, output_types, output_shapes, args)
+        return _KINDS["Generator"](generator, output_types, output_shapes, args)
 
     @staticmethod
     def range(*args, output_type=None):
-        from graphc.data.sources import Range
-        return Range(args, output_type)
+        return _KINDS["Range"](args, output_type)
 
     @staticmethod
     def zip(datasets):
-        from graphc.data.sources import Zip
-        return Zip(datasets)
+        return _KINDS["Zip"](datasets)
 
     # --- transformations --------------------------------------------------------------------
     def concatenate(self, dataset):
-        from graphc.data.sources import Concatenate
-        return Concatenate(self, dataset)
+        return _KINDS["Concatenate"](self, dataset)
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None):
-        from graphc.data.mapping import Map
-        return Map(self, map_func, num_parallel_calls)
+        return _KINDS["Map"](self, map_func, num_parallel_calls)
 
     def filter(self, predicate):
-        from graphc.data.mapping import Filter
-        return Filter(self, predicate)
+        return _KINDS["Filter"](self, predicate)
 
     def batch(self, batch_size, drop_remainder=False):
-        from graphc.data.transforms import Batch
-        return Batch(self, batch_size, drop_remainder)
+        return _KINDS["Batch"](self, batch_size, drop_remainder)
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
                      drop_remainder=False):
-        from graphc.data.transforms import PaddedBatch
-        return PaddedBatch(self, batch_size, padded_shapes, padding_values, drop_remainder)
+        return _KINDS["PaddedBatch"](self, batch_size, padded_shapes, padding_values,
+                                     drop_remainder)
 
     def unbatch(self):
-        from graphc.data.transforms import Unbatch
-        return Unbatch(self)
+        return _KINDS["Unbatch"](self)
 
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True):
-        from graphc.data.transforms import Shuffle
-        return Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
+        return _KINDS["Shuffle"](self, buffer_size, seed, reshuffle_each_iteration)
 
     def repeat(self, count=None):
-        from graphc.data.transforms import Repeat
-        return Repeat(self, -1 if count is None else count)
+        return _KINDS["Repeat"](self, -1 if count is None else count)
 
     def take(self, count):
-        from graphc.data.transforms import Take
-        return Take(self, count)
+        return _KINDS["Take"](self, count)
 
     def skip(self, count):
-        from graphc.data.transforms import Skip
-        return Skip(self, count)
+        return _KINDS["Skip"](self, count)
 
     def enumerate(self, start=0):
-        from graphc.data.transforms import Enumerate
-        return Enumerate(self, start)
+        return _KINDS["Enumerate"](self, start)
 
     def interleave(self, map_func, cycle_length=AUTOTUNE, block_length=1,
                    num_parallel_calls=None):
-        from graphc.data.transforms import Interleave
-        return Interleave(self, map_func, cycle_length, block_length)
+        return _KINDS["Interleave"](self, map_func, cycle_length, block_length)
 
     def flat_map(self, map_func):
-        from graphc.data.transforms import Interleave
-        return Interleave(self, map_func, 1, 1)
+        return _KINDS["Interleave"](self, map_func, 1, 1)
 
     def cache(self, filename=""):
-        from graphc.data.pipeline import Cache
-        return Cache(self, filename)
+        return _KINDS["Cache"](self, filename)
 
     def prefetch(self, buffer_size):
-        from graphc.data.pipeline import Prefetch
-        return Prefetch(self, buffer_size)
+        return _KINDS["Prefetch"](self, buffer_size)
 
     def apply(self, transformation_func):
         result = transformation_func(self)
@@ -222,12 +214,10 @@ class Dataset:
 
     # --- iteration ----------------------------------------------------------------------------
     def make_one_shot_iterator(self):
-        from graphc.data.iterator import Iterator
-        return Iterator.one_shot(self)
+        return _KINDS["Iterator"].one_shot(self)
 
     def make_initializable_iterator(self, shared_name=None):
-        from graphc.data.iterator import Iterator
-        return Iterator.initializable(self)
+        return _KINDS["Iterator"].initializable(self)
 
     def as_numpy_iterator(self):
         """The elements as numpy values, without a session (TF2's spelling). Only for

@@ -16,7 +16,7 @@ iterate independently.
 from __future__ import annotations
 
 from graphc.data import structure
-from graphc.data.dataset import Context, Dataset, symbol_key
+from graphc.data.dataset import Context, Dataset, register, symbol_key
 from graphc.data.structure import TensorSpec
 from graphc.errors import FailedPreconditionError, OutOfRangeError
 from graphc.framework.graph import get_default_graph
@@ -35,6 +35,7 @@ class _State:
         self.ctx.close()
 
 
+@register
 class Iterator:
     """tf.data.Iterator (TF1): see the module docstring."""
 

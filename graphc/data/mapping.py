@@ -21,7 +21,7 @@ import inspect
 import numpy as np
 
 from graphc.data import structure
-from graphc.data.dataset import Context, Dataset, symbol_key
+from graphc.data.dataset import Context, Dataset, register, symbol_key
 from graphc.data.structure import TensorSpec
 from graphc.framework.graph import Graph
 from graphc.framework.tensor import Tensor
@@ -163,6 +163,7 @@ class _Function:
                      for kind, x in self.plan)
 
 
+@register
 class Map(Dataset):
     """map(fn): each element replaced by fn(element), fn traced once and compiled.
     num_parallel_calls is accepted; elements are computed in order on the consuming thread
@@ -179,6 +180,7 @@ class Map(Dataset):
         return (function(element) for element in self._input._iter(ctx))
 
 
+@register
 class Filter(Dataset):
     """filter(predicate): the elements for which the traced predicate is True."""
 

@@ -25,11 +25,12 @@ import zipfile
 import numpy as np
 
 from graphc.data import structure
-from graphc.data.dataset import AUTOTUNE, Context, Dataset
+from graphc.data.dataset import AUTOTUNE, Context, Dataset, register
 
 _CACHE_FORMAT = "graphc-dataset-cache-1"
 
 
+@register
 class Cache(Dataset):
     def __init__(self, input_dataset: Dataset, filename=""):
         self._input = input_dataset
@@ -197,6 +198,7 @@ class _Prefetcher:
         return item
 
 
+@register
 class Prefetch(Dataset):
     def __init__(self, input_dataset: Dataset, buffer_size):
         self._input = input_dataset

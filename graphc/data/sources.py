@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.data import structure
-from graphc.data.dataset import Context, Dataset
+from graphc.data.dataset import Context, Dataset, register
 from graphc.data.structure import TensorSpec
 from graphc.errors import InvalidArgumentError
 from graphc.framework.tensor import Tensor, TensorShape
@@ -38,6 +38,7 @@ class Rows:
                      for a in self.arrays)
 
 
+@register
 class TensorSlices(Dataset):
     """Dataset.from_tensor_slices: element i holds row i of every component."""
 
@@ -83,6 +84,7 @@ class TensorSlices(Dataset):
         return (one(i) for i in indices)
 
 
+@register
 class Tensors(Dataset):
     """Dataset.from_tensors: one element, the given structure."""
 
@@ -118,6 +120,7 @@ def _as_dtype(value):
     return value if value is structure.string else dtypes.as_dtype(value)
 
 
+@register
 class Generator(Dataset):
     """Dataset.from_generator: elements from a Python generator, checked against the
     declared types and shapes."""
@@ -146,6 +149,7 @@ class Generator(Dataset):
                         for p, s in zip(parts, specs))
 
 
+@register
 class Range(Dataset):
     """Dataset.range(stop) / (start, stop[, step]): int64 scalars, as Python's range."""
 
@@ -162,6 +166,7 @@ class Range(Dataset):
         return ((np.array(i, dtype),) for i in self._range)
 
 
+@register
 class Zip(Dataset):
     """Dataset.zip: elements of several datasets side by side, until the shortest ends."""
 
@@ -188,6 +193,7 @@ class Zip(Dataset):
             yield element
 
 
+@register
 class Concatenate(Dataset):
     """a.concatenate(b): a's elements, then b's (same structure and dtypes)."""
 

@@ -8,7 +8,7 @@ from itertools import islice
 import numpy as np
 
 from graphc.data import structure
-from graphc.data.dataset import AUTOTUNE, Context, Dataset, scalar_arg, static_int
+from graphc.data.dataset import AUTOTUNE, Context, Dataset, register, scalar_arg, static_int
 from graphc.data.sources import Rows, flatten_up_to
 from graphc.data.structure import TensorSpec
 from graphc.errors import InvalidArgumentError
@@ -63,6 +63,7 @@ def stack(parts: list, k: int):
     return np.stack(parts)
 
 
+@register
 class Batch(_Unary):
     """batch(n): n consecutive elements stacked; a shorter last batch unless drop_remainder
     (then the batch dimension is known statically)."""
@@ -94,6 +95,7 @@ class Batch(_Unary):
             yield tuple(stack(list(parts), k) for k, parts in enumerate(zip(*chunk)))
 
 
+@register
 class PaddedBatch(_Unary):
     """padded_batch: as batch, each component padded (at the end of each dimension) to the
     component's padded shape; unknown dims (None or -1) pad to the batch's longest."""
@@ -161,6 +163,7 @@ def _padding_value(value, spec: TensorSpec, k: int):
     return arr.astype(spec.dtype.np)[()]
 
 
+@register
 class Unbatch(_Unary):
     """unbatch: each element split along its first dimension into that many elements."""
 
@@ -185,6 +188,7 @@ class Unbatch(_Unary):
                 yield one(i)
 
 
+@register
 class Shuffle(_Unary):
     """shuffle(buffer_size): TF's algorithm. A buffer is filled with the first buffer_size
     elements; each output is a uniformly random slot of the buffer, which is then refilled
@@ -256,6 +260,7 @@ def _epochs(make, count: int):
         epoch += 1
 
 
+@register
 class Repeat(_Unary):
     """repeat(count): the input `count` times (forever for None or -1; 0 times is empty)."""
 
@@ -278,6 +283,7 @@ class Repeat(_Unary):
         return first[0], _epochs(make, count)
 
 
+@register
 class Take(_Unary):
     """take(count): the first `count` elements (all of them for -1)."""
 
@@ -297,6 +303,7 @@ class Take(_Unary):
         return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
 
 
+@register
 class Skip(_Unary):
     """skip(count): all but the first `count` elements (nothing for -1)."""
 
@@ -316,6 +323,7 @@ class Skip(_Unary):
         return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
 
 
+@register
 class Enumerate(_Unary):
     """enumerate(start): elements (i, element), i an int64 counting from `start`."""
 
@@ -330,6 +338,7 @@ class Enumerate(_Unary):
             yield (np.array(i, np.int64),) + element
 
 
+@register
 class Interleave(_Unary):
     """interleave(map_func, cycle_length, block_length): `map_func` (traced once, see
     graphc/data/mapping.py) maps each input element to a dataset; up to cycle_length of
