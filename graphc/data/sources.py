@@ -34,8 +34,8 @@ class Rows:
                      for a in self.arrays)
 
     def many(self, idx: np.ndarray) -> tuple:
-        return tuple(np.asarray(a[idx]) if a.dtype == object else np.array(a[idx])
-                     for a in self.arrays)
+        # indexing with an integer array copies the rows (from a memmap too): no second copy
+        return tuple(a[idx] for a in self.arrays)
 
 
 @register

@@ -83,17 +83,15 @@ def run_hosted(session, leaves: list, feed_dict) -> list:
         else:
             spans.append((None, len(plain), 1))
             plain.append(leaf)
-    targets = [session._fetch_node(x) for x in plain]
-    unique = list(dict.fromkeys(n for n, _ in targets))
+    unique = list(dict.fromkeys(session._fetch_node(x)[0] for x in plain))
     taps = _taps(session, unique)
-    first_tap = len(targets)
+    first_tap = len(plain)
     for tap in taps:
-        targets += [session._fetch_node(t) for t in tap.tensors]
-    unique = list(dict.fromkeys(n for n, _ in targets))
+        plain += list(tap.tensors)
+        unique += [session._fetch_node(t)[0] for t in tap.tensors]
     feeds = session._feeds(feed_dict)
     feeds.update(_pull(session, unique, feeds))
-    values = session._run((list, [None] * len(targets)), targets, unique, feeds) \
-        if targets else []
+    values = session._run_flat(plain, feeds) if plain else []
     at = first_tap
     for tap in taps:
         tap.after_run(session, values[at:at + len(tap.tensors)])
@@ -147,6 +145,11 @@ def _pull(session, unique: list, fed: dict) -> dict:
             if node in nodes and node not in fed:
                 out[node] = session._convert_feed(tensor, value, "fill (from its iterator)")
     return out
+
+
+def needed_feeds(graph, roots: list) -> list:
+    """[(HostFeed, its nodes reachable from `roots`)] of `graph`."""
+    return _needed(roots, graph._host_feeds) if graph._host_feeds else []
 
 
 def _needed(roots: list, feeds_of: dict) -> list:

@@ -52,6 +52,7 @@ class Session:
         self._default_ctx = None
         self._callables: dict = {}  # see _callable_for
         self._host_needs: dict = {}  # fetched nodes -> the host feeds they need (host.py)
+        self._flat_callables: dict = {}  # see _run_flat
 
     # --- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -131,6 +132,10 @@ class Session:
         _flatten(fetches, leaves)
         if has_host_work(self.graph) or any(isinstance(x, HostFetch) for x in leaves):
             return self._hosted_callable(fetches, feed_list)
+        return self._compiled_callable(fetches, feed_list)
+
+    def _compiled_callable(self, fetches, feed_list):
+        """make_callable's function: graph tensors only, host work done by the caller."""
         template, targets, unique = self._resolve_fetches(fetches)
         keys = [self._feed_tensor(k) for k in (feed_list or [])]
         fed = [_fed_node(t.node) for t in keys]
@@ -199,6 +204,26 @@ class Session:
     @staticmethod
     def _convert_feed(tensor, value, what: str):
         return convert_feed(tensor, value, what=what)
+
+    def _run_flat(self, leaves: list, feeds: dict) -> list:
+        """The values of `leaves` (a flat list of tensors, operations or names) given
+        {fed node: converted array}, through a compiled callable kept per (leaves, fed
+        nodes): host-driven runs (runtime/host.py) take the same fast path as feed_dict
+        runs of make_callable."""
+        nodes = tuple(feeds)
+        key = (tuple(map(id, leaves)), nodes)
+        entry = self._flat_callables.get(key)
+        if entry is None:
+            if len(self._flat_callables) >= _MAX_CALLABLES:
+                self._flat_callables.clear()
+            tensors = [Tensor(n, self.graph, self._name_of(n)) for n in nodes]
+            entry = self._flat_callables[key] = (
+                self._compiled_callable(list(leaves), tensors), list(leaves))
+        return entry[0](*[feeds[n] for n in nodes])
+
+    def _name_of(self, node) -> str:
+        info = self.graph.info(node)
+        return info.name if info else node.op.name
 
     def _hosted_callable(self, fetches, feed_list):
         """make_callable where the session fills placeholders or finishes fetches on the

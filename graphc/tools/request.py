@@ -50,8 +50,9 @@ def resolve(fetches, feed_dict=None, session=None, options=None) -> Request:
     from graphc.runtime.session import Session
     graph = session.graph if session is not None else _graph_of(fetches)
     resolver = session if session is not None else Session(target="reference", graph=graph)
-    _, _, nodes = resolver._resolve_fetches(fetches)
+    _, _, nodes = resolver._resolve_fetches(_graph_values(fetches))
     feeds = resolver._feeds(feed_dict)
+    _check_no_iterators(graph, nodes, feeds)
     for node in topo_sort(nodes, stop=frozenset(feeds)):
         if node.op.name == "placeholder" and node not in feeds:
             raise unfed_placeholder(graph.describe(node), node)
@@ -59,6 +60,31 @@ def resolve(fetches, feed_dict=None, session=None, options=None) -> Request:
         options = session.options if session is not None else default_options()
     variables = dict(session._state.variables) if session is not None else {}
     return Request(graph, nodes, feeds, options, variables)
+
+
+def _graph_values(fetches) -> list:
+    """The fetches as a flat list of graph values: a fetch finished on the host (a summary)
+    stands for the tensors it is computed from."""
+    from graphc.runtime.host import HostFetch
+    from graphc.runtime.session import _flatten
+    leaves: list = []
+    _flatten(fetches, leaves)
+    out = []
+    for leaf in leaves:
+        out += list(leaf.host_inputs()) if isinstance(leaf, HostFetch) else [leaf]
+    return out
+
+
+def _check_no_iterators(graph, nodes: list, feeds: dict) -> None:
+    """Checking a run that pulls from a tf.data iterator would consume its elements; the
+    caller feeds the get_next() tensors instead."""
+    from graphc.runtime.host import needed_feeds
+    for _, pulled in needed_feeds(graph, nodes):
+        unfed = [n for n in pulled if n not in feeds]
+        if unfed:
+            raise ValueError(f"{graph.describe(unfed[0])} is filled from a tf.data iterator at "
+                             "each run; checking would consume its elements: feed it "
+                             "explicitly (feed_dict={tensor: value}) to check this run")
 
 
 def _graph_of(fetches) -> Graph:

@@ -35,7 +35,7 @@ def test_every_listed_name_is_missing_and_says_so(name):
 
 
 def test_the_names_the_issue_named():
-    for name in ("tf.contrib.layers", "tf.layers", "tf.contrib.opt", "tf.train.Saver",
+    for name in ("tf.contrib.layers", "tf.layers", "tf.contrib.opt",
                  "tf.nn.embedding_lookup", "tf.squared_difference", "tf.reduce_logsumexp",
                  "tf.math", "tf.random", "tf.nn.top_k", "tf.nn.in_top_k", "tf.einsum",
                  "tf.cumsum", "tf.gather_nd", "tf.app", "tf.flags", "tf.gfile", "tf.device",
@@ -45,7 +45,7 @@ def test_the_names_the_issue_named():
 
 def test_hasattr_and_getattr_default_keep_working():
     assert not hasattr(tf.nn, "top_k") and not hasattr(tf, "layers")
-    assert getattr(tf.train, "Saver", None) is None
+    assert getattr(tf.train, "MonitoredTrainingSession", None) is None
     assert hasattr(tf, "reshape") and hasattr(tf.nn, "relu")
     assert tf.compat.v1.nn is tf.nn
 
