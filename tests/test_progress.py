@@ -37,3 +37,17 @@ def test_large_checkpoints_report_progress(tmp_path, monkeypatch):
     checkpoint_format.write_tensors(str(tmp_path / "m.safetensors"),
                                     {"w": np.zeros(1000, np.float32)})
     assert screen.getvalue() == ""  # small files: no bar
+
+
+def test_caching_a_dataset_to_a_file_shows_a_counter(tmp_path, monkeypatch):
+    import graphc as tf
+    screen = _Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    dataset = tf.data.Dataset.range(5).cache(str(tmp_path / "c"))
+    assert [int(v) for v in dataset.as_numpy_iterator()] == [0, 1, 2, 3, 4]
+    assert "caching c.npz" in screen.getvalue()
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)  # not a terminal: nothing
+    assert [int(v) for v in tf.data.Dataset.range(3).cache(str(tmp_path / "d"))
+            .as_numpy_iterator()] == [0, 1, 2]
+    assert log.getvalue() == ""

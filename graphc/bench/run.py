@@ -13,7 +13,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +21,8 @@ from graphc.bench import machine
 from graphc.bench.harness import Placement, measure
 from graphc.bench.peers import graphc_systems
 from graphc.bench.peers_optional import all_peers
+from graphc.progress import Quiet
+from graphc.progress import progress as progress_bar
 
 SCHEMA = "graphc-bench/1"
 CPU_TARGETS = ("llvm", "reference")  # the measured machine limits are this CPU's: graphc
@@ -41,6 +42,7 @@ class Settings:
 
 
 def progress(message: str) -> None:
+    """A line on stderr (errors: printed whether or not it is a terminal)."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -59,6 +61,7 @@ class Runner:
                     "machine": [], "results": [], "errors": [], "unavailable": []}
         self._limits: dict = {}
         self._cache_dir = tempfile.mkdtemp(prefix="graphc-bench-") if settings.cold else None
+        self._bar = Quiet()
 
     def active_peers(self) -> dict:
         return {n: p for n, p in self.peers.items() if self.doc["peers"][n]["status"] == "ok"}
@@ -66,26 +69,27 @@ class Runner:
     def limits(self, threads: int):
         """This machine's limits for `threads` threads (measured on first use)."""
         if threads not in self._limits:
-            progress(f"measuring machine limits, {threads} thread(s)...")
+            self._bar.set_description(f"measuring machine limits, {threads} thread(s)")
             limits = machine.measure(threads, small=self.settings.size == "small")
             self._limits[threads] = limits
             self.doc["machine"].append(limits.as_dict())
         return self._limits[threads]
 
     def run(self, cases: list, measure_machine_only: bool = False) -> dict:
+        """Measure every case at every thread count; a progress bar on a terminal (stderr),
+        nothing elsewhere but the errors."""
         total = len(cases) * len(self.settings.threads)
-        step = 0
+        self._bar = bar = progress_bar(total, "graphc bench", unit="case")
         try:
-            for threads in self.settings.threads:
-                self._place(threads)
-                if measure_machine_only:
-                    self.limits(threads)
-                for case in cases:
-                    step += 1
-                    start = time.perf_counter()
-                    progress(f"[{step}/{total}] {case.label}, {threads} thread(s)...")
-                    self.run_case(case, threads)
-                    progress(f"[{step}/{total}] done in {time.perf_counter() - start:.1f} s")
+            with bar:
+                for threads in self.settings.threads:
+                    self._place(threads)
+                    if measure_machine_only:
+                        self.limits(threads)
+                    for case in cases:
+                        bar.set_description(f"{case.label}, {threads} thread(s)")
+                        self.run_case(case, threads)
+                        bar.update(1)
             for name, peer in self.active_peers().items():
                 self.doc["peers"][name]["config"] = _safe(peer.config)
             self.doc["host"]["load_after"] = _load()

@@ -26,6 +26,7 @@ import numpy as np
 
 from graphc.data import structure
 from graphc.data.dataset import AUTOTUNE, Context, Dataset, register
+from graphc.progress import progress
 
 _CACHE_FORMAT = "graphc-dataset-cache-1"
 
@@ -82,12 +83,14 @@ class Cache(Dataset):
     def _write(self, ctx: Context):
         temp = f"{self.path}.tmp-{os.getpid()}-{id(self)}-{threading.get_ident()}"
         count = 0
+        bar = progress(None, f"caching {os.path.basename(self.path)}", unit=" elements")
         try:
-            with zipfile.ZipFile(temp, "w") as zf:
+            with bar, zipfile.ZipFile(temp, "w") as zf:
                 for element in self._input._iter(ctx):
                     for k, component in enumerate(element):
                         _store(zf, f"e{count}_c{k}", component)
                     count += 1
+                    bar.update(1)
                     yield element
                 manifest = {"format": _CACHE_FORMAT, "specs": self._signature(),
                             "count": count}

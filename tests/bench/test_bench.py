@@ -83,7 +83,21 @@ def test_table_and_progress(capsys):
     assert [c.strip() for c in out.splitlines()[0].strip("| ").split(" | ")] == \
         report.RESULT_HEADER
     assert "W7 dispatch" in out and "numpy" in out and "command: graphc bench W7" in out
-    assert "[1/1] W7 dispatch" in err
+    assert err == ""  # no progress off a terminal
+
+
+def test_a_progress_bar_on_a_terminal(capsys, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    assert main(["bench", "W7", *FAST]) == 0
+    shown = screen.getvalue()
+    assert "W7 dispatch x+y (16 f32), 1 thread(s)" in shown and "/1 [" in shown
 
 
 def test_machine(capsys, tmp_path):
