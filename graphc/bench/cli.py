@@ -14,8 +14,8 @@ from graphc.scripts import is_script
 
 DESCRIPTION = """\
 Time graphc on standard workloads, one op, a matmul or your own graph, side by side with
-other libraries (each only when installed), and print a table (stdout), progress (stderr)
-and optionally JSON.
+other libraries (each only when installed), and print a table (stdout), a progress bar
+(stderr, on a terminal) and optionally JSON.
 
 WHAT is one of:
   W1 .. W9, all       the standard workloads; W6 is not available yet: naming
