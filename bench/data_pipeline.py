@@ -31,18 +31,6 @@ import time
 import numpy as np
 
 
-def build_step(tf, x, labels, arrays: dict, lr: float):
-    """W4's model and SGD step (graphc/bench/workloads.py w4_cases) on given inputs."""
-    h = x
-    for i in (1, 2, 3):
-        h = tf.matmul(h, tf.Variable(arrays[f"w{i}"], name=f"w{i}")) \
-            + tf.Variable(arrays[f"b{i}"], name=f"b{i}")
-        h = tf.nn.relu(h) if i < 3 else h
-    loss = tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=h))
-    return [tf.train.GradientDescentOptimizer(lr).minimize(loss), loss]
-
-
 def _host_fed_placeholder(tf) -> None:
     """A placeholder the session would fill itself (unused by the step): the graph then has
     host work, and its runs take the path a dataset's runs take."""
@@ -57,15 +45,16 @@ def _make_step(tf, kind: str, dataset, batches: list, arrays: dict, batch: int, 
                lr: float):
     """A function running one training step of the variant `kind`, in a session of its
     own (see the module docstring)."""
+    from graphc.bench.workloads import mlp_step
     graph = tf.Graph()
     with graph.as_default():
         if kind.startswith("dataset"):
             iterator = dataset(kind == "dataset").make_one_shot_iterator()
-            step = build_step(tf, *iterator.get_next(), arrays, lr)
+            step = mlp_step(tf, *iterator.get_next(), arrays, lr)
         else:
             xp = tf.placeholder(tf.float32, [batch, layers[0]], name="x")
             lp = tf.placeholder(tf.int64, [batch], name="labels")
-            step = build_step(tf, xp, lp, arrays, lr)
+            step = mlp_step(tf, xp, lp, arrays, lr)
             if kind.endswith("hosted run"):
                 _host_fed_placeholder(tf)
         init = tf.global_variables_initializer()

@@ -202,6 +202,18 @@ def mlp_step_numpy(arrays: dict, lr: float = 0.01) -> Callable:
     return run
 
 
+def mlp_step(tf, x, labels, arrays: dict, lr: float) -> list:
+    """[train op, loss] of the W4 MLP on inputs `x`, `labels` (weights from `arrays`)."""
+    h = x
+    for i in (1, 2, 3):
+        h = tf.matmul(h, tf.Variable(arrays[f"w{i}"], name=f"w{i}")) \
+            + tf.Variable(arrays[f"b{i}"], name=f"b{i}")
+        h = tf.nn.relu(h) if i < 3 else h
+    loss = tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=h))
+    return [tf.train.GradientDescentOptimizer(lr).minimize(loss), loss]
+
+
 def w4_cases(size: str) -> list:
     batch, layers = (256, (784, 512, 512, 10)) if size == "full" else (8, (32, 16, 16, 10))
     lr = 0.01
@@ -210,15 +222,7 @@ def w4_cases(size: str) -> list:
     def build(tf):
         x = tf.placeholder(tf.float32, [batch, layers[0]], name="x")
         labels = tf.placeholder(tf.int64, [batch], name="labels")
-        h = x
-        for i in (1, 2, 3):
-            h = tf.matmul(h, tf.Variable(arrays[f"w{i}"], name=f"w{i}")) \
-                + tf.Variable(arrays[f"b{i}"], name=f"b{i}")
-            h = tf.nn.relu(h) if i < 3 else h
-        loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=h))
-        train = tf.train.GradientDescentOptimizer(lr).minimize(loss)
-        return [train, loss], [x, labels]
+        return mlp_step(tf, x, labels, arrays, lr), [x, labels]
     pairs = sum(i * o for i, o in zip(layers[:-1], layers[1:]))
     flops = 2.0 * batch * (2 * pairs + pairs - layers[0] * layers[1])
     name = "-".join(map(str, layers))

@@ -90,7 +90,7 @@ def register(cls):
     return cls
 
 
-class Dataset:
+class Dataset(structure.Structured):
     """A pipeline of elements (tf.data.Dataset). See docs/data.md."""
 
     _template = None  # the nesting of an element (None: a single component)
@@ -116,22 +116,6 @@ class Dataset:
         return list(found.values())
 
     # --- element structure ------------------------------------------------------------------
-    @property
-    def element_spec(self):
-        return structure.describe(self._template, self._specs, "spec")
-
-    @property
-    def output_types(self):
-        return structure.describe(self._template, self._specs, "dtype")
-
-    @property
-    def output_shapes(self):
-        return structure.describe(self._template, self._specs, "shape")
-
-    @property
-    def output_classes(self):
-        return structure.pack(self._template, [Tensor] * len(self._specs))
-
     def _element(self, flat):
         return structure.pack(self._template, list(flat))
 

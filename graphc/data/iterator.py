@@ -36,7 +36,7 @@ class _State:
 
 
 @register
-class Iterator:
+class Iterator(structure.Structured):
     """tf.data.Iterator (TF1): see the module docstring."""
 
     def __init__(self, template, specs: list, dataset=None, one_shot=False):
@@ -76,22 +76,6 @@ class Iterator:
         return Iterator(template, specs)
 
     # --- properties ---------------------------------------------------------------------------
-    @property
-    def element_spec(self):
-        return structure.describe(self._template, self._specs, "spec")
-
-    @property
-    def output_types(self):
-        return structure.describe(self._template, self._specs, "dtype")
-
-    @property
-    def output_shapes(self):
-        return structure.describe(self._template, self._specs, "shape")
-
-    @property
-    def output_classes(self):
-        return structure.pack(self._template, [Tensor] * len(self._specs))
-
     @property
     def initializer(self):
         if self._one_shot or self._dataset is None:

@@ -190,3 +190,25 @@ def describe(template, specs: list, attr: str):
     """The nesting of `template` holding each spec's `attr` (output_types, ...)."""
     values = [spec if attr == "spec" else getattr(spec, attr) for spec in specs]
     return pack(template, values)
+
+
+class Structured:
+    """TF1's structure properties of datasets and iterators, over `_template` (the element's
+    nesting) and `_specs` (one TensorSpec per component)."""
+
+    @property
+    def element_spec(self):
+        return describe(self._template, self._specs, "spec")
+
+    @property
+    def output_types(self):
+        return describe(self._template, self._specs, "dtype")
+
+    @property
+    def output_shapes(self):
+        return describe(self._template, self._specs, "shape")
+
+    @property
+    def output_classes(self):
+        from graphc.framework.tensor import Tensor
+        return pack(self._template, [Tensor] * len(self._specs))

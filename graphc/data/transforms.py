@@ -283,44 +283,37 @@ class Repeat(_Unary):
         return first[0], _epochs(make, count)
 
 
-@register
-class Take(_Unary):
-    """take(count): the first `count` elements (all of them for -1)."""
+class _Cut(_Unary):
+    """take / skip: a slice of the input's elements (`_cut`), applied to index streams too."""
 
     def __init__(self, input_dataset, count):
         self._count = scalar_arg(count, "count")
         super().__init__(input_dataset, self._count)
+
+    def _iter(self, ctx: Context):
+        return self._cut(ctx, self._input._iter(ctx))
+
+    def _indices(self, ctx: Context):
+        inner = self._input._indices(ctx)
+        return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
+
+
+@register
+class Take(_Cut):
+    """take(count): the first `count` elements (all of them for -1)."""
 
     def _cut(self, ctx, it):
         n = int(ctx.value(self._count))
         return it if n < 0 else islice(it, n)
 
-    def _iter(self, ctx: Context):
-        return self._cut(ctx, self._input._iter(ctx))
-
-    def _indices(self, ctx: Context):
-        inner = self._input._indices(ctx)
-        return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
-
 
 @register
-class Skip(_Unary):
+class Skip(_Cut):
     """skip(count): all but the first `count` elements (nothing for -1)."""
-
-    def __init__(self, input_dataset, count):
-        self._count = scalar_arg(count, "count")
-        super().__init__(input_dataset, self._count)
 
     def _cut(self, ctx, it):
         n = int(ctx.value(self._count))
         return islice(it, 0) if n < 0 else islice(it, n, None)
-
-    def _iter(self, ctx: Context):
-        return self._cut(ctx, self._input._iter(ctx))
-
-    def _indices(self, ctx: Context):
-        inner = self._input._indices(ctx)
-        return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
 
 
 @register
