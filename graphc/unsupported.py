@@ -63,9 +63,6 @@ MISSING = {
         "tf.strings": "", "tf.uint8": "", "tf.int8": "", "tf.int16": "", "tf.bfloat16": "",
         "tf.complex64": "",
     },
-    "saving, loading and summaries": {
-        "tf.train.Checkpoint": "tf.train.Saver",
-    },
     "input pipelines and training loops": {
         "tf.FIFOQueue": "",
         "tf.metrics": "", "tf.train.MonitoredTrainingSession": "",

@@ -1,5 +1,6 @@
 """tf.train: optimizers, learning-rate schedules, the global step, checkpoints."""
 
+from graphc.saving.checkpoint_object import Checkpoint, CheckpointManager  # noqa: F401
 from graphc.saving.meta_graph import export_meta_graph  # noqa: F401
 from graphc.saving.reader import CheckpointReader as NewCheckpointReader  # noqa: F401
 from graphc.saving.reader import (  # noqa: F401

@@ -23,6 +23,9 @@ OUTPUT_DIR defaults to this script's folder. It writes:
 - `unsupported.*`: a string variable `vocab` and a bfloat16 variable `bf16`.
 - `with_step/model.ckpt-7.*` and `with_step/checkpoint`: a save with `global_step=7` and the
   text-format CheckpointState file TF writes beside it (relative paths).
+- `object_based/ckpt-1.*`: `tf.compat.v1.train.Checkpoint(model=[w, b], scalar=s).save`, an
+  object-based checkpoint (keys such as `model/0/.ATTRIBUTES/VARIABLE_VALUE`, plus TF's
+  string-valued `_CHECKPOINTABLE_OBJECT_GRAPH`).
 
 No meta graphs are written (write_meta_graph=False), to keep the files small.
 """
@@ -75,6 +78,13 @@ def sharded_values() -> dict:
 def unsupported_values() -> dict:
     """Variables of dtypes graphc does not read (their tests expect a clear error)."""
     return {"vocab": np.array([b"a", b"bc"]), "bf16": np.arange(3, dtype=np.float32)}
+
+
+def object_based_values() -> dict:
+    """Attribute path -> value of `object_based` (tf.train.Checkpoint(model=[w, b], scalar=s))."""
+    return {"model/0": np.arange(4, dtype=np.float32).reshape(2, 2),
+            "model/1": np.array([1.5, -2.0], np.float32),
+            "scalar": np.int64(7)}
 
 
 def stepped_values() -> dict:
@@ -143,6 +153,15 @@ def main(out_dir: str) -> None:
     os.makedirs(os.path.join(out_dir, "with_step"), exist_ok=True)
     _save(tf, os.path.join(out_dir, "with_step", "model.ckpt"),
           lambda: _variables(tf, stepped_values()), global_step=7)
+    with tf.Graph().as_default():
+        values = object_based_values()
+        ckpt = tf.compat.v1.train.Checkpoint(
+            model=[tf.compat.v1.Variable(values["model/0"], name="w"),
+                   tf.compat.v1.Variable(values["model/1"], name="b")],
+            scalar=tf.compat.v1.Variable(values["scalar"]))
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            ckpt.save(os.path.join(out_dir, "object_based", "ckpt"), session=sess)
     print("TensorFlow", tf.__version__, "wrote checkpoints under", out_dir)
 
 
