@@ -308,7 +308,7 @@ class Layer:
             with graph.name_scope(self._name_scope):
                 assert_input_compatibility(self.input_spec, inputs, self.name)
                 if self._dtype is None:
-                    self._dtype = first.dtype if first.dtype.kind == "f" else dtypes.float32
+                    self._dtype = first.dtype  # TF1's "infer" policy
                 inputs = nest.map_structure(self._cast_input, inputs)
                 if not self.built:
                     shapes = nest.map_structure(lambda x: x.shape, inputs)
@@ -330,9 +330,9 @@ class Layer:
     apply = __call__
 
     def _cast_input(self, x):
-        """Floating inputs take the layer's dtype (a float32 layer fed float64 computes in
-        float32 rather than promoting its weights); other dtypes pass unchanged."""
-        if x.dtype.kind == "f" and self._dtype.kind == "f" and x.dtype is not self._dtype:
+        """A floating layer casts numeric inputs of another dtype to its own (fed float64,
+        a float32 layer computes in float32 rather than promoting its weights)."""
+        if self._dtype.kind == "f" and x.dtype.kind in "fiu" and x.dtype is not self._dtype:
             return m.cast(x, self._dtype)
         return x
 

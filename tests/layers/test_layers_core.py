@@ -263,3 +263,14 @@ def test_flatten(target):
     assert_close(a, xv.reshape(2, 24))
     assert_close(b, xv.transpose(0, 2, 3, 1).reshape(2, 24))
     assert layers.Flatten().compute_output_shape([None, 2, 3]).as_list() == [None, 6]
+
+
+def test_dtypes_follow_the_first_input():
+    with pytest.raises(TypeError, match="layer 'dense': Dense needs a floating-point dtype, "
+                                        "got int32"):
+        layers.dense(tf.placeholder(tf.int32, [None, 3]), 2)
+    layer = layers.Dense(2)
+    layer(tf.placeholder(tf.float32, [None, 3]))
+    assert layer(tf.placeholder(tf.float64, [None, 3])).dtype == tf.float32
+    assert layer(tf.placeholder(tf.int32, [None, 3])).dtype == tf.float32
+    assert layers.flatten(tf.placeholder(tf.int32, [None, 2, 2])).dtype == tf.int32
