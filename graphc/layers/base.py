@@ -213,10 +213,6 @@ class Layer:
             config["activity_regularizer"] = serialize(self._activity_regularizer)
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     # --- scopes ---------------------------------------------------------------------------
     def _open_scope(self, scope=None) -> None:
         """Fix the layer's variable scope and name scope (once): `scope` as given, else a
