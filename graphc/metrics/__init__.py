@@ -22,7 +22,7 @@ from graphc.metrics.counts import (
     true_positives,
     true_positives_at_thresholds,
 )
-from graphc.metrics.curves import auc
+from graphc.metrics.curves import auc, sensitivity_at_specificity, specificity_at_sensitivity
 from graphc.metrics.means import (
     accuracy,
     mean,
@@ -42,6 +42,7 @@ __all__ = [
     "mean_iou", "mean_per_class_accuracy", "mean_relative_error", "mean_squared_error",
     "mean_tensor", "percentage_below", "precision", "precision_at_k", "precision_at_thresholds",
     "precision_at_top_k", "recall", "recall_at_k", "recall_at_thresholds", "recall_at_top_k",
-    "root_mean_squared_error", "true_negatives", "true_negatives_at_thresholds",
+    "root_mean_squared_error", "sensitivity_at_specificity", "specificity_at_sensitivity",
+    "true_negatives", "true_negatives_at_thresholds",
     "true_positives", "true_positives_at_thresholds",
 ]

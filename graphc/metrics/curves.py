@@ -18,6 +18,7 @@ precision exactly when tp and fp vary linearly between thresholds (Davis & Goadr
 
 from __future__ import annotations
 
+from graphc.ir import dtypes
 from graphc.metrics.counts import confusion_at_thresholds
 from graphc.metrics.state import add_to_collections, div_no_nan, metric_scope
 from graphc.ops import array_ops as A
@@ -93,3 +94,55 @@ def _interpolated_pr_area(tp, fp, fn, name: str):
     increments = div_no_nan(slope * (dtp + intercept * M.log(ratio)),
                             M.maximum(tp[1:] + fn[1:], 0))
     return M.reduce_sum(increments, name=name)
+
+
+# --- one point of the ROC curve ---------------------------------------------------------
+def sensitivity_at_specificity(labels, predictions, specificity, weights=None,
+                               num_thresholds=200, metrics_collections=None,
+                               updates_collections=None, name=None):
+    """The recall tp / (tp + fn + 1e-7) at the threshold whose specificity
+    tn / (tn + fp + 1e-7) is closest to `specificity` (the first such threshold)."""
+    def pick(c):
+        gap = M.abs(c["tn"] / (c["tn"] + c["fp"] + _KEPSILON) - specificity)
+        i = M.argmin(gap, 0, output_type=dtypes.int32)
+        return c["tp"][i] / (c["tp"][i] + c["fn"][i] + _KEPSILON)
+    return _operating_point(labels, predictions, specificity, weights, num_thresholds,
+                            metrics_collections, updates_collections, name,
+                            "sensitivity_at_specificity", 1.0 + _KEPSILON, pick)
+
+
+def specificity_at_sensitivity(labels, predictions, sensitivity, weights=None,
+                               num_thresholds=200, metrics_collections=None,
+                               updates_collections=None, name=None):
+    """The specificity tn / (tn + fp + 1e-7) at the threshold whose recall
+    tp / (tp + fn + 1e-7) is closest to `sensitivity` (the last such threshold; TF1 also
+    ends these thresholds at 1 - 1e-7, not 1 + 1e-7)."""
+    def pick(c):
+        gap = M.abs(c["tp"] / (c["tp"] + c["fn"] + _KEPSILON) - sensitivity)
+        last = num_thresholds - 1  # the last minimum: the first of the reversed gaps
+        i = last - M.argmin(A.reverse(gap, [0]), 0, output_type=dtypes.int32)
+        return c["tn"][i] / (c["tn"][i] + c["fp"][i] + _KEPSILON)
+    return _operating_point(labels, predictions, sensitivity, weights, num_thresholds,
+                            metrics_collections, updates_collections, name,
+                            "specificity_at_sensitivity", 1.0 - _KEPSILON, pick)
+
+
+def _operating_point(labels, predictions, target, weights, num_thresholds,
+                     metrics_collections, updates_collections, name, metric, top, pick):
+    """pick(counts) over tp, fn, tn, fp at -1e-7, num_thresholds - 2 even steps and `top`."""
+    if not 0 <= target <= 1:
+        raise ValueError(f"tf.metrics.{metric}: the target rate must be in [0, 1], got "
+                         f"{target!r}")
+    if not isinstance(num_thresholds, int) or num_thresholds < 2:
+        raise ValueError(f"tf.metrics.{metric}: num_thresholds must be an int >= 2, got "
+                         f"{num_thresholds!r}")
+    inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    with metric_scope(name, metric):
+        values, updates = confusion_at_thresholds(
+            labels, predictions, [0.0 - _KEPSILON] + inner + [top], weights,
+            ("tp", "fn", "tn", "fp"), metric)
+        value = A.identity(pick(values), name="value")
+        update_op = A.identity(pick(updates), name="update_op")
+    add_to_collections(metrics_collections, value)
+    add_to_collections(updates_collections, update_op)
+    return value, update_op

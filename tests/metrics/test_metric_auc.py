@@ -125,3 +125,41 @@ def test_bad_arguments():
         metrics.auc(y, p, summation_method="simpson")
     with pytest.raises(ValueError, match="num_thresholds must be an int >= 2, got 1"):
         metrics.auc(y, p, num_thresholds=1)
+
+
+def _tf1_operating_point(weights, target_rate, sensitivity_first):
+    """TF1's sensitivity_at_specificity (first closest threshold) and
+    specificity_at_sensitivity (last closest, thresholds ending at 1 - 1e-7), in numpy."""
+    inner = [(i + 1) * 1.0 / 199 for i in range(198)]
+    top = 1 + 1e-7 if sensitivity_first else 1 - 1e-7
+    thresholds = np.array([-1e-7] + inner + [top], np.float32)
+    above = SCORES[None, :] > thresholds[:, None]
+    w = np.ones_like(SCORES) if weights is None else weights
+    tp, fn, tn, fp = (np.sum((a & b) * w, 1, dtype=np.float32) for a, b in
+                      [(TRUTH, above), (TRUTH, ~above), (~TRUTH, ~above), (~TRUTH, above)])
+    eps = np.float32(1e-7)
+    if sensitivity_first:
+        i = np.argmin(np.abs(tn / (tn + fp + eps) - target_rate))
+        return tp[i] / (tp[i] + fn[i] + eps)
+    gap = np.abs(tp / (tp + fn + eps) - target_rate)
+    i = np.flatnonzero(gap == gap.min())[-1]
+    return tn[i] / (tn[i] + fp[i] + eps)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sensitivity_and_specificity_at_a_target(target, weighted):
+    arrays = (TRUTH, SCORES, WEIGHTS) if weighted else (TRUTH, SCORES)
+
+    def build(y, p, *w):
+        sens = metrics.sensitivity_at_specificity(y, p, 0.8, *w)
+        # at sensitivity 0 and 1 many thresholds tie: TF1 takes the last of them
+        specs = [metrics.specificity_at_sensitivity(y, p, s, *w) for s in (0.7, 0.0, 1.0)]
+        return [sens[0]] + [v for v, _ in specs], [sens[1]] + [u for _, u in specs]
+    got, updates = stream(build, split(arrays, BATCHES), target)
+    w = WEIGHTS if weighted else None
+    want = [_tf1_operating_point(w, 0.8, True)] + [_tf1_operating_point(w, s, False)
+                                                   for s in (0.7, 0.0, 1.0)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(updates[-1], got)
+    with pytest.raises(ValueError, match="the target rate must be in"):
+        metrics.sensitivity_at_specificity(TRUTH, SCORES, 1.5)
