@@ -1,0 +1,209 @@
+"""The rest of TF1's everyday surface: device scopes, run options, a few compositions
+(squared_difference, reduce_logsumexp, xw_plus_b, embedding_lookup, einsum) and the
+tf.math / tf.random namespaces. Everything numeric is built from existing ops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+
+from graphc import unsupported
+from graphc.errors import DTypeError, ShapeError
+from graphc.ops import array_ops as A
+from graphc.ops import math_ops as M
+from graphc.ops import nn_ops, random_ops
+from graphc.ops.einsum import einsum
+from graphc.ops.gradients import add_n
+from graphc.ops.tensor import convert_to_tensor
+
+
+# --- placement and run options: accepted, no effect -------------------------------------------
+@contextlib.contextmanager
+def device(device_name_or_function):
+    """Accepted so TF1 programs run; no effect: graphc places no op on a device, the
+    Session's target runs every op."""
+    yield
+
+
+@contextlib.contextmanager
+def container(container_name):
+    """Accepted; no effect (graphc's variables live in their Session, not in containers)."""
+    yield
+
+
+class _Message:
+    """A protocol-buffer-like record: fields set by keyword, unknown fields refused."""
+
+    _FIELDS: dict = {}
+
+    def __init__(self, **fields):
+        for key, default in self._FIELDS.items():
+            setattr(self, key, default() if callable(default) else default)
+        for key, value in fields.items():
+            if key not in self._FIELDS:
+                raise ValueError(f'Protocol message {type(self).__name__} has no "{key}" '
+                                 f"field (expected one of {', '.join(self._FIELDS)})")
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._FIELDS)
+        return f"{type(self).__name__}({body})"
+
+
+class RunOptions(_Message):
+    """TF1's RunOptions: accepted by Session.run and ignored (graphc traces nothing)."""
+
+    NO_TRACE, SOFTWARE_TRACE, HARDWARE_TRACE, FULL_TRACE = 0, 1, 2, 3
+    _FIELDS = {"trace_level": 0, "timeout_in_ms": 0, "inter_op_thread_pool": 0,
+               "output_partition_graphs": False, "report_tensor_allocations_upon_oom": False}
+
+
+class StepStats(_Message):
+    _FIELDS = {"dev_stats": list}
+
+
+class RunMetadata(_Message):
+    """TF1's RunMetadata: Session.run leaves it empty (no step stats, no partition graphs)."""
+
+    _FIELDS = {"step_stats": StepStats, "partition_graphs": list, "function_graphs": list}
+
+
+# --- compositions -----------------------------------------------------------------------------
+def squared_difference(x, y, name=None):
+    """(x - y) ** 2, broadcasting."""
+    return M.square(M.subtract(x, y), name=name or "SquaredDifference")
+
+
+def reduce_logsumexp(input_tensor, axis=None, keepdims=None, name=None,
+                     reduction_indices=None, keep_dims=None):
+    """log(sum(exp(x))) over `axis`, as TF computes it: m + log(sum(exp(x - m))) with m the
+    maximum (0 where it is not finite, so all -inf gives -inf). m is a constant to the
+    gradient: d/dx = softmax(x) whatever the shift."""
+    x = convert_to_tensor(input_tensor)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"reduce_logsumexp expects a floating-point tensor, found {x.dtype} "
+                         f"('{x.name}'); cast it first with tf.cast")
+    axis = reduction_indices if axis is None else axis
+    keep = bool(keepdims if keepdims is not None else keep_dims)
+    if x.node.rank is None and axis is None:
+        x = A.reshape(x, [-1])
+    raw = M.reduce_max(x, axis, keepdims=True)
+    shift = A.stop_gradient(M.where(M.is_finite(raw), raw, A.zeros_like(raw)))
+    total = M.log(M.reduce_sum(M.exp(x - shift), axis, keepdims=keep))
+    if not keep:  # the same reduction over size-1 axes drops them
+        shift = M.reduce_sum(shift, axis)
+    return M.add(total, shift, name=name or "ReduceLogSumExp")
+
+
+def xw_plus_b(x, weights, biases, name=None):
+    """matmul(x, weights) + biases, for a 2-D x."""
+    x = convert_to_tensor(x)
+    if x.node.rank != 2:
+        raise ShapeError(f"xw_plus_b expects a 2-D x, found shape {x.shape} ('{x.name}')")
+    return nn_ops.bias_add(M.matmul(x, weights), biases, name=name or "xw_plus_b")
+
+
+def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_indices=True,
+                     max_norm=None):
+    """Rows `ids` of params: one tensor, or a list of shards of one table split along axis
+    0 by TF's strategy ("mod": id lives in shard id % n at row id // n; "div": contiguous
+    blocks, the first shards one row longer). Each shard is gathered at every id (ids of
+    other shards read row 0) and the right one selected, so the cost grows with
+    len(ids) * shards, not with the table. With max_norm, each looked-up embedding whose L2
+    norm exceeds it is scaled down to it."""
+    shards = list(params) if isinstance(params, (list, tuple)) else [params]
+    if not shards:
+        raise ValueError("embedding_lookup: expected params as a tensor or a non-empty list of "
+                         "shards, found an empty list")
+    shards = [convert_to_tensor(p) for p in shards]
+    ids = convert_to_tensor(ids)
+    if len(shards) == 1:
+        out = A.gather(shards[0], ids)
+    else:
+        shard, row = _assign(shards, ids, partition_strategy)
+        out = None
+        for p, table in enumerate(shards):
+            mine = M.equal(shard, p)
+            rows = A.gather(table, M.where(mine, row, A.zeros_like(row)))
+            out = rows if out is None else M.where(_expand(mine, rows), rows, out)
+    if max_norm is not None:
+        from graphc.train.clip import clip_by_norm  # (graphc.train is imported on use only)
+        axes = list(range(ids.node.rank, out.node.rank))
+        out = clip_by_norm(out, max_norm, axes=axes) if axes else out
+    return A.identity(out, name=name or "embedding_lookup")
+
+
+def _expand(mask, like):
+    """mask (the shape of ids) with trailing size-1 axes to broadcast over embeddings."""
+    for _ in range(like.node.rank - mask.node.rank):
+        mask = A.expand_dims(mask, -1)
+    return mask
+
+
+def _assign(shards, ids, strategy):
+    """(shard, row within the shard) of each id under TF's partition strategy."""
+    n = len(shards)
+    dims = shards[0].node.shape[1:]
+    for p, s in enumerate(shards):
+        if s.node.shape[1:] != dims or s.dtype != shards[0].dtype:
+            raise ShapeError(f"embedding_lookup: expected shards of one dtype and one row "
+                             f"shape, found shard 0 {shards[0].dtype} {shards[0].shape} and "
+                             f"shard {p} {s.dtype} {s.shape}")
+    if strategy == "mod":
+        return M.mod(ids, n), M.floordiv(ids, n)
+    if strategy != "div":
+        raise ValueError(f"embedding_lookup: expected partition_strategy 'mod' or 'div', "
+                         f"found {strategy!r}")
+    sizes = [s.node.shape[0] for s in shards]
+    if None in sizes:
+        raise ShapeError(f"embedding_lookup: the 'div' strategy needs every shard's row count "
+                         f"when the graph is built, found {sizes}")
+    # the first `extras` shards hold per + 1 rows (max(per, 1): no division by zero in
+    # the branch that a table of fewer rows than shards never selects)
+    per, extras = divmod(sum(sizes), n)
+    shard = M.maximum(M.floordiv(ids, per + 1), M.floordiv(ids - extras, max(per, 1)))
+    first = M.less(shard, extras)
+    row = M.where(first, M.mod(ids, per + 1), M.mod(ids - extras, max(per, 1)))
+    return shard, row
+
+
+# --- tf.math and tf.random --------------------------------------------------------------------
+def _namespace(name: str, prefix: str, doc: str, members: dict) -> types.ModuleType:
+    """A module object holding exactly `members`; any other name raises graphc's
+    UnsupportedAPIError naming docs/api-coverage.md."""
+    module = types.ModuleType(name, doc)
+    module.__dict__.update(members)
+
+    def __getattr__(attr):
+        raise unsupported.missing_attribute(module, prefix, attr)
+
+    module.__getattr__ = __getattr__
+    return module
+
+
+_MATH_NAMES = (
+    "abs", "add", "argmax", "argmin", "atan2", "ceil", "cos", "count_nonzero", "divide",
+    "equal", "erf", "exp", "expm1", "floor", "floordiv", "greater", "greater_equal",
+    "is_finite", "is_inf", "is_nan", "less", "less_equal", "log", "log1p", "logical_and",
+    "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "mod", "multiply",
+    "negative", "not_equal", "pow", "reciprocal", "reduce_all", "reduce_any", "reduce_max",
+    "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "round", "rsqrt", "sigmoid",
+    "sign", "sin", "sqrt", "square", "subtract", "tanh", "truediv",
+)
+math = _namespace("graphc.math", "tf.math", "tf.math: TF's math names over graphc's ops.", {
+    **{n: getattr(M, n) for n in _MATH_NAMES},
+    "floormod": M.mod, "realdiv": M.truediv, "add_n": add_n,
+    "squared_difference": squared_difference, "reduce_logsumexp": reduce_logsumexp,
+    "l2_normalize": nn_ops.l2_normalize, "log_softmax": nn_ops.log_softmax,
+    "softplus": nn_ops.softplus, "softsign": nn_ops.softsign,
+})
+
+random = _namespace("graphc.random", "tf.random", "tf.random: TF's random-number names.", {
+    "normal": random_ops.random_normal, "uniform": random_ops.random_uniform,
+    "truncated_normal": random_ops.truncated_normal, "set_random_seed": random_ops.set_random_seed,
+    "set_seed": random_ops.set_random_seed, "get_seed": random_ops.get_seed,
+})
+
+__all__ = ["device", "container", "RunOptions", "RunMetadata", "squared_difference",
+           "reduce_logsumexp", "xw_plus_b", "embedding_lookup", "einsum", "math", "random"]
