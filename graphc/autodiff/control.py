@@ -25,7 +25,7 @@ from graphc.autodiff import build as B
 from graphc.ir import dtypes
 from graphc.ir import ops as prims
 from graphc.ir.node import make_node, topo_sort
-from graphc.ir.ops.control import loop_count
+from graphc.ir.ops.control import loop_count, regions
 from graphc.ir.regions import close_regions, new_param, substitute
 
 _SAVING_IDS = itertools.count(1 << 40)  # loop ids of the forward copies (apart from the API's)
@@ -107,6 +107,13 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
             f"No gradient for {describe(node)}: a while_loop is differentiated only with a "
             "constant maximum_iterations (graphc saves each iteration's loop vars in a "
             "buffer of that many rows); pass maximum_iterations=")
+    nested = _nested_draw(node.attrs["body"])
+    if nested is not None:
+        raise LookupError(
+            f"No gradient for {describe(node)}: the random op {describe(nested)} is inside a "
+            "loop or branch within its body, and the backward pass would draw it again "
+            "(gradients through such draws are not supported yet); draw it in the loop "
+            "body itself")
     back = _Backward(node, floats, wanted, gs, walk, describe)
     saving = _saving_loop(node, bound, builder, back.needed)
     trips = _item(builder, saving, n)
@@ -121,6 +128,30 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
     for k, j in enumerate(wanted):
         out[n + j] = _item(builder, loop, 1 + len(floats) + k)
     return out
+
+
+def _nested_draw(body):
+    """A random node inside a control node (at any depth) of `body`, or None: the backward
+    pass saves the draws made directly in the body, not those of nested loops and branches,
+    which it would compute again with fresh draws."""
+    for m in topo_sort(list(body.results), stop=frozenset(body.params)):
+        for region in regions(m):
+            found = _any_draw(region)
+            if found is not None:
+                return found
+    return None
+
+
+def _any_draw(region):
+    """A random node in `region` or in any region nested in it, or None."""
+    for x in topo_sort(list(region.results), stop=frozenset(region.params)):
+        if x.op.name == "random":
+            return x
+        for inner in regions(x):
+            found = _any_draw(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _saving_loop(node, bound: int, builder, needed: list):

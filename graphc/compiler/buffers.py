@@ -45,6 +45,9 @@ class Buffers:
         self.latest: dict = {}  # variable node -> slot holding its current (staged) value
         self.needs_value: list = []  # original variables read before any assignment
         self.nbytes: dict = {}  # arena slot -> bytes
+        # random node -> its host slot: one draw per run wherever the node appears (a
+        # branch and its gradient's copy of the branch read the same draw); not scoped
+        self.draws: dict = {}
 
     def name(self, key) -> str:
         """The buffer name of a node's slot, as kernels call their parameters."""
@@ -130,7 +133,9 @@ class Buffers:
             self.slot_of[node] = self._new(Slot("constant", array=np.ascontiguousarray(
                 node.attrs["value"])))
         elif name == "random":
-            self.slot_of[node] = self._new(Slot("host", original, draw=node))
+            if node not in self.draws:
+                self.draws[node] = self._new(Slot("host", original, draw=node))
+            self.slot_of[node] = self.draws[node]
         elif name == "read":
             self.slot_of[node] = self._current(node.inputs[0])
         elif name == "item":

@@ -40,8 +40,9 @@ def hoist_draws(node, origin: dict, describe):
     k = new_param(dtypes.int32, ())
     outside, params, rows = [], [], {}
     for draw in draws:
-        attrs = {a: v for a, v in draw.attrs.items() if a != "uid"}
-        attrs["shape"] = (max(bound, 1),) + tuple(draw.shape)
+        # the draw's uid is kept: every copy of this loop (a gradient's saving loop) hoists
+        # the same node, drawn once per run
+        attrs = dict(draw.attrs, shape=(max(bound, 1),) + tuple(draw.shape))
         many = make_node(draw.op, (), attrs)
         origin[many] = origin.get(draw, draw)
         param = new_param(many.dtype, many.shape)

@@ -52,6 +52,11 @@ class ReferenceExecutor:
     def run(self, fetches, feeds: dict, outs=None) -> list:
         values = dict(feeds)
         staged: dict = {}
+        # one draw per random node and loop iteration in a run, as the compiled targets
+        # make them: a branch and its gradient's copy of the branch, or a loop and its
+        # saving copy, read the same values
+        self._drawn: dict = {}
+        self._iterations: list = []  # the iteration number of each enclosing loop
         roots, order = self.plan(fetches, feeds)
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are values, not warnings
             for node in order:
@@ -74,7 +79,11 @@ class ReferenceExecutor:
         args = [values[x] for x in node.inputs]
         try:
             if node.op.name == "random":
-                out = node.op.reference(*args, rng=self.state.rng(node), **node.attrs)
+                key = (node, tuple(self._iterations))
+                out = self._drawn.get(key)
+                if out is None:
+                    out = self._drawn[key] = node.op.reference(
+                        *args, rng=self.state.rng(node), **node.attrs)
             else:
                 out = node.op.reference(*args, **node.attrs)
         except GraphcError:
@@ -145,8 +154,13 @@ class ReferenceExecutor:
         state = [values[x] for x in node.inputs]
         count = len(node.attrs["body"].results)
         cond, body = node.attrs["cond"], node.attrs["body"]
-        while bool(self._region(cond, state, staged)[0]):
-            state[:count] = self._region(body, state, staged)
+        self._iterations.append(0)
+        try:
+            while bool(self._region(cond, state, staged)[0]):
+                state[:count] = self._region(body, state, staged)
+                self._iterations[-1] += 1
+        finally:
+            self._iterations.pop()
         return tuple(state[:count])
 
     def _cond(self, node, values, staged):

@@ -357,3 +357,55 @@ def test_loop_body_changing_the_structure():
 def test_loop_cond_must_give_a_bool_scalar(cond):
     with pytest.raises(TypeError, match="cond must return a bool scalar"):
         tf.while_loop(cond, lambda v: v + 1.0, [tf.constant(0.0)])
+
+
+def test_a_draw_in_a_branch_is_one_draw_for_the_values_and_the_gradient(target):
+    """The gradient's copy of a branch reads the forward's dropout mask (compiled targets
+    once gave each copy a draw of its own)."""
+    x = tf.placeholder(tf.float32, [3, 4])
+    taken = tf.placeholder_with_default(True, [])
+    y = tf.cond(taken, lambda: tf.nn.dropout(x, rate=0.5, seed=1), lambda: tf.identity(x))
+    g = tf.gradients(tf.reduce_sum(y * y), x)[0]
+    data = np.ones((3, 4), np.float32)
+    with tf.Session(target=target) as sess:
+        yv, gv = sess.run([y, g], {x: data})
+    assert 0 < np.count_nonzero(yv) < 12
+    np.testing.assert_array_equal(gv, 2 * yv * (yv != 0) * 2)  # d(y^2)/dx = 2y * scale
+
+
+def test_copies_of_a_loop_with_draws_share_them(target):
+    """Two gradients of one loop (two saving copies of it) and its values read the same
+    draws: each gradient matches the other and central differences."""
+    x = tf.placeholder(tf.float64, [4])
+    _, h = tf.while_loop(lambda i, h: i < 3,
+                         lambda i, h: (i + 1, tf.nn.dropout(tf.tanh(h * x + x), rate=0.5,
+                                                            seed=11)),
+                         [0, x], maximum_iterations=4)
+    loss = tf.reduce_sum(h)
+    g1 = tf.gradients(loss, x)[0]
+    g2 = tf.gradients(loss * 2.0, x)[0]
+    data = np.array([0.3, -0.2, 0.5, 0.1])
+    with tf.Session(target=target) as sess:
+        a, b = sess.run([g1, g2], {x: data})
+    np.testing.assert_allclose(b, 2 * a, rtol=1e-12)
+
+    def f(v):  # a fresh session draws the same masks as the first run above
+        with tf.Session(target=target) as sess:
+            return float(sess.run(loss, {x: v}))
+    fd = [(f(data + 1e-6 * e) - f(data - 1e-6 * e)) / 2e-6 for e in np.eye(4)]
+    np.testing.assert_allclose(a, fd, rtol=1e-5, atol=1e-7)
+
+
+def test_a_draw_nested_in_a_loop_body_is_not_differentiated():
+    x = tf.placeholder(tf.float64, [4])
+
+    def body(i, h):
+        _, h2 = tf.while_loop(lambda j, g: j < 2,
+                              lambda j, g: (j + 1, tf.nn.dropout(g * x, rate=0.5, seed=3)),
+                              [0, h], maximum_iterations=2)
+        return i + 1, h2
+    _, h = tf.while_loop(lambda i, h: i < 2, body, [0, x], maximum_iterations=2)
+    with pytest.raises(LookupError, match=r"the random op '.*random_uniform' .* is inside a "
+                       "loop or branch within its body, and the backward pass would draw it "
+                       "again"):
+        tf.gradients(tf.reduce_sum(h), x)
