@@ -170,7 +170,9 @@ from graphc import (  # noqa: F401,E402
     data,
     debugging,
     initializers,
+    layers,  # docs/layers.md
     losses,
+    metrics,  # docs/metrics.md
     saved_model,  # docs/checkpoints.md
     summary,  # docs/summaries.md
     test,
@@ -197,6 +199,7 @@ from graphc.debugging import (  # noqa: F401,E402
     assert_none_equal,
     assert_positive,
 )
+from graphc.metrics.confusion import confusion_matrix  # noqa: F401,E402  (docs/metrics.md)
 from graphc.ops.gradients import add_n, custom_gradient, gradients, hessian_vector_product, hessians  # noqa: F401,E402
 from graphc.ops.init_ops import orthogonal_initializer  # noqa: F401,E402
 from graphc.ops.numerics import add_check_numerics_ops, check_numerics  # noqa: F401,E402
@@ -225,10 +228,25 @@ def executing_eagerly() -> bool:
 
 compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
 
-# TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
+# Program utilities and everyday ops (docs/utilities.md).
+from graphc import app, flags, gfile  # noqa: F401,E402
+from graphc import tf_logging as logging  # noqa: F401,E402
 from graphc import unsupported as _unsupported  # noqa: E402
+from graphc.ops.misc_ops import (  # noqa: F401,E402
+    RunMetadata,
+    RunOptions,
+    container,
+    device,
+    einsum,
+    math,
+    random,
+    reduce_logsumexp,
+    squared_difference,
+)
 
+# TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
 __getattr__ = _unsupported.module_getattr(__name__, "tf")
-for _module, _prefix in ((train, "tf.train"), (losses, "tf.losses"), (test, "tf.test")):
+for _module, _prefix in ((train, "tf.train"), (losses, "tf.losses"), (test, "tf.test"),
+                         (metrics, "tf.metrics")):
     _unsupported.install(_module, _prefix)
 _install_message_names(train, "tf.train")  # tf.train.Example etc., built at first use

@@ -88,6 +88,14 @@ class UnimplementedError(OpError):
     """The requested operation or target is not available."""
 
 
+class AlreadyExistsError(OpError):
+    """Something to be created exists already (a file, a directory)."""
+
+
+class PermissionDeniedError(OpError):
+    """The operating system refused access (a file opened for the wrong mode)."""
+
+
 class OutOfRangeError(OpError):
     """An iterator has no more elements (the end of a tf.data epoch)."""
 

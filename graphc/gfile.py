@@ -23,15 +23,17 @@ import shutil
 import sys
 
 from graphc.errors import (
+    AlreadyExistsError,
     FailedPreconditionError,
     NotFoundError,
     OpError,
+    PermissionDeniedError,
     UnimplementedError,
     user_location,
 )
 
-_ALREADY_EXISTS = FailedPreconditionError  # TF: AlreadyExistsError (graphc lacks it)
-_PERMISSION_DENIED = FailedPreconditionError  # TF: PermissionDeniedError (graphc lacks it)
+_ALREADY_EXISTS = AlreadyExistsError
+_PERMISSION_DENIED = PermissionDeniedError
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 

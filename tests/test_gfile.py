@@ -9,7 +9,14 @@ import os
 import pytest
 
 from graphc import gfile
-from graphc.errors import FailedPreconditionError, NotFoundError, OpError, UnimplementedError
+from graphc.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    NotFoundError,
+    OpError,
+    PermissionDeniedError,
+    UnimplementedError,
+)
 
 AT = r"\(at test_gfile\.py:\d+\)"
 
@@ -77,7 +84,7 @@ def test_make_and_remove_directories(tree):
                        r"directory"):
         gfile.MkDir(tree / "a.txt" / "m")
     gfile.mkdir(tree / "m" / "n")
-    with pytest.raises(FailedPreconditionError, match=rf"MkDir\('.*m'\): expected a path that "
+    with pytest.raises(AlreadyExistsError, match=rf"MkDir\('.*m'\): expected a path that "
                        rf"does not exist yet, found that it already exists {AT}"):
         gfile.MkDir(tree / "m")
     with pytest.raises(FailedPreconditionError, match=r"found a file where the path needs a "
@@ -109,7 +116,7 @@ def test_rename_and_copy(tree):
     src, dst = tree / "a.txt", tree / "b.txt"
     gfile.Copy(src, dst)
     assert dst.read_text() == src.read_text()
-    with pytest.raises(FailedPreconditionError, match=rf"Copy\('.*b\.txt'\): expected no file "
+    with pytest.raises(AlreadyExistsError, match=rf"Copy\('.*b\.txt'\): expected no file "
                        rf"at the destination \(pass overwrite=True to replace it\), found an "
                        rf"existing file {AT}"):
         gfile.copy(src, dst)
@@ -122,7 +129,7 @@ def test_rename_and_copy(tree):
         gfile.Copy(tree / "sub", tree / "q")
     gfile.Rename(dst, tree / "c.txt")
     assert not dst.exists() and (tree / "c.txt").read_text() == "new"
-    with pytest.raises(FailedPreconditionError, match=r"Rename.*found an existing file"):
+    with pytest.raises(AlreadyExistsError, match=r"Rename.*found an existing file"):
         gfile.rename(tree / "c.txt", src)
     gfile.Rename(tree / "c.txt", src, overwrite=True)
     assert src.read_text() == "new"
@@ -176,11 +183,11 @@ def test_gfile_errors(tree):
                        r"r, rb, w, wb, a, ab, .* found 'x'"):
         gfile.GFile(tree / "a.txt", "x")
     with gfile.GFile(tree / "w.txt", "w") as f:
-        with pytest.raises(FailedPreconditionError, match=r"expected a file open for reading, "
+        with pytest.raises(PermissionDeniedError, match=r"expected a file open for reading, "
                            r"found mode 'w'"):
             f.read()
     with gfile.GFile(tree / "a.txt") as f:
-        with pytest.raises(FailedPreconditionError, match=r"open for writing, found mode 'r'"):
+        with pytest.raises(PermissionDeniedError, match=r"open for writing, found mode 'r'"):
             f.write("x")
     with pytest.raises(FailedPreconditionError, match=r"expected a file to open in mode 'r', "
                        r"found a directory"):

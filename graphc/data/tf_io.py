@@ -4,6 +4,7 @@ module as `tf.io`."""
 
 import types as _types
 
+from graphc import gfile  # noqa: F401  (tf.io.gfile)
 from graphc.data.example import FixedLenFeature, VarLenFeature, parse_example, parse_single_example  # noqa: F401
 from graphc.data.tfrecord import (  # noqa: F401
     TFRecordCompressionType,

@@ -32,6 +32,7 @@ class GraphKeys:
     LOSSES = "losses"
     REGULARIZATION_LOSSES = "regularization_losses"
     SUMMARIES = "summaries"
+    METRIC_VARIABLES = "metric_variables"
 
 
 class Variable:
