@@ -342,3 +342,19 @@ def test_tensorflow_checkpoint_with_a_wrong_shape_changes_nothing():
                            match=r"'other' has shape \[2\] in the checkpoint, the variable \[5\]"):
             tf.train.Saver([w]).restore(sess, os.path.join(DATA, "partitioned"))
         np.testing.assert_array_equal(sess.run(w), np.full(5, 7))
+
+
+def test_files_checked_by_crc32_still_read(tmp_path):
+    """A file whose metadata holds CRC-32s (this format's first checksums) is verified too."""
+    import zlib
+
+    from safetensors.numpy import save_file
+    w = np.arange(6, dtype=np.float32)
+    path = str(tmp_path / "old.safetensors")
+    save_file({"w": w}, path, metadata={"format": "graphc-checkpoint-1",
+                                        "crc32:w": str(zlib.crc32(w.tobytes()))})
+    np.testing.assert_array_equal(TensorFile(path).get("w"), w)
+    save_file({"w": w}, path, metadata={"format": "graphc-checkpoint-1", "crc32:w": "12345"})
+    with pytest.raises(tf.errors.DataLossError, match="the bytes of variable 'w' fail their "
+                       "checksum"):
+        TensorFile(path).get("w")
