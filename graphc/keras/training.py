@@ -248,7 +248,7 @@ class Model(Network):
             xs, ys, vx, vy = data.split_validation(xs, ys, validation_split)
             n, val = len(xs[0]), (vx, vy)
         self.history = cbks.History()
-        chain = [self.history] + list(callbacks or [])
+        chain = list(callbacks or []) + [self.history]  # History sees what callbacks add
         if verbose:
             chain.append(cbks.ProgbarLogger())
         names = self.metrics_names
