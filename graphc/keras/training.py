@@ -125,6 +125,8 @@ class Model(Network):
                     fetches.append(self._train_op(total))
                     if backend.learning_phase() is backend.symbolic_learning_phase():
                         feeds.append(backend.symbolic_learning_phase())
+            if kind == "train":
+                self._train_step = (fetches, feeds)  # for benchmarks: the raw Session.run
             function = session.make_callable(fetches, feeds)
             backend.initialize_variables(session)
         self._functions[kind] = (function, len(feeds) > len(self.inputs) + (kind != "predict"))
@@ -190,7 +192,7 @@ class Model(Network):
         """Run `kind` over all batches; the sample-weighted sums of loss and metrics (train,
         test) or the list of output batches (predict)."""
         function, phase = self._function(kind, ys)
-        extra = (True,) if phase else ()
+        extra = (np.array(True),) if phase else ()  # an array: the bound fast path
         totals, outputs = None, []
         arrays = xs + ys
         for b, (start, stop, ids) in enumerate(data.batches(n, batch_size, index)):
