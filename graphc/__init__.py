@@ -170,6 +170,7 @@ from graphc import (  # noqa: F401,E402
     data,
     debugging,
     initializers,
+    keras,  # docs/keras.md
     layers,  # docs/layers.md
     losses,
     metrics,  # docs/metrics.md
