@@ -24,7 +24,7 @@ MISSING = {
     "layers, models and their building blocks": {
         "tf.estimator": "", "tf.feature_column": "",
         "tf.contrib.opt": "tf.train.AdamWOptimizer for tf.contrib.opt.AdamWOptimizer",
-        "tf.contrib.layers": "",
+        "tf.contrib.slim": "tf.contrib.layers and tf.contrib.framework.arg_scope",
     },
     "embeddings and ranking": {
         "tf.nn.top_k": "", "tf.nn.in_top_k": "", "tf.math.top_k": "", "tf.math.in_top_k": "",
