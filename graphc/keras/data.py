@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from graphc.errors import user_location
 
 
 def as_list(data, names: list, what: str) -> list:
@@ -90,3 +94,54 @@ def split_validation(x: list, y: list, fraction: float):
         raise ValueError(f"validation_split={fraction} leaves no samples for training or for "
                          f"validation ({len(x[0])} samples)")
     return [a[:at] for a in x], [a[:at] for a in y], [a[at:] for a in x], [a[at:] for a in y]
+
+
+def sample_weights(weights, n: int, ys: list) -> np.ndarray:
+    """`sample_weight` as a float32 vector of one weight per sample (TF 1.15 without
+    sample_weight_mode: rank 1, or (n, 1))."""
+    w = np.asarray(weights, dtype=np.float32)
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w.reshape(-1)
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must hold one weight per sample (shape ({n},)); found "
+                         f"an array of shape {w.shape} (at {user_location()})")
+    if len(w) != n:
+        shape = ys[0].shape if ys else (n,)
+        raise ValueError(f"sample_weight has {len(w)} weights but the data has {n} samples "
+                         f"(targets of shape {shape}): expected one weight per sample, found "
+                         f"an array of shape {w.shape} (at {user_location()})")
+    return np.ascontiguousarray(w)
+
+
+def class_sample_weights(y: np.ndarray, class_weight) -> np.ndarray:
+    """The per-sample weights a `class_weight` dict implies: one-hot targets (n, k > 1)
+    give their argmax, (n, 1) and (n,) targets their value; every class in y needs a
+    weight (classes the dict names that y never uses are fine)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict mapping class indices to weights; "
+                        f"found {type(class_weight).__name__} (at {user_location()})")
+    if y.ndim > 2:
+        raise ValueError(f"class_weight is not supported for 3+ dimensional targets; found "
+                         f"targets of shape {y.shape} (at {user_location()})")
+    classes = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
+    table = {float(k): float(v) for k, v in class_weight.items()}
+    missing = sorted({float(c) for c in classes} - set(table))
+    if missing:
+        shown = [int(c) if c == int(c) else c for c in missing]
+        raise ValueError(f"`class_weight` must contain all classes in the data. The classes "
+                         f"{shown} exist in the data but not in `class_weight` (keys "
+                         f"{sorted(class_weight)}) (at {user_location()})")
+    return np.array([table[float(c)] for c in classes], dtype=np.float32)
+
+
+def weights_for(ys: list, n: int, sample_weight, class_weight):
+    """fit's per-sample weights from `sample_weight` or `class_weight` (None: unweighted).
+    Given both, Keras uses sample_weight and ignores class_weight."""
+    if sample_weight is not None:
+        if class_weight is not None:
+            warnings.warn("Found both `sample_weight` and `class_weight`: `class_weight` "
+                          "argument will be ignored.", stacklevel=3)
+        return sample_weights(sample_weight, n, ys)
+    if class_weight is not None:
+        return class_sample_weights(ys[0], class_weight)
+    return None

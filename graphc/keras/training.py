@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.keras import backend, data, losses, metrics, optimizers
+from graphc.errors import user_location
+from graphc.keras import backend, data, feeding, losses, metrics, optimizers
 from graphc.keras import callbacks as cbks
 from graphc.keras.network import Network
 from graphc.ops import array_ops as A
@@ -85,52 +86,65 @@ class Model(Network):
         self(inputs)
 
     def _targets_and_losses(self, y_arrays):
-        """Target placeholders shaped like `y_arrays`, the total loss and metric parts."""
+        """Target placeholders shaped like `y_arrays`, the per-sample weights (fed only by
+        weighted runs; ones by default), the total loss and the metrics' parts."""
         loss, _ = self._compiled
         if len(self.outputs) != 1:
             raise NotImplementedError("fit/evaluate support models with one output")
         out = self.outputs[0]
+        name = self._output_name(0)
         y = A.placeholder(out.dtype, shape=[None] + list(y_arrays[0].shape[1:]),
-                          name=f"{self._output_name(0)}_target")
-        total = loss(y, out)
+                          name=f"{name}_target")
+        weights = A.placeholder_with_default(A.ones(A.shape(out)[:1], out.dtype), [None],
+                                             name=f"{name}_sample_weights")
+        rank = (out.shape.ndims or 2) - 1  # of the per-sample losses: the last axis reduced
+        broadcast = A.reshape(weights, [-1] + [1] * (rank - 1)) if rank > 1 else weights
+        # Keras: the per-sample losses times the weights, summed and divided by the number
+        # of losses (SUM_OVER_BATCH_SIZE), not by the sum of the weights.
+        total = loss(y, out, sample_weight=broadcast)
         extra = self.losses
         if extra:
             total = total + m.add_n([m.cast(x, total.dtype) for x in extra]) \
                 if len(extra) > 1 else total + m.cast(extra[0], total.dtype)
         parts = []
-        for _, fn in self._metric_fns():
+        for _, fn in self._metric_fns():  # `metrics=` are unweighted in Keras
             values = fn(y, out)
             parts += [m.reduce_sum(values), m.cast(m.size(values), values.dtype)]
-        return [y], total, parts
+        return [y], weights, total, parts
 
-    def _function(self, kind, y_arrays=None):
-        """The callable of `kind` ('train', 'test', 'predict'), made on first use."""
-        if kind in self._functions:
-            return self._functions[kind]
+    def _function(self, kind, y_arrays=None, weighted=False):
+        """The callable of `kind` ('train', 'test', 'predict'), made on first use; a
+        weighted one also feeds the sample weights. Returns (callable, feeds_phase)."""
+        key = kind + ("+weights" if weighted else "")
+        if key in self._functions:
+            return self._functions[key]
         if kind != "predict" and self._compiled is None:
             raise RuntimeError("You must compile your model before training/testing. Use "
                                "`model.compile(optimizer, loss)`.")
         with self.graph_scope():
             session = backend.get_session()
-            feeds = list(self.inputs)
+            feeds, phase = list(self.inputs), False
             if kind == "predict":
                 fetches = list(self.outputs)
             else:
                 if "targets" not in self._functions:
                     self._functions["targets"] = self._targets_and_losses(y_arrays)
-                targets, total, parts = self._functions["targets"]
-                feeds += targets
+                targets, weights, total, parts = self._functions["targets"]
+                feeds += targets + ([weights] if weighted else [])
                 fetches = [total] + parts
                 if kind == "train":
-                    fetches.append(self._train_op(total))
-                    if backend.learning_phase() is backend.symbolic_learning_phase():
+                    if "train_op" not in self._functions:
+                        self._functions["train_op"] = self._train_op(total)
+                    fetches.append(self._functions["train_op"])
+                    phase = backend.learning_phase() is backend.symbolic_learning_phase()
+                    if phase:
                         feeds.append(backend.symbolic_learning_phase())
-            if kind == "train":
+            if key == "train":
                 self._train_step = (fetches, feeds)  # for benchmarks: the raw Session.run
             function = session.make_callable(fetches, feeds)
             backend.initialize_variables(session)
-        self._functions[kind] = (function, len(feeds) > len(self.inputs) + (kind != "predict"))
-        return self._functions[kind]
+        self._functions[key] = (function, phase)
+        return self._functions[key]
 
     def _train_op(self, total):
         params = self.trainable_weights
@@ -188,33 +202,40 @@ class Model(Network):
         return input_name
 
     # --- running -----------------------------------------------------------------------------
-    def _run_batches(self, kind, xs, ys, n, batch_size, index=None, on_batch=None):
-        """Run `kind` over all batches; the sample-weighted sums of loss and metrics (train,
-        test) or the list of output batches (predict)."""
-        function, phase = self._function(kind, ys)
-        extra = (np.array(True),) if phase else ()  # an array: the bound fast path
-        totals, outputs = None, []
-        arrays = xs + ys
-        for b, (start, stop, ids) in enumerate(data.batches(n, batch_size, index)):
+    def _run(self, kind, feed, on_batch=None):
+        """Run `kind` over the feed's batches, one compiled call each: the epoch's [loss,
+        *metrics] (train, test) or the list of output batches (predict). Metrics average
+        over samples; the loss too for arrays, over steps for datasets (as Keras)."""
+        function, extra = None, ()
+        totals, outputs, seen, steps = None, [], 0, 0
+        for b, (arrays, size) in enumerate(feed.batches()):
+            if function is None:
+                ys = arrays[feed.n_x:feed.n_x + feed.n_y]
+                function, phase = self._function(kind, ys, feed.weighted)
+                extra = (np.array(True),) if phase else ()  # an array: the bound fast path
             if on_batch is not None:
-                on_batch.on_batch_begin(b, {"batch": b, "size": stop - start})
-            results = function(*data.take(arrays, start, stop, ids), *extra)
+                on_batch.on_batch_begin(b, {"batch": b, "size": size})
+            results = function(*arrays, *extra)
             if kind == "predict":
                 outputs.append(results)
                 continue
             values = self._batch_values(results)
-            size = stop - start
-            weighted = np.array(values) * size
-            totals = weighted if totals is None else totals + weighted
+            scale = np.full(len(values), float(size))
+            scale[0] = 1.0 if feed.per_step else size
+            totals = np.array(values) * scale + (0.0 if totals is None else totals)
+            seen, steps = seen + size, steps + 1
             if on_batch is not None:
                 logs = {"batch": b, "size": size, **dict(zip(self.metrics_names, values))}
                 on_batch.on_batch_end(b, logs)
                 if self.stop_training:
                     break
-            n_done = stop
         if kind == "predict":
             return outputs
-        return totals / n_done
+        if totals is None:
+            raise ValueError(f"{kind}: the data gave no batch (an empty dataset or array)")
+        counts = np.full(len(totals), float(seen))
+        counts[0] = steps if feed.per_step else seen
+        return totals / counts
 
     def _batch_values(self, results) -> list:
         """[loss, metric means] of one batch from the callable's results."""
@@ -224,91 +245,164 @@ class Model(Network):
                    for i in range(0, len(parts), 2)]
         return values
 
+    def _check_compiled(self) -> None:
+        if self._compiled is None:
+            raise RuntimeError("You must compile your model before training/testing. Use "
+                               "`model.compile(optimizer, loss)`.")
+
+    def _array_feed(self, x, y, batch_size, sample_weight=None, class_weight=None,
+                    shuffle=False):
+        xs, ys, n = self._standardize(x, y)
+        weights = data.weights_for(ys, n, sample_weight, class_weight) if ys else None
+        return feeding.ArrayFeed(xs, ys, weights, batch_size or 32, shuffle)
+
+    def _dataset_feed(self, dataset, steps, name, with_targets=True, class_weight=None,
+                      **unused):
+        """A feed over a Dataset; array-only arguments given with one are errors."""
+        for arg, value in unused.items():
+            if value is not None:
+                raise ValueError(f"`{arg}` is not supported when the input is a tf.data "
+                                 f"Dataset (found {arg}={_shown(value)}); "
+                                 f"{_DATASET_HINTS.get(arg, '')}(at {user_location()})")
+        if class_weight is not None and not isinstance(class_weight, dict):
+            data.class_sample_weights(np.zeros(0), class_weight)  # the TypeError
+        steps = feeding.check_steps(dataset, steps, name)
+        return feeding.DatasetFeed(dataset, steps, self._standardize, with_targets,
+                                   class_weight)
+
+    def _feed(self, kind, x, y, batch_size, steps, steps_name, sample_weight=None,
+              class_weight=None, shuffle=False):
+        if feeding.is_dataset(x):
+            return self._dataset_feed(x, steps, steps_name, kind != "predict", class_weight,
+                                      y=y, batch_size=batch_size, sample_weight=sample_weight)
+        if steps is not None:
+            raise NotImplementedError(f"`{steps_name}` with numpy arrays (found "
+                                      f"{steps_name}={steps}); it is supported with "
+                                      "tf.data Datasets")
+        return self._array_feed(x, y, batch_size, sample_weight, class_weight, shuffle)
+
+    def _validation(self, validation_data, validation_split, validation_steps, train,
+                    batch_size):
+        """(train feed, a function making a fresh validation feed or None)."""
+        if validation_data is not None:
+            if feeding.is_dataset(validation_data):
+                self._dataset_feed(validation_data, validation_steps, "validation_steps")
+                return train, lambda: self._dataset_feed(validation_data, validation_steps,
+                                                         "validation_steps")
+            if not isinstance(validation_data, (tuple, list)) or \
+                    len(validation_data) not in (2, 3):
+                raise ValueError(f"validation_data must be a Dataset or a tuple (x, y) or "
+                                 f"(x, y, sample_weight); found {_shown(validation_data)} "
+                                 f"(at {user_location()})")
+            feed = self._array_feed(*validation_data[:2], batch_size, *validation_data[2:])
+            return train, lambda: feed
+        if validation_split:
+            if isinstance(train, feeding.DatasetFeed):
+                raise ValueError(f"`validation_split` is only supported for numpy arrays, "
+                                 f"not for a tf.data Dataset (found validation_split="
+                                 f"{validation_split}) (at {user_location()})")
+            xs, ys, vx, vy = data.split_validation(train.arrays[:train.n_x],
+                                                   train.arrays[train.n_x:][:train.n_y],
+                                                   validation_split)
+            weights = train.arrays[-1] if train.weighted else None
+            at = len(xs[0])
+            cut = feeding.ArrayFeed(xs, ys, None if weights is None else weights[:at],
+                                    train.batch_size, train.shuffle)
+            val = feeding.ArrayFeed(vx, vy, None if weights is None else weights[at:],
+                                    train.batch_size)
+            return cut, lambda: val
+        return train, None
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_freq=1, **kwargs):
-        """Train on numpy data for `epochs`; returns the History callback."""
-        for name, value in (("class_weight", class_weight), ("sample_weight", sample_weight),
-                            ("steps_per_epoch", steps_per_epoch)):
-            if value is not None:
-                raise NotImplementedError(f"fit({name}=...) is not supported by graphc's Keras")
+        """Train on numpy arrays or a tf.data Dataset for `epochs`; returns the History
+        callback."""
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments: {sorted(kwargs)}")
-        if self._compiled is None:
-            raise RuntimeError("You must compile your model before training/testing. Use "
-                               "`model.compile(optimizer, loss)`.")
-        batch_size = batch_size or 32
-        xs, ys, n = self._standardize(x, y)
-        val = None
-        if validation_data is not None:
-            if len(validation_data) == 3:
-                raise NotImplementedError("validation_data with sample weights")
-            vx, vy, _ = self._standardize(*validation_data)
-            val = (vx, vy)
-        elif validation_split:
-            xs, ys, vx, vy = data.split_validation(xs, ys, validation_split)
-            n, val = len(xs[0]), (vx, vy)
+        self._check_compiled()
+        train = self._feed("train", x, y, batch_size, steps_per_epoch, "steps_per_epoch",
+                           sample_weight, class_weight, shuffle)
+        train, val = self._validation(validation_data, validation_split, validation_steps,
+                                      train, batch_size)
+        hooks = self._fit_callbacks(callbacks, verbose, train, val is not None, {
+            "batch_size": batch_size or 32 if isinstance(train, feeding.ArrayFeed) else None,
+            "epochs": epochs, "steps": steps_per_epoch, "initial_epoch": initial_epoch})
+        self.stop_training = False
+        hooks.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            hooks.on_epoch_begin(epoch, {})
+            logs = dict(zip(self.metrics_names, map(float, self._run("train", train, hooks))))
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                vmeans = self._run("test", val())
+                logs.update({"val_" + k: float(v) for k, v in zip(self.metrics_names, vmeans)})
+            hooks.on_epoch_end(epoch, logs)
+            if self.stop_training or getattr(train, "ran_out", False):
+                break
+        hooks.on_train_end()
+        return self.history
+
+    def _fit_callbacks(self, callbacks, verbose, train, validates, params):
         self.history = cbks.History()
         chain = list(callbacks or []) + [self.history]  # History sees what callbacks add
         if verbose:
             chain.append(cbks.ProgbarLogger())
         names = self.metrics_names
-        hooks = cbks.CallbackList(chain, self, {
-            "batch_size": batch_size, "epochs": epochs, "samples": n, "verbose": verbose,
-            "do_validation": val is not None, "initial_epoch": initial_epoch,
-            "metrics": names + ["val_" + k for k in names] if val else names})
-        self.stop_training = False
-        hooks.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            hooks.on_epoch_begin(epoch, {})
-            index = None
-            if shuffle:
-                index = np.arange(n)
-                np.random.shuffle(index)
-            means = self._run_batches("train", xs, ys, n, batch_size, index, hooks)
-            logs = dict(zip(self.metrics_names, map(float, means)))
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                vmeans = self._run_batches("test", val[0], val[1], len(val[0][0]), batch_size)
-                logs.update({"val_" + k: float(v) for k, v in zip(self.metrics_names, vmeans)})
-            hooks.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        hooks.on_train_end()
-        return self.history
+        return cbks.CallbackList(chain, self, {
+            **params, "samples": getattr(train, "samples", None), "verbose": verbose,
+            "do_validation": validates,
+            "metrics": names + ["val_" + k for k in names] if validates else names})
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None,
                  steps=None, callbacks=None):
-        """The loss (a float), or [loss, *metrics], averaged over the samples."""
-        if sample_weight is not None or steps is not None:
-            raise NotImplementedError("evaluate(sample_weight=..., steps=...)")
-        xs, ys, n = self._standardize(x, y)
-        means = [float(v) for v in self._run_batches("test", xs, ys, n, batch_size or 32)]
+        """The loss (a float), or [loss, *metrics]: over the samples of numpy arrays, or
+        over the batches of a Dataset (all of them, or `steps`)."""
+        self._check_compiled()
+        feed = self._feed("test", x, y, batch_size, steps, "steps", sample_weight)
+        means = [float(v) for v in self._run("test", feed)]
         return means[0] if len(means) == 1 else means
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
-        """The model's outputs for every sample of x, batch by batch, concatenated."""
-        xs, _, n = self._standardize(x)
-        parts = self._run_batches("predict", xs, [], n, batch_size or 32)
+        """The model's outputs for every sample of x (arrays, or a Dataset whose elements
+        are inputs or (inputs, targets...)), batch by batch, concatenated."""
+        parts = self._run("predict", self._feed("predict", x, None, batch_size, steps,
+                                                "steps"))
+        if not parts:
+            raise ValueError(f"predict: the data gave no batch (at {user_location()})")
         outs = [np.concatenate([p[i] for p in parts]) for i in range(len(self.outputs))]
         return outs[0] if len(outs) == 1 else outs
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, reset_metrics=True):
         """One training step on this batch; its loss (or [loss, *metrics])."""
-        return self._on_batch("train", x, y)
+        return self._on_batch("train", x, y, sample_weight, class_weight)
 
     def test_on_batch(self, x, y, sample_weight=None, reset_metrics=True):
-        return self._on_batch("test", x, y)
+        return self._on_batch("test", x, y, sample_weight)
 
     def predict_on_batch(self, x):
         xs, _, n = self._standardize(x)
-        outs = self._run_batches("predict", xs, [], n, max(n, 1))[0]
+        feed = feeding.ArrayFeed(xs, [], None, max(n, 1))
+        outs = self._run("predict", feed)[0]
         return outs[0] if len(outs) == 1 else outs
 
-    def _on_batch(self, kind, x, y):
-        if self._compiled is None:
-            raise RuntimeError("You must compile your model before training/testing. Use "
-                               "`model.compile(optimizer, loss)`.")
-        xs, ys, n = self._standardize(x, y)
-        means = [float(v) for v in self._run_batches(kind, xs, ys, n, max(n, 1))]
+    def _on_batch(self, kind, x, y, sample_weight=None, class_weight=None):
+        self._check_compiled()
+        feed = self._array_feed(x, y, None, sample_weight, class_weight)
+        feed.batch_size = max(feed.samples, 1)
+        means = [float(v) for v in self._run(kind, feed)]
         return means[0] if len(means) == 1 else means
+
+
+_DATASET_HINTS = {
+    "y": "the dataset's elements must be (inputs, targets) tuples. ",
+    "sample_weight": "give sample weights as the third part of each element: (inputs, "
+                     "targets, sample_weights). ",
+    "batch_size": "the dataset's batches set the batch size. ",
+}
+
+
+def _shown(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return type(value).__name__ if isinstance(value, (list, tuple, dict)) else repr(value)
