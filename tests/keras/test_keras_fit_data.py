@@ -125,6 +125,9 @@ def test_sample_weight_is_summed_and_divided_by_the_number_of_samples():
         loss = model.evaluate(x, y, batch_size=batch_size, sample_weight=weights, verbose=0)
         assert loss == pytest.approx((weights * per_sample).sum() / 10, rel=1e-5)
     assert model.evaluate(x, y, verbose=0) == pytest.approx(per_sample.mean(), rel=1e-5)
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y, weights))
+    want = model.evaluate(x, y, sample_weight=weights, verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(want, rel=1e-6)
 
 
 def test_zero_weights_for_half_the_samples_train_on_the_other_half():
