@@ -15,7 +15,6 @@ import numbers
 
 from graphc.keras import backend, initializers, regularizers
 from graphc.keras.base_layer import KerasLayer, layer_error
-from graphc.keras.layers import _Merge
 from graphc.layers.base import InputSpec
 from graphc.layers.utils import smart_select
 from graphc.ops import array_ops as A
@@ -254,11 +253,14 @@ class RepeatVector(KerasLayer):
 
 
 # --- merges ----------------------------------------------------------------------------------
-class _Elementwise(_Merge):
-    """A merge of inputs of one shape by a binary op folded left to right."""
+class _Elementwise(KerasLayer):
+    """A merge of inputs of one shape by a binary op folded left to right. (Not importing
+    layers.py's _Merge: layers.py imports this module.)"""
 
     def call(self, inputs):
-        self._check(inputs)
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise layer_error(self.name, f"a merge layer should be called on a list of at "
+                                         f"least 2 inputs, got {inputs!r}")
         shapes = {tuple(x.shape.dims[1:]) for x in inputs}
         if len(shapes) > 1:
             raise layer_error(self.name, f"{type(self).__name__} needs inputs of one shape, "
