@@ -106,8 +106,11 @@ class ProgbarLogger(Callback):
         left = self.params["epochs"] - epoch - 1
         eta = (time.time() - self._started) / max(done, 1) * left
         out = self.stream or sys.stdout
-        print(f"Epoch {epoch + 1}/{self.params['epochs']} - {self.params.get('samples')} "
-              f"samples - {took:.2f}s - {_format_logs(logs)} - ETA: {eta:.1f}s", file=out)
+        samples, steps = self.params.get("samples"), self.params.get("steps")
+        amount = f"{samples} samples" if samples is not None else \
+            f"{steps} steps" if steps is not None else "1 pass"
+        print(f"Epoch {epoch + 1}/{self.params['epochs']} - {amount} - {took:.2f}s - "
+              f"{_format_logs(logs)} - ETA: {eta:.1f}s", file=out)
 
 
 def _monitor_op(mode: str, monitor: str):

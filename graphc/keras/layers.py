@@ -11,6 +11,35 @@ from graphc import layers as tf_layers
 from graphc.ir import dtypes
 from graphc.keras import activations, backend, initializers, regularizers
 from graphc.keras.base_layer import KerasLayer, Node, layer_error, record_history
+from graphc.keras.layers_extra import (  # noqa: F401 (tf.keras.layers names)
+    Average,
+    Bidirectional,
+    Cropping2D,
+    GlobalAveragePooling1D,
+    GlobalAvgPool1D,
+    GlobalMaxPool1D,
+    GlobalMaxPooling1D,
+    LayerNormalization,
+    LeakyReLU,
+    Maximum,
+    Minimum,
+    Multiply,
+    Permute,
+    RepeatVector,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    Subtract,
+    TimeDistributed,
+    UpSampling2D,
+    Wrapper,
+    ZeroPadding2D,
+    average,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from graphc.keras.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
 from graphc.layers.base import InputSpec
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as m
