@@ -151,6 +151,19 @@ def test_compare_by_dtype():
     assert compare(np.float16(1.001), np.float16(1.0)) is None  # f16: rtol 1e-2
 
 
+def test_compare_scales_the_relative_tolerance_by_the_values_largest_magnitude():
+    """A near-zero element of a float32 matmul carries its neighbours' rounding (a CI run
+    once saw 1.18e-5 off an element of 0.011 beside elements of order 1)."""
+    f32 = np.float32
+    want = np.array([0.011, 1.3, -2.0], f32)
+    assert compare(want + np.array([1.18e-5, 0, 0], f32), want) is None
+    off = compare(want + np.array([1e-3, 0, 0], f32), want)  # a real error still shows
+    assert off.bad == 1 and off.max_abs == pytest.approx(1e-3, rel=1e-3)
+    big = np.array([1000.0, 0.5], f32)  # scale 1000: 0.05 is within 1e-4 * 1000.5
+    assert compare(big + np.array([0, 0.05], f32), big) is None
+    assert compare(big + np.array([0, 0.2], f32), big).bad == 1
+
+
 # --- the command line ------------------------------------------------------------------------
 SCRIPT = textwrap.dedent("""\
     import numpy as np

@@ -1,5 +1,10 @@
 """How check compares a compiled value with the reference: a tolerance by dtype, exact for
-integers and bools, nan equal to nan and infinities equal only to themselves."""
+integers and bools, nan equal to nan and infinities equal only to themselves.
+
+The relative part of the tolerance is relative to the element's magnitude plus the
+value's largest finite magnitude (at least 1), as the differential fuzzer judges: a sum's
+rounding is relative to the terms summed, so a near-zero element of a matmul whose other
+elements are of order 1 carries their rounding, not a rounding of its own size."""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-# dtype -> (rtol, atol): a value passes when |actual - expected| <= atol + rtol * |expected|
+# dtype -> (rtol, atol): an element passes when
+#   |actual - expected| <= atol + rtol * (|expected| + scale),
+# scale the value's largest finite |expected| (at least 1)
 TOLERANCES = {"float16": (1e-2, 1e-3), "float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
 
 
@@ -55,10 +62,12 @@ def compare(actual, expected, rtol: Optional[float] = None,
     if e.dtype.kind not in "fc":
         rt = at = 0.0
     x, y = a.astype(np.float64), e.astype(np.float64)
+    finite = np.abs(y[np.isfinite(y)])
+    scale = max(float(finite.max()), 1.0) if finite.size else 1.0
     with np.errstate(all="ignore"):
         diff = np.abs(x - y)
         same = (x == y) | (np.isnan(x) & np.isnan(y))
-        bad = ~same & ~(diff <= at + rt * np.abs(y))
+        bad = ~same & ~(diff <= at + rt * (np.abs(y) + scale))
         diff = np.where(same, 0.0, np.where(np.isnan(diff), np.inf, diff))
         rel = np.where(diff == 0, 0.0, diff / np.abs(y))
     count = int(np.count_nonzero(bad))
