@@ -33,7 +33,9 @@ from graphc.keras.layers_extra import (  # noqa: F401 (tf.keras.layers names)
     UpSampling2D,
     Wrapper,
     ZeroPadding2D,
+    _Elementwise,
     average,
+    check_merge_inputs,
     maximum,
     minimum,
     multiply,
@@ -245,34 +247,18 @@ class Reshape(KerasLayer):
         return A.reshape(inputs, A.stack([A.shape(inputs)[0]] + target))
 
 
-class _Merge(KerasLayer):
-    def _check(self, inputs):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
-            raise layer_error(self.name, f"a merge layer should be called on a list of at "
-                                         f"least 2 inputs, got {inputs!r}")
-
-
-class Concatenate(_Merge):
+class Concatenate(KerasLayer):
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
 
     def call(self, inputs):
-        self._check(inputs)
+        check_merge_inputs(self.name, inputs)
         return A.concat(list(inputs), axis=self.axis)
 
 
-class Add(_Merge):
-    def call(self, inputs):
-        self._check(inputs)
-        shapes = {tuple(x.shape.dims[1:]) for x in inputs}
-        if len(shapes) > 1:
-            raise layer_error(self.name, f"Add needs inputs of one shape, got "
-                              f"{[tuple(x.shape.dims) for x in inputs]}")
-        total = inputs[0]
-        for x in inputs[1:]:
-            total = m.add(total, x)
-        return total
+class Add(_Elementwise):
+    _combine = staticmethod(m.add)
 
 
 def concatenate(inputs, axis=-1, **kwargs):

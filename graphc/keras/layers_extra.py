@@ -253,14 +253,19 @@ class RepeatVector(KerasLayer):
 
 
 # --- merges ----------------------------------------------------------------------------------
+def check_merge_inputs(name: str, inputs) -> None:
+    """A merge layer (Concatenate, Add, Multiply, ...) takes a list of at least 2 inputs."""
+    if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+        raise layer_error(name, f"a merge layer should be called on a list of at least 2 "
+                                f"inputs, got {inputs!r}")
+
+
 class _Elementwise(KerasLayer):
-    """A merge of inputs of one shape by a binary op folded left to right. (Not importing
-    layers.py's _Merge: layers.py imports this module.)"""
+    """A merge of inputs of one shape by a binary op folded left to right (Add, Multiply,
+    Maximum, ...; layers.py defines Add on it)."""
 
     def call(self, inputs):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
-            raise layer_error(self.name, f"a merge layer should be called on a list of at "
-                                         f"least 2 inputs, got {inputs!r}")
+        check_merge_inputs(self.name, inputs)
         shapes = {tuple(x.shape.dims[1:]) for x in inputs}
         if len(shapes) > 1:
             raise layer_error(self.name, f"{type(self).__name__} needs inputs of one shape, "

@@ -30,13 +30,12 @@ from graphc.train import adaptive
 from graphc.train.optimizer import GradientDescentOptimizer, MomentumOptimizer, Optimizer
 
 
-class _RMSprop(Optimizer):
-    """Keras's RMSprop formula (see the module docstring)."""
+class _RMSprop(adaptive.RMSPropOptimizer):
+    """Keras's RMSprop formula (see the module docstring): tf.train's mean square from
+    zeros, a momentum slot only with momentum, and without it epsilon outside the root."""
 
     def __init__(self, lr, rho, momentum, epsilon, centered):
-        super().__init__(False, "RMSprop")
-        self._lr, self._rho, self._momentum, self._eps = lr, rho, momentum, epsilon
-        self._centered = centered
+        super().__init__(lr, rho, momentum, epsilon, centered=centered, name="RMSprop")
 
     def _create_slots(self, var):
         self._slot(var, "rms")
@@ -45,20 +44,11 @@ class _RMSprop(Optimizer):
         if self._centered:
             self._slot(var, "mg")
 
-    def _apply_dense(self, grad, var):
-        rho, eps, lr = self._as(self._rho, var), self._as(self._eps, var), self._as(self._lr, var)
-        ms = self._slot(var, "rms")
-        ms_t = ms.assign(rho * ms + (1 - rho) * grad * grad)
-        denom = ms_t
-        if self._centered:
-            mg = self._slot(var, "mg")
-            mg_t = mg.assign(rho * mg + (1 - rho) * grad)
-            denom = ms_t - mg_t * mg_t
-        if not self._momentum:
-            return var.assign_sub(lr * grad / (M.sqrt(denom) + eps))
-        mom = self._slot(var, "momentum")
-        mom_t = mom.assign(self._as(self._momentum, var) * mom + lr * grad / M.sqrt(denom + eps))
-        return var.assign_sub(mom_t)
+    def _step(self, grad, var, denom):
+        if self._momentum:
+            return super()._step(grad, var, denom)
+        return var.assign_sub(self._as(self._lr, var) * grad /
+                              (M.sqrt(denom) + self._as(self._eps, var)))
 
 
 class _Adagrad(adaptive.AdagradOptimizer):

@@ -89,14 +89,20 @@ class RMSPropOptimizer(Optimizer):
             self._slot(var, "mg")
 
     def _apply_dense(self, grad, var):
+        return self._step(grad, var, self._mean_square(grad, var))
+
+    def _mean_square(self, grad, var):
+        """The updated ms (centered: ms - mg^2), the slots' assignments in it."""
         rho = self._as(self._decay, var)
         ms = self._slot(var, "rms")
         ms_t = ms.assign(rho * ms + (1 - rho) * grad * grad)
-        denom = ms_t
-        if self._centered:
-            mg = self._slot(var, "mg")
-            mg_t = mg.assign(rho * mg + (1 - rho) * grad)
-            denom = ms_t - mg_t * mg_t
+        if not self._centered:
+            return ms_t
+        mg = self._slot(var, "mg")
+        mg_t = mg.assign(rho * mg + (1 - rho) * grad)
+        return ms_t - mg_t * mg_t
+
+    def _step(self, grad, var, denom):
         mom = self._slot(var, "momentum")
         step = self._as(self._lr, var) * grad / M.sqrt(denom + self._as(self._eps, var))
         mom_t = mom.assign(self._as(self._momentum, var) * mom + step)
