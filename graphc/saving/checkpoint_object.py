@@ -118,9 +118,7 @@ class Checkpoint:
         state file; returns the path."""
         session = _session(session)
         variables = self._variables()
-        self._ensure_counter(session)
-        number = int(session.run(self.save_counter)) + 1
-        self.save_counter.load(number, session)
+        number = self._count_save(session)
         return Saver(variables, max_to_keep=None).save(
             session, f"{os.fspath(file_prefix)}-{number}", write_meta_graph=False)
 
@@ -128,6 +126,13 @@ class Checkpoint:
         store = session._state.variables
         if self.save_counter.handle.node not in store:
             self.save_counter.load(0, session)
+
+    def _count_save(self, session) -> int:
+        """save_counter + 1, stored in the session: this save's number."""
+        self._ensure_counter(session)
+        number = int(session.run(self.save_counter)) + 1
+        self.save_counter.load(number, session)
+        return number
 
     def restore(self, save_path) -> "LoadStatus":
         """A status whose run_restore_ops(session) / initialize_or_restore(session) do the
@@ -237,9 +242,7 @@ class CheckpointManager:
         session = _session(session)
         ckpt = self._checkpoint
         variables = ckpt._variables()
-        ckpt._ensure_counter(session)
-        number = int(session.run(ckpt.save_counter)) + 1
-        ckpt.save_counter.load(number, session)
+        number = ckpt._count_save(session)
         os.makedirs(self._directory, exist_ok=True)
         saver = Saver(variables, max_to_keep=self._max_to_keep,
                       keep_checkpoint_every_n_hours=self._hours)
