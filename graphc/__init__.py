@@ -174,6 +174,7 @@ from graphc import (  # noqa: F401,E402
     layers,  # docs/layers.md
     losses,
     metrics,  # docs/metrics.md
+    onnx,  # docs/onnx.md (needs the onnx package only when used)
     saved_model,  # docs/checkpoints.md
     summary,  # docs/summaries.md
     test,
@@ -233,6 +234,15 @@ compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
 from graphc import app, flags, gfile  # noqa: F401,E402
 from graphc import tf_logging as logging  # noqa: F401,E402
 from graphc import unsupported as _unsupported  # noqa: E402
+from graphc.ops.extra_ops import (  # noqa: F401,E402  (docs/utilities.md)
+    cumprod,
+    cumsum,
+    gather_nd,
+    scatter_nd,
+    tensor_scatter_nd_add,
+    tensor_scatter_nd_sub,
+    tensor_scatter_nd_update,
+)
 from graphc.ops.misc_ops import (  # noqa: F401,E402
     RunMetadata,
     RunOptions,
@@ -244,6 +254,9 @@ from graphc.ops.misc_ops import (  # noqa: F401,E402
     reduce_logsumexp,
     squared_difference,
 )
+
+tensor_scatter_add, tensor_scatter_sub = tensor_scatter_nd_add, tensor_scatter_nd_sub
+tensor_scatter_update = tensor_scatter_nd_update  # TF1's older names
 
 # TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
 __getattr__ = _unsupported.module_getattr(__name__, "tf")

@@ -2,6 +2,7 @@
 
 from graphc import unsupported as _unsupported
 from graphc.ops import rnn_cell  # noqa: F401  (tf.nn.rnn_cell, the module itself)
+from graphc.ops.extra_ops import in_top_k, top_k  # noqa: F401
 from graphc.ops.misc_ops import embedding_lookup, xw_plus_b  # noqa: F401
 from graphc.ops.nn_conv import (  # noqa: F401
                                atrous_conv2d,
@@ -62,6 +63,14 @@ from graphc.ops.nn_pool import (  # noqa: F401
 )
 from graphc.ops.rnn_dynamic import bidirectional_dynamic_rnn, dynamic_rnn  # noqa: F401
 from graphc.ops.rnn_static import static_bidirectional_rnn, static_rnn  # noqa: F401
+from graphc.ops.sampled_losses import nce_loss, sampled_softmax_loss  # noqa: F401
+from graphc.ops.sampling_ops import (  # noqa: F401
+                               all_candidate_sampler,
+                               fixed_unigram_candidate_sampler,
+                               learned_unigram_candidate_sampler,
+                               log_uniform_candidate_sampler,
+                               uniform_candidate_sampler,
+)
 
 # TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
 __getattr__ = _unsupported.module_getattr(__name__, "tf.nn")

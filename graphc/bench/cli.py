@@ -18,8 +18,8 @@ other libraries (each only when installed), and print a table (stdout), a progre
 (stderr, on a terminal) and optionally JSON.
 
 WHAT is one of:
-  W1 .. W9, all       the standard workloads; W6 is not available yet: naming
-                      one is an error (exit status 2), `all` skips them and says why
+  W1 .. W9, all       the standard workloads (one not available in this build is
+                      an error when named, exit status 2; `all` skips it and says why)
   matmul              --shape MxNxK: (M, K) @ (K, N), with --dtype
   op NAME             one API function (graphc.NAME or graphc.nn.NAME) on --shape inputs
   FILE.py[:FUNCTION]  your model script (docs/cli.md): its build function returns

@@ -168,6 +168,8 @@ def graphc_systems(case, target: str, threads: int, cache_dir: Optional[str] = N
     sess = tf.Session(target=target, graph=graph,
                       config=tf.Options(threads=threads, cache_dir=cache_dir))
     sess.run(init)
+    if case.setup is not None:
+        case.setup(sess)
     values = case.feed_values
     start = time.perf_counter()
     call = sess.make_callable(fetches, placeholders)

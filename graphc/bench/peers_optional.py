@@ -91,6 +91,9 @@ def _torch_fn(torch, case, t):
     if w == "W8":
         from graphc.bench.cnn import resnet_torch
         return resnet_torch(torch, case.arrays)
+    if w == "W6":
+        from graphc.bench.transformer import transformer_torch
+        return transformer_torch(torch, case.arrays)
     if w == "W9":
         from graphc.bench.rnn import lstm_step_torch
         return lstm_step_torch(torch, case.arrays, case.params["lr"])
@@ -154,6 +157,9 @@ class JaxPeer(Peer):
         elif case.workload == "W9":
             from graphc.bench.rnn import lstm_step_jax
             fn = lstm_step_jax(jax, case.arrays, case.params["lr"])
+        elif case.workload == "W6":
+            from graphc.bench.transformer import transformer_jax
+            fn = transformer_jax(jax, case.arrays)
         elif case.workload == "W4":
             fn = _jax_mlp(jax, case, args)
         else:
@@ -283,6 +289,9 @@ def _onnx_model(case):
     if w == "W8":
         from graphc.bench.cnn import resnet_onnx
         return resnet_onnx(arrays)
+    if w == "W6":
+        from graphc.bench.transformer import transformer_onnx
+        return transformer_onnx(arrays)
     if w == "W1":
         consts = {"a": arrays["a"], "b": arrays["b"]}
         consts.update({k: arrays["x"].dtype.type(v) for k, v in

@@ -58,10 +58,25 @@ def render(doc: dict) -> str:
         parts.append("median, IQR, min..max: seconds per call over the samples; rate: exact "
                      "work / median;\nof peak: rate / the machine limit below; graphc speedup: "
                      "peer median / graphc median (> 1: graphc is faster).")
+        agreement = agreement_lines(doc["results"])
+        if agreement:
+            parts.append(agreement)
     if doc["machine"]:
         parts.append(machine_table(doc))
     parts.append(configuration(doc))
     return "\n\n".join(parts)
+
+
+def agreement_lines(results: list) -> str:
+    """One line per case and thread count: each peer's largest absolute difference from
+    graphc's result (one call's output; a training step's first loss)."""
+    lines = {}
+    for row in results:
+        if row.get("max_abs_diff") is not None:
+            key = f"{row['case']}, {row['threads']} thread(s)"
+            lines.setdefault(key, []).append(f"{row['system']} {row['max_abs_diff']:.3g}")
+    return "\n".join(f"max |peer - graphc|, {key}: {', '.join(parts)}"
+                     for key, parts in lines.items())
 
 
 def machine_table(doc: dict) -> str:

@@ -117,13 +117,14 @@ class Runner:
                 systems += peer.systems(case)
             except Exception as err:
                 self._error(case, threads, name, err)
-        agrees = check_agreement(systems, case)
+        agrees, diffs = check_agreement(systems, case)
         limits = self.limits(threads) if case.flops or case.bytes else None
         stats = measure(systems, s.repeat, s.warmup, s.min_sample_s)
         session.close()
         rows = [result_row(case, threads, system, stats[system.name],
                            limits if system.peer != "graphc" or s.target in CPU_TARGETS
-                           else None, agrees.get(system.name)) for system in systems]
+                           else None, agrees.get(system.name), diffs.get(system.name))
+                for system in systems]
         add_speedups(rows)
         self.doc["results"] += rows
 
@@ -164,19 +165,20 @@ def _load():
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
-def check_agreement(systems: list, case) -> dict:
-    """system name -> whether one call's result matches graphc's (None: not compared).
-    Training steps compare their first steps' results (the loss from the same weights)."""
+def check_agreement(systems: list, case) -> tuple:
+    """({system name: whether one call's result matches graphc's}, {system name: the
+    largest absolute difference}); systems not compared are left out. Training steps
+    compare their first steps' results (the loss from the same weights)."""
     if not systems or (case.stateful and systems[0].first is None):
-        return {}
+        return {}, {}
 
     def result(system):
         return system.first if case.stateful else system.fn()
     try:
         ref = np.asarray(result(systems[0]), dtype=np.float64)
     except (TypeError, ValueError):
-        return {}
-    answer = {}
+        return {}, {}
+    answer, diffs = {}, {}
     for system in systems[1:]:
         if case.stateful and system.first is None:
             continue
@@ -185,12 +187,15 @@ def check_agreement(systems: list, case) -> dict:
         except (TypeError, ValueError):
             continue
         scale = float(np.abs(ref).max()) if ref.size else 1.0
-        answer[system.name] = bool(got.shape == ref.shape and np.allclose(
+        same_shape = got.shape == ref.shape
+        answer[system.name] = bool(same_shape and np.allclose(
             got, ref, rtol=2e-3, atol=2e-3 * max(scale, 1.0), equal_nan=True))
-    return answer
+        if same_shape and ref.size:
+            diffs[system.name] = float(np.nanmax(np.abs(got - ref)))
+    return answer, diffs
 
 
-def result_row(case, threads: int, system, stats, limits, agrees) -> dict:
+def result_row(case, threads: int, system, stats, limits, agrees, diff=None) -> dict:
     median = stats.median
     gflops = case.flops / median / 1e9 if case.flops else None
     gbs = case.bytes / median / 1e9 if case.bytes else None
@@ -201,7 +206,8 @@ def result_row(case, threads: int, system, stats, limits, agrees) -> dict:
             "system": system.name, "peer": system.peer, "outputs": system.outputs,
             "compile_s": system.compile_s, **stats.as_dict(), "latency": case.latency,
             "flops": case.flops, "bytes": case.bytes, "gflops": gflops, "gbs": gbs,
-            "peak_fraction": fraction, "graphc_speedup": None, "agrees_with_graphc": agrees}
+            "peak_fraction": fraction, "graphc_speedup": None, "agrees_with_graphc": agrees,
+            "max_abs_diff": diff}
 
 
 def add_speedups(rows: list) -> None:

@@ -15,8 +15,9 @@ comparable across commits and projects while they are.
       only (forward, weight gradients, and input gradients of layers 2 and 3).
   W5  CNN training step: the deep-MNIST CNN (two 5x5 convolutions with max pools, two dense
       layers), batch 64 of 28x28x1, SGD lr 0.01 (bench/cnn.py defines it and its flops).
-  W6  transformer encoder layer: listed, but graphc has no attention layer yet, so it
-      reports "not available yet".
+  W6  Transformer encoder layer forward: batch 8, 128 positions, d_model 256, 4 heads, FFN
+      1024 with ReLU, post-LN, built with tf.keras.layers.MultiHeadAttention
+      (bench/transformer.py).
   W7  dispatch: z = x + y of 16 f32, per-call latency.
   W8  ResNet-18 inference, batch 1, 224x224x3 NHWC, BN with random running statistics
       (bench/cnn.py).
@@ -51,6 +52,8 @@ class Case:
     bytes: Optional[float] = None
     latency: bool = False  # report microseconds per call
     stateful: bool = False  # a training step: updates weights, no out= variant
+    setup: Optional[Callable] = None  # setup(session) once the variables are initialized
+    # (a Keras model's weights loaded from `arrays`)
     params: dict = field(default_factory=dict)  # what peer adapters need (n, op name, ...)
 
     @property
@@ -266,6 +269,18 @@ def w8_cases(size: str) -> list:
                  lambda tf: cnn.resnet_graphc(tf, arrays), flops=cnn.resnet_flops(arrays))]
 
 
+def w6_cases(size: str) -> list:
+    from graphc.bench import transformer as tr
+    arrays = tr.transformer_arrays() if size == "full" else \
+        tr.transformer_arrays(batch=2, seq=8, d_model=16, heads=2, d_ff=32)
+    batch, seq, d_model = arrays["x"].shape
+    built: dict = {}
+    return [Case("W6", f"W6 transformer encoder layer b={batch} T={seq} d={d_model}", arrays,
+                 ["x"], lambda tf: tr.transformer_graphc(tf, arrays, built),
+                 numpy=tr.transformer_numpy, flops=tr.transformer_flops(arrays),
+                 setup=lambda sess: tr.load_graphc_weights(sess, arrays, built["block"]))]
+
+
 def w9_cases(size: str) -> list:
     from graphc.bench import rnn
     lr = 0.001
@@ -285,7 +300,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("W4", "MLP 784-512-512-10 training step, batch 256, SGD", w4_cases),
     Workload("W5", "CNN training step, batch 64 of 28x28x1, SGD", w5_cases),
     Workload("W6", "transformer encoder layer forward, batch 8, seq 128, d_model 256",
-             missing="not available yet: graphc has no attention layer"),
+             w6_cases),
     Workload("W7", "dispatch latency, x + y of 16 f32", w7_cases),
     Workload("W8", "ResNet-18 inference, 224x224x3, batch 1", w8_cases),
     Workload("W9", "char-LSTM training step, batch 32, 64 steps, LSTM 256, Adam", w9_cases),

@@ -127,7 +127,7 @@ def _normalize_attr(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_normalize_attr(v) for v in value)
     if isinstance(value, np.ndarray):
-        value = np.array(value, copy=True)
+        value = np.array(value, copy=True, order="C")  # kernels read attributes row-major
         value.setflags(write=False)
         return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):

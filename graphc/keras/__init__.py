@@ -9,6 +9,7 @@ from graphc.keras import (  # noqa: F401
     activations,
     backend,
     callbacks,
+    datasets,
     initializers,
     layers,
     losses,

@@ -21,7 +21,8 @@ import weakref
 from graphc.errors import ShapeError, user_location
 from graphc.framework.graph import get_default_graph
 from graphc.ir import dtypes
-from graphc.keras import backend
+from graphc.keras import activations, backend, initializers, regularizers
+from graphc.keras.layer_config import argument_config, layer_from_entry, register
 from graphc.layers.base import Layer
 from graphc.ops import array_ops as A
 from graphc.ops import nest
@@ -65,6 +66,22 @@ def layer_error(layer, message: str, kind=ValueError):
     return kind(f"layer '{layer}': {message} (at {user_location()})")
 
 
+def keras_args(kwargs: dict) -> dict:
+    """Keras's spellings resolved to what graphc/layers take: activation, initializer and
+    regularizer names, and data_format=None as Keras's default (backend.image_data_format)."""
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if key == "activation" and value is not None:
+            out[key] = activations.get(value)
+        elif key.endswith("_initializer"):
+            out[key] = initializers.get(value)
+        elif key.endswith("_regularizer"):
+            out[key] = regularizers.get(value)
+        elif key == "data_format" and value is None:
+            out[key] = backend.image_data_format()
+    return out
+
+
 class KerasLayer(Layer):
     """Mix in first: `class Dense(KerasLayer, graphc.layers.Dense)`."""
 
@@ -79,6 +96,25 @@ class KerasLayer(Layer):
         super().__init__(*args, dtype=dtype or backend.floatx(), **kwargs)
         self._inbound_nodes: list = []
         self._takes_training = "training" in inspect.signature(self.call).parameters
+
+    _keras_config = True  # get_config below gives every constructor argument
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("graphc."):  # tf.keras's own: found by name on load
+            register(cls)
+
+    def get_config(self) -> dict:
+        """Every constructor argument the layer keeps (under the argument's name), then
+        what the layer's classes say: from_config(get_config()) rebuilds the same layer."""
+        return {**argument_config(self), **super().get_config()}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """A new layer from `config` (get_config's, or the fuller one a saved model keeps):
+        nested initializers, regularizers and layers are rebuilt as load_model does."""
+        custom = {cls.__name__: cls, **(custom_objects or {})}
+        return layer_from_entry({"class_name": cls.__name__, "config": config}, custom)
 
     def _open_scope(self, scope=None) -> None:
         """Keras's naming: the variable scope is the layer's name scope, made unique in the

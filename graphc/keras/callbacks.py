@@ -1,5 +1,6 @@
 """tf.keras.callbacks (TF 1.15 behaviour): History, EarlyStopping, ModelCheckpoint,
-LearningRateScheduler, TerminateOnNaN, CSVLogger, LambdaCallback, and the progress line.
+LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN, CSVLogger, LambdaCallback,
+TensorBoard (graphc/keras/tensorboard.py), and fit's progress (ProgbarLogger).
 
 fit calls, in order: on_train_begin; per epoch on_epoch_begin, per batch on_batch_begin and
 on_batch_end (logs: batch, size, loss and metrics of that batch), then on_epoch_end with the
@@ -16,24 +17,7 @@ import time
 
 import numpy as np
 
-
-class Callback:
-    def __init__(self):
-        self.model, self.params = None, {}
-
-    def set_model(self, model) -> None:
-        self.model = model
-
-    def set_params(self, params) -> None:
-        self.params = params
-
-    def on_train_begin(self, logs=None): pass  # noqa: E704
-    def on_train_end(self, logs=None): pass  # noqa: E704
-    def on_epoch_begin(self, epoch, logs=None): pass  # noqa: E704
-    def on_epoch_end(self, epoch, logs=None): pass  # noqa: E704
-    def on_batch_begin(self, batch, logs=None): pass  # noqa: E704
-    def on_batch_end(self, batch, logs=None): pass  # noqa: E704
-    on_train_batch_begin, on_train_batch_end = on_batch_begin, on_batch_end
+from graphc.keras.callback_base import Callback
 
 
 class CallbackList:
@@ -64,38 +48,69 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
 
+def _format_value(value) -> str:
+    """As Keras's progress bar: 4 decimals, or 4 significant digits below 1e-3."""
+    return f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"
+
+
 def _format_logs(logs: dict) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()
+    return " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()
                       if isinstance(v, (float, np.floating)))
 
 
 class ProgbarLogger(Callback):
-    """verbose=1: a tqdm bar per epoch (loss and metrics, ETA) where stderr is a terminal,
-    else one line per epoch on stdout with the epoch's time and the ETA of the whole fit."""
+    """fit's progress. verbose=1 on a terminal (stderr is a tty): a tqdm bar per epoch
+    counting samples (or steps, for datasets and count_mode='steps') with its ETA and the
+    running averages of the loss and metrics, left showing the epoch's final values.
+    verbose=2, or off a terminal: one line per epoch on stdout (`stream`), with the
+    epoch's time, its logs and the ETA of the whole fit."""
 
-    def __init__(self, stream=None):
+    def __init__(self, count_mode="samples", stateful_metrics=None, stream=None):
         super().__init__()
-        self.stream = stream
+        if count_mode not in ("samples", "steps"):
+            raise ValueError(f"ProgbarLogger: unknown `count_mode`: {count_mode!r}; expected "
+                             "'samples' or 'steps'")
+        self.count_mode, self.stream = count_mode, stream
 
     def on_train_begin(self, logs=None):
         self._started, self._bar = time.time(), None
-        err = sys.stderr
-        self._tty = getattr(err, "isatty", lambda: False)()
+        tty = getattr(sys.stderr, "isatty", lambda: False)()
+        self._use_bar = tty and self.params.get("verbose", 1) == 1
+
+    def _total(self):
+        """(total, unit) of the bar: samples when known and counted, else steps."""
+        samples, steps = self.params.get("samples"), self.params.get("steps")
+        if self.count_mode == "samples" and samples is not None:
+            return samples, "sample"
+        if steps is None and samples is not None and self.params.get("batch_size"):
+            steps = math.ceil(samples / self.params["batch_size"])
+        return steps, "step"
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch, self._epoch_start, self._seen = epoch, time.time(), 0
-        if self._tty:
+        self._epoch_start = time.time()
+        self._sums, self._seen = {}, 0
+        if self._use_bar:
             from tqdm import tqdm
-            self._bar = tqdm(total=self.params.get("samples"), file=sys.stderr, leave=True,
-                             desc=f"Epoch {epoch + 1}/{self.params['epochs']}", unit="sample")
+            total, unit = self._total()
+            self._unit = unit
+            self._bar = tqdm(total=total, file=sys.stderr, leave=True, unit=unit,
+                             desc=f"Epoch {epoch + 1}/{self.params['epochs']}")
 
     def on_batch_end(self, batch, logs=None):
-        if self._bar is not None:
-            self._bar.update(logs.get("size", 0))
-            self._bar.set_postfix_str(_format_logs({k: v for k, v in logs.items()
-                                                    if k not in ("batch", "size")}))
+        if self._bar is None:
+            return
+        logs = logs or {}
+        size = logs.get("size", 0)
+        self._seen += size
+        for key, value in logs.items():
+            if key not in ("batch", "size"):
+                self._sums[key] = self._sums.get(key, 0.0) + float(value) * size
+        self._bar.update(size if self._unit == "sample" else 1)
+        means = {k: v / max(self._seen, 1) for k, v in self._sums.items()}
+        self._bar.set_postfix_str(_format_logs(means), refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
         if self._bar is not None:
             self._bar.set_postfix_str(_format_logs(logs))
             self._bar.close()
@@ -105,12 +120,32 @@ class ProgbarLogger(Callback):
         done = epoch + 1 - self.params.get("initial_epoch", 0)
         left = self.params["epochs"] - epoch - 1
         eta = (time.time() - self._started) / max(done, 1) * left
-        out = self.stream or sys.stdout
         samples, steps = self.params.get("samples"), self.params.get("steps")
         amount = f"{samples} samples" if samples is not None else \
             f"{steps} steps" if steps is not None else "1 pass"
         print(f"Epoch {epoch + 1}/{self.params['epochs']} - {amount} - {took:.2f}s - "
-              f"{_format_logs(logs)} - ETA: {eta:.1f}s", file=out)
+              f"{_format_logs(logs)} - ETA: {eta:.1f}s", file=self.stream or sys.stdout)
+
+
+def learning_rate_variable(model, who: str):
+    """The variable holding the model's learning rate, which a callback may set between
+    steps (the compiled step reads it); a clear error for an optimizer without one."""
+    from graphc.keras.schedules import LearningRateSchedule
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "lr"):
+        raise ValueError(f'{who}: the optimizer must have a "lr" attribute (a '
+                         "tf.keras.optimizers optimizer; a tf.train optimizer's rate is "
+                         "fixed)")
+    with model.graph_scope():
+        lr = optimizer.lr
+    if isinstance(lr, LearningRateSchedule):
+        raise ValueError(f"{who}: the optimizer's learning rate is a schedule "
+                         f"({type(lr).__name__}), which the training step evaluates itself; "
+                         "give the optimizer a number to let the callback set it")
+    if isinstance(lr, (int, float)):
+        raise ValueError(f'{who}: the optimizer has no "lr" variable yet (compile the '
+                         "model and let fit build the training step first)")
+    return lr
 
 
 def _monitor_op(mode: str, monitor: str):
@@ -216,9 +251,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         from graphc.keras import backend
-        lr_var = self.model.optimizer.lr
-        if isinstance(lr_var, float):
-            raise ValueError('Optimizer must have a "lr" variable (compile the model first).')
+        lr_var = learning_rate_variable(self.model, "LearningRateScheduler")
         lr = float(backend.get_value(lr_var))
         try:
             lr = self.schedule(epoch, lr)
@@ -234,7 +267,8 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch, logs=None):
         from graphc.keras import backend
         if logs is not None:
-            logs["lr"] = float(backend.get_value(self.model.optimizer.lr))
+            lr_var = learning_rate_variable(self.model, "LearningRateScheduler")
+            logs["lr"] = float(backend.get_value(lr_var))
 
 
 class TerminateOnNaN(Callback):
@@ -283,3 +317,78 @@ class LambdaCallback(Callback):
                          ("on_train_begin", on_train_begin), ("on_train_end", on_train_end)):
             if fn is not None:
                 setattr(self, name, fn)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by `factor` when `monitor` has not improved by more than
+    min_delta for `patience` epochs, then wait `cooldown` epochs before counting again;
+    never below min_lr. It sets the optimizer's learning-rate variable, so the compiled step
+    runs on with the new rate (no rebuild). The epoch's logs get 'lr'."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0, **kwargs):
+        super().__init__()
+        if "epsilon" in kwargs:  # Keras's former name of min_delta
+            min_delta = kwargs.pop("epsilon")
+        if kwargs:
+            raise TypeError(f"ReduceLROnPlateau: unexpected keyword arguments {sorted(kwargs)}")
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0 (got "
+                             f"factor={factor})")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'auto', 'min' or 'max', got "
+                             f"{mode!r}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, \
+            verbose
+        self.mode, self.min_delta, self.cooldown, self.min_lr = mode, min_delta, cooldown, \
+            min_lr
+        self._reset()
+
+    def _reset(self) -> None:
+        """Keras's rule: 'auto' minimizes unless the monitored name contains 'acc'."""
+        if self.mode == "min" or (self.mode == "auto" and "acc" not in self.monitor):
+            self.monitor_op = lambda a, b: np.less(a, b - self.min_delta)
+            self.best = np.inf
+        else:
+            self.monitor_op = lambda a, b: np.greater(a, b + self.min_delta)
+            self.best = -np.inf
+        self.cooldown_counter, self.wait = 0, 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        from graphc.keras import backend
+        logs = logs if logs is not None else {}
+        lr_var = learning_rate_variable(self.model, "ReduceLROnPlateau")
+        logs["lr"] = float(backend.get_value(lr_var))
+        current = logs.get(self.monitor)
+        if current is None:
+            print(f"Reduce LR on plateau conditioned on metric `{self.monitor}` which is not "
+                  f"available. Available metrics are: {','.join(logs)}", file=sys.stderr)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.monitor_op(current, self.best):
+            self.best, self.wait = current, 0
+            return
+        if self.in_cooldown():
+            return
+        self.wait += 1
+        if self.wait < self.patience:
+            return
+        old_lr = logs["lr"]
+        if old_lr > self.min_lr:
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            backend.set_value(lr_var, new_lr)
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning rate to "
+                      f"{new_lr}.")
+            self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+from graphc.keras.tensorboard import TensorBoard  # noqa: E402,F401 - a callback, its own file

@@ -10,7 +10,15 @@ import numpy as np
 from graphc import layers as tf_layers
 from graphc.ir import dtypes
 from graphc.keras import activations, backend, initializers, regularizers
-from graphc.keras.base_layer import KerasLayer, Node, layer_error, record_history
+from graphc.keras.attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
+from graphc.keras.base_layer import (
+    KerasLayer,
+    Node,
+    keras_args,
+    layer_error,
+    record_history,
+)
+from graphc.keras.layers_conv import *  # noqa: F401,F403 (tf.keras.layers names, see __all__)
 from graphc.keras.layers_extra import (  # noqa: F401 (tf.keras.layers names)
     Average,
     Bidirectional,
@@ -41,6 +49,7 @@ from graphc.keras.layers_extra import (  # noqa: F401 (tf.keras.layers names)
     multiply,
     subtract,
 )
+from graphc.keras.normalization import GroupNormalization  # noqa: F401
 from graphc.keras.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
 from graphc.layers.base import InputSpec
 from graphc.ops import array_ops as A
@@ -50,25 +59,11 @@ from graphc.ops.misc_ops import embedding_lookup
 from graphc.ops.tensor import TensorShape
 
 
-def _keras_args(kwargs: dict) -> dict:
-    """Keras spellings resolved to what graphc's layers take: activation and initializer
-    names, regularizer names."""
-    out = dict(kwargs)
-    for key, value in kwargs.items():
-        if key == "activation" and value is not None:
-            out[key] = activations.get(value)
-        elif key.endswith("_initializer"):
-            out[key] = initializers.get(value)
-        elif key.endswith("_regularizer"):
-            out[key] = regularizers.get(value)
-    return out
-
-
 # --- graphc/layers with Keras's defaults -----------------------------------------------------
 class Dense(KerasLayer, tf_layers.Dense):
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
-        super().__init__(units, **_keras_args(dict(
+        super().__init__(units, **keras_args(dict(
             activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
             bias_initializer=bias_initializer, **kwargs)))
 
@@ -77,7 +72,7 @@ class Conv1D(KerasLayer, tf_layers.Conv1D):
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  data_format="channels_last", dilation_rate=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
-        super().__init__(filters, kernel_size, **_keras_args(dict(
+        super().__init__(filters, kernel_size, **keras_args(dict(
             strides=strides, padding=padding, data_format=data_format or "channels_last",
             dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
@@ -88,7 +83,7 @@ class Conv2D(KerasLayer, tf_layers.Conv2D):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
-        super().__init__(filters, kernel_size, **_keras_args(dict(
+        super().__init__(filters, kernel_size, **keras_args(dict(
             strides=strides, padding=padding, data_format=data_format or "channels_last",
             dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
@@ -116,7 +111,7 @@ class BatchNormalization(KerasLayer, tf_layers.BatchNormalization):
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  **kwargs):
-        super().__init__(axis, **_keras_args(dict(
+        super().__init__(axis, **keras_args(dict(
             momentum=momentum, epsilon=epsilon, center=center, scale=scale,
             beta_initializer=beta_initializer, gamma_initializer=gamma_initializer,
             moving_mean_initializer=moving_mean_initializer,

@@ -67,6 +67,8 @@ def _unique(items) -> list:
 class Network(KerasLayer):
     """Functional (`Network(inputs, outputs)`) or subclassed (`call` defined) model."""
 
+    _is_model_class = True  # rebuilt from a model config, not constructor arguments
+
     def __init__(self, *args, **kwargs):
         self.__dict__["_tracked"] = []
         inputs = kwargs.pop("inputs", args[0] if args else None)
@@ -285,6 +287,30 @@ class Network(KerasLayer):
             pairs.append((p, f.get(source)))
         with self.graph_scope():
             backend.batch_set_value(pairs)
+
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None,
+             signatures=None, options=None) -> None:
+        """The whole model (architecture, weights, compile arguments, optimizer state) as
+        the directory `filepath`, a graphc saved model too (graphc/keras/saving.py)."""
+        from graphc.keras.saving import save_model
+        save_model(self, filepath, overwrite, include_optimizer, save_format, signatures,
+                   options)
+
+    def get_config(self) -> dict:
+        """The architecture as data (Keras's model config; graphc/keras/model_config.py)."""
+        from graphc.keras.model_config import model_config
+        return model_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new model of this class built (in the default graph) from get_config()."""
+        from graphc.keras.model_config import model_from_config
+        custom = {**(custom_objects or {}), cls.__name__: cls}
+        return model_from_config({"class_name": cls.__name__, "config": config}, custom)
+
+    def to_json(self, **kwargs) -> str:
+        from graphc.keras.saving import to_json
+        return to_json(self, **kwargs)
 
     def summary(self, line_length=None, positions=None, print_fn=None) -> None:
         from graphc.keras.summary import print_summary

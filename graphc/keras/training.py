@@ -22,6 +22,8 @@ from graphc.ops import array_ops as A
 from graphc.ops import math_ops as m
 from graphc.ops.control_flow_ops import group
 
+_metric_module = metrics  # compile's argument `metrics` hides the module there
+
 
 class Model(Network):
     """A functional (`Model(inputs, outputs)`) or subclassed Keras model."""
@@ -50,7 +52,8 @@ class Model(Network):
                              "a Loss object)")
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self._compiled = (losses.get(loss), list(metrics or []))
+        self._compiled = (losses.get(loss), [_metric_module.instantiate(x) for x in
+                                               metrics or []])
         self._functions = {}
         if isinstance(self.optimizer, optimizers.OptimizerV2) and self.built_graph():
             with self.graph_scope():
@@ -70,6 +73,26 @@ class Model(Network):
         loss, specs = self._compiled
         units = self.outputs[0].shape.dims[-1] if self.outputs[0].shape.dims else None
         return [metrics.resolve(spec, loss, units) for spec in specs]
+
+    @property
+    def metrics(self) -> list:
+        """The compiled Metric objects (stateful metrics; functions are not listed)."""
+        if self._compiled is None:
+            return []
+        return [x for x in self._compiled[1] if isinstance(x, metrics.Metric)]
+
+    def reset_metrics(self) -> None:
+        """Zero the state of every compiled Metric object (fit does it each epoch)."""
+        if self.outputs is None:
+            return
+        with self.graph_scope():
+            for metric in self.metrics:
+                metric.reset_states()
+
+    def _stateful(self) -> list:
+        """For each entry of metrics_names after the loss: is it a Metric object's result
+        (reported as is) rather than a mean over samples?"""
+        return [isinstance(fn, metrics.Metric) for _, fn in self._metric_fns()]
 
     # --- building the three functions ---------------------------------------------------------
     def _ensure_built(self, x_arrays) -> None:
@@ -108,6 +131,9 @@ class Model(Network):
                 if len(extra) > 1 else total + m.cast(extra[0], total.dtype)
         parts = []
         for _, fn in self._metric_fns():  # `metrics=` are unweighted in Keras
+            if isinstance(fn, metrics.Metric):  # its result after this batch's update
+                parts.append(fn(y, out))
+                continue
             values = fn(y, out)
             parts += [m.reduce_sum(values), m.cast(m.size(values), values.dtype)]
         return [y], weights, total, parts
@@ -202,10 +228,11 @@ class Model(Network):
         return input_name
 
     # --- running -----------------------------------------------------------------------------
-    def _run(self, kind, feed, on_batch=None):
+    def _run(self, kind, feed, on_batch=None, reset=True):
         """Run `kind` over the feed's batches, one compiled call each: the epoch's [loss,
-        *metrics] (train, test) or the list of output batches (predict). Metrics average
-        over samples; the loss too for arrays, over steps for datasets (as Keras)."""
+        *metrics] (train, test) or the list of output batches (predict). Metric functions
+        average over samples; the loss too for arrays, over steps for datasets (as Keras);
+        Metric objects, reset first (unless not `reset`), report their final result."""
         function, extra = None, ()
         totals, outputs, seen, steps = None, [], 0, 0
         for b, (arrays, size) in enumerate(feed.batches()):
@@ -213,6 +240,8 @@ class Model(Network):
                 ys = arrays[feed.n_x:feed.n_x + feed.n_y]
                 function, phase = self._function(kind, ys, feed.weighted)
                 extra = (np.array(True),) if phase else ()  # an array: the bound fast path
+                if kind != "predict" and reset:
+                    self.reset_metrics()
             if on_batch is not None:
                 on_batch.on_batch_begin(b, {"batch": b, "size": size})
             results = function(*arrays, *extra)
@@ -220,9 +249,7 @@ class Model(Network):
                 outputs.append(results)
                 continue
             values = self._batch_values(results)
-            scale = np.full(len(values), float(size))
-            scale[0] = 1.0 if feed.per_step else size
-            totals = np.array(values) * scale + (0.0 if totals is None else totals)
+            totals = self._accumulate(totals, values, size, feed.per_step)
             seen, steps = seen + size, steps + 1
             if on_batch is not None:
                 logs = {"batch": b, "size": size, **dict(zip(self.metrics_names, values))}
@@ -233,16 +260,32 @@ class Model(Network):
             return outputs
         if totals is None:
             raise ValueError(f"{kind}: the data gave no batch (an empty dataset or array)")
-        counts = np.full(len(totals), float(seen))
-        counts[0] = steps if feed.per_step else seen
-        return totals / counts
+        stateful = [False] + self._stateful()
+        return [t if state else t / (steps if i == 0 and feed.per_step else seen)
+                for i, (t, state) in enumerate(zip(totals, stateful))]
+
+    def _accumulate(self, totals, values, size, per_step) -> list:
+        """Running sums of the averaged entries (the loss per step or per sample, metric
+        functions per sample); a Metric object's entry is its latest result."""
+        stateful = [False] + self._stateful()
+        out = []
+        for i, (value, state) in enumerate(zip(values, stateful)):
+            scale = 1.0 if i == 0 and per_step else float(size)
+            out.append(value if state else value * scale +
+                       (0.0 if totals is None else totals[i]))
+        return out
 
     def _batch_values(self, results) -> list:
-        """[loss, metric means] of one batch from the callable's results."""
-        values = [float(results[0])]
-        parts = results[1:1 + 2 * (len(self.metrics_names) - 1)]
-        values += [float(parts[i]) / max(float(parts[i + 1]), 1.0)
-                   for i in range(0, len(parts), 2)]
+        """[loss, metric means or Metric results] of one batch from the callable's
+        results (a result of one element as a float, a longer one as an array)."""
+        values, at = [float(results[0])], 1
+        for state in self._stateful():
+            if state:
+                values.append(_reported(results[at]))
+                at += 1
+            else:
+                values.append(float(results[at]) / max(float(results[at + 1]), 1.0))
+                at += 2
         return values
 
     def _check_compiled(self) -> None:
@@ -333,10 +376,10 @@ class Model(Network):
         hooks.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             hooks.on_epoch_begin(epoch, {})
-            logs = dict(zip(self.metrics_names, map(float, self._run("train", train, hooks))))
+            logs = dict(zip(self.metrics_names, self._run("train", train, hooks)))
             if val is not None and (epoch + 1) % validation_freq == 0:
                 vmeans = self._run("test", val())
-                logs.update({"val_" + k: float(v) for k, v in zip(self.metrics_names, vmeans)})
+                logs.update({"val_" + k: v for k, v in zip(self.metrics_names, vmeans)})
             hooks.on_epoch_end(epoch, logs)
             if self.stop_training or getattr(train, "ran_out", False):
                 break
@@ -360,7 +403,7 @@ class Model(Network):
         over the batches of a Dataset (all of them, or `steps`)."""
         self._check_compiled()
         feed = self._feed("test", x, y, batch_size, steps, "steps", sample_weight)
-        means = [float(v) for v in self._run("test", feed)]
+        means = self._run("test", feed)
         return means[0] if len(means) == 1 else means
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
@@ -374,11 +417,12 @@ class Model(Network):
         return outs[0] if len(outs) == 1 else outs
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, reset_metrics=True):
-        """One training step on this batch; its loss (or [loss, *metrics])."""
-        return self._on_batch("train", x, y, sample_weight, class_weight)
+        """One training step on this batch; its loss (or [loss, *metrics]). Metric objects
+        start afresh unless reset_metrics=False (then they go on accumulating)."""
+        return self._on_batch("train", x, y, sample_weight, class_weight, reset_metrics)
 
     def test_on_batch(self, x, y, sample_weight=None, reset_metrics=True):
-        return self._on_batch("test", x, y, sample_weight)
+        return self._on_batch("test", x, y, sample_weight, None, reset_metrics)
 
     def predict_on_batch(self, x):
         xs, _, n = self._standardize(x)
@@ -386,11 +430,11 @@ class Model(Network):
         outs = self._run("predict", feed)[0]
         return outs[0] if len(outs) == 1 else outs
 
-    def _on_batch(self, kind, x, y, sample_weight=None, class_weight=None):
+    def _on_batch(self, kind, x, y, sample_weight=None, class_weight=None, reset=True):
         self._check_compiled()
         feed = self._array_feed(x, y, None, sample_weight, class_weight)
         feed.batch_size = max(feed.samples, 1)
-        means = [float(v) for v in self._run(kind, feed)]
+        means = self._run(kind, feed, reset=reset)
         return means[0] if len(means) == 1 else means
 
 
@@ -400,6 +444,12 @@ _DATASET_HINTS = {
                      "targets, sample_weights). ",
     "batch_size": "the dataset's batches set the batch size. ",
 }
+
+
+def _reported(value):
+    """A metric's result as logs carry it: a float, or an array when it has several."""
+    value = np.asarray(value)
+    return float(value) if value.size == 1 else value
 
 
 def _shown(value) -> str:

@@ -11,14 +11,15 @@ import types
 from graphc import unsupported
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops import array_ops as A
+from graphc.ops import extra_ops, nn_ops, random_ops, sampling_ops
 from graphc.ops import math_ops as M
-from graphc.ops import nn_ops, random_ops
 from graphc.ops.einsum import einsum
 from graphc.ops.gradients import add_n
 from graphc.ops.tensor import convert_to_tensor
+from graphc.runtime.run_metadata import RunMetadata, RunOptions  # noqa: F401 (tf's names)
 
 
-# --- placement and run options: accepted, no effect -------------------------------------------
+# --- placement: accepted, no effect (run options: graphc/runtime/run_metadata.py) ----
 @contextlib.contextmanager
 def device(device_name_or_function):
     """Accepted so TF1 programs run; no effect: graphc places no op on a device, the
@@ -30,43 +31,6 @@ def device(device_name_or_function):
 def container(container_name):
     """Accepted; no effect (graphc's variables live in their Session, not in containers)."""
     yield
-
-
-class _Message:
-    """A protocol-buffer-like record: fields set by keyword, unknown fields refused."""
-
-    _FIELDS: dict = {}
-
-    def __init__(self, **fields):
-        for key, default in self._FIELDS.items():
-            setattr(self, key, default() if callable(default) else default)
-        for key, value in fields.items():
-            if key not in self._FIELDS:
-                raise ValueError(f'Protocol message {type(self).__name__} has no "{key}" '
-                                 f"field (expected one of {', '.join(self._FIELDS)})")
-            setattr(self, key, value)
-
-    def __repr__(self) -> str:
-        body = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._FIELDS)
-        return f"{type(self).__name__}({body})"
-
-
-class RunOptions(_Message):
-    """TF1's RunOptions: accepted by Session.run and ignored (graphc traces nothing)."""
-
-    NO_TRACE, SOFTWARE_TRACE, HARDWARE_TRACE, FULL_TRACE = 0, 1, 2, 3
-    _FIELDS = {"trace_level": 0, "timeout_in_ms": 0, "inter_op_thread_pool": 0,
-               "output_partition_graphs": False, "report_tensor_allocations_upon_oom": False}
-
-
-class StepStats(_Message):
-    _FIELDS = {"dev_stats": list}
-
-
-class RunMetadata(_Message):
-    """TF1's RunMetadata: Session.run leaves it empty (no step stats, no partition graphs)."""
-
-    _FIELDS = {"step_stats": StepStats, "partition_graphs": list, "function_graphs": list}
 
 
 # --- compositions -----------------------------------------------------------------------------
@@ -197,12 +161,15 @@ math = _namespace("graphc.math", "tf.math", "tf.math: TF's math names over graph
     "squared_difference": squared_difference, "reduce_logsumexp": reduce_logsumexp,
     "l2_normalize": nn_ops.l2_normalize, "log_softmax": nn_ops.log_softmax,
     "softplus": nn_ops.softplus, "softsign": nn_ops.softsign,
+    "cumsum": extra_ops.cumsum, "cumprod": extra_ops.cumprod, "top_k": extra_ops.top_k,
+    "in_top_k": extra_ops.in_top_k,
 })
 
 random = _namespace("graphc.random", "tf.random", "tf.random: TF's random-number names.", {
     "normal": random_ops.random_normal, "uniform": random_ops.random_uniform,
     "truncated_normal": random_ops.truncated_normal, "set_random_seed": random_ops.set_random_seed,
     "set_seed": random_ops.set_random_seed, "get_seed": random_ops.get_seed,
+    **{n: getattr(sampling_ops, n) for n in sampling_ops.SAMPLERS},
 })
 
 __all__ = ["device", "container", "RunOptions", "RunMetadata", "squared_difference",

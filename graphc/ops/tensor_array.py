@@ -54,18 +54,24 @@ class TensorArray:
         out._buffer, out._late = None, None
         return out
 
-    def _materialize(self, shape) -> Tensor:
-        """The buffer, made now (zeros) for elements of `shape` if there is none yet."""
+    def _materialize(self, shape, like=None) -> Tensor:
+        """The buffer, made now (zeros) for elements of `shape` if there is none yet; sizes
+        unknown when the graph is built come from `like` (the element written) at run time."""
         if self._buffer is not None:
             return self._buffer
-        shape = self._element_shape if self._element_shape is not None else shape
+        if self._element_shape is not None:
+            shape, like = self._element_shape, None
+        run_shape = shape
+        if like is not None and shape is not None and any(d is None for d in shape):
+            sizes = array_ops.shape(like)
+            run_shape = [sizes[i] if d is None else d for i, d in enumerate(shape)]
         if shape is None:
             raise ValueError("TensorArray: the element shape is unknown: pass element_shape= "
                              "or write an element first")
         if self._late is not None:  # entered a while loop unwritten: the loop starts it
             self._buffer = self._late.start(self, shape)
         else:
-            self._buffer = _zeros(self.size(), shape, self.dtype)
+            self._buffer = _zeros(self.size(), run_shape, self.dtype)
         self._element_shape = tuple(shape)
         return self._buffer
 
@@ -96,7 +102,7 @@ class TensorArray:
     def write(self, index, value, name=None) -> TensorArray:
         value = convert_to_tensor(value, self.dtype)
         index = convert_to_tensor(index, dtypes.int32)
-        buffer = self._materialize(value.node.shape)
+        buffer = self._materialize(value.node.shape, like=value)
         self._check_element(value)
         return self._with(_put(buffer, index, value))
 
@@ -173,7 +179,7 @@ def _static_len(indices: Tensor, what: str) -> int:
 
 def _zeros(size, shape, dtype) -> Tensor:
     value = node_value(convert_to_tensor(size, dtypes.int32).node)
-    if value is not None and None not in shape:
+    if value is not None and all(isinstance(d, int) for d in shape):
         return array_ops.zeros([int(value)] + list(shape), dtype)
     parts = [convert_to_tensor(size, dtypes.int32)]
     parts += [convert_to_tensor(d, dtypes.int32) for d in shape]

@@ -26,6 +26,7 @@ from graphc.ir.shapes import format_shape, is_compatible
 from graphc.ops.tensor import Operation, Tensor
 from graphc.options import ConfigProto, Options, default_options, resolve_target
 from graphc.runtime.host import HostFetch, has_host_work, run_hosted
+from graphc.runtime.run_metadata import traced
 from graphc.runtime.state import RuntimeState
 from graphc.runtime.targets import make_executor
 
@@ -89,9 +90,15 @@ class Session:
 
     # --- running --------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
-        """Compute `fetches` (any nesting of lists, tuples, dicts) given `feed_dict`."""
+        """Compute `fetches` (any nesting of lists, tuples, dicts) given `feed_dict`.
+        With `run_metadata`, the run is timed into it when `options` ask for a trace
+        (graphc/runtime/run_metadata.py)."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        if run_metadata is not None:
+            return traced(lambda: self.run(fetches, feed_dict), options, run_metadata,
+                          self.target_name,
+                          len(fetches) if isinstance(fetches, (list, tuple, dict)) else 1)
         call = None if has_host_work(self.graph) else self._callable_for(fetches, feed_dict)
         if call is not None:
             return call(*feed_dict.values()) if feed_dict else call()
@@ -151,12 +158,15 @@ class Session:
             return results[0] if template is None else _rebuild(template, iter(results))
 
         def call(*values, out=None, options=None, run_metadata=None, **unknown):
-            # options and run_metadata are taken, and ignored, as by Session.run (TF1's
-            # callables pass them on); any other keyword is a mistake worth reporting
+            # options and run_metadata are taken as by Session.run (TF1's callables pass
+            # them on); any other keyword is a mistake worth reporting
             if unknown:
                 raise TypeError(f"the callable from make_callable got unexpected keyword "
                                 f"argument(s) {', '.join(map(repr, unknown))}; it accepts "
                                 "out=, options= and run_metadata=")
+            if run_metadata is not None:
+                return traced(lambda: call(*values, out=out), options, run_metadata,
+                              self.target_name, len(unique))
             outs = None
             if out is not None:
                 outs = (out,) if type(out) is np.ndarray else out
@@ -234,7 +244,7 @@ class Session:
             if len(values) != len(keys):
                 raise TypeError(f"this callable takes {len(keys)} feed values (one per "
                                 f"feed_list entry), got {len(values)}")
-            return self.run(fetches, dict(zip(keys, values)))
+            return self.run(fetches, dict(zip(keys, values)), options, run_metadata)
         return call
 
     def _overlap_error(self, targets, k: int, m: int) -> ValueError:
@@ -363,7 +373,10 @@ class Session:
             raise RuntimeError("Attempted to use a closed Session.")
         arr = convert_feed(variable.handle, value, what="load into variable")
         with self._lock:
-            self._state.variables[variable.handle.node] = np.array(arr, copy=True)
+            # C order: compiled code reads a variable's buffer row-major, so a transposed
+            # or sliced array must be laid out afresh, not copied as it lies (order='K')
+            self._state.variables[variable.handle.node] = np.array(arr, copy=True,
+                                                                   order="C")
 
 
 class InteractiveSession(Session):

@@ -17,11 +17,11 @@ from graphc.tools.fuzz import CONFIGS, FuzzReport, Mismatch, fuzz
 
 DESCRIPTION = """Generate random graphs over graphc's primitive table (matmuls with every
 transpose, shared operands and sums of products, broadcasts, reductions over several axes,
-views and data movement, gathers, casts, integer and bool ops, row ops), fetch their values
-and the gradients of a scalar loss with respect to every float input (second derivatives
-for about a third of them), and compare the reference target with each compiled
-configuration. Each mismatch is minimized and printed as a graphc program that reproduces
-it; program i of a run is drawn from seed SEED + i."""
+views and data movement, gathers, casts, integer and bool ops, row ops, scans, n-d gathers
+and scatters, top_k), fetch their values and the gradients of a scalar loss with respect to
+every float input (second derivatives for about a third of them), and compare the reference
+target with each compiled configuration. Each mismatch is minimized and printed as a graphc
+program that reproduces it; program i of a run is drawn from seed SEED + i."""
 
 
 def add_fuzz_parser(subparsers) -> None:

@@ -14,8 +14,10 @@ integer and bool arithmetic, comparisons, select, casts, reductions over one or 
 axes, views and data movement (reshape, transpose, expand/squeeze, slice, strided slice,
 reverse, concat, stack, split, tile, pad, broadcast_to, gather, one_hot), matmuls with every
 transpose combination, shared operands (a @ a^T), batches, sums of products, row ops
-(softmax, log_softmax) and activations. Then a scalar loss over the float outputs and its
-gradients with respect to every float input, and for a share of programs second derivatives.
+(softmax, log_softmax) and activations, and the compositions of extra_ops (cumsum, cumprod,
+gather_nd, scatter_nd, tensor_scatter_nd_add, top_k, in_top_k: fuzz_ops_extra). Then a
+scalar loss over the float outputs and its gradients with respect to every float input, and
+for a share of programs second derivatives.
 """
 
 from __future__ import annotations

@@ -234,9 +234,22 @@ def test_run_options_and_metadata_are_accepted_by_session_run():
     options = RunOptions(trace_level=RunOptions.FULL_TRACE)
     metadata = RunMetadata()
     assert (RunOptions.NO_TRACE, RunOptions.FULL_TRACE) == (0, 3)
+    x = tf.placeholder(tf.float32, [])
     with tf.Session() as sess:
-        assert sess.run(tf.constant(1.0) + 1.0, options=options, run_metadata=metadata) == 2.0
-    assert metadata.step_stats.dev_stats == [] and metadata.partition_graphs == []
+        assert sess.run(x + 1.0, {x: 1.0}, options=options, run_metadata=metadata) == 2.0
+        (device,) = metadata.step_stats.dev_stats
+        (stats,) = device.node_stats
+        assert device.device == "/job:localhost/replica:0/task:0/device:CPU:0"
+        assert stats.node_name == "graphc_run" and stats.all_end_rel_micros > 0
+        assert stats.all_start_micros > 1.7e15  # microseconds since the epoch
+        assert metadata.partition_graphs == [] and metadata.cost_graph.node == []
+        sess.run(x + 1.0, {x: 1.0}, run_metadata=metadata)  # no trace asked: cleared
+        assert metadata.step_stats.dev_stats == []
+        call = sess.make_callable(x + 1.0, [x])
+        assert call(2.0, options=options, run_metadata=metadata) == 3.0
+        assert len(metadata.step_stats.dev_stats) == 1
+        with pytest.raises(TypeError, match="run_metadata must be a tf.RunMetadata"):
+            sess.run(x, {x: 1.0}, run_metadata={})
     with pytest.raises(ValueError, match=r'Protocol message RunOptions has no "trace" field '
                        r"\(expected one of trace_level, "):
         RunOptions(trace=1)
@@ -255,9 +268,9 @@ def test_math_and_random_namespaces_map_to_graphc_functions():
 
 def test_namespaces_refuse_names_graphc_lacks():
     with pytest.raises(UnsupportedAPIError, match=r"module 'graphc\.math' has no attribute "
-                       r"'top_k': .*tf\.math\.top_k.*docs/api-coverage\.md"):
-        misc_ops.math.top_k  # noqa: B018
+                       r"'bessel_i0e': .*tf\.math\.bessel_i0e.*docs/api-coverage\.md"):
+        misc_ops.math.bessel_i0e  # noqa: B018
     with pytest.raises(UnsupportedAPIError, match=r"did you mean tf\.math\.reduce_sum\?"):
         misc_ops.math.reduce_summ  # noqa: B018
     assert not hasattr(misc_ops.random, "shuffle")
-    assert getattr(misc_ops.math, "cumsum", None) is None
+    assert getattr(misc_ops.math, "bessel_i0e", None) is None

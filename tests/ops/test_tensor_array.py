@@ -136,3 +136,12 @@ def test_errors_when_the_graph_is_built():
     with pytest.raises(ValueError, match="map_fn: every element of elems must have at least "
                                          "one dimension"):
         tf.map_fn(lambda v: v, tf.constant(1.0))
+
+
+def test_write_of_an_element_whose_size_is_known_only_at_run_time():
+    """The buffer takes the written element's run-time size; unwritten rows are zeros."""
+    x = tf.placeholder(tf.int32, [None])
+    stacked = tf.TensorArray(tf.int32, size=3).write(1, x).stack()
+    with tf.Session() as sess:
+        np.testing.assert_array_equal(sess.run(stacked, {x: [4, 5, 6, 7]}),
+                                      [[0, 0, 0, 0], [4, 5, 6, 7], [0, 0, 0, 0]])

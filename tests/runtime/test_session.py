@@ -146,6 +146,20 @@ def test_variable_load_and_eval():
         np.testing.assert_array_equal(sess.run(v * 2.0), [6.0, 8.0])
 
 
+@pytest.mark.parametrize("layout", ["transposed", "strided"])
+def test_variable_load_of_a_non_contiguous_array_keeps_its_values(layout):
+    """A transposed (Fortran-ordered) or strided array loads its values, not its memory:
+    compiled kernels read the variable's buffer row-major."""
+    base = np.arange(24, dtype=np.float32).reshape(6, 4)
+    value = base[:3, :4].T.copy(order="F") if layout == "transposed" else base[::2, 1:4]
+    v = tf.Variable(tf.zeros(value.shape))
+    with tf.Session() as sess:
+        v.load(value, sess)
+        np.testing.assert_array_equal(sess.run(v), value)
+        np.testing.assert_array_equal(sess.run(tf.matmul(v, tf.ones([3, 1]))),
+                                      value @ np.ones((3, 1), np.float32))
+
+
 def test_session_with_explicit_graph():
     g = tf.Graph()
     with g.as_default():

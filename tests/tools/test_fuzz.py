@@ -68,7 +68,8 @@ def test_the_generator_covers_the_primitive_families():
                  "broadcast_to", "cast", "where", "floordiv", "mod", "nn.softmax",
                  "nn.log_softmax", "gradients", "one_hot", "reduce_any", "exp", "log",
                  "nn.convolution", "nn.depthwise_conv2d", "nn.conv2d_transpose",
-                 "nn.max_pool", "nn.avg_pool"):
+                 "nn.max_pool", "nn.avg_pool", "cumsum", "cumprod", "gather_nd",
+                 "scatter_nd", "tensor_scatter_nd_add", "nn.top_k", "nn.in_top_k"):
         assert name in fns, name
 
 
@@ -82,6 +83,23 @@ def test_the_generator_differentiates_through_convolutions_and_pooling():
                 for name in through:
                     through[name] += name in upstream
     assert all(n >= 2 for n in through.values()), through
+
+
+def test_the_generator_differentiates_through_scans_nd_indexing_and_top_k():
+    through = {"cumsum": 0, "cumprod": 0, "gather_nd": 0, "scatter_nd": 0,
+               "tensor_scatter_nd_add": 0, "nn.top_k": 0}
+    top_k_indices = 0
+    for p in _programs(150):
+        for i, v in enumerate(p.values):
+            if isinstance(v, Input):
+                continue
+            if v.fn == "gradients":
+                upstream = {_fn(p, j) for j in p.reachable([i])}
+                for name in through:
+                    through[name] += name in upstream
+            top_k_indices += v.fn == "nn.top_k" and v.pick == 1 and i in p.outputs
+    assert all(n >= 2 for n in through.values()) and top_k_indices >= 2, \
+        (through, top_k_indices)
 
 
 def test_close_is_exact_for_ints_and_scaled_for_floats():

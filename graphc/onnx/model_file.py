@@ -1,0 +1,187 @@
+"""Reading an ONNX model, and what it declares about its tensors.
+
+`read_model` accepts a path, bytes or a ModelProto and refuses, with the reason, anything
+that is not a complete model: a truncated or corrupt file, a model without a graph, a
+tensor whose external data file is missing. `declared_types` gathers the element types and
+shapes the model states (graph inputs, outputs and value_info, in subgraphs too) next to
+what onnx's own shape inference adds; the importer checks graphc's shapes against the
+first and uses both to fill in what graphc cannot see (a reshape to a computed shape).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from graphc.onnx.errors import ModelFileError
+
+
+def require_onnx():
+    """The onnx package, or an ImportError that names the extra to install."""
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("graphc.onnx needs the onnx package: pip install graphc[onnx]") \
+            from None
+    return onnx
+
+
+def read_model(model, base_dir: Optional[str] = None):
+    """A ModelProto with its external data loaded, from a path, bytes or a ModelProto."""
+    onnx = require_onnx()
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+        if base_dir is not None:
+            _load_external(proto, base_dir, "the model")
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        proto = _parse(onnx, bytes(model), "the model bytes")
+        if base_dir is not None:
+            _load_external(proto, base_dir, "the model bytes")
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ModelFileError(f"no ONNX model file at {path!r}")
+        with open(path, "rb") as f:
+            proto = _parse(onnx, f.read(), repr(path))
+        _load_external(proto, base_dir or os.path.dirname(os.path.abspath(path)), repr(path))
+    else:
+        raise TypeError(f"expected an ONNX model as a path, bytes or onnx.ModelProto, got "
+                        f"{type(model).__name__}")
+    _check_complete(proto)
+    if len(proto.functions):
+        from onnx import inliner
+        proto = inliner.inline_local_functions(proto)
+    return proto
+
+
+def _parse(onnx, data: bytes, what: str):
+    from google.protobuf.message import DecodeError
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise ModelFileError(f"cannot read {what} as an ONNX model: the data is truncated or "
+                             f"not an ONNX protobuf ({e})") from None
+    if not proto.HasField("graph"):
+        raise ModelFileError(f"{what} is not an ONNX model: it has no graph (an empty, "
+                             "truncated or unrelated file)")
+    return proto
+
+
+def _load_external(proto, base_dir: str, what: str) -> None:
+    from onnx import external_data_helper as ext
+    tensors = [t for t in _all_tensors(proto.graph) if ext.uses_external_data(t)]
+    for tensor in tensors:
+        try:
+            ext.load_external_data_for_tensor(tensor, base_dir)
+        except (OSError, ValueError) as e:
+            raise ModelFileError(f"{what}: cannot load the external data of tensor "
+                                 f"'{tensor.name}' from {base_dir!r}: {e}") from None
+        ext.remove_external_data_field(tensor, "location")
+        tensor.data_location = 0  # DEFAULT: the data is in the proto now
+
+
+def _all_tensors(graph):
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for g in subgraphs_of(attr):
+                yield from _all_tensors(g)
+
+
+def subgraphs_of(attr) -> list:
+    out = [attr.g] if attr.HasField("g") else []
+    return out + list(attr.graphs)
+
+
+def _check_complete(proto) -> None:
+    """Structural checks a truncated file is likely to fail: every node input and graph
+    output is produced somewhere, every initializer's data is all there."""
+    from onnx import external_data_helper as ext
+    graph = proto.graph
+    if not graph.output:
+        raise ModelFileError("the model's graph has no outputs (a truncated or empty file?)")
+    for tensor in _all_tensors(graph):
+        if ext.uses_external_data(tensor):
+            raise ModelFileError(f"tensor '{tensor.name}' keeps its data in an external file; "
+                                 "load the model from its path (or pass base_dir=) so graphc "
+                                 "can find it")
+        _check_tensor_size(tensor)
+    _check_produced(graph, set())
+
+
+def _check_tensor_size(tensor) -> None:
+    from onnx import numpy_helper
+    try:
+        numpy_helper.to_array(tensor)
+    except Exception as e:  # numpy's reshape of a short buffer: a truncated initializer
+        raise ModelFileError(f"tensor '{tensor.name}' does not hold the {list(tensor.dims)} "
+                             f"elements it declares (a truncated or corrupt file?): {e}") \
+            from None
+
+
+def _check_produced(graph, outer: set) -> None:
+    known = set(outer) | {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    known |= {t.values.name for t in graph.sparse_initializer}
+    produced = set()
+    for node in graph.node:
+        produced.update(o for o in node.output if o)
+    for node in graph.node:
+        for attr in node.attribute:
+            for g in subgraphs_of(attr):
+                _check_produced(g, known | produced)
+        missing = [x for x in node.input if x and x not in known and x not in produced]
+        if missing:
+            raise ModelFileError(f"node '{node.name or node.op_type}' ({node.op_type}) reads "
+                                 f"{missing}, which nothing in the model produces (a truncated "
+                                 "or corrupt file?)")
+    missing = [o.name for o in graph.output if o.name not in known | produced]
+    if missing:
+        raise ModelFileError(f"the graph's outputs {missing} are not produced by any node "
+                             "(a truncated or corrupt file?)")
+
+
+# --- what the model says about its tensors --------------------------------------------------
+def tensor_type(value_info):
+    """(element type, dims or None) of a ValueInfoProto holding a tensor; dims are ints,
+    None for a symbolic or unknown dim. (0, None) for a non-tensor or untyped value."""
+    t = value_info.type
+    if not t.HasField("tensor_type"):
+        return 0, None
+    tt = t.tensor_type
+    if not tt.HasField("shape"):
+        return tt.elem_type, None
+    dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
+    return tt.elem_type, dims
+
+
+def is_tensor_value(value_info) -> bool:
+    return value_info.type.HasField("tensor_type") or not value_info.type.ListFields()
+
+
+def declared_types(graph, into: Optional[dict] = None) -> dict:
+    """name -> (element type, dims) for every value the graph (and its subgraphs) declares."""
+    out = {} if into is None else into
+    for t in graph.initializer:
+        out[t.name] = (t.data_type, tuple(t.dims))
+    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if vi.type.HasField("tensor_type"):
+            out[vi.name] = tensor_type(vi)
+    for node in graph.node:
+        for attr in node.attribute:
+            for g in subgraphs_of(attr):
+                declared_types(g, out)
+    return out
+
+
+def inferred_types(proto) -> dict:
+    """name -> (element type, dims) after onnx's shape inference (empty if it fails)."""
+    from onnx import shape_inference
+    try:
+        inferred = shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+    except Exception:  # inference is a help, not a requirement: the importer checks anyway
+        return {}
+    return declared_types(inferred.graph)

@@ -1,0 +1,242 @@
+"""Elementwise ONNX ops: arithmetic, math functions, comparisons, logic, Cast, Clip, Where.
+
+ONNX broadcasts numpy-style from opset 7; opset 6's `broadcast`/`axis` attributes (B's dims
+aligned at A's axis `axis`) are honoured. Integer Div truncates toward zero (C), Mod
+follows the divisor's sign unless fmod=1 (then the dividend's, as C's fmod).
+"""
+
+from __future__ import annotations
+
+from graphc.ir import dtypes
+from graphc.onnx.registry import converter, graphc_dtype, one_of, onnx_type_name
+from graphc.ops import array_ops as A
+from graphc.ops import math_ops as M
+from graphc.ops.tensor import cast, make_tensor
+
+
+def _legacy_broadcast(ctx, a, b):
+    """Opset < 7: B broadcasts onto A only with broadcast=1, aligned at `axis` if given."""
+    if ctx.opset >= 7 or not ctx.attr("broadcast", 0) or not ctx.has_attr("axis"):
+        return a, b
+    axis = int(ctx.attr("axis"))
+    ra, rb = a.node.rank, b.node.rank
+    axis = axis + ra if axis < 0 else axis
+    shape = [1] * axis + list(b.node.shape) + [1] * (ra - axis - rb)
+    return a, A.reshape(b, [-1 if d is None else d for d in shape])
+
+
+def _binary(op_name):
+    def convert(ctx):
+        a, b = _legacy_broadcast(ctx, ctx.input(0), ctx.input(1))
+        return [make_tensor(op_name, (a, b), name=op_name)]
+    return convert
+
+
+for _onnx, _prim in [("Add", "add"), ("Sub", "sub"), ("Mul", "mul"),
+                     ("Equal", "equal"), ("Greater", "greater"), ("Less", "less"),
+                     ("GreaterOrEqual", "greater_equal"), ("LessOrEqual", "less_equal"),
+                     ("And", "logical_and"), ("Or", "logical_or"), ("Xor", "logical_xor")]:
+    converter(_onnx)(_binary(_prim))
+
+
+@converter("Div")
+def _div(ctx):
+    a, b = _legacy_broadcast(ctx, ctx.input(0), ctx.input(1))
+    if a.dtype.kind == "f":
+        return [make_tensor("div", (a, b), name="div")]
+    # C division truncates toward zero: floor, plus one where a remainder and signs differ
+    q, r = M.floordiv(a, b), M.mod(a, b)
+    adjust = M.logical_and(M.not_equal(r, 0), M.not_equal(M.less(a, 0), M.less(b, 0)))
+    return [q + cast(adjust, a.dtype)]
+
+
+@converter("Mod", check=lambda n: one_of("fmod", (0, 1), n))
+def _mod(ctx):
+    a, b = ctx.input(0), ctx.input(1)
+    if not ctx.attr("fmod", 0):  # the sign of the divisor, as numpy's mod and Python's %
+        return [M.mod(a, b)]
+    # C fmod: the remainder of |a| by |b|, with the sign of a
+    r = M.mod(M.abs(a), M.abs(b))
+    return [M.where(M.less(a, 0), M.negative(r), r)]
+
+
+@converter("Pow")
+def _pow(ctx):
+    a, b = _legacy_broadcast(ctx, ctx.input(0), ctx.input(1))
+    if a.dtype is b.dtype:
+        return [M.pow(a, b)]
+    if a.dtype.kind == "f":
+        return [M.pow(a, cast(b, a.dtype))]
+    # an integer base to a float power: computed in float64, truncated back (as numpy)
+    return [cast(M.pow(cast(a, dtypes.float64), cast(b, dtypes.float64)), a.dtype)]
+
+
+def _variadic(op_name):
+    def convert(ctx):
+        xs = ctx.inputs()
+        out = xs[0]
+        for x in xs[1:]:
+            out = make_tensor(op_name, (out, x), name=op_name)
+        return [A.identity(out) if len(xs) == 1 else out]
+    return convert
+
+
+converter("Sum")(_variadic("add"))
+converter("Max")(_variadic("maximum"))
+converter("Min")(_variadic("minimum"))
+
+
+@converter("Mean")
+def _mean(ctx):
+    xs = ctx.inputs()
+    total = _variadic("add")(ctx)[0]
+    return [M.truediv(total, ctx.scalar(len(xs), xs[0]))]
+
+
+# --- unary ------------------------------------------------------------------------------
+def _unary(fn):
+    def convert(ctx):
+        return [fn(ctx.input(0))]
+    return convert
+
+
+_UNARY = {
+    "Abs": M.abs, "Neg": M.negative, "Sign": M.sign, "Reciprocal": M.reciprocal,
+    "Sqrt": M.sqrt, "Exp": M.exp, "Log": M.log, "Sin": M.sin, "Cos": M.cos,
+    "Tanh": M.tanh, "Sigmoid": M.sigmoid, "Erf": M.erf, "Floor": M.floor, "Ceil": M.ceil,
+    "Round": M.round, "Not": M.logical_not, "IsNaN": M.is_nan,
+    "Tan": lambda x: M.sin(x) / M.cos(x),
+    "Atan": lambda x: M.atan2(x, A.ones_like(x)),
+    # asin = atan2(x, sqrt(1 - x^2)), acos = atan2(sqrt(1 - x^2), x): exact at +-1
+    "Asin": lambda x: M.atan2(x, M.sqrt((1.0 - x) * (1.0 + x))),
+    "Acos": lambda x: M.atan2(M.sqrt((1.0 - x) * (1.0 + x)), x),
+    "Sinh": lambda x: (M.exp(x) - M.exp(-x)) * 0.5,
+    "Cosh": lambda x: (M.exp(x) + M.exp(-x)) * 0.5,
+    # asinh = sign(x) log(|x| + sqrt(x^2 + 1)): the odd form keeps large negatives accurate
+    "Asinh": lambda x: M.sign(x) * M.log(M.abs(x) + M.sqrt(x * x + 1.0)),
+    "Acosh": lambda x: M.log(x + M.sqrt((x - 1.0) * (x + 1.0))),
+    "Atanh": lambda x: 0.5 * M.log((1.0 + x) / (1.0 - x)),
+}
+for _onnx, _fn in _UNARY.items():
+    converter(_onnx)(_unary(_fn))
+
+
+@converter("Identity")
+def _identity(ctx):
+    return [A.identity(ctx.input(0))]
+
+
+@converter("IsInf")
+def _is_inf(ctx):
+    x = ctx.input(0)
+    inf = M.is_inf(x)
+    pos, neg = ctx.attr("detect_positive", 1), ctx.attr("detect_negative", 1)
+    if pos and neg:
+        return [inf]
+    if not pos and not neg:
+        return [A.zeros_like(x, dtype=dtypes.bool_)]
+    side = M.greater(x, 0) if pos else M.less(x, 0)
+    return [M.logical_and(inf, side)]
+
+
+@converter("Where")
+def _where(ctx):
+    return [M.where(ctx.input(0), ctx.input(1), ctx.input(2))]
+
+
+# --- Cast and Clip --------------------------------------------------------------------------
+def _cast_check(node):
+    to = node.attr("to")
+    if to is not None and graphc_dtype(to) is None:
+        return f"Cast to {onnx_type_name(to)}: graphc has no such element type"
+    return None
+
+
+@converter("Cast", check=_cast_check)
+def _cast(ctx):
+    return [A.identity(cast(ctx.input(0), graphc_dtype(ctx.attr("to"))))]
+
+
+@converter("CastLike")
+def _cast_like(ctx):
+    return [A.identity(cast(ctx.input(0), ctx.input(1).dtype))]
+
+
+@converter("Clip")
+def _clip(ctx):
+    x = ctx.input(0)
+    if ctx.opset < 11:
+        lo, hi = ctx.attr("min"), ctx.attr("max")
+        lo = None if lo is None else ctx.scalar(lo, x)
+        hi = None if hi is None else ctx.scalar(hi, x)
+    else:
+        lo, hi = ctx.input(1), ctx.input(2)
+    out = x
+    if lo is not None:
+        out = M.maximum(out, lo)
+    if hi is not None:
+        out = M.minimum(out, hi)
+    return [A.identity(out) if out is x else out]
+
+
+# --- bit operations -------------------------------------------------------------------------
+def _bits(ctx, i: int) -> tuple:
+    """(bits, signed) of input i's ONNX integer type."""
+    from graphc.onnx.registry import NARROW
+    elem = ctx.input_type(i)
+    if elem in NARROW:
+        return NARROW[elem][1], NARROW[elem][2]
+    return {6: (32, True), 7: (64, True)}.get(elem, (None, None))
+
+
+@converter("BitShift", check=lambda n: one_of("direction", ("LEFT", "RIGHT"), n))
+def _bit_shift(ctx):
+    """Shifts as products and floor divisions by powers of two, in int64 (a left shift's
+    overflow is wrapped back into the type). An amount outside [0, bits) gives the
+    full-width result: 0, or -1 for a right shift of a negative value (numpy's rule)."""
+    x, y = ctx.input(0), ctx.input(1)
+    bits, _ = _bits(ctx, 0)
+    if bits is None:
+        ctx.fail("BitShift needs an integer input of known type")
+    wide, amount = cast(x, dtypes.int64), cast(y, dtypes.int64)
+    zero, one = A.zeros_like(wide), A.ones_like(wide)
+    valid = M.logical_and(M.greater_equal(amount, 0), M.less(amount, min(bits, 63)))
+    factor = M.pow(2 * one, M.where(valid, amount, zero))
+    if ctx.attr("direction") == "LEFT":
+        out = M.where(valid, wide * factor, zero)
+        if bits == 64:  # x << 63 keeps only x's lowest bit, as the sign bit
+            top = M.where(M.equal(M.mod(wide, 2), 1), ctx.scalar(-(2 ** 63), wide), zero)
+            out = M.where(M.equal(amount, 63), top, out)
+    else:
+        fill = M.where(M.less(wide, 0), -one, zero)
+        out = M.where(valid, M.floordiv(wide, factor), fill)
+    return [cast(out, x.dtype)]
+
+
+def _bitwise(combine):
+    """A bitwise op from its bits: bit i of x is floor(x / 2^i) mod 2, the top bit of a
+    signed type is x < 0 and weighs -2^(bits-1) (two's complement)."""
+    def convert(ctx):
+        xs = ctx.inputs()
+        bits, signed = _bits(ctx, 0)
+        if bits is None:
+            ctx.fail(f"{ctx.node.op_type} needs an integer input of known type")
+        out = None
+        for i in range(bits):
+            if signed and i == bits - 1:
+                one = [cast(M.less(x, 0), x.dtype) for x in xs]
+                weight = -(2 ** i)
+            else:
+                one = [M.mod(M.floordiv(x, ctx.scalar(2 ** i, x)), ctx.scalar(2, x))
+                       for x in xs]
+                weight = 2 ** i
+            term = combine(*one) * ctx.scalar(weight, xs[0])
+            out = term if out is None else out + term
+        return [out]
+    return convert
+
+
+converter("BitwiseAnd")(_bitwise(lambda a, b: a * b))
+converter("BitwiseOr")(_bitwise(lambda a, b: a + b - a * b))
+converter("BitwiseXor")(_bitwise(lambda a, b: M.mod(a + b, 2)))
+converter("BitwiseNot")(_bitwise(lambda a: 1 - a))

@@ -1,0 +1,93 @@
+"""The ONNX ops graphc does not support, each with its reason: the one reviewed list the
+conformance run (graphc/onnx/conformance.py) skips cases by. Every op the installed onnx
+package defines is either supported (graphc.onnx.supported_ops()) or listed here;
+tests/onnx/test_conformance.py checks that, so a new onnx release cannot add an op that
+is silently neither. Keys are op types, prefixed with their domain outside the default one.
+
+SKIPPED_CASES names single node test cases of supported ops whose expected values come
+from random draws graphc cannot reproduce.
+"""
+
+_RANDOM = ("draws random numbers: graphc's generator is not onnx's, so the values cannot "
+           "match")
+_SEQUENCE = "works on sequence values (lists of tensors); graphc's values are tensors"
+_OPTIONAL = "works on optional values; graphc's values are tensors"
+_STRINGS = "works on strings; graphc's tensors hold numbers"
+_DYNAMIC = ("its output's shape depends on the input's values; graphc's shapes are fixed "
+            "when the model is imported")
+_ML = "ONNX-ML classical machine learning op (trees, SVMs, encoders), outside graphc's scope"
+_TRAINING = "training op (optimizer step or gradient); graphc imports inference graphs"
+
+SKIPPED = {
+    "Bernoulli": _RANDOM,
+    "Multinomial": _RANDOM,
+    "RandomNormal": _RANDOM,
+    "RandomNormalLike": _RANDOM,
+    "RandomUniform": _RANDOM,
+    "RandomUniformLike": _RANDOM,
+    "BitCast": "reinterprets the bits of one element type as another; graphc has no such "
+               "primitive",
+    "ConcatFromSequence": _SEQUENCE,
+    "SequenceAt": _SEQUENCE,
+    "SequenceConstruct": _SEQUENCE,
+    "SequenceEmpty": _SEQUENCE,
+    "SequenceErase": _SEQUENCE,
+    "SequenceInsert": _SEQUENCE,
+    "SequenceLength": _SEQUENCE,
+    "SequenceMap": _SEQUENCE,
+    "SplitToSequence": _SEQUENCE,
+    "Optional": _OPTIONAL,
+    "OptionalGetElement": _OPTIONAL,
+    "OptionalHasElement": _OPTIONAL,
+    "DFT": "not implemented yet (complex spectra as a trailing axis of 2)",
+    "STFT": "not implemented yet (complex spectra as a trailing axis of 2)",
+    "MelWeightMatrix": "not implemented yet",
+    "Det": "needs a matrix factorization; graphc has no linear-algebra decompositions",
+    "DeformConv": "samples at input-dependent offsets; not implemented",
+    "GridSample": "samples at input-dependent coordinates; not implemented",
+    "RoiAlign": "samples regions at input-dependent coordinates; not implemented",
+    "MaxRoiPool": "pools regions at input-dependent coordinates; not implemented",
+    "ImageDecoder": "decodes image files (JPEG, PNG...); graphc has no codecs",
+    "NonMaxSuppression": _DYNAMIC,
+    "NonZero": _DYNAMIC,
+    "Unique": _DYNAMIC,
+    "RegexFullMatch": _STRINGS,
+    "StringConcat": _STRINGS,
+    "StringNormalizer": _STRINGS,
+    "StringSplit": _STRINGS,
+    "TfIdfVectorizer": "counts token n-grams into a vocabulary; text processing is outside "
+                       "graphc's scope",
+    **{f"ai.onnx.ml:{op}": _ML for op in (
+        "ArrayFeatureExtractor", "Binarizer", "CastMap", "CategoryMapper", "DictVectorizer",
+        "FeatureVectorizer", "Imputer", "LabelEncoder", "LinearClassifier", "LinearRegressor",
+        "Normalizer", "OneHotEncoder", "SVMClassifier", "SVMRegressor", "Scaler",
+        "TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap")},
+    **{f"ai.onnx.preview.training:{op}": _TRAINING for op in (
+        "Adagrad", "Adam", "Gradient", "Momentum")},
+}
+
+SKIPPED_CASES = {
+    name: "Dropout in training mode with a ratio above 0 " + _RANDOM
+    for name in ("test_training_dropout", "test_training_dropout_default",
+                 "test_training_dropout_mask", "test_training_dropout_default_mask")
+}
+
+# Element types graphc does not compute in: a case whose model holds a value of one of
+# them is skipped (the importer refuses the model, naming the type and the node).
+_FLOAT8 = "8-bit float format; graphc computes in float16/32/64"
+SKIPPED_TYPES = {
+    "bfloat16": "bfloat16; graphc computes in float16/32/64",
+    "float8e4m3fn": _FLOAT8, "float8e4m3fnuz": _FLOAT8, "float8e5m2": _FLOAT8,
+    "float8e5m2fnuz": _FLOAT8, "float8e8m0": _FLOAT8,
+    "float4e2m1": "4-bit float format; graphc computes in float16/32/64",
+    "int4": "4-bit integers; graphc carries integers of 8 bits and more",
+    "uint4": "4-bit integers; graphc carries integers of 8 bits and more",
+    "int2": "2-bit integers; graphc carries integers of 8 bits and more",
+    "uint2": "2-bit integers; graphc carries integers of 8 bits and more",
+    "uint64": "uint64 values past 2^63 do not fit graphc's int64",
+    "string": "strings; graphc's tensors hold numbers",
+    "complex64": "complex numbers; graphc's tensors are real",
+    "complex128": "complex numbers; graphc's tensors are real",
+    "sequence": _SEQUENCE,
+    "optional": _OPTIONAL,
+}
