@@ -1,7 +1,7 @@
 """The ONNX ops graphc does not support, each with its reason: the one reviewed list the
 conformance run (graphc/onnx/conformance.py) skips cases by. Every op the installed onnx
 package defines is either supported (graphc.onnx.supported_ops()) or listed here;
-tests/onnx/test_conformance.py checks that, so a new onnx release cannot add an op that
+tests/onnx/test_onnx_conformance.py checks that, so a new onnx release cannot add an op that
 is silently neither. Keys are op types, prefixed with their domain outside the default one.
 
 SKIPPED_CASES names single node test cases of supported ops whose expected values come
