@@ -9,6 +9,7 @@ from graphc.keras import (  # noqa: F401
     activations,
     backend,
     callbacks,
+    constraints,
     datasets,
     initializers,
     layers,

@@ -21,7 +21,7 @@ import weakref
 from graphc.errors import ShapeError, user_location
 from graphc.framework.graph import get_default_graph
 from graphc.ir import dtypes
-from graphc.keras import activations, backend, initializers, regularizers
+from graphc.keras import activations, backend, constraints, initializers, regularizers
 from graphc.keras.layer_config import argument_config, layer_from_entry, register
 from graphc.layers.base import Layer
 from graphc.ops import array_ops as A
@@ -77,6 +77,8 @@ def keras_args(kwargs: dict) -> dict:
             out[key] = initializers.get(value)
         elif key.endswith("_regularizer"):
             out[key] = regularizers.get(value)
+        elif key.endswith("_constraint"):
+            out[key] = constraints.get(value)
         elif key == "data_format" and value is None:
             out[key] = backend.image_data_format()
     return out

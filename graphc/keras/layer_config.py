@@ -108,10 +108,10 @@ def layer_entry(layer) -> dict:
 
 
 def _known_classes() -> dict:
-    from graphc.keras import initializers, regularizers
+    from graphc.keras import constraints, initializers, regularizers
     from graphc.ops import init_ops
     found = {}
-    for module in (init_ops, initializers, regularizers):
+    for module in (init_ops, initializers, regularizers, constraints):
         found.update({k: v for k, v in vars(module).items() if isinstance(v, type)})
     found.update(KERAS_CLASSES)
     return found

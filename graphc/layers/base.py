@@ -240,7 +240,8 @@ class Layer:
                    synchronization=None, aggregation=None, **kwargs):
         """The variable `<layer scope>/<name>`: created, or the existing one when the layer
         is built or reuses; a regularizer's penalty is added once, for a new variable.
-        Constraints are kept on the layer (graphc's optimizers do not apply them)."""
+        A constraint becomes the variable's: tf.train's optimizers apply it after each
+        update, as TF1's do."""
         for key in kwargs:
             if key not in ("experimental_autocast", "getter"):
                 raise TypeError(f"add_weight: unknown keyword argument {key!r}")
@@ -253,7 +254,8 @@ class Layer:
         with self._in_scope(self.built or self._reuse):
             with graph.name_scope(self._name_scope):
                 variable = get_variable(name, shape, dtype=dtype, initializer=initializer,
-                                        trainable=trainable and self.trainable)
+                                        trainable=trainable and self.trainable,
+                                        constraint=constraint)
                 if regularizer is not None and id(variable) not in existing:
                     with graph.name_scope(f"{name}/Regularizer"):
                         self.add_loss(regularizer(variable))

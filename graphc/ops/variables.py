@@ -44,6 +44,10 @@ class Variable:
                  use_resource=None, synchronization=None, aggregation=None, shape=None):
         if initial_value is None:
             raise ValueError("initial_value must be specified")
+        if constraint is not None and not callable(constraint):
+            raise ValueError(f"the constraint of variable '{name}' must be callable, got "
+                             f"{constraint!r}")
+        self._constraint = constraint  # applied by tf.train's optimizers after each update
         graph = get_default_graph()
         self.graph = graph
         self.trainable = bool(trainable)
@@ -74,6 +78,11 @@ class Variable:
             graph.add_to_collection(key, self)
 
     # --- identity --------------------------------------------------------------------------
+    @property
+    def constraint(self):
+        """The projection applied after each optimizer update (TF1's Variable.constraint)."""
+        return self._constraint
+
     @property
     def name(self) -> str:
         return f"{self._name}:0"
@@ -318,7 +327,8 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     else:
         initial_value = initializer
     var = Variable(initial_value, trainable=True if trainable is None else trainable,
-                   collections=collections, name=full + "/", dtype=dtype, shape=dims)
+                   collections=collections, name=full + "/", dtype=dtype, shape=dims,
+                   constraint=constraint)
     store[full] = var
     regularizer = regularizer or scope.regularizer
     if regularizer is not None:

@@ -59,7 +59,8 @@ class Optimizer:
                 for _, v in pairs:
                     self._create_slots(v)
                 self._create_non_slots([v for _, v in pairs])
-            updates = [self._apply_dense(convert_to_tensor(g), v) for g, v in pairs]
+            updates = [_constrained(self._apply_dense(convert_to_tensor(g), v), v)
+                       for g, v in pairs]
             finish = self._finish(updates)
             if global_step is not None:
                 with control_dependencies([finish]):
@@ -154,3 +155,12 @@ class MomentumOptimizer(Optimizer):
         accum_t = accum.assign(mu * accum + grad)
         step = grad + mu * accum_t if self._nesterov else accum_t
         return var.assign_sub(lr * step)
+
+
+def _constrained(update, var):
+    """The update, then var's constraint applied to the updated value (TF1's optimizers
+    project a variable that has a constraint after each update)."""
+    if var.constraint is None:
+        return update
+    with control_dependencies([update]):
+        return var.assign(var.constraint(var.read_value()))
