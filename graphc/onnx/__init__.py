@@ -1,12 +1,14 @@
-"""ONNX import: run ONNX models with graphc (docs/onnx.md). Needs the onnx package
-(`pip install graphc[onnx]`), imported only when a function here is first used, so
-`import graphc` works without it (and does not pay for loading the converters).
+"""ONNX import and export: run ONNX models with graphc, write graphc graphs as ONNX
+(docs/onnx.md). Needs the onnx package (`pip install graphc[onnx]`), imported only when a
+function here is first used, so `import graphc` works without it (and does not pay for
+loading the converters).
 
     import_model(path_or_proto) -> ImportedModel: the graph, its input placeholders and
         output tensors, named as in the model
     load(path) -> CompiledModel: a callable on numpy arrays
     backend: an onnx.backend.base.Backend (prepare, run_model, run_node)
     supported_ops() -> the ONNX ops graphc imports
+    export(fetches, feeds, path) -> onnx.ModelProto: a graphc graph as an ONNX model
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from graphc.onnx.errors import (  # noqa: F401
 
 # name -> the module that defines it, imported at first use
 _LAZY = {"import_model": "importer", "ImportedModel": "importer", "load": "runner",
-         "CompiledModel": "runner", "supported_ops": "table"}
+         "CompiledModel": "runner", "supported_ops": "table", "export": "exporter",
+         "OnnxExportError": "exporter"}
 
 
 def __getattr__(name):
