@@ -1,7 +1,7 @@
 """`graphc compile` and `graphc run`: ahead-of-time compilation from the command line.
 
-    graphc compile FILE.py[:FUNCTION]|SAVED_MODEL_DIR -o DIR [--name NAME] [--cpu CPU]
-                   [--threads N] [--batch-size N]
+    graphc compile FILE.py[:FUNCTION]|SAVED_MODEL_DIR|MODEL.onnx -o DIR [--name NAME]
+                   [--cpu CPU] [--threads N] [--batch-size N]
     graphc run lib<name>.so|<name>.json|DIR [--input NAME=FILE.npy ...] [--output-dir DIR]
     graphc run FILE.py[:FUNCTION] [--input NAME=FILE.npy ...] [--target T] [--output-dir DIR]
 
@@ -28,8 +28,12 @@ def run_compile(args: argparse.Namespace) -> int:
     from graphc.scripts import Progress
     with Progress("graphc compile") as progress:
         progress.step(f"loading {args.model}")
-        model = _saved_model(args.model) if os.path.isdir(args.model) else \
-            scripts.load(args.model).build()
+        if os.path.isdir(args.model):
+            model = _saved_model(args.model)
+        elif args.model.lower().endswith(".onnx"):
+            model = _onnx_model(args.model)
+        else:
+            model = scripts.load(args.model).build()
         _print_notes(model, progress)
         session = model.session
         if session is None and _has_variables(model.graph):  # their initial values, which
@@ -63,6 +67,31 @@ def _saved_model(path: str):
     return Model(path, loaded.graph, dict(loaded.outputs),
                  {t: None for t in loaded.inputs.values()}, session=loaded.session,
                  names={t: k for k, t in loaded.inputs.items()})
+
+
+def _onnx_model(path: str):
+    """An ONNX model file as a Model: its initializers constants, its inputs placeholders
+    (a symbolic leading dim stays None, the export's variable batch), its outputs fetched
+    under their ONNX names (made C identifiers by export)."""
+    from graphc.onnx import import_model
+    from graphc.scripts import Model
+    if not os.path.isfile(path):
+        raise UsageError(f"no such ONNX model file: {path}")
+    try:
+        imported = import_model(path)
+    except ImportError as err:  # the onnx package, an optional extra
+        raise UsageError(f"{path}: {err}") from err
+    except ValueError as err:  # OnnxImportError and its kinds, a bad value in the model
+        raise UsageError(f"{path}: cannot import the ONNX model: {err}") from err
+    notes = [f"{name} is {dtype} in the model; the library carries it as "
+             f"{_port_dtype(imported, name)}" for name, dtype in sorted(imported.narrow.items())]
+    return Model(path, imported.graph, dict(imported.outputs),
+                 {t: None for t in imported.inputs.values()},
+                 names={t: name for name, t in imported.inputs.items()}, notes=notes)
+
+
+def _port_dtype(imported, name: str) -> str:
+    return imported.inputs.get(name, imported.outputs.get(name)).dtype.np.name
 
 
 def _print_notes(model, progress) -> None:
@@ -190,13 +219,14 @@ def add_aot_parsers(subparsers) -> None:
     """Register `compile` and `run` with the graphc command's subparsers."""
     comp = subparsers.add_parser(
         "compile", help="export a model to a shared library with a C header",
-        description="Export the model that FILE.py[:FUNCTION] builds (see docs/cli.md), or "
-                    "a saved-model directory (docs/checkpoints.md), to lib<name>.so, "
+        description="Export the model that FILE.py[:FUNCTION] builds (see docs/cli.md), "
+                    "a saved-model directory (docs/checkpoints.md) or an ONNX model file "
+                    "(MODEL.onnx, docs/onnx.md) to lib<name>.so, "
                     "lib<name>.a, <name>.h and <name>.json in DIR. Without :FUNCTION the "
                     "script's build() is used, or its only function. See docs/aot.md.")
-    comp.add_argument("model", metavar="FILE.py[:FUNCTION]|SAVED_MODEL_DIR",
-                      help="the model script and, optionally, its build function; or a "
-                      "directory written by graphc.saved_model.save")
+    comp.add_argument("model", metavar="FILE.py[:FUNCTION]|SAVED_MODEL_DIR|MODEL.onnx",
+                      help="the model script and, optionally, its build function; a "
+                      "directory written by graphc.saved_model.save; or an ONNX model file")
     comp.add_argument("-o", "--output", required=True, metavar="DIR",
                       help="directory to write the library, header and manifest into "
                       "(created if missing)")

@@ -26,6 +26,9 @@ WHAT is one of:
                       {"fetches": ..., "feeds": {placeholder: array}}, optionally with
                       "flops", "bytes" (the work of one run) and "numpy" (a function of the
                       fed arrays computing the same result)
+  MODEL.onnx          an ONNX model file, imported (docs/onnx.md) and fed random inputs
+                      of its shapes (symbolic dims: --dim NAME=SIZE, else 1); compare
+                      with --compare onnxruntime, which runs the same file
   machine             this machine's peak f32 FMA rate and copy bandwidth
   diff A.json B.json  compare two runs' medians
 
@@ -52,6 +55,8 @@ def add_parser(subparsers) -> None:
                    "(default numpy); peers not installed are reported as skipped")
     p.add_argument("--shape", action="append", default=[], metavar="AxBx...",
                    help="matmul: MxNxK; op: input shape (repeat for one per input)")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                   help="MODEL.onnx: the size of a symbolic input dim (repeatable; default 1)")
     p.add_argument("--dtype", default="float32", help="matmul and op inputs (float32)")
     p.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
                    help="op: a keyword argument, as a Python literal (axis=1)")
@@ -169,6 +174,10 @@ def select(args: argparse.Namespace) -> tuple:
         if is_script(item):
             cases.append(script_case(item))
             continue
+        if item.lower().endswith(".onnx"):
+            from graphc.bench.onnx_model import onnx_case, parse_dims
+            cases.append(onnx_case(item, parse_dims(args.dim)))
+            continue
         for name in _workload_names(item):
             workload = WORKLOADS[name]
             if workload.available:
@@ -190,7 +199,8 @@ def _workload_names(item: str) -> list:
     if item.upper() not in WORKLOADS:
         raise BenchError(f"unknown workload {item!r}: expected one of "
                          f"{', '.join(WORKLOADS)}, all, matmul, op NAME, machine, "
-                         f"diff A.json B.json, or a model script FILE.py[:FUNCTION]")
+                         f"diff A.json B.json, a model script FILE.py[:FUNCTION] or an "
+                         f"ONNX model MODEL.onnx")
     return [item.upper()]
 
 
@@ -222,7 +232,7 @@ def _command(args: argparse.Namespace) -> str:
         if value != default:
             flag = "--" + key.replace("_", "-")
             words += [flag] if value is True else [flag, str(value)]
-    for key in ("shape", "attr"):
+    for key in ("shape", "attr", "dim"):
         for value in getattr(args, key):
             words += [f"--{key}", value]
     return shlex.join(words)

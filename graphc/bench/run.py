@@ -173,7 +173,11 @@ def check_agreement(systems: list, case) -> tuple:
         return {}, {}
 
     def result(system):
-        return system.first if case.stateful else system.fn()
+        value = system.first if case.stateful else system.fn()
+        if isinstance(value, (list, tuple)):  # several outputs (an ONNX model's), which
+            # may differ in shape: compared as one flat vector
+            return np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in value])
+        return value
     try:
         ref = np.asarray(result(systems[0]), dtype=np.float64)
     except (TypeError, ValueError):
