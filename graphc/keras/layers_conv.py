@@ -16,6 +16,7 @@ import numbers
 from graphc import layers as tf_layers
 from graphc.keras import backend, initializers, regularizers
 from graphc.keras.base_layer import KerasLayer, keras_args, layer_error
+from graphc.keras.layers_extra import _shape_list
 from graphc.layers.base import InputSpec, input_shape_of
 from graphc.layers.utils import get_callable, normalize_tuple, positive_int, serialize
 from graphc.ops import array_ops as A
@@ -266,14 +267,6 @@ def _pairs(value, rank, layer, what) -> tuple:
         raise layer_error(layer, f"`{what}` should be {form}, all non-negative, got "
                                  f"{value!r}")
     return pairs
-
-
-def _shape_list(dims):
-    """A reshape target: the list itself when every entry is an int, else a stacked
-    int32 tensor."""
-    if all(isinstance(d, int) for d in dims):
-        return dims
-    return A.stack(dims)
 
 
 class _Spatial(KerasLayer):
