@@ -31,6 +31,21 @@ def fresh_graph():
     tf.reset_default_graph()
 
 
+@pytest.fixture(autouse=True)
+def isolated_flags():
+    """Flags a test defines on the process-wide tf.flags.FLAGS are gone after it: two tests
+    that run the same example (the docs' flags example, in test_docs and in
+    test_check_examples) would otherwise define its flags twice."""
+    flags = tf.flags.FLAGS
+    saved = (dict(flags._flags), dict(flags._short), flags._parsed)
+    yield
+    flags._flags.clear()
+    flags._flags.update(saved[0])
+    flags._short.clear()
+    flags._short.update(saved[1])
+    object.__setattr__(flags, "_parsed", saved[2])
+
+
 def _test_targets() -> list:
     """Every target that runs everywhere, plus the device targets named in
     $GRAPHC_TEST_TARGETS (comma-separated: `GRAPHC_TEST_TARGETS=cuda` on a GPU machine)."""
