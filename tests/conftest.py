@@ -104,3 +104,20 @@ def numpy_gemm(bufs, args):
     am = np.lib.stride_tricks.as_strided(a[oa:], (m, k), (rsa * a.itemsize, csa * a.itemsize))
     bm = np.lib.stride_tricks.as_strided(b[ob:], (k, n), (rsb * b.itemsize, csb * b.itemsize))
     c[oc:oc + m * n] = (am @ bm).ravel()
+
+
+# A separable quadratic loss over two float64 variables, whose gradient is C * v + K: the
+# optimizer tests step it and compare every update with a numpy twin of the rule.
+W0 = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]])
+B0 = np.array([0.2, -0.4, 0.9])
+C = {"w": np.array([[1.0, 2.0, 0.5], [3.0, 0.1, 1.0]]), "b": np.array([2.0, 1.0, 0.3])}
+K = {"w": np.array([[0.1, -0.2, 0.3], [0.0, 0.5, -1.0]]), "b": np.array([-0.3, 0.2, 0.1])}
+
+
+def quadratic_model():
+    """(w, b, loss) for the quadratic above, variables named 'w' and 'b'."""
+    w = tf.Variable(W0, dtype=tf.float64, name="w")
+    b = tf.Variable(B0, dtype=tf.float64, name="b")
+    loss = tf.add_n([tf.reduce_sum(v * v * (0.5 * C[k]) + v * K[k])
+                     for k, v in (("w", w), ("b", b))])
+    return w, b, loss

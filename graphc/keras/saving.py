@@ -224,6 +224,7 @@ def load_model(filepath, custom_objects=None, compile=True):  # noqa: A002 (Kera
 
 
 def _read(path: str) -> dict:
+    from graphc.saving.graph_io import read_document
     from graphc.saving.saved_model import is_saved_model
     file = os.path.join(path, KERAS_FILE)
     if not os.path.isfile(file):
@@ -231,16 +232,7 @@ def _read(path: str) -> dict:
                "graphc.saved_model.load)" if is_saved_model(path) else ""
         raise OSError(f"No Keras model at {path}: expected a directory written by "
                       f"model.save, holding {KERAS_FILE}{hint}")
-    with open(file) as f:
-        try:
-            doc = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{file} is not valid JSON ({err})") from None
-    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise ValueError(f"{file}: format {doc.get('format')!r} version "
-                         f"{doc.get('version')!r}; this graphc reads {FORMAT} version "
-                         f"{VERSION}")
-    return doc
+    return read_document(file, FORMAT, VERSION, error=ValueError)
 
 
 def _rebuild(doc: dict, custom: dict):

@@ -28,6 +28,8 @@ refused with the op's own error; nothing in a document is executed.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from graphc.ir import dtypes
@@ -39,6 +41,20 @@ FORMAT, VERSION = "graphc-graph", 1
 
 class GraphFormatError(ValueError):
     """A graph document graphc cannot read (another format or version, or malformed)."""
+
+
+def read_document(path: str, fmt: str, version: int, error=GraphFormatError) -> dict:
+    """The JSON document at `path`, checked to be `fmt` at `version`: `error` (a ValueError
+    class) names the file when it is not valid JSON or is another format or version."""
+    with open(path) as f:
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as err:
+            raise error(f"{path} is not valid JSON ({err})") from None
+    if doc.get("format") != fmt or doc.get("version") != version:
+        raise error(f"{path}: format {doc.get('format')!r} version {doc.get('version')!r}; "
+                    f"this graphc reads {fmt} version {version}")
+    return doc
 
 
 # --- encoding ---------------------------------------------------------------------------------

@@ -28,7 +28,11 @@ import tempfile
 from dataclasses import dataclass, field
 
 from graphc.saving.format import TensorFile, write_tensors
-from graphc.saving.graph_io import GraphFormatError, decode_graph, encode_graph
+from graphc.saving.graph_io import (
+    decode_graph,
+    encode_graph,
+    read_document,
+)
 
 FORMAT, VERSION = "graphc-saved-model", 1
 MODEL_FILE = "saved_model.json"
@@ -129,15 +133,7 @@ def _read(export_dir: str) -> tuple:
     path = os.path.join(export_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise OSError(f"SavedModel file does not exist at: {export_dir}/{MODEL_FILE}")
-    with open(path) as f:
-        try:
-            model = json.load(f)
-        except json.JSONDecodeError as err:
-            raise GraphFormatError(f"{path} is not valid JSON ({err})") from None
-    if model.get("format") != FORMAT or model.get("version") != VERSION:
-        raise GraphFormatError(f"{path}: format {model.get('format')!r} version "
-                               f"{model.get('version')!r}; this graphc reads {FORMAT} "
-                               f"version {VERSION}")
+    model = read_document(path, FORMAT, VERSION)
     return model, TensorFile(os.path.join(export_dir, "constants.safetensors"))
 
 

@@ -14,23 +14,12 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from conftest import B0, W0, C, K, assert_close
+from conftest import quadratic_model as _model
 
 import graphc as tf
 
 STEPS = 4
-W0 = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]])
-B0 = np.array([0.2, -0.4, 0.9])
-C = {"w": np.array([[1.0, 2.0, 0.5], [3.0, 0.1, 1.0]]), "b": np.array([2.0, 1.0, 0.3])}
-K = {"w": np.array([[0.1, -0.2, 0.3], [0.0, 0.5, -1.0]]), "b": np.array([-0.3, 0.2, 0.1])}
-
-
-def _model():
-    w = tf.Variable(W0, dtype=tf.float64, name="w")
-    b = tf.Variable(B0, dtype=tf.float64, name="b")
-    loss = tf.add_n([tf.reduce_sum(v * v * (0.5 * C[k]) + v * K[k])
-                     for k, v in (("w", w), ("b", b))])
-    return w, b, loss
 
 
 def _train(opt, steps=STEPS):
