@@ -25,7 +25,7 @@ ENV_CACHE_DIR = "GRAPHC_CACHE_DIR"
 
 # The graph passes, in pipeline order: passes/pipeline.py runs them (its PASSES list the same
 # names in the same order; tests/passes/test_pipeline.py checks that they agree).
-PASS_NAMES = ("canonicalize", "fold_constants", "simplify", "stabilize", "dce")
+PASS_NAMES = ("canonicalize", "fold_constants", "layout", "simplify", "stabilize", "dce")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -169,9 +169,11 @@ def test_reason_broadcast():
 
 def test_reason_transpose():
     x, xv = _x((4, 8))
+    z, zv = _x((8, 4), name="z")
     e = tf.exp(x, name="e")
-    y = tf.sin(tf.transpose(e), name="y")
-    assert reason_of(y, {x: xv}, "e") == "different index space: read by transpose"
+    # (z, of full size and not transposed, keeps the transpose where it is)
+    y = tf.sin(tf.transpose(e) + z, name="y")
+    assert reason_of(y, {x: xv, z: zv}, "e") == "different index space: read by transpose"
 
 
 def test_reason_view():

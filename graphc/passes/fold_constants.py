@@ -5,12 +5,14 @@ exactly what the reference target would compute at run time).
 Expects any L1 graph; canonical form (canonicalize) lets more fold, since broadcasts of
 constants then sit beside their consumers. Guarantees that every node the rules reach which
 is pure (not `is_state`), has a numpy reference, has only constant inputs and a result of
-at most MAX_FOLD_BYTES is a constant; a splat result (one value repeated) is kept as
-broadcast_to of a scalar constant, which consumers absorb. Never folds placeholders,
-variables, reads, assignments, random draws or asserts, nor a node whose reference raises
-(its error belongs to the run). `shape` of a static shape is a constant too. Runs with the
-canonicalization rules, so its output stays canonical. Consumed by simplify (rules that
-look for constant operands) and by lowering (constants become read-only buffers).
+at most MAX_FOLD_BYTES, or no larger than its constant inputs together (a weight transposed
+or scaled: the folded array replaces one of the same size), is a constant; a splat result
+(one value repeated) is kept as broadcast_to of a scalar constant, which consumers absorb.
+Never folds placeholders, variables, reads, assignments, random draws or asserts, nor a
+node whose reference raises (its error belongs to the run). `shape` of a static shape is a
+constant too. Runs with the canonicalization rules, so its output stays canonical.
+Consumed by simplify (rules that look for constant operands) and by lowering (constants
+become read-only buffers).
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ from graphc.ir.rewrite import (
 )
 from graphc.passes.canonicalize import CANONICAL_RULES
 
-MAX_FOLD_BYTES = 64 * 1024  # larger results stay computed at run time: code stays small
+MAX_FOLD_BYTES = 64 * 1024  # larger results (a broadcast, say) stay computed at run time
 
 
 def _foldable(n: Node) -> bool:
-    return (bool(n.inputs) and not is_state(n) and n.op.reference is not None
+    if not (n.inputs and not is_state(n) and n.op.reference is not None
             and n.dtype is not None and n.shape is not None and None not in n.shape
-            and all(x.op.name == "constant" for x in n.inputs)
-            and int(np.prod(n.shape)) * n.dtype.np.itemsize <= MAX_FOLD_BYTES)
+            and all(x.op.name == "constant" for x in n.inputs)):
+        return False
+    size = int(np.prod(n.shape)) * n.dtype.np.itemsize
+    return size <= max(MAX_FOLD_BYTES, sum(constant_value(x).nbytes for x in n.inputs))
 
 
 def _fold(n: Node):

@@ -42,13 +42,17 @@ def test_a_repeated_value_folds_to_a_broadcast_scalar():
         make("broadcast_to", constant(np.exp(np.float32(1)), F32), shape=(64, 64))
 
 
-def test_results_over_the_size_cap_are_not_baked_in():
+def test_results_over_the_size_cap_and_larger_than_their_inputs_are_not_baked_in():
     limit = MAX_FOLD_BYTES // 4  # float32 elements
     rng = np.random.default_rng(0)
     small = constant(rng.standard_normal(limit).astype(np.float32), F32)
     big = constant(rng.standard_normal(limit + 1).astype(np.float32), F32)
     assert folded(make("exp", small)).op.name == "constant"
-    assert folded(make("exp", big)) is make("exp", big)
+    # a result over the cap that is larger than its inputs stays computed at run time
+    grown = make("broadcast_to", big, shape=(2, limit + 1))
+    assert folded(grown) is grown
+    # one no larger than its inputs replaces them: a weight transformed (exp, transpose)
+    assert folded(make("exp", big)).op.name == "constant"
     # a small result of a large constant input still folds
     assert folded(make("reduce_sum", big, axes=(0,), keepdims=False)).op.name == "constant"
 

@@ -33,7 +33,7 @@ def test_opt_levels_select_passes_in_pipeline_order():
     assert names(Options(opt_level=2)) == list(PASS_NAMES)
     assert names(Options(opt_level=3)) == list(PASS_NAMES)
     assert names(Options(disable_passes=["simplify", "dce"])) == \
-        ["canonicalize", "fold_constants", "stabilize"]
+        ["canonicalize", "fold_constants", "layout", "stabilize"]
 
 
 def test_options_know_the_pipelines_pass_names():

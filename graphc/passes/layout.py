@@ -1,0 +1,230 @@
+"""layout: channels-first convolutions computed channels-last, and transposes moved down the
+graph until they meet their inverse and cancel.
+
+graphc computes a float convolution as one implicit GEMM only channels-last (N, *spatial, C:
+pixels by channels); channels-first (N, C, *spatial), the layout of ONNX and of TF's NCHW
+graphs, lowers to direct loops, two orders of magnitude slower. This pass rewrites such a
+convolution as transpose(conv(transpose(x), w, channels_last)) (and its two adjoints, the
+gradients of a channels-first training graph, likewise) and then sinks every
+transpose through the ops that do not care where an axis lies: elementwise ops (their other
+operands transposed alongside: a constant at compile time, a per-channel vector by a free
+reshape, another transpose of the same permutation by cancelling it), pooling (which takes
+either layout), reductions, pad, slice and concat. A transpose meeting the next
+convolution's input transpose composes to the identity, so a CNN imported channels-first
+runs channels-last from its first transpose to its last, and the convolutions' epilogues
+(bias, batch norm, residual add, activation) fuse again. A transpose that only moves size-1
+axes is a reshape.
+
+Expects canonical input (after simplify) with static shapes where it matters (a rule that
+needs a shape it does not have declines). Guarantees the same values: every rule moves data
+only (a reduction sums the same elements in the same logical order), so elementwise results
+are bit-identical. Runs with the canonicalization rules; consumed by stabilize, dce and
+fusion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.node import Node, make_node
+from graphc.ir.rewrite import (
+    P,
+    Rewritten,
+    Rule,
+    RuleTable,
+    constant,
+    constant_value,
+    make,
+    rewrite,
+    var,
+)
+from graphc.passes.canonicalize import (
+    CANONICAL_RULES,
+    ELEMENTWISE_NARY,
+    ELEMENTWISE_UNARY,
+    REDUCTIONS,
+)
+
+
+def _static(x: Node) -> bool:
+    return x.shape is not None and None not in x.shape
+
+
+def _inverse(perm) -> tuple:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _is_reshape(shape, perm) -> bool:
+    """Whether transposing `shape` by `perm` keeps its non-1 axes in order (a reshape)."""
+    moved = [p for p in perm if shape[p] != 1]
+    return moved == sorted(moved)
+
+
+def _transpose_as_reshape(n: Node, x: Node):
+    if not _static(x) or not _is_reshape(x.shape, n.attrs["perm"]):
+        return None
+    return make("reshape", x, shape=n.shape)
+
+
+def _under(x: Node, perm: tuple, rank: int):
+    """The value y with transpose(y, perm) == x (x broadcast to rank `rank` from the right),
+    if it costs nothing: a constant (transposed now), a value whose transpose is a reshape,
+    or a transpose by `perm` (its input)."""
+    if x.op.name == "transpose" and x.attrs["perm"] == perm:
+        return x.inputs[0]
+    if x.shape is None or None in x.shape or len(x.shape) > rank:
+        return None
+    full = (1,) * (rank - len(x.shape)) + tuple(x.shape)
+    inv = _inverse(perm)
+    target = tuple(full[j] for j in inv)
+    value = constant_value(x)
+    if value is not None:
+        return constant(np.ascontiguousarray(np.transpose(value.reshape(full), inv)), x.dtype)
+    if not _is_reshape(full, inv):
+        return None
+    return x if target == tuple(x.shape) else make("reshape", x, shape=target)
+
+
+def _sink_elementwise(n: Node):
+    # f(transpose(x), c) = transpose(f(x, c')) for an elementwise f: it pairs the same
+    # elements in either layout
+    moved = [x for x in n.inputs if x.op.name == "transpose" and x.shape == n.shape]
+    if not moved or not _static(n):
+        return None
+    perm = moved[0].attrs["perm"]
+    inputs = [_under(x, perm, len(n.shape)) for x in n.inputs]
+    if any(y is None for y in inputs):
+        return None
+    return make("transpose", make_node(n.op, inputs, dict(n.attrs), n.deps), perm=perm)
+
+
+def _first_to_last(rank: int) -> tuple:
+    return (0, *range(2, rank), 1)
+
+
+def _last_to_first(rank: int) -> tuple:
+    return (0, rank - 1, *range(1, rank - 1))
+
+
+def _conv_channels_last(n: Node, x: Node, w: Node):
+    # computed channels-last, a GEMM (or a vectorized loop over channels, grouped)
+    a = n.attrs
+    if a["channels_last"] or n.dtype.name not in ("float32", "float64") or not _static(x):
+        return None
+    rank = len(x.shape)
+    y = make("conv", make("transpose", x, perm=_first_to_last(rank)), w,
+             **{**a, "channels_last": True})
+    return make("transpose", y, perm=_last_to_first(rank))
+
+
+def _input_grad_channels_last(n: Node, g: Node, w: Node, shape: Node):
+    # the transposed convolution (conv2d_transpose, conv's input gradient) likewise; its
+    # target shape, a constant once specialized, permuted
+    a, value = n.attrs, constant_value(shape)
+    if a["channels_last"] or n.dtype.name not in ("float32", "float64") or value is None \
+            or not _static(g) or not _static(n):
+        return None
+    rank = len(n.shape)
+    first_to_last = _first_to_last(rank)
+    target = tuple(n.shape[j] for j in first_to_last)
+    y = make("conv_input_grad", make("transpose", g, perm=first_to_last), w,
+             constant(np.array(target, value.dtype), shape.dtype),
+             **{**a, "channels_last": True, "shape": target})
+    return make("transpose", y, perm=_last_to_first(rank))
+
+
+def _filter_grad_channels_last(n: Node, x: Node, g: Node):
+    # the filter's layout does not depend on the activations'
+    a = n.attrs
+    if a["channels_last"] or n.dtype.name not in ("float32", "float64") or not _static(x) \
+            or not _static(g):
+        return None
+    perm = _first_to_last(len(x.shape))
+    return make("conv_filter_grad", make("transpose", x, perm=perm),
+                make("transpose", g, perm=perm), **{**a, "channels_last": True})
+
+
+def _sink_pool(n: Node, x: Node):
+    # a channels-first pool of a channels-last value, transposed: the pool takes it as is
+    rank = len(n.shape)
+    if n.attrs["channels_last"] or n.inputs[0].attrs["perm"] != _last_to_first(rank):
+        return None
+    y = make_node(n.op, (x,), {**n.attrs, "channels_last": True}, n.deps)
+    return make("transpose", y, perm=_last_to_first(rank))
+
+
+def _sink_reduce(n: Node, t: Node, x: Node):
+    # the same elements reduced in the same order: the reduced axes keep their order
+    perm, axes = t.attrs["perm"], n.attrs["axes"]
+    mapped = [perm[a] for a in axes]
+    if mapped != sorted(mapped):
+        return None
+    y = make_node(n.op, (x,), {**n.attrs, "axes": tuple(mapped)}, n.deps)
+    if n.attrs["keepdims"]:
+        return make("transpose", y, perm=perm)
+    kept = [perm[i] for i in range(len(perm)) if i not in axes]
+    order = sorted(kept)
+    return make("transpose", y, perm=tuple(order.index(k) for k in kept))
+
+
+def _sink_pad(n: Node, t: Node, x: Node):
+    inv = _inverse(t.attrs["perm"])
+    pairs = tuple(tuple(n.attrs["paddings"][j]) for j in inv)
+    return make("transpose", make_node(n.op, (x,), {**n.attrs, "paddings": pairs}, n.deps),
+                perm=t.attrs["perm"])
+
+
+def _sink_slice(n: Node, t: Node, x: Node):
+    perm = t.attrs["perm"]
+    full = tuple(n.attrs["slices"]) + ((None, None, None),) * (len(perm) - len(n.attrs["slices"]))
+    slices = tuple(full[j] for j in _inverse(perm))
+    return make("transpose", make_node(n.op, (x,), {**n.attrs, "slices": slices}, n.deps),
+                perm=perm)
+
+
+def _sink_concat(n: Node):
+    first = n.inputs[0]
+    if first.op.name != "transpose":
+        return None
+    perm = first.attrs["perm"]
+    inputs = [_under(x, perm, len(perm)) if x.op.name == "transpose" or
+              x.op.name == "constant" else None for x in n.inputs]
+    if any(y is None for y in inputs):
+        return None
+    y = make_node(n.op, inputs, {**n.attrs, "axis": perm[n.attrs["axis"]]}, n.deps)
+    return make("transpose", y, perm=perm)
+
+
+def _has_transposed_input(n: Node) -> bool:
+    return any(x.op.name == "transpose" for x in n.inputs)
+
+
+LAYOUT_RULES = RuleTable([
+    Rule("transpose_as_reshape", P("transpose", var("x"), name="n"), _transpose_as_reshape),
+    Rule("conv_channels_last", P("conv", var("x"), var("w"), name="n"), _conv_channels_last),
+    Rule("conv_input_grad_channels_last", P("conv_input_grad", var("g"), var("w"),
+                                            var("shape"), name="n"),
+         _input_grad_channels_last),
+    Rule("conv_filter_grad_channels_last", P("conv_filter_grad", var("x"), var("g"),
+                                             name="n"), _filter_grad_channels_last),
+    Rule("sink_transpose", P(ELEMENTWISE_UNARY + ELEMENTWISE_NARY, name="n",
+                             where=_has_transposed_input), _sink_elementwise),
+    Rule("sink_transpose_pool", P("pool", P("transpose", var("x")), name="n"), _sink_pool),
+    Rule("sink_transpose_reduce", P(REDUCTIONS, P("transpose", var("x"), name="t"), name="n"),
+         _sink_reduce),
+    Rule("sink_transpose_pad", P("pad", P("transpose", var("x"), name="t"), name="n"),
+         _sink_pad),
+    Rule("sink_transpose_slice", P("slice", P("transpose", var("x"), name="t"), name="n"),
+         _sink_slice),
+    Rule("sink_transpose_concat", P("concat", name="n", where=_has_transposed_input),
+         _sink_concat),
+])
+
+
+def layout(roots, origin, options) -> Rewritten:
+    """The graph of `roots` with convolutions channels-last and transposes sunk (module
+    docstring)."""
+    return rewrite(roots, LAYOUT_RULES + CANONICAL_RULES, origin)

@@ -1,0 +1,185 @@
+"""layout: channels-first convolutions computed channels-last, transposes sunk until they
+cancel. Each rule before -> after (by identity, thanks to interning), the cases it must
+decline, and whole channels-first CNNs against the reference target with no transpose left
+between their convolutions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, llvm_plan
+
+import graphc as tf
+from graphc.ir import dtypes
+from graphc.ir.node import topo_sort
+from graphc.ir.rewrite import constant, make
+from graphc.options import Options
+from graphc.passes.fold_constants import fold_constants
+from graphc.passes.layout import layout
+from graphc.passes.pipeline import run_pipeline
+
+F32 = dtypes.float32
+NCHW_OF_NHWC = (0, 3, 1, 2)
+NHWC_OF_NCHW = (0, 2, 3, 1)
+
+
+def ph(shape, dtype=F32):
+    return make("placeholder", dtype=dtype, shape=shape)
+
+
+def laid_out(n):
+    (out,) = layout([n], {}, Options(debug=True)).roots
+    return out
+
+
+X = ph((2, 5, 6, 3))  # NHWC
+T = make("transpose", X, perm=NCHW_OF_NHWC)  # (2, 3, 5, 6)
+Y = ph((4, 1, 7))
+BIAS = np.array([1.0, 2.0, 3.0], np.float32)
+
+
+def nchw(op, *others, **attrs):
+    return make(op, T, *others, **attrs)
+
+
+@pytest.mark.parametrize("before, after", [
+    # unary and binary elementwise: the transpose moves below
+    (nchw("exp"), make("transpose", make("exp", X), perm=NCHW_OF_NHWC)),
+    (make("maximum", T, make("transpose", make("exp", X), perm=NCHW_OF_NHWC)),
+     make("transpose", make("maximum", X, make("exp", X)), perm=NCHW_OF_NHWC)),
+    # a per-channel constant (C, 1, 1) becomes (1, 1, 1, C): the channel axis moved last
+    (nchw("add", constant(BIAS.reshape(3, 1, 1), F32)),
+     make("transpose", make("add", X, constant(BIAS.reshape(1, 1, 1, 3), F32)),
+          perm=NCHW_OF_NHWC)),
+    # reductions: the same axes of x; keepdims keeps the transpose, dropping them may not
+    (make("reduce_sum", T, axes=(2, 3), keepdims=False), make("reduce_sum", X, axes=(1, 2),
+                                                             keepdims=False)),
+    (make("reduce_max", T, axes=(2,), keepdims=True),
+     make("transpose", make("reduce_max", X, axes=(1,), keepdims=True), perm=NCHW_OF_NHWC)),
+    # (over channels the transpose left only moves a size-1 axis: a reshape)
+    (make("reduce_max", T, axes=(1,), keepdims=True),
+     make("reshape", make("reduce_max", X, axes=(3,), keepdims=True), shape=(2, 1, 5, 6))),
+    # pad and slice: their per-axis attributes permuted
+    (nchw("pad", paddings=((0, 0), (1, 2), (3, 4), (5, 6)), mode="CONSTANT",
+          constant_value=0.0),
+     make("transpose", make("pad", X, paddings=((0, 0), (3, 4), (5, 6), (1, 2)),
+                            mode="CONSTANT", constant_value=0.0), perm=NCHW_OF_NHWC)),
+    (nchw("slice", slices=((None, None, None), (0, 2, 1))),
+     make("transpose", make("slice", X, slices=((None, None, None), (None, None, None),
+                                                (None, None, None), (0, 2, 1))),
+          perm=NCHW_OF_NHWC)),
+    # concat along channels of two transposed values
+    (make("concat", T, make("transpose", make("exp", X), perm=NCHW_OF_NHWC), axis=1),
+     make("transpose", make("concat", X, make("exp", X), axis=3), perm=NCHW_OF_NHWC)),
+    # a transpose moving only size-1 axes is a reshape
+    (make("transpose", Y, perm=(1, 0, 2)), make("reshape", Y, shape=(1, 4, 7))),
+])
+def test_rule(before, after):
+    assert laid_out(before) is after
+
+
+def test_transposes_that_meet_their_inverse_cancel():
+    back = make("transpose", make("exp", T), perm=NHWC_OF_NCHW)
+    assert laid_out(back) is make("exp", X)
+
+
+@pytest.mark.parametrize("before", [
+    # another operand of full size that is not transposed: sinking would add a transpose
+    make("add", T, ph((2, 3, 5, 6))),
+    # the reduced axes would change their order
+    make("reduce_sum", make("transpose", X, perm=(0, 2, 1, 3)), axes=(1, 2), keepdims=True),
+    # a pool over a transposed value whose channels are not last in it
+    make("pool", make("transpose", X, perm=(0, 1, 3, 2)), kind="max", window=(2, 2),
+         strides=(1, 1), padding=((0, 0), (0, 0)), channels_last=False),
+])
+def test_rule_declines(before):
+    assert laid_out(before) is before
+
+
+def test_a_channels_first_conv_is_computed_channels_last():
+    x, w = ph((1, 3, 8, 8)), constant(np.ones((3, 3, 3, 4), np.float32), F32)
+    attrs = {"strides": (1, 1), "dilations": (1, 1), "padding": ((1, 1), (1, 1)),
+             "groups": 1}
+    conv = make("conv", x, w, channels_last=False, **attrs)
+    last = make("conv", make("transpose", x, perm=NHWC_OF_NCHW), w, channels_last=True, **attrs)
+    assert laid_out(conv) is make("transpose", last, perm=NCHW_OF_NHWC)
+
+
+def test_a_large_constant_transposed_is_folded():
+    # the folded array replaces its input's: it may be larger than the usual limit
+    value = np.arange(64 * 64 * 9, dtype=np.float32).reshape(64, 64, 3, 3) * 1e-3  # 147 KB
+    n = make("transpose", constant(value, F32), perm=(2, 3, 1, 0))
+    (out,) = fold_constants([n], {}, Options(debug=True)).roots
+    assert out.op.name == "constant"
+    np.testing.assert_array_equal(out.attrs["value"], value.transpose(2, 3, 1, 0))
+
+
+def _nchw_cnn(seed=0):
+    """A channels-first CNN in TF1 spelling: conv + bias + relu, a residual conv, max pool,
+    global average pool and a dense layer."""
+    rng = np.random.default_rng(seed)
+    tf.reset_default_graph()
+    x = tf.placeholder(tf.float32, [2, 5, 9, 9])
+    w1 = tf.constant(rng.standard_normal((3, 3, 5, 8)).astype(np.float32) * 0.3)
+    w2 = tf.constant(rng.standard_normal((3, 3, 8, 8)).astype(np.float32) * 0.3)
+    b = tf.constant(rng.standard_normal(8).astype(np.float32))
+    h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w1, [1, 1, 1, 1], "SAME",
+                                               data_format="NCHW"), b, data_format="NCHW"))
+    h = tf.nn.relu(h + tf.nn.conv2d(h, w2, [1, 1, 1, 1], "SAME", data_format="NCHW"))
+    h = tf.nn.max_pool(h, [1, 1, 2, 2], [1, 1, 2, 2], "VALID", data_format="NCHW")
+    pooled = tf.reduce_mean(h, axis=[2, 3])
+    logits = tf.matmul(pooled, tf.constant(rng.standard_normal((8, 4)).astype(np.float32)))
+    feed = {x: rng.standard_normal((2, 5, 9, 9)).astype(np.float32)}
+    return logits, feed
+
+
+def test_a_channels_first_cnn_keeps_one_transpose_at_its_input():
+    logits, feed = _nchw_cnn()
+    result = run_pipeline([logits.node], {}, Options())
+    ops = [n.op.name for n in topo_sort(result.roots)]
+    assert ops.count("transpose") == 1  # the input's, into channels-last; none after it
+    convs = [n for n in topo_sort(result.roots) if n.op.name == "conv"]
+    assert len(convs) == 2 and all(n.attrs["channels_last"] for n in convs)
+    pools = [n for n in topo_sort(result.roots) if n.op.name == "pool"]
+    assert [n.attrs["channels_last"] for n in pools] == [True]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_channels_first_cnn_computes_the_reference_values(threads):
+    logits, feed = _nchw_cnn(seed=threads)
+    kernels, _ = llvm_plan([logits], feed, threads=threads)
+    assert not any("transpose" in k for k in kernels[1:])
+
+
+def test_the_pass_can_be_left_out():
+    logits, feed = _nchw_cnn()
+    with tf.Session(target="reference") as sess:
+        want = sess.run(logits, feed)
+    with tf.Session(target="llvm", config=tf.Options(disable_passes=("layout",))) as sess:
+        assert_close(sess.run(logits, feed), want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_channels_first_training_step_computes_channels_last():
+    """conv's gradients (conv_input_grad, conv_filter_grad) of an NCHW graph run
+    channels-last too, and the gradients equal the reference's."""
+    rng = np.random.default_rng(3)
+    tf.reset_default_graph()
+    x = tf.placeholder(tf.float32, [2, 4, 7, 7])
+    w1 = tf.Variable(rng.standard_normal((3, 3, 4, 6)).astype(np.float32) * 0.3)
+    w2 = tf.Variable(rng.standard_normal((3, 3, 6, 5)).astype(np.float32) * 0.3)
+    h = tf.nn.relu(tf.nn.conv2d(x, w1, [1, 1, 2, 2], "SAME", data_format="NCHW"))
+    y = tf.nn.conv2d(h, w2, [1, 1, 1, 1], "VALID", data_format="NCHW")
+    loss = tf.reduce_sum(tf.square(y))
+    grads = tf.gradients(loss, [x, w1, w2])
+    feed = {x: rng.standard_normal((2, 4, 7, 7)).astype(np.float32)}
+    result = run_pipeline([g.node for g in grads], {}, Options())
+    convs = [n for n in topo_sort(result.roots) if n.op.name.startswith("conv")]
+    assert {n.op.name for n in convs} == {"conv", "conv_input_grad", "conv_filter_grad"}
+    assert all(n.attrs["channels_last"] for n in convs)
+    with tf.Session(target="reference") as sess:
+        sess.run(tf.global_variables_initializer())
+        want = sess.run(grads, feed)
+    with tf.Session(target="llvm") as sess:
+        sess.run(tf.global_variables_initializer())
+        for got, expected in zip(sess.run(grads, feed), want):
+            assert_close(got, expected, rtol=1e-4, atol=1e-4)
