@@ -289,11 +289,20 @@ class CompileWorker:
 
 
 _shared = CompileWorker()
+_helpers: list = []  # more workers, for the parts of a module compiled at the same time
+_helpers_lock = threading.Lock()
 
 
-def shared_worker() -> CompileWorker:
-    """This process's compile worker (graphc.codegen_llvm.jit sends it every O3 compile)."""
-    return _shared
+def shared_worker(i: int = 0) -> CompileWorker:
+    """This process's compile worker (graphc.codegen_llvm.jit sends it every O3 compile);
+    i > 0: the i-th helper, started on first use, which compiles one part of a module
+    split for the CPU's cores (jit.compile_jit_objects) beside the others."""
+    if i == 0:
+        return _shared
+    with _helpers_lock:
+        while len(_helpers) < i:
+            _helpers.append(CompileWorker())
+        return _helpers[i - 1]
 
 
 if __name__ == "__main__":

@@ -40,6 +40,24 @@ def compile_jit_object(ir_text: str, options=None) -> bytes:
     return compile_ir(ir_text, "native", JIT_CODE_MODEL, options)
 
 
+def compile_jit_objects(ir_texts: list, options=None, first_worker: int = 0) -> list:
+    """compile_jit_object of each text, at the same time in as many compile workers (the
+    parts of one plan, render.render_modules), numbered from `first_worker` (1 leaves the
+    shared worker to another compile meanwhile)."""
+    options = options if options is not None else default_options()
+    if options.compile_in_process or (len(ir_texts) == 1 and first_worker == 0):
+        return [compile_jit_object(t, options) for t in ir_texts]
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        code = shared_worker(first_worker + i).compile(ir_texts[i].encode(), "native",
+                                                       JIT_CODE_MODEL, verbose=options.debug)
+        return code if code is not None else compile_jit_object(ir_texts[i], options)
+
+    with ThreadPoolExecutor(len(ir_texts)) as pool:
+        return list(pool.map(one, range(len(ir_texts))))
+
+
 def optimize(ir_text, cpu: str = "native", options=None):
     """Parse, verify and optimize IR (text or bitcode) at O3; returns the optimized ModuleRef,
     which belongs to this process (the optimizing ran where options say, see compile_ir)."""
@@ -84,6 +102,9 @@ def _stderr_silenced():
             os.close(null)
 
 
+_LINK_LOCK = threading.Lock()
+
+
 class JITModule:
     """An optimized module loaded into this process; keeps the engine alive."""
 
@@ -105,6 +126,24 @@ class JITModule:
             self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         self.engine.finalize_object()
         self.module = None
+        return self
+
+    @classmethod
+    def linked(cls, objects: list, exports: list, cpu: str = "native") -> "JITModule":
+        """A plan rendered in parts (render.render_modules): each part is loaded into an
+        engine of its own and its kernels (`exports`, one list of names per part) are
+        published to the JIT linker, then the first object, which calls them, is loaded.
+        Names repeat between plans, so publishing and linking hold one lock: each plan's
+        first object links to its own parts."""
+        if len(objects) == 1:
+            return cls.from_object(objects[0], cpu=cpu)
+        with _LINK_LOCK:
+            parts = [cls.from_object(code, cpu=cpu) for code in objects[1:]]
+            for part, names in zip(parts, exports):
+                for name in names:
+                    llvm.add_symbol(name, part.address(name))
+            self = cls.from_object(objects[0], cpu=cpu)
+        self.parts = parts  # keeps their code alive
         return self
 
     def address(self, name: str) -> int:

@@ -82,6 +82,11 @@ _LOADED: dict = {}
 _LOCK = threading.Lock()
 
 
+def library_loaded() -> bool:
+    """Whether load_library has run in this process."""
+    return "engine" in _LOADED
+
+
 def load_library(cache):
     """Load the library into this process once and publish its symbols to the JIT linker.
 

@@ -36,13 +36,13 @@ class KernelRenderer:
     """Emits one kernel function."""
 
     def __init__(self, module: ir.Module, kernel: K.Kernel, index: int, intrinsics,
-                 threads: int = 1):
+                 threads: int = 1, linkage: str = "internal"):
         self.module, self.kernel, self.intrinsics = module, kernel, intrinsics
         self.threads = threads
         params = kernel.params
         fnty = ir.FunctionType(I32, [PTR] * len(params))
         self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
-        self.fn.linkage = "internal"
+        self.fn.linkage = linkage
         for arg, b in zip(self.fn.args, params):
             arg.name = b.name
             arg.add_attribute("noalias")
@@ -458,7 +458,17 @@ def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1
 
     slots_of(kernel) gives, for each of the kernel's parameters, its index in the table.
     """
+    return render_modules(kernels, slots_of, intrinsics, 1, name, threads, program)[0]
+
+
+def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
+                   threads: int = 1, program=None) -> list:
+    """render_module's code as `parts` modules that LLVM can optimize at the same time: the
+    first holds `graphc_run`, all of them the kernels (external, named by their index, dealt
+    out in turn, the first taking its share too), which the first declares. Loaded into
+    one engine they link up. With parts == 1, the one module of render_module."""
     module = ir.Module(name=name)
+    pieces = [ir.Module(name=f"{name}_part{i}") for i in range(parts - 1)]
     entry = ir.Function(module, ir.FunctionType(I32, [PTR]), name="graphc_run")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     table = entry.args[0]
@@ -472,9 +482,14 @@ def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1
         shape = K.canonical(k)
         key = K.exact_key(shape)
         fn = functions.get(key)
-        if fn is None:
+        turn = len(functions) % parts
+        if fn is None and turn == 0:
             fn = functions[key] = KernelRenderer(module, shape, i, intrinsics,
                                                  threads).render()
+        elif fn is None:
+            defined = KernelRenderer(pieces[turn - 1], shape, i, intrinsics, threads,
+                                     linkage="external").render()
+            fn = functions[key] = ir.Function(module, defined.function_type, defined.name)
         status = b.call(fn, [slot(s) for s in slots_of(k)])
         failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))
         with b.if_then(failed, likely=False):
@@ -508,4 +523,4 @@ def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1
 
     run(range(len(kernels)) if program is None else program)
     b.ret(ir.Constant(I32, 0))
-    return module
+    return [module] + pieces

@@ -22,6 +22,7 @@ import weakref
 from typing import Any, Optional, Tuple
 
 import numpy as np
+import xxhash
 
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir.dtypes import DType
@@ -98,6 +99,32 @@ class Region:
         raise TypeError("regions are not picklable; serialize graphs through graphc's formats")
 
 
+class _ArrayKey:
+    """An array's bytes as a key, without copying them: hashed by XXH3-64 and compared
+    byte for byte (so a hash collision never interns two different arrays as one). Holds
+    the attribute's array, which make_node has made C-ordered and read-only."""
+
+    __slots__ = ("array", "_hash")
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self._hash = xxhash.xxh3_64_intdigest(np.ascontiguousarray(array).reshape(-1)
+                                              .view(np.uint8))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, _ArrayKey) or other._hash != self._hash:
+            return False
+        a, b = self.array, other.array
+        if a is b:
+            return True
+        return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(
+            np.ascontiguousarray(a).reshape(-1).view(np.uint8),
+            np.ascontiguousarray(b).reshape(-1).view(np.uint8)))
+
+
 def freeze(value: Any) -> Any:
     """A hashable key for an attribute value that tells apart what numpy would compute apart.
 
@@ -115,7 +142,9 @@ def freeze(value: Any) -> Any:
     if isinstance(value, slice):
         return ("slice", freeze(value.start), freeze(value.stop), freeze(value.step))
     if isinstance(value, np.ndarray):
-        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+        if value.dtype.hasobject:
+            return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+        return ("ndarray", value.dtype.str, value.shape, _ArrayKey(value))
     if isinstance(value, Region):
         return ("region", value)
     raise TypeError(f"attribute value {value!r} of type {type(value).__name__} is not supported")
@@ -127,8 +156,9 @@ def _normalize_attr(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_normalize_attr(v) for v in value)
     if isinstance(value, np.ndarray):
-        value = np.array(value, copy=True, order="C")  # kernels read attributes row-major
-        value.setflags(write=False)
+        if not (value.flags.owndata and value.flags.c_contiguous and not value.flags.writeable):
+            value = np.array(value, copy=True, order="C")  # kernels read attributes row-major
+            value.setflags(write=False)  # (already so: an attribute of another node)
         return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)

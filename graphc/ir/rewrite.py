@@ -74,13 +74,15 @@ def is_splat(x: Node, value) -> bool:
 def splat_of(value: np.ndarray):
     """The one element a non-empty array repeats throughout (bit for bit, so nan counts and
     0.0 differs from -0.0) as a 0-d array, else None."""
+    if value.size == 0:
+        return None
+    # most arrays differ within a few samples: a quick no, before copying a strided view
+    sample = np.ascontiguousarray(value.flat[::max(value.size // 64, 1)])
+    as_bytes = sample.view(np.uint8).reshape(sample.size, -1)
+    if not (as_bytes == as_bytes[:1]).all():
+        return None
     flat = np.ascontiguousarray(value).reshape(-1)
-    if flat.size == 0:
-        return None
     as_bytes = flat.view(np.uint8).reshape(flat.size, -1)
-    sample = as_bytes[::max(flat.size // 64, 1)]  # most arrays differ early: a quick no
-    if not (sample == as_bytes[:1]).all():
-        return None
     return flat[0].copy().reshape(()) if (as_bytes == as_bytes[:1]).all() else None
 
 

@@ -69,7 +69,8 @@ class ImportedModel:
 
 def import_model(model, *, graph: Optional[Graph] = None, constants: Optional[dict] = None,
                  input_shapes: Optional[dict] = None, initializers: str = "constants",
-                 base_dir: Optional[str] = None) -> ImportedModel:
+                 base_dir: Optional[str] = None,
+                 inferred: Optional[dict] = None) -> ImportedModel:
     """Import an ONNX model (a path, bytes or onnx.ModelProto) into `graph` (a new one by
     default).
 
@@ -80,6 +81,7 @@ def import_model(model, *, graph: Optional[Graph] = None, constants: Optional[di
     initializers: "constants" (default) or "variables": float initializers become
         trainable variables, for fine-tuning; values used as shapes or axes stay constants.
     base_dir: where a ModelProto or bytes keep their external data files.
+    inferred: `model_file.inferred_types` of the model, when the caller has it already.
     """
     if initializers not in ("constants", "variables"):
         raise ValueError(f"initializers must be 'constants' or 'variables', got "
@@ -87,7 +89,8 @@ def import_model(model, *, graph: Optional[Graph] = None, constants: Optional[di
     proto = model_file.read_model(model, base_dir)
     opsets = _opsets(proto)
     declared = model_file.declared_types(proto.graph)
-    inferred = model_file.inferred_types(proto)
+    if inferred is None:
+        inferred = model_file.inferred_types(proto)
     check_support(proto.graph, opsets, {**inferred, **declared})
     graph = graph or Graph()
     builder = _Builder(graph, opsets, declared, inferred, initializers == "variables")

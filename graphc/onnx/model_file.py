@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+import numpy as np
+
 from graphc.onnx.errors import ModelFileError
 
 
@@ -177,11 +179,52 @@ def declared_types(graph, into: Optional[dict] = None) -> dict:
     return out
 
 
+_LARGE_INITIALIZER = 4096  # elements; shape inference reads only small ones' values
+
+
+def _without_large_initializers(proto):
+    """A copy of the model whose large initializers are typed graph inputs instead: what
+    shape inference needs of them is their type, and serializing a model of 100 MB of
+    weights for it took longer than the inference itself."""
+    from onnx import ModelProto, helper
+    large = [t for t in proto.graph.initializer
+             if int(np.prod(t.dims, dtype=np.int64)) > _LARGE_INITIALIZER]
+    if not large:
+        return proto
+    light = ModelProto()
+    for field, value in proto.ListFields():
+        if field.name != "graph":
+            _copy_field(light, field, value)
+    names = {t.name for t in large}
+    graph = light.graph
+    for field, value in proto.graph.ListFields():
+        if field.name == "initializer":
+            graph.initializer.extend(t for t in value if t.name not in names)
+        else:
+            _copy_field(graph, field, value)
+    declared = {vi.name for vi in graph.input}
+    graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                       for t in large if t.name not in declared)
+    return light
+
+
+def _copy_field(message, field, value) -> None:
+    repeated = field.is_repeated if hasattr(field, "is_repeated") else \
+        field.label == field.LABEL_REPEATED  # protobuf before 5.29
+    if repeated:
+        getattr(message, field.name).extend(value)
+    elif field.message_type is not None:
+        getattr(message, field.name).CopyFrom(value)
+    else:
+        setattr(message, field.name, value)
+
+
 def inferred_types(proto) -> dict:
     """name -> (element type, dims) after onnx's shape inference (empty if it fails)."""
     from onnx import shape_inference
     try:
-        inferred = shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+        inferred = shape_inference.infer_shapes(_without_large_initializers(proto),
+                                                strict_mode=False, data_prop=True)
     except Exception:  # inference is a help, not a requirement: the importer checks anyway
         return {}
     return declared_types(inferred.graph)

@@ -27,9 +27,9 @@ class CompiledModel:
     def __init__(self, model, target: Optional[str] = None, options=None,
                  base_dir: Optional[str] = None):
         self.proto = model_file.read_model(model, base_dir)
+        self._inferred = model_file.inferred_types(self.proto)
         check_support(self.proto.graph, _opsets(self.proto),
-                      {**model_file.inferred_types(self.proto),
-                       **model_file.declared_types(self.proto.graph)})
+                      {**self._inferred, **model_file.declared_types(self.proto.graph)})
         inits = {t.name for t in self.proto.graph.initializer}
         self.input_names = [vi.name for vi in self.proto.graph.input if vi.name not in inits]
         self.output_names = [vi.name for vi in self.proto.graph.output]
@@ -73,7 +73,8 @@ class CompiledModel:
                 return self._plans[key]
             try:
                 imported = import_model(
-                    self.proto, constants={n: arrays[n] for n in self._bound},
+                    self.proto, inferred=self._inferred,
+                    constants={n: arrays[n] for n in self._bound},
                     input_shapes={n: a.shape for n, a in arrays.items() if n not in self._bound})
             except ConstantInputError as e:
                 new = [n for n in e.names if n not in self._bound]

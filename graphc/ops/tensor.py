@@ -104,7 +104,8 @@ def constant(value, dtype=None, shape=None, name: str = "Const", graph=None) -> 
     if not dtypes.can_cast_losslessly(arr, target):
         raise DTypeError(f"Expected {target}, got {value!r:.60} of type "
                          f"'{type(value).__name__}' instead: the conversion would lose data")
-    arr = arr.astype(target.np)
+    arr = np.array(arr, dtype=target.np, order="C")  # the graph's own copy, read-only, so
+    arr.setflags(write=False)  # that the node keeps it as it is (no second copy)
     if shape is not None:
         shape = tuple(int(d) for d in shape)
         if arr.size == 1 or arr.shape == ():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -21,7 +22,11 @@ from graphc.ir.shapes import format_shape
 from graphc.passes.memory import ALIGN
 from graphc.passes.specialize import shape_feeds, shape_values
 from graphc.runtime.bound import BoundPlan
+from graphc.runtime.cache import default_cache
 from graphc.runtime.state import RuntimeState
+
+# plans of at least this many kernels are compiled in parts on several cores at once
+PARALLEL_COMPILE_KERNELS = 24
 
 
 class LLVMExecutor:
@@ -174,19 +179,34 @@ class LLVMExecutor:
     def compile(self, fetches, fed_shapes: dict, fed_values=None) -> Plan:
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.jit import JITModule
-        from graphc.codegen_llvm.library import load_library
-        from graphc.codegen_llvm.render import host_vector_bits, render_module
+        from graphc.codegen_llvm.library import library_loaded, load_library
+        from graphc.codegen_llvm.render import host_vector_bits, render_modules
 
         self._check_feeds(fetches, fed_shapes)
+        if self._cache is None:
+            self._cache = default_cache(self.options)
+        library = None
+        if not library_loaded() and not self.options.compile_in_process:
+            # the first plan of a process: the library (from the disk cache, or compiled in
+            # the shared worker) loads while this plan is built and compiled
+            library = ThreadPoolExecutor(1)
+            loading = library.submit(load_library, self._cache)
         plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, self.threads,
                                              self.options, vector_bits=host_vector_bits(),
                                              direct_commits=True, fed_values=fed_values)
-        module = render_module(kernels, slots_of, INTRINSICS, threads=self.threads,
-                               program=plan.program)
-        plan.ir_text = str(module)
-        code = self._object_code(plan.ir_text)
-        load_library(self._cache)  # GEMM and the thread pool, shared by every plan
-        plan.module = JITModule.from_object(code)
+        modules = render_modules(kernels, slots_of, INTRINSICS, self._compile_parts(kernels),
+                                 threads=self.threads, program=plan.program)
+        texts = [str(m) for m in modules]
+        exports = [[f.name for f in m.functions if not f.is_declaration
+                    and f.linkage == "external"] for m in modules[1:]]
+        plan.ir_text = "\n".join(texts)
+        codes = self._object_code(texts, first_worker=0 if library is None else 1)
+        if library is None:
+            load_library(self._cache)  # GEMM and the thread pool, shared by every plan
+        else:
+            loading.result()
+            library.shutdown()
+        plan.module = JITModule.linked(codes, exports)
         plan.entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(
             plan.module.address("graphc_run"))
         plan.arena = np.zeros(plan.arena_bytes + ALIGN, dtype=np.uint8)
@@ -203,20 +223,32 @@ class LLVMExecutor:
                 plan.table[i] = slot.array.ctypes.data
         return plan
 
-    def _object_code(self, ir_text: str) -> bytes:
-        """Machine code for the module, from the disk cache when this IR was seen before
-        (on this CPU, by this graphc version); otherwise optimized at O3 and stored."""
-        from graphc.codegen_llvm.jit import compile_jit_object, jit_signature
-        from graphc.runtime.cache import CodeCache, default_cache
+    def _compile_parts(self, kernels) -> int:
+        """How many modules to render a plan as, so that LLVM optimizes them on that many
+        cores at once: one per CPU this process may use (at most 4) for plans of many
+        kernels, one for the others (a worker start costs more than they take)."""
+        if self.options.compile_in_process or len(kernels) < PARALLEL_COMPILE_KERNELS:
+            return 1
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            os.cpu_count() or 1
+        return max(1, min(cpus, 4))
+
+    def _object_code(self, ir_texts: list, first_worker: int = 0) -> list:
+        """Machine code for each module, from the disk cache when its IR was seen before
+        (on this CPU, by this graphc version); otherwise optimized at O3, all the missing
+        ones at the same time, and stored."""
+        from graphc.codegen_llvm.jit import compile_jit_objects, jit_signature
+        from graphc.runtime.cache import CodeCache
         from graphc.version import __version__
-        if self._cache is None:
-            self._cache = default_cache(self.options)
-        key = CodeCache.key(ir_text, jit_signature(), __version__, "O3")
-        code = self._cache.load(key)
-        if code is None:
-            code = compile_jit_object(ir_text, self.options)
-            self._cache.store(key, code)
-        return code
+        keys = [CodeCache.key(t, jit_signature(), __version__, "O3") for t in ir_texts]
+        codes = [self._cache.load(k) for k in keys]
+        missing = [i for i, c in enumerate(codes) if c is None]
+        if missing:
+            for i, code in zip(missing, compile_jit_objects(
+                    [ir_texts[i] for i in missing], self.options, first_worker)):
+                codes[i] = code
+                self._cache.store(keys[i], code)
+        return codes
 
     def _check_feeds(self, fetches, fed_shapes):
         for node in topo_sort(fetches, stop=frozenset(fed_shapes)):
