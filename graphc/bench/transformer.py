@@ -121,6 +121,18 @@ def transformer_numpy(arrays: dict):
 def transformer_torch(torch, arrays: dict):
     """W6 in torch eager: nn.TransformerEncoderLayer (batch_first, post-LN, ReLU) with the
     same weights, in inference mode; a call returning the output."""
+    layer = torch_encoder_layer(torch, arrays)
+    x = torch.from_numpy(arrays["x"])
+
+    def run():
+        with torch.inference_mode():
+            return layer(x).numpy()
+    return run
+
+
+def torch_encoder_layer(torch, arrays: dict):
+    """The nn.TransformerEncoderLayer of W6 with the arrays' weights, in eval mode (what
+    torch.onnx exports for the ONNX import test)."""
     a, f = arrays, _flat(arrays)
     d_model = a["x"].shape[-1]
     heads = a["wq"].shape[1]
@@ -137,13 +149,7 @@ def transformer_torch(torch, arrays: dict):
         "norm2.weight": a["ln2_gamma"], "norm2.bias": a["ln2_beta"]}
     layer.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
                            for k, v in values.items()})
-    layer.eval()
-    x = torch.from_numpy(a["x"])
-
-    def run():
-        with torch.inference_mode():
-            return layer(x).numpy()
-    return run
+    return layer.eval()
 
 
 # --- jax -------------------------------------------------------------------------------------

@@ -21,9 +21,13 @@ from tensorboard.compat.proto import types_pb2  # noqa: E402
 
 def events(logdir) -> list:
     """Every event of every file in `logdir`, file by file, in order, as written."""
+    files = [list(event_file_loader.LegacyEventFileLoader(path).Load())
+             for path in glob.glob(f"{logdir}/events.out.tfevents.*")]
+    # in the order they were written (two files opened within a second have names that
+    # sort by their other parts): by the time of each file's first event
     out = []
-    for path in sorted(glob.glob(f"{logdir}/events.out.tfevents.*")):
-        out += list(event_file_loader.LegacyEventFileLoader(path).Load())
+    for file_events in sorted(files, key=lambda es: es[0].wall_time if es else 0.0):
+        out += file_events
     return out
 
 
