@@ -183,3 +183,11 @@ def test_a_channels_first_training_step_computes_channels_last():
         sess.run(tf.global_variables_initializer())
         for got, expected in zip(sess.run(grads, feed), want):
             assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_grouped_channels_first_conv_stays_channels_first():
+    # its direct loops are faster channels-first than channels-last
+    x, w = ph((1, 4, 8, 8)), constant(np.ones((3, 3, 1, 4), np.float32), F32)
+    conv = make("conv", x, w, channels_last=False, strides=(1, 1), dilations=(1, 1),
+                padding=((1, 1), (1, 1)), groups=4)
+    assert laid_out(conv) is conv
