@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import functools
+import os
 import threading
 
 import llvmlite.binding as llvm
@@ -64,16 +65,41 @@ def library_ir(cpu: str = "native") -> str:
     return str(module)
 
 
+def _source_digest():
+    """An XXH3-128 digest of the code that writes the library's IR (every module of
+    graphc.codegen_llvm, whose IR builders import nothing else of graphc) and of llvmlite's
+    version, or None where the sources cannot be read."""
+    import llvmlite
+    import xxhash
+    root = os.path.dirname(os.path.abspath(__file__))
+    h = xxhash.xxh3_128(llvmlite.__version__.encode())
+    try:
+        for folder, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                h.update(os.path.relpath(path, root).encode() + b"\0")
+                with open(path, "rb") as f:
+                    h.update(f.read())
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
 @functools.lru_cache(maxsize=None)
 def library_object(cache) -> bytes:
-    """The library's machine code for this CPU, from `cache` or compiled (and stored)."""
+    """The library's machine code for this CPU, from `cache` or compiled (and stored).
+    Keyed by the source of the code that writes its IR, so a process whose library is in
+    the cache does not render the IR (0.1 s); by the IR itself where that source cannot be
+    read."""
     from graphc.codegen_llvm.jit import compile_jit_object, jit_signature
     from graphc.version import __version__
-    text = library_ir()
-    key = cache.key("library", text, jit_signature(), __version__, "O3")
+    digest = _source_digest()
+    text = library_ir() if digest is None else None
+    key = cache.key("library", digest or text, jit_signature(), __version__, "O3")
     code = cache.load(key)
     if code is None:
-        code = compile_jit_object(text)
+        code = compile_jit_object(text or library_ir())
         cache.store(key, code)
     return code
 

@@ -4,22 +4,23 @@ graph until they meet their inverse and cancel.
 graphc computes a float convolution of one feature group as one implicit GEMM only
 channels-last (N, *spatial, C: pixels by channels); channels-first (N, C, *spatial), the
 layout of ONNX and of TF's NCHW graphs, lowers to direct loops, two orders of magnitude
-slower. This pass rewrites such a convolution as transpose(conv(transpose(x), w, channels_last)) (and its two adjoints, the
-gradients of a channels-first training graph, likewise) and then sinks every
-transpose through the ops that do not care where an axis lies: elementwise ops (their other
-operands transposed alongside: a constant at compile time, a per-channel vector by a free
-reshape, another transpose of the same permutation by cancelling it), pooling (which takes
-either layout), reductions, pad, slice and concat. A transpose meeting the next
-convolution's input transpose composes to the identity, so a CNN imported channels-first
-runs channels-last from its first transpose to its last, and the convolutions' epilogues
-(bias, batch norm, residual add, activation) fuse again. A transpose that only moves size-1
-axes is a reshape.
+slower. This pass rewrites such a convolution as transpose(conv(transpose(x), w,
+channels_last)) (and its two adjoints, the gradients of a channels-first training graph,
+likewise) and then sinks every transpose through the ops that do not care where an axis
+lies: elementwise ops (their other operands transposed alongside: a constant at compile
+time, a per-channel vector by a free reshape, another transpose of the same permutation by
+cancelling it), pooling (which takes either layout), reductions, pad, slice and concat. A
+transpose meeting the next convolution's input transpose composes to the identity, so a CNN
+imported channels-first runs channels-last from its first transpose to its last, and the
+convolutions' epilogues (bias, batch norm, residual add, activation) fuse again. A
+transpose that only moves size-1 axes is a reshape.
 
-Expects canonical input (after simplify) with static shapes where it matters (a rule that
-needs a shape it does not have declines). Guarantees the same values: every rule moves data
-only (a reduction sums the same elements in the same logical order), so elementwise results
-are bit-identical. Runs with the canonicalization rules; consumed by stabilize, dce and
-fusion.
+Expects canonical input with constants folded (after fold_constants) and static shapes
+where it matters (a rule that needs a shape it does not have declines). Guarantees the same
+values: every rule moves data only (a reduction sums the same elements in the same logical
+order), so elementwise results are bit-identical. Runs with the canonicalization rules;
+consumed by simplify (which then sees a batch norm's scale beside its convolution),
+stabilize, dce and fusion.
 """
 
 from __future__ import annotations
