@@ -1,6 +1,7 @@
 """The fuzzer's convolution family: tf.nn.convolution over 1 to 3 spatial axes in both
 layouts (strides, dilations, SAME, VALID or explicit padding, feature groups), depthwise
-convolutions, transposed ones, and max and average pooling, on a pool value or a new feed;
+convolutions, transposed ones, and max and average pooling, on a pool value or a new feed
+(and sometimes a pool right after a channels-first convolution, for the layout pass);
 filters are constants or feeds (so that the gradient checks reach them too)."""
 
 from __future__ import annotations
@@ -56,10 +57,15 @@ def conv(g):
     groups = int(g.rng.choice(divisors))
     out = groups * int(g.rng.integers(1, 4))
     w = _filter(g, a.dtype, kernel + (channels // groups, out))
-    return g.step(Step("nn.convolution", (Ref(a.index), Ref(w.index)),
-                       (("padding", padding), ("strides", list(strides)),
-                        ("dilations", list(dilations)), ("data_format", fmt))), False,
-                  a.bound * w.bound * int(np.prod(kernel)) * (channels // groups))
+    y = g.step(Step("nn.convolution", (Ref(a.index), Ref(w.index)),
+                    (("padding", padding), ("strides", list(strides)),
+                     ("dilations", list(dilations)), ("data_format", fmt))), False,
+               a.bound * w.bound * int(np.prod(kernel)) * (channels // groups))
+    if not last and g.rng.random() < 0.3:
+        # a channels-first pool of a channels-first convolution: the layout pass computes
+        # both channels-last, with the transpose between them sunk through the pool
+        return _pool(g, y, y.shape[2:], fmt)
+    return y
 
 
 def _filter(g, dtype, shape):

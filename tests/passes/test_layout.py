@@ -191,3 +191,19 @@ def test_a_grouped_channels_first_conv_stays_channels_first():
     conv = make("conv", x, w, channels_last=False, strides=(1, 1), dilations=(1, 1),
                 padding=((1, 1), (1, 1)), groups=4)
     assert laid_out(conv) is conv
+
+
+def test_pad_concat_and_slice_after_a_channels_first_conv_compute_the_reference_values():
+    rng = np.random.default_rng(5)
+    tf.reset_default_graph()
+    x = tf.placeholder(tf.float32, [2, 3, 6, 7])
+    w = tf.constant(rng.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    h = tf.nn.conv2d(x, w, [1, 1, 1, 1], "VALID", data_format="NCHW")  # (2, 4, 4, 5)
+    h = tf.pad(h, [[0, 0], [0, 0], [1, 2], [0, 1]])
+    h = tf.concat([h, tf.exp(h) * 0.5], axis=1)  # channels
+    h = tf.nn.relu(h[:, 1:7, :, 1:])
+    feed = {x: rng.standard_normal((2, 3, 6, 7)).astype(np.float32)}
+    result = run_pipeline([h.node], {}, Options())
+    fired = {k for rec in result.records for k in rec.fired}
+    assert {"sink_transpose_pad", "sink_transpose_concat", "sink_transpose_slice"} <= fired
+    llvm_plan([h], feed, threads=1)
