@@ -8,8 +8,9 @@ ResNet-50 of bottlenecks; batch norms with random statistics), exported by torch
 fresh process each time: "cold" into an empty compiled-code cache, "cached" into the cache
 the cold run filled. The time is the whole of it (reading the file, import, passes, LLVM
 code generation or the cache, the first call). onnxruntime's session creation and first
-call on the same file are timed beside it. Medians of --repeat processes. Needs torch and
-onnxruntime; prints `graphc bench machine`'s limits first.
+call on the same file are timed beside it. Python's imports of graphc.onnx and onnx (or
+of onnxruntime) are timed apart and not included. Medians of --repeat processes. Needs torch
+and onnxruntime; prints `graphc bench machine`'s limits first.
 """
 
 from __future__ import annotations
@@ -29,18 +30,23 @@ t0 = time.perf_counter()
 import numpy as np
 path, system = sys.argv[1], sys.argv[2]
 x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+if system == "graphc":
+    import onnx  # noqa: F401 (graphc.onnx imports it on first use)
+
+    import graphc.onnx
+else:
+    import onnxruntime as ort
+modules = time.perf_counter() - t0
 t = time.perf_counter()
 if system == "graphc":
-    import graphc.onnx
     model = graphc.onnx.load(path)
     model(x)
 else:
-    import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     session.run(None, {"image": x})
-print(json.dumps({"seconds": time.perf_counter() - t}))
+print(json.dumps({"seconds": time.perf_counter() - t, "modules": modules}))
 """
 
 
@@ -113,11 +119,13 @@ def export(depth: int, path: str) -> None:
                           dynamo=False)
 
 
-def timed(path: str, system: str, cache: str) -> float:
+def timed(path: str, system: str, cache: str) -> tuple:
+    """(seconds to load and call, seconds of Python imports) in a fresh process."""
     env = {**os.environ, "GRAPHC_CACHE_DIR": cache, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", _CHILD, path, system], env=env, check=True,
                          capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["seconds"]
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["seconds"], result["modules"]
 
 
 def main(argv=None) -> int:
@@ -135,18 +143,21 @@ def main(argv=None) -> int:
             path = os.path.join(where, f"{name}.onnx")
             if not os.path.exists(path):
                 export(int(name.removeprefix("resnet")), path)
-            cold, cached, ort = [], [], []
+            cold, cached, ort, modules = [], [], [], []
             for i in range(args.repeat):
                 cache = os.path.join(tmp, f"cache-{name}-{i}")
-                cold.append(timed(path, "graphc", cache))
-                cached.append(timed(path, "graphc", cache))
-                ort.append(timed(path, "onnxruntime", cache))
-            rows.append((name, statistics.median(cold), statistics.median(cached),
-                         statistics.median(ort)))
+                cold.append(timed(path, "graphc", cache)[0])
+                seconds, imports = timed(path, "graphc", cache)
+                cached.append(seconds)
+                modules.append(imports)
+                ort.append(timed(path, "onnxruntime", cache)[0])
+            rows.append((name, *(statistics.median(v) for v in (cold, cached, ort, modules))))
     print("| model | graphc cold | graphc from the cache | onnxruntime session + first call |")
     print("| --- | --- | --- | --- |")
-    for name, cold, cached, ort in rows:
+    for name, cold, cached, ort, _ in rows:
         print(f"| {name} | {cold:.2f} s | {cached * 1000:.0f} ms | {ort * 1000:.0f} ms |")
+    print("(Python's `import onnx, graphc.onnx` before these: "
+          + ", ".join(f"{name} {m * 1000:.0f} ms" for name, *_, m in rows) + ")")
     return 0
 
 

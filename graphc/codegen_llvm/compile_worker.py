@@ -10,7 +10,8 @@ process that is replaced after MAX_COMPILES compiles or once its RSS passes MAX_
 Protocol, over the worker's stdin and stdout: every message is two frames, a JSON header and
 a byte payload, each frame an 8-byte big-endian length and its bytes.
   worker, on start:  {"ready": true, "pid": ...}                    + b""
-  parent, request:   {"cpu": "native", "codemodel": "large"|null}    + IR text or bitcode
+  parent, request:   {"cpu": "native", "codemodel": "large"|null, "speed": 3}
+                                                                     + IR text or bitcode
   worker, reply:     {"rss": bytes}                                  + object code, or the
                      optimized bitcode when codemodel is null
                   or {"rss": ..., "error": "RuntimeError", "message": ...} + b""
@@ -96,7 +97,8 @@ def serve(requests, replies) -> None:
     while (message := read_message(requests)) is not None:
         header, payload = message
         try:
-            code = compile_here(payload, header["cpu"], header["codemodel"])
+            code = compile_here(payload, header["cpu"], header["codemodel"],
+                                header.get("speed", 3))
             reply = {}
         except Exception as e:  # reported to the parent, which raises it there
             code, reply = b"", {"error": type(e).__name__, "message": str(e)}
@@ -142,8 +144,10 @@ class CompileWorker:
         """The running worker's process id, or None."""
         return self._proc.pid if self._proc is not None else None
 
-    def compile(self, source: bytes, cpu: str, codemodel, verbose: bool = False):
-        """Object code (or bitcode when codemodel is None) for `source`, or None."""
+    def compile(self, source: bytes, cpu: str, codemodel, verbose: bool = False,
+                speed: int = 3):
+        """Object code (or bitcode when codemodel is None) for `source` optimized at
+        O`speed`, or None."""
         with self._lock:
             if self._owner != os.getpid():
                 self._forget()
@@ -151,7 +155,7 @@ class CompileWorker:
                 if not self._ensure_started():
                     return None
                 try:
-                    header, code = self._request(source, cpu, codemodel, verbose)
+                    header, code = self._request(source, cpu, codemodel, verbose, speed)
                 except WorkerDied as died:
                     if attempt:
                         raise RuntimeError(f"LLVM's compile worker died twice compiling this "
@@ -173,10 +177,11 @@ class CompileWorker:
             if self._owner == os.getpid():
                 self._stop()
 
-    def _request(self, source, cpu, codemodel, verbose):
+    def _request(self, source, cpu, codemodel, verbose, speed=3):
         """(reply header, payload); WorkerDied if the worker ended instead of answering."""
         try:
-            write_message(self._proc.stdin, {"cpu": cpu, "codemodel": codemodel}, source)
+            write_message(self._proc.stdin, {"cpu": cpu, "codemodel": codemodel,
+                                             "speed": speed}, source)
             message = read_message(self._proc.stdout)
         except (BrokenPipeError, EOFError):
             message = None

@@ -34,25 +34,29 @@ def compile_object(source, cpu: str = "native", options=None) -> bytes:
     return compile_ir(source, cpu, "default", options)
 
 
-def compile_jit_object(ir_text: str, options=None) -> bytes:
+def compile_jit_object(ir_text: str, options=None, speed: int = 3) -> bytes:
     """An object file for JITModule.from_object (this CPU, the large code model), from IR
-    text optimized at O3."""
-    return compile_ir(ir_text, "native", JIT_CODE_MODEL, options)
+    text optimized at O`speed` (3 unless said)."""
+    return compile_ir(ir_text, "native", JIT_CODE_MODEL, options, speed)
 
 
-def compile_jit_objects(ir_texts: list, options=None, first_worker: int = 0) -> list:
-    """compile_jit_object of each text, at the same time in as many compile workers (the
-    parts of one plan, render.render_modules), numbered from `first_worker` (1 leaves the
-    shared worker to another compile meanwhile)."""
+def compile_jit_objects(ir_texts: list, options=None, first_worker: int = 0,
+                        speeds=None) -> list:
+    """compile_jit_object of each text (at O`speeds[i]`, 3 by default), at the same time in
+    as many compile workers (the parts of one plan, render.render_modules), numbered from
+    `first_worker` (1 leaves the shared worker to another compile meanwhile)."""
     options = options if options is not None else default_options()
+    speeds = list(speeds) if speeds is not None else [3] * len(ir_texts)
     if options.compile_in_process or (len(ir_texts) == 1 and first_worker == 0):
-        return [compile_jit_object(t, options) for t in ir_texts]
+        return [compile_jit_object(t, options, s) for t, s in zip(ir_texts, speeds)]
     from concurrent.futures import ThreadPoolExecutor
 
     def one(i):
         code = shared_worker(first_worker + i).compile(ir_texts[i].encode(), "native",
-                                                       JIT_CODE_MODEL, verbose=options.debug)
-        return code if code is not None else compile_jit_object(ir_texts[i], options)
+                                                       JIT_CODE_MODEL, verbose=options.debug,
+                                                       speed=speeds[i])
+        return code if code is not None else compile_jit_object(ir_texts[i], options,
+                                                                speeds[i])
 
     with ThreadPoolExecutor(len(ir_texts)) as pool:
         return list(pool.map(one, range(len(ir_texts))))
@@ -64,7 +68,8 @@ def optimize(ir_text, cpu: str = "native", options=None):
     return llvm.parse_bitcode(compile_ir(ir_text, cpu, None, options))
 
 
-def compile_ir(source, cpu: str = "native", codemodel=None, options=None) -> bytes:
+def compile_ir(source, cpu: str = "native", codemodel=None, options=None,
+               speed: int = 3) -> bytes:
     """IR text or bitcode, verified and optimized at O3 for `cpu`: object code for `codemodel`,
     or the optimized bitcode when codemodel is None. Runs in the compile worker unless
     options.compile_in_process (or no worker can be started: warned once). Errors are the
@@ -75,11 +80,12 @@ def compile_ir(source, cpu: str = "native", codemodel=None, options=None) -> byt
     if isinstance(source, str):
         source = source.encode()
     if not options.compile_in_process:
-        code = shared_worker().compile(source, cpu, codemodel, verbose=options.debug)
+        code = shared_worker().compile(source, cpu, codemodel, verbose=options.debug,
+                                       speed=speed)
         if code is not None:
             return code
     with contextlib.nullcontext() if options.debug else _stderr_silenced():
-        return compile_here(source, cpu, codemodel)
+        return compile_here(source, cpu, codemodel, speed)
 
 
 _STDERR_LOCK = threading.Lock()
@@ -132,7 +138,8 @@ class JITModule:
     def linked(cls, objects: list, exports: list, cpu: str = "native") -> "JITModule":
         """A plan rendered in parts (render.render_modules): each part is loaded into an
         engine of its own and its kernels (`exports`, one list of names per part) are
-        published to the JIT linker, then the first object, which calls them, is loaded.
+        published to the JIT linker, then the first object (graphc_run), which calls them,
+        is loaded.
         Names repeat between plans, so publishing and linking hold one lock: each plan's
         first object links to its own parts."""
         if len(objects) == 1:

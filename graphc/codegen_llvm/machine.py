@@ -56,8 +56,9 @@ def cpu_signature(cpu: str = "native") -> tuple:
     return (llvm.get_default_triple(), cpu, "")
 
 
-def compile_here(source: bytes, cpu: str, codemodel) -> bytes:
-    """compile_ir's work, in this process and leaking there (the compile worker runs it)."""
+def compile_here(source: bytes, cpu: str, codemodel, speed: int = 3) -> bytes:
+    """compile_ir's work, in this process and leaking there (the compile worker runs it);
+    optimized at O`speed`."""
     _initialized()
     if source[:4] == b"BC\xc0\xde":
         mod = llvm.parse_bitcode(source)
@@ -67,7 +68,7 @@ def compile_here(source: bytes, cpu: str, codemodel) -> bytes:
     mod.verify()
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
-    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options = llvm.create_pipeline_tuning_options(speed_level=speed)
     options.loop_vectorization = True
     options.slp_vectorization = True
     builder = llvm.create_pass_builder(tm, options)

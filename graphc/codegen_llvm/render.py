@@ -43,6 +43,9 @@ class KernelRenderer:
         fnty = ir.FunctionType(I32, [PTR] * len(params))
         self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
         self.fn.linkage = linkage
+        # optimized on its own: inlined into graphc_run, a plan's kernels made one function
+        # that O3 took superlinear time over (W9's step: 3 s of its 4 s cold compile)
+        self.fn.attributes.add("noinline")
         for arg, b in zip(self.fn.args, params):
             arg.name = b.name
             arg.add_attribute("noalias")
@@ -171,6 +174,12 @@ class KernelRenderer:
         if s.kind in ("vector", "unroll"):
             interleave = INTERLEAVE if s.kind == "vector" and _calls_vecmath(s.body) else 0
             loop_id = loop_hints(self.module, s.kind, s.width, interleave)
+        elif _has_loop(s.body) and not _short(s):
+            # an outer loop of many iterations is not unrolled: O3 unrolled W9's 32 x 1024
+            # fill of a broadcast value (its vector loop inside) into straight-line code,
+            # 1.9 s to compile. Short ones (a convolution's window) are: W5 took 1.8x as
+            # long with its window loops kept rolled
+            loop_id = loop_hints(self.module, "no_unroll", 0)
         with counted_loop(self.builder, self.expr(s.start), self.expr(s.stop), s.var,
                           loop_id=loop_id) as i:
             self.vars[s.var] = i
@@ -272,16 +281,34 @@ def _calls_vecmath(stmts) -> bool:
     return any(expr(e) for st in stmts for e in K.stmt_exprs(st))
 
 
+def _short(loop) -> bool:
+    """A loop of a known trip count of at most SHORT_LOOP."""
+    return isinstance(loop.start, K.Const) and isinstance(loop.stop, K.Const) and \
+        loop.stop.value - loop.start.value <= SHORT_LOOP
+
+
+SHORT_LOOP = 16
+
+
+def _has_loop(stmts) -> bool:
+    return any(isinstance(s, K.Loop) or _has_loop(K.substatements(s)) for s in stmts)
+
+
 def loop_hints(module: ir.Module, kind: str, width: int, interleave: int = 0):
     """Loop metadata telling LLVM a schedule's choice: vectorize at `width` lanes (its
     vectorizer adds the remainder loop) and interleave that many vector iterations when
-    `interleave` is given, or unroll by `width`. Each loop gets its own self-referencing
-    node, as LLVM requires of loop IDs."""
+    `interleave` is given, unroll by `width`, or ("no_unroll") do not unroll. Each loop
+    gets its own self-referencing node, as LLVM requires of loop IDs."""
     if kind == "vector":
         hints = [("llvm.loop.vectorize.enable", ir.Constant(I1, 1)),
                  ("llvm.loop.vectorize.width", ir.Constant(I32, width))]
         if interleave:
             hints.append(("llvm.loop.interleave.count", ir.Constant(I32, interleave)))
+    elif kind == "no_unroll":
+        nodes = [module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])]
+        loop_id = ir.MDValue(module, [], name=str(len(module.metadata)))
+        loop_id.operands = (loop_id, *nodes)
+        return loop_id
     else:
         hints = [("llvm.loop.unroll.count", ir.Constant(I32, width))]
     nodes = [module.add_metadata([ir.MetaDataString(module, k), v]) for k, v in hints]
@@ -463,12 +490,15 @@ def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1
 
 def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
                    threads: int = 1, program=None) -> list:
-    """render_module's code as `parts` modules that LLVM can optimize at the same time: the
-    first holds `graphc_run`, all of them the kernels (external, named by their index, dealt
-    out in turn, the first taking its share too), which the first declares. Loaded into
-    one engine they link up. With parts == 1, the one module of render_module."""
+    """render_module's code as modules that LLVM can optimize at the same time: with
+    parts > 1, a first one holding only `graphc_run`, which declares the kernels, and
+    `parts` more holding the kernels (external, named by their index, dealt out in turn);
+    loaded and linked, they are the plan. (graphc_run, a plan's control flow and calls, is
+    glue code: at O3 LLVM's loop unswitching multiplied the loops of W9's step, and its
+    code generation took 2.3 s against 0.24 s at O2.) With parts == 1, the one module of
+    render_module."""
     module = ir.Module(name=name)
-    pieces = [ir.Module(name=f"{name}_part{i}") for i in range(parts - 1)]
+    pieces = [ir.Module(name=f"{name}_part{i}") for i in range(parts)] if parts > 1 else []
     entry = ir.Function(module, ir.FunctionType(I32, [PTR]), name="graphc_run")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     table = entry.args[0]
@@ -482,13 +512,12 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
         shape = K.canonical(k)
         key = K.exact_key(shape)
         fn = functions.get(key)
-        turn = len(functions) % parts
-        if fn is None and turn == 0:
+        if fn is None and not pieces:
             fn = functions[key] = KernelRenderer(module, shape, i, intrinsics,
                                                  threads).render()
         elif fn is None:
-            defined = KernelRenderer(pieces[turn - 1], shape, i, intrinsics, threads,
-                                     linkage="external").render()
+            defined = KernelRenderer(pieces[len(functions) % parts], shape, i, intrinsics,
+                                     threads, linkage="external").render()
             fn = functions[key] = ir.Function(module, defined.function_type, defined.name)
         status = b.call(fn, [slot(s) for s in slots_of(k)])
         failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))

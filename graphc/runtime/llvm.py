@@ -200,7 +200,9 @@ class LLVMExecutor:
         exports = [[f.name for f in m.functions if not f.is_declaration
                     and f.linkage == "external"] for m in modules[1:]]
         plan.ir_text = "\n".join(texts)
-        codes = self._object_code(texts, first_worker=0 if library is None else 1)
+        # graphc_run alone (a split plan's first module) at O2, kernels at O3
+        speeds = [2] + [3] * (len(texts) - 1) if len(texts) > 1 else [3]
+        codes = self._object_code(texts, speeds, first_worker=0 if library is None else 1)
         if library is None:
             load_library(self._cache)  # GEMM and the thread pool, shared by every plan
         else:
@@ -233,19 +235,21 @@ class LLVMExecutor:
             os.cpu_count() or 1
         return max(1, min(cpus, 4))
 
-    def _object_code(self, ir_texts: list, first_worker: int = 0) -> list:
+    def _object_code(self, ir_texts: list, speeds: list, first_worker: int = 0) -> list:
         """Machine code for each module, from the disk cache when its IR was seen before
-        (on this CPU, by this graphc version); otherwise optimized at O3, all the missing
-        ones at the same time, and stored."""
+        (on this CPU, by this graphc version, at this optimization level); otherwise
+        optimized at O`speeds[i]`, all the missing ones at the same time, and stored."""
         from graphc.codegen_llvm.jit import compile_jit_objects, jit_signature
         from graphc.runtime.cache import CodeCache
         from graphc.version import __version__
-        keys = [CodeCache.key(t, jit_signature(), __version__, "O3") for t in ir_texts]
+        keys = [CodeCache.key(t, jit_signature(), __version__, f"O{s}")
+                for t, s in zip(ir_texts, speeds)]
         codes = [self._cache.load(k) for k in keys]
         missing = [i for i, c in enumerate(codes) if c is None]
         if missing:
             for i, code in zip(missing, compile_jit_objects(
-                    [ir_texts[i] for i in missing], self.options, first_worker)):
+                    [ir_texts[i] for i in missing], self.options, first_worker,
+                    [speeds[i] for i in missing])):
                 codes[i] = code
                 self._cache.store(keys[i], code)
         return codes

@@ -116,13 +116,13 @@ def test_a_spent_worker_is_replaced_and_reaped():
 def test_worker_code_equals_in_process_code(tmp_path, monkeypatch):
     x = tf.placeholder(tf.float32, [None, 5])
     y = tf.nn.softmax(tf.matmul(x, tf.ones([5, 3])) + tf.exp(tf.range(3, dtype=tf.float32)))
-    captured, original = [], jit.compile_jit_object
+    captured, original = [], jit.compile_jit_objects
 
-    def spy(text, options=None):  # the plan's IR, as the session compiles it
-        captured.append(text)
-        return original(text, options)
+    def spy(texts, *args, **kwargs):  # the plan's IR, as the session compiles it
+        captured.extend(texts)
+        return original(texts, *args, **kwargs)
 
-    monkeypatch.setattr(jit, "compile_jit_object", spy)
+    monkeypatch.setattr(jit, "compile_jit_objects", spy)
     with tf.Session(config=tf.Options(cache_dir=str(tmp_path))) as s:
         via_worker = s.run(y, {x: np.ones((2, 5), np.float32)})
     monkeypatch.undo()
