@@ -191,23 +191,27 @@ class LLVMExecutor:
             # the shared worker) loads while this plan is built and compiled
             library = ThreadPoolExecutor(1)
             loading = library.submit(load_library, self._cache)
-        plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, self.threads,
-                                             self.options, vector_bits=host_vector_bits(),
-                                             direct_commits=True, fed_values=fed_values)
-        modules = render_modules(kernels, slots_of, INTRINSICS, self._compile_parts(kernels),
-                                 threads=self.threads, program=plan.program)
-        texts = [str(m) for m in modules]
-        exports = [[f.name for f in m.functions if not f.is_declaration
-                    and f.linkage == "external"] for m in modules[1:]]
-        plan.ir_text = "\n".join(texts)
-        # graphc_run alone (a split plan's first module) at O2, kernels at O3
-        speeds = [2] + [3] * (len(texts) - 1) if len(texts) > 1 else [3]
-        codes = self._object_code(texts, speeds, first_worker=0 if library is None else 1)
+        try:
+            plan, kernels, slots_of = build_plan(
+                fetches, fed_shapes, self.describe, self.threads, self.options,
+                vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values)
+            modules = render_modules(kernels, slots_of, INTRINSICS,
+                                     self._compile_parts(kernels), threads=self.threads,
+                                     program=plan.program)
+            texts = [str(m) for m in modules]
+            exports = [[f.name for f in m.functions if not f.is_declaration
+                        and f.linkage == "external"] for m in modules[1:]]
+            plan.ir_text = "\n".join(texts)
+            # graphc_run alone (a split plan's first module) at O2, kernels at O3
+            speeds = [2] + [3] * (len(texts) - 1) if len(texts) > 1 else [3]
+            codes = self._object_code(texts, speeds, first_worker=0 if library is None else 1)
+        finally:
+            if library is not None:  # (a build error leaves the library to load on its own)
+                library.shutdown(wait=False)
         if library is None:
             load_library(self._cache)  # GEMM and the thread pool, shared by every plan
         else:
             loading.result()
-            library.shutdown()
         plan.module = JITModule.linked(codes, exports)
         plan.entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(
             plan.module.address("graphc_run"))
