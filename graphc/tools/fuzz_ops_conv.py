@@ -29,12 +29,13 @@ def conv(g):
     kind = str(g.rng.choice(["conv", "conv", "conv", "depthwise", "transpose", "pool"]))
     ranks = _KINDS[kind]
     a = g.pick(lambda v: _fits(v) and len(v.shape) - 2 in ranks)
-    if a is None:
-        s = int(g.rng.choice(ranks))
+    wide = kind == "conv" and g.rng.random() < 0.15  # a new input of 16+ channels
+    if a is None or wide:
+        s = int(g.rng.choice([r for r in ranks if r < 3] if wide else ranks))
         # sometimes 16+ channels: the implicit GEMM packs those a channel vector at a time,
         # fewer a kernel row at a time (lower.FEW_CHANNELS)
-        channels = int(g.rng.integers(16, 21)) if g.rng.random() < 0.25 and s < 3 else \
-            int(g.rng.integers(1, 5))
+        channels = int(g.rng.integers(16, 21)) if wide or (g.rng.random() < 0.25 and s < 3) \
+            else int(g.rng.integers(1, 5))
         shape = (int(g.rng.integers(1, 3)),) + tuple(int(g.rng.integers(1, 9))
                                                       for _ in range(s)) + (channels,)
         a = g.feed(g.float, shape)
@@ -55,7 +56,11 @@ def conv(g):
     padding = _padding(g, spatial, kernel, dilations, last)
     divisors = [d for d in range(1, channels + 1) if channels % d == 0]
     groups = int(g.rng.choice(divisors))
+    if channels >= 16 and channels % 2 == 0 and g.rng.random() < 0.3:
+        groups = 2  # two wide groups, which the layout pass splits into two GEMMs
     out = groups * int(g.rng.integers(1, 4))
+    if groups > 1 and channels // groups >= 8 and g.rng.random() < 0.5:
+        out = groups * int(g.rng.integers(8, 11))  # wide groups: the layout pass splits them
     w = _filter(g, a.dtype, kernel + (channels // groups, out))
     y = g.step(Step("nn.convolution", (Ref(a.index), Ref(w.index)),
                     (("padding", padding), ("strides", list(strides)),

@@ -207,3 +207,28 @@ def test_pad_concat_and_slice_after_a_channels_first_conv_compute_the_reference_
     fired = {k for rec in result.records for k in rec.fired}
     assert {"sink_transpose_pad", "sink_transpose_concat", "sink_transpose_slice"} <= fired
     llvm_plan([h], feed, threads=1)
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_a_conv_of_a_few_wide_groups_is_one_gemm_per_group(data_format):
+    rng = np.random.default_rng(7)
+    tf.reset_default_graph()
+    shape = [2, 5, 6, 32] if data_format == "NHWC" else [2, 32, 5, 6]
+    x = tf.placeholder(tf.float32, shape)
+    w = tf.constant(rng.standard_normal((3, 3, 8, 32)).astype(np.float32))  # 4 groups
+    y = tf.nn.relu(tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME", data_format=data_format))
+    result = run_pipeline([y.node], {}, Options())
+    convs = [n for n in topo_sort(result.roots) if n.op.name == "conv"]
+    assert len(convs) == 4 and all(n.attrs["groups"] == 1 and n.attrs["channels_last"]
+                                   for n in convs)
+    feed = {x: rng.standard_normal(shape).astype(np.float32)}
+    kernels, _ = llvm_plan([y], feed, threads=2, rtol=1e-4, atol=1e-4)
+
+
+def test_narrow_or_many_groups_stay_one_grouped_conv():
+    x = ph((1, 8, 8, 32))
+    for groups, w_shape in ((8, (3, 3, 4, 32)), (32, (3, 3, 1, 32))):  # 4 channels, depthwise
+        conv = make("conv", x, constant(np.ones(w_shape, np.float32), F32),
+                    channels_last=True, strides=(1, 1), dilations=(1, 1),
+                    padding=((1, 1), (1, 1)), groups=groups)
+        assert laid_out(conv) is conv
