@@ -15,12 +15,17 @@ imported channels-first runs channels-last from its first transpose to its last,
 convolutions' epilogues (bias, batch norm, residual add, activation) fuse again. A
 transpose that only moves size-1 axes is a reshape.
 
+A convolution of a few wide groups (2 to 16, each of 8 or more input and output channels)
+becomes one convolution per group, concatenated: one GEMM each, where the grouped one runs
+direct loops.
+
 Expects canonical input with constants folded (after fold_constants) and static shapes
 where it matters (a rule that needs a shape it does not have declines). Guarantees the same
-values: every rule moves data only (a reduction sums the same elements in the same logical
-order), so elementwise results are bit-identical. Runs with the canonicalization rules;
-consumed by simplify (which then sees a batch norm's scale beside its convolution),
-stabilize, dce and fusion.
+values: the rules move data (a reduction sums the same elements in the same logical order,
+elementwise results are bit-identical); a convolution computed by another kernel (GEMM
+instead of direct loops) sums its products in another order, as any two targets do. Runs
+with the canonicalization rules; consumed by simplify (which then sees a batch norm's scale
+beside its convolution), stabilize, dce and fusion.
 """
 
 from __future__ import annotations
