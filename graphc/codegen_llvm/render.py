@@ -43,8 +43,8 @@ class KernelRenderer:
         fnty = ir.FunctionType(I32, [PTR] * len(params))
         self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
         self.fn.linkage = linkage
-        # optimized on its own: inlined into graphc_run, a plan's kernels made one function
-        # that O3 took superlinear time over (W9's step: 3 s of its 4 s cold compile)
+        # optimized on its own, as it is when a plan is compiled in parts (render_modules),
+        # so a plan's code does not depend on whether it was split (graphc_run only calls)
         self.fn.attributes.add("noinline")
         for arg, b in zip(self.fn.args, params):
             arg.name = b.name
@@ -305,13 +305,11 @@ def loop_hints(module: ir.Module, kind: str, width: int, interleave: int = 0):
         if interleave:
             hints.append(("llvm.loop.interleave.count", ir.Constant(I32, interleave)))
     elif kind == "no_unroll":
-        nodes = [module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])]
-        loop_id = ir.MDValue(module, [], name=str(len(module.metadata)))
-        loop_id.operands = (loop_id, *nodes)
-        return loop_id
+        hints = [("llvm.loop.unroll.disable", None)]  # a hint without a value
     else:
         hints = [("llvm.loop.unroll.count", ir.Constant(I32, width))]
-    nodes = [module.add_metadata([ir.MetaDataString(module, k), v]) for k, v in hints]
+    nodes = [module.add_metadata([ir.MetaDataString(module, k)] + ([] if v is None else [v]))
+             for k, v in hints]
     loop_id = ir.MDValue(module, [], name=str(len(module.metadata)))  # never shared
     loop_id.operands = (loop_id, *nodes)
     return loop_id

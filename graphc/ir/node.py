@@ -108,8 +108,7 @@ class _ArrayKey:
 
     def __init__(self, array: np.ndarray):
         self.array = array
-        self._hash = xxhash.xxh3_64_intdigest(np.ascontiguousarray(array).reshape(-1)
-                                              .view(np.uint8))
+        self._hash = xxhash.xxh3_64_intdigest(_bytes_of(array))
 
     def __hash__(self) -> int:
         return self._hash
@@ -120,9 +119,13 @@ class _ArrayKey:
         a, b = self.array, other.array
         if a is b:
             return True
-        return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(
-            np.ascontiguousarray(a).reshape(-1).view(np.uint8),
-            np.ascontiguousarray(b).reshape(-1).view(np.uint8)))
+        return a.dtype == b.dtype and a.shape == b.shape and \
+            bool(np.array_equal(_bytes_of(a), _bytes_of(b)))
+
+
+def _bytes_of(array: np.ndarray) -> np.ndarray:
+    """The array's bytes, as a flat uint8 view (no copy of a contiguous array)."""
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
 
 
 def freeze(value: Any) -> Any:

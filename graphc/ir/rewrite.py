@@ -77,13 +77,16 @@ def splat_of(value: np.ndarray):
     if value.size == 0:
         return None
     # most arrays differ within a few samples: a quick no, before copying a strided view
-    sample = np.ascontiguousarray(value.flat[::max(value.size // 64, 1)])
-    as_bytes = sample.view(np.uint8).reshape(sample.size, -1)
-    if not (as_bytes == as_bytes[:1]).all():
+    if not _repeats_first(np.ascontiguousarray(value.flat[::max(value.size // 64, 1)])):
         return None
     flat = np.ascontiguousarray(value).reshape(-1)
-    as_bytes = flat.view(np.uint8).reshape(flat.size, -1)
-    return flat[0].copy().reshape(()) if (as_bytes == as_bytes[:1]).all() else None
+    return flat[0].copy().reshape(()) if _repeats_first(flat) else None
+
+
+def _repeats_first(flat: np.ndarray) -> bool:
+    """Whether every element of a 1-D contiguous array has the first one's bytes."""
+    rows = flat.view(np.uint8).reshape(flat.size, -1)
+    return bool((rows == rows[:1]).all())
 
 
 # --- effects --------------------------------------------------------------------------------

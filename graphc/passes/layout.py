@@ -213,18 +213,13 @@ def _sink_reduce(n: Node, t: Node, x: Node):
     return make("transpose", y, perm=tuple(order.index(k) for k in kept))
 
 
-def _sink_pad(n: Node, t: Node, x: Node):
-    inv = _inverse(t.attrs["perm"])
-    pairs = tuple(tuple(n.attrs["paddings"][j]) for j in inv)
-    return make("transpose", make_node(n.op, (x,), {**n.attrs, "paddings": pairs}, n.deps),
-                perm=t.attrs["perm"])
-
-
-def _sink_slice(n: Node, t: Node, x: Node):
-    perm = t.attrs["perm"]
-    full = tuple(n.attrs["slices"]) + ((None, None, None),) * (len(perm) - len(n.attrs["slices"]))
-    slices = tuple(full[j] for j in _inverse(perm))
-    return make("transpose", make_node(n.op, (x,), {**n.attrs, "slices": slices}, n.deps),
+def _sink_per_axis(n: Node, t: Node, x: Node, attr: str, missing=None):
+    """n (pad, slice) of transpose(x) as transpose(n of x): its per-axis attribute (trailing
+    axes it leaves out are `missing`) permuted to x's axes."""
+    perm, values = t.attrs["perm"], tuple(n.attrs[attr])
+    values += (missing,) * (len(perm) - len(values))
+    moved = tuple(values[j] for j in _inverse(perm))
+    return make("transpose", make_node(n.op, (x,), {**n.attrs, attr: moved}, n.deps),
                 perm=perm)
 
 
@@ -260,9 +255,9 @@ LAYOUT_RULES = RuleTable([
     Rule("sink_transpose_reduce", P(REDUCTIONS, P("transpose", var("x"), name="t"), name="n"),
          _sink_reduce),
     Rule("sink_transpose_pad", P("pad", P("transpose", var("x"), name="t"), name="n"),
-         _sink_pad),
+         lambda n, t, x: _sink_per_axis(n, t, x, "paddings")),
     Rule("sink_transpose_slice", P("slice", P("transpose", var("x"), name="t"), name="n"),
-         _sink_slice),
+         lambda n, t, x: _sink_per_axis(n, t, x, "slices", (None, None, None))),
     Rule("sink_transpose_concat", P("concat", name="n", where=_has_transposed_input),
          _sink_concat),
 ])

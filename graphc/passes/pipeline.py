@@ -49,7 +49,7 @@ class Pass:
 PASSES = (
     Pass("canonicalize", canonicalize, 1),  # exact: one spelling per computation
     Pass("fold_constants", fold_constants, 1),  # exact: the numpy reference computes it
-    Pass("layout", layout, 2),  # exact: channels-last convolutions, transposes cancelled
+    Pass("layout", layout, 2),  # moves data: channels-last convolutions, transposes cancelled
     Pass("simplify", simplify, 2),  # IEEE-exact algebra (fast-math rules on request)
     Pass("stabilize", stabilize, 2),  # more accurate forms of the same functions
     Pass("dce", dce, 1),  # exact: control dependencies only on effects
