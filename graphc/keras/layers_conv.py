@@ -133,10 +133,7 @@ class DepthwiseConv2D(KerasLayer, tf_layers.Conv2D):
 
     def build(self, input_shape):
         channels = self._channels(input_shape)
-        self.depthwise_kernel = self.add_weight(
-            "depthwise_kernel", self.kernel_size + (channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint)
+        self.depthwise_kernel = tf_layers.convolutional.add_depthwise_kernel(self, channels)
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight("bias", (channels * self.depth_multiplier,),

@@ -29,6 +29,15 @@ from graphc.ops import init_ops, nn_conv, nn_ops
 from graphc.ops.tensor import TensorShape
 
 
+def add_depthwise_kernel(layer, channels: int):
+    """The (*kernel_size, channels, depth_multiplier) filter of a depthwise or separable
+    convolution layer, with the layer's depthwise initializer, regularizer and constraint."""
+    return layer.add_weight(
+        "depthwise_kernel", layer.kernel_size + (channels, layer.depth_multiplier),
+        initializer=layer.depthwise_initializer, regularizer=layer.depthwise_regularizer,
+        constraint=layer.depthwise_constraint)
+
+
 class Conv(Layer):
     """An N-d convolution (rank 1 to 3 spatial axes) plus bias and activation."""
 
@@ -299,10 +308,7 @@ class _SeparableConv(Conv):
 
     def build(self, input_shape):
         channels = self._channels(input_shape)
-        self.depthwise_kernel = self.add_weight(
-            "depthwise_kernel", self.kernel_size + (channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint)
+        self.depthwise_kernel = add_depthwise_kernel(self, channels)
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel", (1,) * self.rank + (channels * self.depth_multiplier,
                                                    self.filters),
