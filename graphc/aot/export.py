@@ -302,6 +302,10 @@ def _slot(slot, g: _Graph, weights: Weights, index_of: dict):
             raise ExportError(f"{describe(slot.node)} has no value to freeze: export from "
                               "a Session (session=sess) in which it is initialized")
         return ("weights", weights.add(np.ascontiguousarray(value, slot.node.dtype.np)))
+    if slot.kind == "callback":
+        raise ExportError(f"{describe(slot.node)} prints from Python, which an exported "
+                          "library does not have: export fetches that do not depend on "
+                          "tf.print or tf.Print ops")
     raise ExportError(f"{describe(slot.node)}: {slot.kind} values are not supported in "
                       "exported artifacts")
 

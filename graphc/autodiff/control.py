@@ -26,7 +26,7 @@ from graphc.ir import dtypes
 from graphc.ir import ops as prims
 from graphc.ir.node import make_node, topo_sort
 from graphc.ir.ops.control import loop_count, regions
-from graphc.ir.regions import close_regions, new_param, substitute
+from graphc.ir.regions import close_regions, new_param, substitute, without_prints
 
 _SAVING_IDS = itertools.count(1 << 40)  # loop ids of the forward copies (apart from the API's)
 
@@ -81,7 +81,8 @@ def _cond_vjp(node, gs, builder, _gradients) -> list:
     for region in (node.attrs["then"], node.attrs["else"]):
         ys = substitute(region.results, dict(zip(region.params, cap_params)))
         grads = _gradients([ys[i] for i in outs], g_params, [cap_params[j] for j in wanted])
-        result_lists.append([_zeros_or(g, cap_params[j]) for g, j in zip(grads, wanted)])
+        result_lists.append(without_prints([_zeros_or(g, cap_params[j])
+                                            for g, j in zip(grads, wanted)]))
     # everything a gradient branch computes stays in it: only the taken branch runs
     (then, other), extra, after = close_regions(cap_params + g_params, result_lists,
                                                 _all_nodes(result_lists))
@@ -240,8 +241,10 @@ class _Backward:
         ys = substitute(body.results, dict(zip(body.params, proxies + list(caps))), rebuilt)
         grads = walk([ys[j] for j in floats], self.g, [proxies[j] for j in floats] +
                      [caps[j] for j in wanted])
-        self.g_next = [_zeros_or(d, g) for d, g in zip(grads, self.g)]
-        self.acc_next = [_accumulate(b, a, d) for a, d in zip(self.acc, grads[len(floats):])]
+        g_next = [_zeros_or(d, g) for d, g in zip(grads, self.g)]
+        acc_next = [_accumulate(b, a, d) for a, d in zip(self.acc, grads[len(floats):])]
+        both = without_prints(g_next + acc_next)
+        self.g_next, self.acc_next = both[:len(g_next)], both[len(g_next):]
         reached = set(topo_sort(self.g_next + self.acc_next))
         # body node -> its copy here, for each value the VJP reads that the forward saves
         self.copies = {p: q for p, q in zip(body.params, proxies) if q in reached}

@@ -231,9 +231,34 @@ def gemm_workspace_bytes(dtype: str, threads: int, cpu: str = "native") -> int:
     return elems * max(threads, 1) * {"f32": 4, "f64": 8}[dtype]
 
 
+class _Callee:
+    """A pointer value called as a function of `function_type` (llvmlite's builder calls
+    Functions; with opaque pointers, an indirect call only needs the type)."""
+
+    def __init__(self, pointer, function_type):
+        self.pointer, self.function_type, self.type = pointer, function_type, pointer.type
+
+    def get_reference(self) -> str:
+        return self.pointer.get_reference()
+
+
+def render_host_call(r, s) -> None:
+    """host_call(callback, values...; uid, code): status = callback(uid, {values' addresses}),
+    and a non-zero status ends the kernel with `code` (runtime/host_calls.py)."""
+    b = r.builder
+    names = s.buffers[1:]
+    values = b.alloca(PTR, size=ir.Constant(I32, max(len(names), 1)))
+    for i, name in enumerate(names):
+        b.store(r.buffers[name], b.gep(values, [ir.Constant(I64, i)], source_etype=PTR))
+    callee = _Callee(r.buffers[s.buffers[0]], ir.FunctionType(I32, [I64, PTR]))
+    status = b.call(callee, [r.expr(s.args[0]), values])
+    with b.if_then(b.icmp_signed("!=", status, ir.Constant(I32, 0)), likely=False):
+        b.ret(ir.Constant(I32, int(s.args[1].value) + 1))
+
+
 def intrinsics_for(cpu: str) -> dict:
     """The intrinsic table for plans compiled for `cpu` ('native' gives INTRINSICS)."""
     return INTRINSICS if cpu == "native" else {"gemm": functools.partial(render_gemm, cpu=cpu)}
 
 
-INTRINSICS = {"gemm": render_gemm}
+INTRINSICS = {"gemm": render_gemm, K.HOST_CALL: render_host_call}

@@ -21,7 +21,7 @@ from graphc.ir.node import Node
 @dataclass
 class Slot:
     """One entry of the pointer table."""
-    kind: str  # "feed", "constant", "variable", "host", "arena", "unused"
+    kind: str  # "feed", "constant", "variable", "host", "arena", "callback", "unused"
     node: Node = None  # the original node behind it (feeds, variables, random)
     array: np.ndarray = None  # constants
     offset: int = 0  # arena byte offset
@@ -77,3 +77,4 @@ class Plan:
     memory: dict = field(default_factory=dict)  # the memory plan's summary (passes/memory.py)
     direct: frozenset = frozenset()  # commits' slots whose kernel writes the variable itself
     merged: dict = field(default_factory=dict)  # kernel index -> (output, input) in place
+    callbacks: object = None  # runtime/host_calls.Callbacks of a plan with prints (LLVM)

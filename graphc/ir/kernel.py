@@ -187,6 +187,11 @@ class Intrinsic:
     packs: Tuple = ()
 
 
+# host_call(callback, values...; uid, code): call the host function whose address the first
+# buffer holds with `uid` and the values' addresses; a failure stops the kernel with `code`
+# (runtime/host_calls.py). A kernel holding one is nothing else (`host_call`).
+HOST_CALL = "host_call"
+
 Stmt = Union[Store, Local, Assign, Loop, Check, Barrier, Intrinsic]
 
 
@@ -291,6 +296,14 @@ def substatements(s) -> tuple:
     if isinstance(s, Intrinsic):
         return s.epilogue
     return ()
+
+
+def host_call(kernel: "Kernel"):
+    """The host_call Intrinsic a kernel consists of, or None."""
+    body = kernel.body
+    if len(body) == 1 and isinstance(body[0], Intrinsic) and body[0].name == HOST_CALL:
+        return body[0]
+    return None
 
 
 def has_check(stmts) -> bool:

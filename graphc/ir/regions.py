@@ -14,6 +14,7 @@ from __future__ import annotations
 from graphc.errors import ShapeError
 from graphc.ir import ops as prims
 from graphc.ir.node import Node, Region, make_node, topo_sort
+from graphc.ir.ops.control import REGION_KEYS
 
 
 def new_param(dtype, shape) -> Node:
@@ -39,6 +40,26 @@ def substitute(roots, mapping: dict, record: dict = None) -> list:
             new[node] = make_node(node.op, inputs, dict(node.attrs), deps)
             if record is not None:
                 record[node] = new[node]
+    return [new[r] for r in roots]
+
+
+def without_prints(roots) -> list:
+    """`roots` rebuilt without their control dependencies on print nodes, in nested regions
+    too: a gradient's copy of a loop body or a branch (and the saving copies of the loops
+    inside them) computes the forward values again, but prints nothing: the forward pass
+    printed them."""
+    new: dict = {}
+    for node in topo_sort(list(roots)):
+        inputs = tuple(new.get(x, x) for x in node.inputs)
+        deps = tuple(new.get(d, d) for d in node.deps if d.op.name != "print")
+        attrs = dict(node.attrs)
+        for key in REGION_KEYS.get(node.op.name, ()):
+            region = attrs[key]
+            attrs[key] = Region(region.params, without_prints(region.results))
+        if inputs == node.inputs and deps == node.deps and attrs == dict(node.attrs):
+            new[node] = node
+        else:
+            new[node] = make_node(node.op, inputs, attrs, deps)
     return [new[r] for r in roots]
 
 

@@ -34,7 +34,7 @@ MIN_OPSET = 13
 # something else (no state; another generator)
 _REFUSED = {"random": "a random op", "assign": "an assignment"}
 # effects a value may depend on without them changing it: dropped
-_DROPPED = ("no_op", "assert")
+_DROPPED = ("no_op", "assert", "print")
 _CONTROL = ("while", "cond", "item", "param")
 
 

@@ -22,6 +22,7 @@ from graphc.passes.lower_conv import WindowLowering
 
 DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
       "bool": "bool"}
+CALLBACK = ("callback",)  # the key of a plan's callback slot (a plan with prints has one)
 # Nodes whose value is another buffer's memory, unchanged (row-major layout makes reshape free).
 VIEW_OPS = ("identity", "stop_gradient", "ensure_shape", "custom_gradient", "reshape",
             "expand_dims", "squeeze", "read")
@@ -523,6 +524,16 @@ class Lowering(WindowLowering):
         at = K.linear(idx, K.row_major_strides(node.shape))
         old = K.Load(self.name(("before", node)), at, t)
         return K.Binary("add" if mode == "add" else "sub", old, v, t)
+
+    def _print(self, node):
+        """One host_call of the printed values' buffers (runtime/host_calls.py)."""
+        callback = self.buffer_of(CALLBACK)
+        self.buffers[callback] = K.Buffer(callback, "i64", K.Const(1))
+        names = tuple(self.name(x) for x in node.inputs)
+        self.messages.append("the print failed")
+        call = K.Intrinsic(K.HOST_CALL, (callback,) + names,
+                           (K.Const(node.attrs["uid"]), K.Const(len(self.messages) - 1)))
+        return self.kernel(node, [call], "host_print")
 
     def _assert(self, node):
         cond = node.inputs[0]

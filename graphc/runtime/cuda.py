@@ -21,13 +21,16 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+from dataclasses import replace
 
 import numpy as np
 
 from graphc.compiler import Plan, build_plan
 from graphc.compiler.plan import Branch, Loop
 from graphc.errors import OpError, UnimplementedError
+from graphc.ir import kernel as K
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
+from graphc.runtime.host_calls import calls_of, emit
 from graphc.runtime.llvm import LLVMExecutor
 
 INSTALL = ("install the CUDA toolkit and then pycuda with `pip install graphc[cuda]` "
@@ -72,12 +75,17 @@ class DeviceExecutor(LLVMExecutor):
         self._check_feeds(fetches, fed_shapes)
         plan, kernels, slots_of = build_plan(fetches, fed_shapes, self.describe, 1,
                                              self.options, fed_values=fed_values)
-        program = render_program([schedule_gpu(k, self.caps) for k in kernels])
+        # a print's kernel has no launch: the program downloads its values (_run_program)
+        program = render_program([replace(k, body=()) if K.host_call(k) is not None
+                                  else schedule_gpu(k, self.caps) for k in kernels])
         plan.ir_text = program.source
         plan.module = self.device.load(program, self.cache())
         plan.launches = [(launch, slots_of(kernels[launch.kernel]))
                          for launch in program.launches]
-        plan.controlled = any(not isinstance(e, int) for e in plan.program or ())
+        plan.prints = calls_of(plan.kernels)
+        # (a plan that prints never runs again after a failure: it would print twice)
+        plan.controlled = bool(plan.prints) or any(not isinstance(e, int)
+                                                   for e in plan.program or ())
         plan.launches_of = {}  # kernel index -> its launches, as the program runs them
         for launch, slots in plan.launches:
             plan.launches_of.setdefault(launch.kernel, []).append((launch, slots))
@@ -155,6 +163,8 @@ class DeviceExecutor(LLVMExecutor):
                 taken = entry.then if self._holds(plan, entry.pred) else entry.other
                 if not self._run_program(plan, taken):
                     return False
+            elif K.host_call(plan.kernels[entry]) is not None:
+                self._print(plan, plan.kernels[entry])
             else:
                 for launch, slots in plan.launches_of.get(entry, ()):
                     self.device.launch(plan.module, launch, [plan.table[s] for s in slots],
@@ -163,6 +173,12 @@ class DeviceExecutor(LLVMExecutor):
                     return False  # as on the CPU: nothing after a failed check runs (a
                     # loop must not go on), so the failing kernel's inputs are intact
         return not plan.controlled or not self._status(plan)
+
+    def _print(self, plan: Plan, kernel) -> None:
+        """A print's host call: its values downloaded, then printed (runtime/host_calls)."""
+        node, names = kernel.notes["node"], K.host_call(kernel).buffers[1:]
+        emit(self.state, node, [self.read_slot(plan, int(name[1:]), x.dtype.np, x.shape)
+                                for name, x in zip(names, node.inputs)])
 
     def _status(self, plan: Plan) -> int:
         return int(self.device.download(plan.error_word, np.int32, (1,))[0])

@@ -7,8 +7,9 @@
                does not feed it, `next_values(session)` gives one value per tensor (an
                iterator's next element), or raises OutOfRangeError.
 
-    HostTap    host work after any run that computes `node` (tf.Print): its `tensors` are
-               fetched with that run and `after_run(session, values)` gets their values.
+    HostTap    host work after any run that computes `node` (a learned unigram sampler
+               counts its classes): its `tensors` are fetched with that run and
+               `after_run(session, values)` gets their values.
 
 Graphs without host feeds or taps, and fetches without host objects, never reach this
 module: the fast paths of Session.run and make_callable stay as they are.

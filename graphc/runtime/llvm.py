@@ -23,6 +23,7 @@ from graphc.passes.memory import ALIGN
 from graphc.passes.specialize import shape_feeds, shape_values
 from graphc.runtime.bound import BoundPlan
 from graphc.runtime.cache import default_cache
+from graphc.runtime.host_calls import Callbacks
 from graphc.runtime.state import RuntimeState
 
 # plans of at least this many kernels are compiled in parts on several cores at once
@@ -160,6 +161,9 @@ class LLVMExecutor:
         """Report a failed Check as the reference target would: rerun the failing node's
         numpy reference on its inputs, whose error names the offending value; the kernel's
         own message is the fallback."""
+        error = plan.callbacks.take_error() if plan.callbacks is not None else None
+        if error is not None:  # a print failed (writing to a closed file, say)
+            raise error
         index, code = status >> 16, (status & 0xFFFF) - 1
         kernel = plan.kernels[index]
         node, original = kernel.notes["node"], kernel.notes["origin"]
@@ -227,6 +231,9 @@ class LLVMExecutor:
                 plan.table[i] = plan.arena.ctypes.data + slot.offset
             elif slot.kind == "constant":
                 plan.table[i] = slot.array.ctypes.data
+            elif slot.kind == "callback":  # the plan prints (runtime/host_calls.py)
+                plan.callbacks = Callbacks(self.state, plan.kernels)
+                plan.table[i] = plan.callbacks.address
         return plan
 
     def _compile_parts(self, kernels) -> int:

@@ -2,7 +2,7 @@
 
 It is the oracle every other target is tested against, so it favours being obviously right:
 each pure node calls its primitive's reference; the state ops (placeholder, variable, read,
-assign, random) are implemented here against the session's RuntimeState. A run is
+assign, random, print) are implemented here against the session's RuntimeState. A run is
 all-or-nothing for variables: assignments are staged and committed only when the whole run
 succeeds, so a failing run never leaves a variable half updated.
 """
@@ -23,6 +23,7 @@ from graphc.errors import (
 from graphc.ir.node import Node, topo_sort
 from graphc.ir.regions import share_saving_loops
 from graphc.ir.shapes import format_shape, is_compatible
+from graphc.runtime.host_calls import emit
 from graphc.runtime.state import RuntimeState
 
 
@@ -138,6 +139,9 @@ class ReferenceExecutor:
     def _no_op(self, node, values, staged):
         return None
 
+    def _print(self, node, values, staged):
+        emit(self.state, node, [values[x] for x in node.inputs])
+
     # --- control flow: regions run node by node, as the graph around them ---------------
     def _region(self, region, args, staged) -> list:
         order = self._regions.get(region)
@@ -178,6 +182,7 @@ _STATE_OPS = {
     "read": ReferenceExecutor._read,
     "assign": ReferenceExecutor._assign,
     "no_op": ReferenceExecutor._no_op,
+    "print": ReferenceExecutor._print,
     "while": ReferenceExecutor._while,
     "cond": ReferenceExecutor._cond,
     "item": ReferenceExecutor._item,

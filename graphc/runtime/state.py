@@ -12,6 +12,7 @@ class RuntimeState:
         self.variables: dict[Node, np.ndarray] = {}
         self._rngs: dict[Node, np.random.Generator] = {}
         self.host: dict = {}  # host-side state of the session's iterators (runtime/host.py)
+        self.prints = True  # print nodes write (graphc check's repeated runs do not)
 
     def rng(self, node: Node) -> np.random.Generator:
         """The generator of one random node, seeded from its (seed, seed2) attributes, or

@@ -138,11 +138,12 @@ class _Runs:
 
 class _SeededState(RuntimeState):
     """Runtime state whose unseeded random ops draw from a seed of their own (their uid), so
-    that both targets draw the same values."""
+    that both targets draw the same values. Its runs repeat the user's: they print nothing."""
 
     def __init__(self):
         super().__init__()
         self._fixed: dict = {}
+        self.prints = False
 
     def rng(self, node) -> np.random.Generator:
         if None not in (node.attrs["seed"], node.attrs["seed2"]):

@@ -160,15 +160,18 @@ def generate(tf, seed: int) -> Program:
 
 
 def run(tf, program: Program, target: str, options=None) -> list:
-    """The fetched values of one run of the program, in a fresh graph."""
+    """The fetched values of one run of the program, in a fresh graph, followed by what its
+    prints printed (fuzz_control.printed)."""
+    from graphc.tools import fuzz_control
     from graphc.tools.fuzz_program import build
     tf.reset_default_graph()
+    fuzz_control.reset_prints()
     _, built, feeds = build(tf, program)
     with tf.Session(target=target, config=options) as sess:
         sess.run(tf.global_variables_initializer())
         values = sess.run([built[i] for i in program.outputs], feeds)
         _check_plans(sess)
-        return values
+        return values + fuzz_control.printed()
 
 
 def _check_plans(sess) -> None:
@@ -207,6 +210,14 @@ def disagreement(tf, program: Program, config: Config, want=None,
                 continue
         if problem:
             return f"v{i}: {problem}"
+    n = len(program.outputs)
+    if len(got) != len(want):
+        return f"printed under {len(got) - n} tags where the reference printed under " \
+               f"{len(want) - n}"
+    for k, (g, w) in enumerate(zip(got[n:], want[n:])):
+        problem = close(g, w)
+        if problem:
+            return f"print p{k}: {problem}"
     return None
 
 

@@ -7,11 +7,49 @@ Step), so a program with loops and branches still prints as a standalone program
                                          inside a branch
     scan(x, w, op, reverse)              tf.scan of op over x's first axis
 Every result has x's (or a's) shape; the ops keep magnitudes bounded for the fuzzer.
+
+The op "printed" prints its value with tf.print (tagged p0, p1, ... in the order a build
+makes them) to `capture`: `printed()` gives, per tag, the numbers a run printed, which the
+fuzzer compares with the reference's like any value (once per loop iteration, only in the
+branch taken, nothing from the backward pass).
 """
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+
 import graphc as tf
+
+_PRINTED: dict = {}  # tag -> the texts printed under it, in order
+_TAGS: dict = {}  # tag -> the printed value's dtype (numpy name), in build order
+_NUMBER = re.compile(r"-?(?:inf|nan|\d+(?:\.\d*)?(?:e[-+]?\d+)?)")
+
+
+def reset_prints() -> None:
+    """Forget the tags and texts of the last build and run (before each build)."""
+    _PRINTED.clear()
+    _TAGS.clear()
+
+
+def capture(text: str) -> None:
+    tag, _, rest = text.partition(" ")
+    _PRINTED.setdefault(tag, []).append(rest)
+
+
+def printed() -> list:
+    """Per tag printed in the last run (in tag order), the numbers printed, of the printed
+    value's dtype."""
+    return [np.array([float(v) for text in _PRINTED[tag] for v in _NUMBER.findall(text)],
+                     dtype=_TAGS[tag]) for tag in sorted(_PRINTED, key=lambda t: int(t[1:]))]
+
+
+def _printed(value):
+    tag = f"p{len(_TAGS)}"
+    _TAGS[tag] = value.dtype.name
+    with tf.control_dependencies([tf.print(tag, value, summarize=-1, output_stream=capture)]):
+        return tf.identity(value)
 
 # (h, w, x) -> the next h, of h's shape and dtype (w broadcasts into it)
 OPS = {
@@ -22,6 +60,7 @@ OPS = {
     # a seeded random draw: one draw per run in a branch (its gradient reads the same
     # mask), a fresh one per iteration in a loop, the same on every target
     "dropout": lambda h, w, x: tf.nn.dropout(tf.tanh(h * w + x), rate=0.5, seed=11),
+    "printed": lambda h, w, x: _printed(tf.tanh(h * w + x)),
 }
 
 

@@ -19,8 +19,9 @@ from graphc.runtime.reference import _STATE_OPS
 PRIMITIVES = dict(prims.PRIMITIVES)
 # Ops whose value lives in the runtime's storage: each runtime implements them itself.
 # Control flow: the runtime runs regions itself (a param is a region's input, bound there).
+# print writes to the session's streams (runtime/host_calls.py).
 RUNTIME_STATE_OPS = {"placeholder", "variable", "read", "assign",
-                     "while", "cond", "item", "param"}
+                     "while", "cond", "item", "param", "print"}
 
 F32 = dtypes.float32
 

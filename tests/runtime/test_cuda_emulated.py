@@ -315,3 +315,18 @@ def test_only_feeds_and_fetches_cross_the_bus_in_a_training_step():
         host = sess._state.variables[w.handle.node]  # read from the host: downloaded
         assert moved == [("down", (4, 3))]
         assert_close(host, sess.run(w))
+
+
+def test_prints_download_their_values_where_the_program_reaches_them(capsys):
+    x = tf.placeholder(tf.float32, [3])
+
+    def body(i, h):
+        with tf.control_dependencies([tf.print("step", i, h)]):
+            return i + 1, h * 2.0 + 1.0
+    _, h = tf.while_loop(lambda i, h: i < 2, body, [0, x], maximum_iterations=2)
+    checked = tf.debugging.assert_less(h, 1.5, message="h too large")
+    with tf.Session(target=TARGET) as sess:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="h too large"):
+            sess.run(checked, {x: [0.0, 1.0, 2.0]})
+    text = capsys.readouterr().err  # printed once each: the failed run is not run again
+    assert text == "step 0 [0 1 2]\nstep 1 [1 3 5]\n"

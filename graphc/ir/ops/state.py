@@ -1,5 +1,5 @@
 """Sources and state: constants, placeholders, variables, assignments, random draws, no_op,
-assert.
+assert, print.
 
 Stateful records get a unique `uid` attribute from make_node, so they are never merged.
 Ops whose value lives in the runtime (placeholder, variable, read, assign) have no numpy
@@ -158,3 +158,22 @@ register(Primitive("assert", "effect", None, _assert_dtype, lambda inputs, attrs
                    handles_unknown_rank=True, min_inputs=1,
                    doc="fails the run with attrs['message'] (and its data inputs) unless its "
                        "first input, a bool tensor, is all true"))
+
+
+def _print_check(inputs, attrs):
+    count = len(inputs)
+    bad = [p for p in attrs["pieces"] if not isinstance(p, str) and not 0 <= p < count]
+    if bad:
+        raise ShapeError(f"print pieces {bad} name no input (it has {count})")
+    if attrs["style"] not in ("v1", "v2"):
+        raise ShapeError(f"print style must be 'v1' or 'v2', got {attrs['style']!r}")
+    return None
+
+
+register(Primitive("print", "effect", None, _print_check, lambda inputs, attrs: (), None,
+                   stateful=True, handles_unknown_rank=True,
+                   doc="writes attrs['pieces'] (strings, and input indices standing for those "
+                       "inputs' values formatted as attrs['style'] says: tf.Print's 'v1' or "
+                       "tf.print's 'v2', up to attrs['summarize'] elements) to "
+                       "attrs['stream'] when it runs, at most attrs['first_n'] times per "
+                       "session (-1: always); graphc/runtime/host_calls.py runs it"))

@@ -1,0 +1,95 @@
+"""Host calls: compiled code calling back into Python in the middle of a run, where its
+program reaches them (tf.print and tf.Print).
+
+A `print` node (graphc/ir/ops/state.py) lowers to a kernel whose body is one `host_call`
+Intrinsic (passes/lower.py): its buffers are the plan's callback slot, then the printed
+values; its arguments are the node's uid and the kernel's message code for a failed call.
+Each target runs it when its program gets there, inside loops and branches too:
+
+    llvm       the kernel calls the function whose address the callback slot holds, with
+               the uid and an array of the values' addresses (`Callbacks`, a ctypes
+               callback); a non-zero return stops the run as a failed Check does, and the
+               executor raises what the call raised
+    cuda       the executor downloads the values when its program reaches the kernel,
+               which has no launch of its own (the emulated target too)
+    reference  the executor calls `emit` when it evaluates the node
+
+So prints come out in program order, once per loop iteration, and those before a failure
+are written before the run fails (as in TF). `first_n` is counted per session.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import numpy as np
+
+from graphc.ir import kernel as K
+from graphc.runtime.printing import render, stream_of, write
+
+# int32 callback(int64 uid, void **values): 0, or non-zero when the call failed
+CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p)
+
+
+def calls_of(kernels) -> dict:
+    """{uid: print node} of the host calls among `kernels` (a node may appear in several
+    kernels: a loop and its gradient's saving copy share it)."""
+    out = {}
+    for kernel in kernels:
+        call = K.host_call(kernel)
+        if call is not None:
+            out[int(call.args[0].value)] = kernel.notes["node"]
+    return out
+
+
+def emit(state, node, values) -> None:
+    """Run print node `node` on `values` (one array per input) for the session whose
+    RuntimeState is `state`."""
+    attrs = node.attrs
+    if not state.prints:  # a run repeated by graphc check
+        return
+    if attrs["first_n"] >= 0:
+        key = ("printed", attrs["uid"])
+        count = state.host.get(key, 0)
+        if count >= attrs["first_n"]:
+            return
+        state.host[key] = count + 1
+    write(stream_of(attrs["stream"]), render(attrs, values))
+
+
+class Callbacks:
+    """The LLVM target's callback for one plan of one session: `address` goes in the
+    plan's callback slot. What a call raised is kept in `error` for the executor."""
+
+    def __init__(self, state, kernels):
+        self.state = state
+        self.calls = {uid: (node, [(x.dtype.np, tuple(x.shape)) for x in node.inputs])
+                      for uid, node in calls_of(kernels).items()}
+        self.error = None
+        self.function = CALLBACK_TYPE(self._call)  # (kept alive with the plan)
+        self.address = ctypes.cast(self.function, ctypes.c_void_p).value
+
+    def _call(self, uid: int, pointers: int) -> int:
+        try:
+            node, layout = self.calls[uid]
+            addresses = (ctypes.c_void_p * len(layout)).from_address(pointers) \
+                if layout else ()
+            emit(self.state, node, [_array(a, dtype, shape)
+                                    for a, (dtype, shape) in zip(addresses, layout)])
+            return 0
+        except BaseException as e:  # noqa: BLE001 - raised again by the executor
+            self.error = e
+            return 1
+
+    def take_error(self):
+        """What the last failed call raised (once), or None."""
+        error, self.error = self.error, None
+        return error
+
+
+def _array(address, dtype, shape) -> np.ndarray:
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes == 0:
+        return np.empty(shape, dtype)
+    return np.frombuffer((ctypes.c_char * nbytes).from_address(address), dtype).reshape(shape)
