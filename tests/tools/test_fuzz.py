@@ -228,3 +228,31 @@ def test_widened_programs_are_float64_throughout():
     assert type(wide.values[2].args[1]) is np.float64
     assert wide.values[3].args[1].dtype == np.float64
     assert run(tf, wide, "reference")[0].dtype == np.float64
+
+
+def _printing_program() -> Program:
+    x = Input("float32", np.array([[0.5, -1.0], [2.0, 0.25]], np.float32))
+    w = Input("float32", np.array([0.75, -0.5], np.float32))
+    return Program([x, w, Step("tools.fuzz_control.loop", (Ref(0), Ref(1), 2, "printed", 3)),
+                    Step("tools.fuzz_control.branch", (Ref(1), Ref(0), Ref(1), "printed",
+                                                       "damped")),
+                    Step("add", (Ref(2), Ref(3))), Step("reduce_sum", (Ref(4),)),
+                    Step("gradients", (Ref(5), [Ref(0)]), pick=0)], [4, 6], 7)
+
+
+def test_what_prints_print_is_compared_with_the_reference(monkeypatch):
+    program = _printing_program()
+    want = run(tf, program, "reference")
+    x, w = program.values[0].value, program.values[1].value
+    h1 = np.tanh(x * w + x)
+    # the loop's two iterations (p0), then the taken branch (p1), once each: the backward
+    # pass prints nothing
+    assert len(want) == 4
+    np.testing.assert_allclose(want[2], np.concatenate([h1, np.tanh(h1 * w + x)], None),
+                               rtol=1e-6)
+    np.testing.assert_allclose(want[3], np.tanh(x * w + x).reshape(-1), rtol=1e-6)
+    assert disagreement(tf, program, CONFIGS[0], want) is None
+    from graphc.runtime import host_calls
+    monkeypatch.setattr(host_calls, "emit", lambda state, node, values: None)
+    assert disagreement(tf, program, CONFIGS[0], want) == \
+        "printed under 0 tags where the reference printed under 2"
