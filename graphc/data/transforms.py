@@ -221,7 +221,7 @@ class Shuffle(_Unary):
         if inner is None:
             return None
         n = _positive(ctx, self._size, "buffer_size")
-        return inner[0], shuffled(inner[1], n, self._rng(ctx))
+        return inner[0], shuffled_indices(inner[1], n, self._rng(ctx))
 
 
 def shuffled(it, size: int, rng: np.random.Generator):
@@ -244,6 +244,70 @@ def shuffled(it, size: int, rng: np.random.Generator):
             buffer[j] = buffer[-1]
             buffer.pop()
         yield item
+
+
+CHUNK = 256  # picks shuffled_indices computes at once
+
+
+class _Randoms:
+    """The random numbers `shuffled` consumes, in its order (blocks of 1024, each used from
+    its end), handed out as arrays."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng, self.left = rng, np.empty(0)
+
+    def take(self, k: int) -> np.ndarray:
+        parts = []
+        while k:
+            if not len(self.left):
+                self.left = self.rng.random(1024)[::-1]
+            part, self.left = self.left[:k], self.left[k:]
+            parts.append(part)
+            k -= len(part)
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
+def shuffled_indices(it, size: int, rng: np.random.Generator):
+    """`shuffled` for an iterator of ints (row indices), the same order from the same
+    generator, CHUNK picks at a time with numpy instead of one by one in Python.
+
+    While the input lasts, the buffer keeps `size` slots and a chunk's picks are slots j[t]
+    drawn at once: pick t gets the input that the last earlier pick of the same slot put
+    there, or the slot's value before the chunk when no earlier pick took it (found by
+    sorting the picks by slot, then by t). Once the input is exhausted, each pick moves the
+    buffer's last entry into the slot it took: the slots are known in advance (the buffer
+    shrinks by one each pick), the moves are made in a short Python loop."""
+    it = iter(it)
+    buf = np.fromiter(islice(it, size), dtype=np.int64)
+    randoms = _Randoms(rng)
+    n = len(buf)
+    while n == size:
+        fresh = np.fromiter(islice(it, CHUNK), dtype=np.int64)
+        m = len(fresh)
+        if m:
+            j = (randoms.take(m) * size).astype(np.int64)
+            order = np.lexsort((np.arange(m), j))
+            slots = j[order]
+            after_same = np.zeros(m, dtype=bool)
+            after_same[1:] = slots[1:] == slots[:-1]
+            out = np.empty(m, dtype=np.int64)
+            out[order] = np.where(after_same, fresh[np.roll(order, 1)], buf[slots])
+            last = np.ones(m, dtype=bool)
+            last[:-1] = slots[1:] != slots[:-1]
+            buf[slots[last]] = fresh[order[last]]
+            yield from out.tolist()
+        if m < CHUNK:
+            break
+    items = buf.tolist()
+    while n:
+        k = min(CHUNK, n)
+        slots = (randoms.take(k) * np.arange(n, n - k, -1)).astype(np.int64).tolist()
+        out = []
+        for s in slots:
+            out.append(items[s])
+            n -= 1
+            items[s] = items[n]
+        yield from out
 
 
 def _epochs(make, count: int):

@@ -3,6 +3,8 @@ as_numpy_iterator (no session): order, remainders, padding, seeds, edge counts."
 
 from __future__ import annotations
 
+from itertools import islice
+
 import numpy as np
 import pytest
 
@@ -133,6 +135,20 @@ def test_shuffle_is_tf_algorithm_with_seeds():
     assert values(Dataset.range(50).shuffle(10, seed=1)) == one  # reproducible
     assert values(Dataset.range(50).shuffle(10, seed=2)) != one  # another seed
     assert values(Dataset.range(5).shuffle(1, seed=3)) == list(range(5))  # buffer 1: order
+
+
+@pytest.mark.parametrize("size, count", [(4, 20), (10, 3), (7, 7), (300, 2000), (1, 600),
+                                         (1000, 1000), (257, 514)])
+def test_shuffled_indices_gives_the_buffer_algorithms_order(size, count):
+    from graphc.data.transforms import shuffled_indices
+    rng = np.random.default_rng(9)  # shuffled's numbers: blocks of 1024, each from its end
+    randoms = iter(np.concatenate([rng.random(1024)[::-1]
+                                   for _ in range(count // 1024 + 1)]).tolist())
+    expected = reference_shuffle(range(count), size, randoms)
+    assert list(shuffled_indices(range(count), size, np.random.default_rng(9))) == expected
+    first = list(islice(shuffled_indices(iter(range(count)), size,
+                                         np.random.default_rng(9)), count // 3))
+    assert first == expected[:count // 3]
 
 
 def test_shuffle_graph_seed_and_reshuffle_per_epoch():
