@@ -36,7 +36,11 @@ from graphc.onnx.checks import Types, check_support, node_name
 from graphc.onnx.context import Context, Scope
 from graphc.onnx.errors import ConstantInputError, OnnxImportError, UnsupportedModelError
 from graphc.ops import array_ops as A
-from graphc.ops.tensor import Tensor, constant
+from graphc.ops.tensor import Tensor, constant, make_tensor
+
+
+_GRAPHC_DTYPES = tuple(np.dtype(t) for t in ("float16", "float32", "float64", "int32", "int64",
+                                              "bool"))
 
 
 @dataclasses.dataclass
@@ -235,6 +239,10 @@ class _Builder:
         elem = registry.elem_type_of(value.dtype)
         if elem in registry.NARROW:
             value = value.astype(registry.graphc_dtype(elem).np)
+        if value.dtype in _GRAPHC_DTYPES and value.flags.owndata and value.flags.c_contiguous:
+            # the importer's own array (numpy_helper made it): the node keeps it, uncopied
+            value.setflags(write=False)
+            return make_tensor("constant", (), {"value": value}, safe_name(name))
         return constant(value, name=safe_name(name))
 
     def value(self, scope: Scope, name: str) -> Optional[np.ndarray]:

@@ -55,7 +55,10 @@ def _fold(n: Node):
         return None
     if value.shape != n.shape:
         return None
-    return splat_or_array(value.astype(n.dtype.np, copy=False), n)
+    value = value.astype(n.dtype.np, copy=False)
+    if value.flags.owndata and value.flags.writeable and value.flags.c_contiguous:
+        value.setflags(write=False)  # the reference's fresh result: the node keeps it, uncopied
+    return splat_or_array(value, n)
 
 
 def splat_or_array(value: np.ndarray, n: Node) -> Node:
