@@ -38,7 +38,6 @@ from graphc.onnx.errors import ConstantInputError, OnnxImportError, UnsupportedM
 from graphc.ops import array_ops as A
 from graphc.ops.tensor import Tensor, constant, make_tensor
 
-
 _GRAPHC_DTYPES = tuple(np.dtype(t) for t in ("float16", "float32", "float64", "int32", "int64",
                                               "bool"))
 

@@ -137,8 +137,10 @@ class BoundPlan:
         for o, f in zip(outs, self.fetches):
             if o is None:
                 continue
-            if f is None or type(o) is not np.ndarray or o.dtype is not f[2] \
-                    or o.shape != f[1] or not o.flags.c_contiguous or not o.flags.writeable:
+            if f is None or type(o) is not _ndarray or o.dtype is not f[2] or o.shape != f[1]:
+                return False
+            flags = o.flags  # (one flags object: each attribute access makes another)
+            if not (flags.c_contiguous and flags.writeable):
                 return False
         return True
 
