@@ -46,6 +46,7 @@ class Stats:
     cpu_over_wall: float
     cpu_median: float  # process CPU seconds per call: on a busy machine, time spent
     # descheduled inflates the wall time of a one-thread run but not this
+    rounds: tuple = ()  # wall seconds per call of each round, in round order (measure's)
 
     @property
     def iqr(self) -> float:
@@ -55,7 +56,7 @@ class Stats:
         return {"median_s": self.median, "min_s": self.min, "max_s": self.max,
                 "q1_s": self.q1, "q3_s": self.q3, "iqr_s": self.iqr, "samples": self.samples,
                 "calls_per_sample": self.calls_per_sample, "cpu_over_wall": self.cpu_over_wall,
-                "cpu_median_s": self.cpu_median}
+                "cpu_median_s": self.cpu_median, "rounds_s": list(self.rounds)}
 
 
 def calls_per_sample(fn: Callable, min_sample_s: float) -> int:
@@ -97,7 +98,7 @@ def summarize(wall: list, cpu: list, calls: int) -> Stats:
     return Stats(median=float(median), min=min(wall), max=max(wall), q1=float(q1), q3=float(q3),
                  samples=len(wall), calls_per_sample=calls,
                  cpu_over_wall=sum(cpu) / sum(wall) if sum(wall) > 0 else 0.0,
-                 cpu_median=float(np.median(cpu)))
+                 cpu_median=float(np.median(cpu)), rounds=tuple(wall))
 
 
 # --- where threads may run -------------------------------------------------------------------

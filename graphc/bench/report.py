@@ -37,14 +37,39 @@ def _rate(row: dict) -> str:
     return "-"
 
 
-def result_cells(row: dict) -> list:
+# CPU/wall of a timed system far from its thread count: it waited for a CPU (other work
+# ran) or it ran on more CPUs than it was given; its time is not to be trusted
+BELOW_ONE_THREAD = 0.8  # a one-thread run busy less of its wall time than this
+ABOVE_THREADS = 0.5  # CPUs used beyond the threads given
+
+
+def suspicious(row: dict) -> bool:
+    """Whether a CPU row's CPU/wall says the machine disturbed it (see BELOW_ONE_THREAD)."""
+    ratio, threads = row.get("cpu_over_wall"), row.get("threads") or 1
+    if ratio is None or ratio <= 0:
+        return False
+    return (threads == 1 and ratio < BELOW_ONE_THREAD) or ratio > threads + ABOVE_THREADS
+
+
+def busy(doc: dict) -> str:
+    """Why the machine looked busy during the run ('' if it did not)."""
+    host = doc.get("host", {})
+    cpus = host.get("allowed_cpus") or 0
+    loads = [v for v in (host.get("load_before"), host.get("load_after")) if v is not None]
+    if cpus and loads and max(loads) > cpus:
+        return f"load average {max(loads):.2f} on {cpus} allowed CPUs"
+    return ""
+
+
+def result_cells(row: dict, cpu: bool = True) -> list:
     fraction = row.get("peak_fraction")
     speedup = row.get("graphc_speedup")
     system = row["system"] + (" (differs!)" if row.get("agrees_with_graphc") is False else "")
     return [row["case"], row["threads"], system, row["outputs"], format_seconds(row["median_s"]),
             format_seconds(row["iqr_s"]),
             f"{format_seconds(row['min_s'])}..{format_seconds(row['max_s'])}",
-            f"{row['cpu_over_wall']:.2f}", _rate(row),
+            f"{row['cpu_over_wall']:.2f}" + (" !" if cpu and suspicious(row) else ""),
+            _rate(row),
             f"{100 * fraction:.0f}%" if fraction else "-",
             format_seconds(row["compile_s"]) if row.get("compile_s") is not None else "-",
             f"{speedup:.3g}x" if speedup else "-"]
@@ -54,10 +79,19 @@ def render(doc: dict) -> str:
     """The whole human-readable report of one run."""
     parts = []
     if doc["results"]:
-        parts.append(markdown_table(RESULT_HEADER, [result_cells(r) for r in doc["results"]]))
+        cpu = doc.get("settings", {}).get("target") in ("llvm", "reference", None)
+        rows = doc["results"]
+        parts.append(markdown_table(RESULT_HEADER, [result_cells(r, cpu) for r in rows]))
         parts.append("median, IQR, min..max: seconds per call over the samples; rate: exact "
                      "work / median;\nof peak: rate / the machine limit below; graphc speedup: "
-                     "peer median / graphc median (> 1: graphc is faster).")
+                     "the median over rounds of peer time / graphc time in the same round "
+                     "(> 1: graphc is faster).")
+        if cpu and any(suspicious(r) for r in rows):
+            parts.append("!: CPU/wall far from the thread count: the system waited for a CPU "
+                         "(other work ran) or used more CPUs than it was given; do not trust "
+                         "its time.")
+        if busy(doc):
+            parts.append(f"BUSY MACHINE: {busy(doc)}; every time above may be inflated.")
         agreement = agreement_lines(doc["results"])
         if agreement:
             parts.append(agreement)

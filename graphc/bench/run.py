@@ -215,11 +215,20 @@ def result_row(case, threads: int, system, stats, limits, agrees, diff=None) -> 
 
 
 def add_speedups(rows: list) -> None:
-    """Each peer row's median over graphc's (its out= row for reused outputs, if any)."""
+    """Each peer row's time over graphc's (its out= row for reused outputs, if any): the
+    median over rounds of the two systems' times in the same round (measure interleaves
+    them round by round), so a machine that gets slower or faster during the run changes
+    both sides of each ratio alike; the ratio of medians where rounds are missing."""
     graphc = {r["outputs"]: r for r in rows if r["peer"] == "graphc"}
     fallback = graphc.get("fresh") or graphc.get("in place")
     for row in rows:
         if row["peer"] != "graphc":
             ref = graphc.get(row["outputs"]) or fallback
-            if ref is not None and ref["median_s"] > 0:
+            if ref is None or ref["median_s"] <= 0:
+                continue
+            mine, theirs = row.get("rounds_s") or [], ref.get("rounds_s") or []
+            if mine and len(mine) == len(theirs) and min(theirs) > 0:
+                row["graphc_speedup"] = float(np.median([a / b for a, b in
+                                                         zip(mine, theirs)]))
+            else:
                 row["graphc_speedup"] = row["median_s"] / ref["median_s"]

@@ -248,3 +248,31 @@ def test_cnn_and_rnn_workloads_compute_what_the_reference_does():
         ref, got = (r[-1] if isinstance(r, list) else r for r in results)
         assert np.all(np.isfinite(ref)) and np.asarray(ref).size >= 1
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_speedups_pair_the_systems_round_by_round():
+    from graphc.bench.run import add_speedups
+    # the machine slowed down 4x halfway: each round's ratio is 2, the medians' ratio is not
+    graphc = {"peer": "graphc", "outputs": "fresh", "median_s": 2.0,
+              "rounds_s": [1.0, 1.0, 1.0, 4.0, 4.0]}
+    peer = {"peer": "numpy", "outputs": "fresh", "median_s": 2.0,
+            "rounds_s": [2.0, 2.0, 8.0, 8.0, 8.0]}
+    old = {"peer": "numpy", "outputs": "fresh", "median_s": 3.0}  # no rounds: medians
+    add_speedups([graphc, peer, old])
+    assert peer["graphc_speedup"] == 2.0
+    assert old["graphc_speedup"] == 1.5
+
+
+def test_rows_disturbed_by_other_work_and_busy_runs_are_flagged():
+    from graphc.bench.report import busy, result_cells, suspicious
+    row = {"case": "c", "threads": 1, "system": "numpy", "outputs": "fresh", "median_s": 1e-3,
+           "iqr_s": 1e-4, "min_s": 1e-3, "max_s": 2e-3, "cpu_over_wall": 0.55,
+           "compile_s": None}
+    assert suspicious(row) and result_cells(row)[7] == "0.55 !"
+    assert result_cells(row, cpu=False)[7] == "0.55"  # a GPU target's CPU waits for it
+    assert not suspicious({**row, "cpu_over_wall": 0.97})
+    assert suspicious({**row, "threads": 2, "cpu_over_wall": 2.9})
+    assert not suspicious({**row, "threads": 2, "cpu_over_wall": 1.1})
+    assert busy({"host": {"allowed_cpus": 2, "load_before": 0.4, "load_after": 3.5}}) == \
+        "load average 3.50 on 2 allowed CPUs"
+    assert busy({"host": {"allowed_cpus": 2, "load_before": 0.4, "load_after": 1.5}}) == ""
