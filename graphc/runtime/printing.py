@@ -48,8 +48,11 @@ def write(stream, text: str) -> None:
 
 
 def stream_of(name: str):
-    """What write() takes for a print node's stream attribute."""
-    return _STREAMS[name] if name.startswith("object:") else name
+    """What write() takes for a print node's stream attribute. A stream object that is
+    not in this process (a graph saved with one and loaded elsewhere) is stderr."""
+    if name.startswith("object:"):
+        return _STREAMS.get(name, "stderr")
+    return name
 
 
 def render(attrs, values) -> str:

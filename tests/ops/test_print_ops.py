@@ -232,3 +232,12 @@ def test_exports_onnx_without_prints_and_refuse_them_ahead_of_time(tmp_path, cap
                                           r"does not have"):
         export(y, x, tmp_path / "aot", batch_size=2)
     assert capsys.readouterr().err == ""
+
+
+def test_a_stream_object_unknown_to_this_process_is_stderr():
+    from graphc.runtime.printing import stream_name, stream_of
+    log = [].append  # (one bound method object, kept)
+    assert stream_of(stream_name(log)) is log
+    assert stream_name(log) == stream_name(log)  # one name per object
+    assert stream_of("object:999999999") == "stderr"  # a loaded graph's, say
+    assert stream_of("file:///tmp/x") == "file:///tmp/x"
