@@ -3,8 +3,9 @@
 A call checks each value with a few attribute tests (ndarray, dtype, shape, C order) and
 replays the plan: small feeds are copied into staging buffers whose addresses never change,
 large ones are bound by address; small fetches are copied out of the arena, large ones are
-written by the kernels straight into fresh (or the caller's out=) arrays. Taking an array's
-address from Python costs about 1 us, more than a 16-element kernel, which is why small
+written by the kernels straight into fresh (or the caller's out=) arrays, a "fresh" one
+being the previous call's result again when the caller has dropped it (`_fresh`). Taking
+an array's address from Python costs about 1 us, more than a 16-element kernel, which is why small
 values are copied instead. When a call does not fit (a list instead of an array, a dtype to
 convert, a non-contiguous value, a missing variable), the call returns None and the caller
 takes the general path, which converts the values or raises the usual error. The caller
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import ctypes
 import math
+import sys
+import weakref
 
 import numpy as np
 
@@ -54,6 +57,7 @@ class BoundPlan:
         self.bound_variables: dict = {}  # table index -> the array bound there last time
         self.hosts = [(i, slot) for i, slot in plan.bound_per_run if slot.kind == "host"]
         self.fetches = [self._fetch_record(f) for f in plan.fetch_slots]
+        self.recycled: dict = {}  # fetch position -> the large array last returned for it
         self.stateful = bool(self.variables or plan.needs_value)
         self.commits = bool(plan.commits)
         # (arena view, shape) per fetch when every fetch is a small arena value and nothing
@@ -133,6 +137,20 @@ class BoundPlan:
                 table[index] = _address(array)
         return True
 
+    def _fresh(self, k: int, f) -> np.ndarray:
+        """The array a large fetch k is written into: the one returned for it by the last
+        call when nothing else refers to it any more (the caller dropped it: no name, no
+        view, no weak reference holds it), else a new one, kept for the next call. A fresh
+        64 MiB array costs 8-15 ms of page faults on these machines, more than W2 itself
+        takes to read and write it."""
+        old = self.recycled.get(k)
+        # references: self.recycled, `old`, getrefcount's argument
+        if old is not None and sys.getrefcount(old) == 3 and \
+                not weakref.getweakrefcount(old) and old.flags.writeable:
+            return old
+        new = self.recycled[k] = np.empty(f[1], f[2])
+        return new
+
     def _outs_fit(self, outs) -> bool:
         for o, f in zip(outs, self.fetches):
             if o is None:
@@ -161,7 +179,7 @@ class BoundPlan:
                 continue
             o = outs[k] if outs is not None else None
             if o is None:
-                o = np.empty(f[1], f[2])
+                o = self._fresh(k, f)
             results[k] = o
             table[f[0]] = _address(o)
             direct.append((f[0], k))

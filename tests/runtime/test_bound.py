@@ -50,6 +50,35 @@ def test_large_values_are_bound_by_address_and_fresh_per_call():
         np.testing.assert_array_equal(f(strided), strided * 2.0)
 
 
+def test_a_large_result_the_caller_dropped_is_reused_and_one_still_held_is_not():
+    import weakref
+    n = SMALL // 4 + 8
+    x = tf.placeholder(tf.float32, [n])
+    with tf.Session(target="llvm") as sess:
+        f = sess.make_callable([x * 2.0, x + 1.0], [x])
+        first, other = f(np.ones(n, np.float32))
+        address = first.ctypes.data
+        del first  # dropped: the next call writes its result there
+        again, latest = f(np.full(n, 3.0, np.float32))
+        assert again.ctypes.data == address
+        np.testing.assert_array_equal(again, 6.0)
+        np.testing.assert_array_equal(other, 2.0)  # held: the next call wrote elsewhere
+        view, weak = again[:4], weakref.ref(latest)
+        del again, latest  # only a view of one and a weak reference to the other are left
+        assert weak() is not None
+        weakly_held = weak().ctypes.data
+        third, fourth = f(np.full(n, 5.0, np.float32))
+        assert not np.shares_memory(third, view)  # a view keeps its array
+        assert fourth.ctypes.data != weakly_held  # so does a weak reference
+        np.testing.assert_array_equal(view, 6.0)
+        np.testing.assert_array_equal(third, 10.0)
+        np.testing.assert_array_equal(fourth, 6.0)
+        frozen = third
+        frozen.setflags(write=False)
+        del third, frozen
+        np.testing.assert_array_equal(f(np.ones(n, np.float32))[0], 2.0)  # not a read-only one
+
+
 def test_small_non_contiguous_and_convertible_feeds():
     x = tf.placeholder(tf.float32, [4, 3])
     with tf.Session(target="llvm") as sess:
