@@ -55,9 +55,11 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     fn = declare_gemm(r.module, t, narrow=blocking is narrow)
     strides = (rsa, csa, rsb, csb)
     b = r.builder
-    base = {name: b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
-            if name else ir.Constant(PTR, None)  # a packed operand has no buffer of its own
-            for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9]))}
+    # one pointer per operand, A, B and C (not per buffer: A and B may be one buffer at two
+    # offsets, a matrix times a view of itself)
+    pa, pb, pc = (b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
+                  if name else ir.Constant(PTR, None)  # a packed operand has no buffer
+                  for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9])))
     if n > m and k >= COLUMN_SPLIT_MIN_K:  # (first row, rows, first column, columns)
         parts = [(0, m, first, cols)
                  for first, cols in gemm_rows_partition(n, r.threads, blocking.nr)]
@@ -73,11 +75,11 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     epilogue = _epilogue(r, s.epilogue)
     packs = _packs(r, s.packs, t, blocking)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
-        _call(b, fn, (0, m, 0, n), n, k, base[a], base[b_], base[c], ws, 0, elems, t,
+        _call(b, fn, (0, m, 0, n), n, k, pa, pb, pc, ws, 0, elems, t,
               strides, epilogue, packs)
         return
     # pointers to the operands and the workspace through ctx, one outlined call per row block
-    operands = (base[a], base[b_], base[c], ws, epilogue[1], packs[2])
+    operands = (pa, pb, pc, ws, epilogue[1], packs[2])
     with b.goto_entry_block():
         ctx = b.alloca(PTR, size=ir.Constant(I32, len(operands)))
     for j, value in enumerate(operands):

@@ -17,6 +17,7 @@ import llvmlite.ir as ir
 import numpy as np
 import pytest
 
+import graphc as tf
 from graphc.codegen_llvm.gemm import (
     GemmBlocking,
     HostGemm,
@@ -373,3 +374,19 @@ def test_plans_take_the_narrow_gemm_for_narrow_products(n, narrow):
         plan = next(iter(sess._executor._plans.values()))
     assert ("graphc_gemm_narrow_f32" in plan.ir_text) == narrow
     np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_batched_matrix_times_a_view_of_itself_reads_each_operand_at_its_offset(dtype):
+    # both operands are one buffer, A at offset b * 2 in batch b and B (broadcast) at 0:
+    # the LLVM gemm once took both pointers from one per-buffer entry (fuzz seed 4200081)
+    a = np.array([[[-0.72744859], [1.65599132]], [[0.12087925], [0.12846009]],
+                  [[2.5], [-1.25]]], dtype)
+    x = tf.placeholder(tf.as_dtype(dtype), a.shape)
+    flat = tf.reshape(x, [3, 2])
+    fetches = [tf.matmul(x, flat[:2], transpose_a=True),
+               tf.matmul(tf.reshape(x, [3, 1, 2]), tf.reshape(x, [2, 3]))]
+    with tf.Session(config=tf.Options(opt_level=2, threads=1)) as sess:
+        got = sess.run(fetches, {x: a})
+    np.testing.assert_allclose(got[0], np.swapaxes(a, 1, 2) @ a.reshape(3, 2)[:2], rtol=1e-6)
+    np.testing.assert_allclose(got[1], a.reshape(3, 1, 2) @ a.reshape(2, 3), rtol=1e-6)
