@@ -23,6 +23,7 @@ import numpy as np
 
 SMALL = 1 << 16  # bytes: values up to this size are copied; larger ones are bound by address
 _ndarray = np.ndarray
+RECYCLED = 2  # large results kept per fetch for reuse once the caller drops them (_fresh)
 SMALL_PLAN = 1 << 18  # bytes of data (feeds, constants, arena) below which the GIL is kept
 
 
@@ -57,7 +58,7 @@ class BoundPlan:
         self.bound_variables: dict = {}  # table index -> the array bound there last time
         self.hosts = [(i, slot) for i, slot in plan.bound_per_run if slot.kind == "host"]
         self.fetches = [self._fetch_record(f) for f in plan.fetch_slots]
-        self.recycled: dict = {}  # fetch position -> the large array last returned for it
+        self.recycled: dict = {}  # fetch position -> the large arrays last returned for it
         self.stateful = bool(self.variables or plan.needs_value)
         self.commits = bool(plan.commits)
         # (arena view, shape) per fetch when every fetch is a small arena value and nothing
@@ -138,17 +139,21 @@ class BoundPlan:
         return True
 
     def _fresh(self, k: int, f) -> np.ndarray:
-        """The array a large fetch k is written into: the one returned for it by the last
-        call when nothing else refers to it any more (the caller dropped it: no name, no
-        view, no weak reference holds it), else a new one, kept for the next call. A fresh
-        64 MiB array costs 8-15 ms of page faults on these machines, more than W2 itself
-        takes to read and write it."""
-        old = self.recycled.get(k)
-        # references: self.recycled, `old`, getrefcount's argument
-        if old is not None and sys.getrefcount(old) == 3 and \
-                not weakref.getweakrefcount(old) and old.flags.writeable:
-            return old
-        new = self.recycled[k] = np.empty(f[1], f[2])
+        """The array a large fetch k is written into: one of the last two returned for it
+        that nothing else refers to any more (the caller dropped it: no name, view or weak
+        reference holds it), else a new one, kept for later calls. Two, so that a loop that
+        rebinds its result (`y = f(x)`, the old y held during the call) reuses memory too.
+        A fresh 64 MiB array costs 8-15 ms of page faults on these machines, more than W2
+        itself takes to read and write it."""
+        ring = self.recycled.setdefault(k, [])
+        for old in ring:  # references: the ring, `old`, getrefcount's argument
+            if sys.getrefcount(old) == 3 and not weakref.getweakrefcount(old) and \
+                    old.flags.writeable:
+                return old
+        new = np.empty(f[1], f[2])
+        ring.append(new)
+        if len(ring) > RECYCLED:
+            del ring[0]
         return new
 
     def _outs_fit(self, outs) -> bool:

@@ -216,3 +216,18 @@ def test_wrong_number_of_values_is_a_clear_error_after_fast_calls():
         f(np.ones(2, np.float32))
         with pytest.raises(TypeError, match="takes 1 feed values"):
             f(np.ones(2, np.float32), np.ones(2, np.float32))
+
+
+def test_a_loop_that_rebinds_its_result_reuses_two_arrays():
+    n = SMALL // 4 + 8
+    x = tf.placeholder(tf.float32, [n])
+    with tf.Session(target="llvm") as sess:
+        f = sess.make_callable(x * 2.0, [x])
+        addresses = []
+        y = None
+        for i in range(6):
+            y = f(np.full(n, float(i), np.float32))  # the old y is held during the call
+            addresses.append(y.ctypes.data)
+            np.testing.assert_array_equal(y, 2.0 * i)
+        # (the first call compiles, on the general path): then two arrays, in turn
+        assert len(set(addresses[2:])) == 2 and addresses[2:4] == addresses[4:6]
