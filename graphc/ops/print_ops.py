@@ -10,7 +10,7 @@ before a failing op are written before the run fails, as in TF.
 
 The text is made and written by graphc/runtime/printing.py (TF's formats: format_v1 and
 format_v2), where a stream given as an object (a logging function, a file object) is kept
-under a name ('object:N').
+under a name ('object:<process>:N').
 """
 
 from __future__ import annotations

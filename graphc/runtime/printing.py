@@ -1,22 +1,24 @@
 """The text of print nodes (tf.Print, tf.print) and the streams it goes to.
 
 A print node's `stream` attribute is data: 'stderr', 'stdout', 'file://path', or
-'object:N', a stream object (a logging function, a file object) kept in `_STREAMS` when the
-op was built (`stream_name`). `render` makes the text from the node's attributes and its
-inputs' values, formatted as TF's Tensor::SummarizeValue does (v1 for tf.Print, v2 for
-tf.print); `write` writes it.
+'object:<process>:N', a stream object (a logging function, a file object) kept in
+`_STREAMS` when the op was built (`stream_name`). `render` makes the text from the node's
+attributes and its inputs' values, formatted as TF's Tensor::SummarizeValue does (v1 for
+tf.Print, v2 for tf.print); `write` writes it.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import threading
 
 import numpy as np
 
-_STREAMS: dict = {}  # 'object:N' -> a stream object given to tf.print
+_STREAMS: dict = {}  # 'object:<process>:N' -> a stream object given to tf.print
 _STREAM_IDS = itertools.count()
+_PROCESS = os.urandom(4).hex()  # so that a graph saved here names no stream of another process
 _STREAMS_LOCK = threading.Lock()
 
 
@@ -26,7 +28,7 @@ def stream_name(stream) -> str:
         for key, known in _STREAMS.items():
             if known is stream:
                 return key
-        key = f"object:{next(_STREAM_IDS)}"
+        key = f"object:{_PROCESS}:{next(_STREAM_IDS)}"
         _STREAMS[key] = stream
     return key
 
