@@ -101,6 +101,10 @@ def summarize(wall: list, cpu: list, calls: int) -> Stats:
                  cpu_median=float(np.median(cpu)), rounds=tuple(wall))
 
 
+CPU_TARGETS = ("llvm", "reference")  # the measured machine limits are this CPU's: graphc
+# rows of other targets (a GPU) get no "of peak", and their CPU/wall says nothing
+
+
 # --- where threads may run -------------------------------------------------------------------
 class Placement:
     """Pins the whole process (every thread that exists, and so every thread created later)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 
+from graphc.bench.harness import CPU_TARGETS
+
 RESULT_HEADER = ["case", "threads", "system", "outputs", "median", "IQR", "min..max",
                  "CPU/wall", "rate", "of peak", "compile", "graphc speedup"]
 
@@ -79,7 +81,8 @@ def render(doc: dict) -> str:
     """The whole human-readable report of one run."""
     parts = []
     if doc["results"]:
-        cpu = doc.get("settings", {}).get("target") in ("llvm", "reference", None)
+        target = doc.get("settings", {}).get("target")
+        cpu = target is None or target in CPU_TARGETS
         rows = doc["results"]
         parts.append(markdown_table(RESULT_HEADER, [result_cells(r, cpu) for r in rows]))
         parts.append("median, IQR, min..max: seconds per call over the samples; rate: exact "
@@ -90,8 +93,9 @@ def render(doc: dict) -> str:
             parts.append("!: CPU/wall far from the thread count: the system waited for a CPU "
                          "(other work ran) or used more CPUs than it was given; do not trust "
                          "its time.")
-        if busy(doc):
-            parts.append(f"BUSY MACHINE: {busy(doc)}; every time above may be inflated.")
+        why = busy(doc)
+        if why:
+            parts.append(f"BUSY MACHINE: {why}; every time above may be inflated.")
         agreement = agreement_lines(doc["results"])
         if agreement:
             parts.append(agreement)

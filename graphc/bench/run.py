@@ -18,15 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.bench import machine
-from graphc.bench.harness import Placement, measure
+from graphc.bench.harness import CPU_TARGETS, Placement, measure
 from graphc.bench.peers import graphc_systems
 from graphc.bench.peers_optional import all_peers
 from graphc.progress import Quiet
 from graphc.progress import progress as progress_bar
 
 SCHEMA = "graphc-bench/1"
-CPU_TARGETS = ("llvm", "reference")  # the measured machine limits are this CPU's: graphc
-# rows of other targets (a GPU) get no "of peak"
 
 
 @dataclass

@@ -19,7 +19,7 @@ import sys
 
 from graphc.errors import user_location
 from graphc.ops.tensor import convert_to_tensor, graph_of, is_tensor_like, make_tensor
-from graphc.runtime.printing import format_v1, format_v2, stream_name  # noqa: F401
+from graphc.runtime.printing import stream_name
 
 
 def _print_node(graph, tensors, pieces, style: str, summarize: int, stream: str,

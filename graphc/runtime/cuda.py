@@ -82,9 +82,8 @@ class DeviceExecutor(LLVMExecutor):
         plan.module = self.device.load(program, self.cache())
         plan.launches = [(launch, slots_of(kernels[launch.kernel]))
                          for launch in program.launches]
-        plan.prints = calls_of(plan.kernels)
         # (a plan that prints never runs again after a failure: it would print twice)
-        plan.controlled = bool(plan.prints) or any(not isinstance(e, int)
+        plan.controlled = bool(calls_of(plan.kernels)) or any(not isinstance(e, int)
                                                    for e in plan.program or ())
         plan.launches_of = {}  # kernel index -> its launches, as the program runs them
         for launch, slots in plan.launches:

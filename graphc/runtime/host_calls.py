@@ -75,7 +75,7 @@ class Callbacks:
             node, layout = self.calls[uid]
             addresses = (ctypes.c_void_p * len(layout)).from_address(pointers) \
                 if layout else ()
-            emit(self.state, node, [_array(a, dtype, shape)
+            emit(self.state, node, [array_at(a, dtype, shape)
                                     for a, (dtype, shape) in zip(addresses, layout)])
             return 0
         except BaseException as e:  # noqa: BLE001 - raised again by the executor
@@ -88,7 +88,8 @@ class Callbacks:
         return error
 
 
-def _array(address, dtype, shape) -> np.ndarray:
+def array_at(address: int, dtype, shape) -> np.ndarray:
+    """A view of the `shape` array of `dtype` at `address` (native memory: plan buffers)."""
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     if nbytes == 0:
         return np.empty(shape, dtype)

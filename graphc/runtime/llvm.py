@@ -9,7 +9,6 @@ feed is checked in Python (by the Session) before native code sees it.
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,7 +22,7 @@ from graphc.passes.memory import ALIGN
 from graphc.passes.specialize import shape_feeds, shape_values
 from graphc.runtime.bound import BoundPlan
 from graphc.runtime.cache import default_cache
-from graphc.runtime.host_calls import Callbacks
+from graphc.runtime.host_calls import Callbacks, array_at
 from graphc.runtime.state import RuntimeState
 
 # plans of at least this many kernels are compiled in parts on several cores at once
@@ -149,9 +148,7 @@ class LLVMExecutor:
     def read_slot(self, plan, slot_index, dtype, shape, out=None) -> np.ndarray:
         """A slot's value in a fresh array, or copied into `out` (the arena is reused by
         the next run, so a view of it cannot be handed out)."""
-        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        buf = (ctypes.c_char * nbytes).from_address(plan.table[slot_index])
-        view = np.frombuffer(buf, dtype=dtype).reshape(shape)
+        view = array_at(plan.table[slot_index], dtype, shape)
         if out is None:
             return view.copy()
         np.copyto(out, view)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import graphc as tf
-from graphc.ops.print_ops import Print, format_v1, format_v2, print_
+from graphc.ops.print_ops import Print, print_
+from graphc.runtime.printing import format_v1, format_v2
 
 
 def test_print_is_an_identity_that_prints_when_computed(capsys, target):
