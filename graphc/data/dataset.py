@@ -117,7 +117,7 @@ class Dataset(structure.Structured):
 
     # --- element structure ------------------------------------------------------------------
     def _element(self, flat):
-        return structure.pack(self._template, list(flat))
+        return structure.element(self._template, list(flat))
 
     # --- sources ------------------------------------------------------------------------------
     @staticmethod

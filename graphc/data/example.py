@@ -11,9 +11,9 @@ parsing it makes a placeholder in the traced graph for each feature and a host d
 that fills them from each element's bytes (graphc/data/mapping.py). Features of dtype
 tf.string are returned as bytes outside a pipeline only.
 
-VarLenFeature: TF returns a SparseTensor. For one example its dense form (its values, in
-order) is returned, shape (None,); parse_example (a batch) of a VarLenFeature raises
-UnimplementedError, since its dense form would need padding TF does not do.
+VarLenFeature: a SparseTensor, as in TF: for one example, indices [[0], [1], ...] and
+dense_shape [n]; for a batch, indices [[b, j], ...] and dense_shape [batch, the longest
+list]. Outside a pipeline the result is a SparseTensorValue of numpy arrays.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 from graphc.data import structure
 from graphc.data.tfrecord import need
 from graphc.errors import InvalidArgumentError, UnimplementedError
+from graphc.framework.sparse_tensor import SparseTensor, SparseTensorValue
 from graphc.framework.tensor import TensorShape
 from graphc.ir import dtypes
 
@@ -199,9 +200,23 @@ def decode(serialized: bytes, features: dict) -> dict:
         else:
             raise InvalidArgumentError(f"Feature: {key} (data type: {spec.dtype}) is required "
                                        "but could not be found.")
-        out[key] = values if isinstance(spec, VarLenFeature) else \
+        out[key] = _sparse([values]) if isinstance(spec, VarLenFeature) else \
             spec._check(values, f"Feature: {key}")
     return out
+
+
+def _sparse(lists: list, batched: bool = False, dtype=np.float32) -> SparseTensorValue:
+    """The SparseTensorValue of VarLenFeature value lists (one per example), TF's layout:
+    entry j of example b at [b, j] (at [j] for one example)."""
+    lengths = np.array([len(v) for v in lists], np.int64)
+    values = np.concatenate(lists) if lists else np.zeros(0, dtype)
+    position = np.arange(len(values), dtype=np.int64) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths)
+    if not batched:
+        return SparseTensorValue(position[:, None], values, np.array([len(values)], np.int64))
+    example = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+    return SparseTensorValue(np.stack([example, position], 1), values,
+                             np.array([len(lists), lengths.max(initial=0)], np.int64))
 
 
 def _check_features(features) -> dict:
@@ -227,12 +242,6 @@ def parse_single_example(serialized, features, name=None, example_names=None):
 def parse_example(serialized, features, name=None, example_names=None):
     """tf.io.parse_example: a batch of serialized Examples -> {key: batched value}."""
     features = _check_features(features)
-    for key, spec in features.items():
-        if isinstance(spec, VarLenFeature):
-            raise UnimplementedError(
-                f"parse_example: VarLenFeature {key!r} gives a SparseTensor in TensorFlow, "
-                "which graphc does not have; parse single examples (parse_single_example "
-                "gives its values densely) and use padded_batch")
     if hasattr(serialized, "trace"):
         return _traced(serialized, features, batched=True)
     items = list(np.asarray(serialized, dtype=object).ravel()) \
@@ -242,6 +251,9 @@ def parse_example(serialized, features, name=None, example_names=None):
 
 
 def _stack(values: list, spec):
+    if isinstance(spec, VarLenFeature):
+        return _sparse([v.values for v in values], True,
+                       object if spec.dtype is structure.string else spec.dtype.np)
     if spec.dtype is structure.string:
         out = np.empty((len(values),) + spec.shape, dtype=object)
         for i, v in enumerate(values):
@@ -251,8 +263,9 @@ def _stack(values: list, spec):
 
 
 def _traced(host, features: dict, batched: bool) -> dict:
-    """Placeholders for the parsed features in `host`'s traced graph, and the decoder that
-    fills them from each element's bytes."""
+    """Placeholders for the parsed features in `host`'s traced graph (three for a
+    VarLenFeature's SparseTensor), and the decoder that fills them from each element's
+    bytes."""
     from graphc.ops.array_ops import placeholder
     want = (None,) if batched else ()
     if host.shape.dims is not None and len(host.shape.dims) != len(want):
@@ -261,7 +274,7 @@ def _traced(host, features: dict, batched: bool) -> dict:
         raise ValueError(f"{what} of serialized Examples, found a tf.string of shape "
                          f"{host.shape}")
     keys = list(features)
-    placeholders = []
+    placeholders, out = [], {}
     with host.trace.graph.as_default():
         for key in keys:
             spec = features[key]
@@ -270,14 +283,26 @@ def _traced(host, features: dict, batched: bool) -> dict:
                     f"feature {key!r}: string features cannot be parsed inside a dataset "
                     "function (graphc has no string tensors); parse them outside the "
                     "pipeline with parse_single_example on bytes")
-            shape = want + (spec.shape if isinstance(spec, FixedLenFeature) else (None,))
-            placeholders.append(placeholder(spec.dtype, shape, name=f"parsed_{key}"))
+            if isinstance(spec, VarLenFeature):
+                rank = len(want) + 1
+                parts = [placeholder(dtypes.int64, [None, rank], name=f"parsed_{key}/indices"),
+                         placeholder(spec.dtype, [None], name=f"parsed_{key}/values"),
+                         placeholder(dtypes.int64, [rank], name=f"parsed_{key}/shape")]
+                out[key] = SparseTensor(*parts)
+                out[key]._known = want + (None,)
+                placeholders += parts
+            else:
+                out[key] = placeholder(spec.dtype, want + spec.shape, name=f"parsed_{key}")
+                placeholders.append(out[key])
 
     def decode_element(value) -> list:
         if batched:
             parsed = [decode(s, features) for s in np.asarray(value, dtype=object).ravel()]
-            return [_stack([p[k] for p in parsed], features[k]) for k in keys]
-        parsed = decode(value, features)
-        return [parsed[k] for k in keys]
+            found = [_stack([p[k] for p in parsed], features[k]) for k in keys]
+        else:
+            parsed = decode(value, features)
+            found = [parsed[k] for k in keys]
+        return [part for v in found
+                for part in (v if isinstance(v, SparseTensorValue) else (v,))]
     host.trace.add_decoder(host, decode_element, placeholders)
-    return dict(zip(keys, placeholders))
+    return out

@@ -114,7 +114,7 @@ class Iterator(structure.Structured):
             tensors.append(placeholder(spec.dtype, spec.shape.dims,
                                        name=name if k == 0 else f"{name}_{k}"))
         register_host_feed(tensors[0].graph, _NextFeed(self, tuple(tensors)))
-        return structure.pack(self._template, tensors)
+        return structure.element(self._template, tensors, self._specs)
 
     def _state(self, session) -> _State:
         store = session_store(session)

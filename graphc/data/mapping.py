@@ -88,7 +88,7 @@ class Trace:
             for i, spec in enumerate(dataset._specs):
                 self.args.append(HostString(spec, i, self) if spec.dtype is structure.string else
                                  placeholder(spec.dtype, spec.shape.dims, name=f"args_{i}"))
-            element = structure.pack(dataset._template, self.args)
+            element = structure.element(dataset._template, self.args, dataset._specs)
             try:
                 self.result = fn(*element) if type(element) is tuple else fn(element)
             except ValueError as e:
@@ -155,6 +155,7 @@ class _Function:
                 self.plan.append(("fetch", len(fetches)))
                 self.specs.append(TensorSpec(t.shape, t.dtype))
                 fetches.append(t)
+        structure.note_dense_shapes(template, self.specs, self.trace.result)
         self.trace.compile(fetches)
 
     def __call__(self, element: tuple) -> tuple:

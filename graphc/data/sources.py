@@ -15,6 +15,11 @@ from graphc.ir import dtypes
 
 def _components(value, what: str) -> tuple:
     template, leaves = structure.split(value)
+    if what == "from_tensor_slices" and structure.sparse_positions(template):
+        raise NotImplementedError(
+            "from_tensor_slices: slicing a SparseTensor is not supported; make the sparse "
+            "elements with map (e.g. parse_single_example of each record) or slice dense "
+            "arrays and build the SparseTensor in map")
     if not leaves:
         raise ValueError(f"{what}: the structure {value!r:.60} has no components")
     return template, [structure.to_component(v, f"{what} component {i}")
@@ -92,6 +97,7 @@ class Tensors(Dataset):
         self._template, self._leaves = _components(tensors, "from_tensors")
         self._symbols = tuple(c for c in self._leaves if isinstance(c, Tensor))
         self._specs = [structure.spec_of(c) for c in self._leaves]
+        structure.note_dense_shapes(self._template, self._specs, tensors)
 
     def _iter(self, ctx: Context):
         yield tuple(_copy(ctx.value(c)) for c in self._leaves)

@@ -11,8 +11,11 @@ dtype, and a dtype graphc lacks is an error.
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 
+from graphc.framework.sparse_tensor import SparseTensor, SparseTensorValue
 from graphc.framework.tensor import TensorShape
 from graphc.ir import dtypes
 from graphc.ops import nest
@@ -37,12 +40,14 @@ string = _StringDType()
 
 
 class TensorSpec:
-    """The static type of one component: dtype, shape (TensorShape) and an optional name."""
+    """The static type of one component: dtype, shape (TensorShape) and an optional name.
+    The dense_shape component of a sparse leaf also has `dense`: the static dense shape."""
 
-    def __init__(self, shape, dtype=dtypes.float32, name=None):
+    def __init__(self, shape, dtype=dtypes.float32, name=None, dense=None):
         self.shape = TensorShape(shape)
         self.dtype = dtype if dtype is string else dtypes.as_dtype(dtype)
         self.name = name
+        self.dense = None if dense is None else TensorShape(dense)
 
     def is_compatible_with(self, other) -> bool:
         return self.dtype is other.dtype and self.shape.is_compatible_with(other.shape)
@@ -58,15 +63,75 @@ class TensorSpec:
         return f"TensorSpec(shape={self.shape}, dtype={self.dtype!r}, name={self.name!r})"
 
 
+class SparseTensorSpec:
+    """The static type of a sparse leaf (tf.SparseTensorSpec): its dense shape and dtype."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = TensorShape(shape), dtype
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SparseTensorSpec) and self.dtype is other.dtype \
+            and self.shape == other.shape
+
+    def __hash__(self) -> int:
+        return hash(("sparse", self.dtype.name, self.shape))
+
+    def __repr__(self) -> str:
+        return f"SparseTensorSpec(shape={self.shape}, dtype={self.dtype!r})"
+
+
+# A sparse leaf in a template: it stands for three components (indices, values, dense_shape).
+SparseParts = collections.namedtuple("SparseParts", ["indices", "values", "dense_shape"])
+
+
+def sparse_specs(dtype, dense) -> list:
+    """The three component specs of a sparse leaf of values of `dtype` and static dense
+    shape `dense` (a rank is needed: tf.data's sparse leaves have a known rank)."""
+    dense = TensorShape(dense)
+    rank = dense.ndims
+    return [TensorSpec((None, rank), dtypes.int64), TensorSpec((None,), dtype),
+            TensorSpec((rank,), dtypes.int64, dense=dense)]
+
+
+def note_dense_shapes(template, specs: list, value) -> None:
+    """Give the dense_shape specs of the sparse leaves of `value` (split into `template`)
+    their static dense shapes."""
+    shapes: list = []
+    _collapse_sparse(value, shapes)
+    for at, shape in zip(sparse_positions(template), shapes):
+        specs[at + 2].dense = shape
+
+
+def _collapse_sparse(value, shapes: list) -> None:
+    if isinstance(value, SparseTensor):
+        shapes.append(value.shape)
+    elif isinstance(value, SparseTensorValue):
+        shapes.append(TensorShape([int(d) for d in np.asarray(value.dense_shape).ravel()]))
+    elif isinstance(value, dict):
+        for k in sorted(value):
+            _collapse_sparse(value[k], shapes)
+    elif isinstance(value, tuple):
+        for v in value:
+            _collapse_sparse(v, shapes)
+
+
 # --- structure ----------------------------------------------------------------------------
 def split(value) -> tuple:
     """(template, leaves): the tuple/dict nesting of `value` with None leaves, and its leaves
-    in tf.nest order. Lists are leaves (tf.data converts them to tensors)."""
+    in tf.nest order. Lists are leaves (tf.data converts them to tensors). A SparseTensor
+    (or SparseTensorValue) is the template SparseParts() over its three parts."""
     leaves: list = []
     return _template(value, leaves), leaves
 
 
 def _template(value, leaves: list):
+    if isinstance(value, SparseTensor):
+        leaves.extend((value.indices, value.values, value.dense_shape))
+        return SparseParts(None, None, None)
+    if isinstance(value, SparseTensorValue):
+        leaves.extend((_int64s(value.indices, "indices", 2), value.values,
+                       _int64s(value.dense_shape, "dense_shape", 1)))
+        return SparseParts(None, None, None)
     if isinstance(value, dict):
         return type(value)((k, _template(value[k], leaves)) for k in sorted(value))
     if isinstance(value, tuple):
@@ -76,11 +141,69 @@ def _template(value, leaves: list):
     return None
 
 
+def _int64s(value, what: str, ndim: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.size == 0 and ndim == 2 and arr.ndim == 1:
+        arr = arr.reshape(0, 0)
+    if arr.ndim != ndim or (arr.size and arr.dtype.kind not in "iu"):
+        raise TypeError(f"a SparseTensorValue's {what} must be a {ndim}-D array of integers, "
+                        f"found {value!r:.60}")
+    return arr.astype(np.int64)
+
+
 def pack(template, flat):
-    """The element of `template`'s nesting holding the components `flat`."""
+    """`template`'s nesting holding the values `flat` (a sparse leaf's three as SparseParts)."""
     if template is None:
         return flat[0]
     return nest.pack_sequence_as(template, flat)
+
+
+def element(template, flat, specs=None):
+    """The element of `template`'s nesting holding the components `flat`: each sparse leaf a
+    SparseTensor (tensors) or SparseTensorValue (arrays). With `specs`, a SparseTensor of
+    placeholders knows its static dense shape."""
+    positions = iter(sparse_positions(template))
+
+    def collapse(parts: SparseParts):
+        if is_tensor_like(parts.values):
+            out = SparseTensor(*parts)
+            if specs is not None:
+                dense = specs[next(positions) + 2].dense
+                out._known = None if dense is None else dense.dims
+            return out
+        return SparseTensorValue(*parts)
+    return _collapse(pack(template, flat), collapse)
+
+
+def _collapse(value, fn):
+    """`value` with each SparseParts replaced by fn(parts), in tf.nest order."""
+    if isinstance(value, SparseParts):
+        return fn(value)
+    if isinstance(value, dict):
+        return type(value)((k, _collapse(value[k], fn)) for k in value)
+    if isinstance(value, tuple):
+        parts = [_collapse(v, fn) for v in value]
+        return type(value)(*parts) if hasattr(value, "_fields") else tuple(parts)
+    return value
+
+
+def sparse_positions(template) -> list:
+    """The component positions where the sparse leaves of `template` begin (each takes the
+    three components indices, values, dense_shape), in order."""
+    out: list = []
+
+    def walk(t, at: int) -> int:
+        if t is None:
+            return at + 1
+        if isinstance(t, SparseParts):
+            out.append(at)
+            return at + 3
+        parts = [t[k] for k in sorted(t)] if isinstance(t, dict) else list(t)
+        for part in parts:
+            at = walk(part, at)
+        return at
+    walk(template, 0)
+    return out
 
 
 def count(template) -> int:
@@ -187,9 +310,22 @@ def check_component(value, spec: TensorSpec, what: str):
 
 
 def describe(template, specs: list, attr: str):
-    """The nesting of `template` holding each spec's `attr` (output_types, ...)."""
+    """The nesting of `template` holding each spec's `attr` (output_types, ...); a sparse
+    leaf's is its values' dtype, its dense shape or a SparseTensorSpec."""
     values = [spec if attr == "spec" else getattr(spec, attr) for spec in specs]
-    return pack(template, values)
+    for at in sparse_positions(template):
+        values[at + 1] = _sparse_attr(specs[at + 1], specs[at + 2], attr)
+    return _collapse(pack(template, values), lambda parts: parts.values)
+
+
+def _sparse_attr(values: TensorSpec, dense_shape: TensorSpec, attr: str):
+    shape = dense_shape.dense
+    if shape is None:
+        rank = dense_shape.shape.dims[0] if dense_shape.shape.dims else None
+        shape = TensorShape(None if rank is None else [None] * rank)
+    if attr == "spec":
+        return SparseTensorSpec(shape, values.dtype)
+    return shape if attr == "shape" else values.dtype
 
 
 class Structured:
@@ -211,4 +347,5 @@ class Structured:
     @property
     def output_classes(self):
         from graphc.framework.tensor import Tensor
-        return pack(self._template, [Tensor] * len(self._specs))
+        return _collapse(pack(self._template, [Tensor] * len(self._specs)),
+                         lambda parts: SparseTensor)

@@ -63,6 +63,79 @@ def stack(parts: list, k: int):
     return np.stack(parts)
 
 
+def batched_specs(template, specs: list, lead) -> list:
+    """The specs of a batch of `lead` elements of `specs`: each component stacked, each
+    sparse leaf one sparse tensor of rank one more (TF's batching of SparseTensors)."""
+    out = [_batched(s, lead) for s in specs]
+    for at in structure.sparse_positions(template):
+        dense = specs[at + 2].dense
+        dims = None if dense is None or dense.dims is None else (lead,) + tuple(dense.dims)
+        if dims is None:
+            rank = specs[at + 2].shape.dims[0] if specs[at + 2].shape.dims else None
+            dims = None if rank is None else (lead,) + (None,) * rank
+        out[at:at + 3] = structure.sparse_specs(specs[at + 1].dtype, dims)
+    return out
+
+
+def batch_components(template, chunk: list) -> tuple:
+    """One batch of the elements `chunk`: each component stacked, each sparse leaf's
+    entries gathered into one sparse tensor whose first index is the element's position
+    and whose dense shape is the largest of the elements' (as tf.data batches them)."""
+    columns = [list(parts) for parts in zip(*chunk)]
+    out = [None] * len(columns)
+    starts = structure.sparse_positions(template)
+    for at in starts:
+        out[at:at + 3] = _batch_sparse(*columns[at:at + 3], at)
+    taken = {at + k for at in starts for k in range(3)}
+    for k, parts in enumerate(columns):
+        if k not in taken:
+            out[k] = stack(parts, k)
+    return tuple(out)
+
+
+def _batch_sparse(indices: list, values: list, shapes: list, k: int) -> list:
+    rank = len(shapes[0])
+    for i, s in enumerate(shapes):
+        if len(s) != rank:
+            raise InvalidArgumentError(
+                f"Cannot batch sparse tensors of different ranks in component {k}: the first "
+                f"element has dense shape {list(shapes[0])} and element {i} {list(s)}")
+    rows = [np.concatenate([np.full((len(ix), 1), i, np.int64), ix.reshape(len(ix), rank)], 1)
+            for i, ix in enumerate(indices)]
+    dense = np.max(np.stack(shapes), axis=0)
+    return [np.concatenate(rows), np.concatenate(values),
+            np.concatenate([[len(shapes)], dense]).astype(np.int64)]
+
+
+def unbatch_rows(template, element: tuple):
+    """(n, row(i)) for one element of unbatch: component rows, and for each sparse leaf the
+    entries whose first index is i, that index dropped."""
+    starts = structure.sparse_positions(template)
+    taken = {at + k for at in starts for k in range(3)}
+    dense = [c for k, c in enumerate(element) if k not in taken]
+    sizes = [len(c) for c in dense] + [int(element[at + 2][0]) for at in starts]
+    if any(n != sizes[0] for n in sizes):
+        raise InvalidArgumentError("unbatch: the components of an element have different "
+                                   f"first dimensions {sizes}")
+    one = Rows(dense).one
+    owners = [np.asarray(element[at])[:, 0] for at in starts]
+
+    def row(i: int) -> tuple:
+        plain, out = iter(one(i)), []
+        k = 0
+        while k < len(element):
+            if k in starts:
+                mine = owners[starts.index(k)] == i
+                indices, values, shape = element[k:k + 3]
+                out += [indices[mine][:, 1:], values[mine], shape[1:].copy()]
+                k += 3
+            else:
+                out.append(next(plain))
+                k += 1
+        return tuple(out)
+    return sizes[0], row
+
+
 @register
 class Batch(_Unary):
     """batch(n): n consecutive elements stacked; a shorter last batch unless drop_remainder
@@ -75,7 +148,7 @@ class Batch(_Unary):
             raise ValueError(f"batch_size must be greater than zero, found {size}")
         self._size, self._drop = size, bool(drop_remainder)
         lead = static_int(size) if self._drop else None
-        self._specs = [_batched(s, lead) for s in self._specs]
+        self._specs = batched_specs(self._template, self._specs, lead)
 
     def _iter(self, ctx: Context):
         n = _positive(ctx, self._size, "batch_size")
@@ -92,7 +165,7 @@ class Batch(_Unary):
             chunk = list(islice(it, n))
             if not chunk or (self._drop and len(chunk) < n):
                 return
-            yield tuple(stack(list(parts), k) for k, parts in enumerate(zip(*chunk)))
+            yield batch_components(self._template, chunk)
 
 
 @register
@@ -104,6 +177,10 @@ class PaddedBatch(_Unary):
                  drop_remainder):
         size = scalar_arg(batch_size, "batch_size")
         super().__init__(input_dataset, size)
+        if structure.sparse_positions(self._template):
+            raise TypeError("padded_batch: the elements hold a SparseTensor, which "
+                            "padded_batch does not pad (as in TensorFlow); use batch, which "
+                            "batches sparse tensors to the largest dense shape")
         self._size, self._drop = size, bool(drop_remainder)
         template, specs = self._template, self._specs
         shapes = [s.shape for s in specs] if padded_shapes is None else [
@@ -173,19 +250,23 @@ class Unbatch(_Unary):
             if s.shape.dims == ():
                 raise ValueError(f"unbatch: component {k} is a scalar; every component needs "
                                  "a first dimension")
+        specs = self._specs
         self._specs = [TensorSpec(None if s.shape.dims is None else s.shape.dims[1:],
-                                  s.dtype) for s in self._specs]
+                                  s.dtype) for s in specs]
+        for at in structure.sparse_positions(self._template):
+            dense = specs[at + 2].dense
+            inner = None if dense is None or dense.dims is None else dense.dims[1:]
+            rank = specs[at + 2].shape.dims[0] if specs[at + 2].shape.dims else None
+            if inner is None and rank is not None:
+                inner = (None,) * (rank - 1)
+            self._specs[at:at + 3] = structure.sparse_specs(specs[at + 1].dtype, inner)
 
     def _iter(self, ctx: Context):
+        template = self._template
         for element in self._input._iter(ctx):
-            n = len(element[0])
-            if any(len(c) != n for c in element):
-                raise InvalidArgumentError(
-                    "unbatch: the components of an element have different first dimensions "
-                    f"{[len(c) for c in element]}")
-            one = Rows(list(element)).one
+            n, row = unbatch_rows(template, element)
             for i in range(n):
-                yield one(i)
+                yield row(i)
 
 
 @register

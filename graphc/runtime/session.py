@@ -19,6 +19,7 @@ from graphc.framework.sessions import (  # noqa: F401 (get_default_session: tf's
     SESSIONS,
     get_default_session,
 )
+from graphc.framework.sparse_tensor import SparseTensor, SparseTensorValue
 from graphc.ir import dtypes
 from graphc.ir import ops as prims
 from graphc.ir.node import make_node
@@ -95,6 +96,8 @@ class Session:
         (graphc/runtime/run_metadata.py)."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        if feed_dict and any(isinstance(k, SparseTensor) for k in feed_dict):
+            feed_dict = sparse_feeds(feed_dict)
         if run_metadata is not None:
             return traced(lambda: self.run(fetches, feed_dict), options, run_metadata,
                           self.target_name,
@@ -135,6 +138,8 @@ class Session:
         run() does, with the fetches and feed keys resolved once (TF1's make_callable).
         Calls with arrays of the fed dtypes and of shapes seen before take a fast path
         (graphc/runtime/bound.py) where the target has one."""
+        if feed_list and any(isinstance(k, SparseTensor) for k in feed_list):
+            return _sparse_fed(self, fetches, list(feed_list))
         leaves: list = []
         _flatten(fetches, leaves)
         if has_host_work(self.graph) or any(isinstance(x, HostFetch) for x in leaves):
@@ -490,10 +495,76 @@ def _fed_node(node):
     return _value_node(node)
 
 
+# --- sparse tensors ------------------------------------------------------------------------
+def sparse_feeds(feed_dict) -> dict:
+    """`feed_dict` with each SparseTensor key replaced by its parts: its value is a
+    SparseTensorValue or a tuple (indices, values, dense_shape). A dense_shape that is a
+    constant (a sparse_placeholder of a fully known shape) is not fed; a value for it must
+    equal it."""
+    out = {}
+    for key, value in feed_dict.items():
+        if not isinstance(key, SparseTensor):
+            out[key] = value
+            continue
+        if not (isinstance(value, SparseTensorValue) or
+                (isinstance(value, tuple) and len(value) == 3)):
+            raise TypeError(f"a SparseTensor is fed a SparseTensorValue or a tuple (indices, "
+                            f"values, dense_shape), found {type(value).__name__} for {key!r}")
+        indices, values, dense_shape = value
+        out[key.indices], out[key.values] = indices, values
+        fixed = _fixed_shape(key)
+        if fixed is None:
+            out[key.dense_shape] = dense_shape
+            continue
+        given = np.asarray(dense_shape)
+        if given.shape != fixed.shape or not np.array_equal(given, fixed):
+            raise ValueError(f"Cannot feed dense_shape {given.tolist()} to the SparseTensor "
+                             f"of values '{key.values.name}': its dense_shape is fixed at "
+                             f"{fixed.tolist()}")
+    return out
+
+
+def _fixed_shape(sparse: SparseTensor):
+    """The dense_shape of `sparse` when it is known while building (not fed), else None."""
+    from graphc.ops.array_ops import static_value
+    return static_value(sparse.dense_shape)
+
+
+def _sparse_fed(session, fetches, feed_list: list):
+    """make_callable with SparseTensors in feed_list: a callable of the same arguments
+    (a SparseTensorValue or tuple for each SparseTensor) over their parts."""
+    inner_keys: list = []
+    for key in feed_list:
+        if isinstance(key, SparseTensor):
+            inner_keys += [key.indices, key.values]
+            if _fixed_shape(key) is None:
+                inner_keys.append(key.dense_shape)
+        else:
+            inner_keys.append(key)
+    inner = session.make_callable(fetches, inner_keys)
+
+    def call(*values, **kwargs):
+        if len(values) != len(feed_list):
+            raise TypeError(f"this callable takes {len(feed_list)} feed values (one per "
+                            f"feed_list entry), got {len(values)}")
+        args: list = []
+        for key, value in zip(feed_list, values):
+            if isinstance(key, SparseTensor):
+                args += list(sparse_feeds({key: value}).values())
+            else:
+                args.append(value)
+        return inner(*args, **kwargs)
+    return call
+
+
 # --- fetch structures ---------------------------------------------------------------------
 def _flatten(fetches, leaves: list):
     """A template of the structure, the leaves appended to `leaves` in order: None for a
-    leaf, else (type, children), plus the default_factory for a dict (defaultdict needs it)."""
+    leaf, else (type, children), plus the default_factory for a dict (defaultdict needs it).
+    A SparseTensor is the namedtuple SparseTensorValue of its three parts."""
+    if isinstance(fetches, SparseTensor):
+        parts = (fetches.indices, fetches.values, fetches.dense_shape)
+        return (SparseTensorValue, [_flatten(v, leaves) for v in parts])
     if isinstance(fetches, dict):
         factory = getattr(fetches, "default_factory", None)
         return (type(fetches), [(k, _flatten(v, leaves)) for k, v in fetches.items()], factory)

@@ -142,10 +142,14 @@ def test_parse_example_batched_and_varlen(tmp_path):
     first = next(iter(batched))
     assert first["label"].tolist() == [0, 1] and first["opt"].tolist() == [-1, 101]
     varlen = {"opt": tfio.VarLenFeature(tf.int64)}
-    dense = TFRecordDataset(str(path)).map(lambda s: tfio.parse_single_example(s, varlen))
-    assert [d["opt"].tolist() for d in dense] == [[], [101], []]
-    with pytest.raises(UnimplementedError, match="SparseTensor"):
-        tfio.parse_example([make_example(0)], varlen)
+    single = TFRecordDataset(str(path)).map(lambda s: tfio.parse_single_example(s, varlen))
+    got = [d["opt"] for d in single]
+    assert [v.values.tolist() for v in got] == [[], [101], []]
+    assert [v.indices.tolist() for v in got] == [[], [[0]], []]
+    assert [v.dense_shape.tolist() for v in got] == [[0], [1], [0]]
+    sparse = tfio.parse_example([make_example(i) for i in range(3)], varlen)["opt"]
+    assert sparse.indices.tolist() == [[1, 0]] and sparse.values.tolist() == [101]
+    assert sparse.dense_shape.tolist() == [3, 1]
     with pytest.raises(UnimplementedError, match="string features"):
         TFRecordDataset(str(path)).map(lambda s: tfio.parse_single_example(
             s, {"name": tfio.FixedLenFeature([], data.string)}))
