@@ -7,9 +7,10 @@ tensor batch sizes), per-epoch shuffle seeds, memory caches and prefetch threads
 
 Subclasses (graphc/data/sources.py, transforms.py, pipeline.py, mapping.py) implement
     _iter(ctx)     an iterator of elements, each a flat tuple of components;
-    _indices(ctx)  optionally (rows, iterator of ints): the elements are rows of in-memory
-                   arrays, so shuffle, repeat, take and skip can work on row numbers and
-                   batch can gather whole batches at once (memory-mapped arrays stream).
+    _indices(ctx)  optionally (rows, iterator of row-number blocks: non-empty int64
+                   arrays): the elements are rows of in-memory arrays, so shuffle,
+                   repeat, take and skip can work on row numbers with numpy and batch
+                   can gather whole batches at once (memory-mapped arrays stream).
 """
 
 from __future__ import annotations

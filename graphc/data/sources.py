@@ -26,6 +26,9 @@ def _components(value, what: str) -> tuple:
                       for i, v in enumerate(leaves)]
 
 
+BLOCK = 65536  # row numbers from_tensor_slices hands out at once (see transforms.Blocks)
+
+
 class Rows:
     """Elements that are rows of in-memory (possibly memory-mapped) arrays. `one(i)` is
     element i, its components copies of rows (so a memmap is never copied whole);
@@ -81,12 +84,13 @@ class TensorSlices(Dataset):
 
     def _indices(self, ctx: Context):
         rows, n = self._rows(ctx)
-        return rows, iter(range(n))
+        return rows, (np.arange(at, min(n, at + BLOCK), dtype=np.int64)
+                      for at in range(0, n, BLOCK))
 
     def _iter(self, ctx: Context):
-        rows, indices = self._indices(ctx)
+        rows, blocks = self._indices(ctx)
         one = rows.one
-        return (one(i) for i in indices)
+        return (one(i) for block in blocks for i in block.tolist())
 
 
 @register

@@ -154,9 +154,9 @@ class Batch(_Unary):
         n = _positive(ctx, self._size, "batch_size")
         inner = self._input._indices(ctx)
         if inner is not None:  # rows of arrays: gather each batch at once
-            rows, indices = inner
+            rows, indices = inner[0], Blocks(inner[1])
             while True:
-                chunk = np.fromiter(islice(indices, n), dtype=np.int64)
+                chunk = indices.take(n)
                 if not len(chunk) or (self._drop and len(chunk) < n):
                     return
                 yield rows.many(chunk)
@@ -306,25 +306,26 @@ class Shuffle(_Unary):
 
 
 def shuffled(it, size: int, rng: np.random.Generator):
-    """The items of `it` in the order of TF's shuffle buffer (see Shuffle)."""
+    """The items of `it` in the order of TF's shuffle buffer (see Shuffle): while the input
+    lasts, a uniformly random slot is output and refilled. Once the input is exhausted the
+    rest of the buffer comes out in the order of one rng.permutation: draining the buffer
+    slot by slot at random gives every order of it with equal probability, so this is the
+    same distribution at numpy's speed."""
     it = iter(it)
     buffer = list(islice(it, size))
     randoms: list = []
-    more = True
-    while buffer:
+    while len(buffer) == size:
+        try:
+            fresh = next(it)
+        except StopIteration:
+            break
         if not randoms:
             randoms = rng.random(1024).tolist()
-        j = int(randoms.pop() * len(buffer))
-        item = buffer[j]
-        if more:
-            try:
-                buffer[j] = next(it)
-            except StopIteration:
-                more = False
-        if not more:
-            buffer[j] = buffer[-1]
-            buffer.pop()
+        j = int(randoms.pop() * size)
+        item, buffer[j] = buffer[j], fresh
         yield item
+    for k in rng.permutation(len(buffer)).tolist():
+        yield buffer[k]
 
 
 CHUNK = 256  # picks shuffled_indices computes at once
@@ -348,22 +349,67 @@ class _Randoms:
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
 
-def shuffled_indices(it, size: int, rng: np.random.Generator):
-    """`shuffled` for an iterator of ints (row indices), the same order from the same
-    generator, CHUNK picks at a time with numpy instead of one by one in Python.
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+class Blocks:
+    """Row numbers in order, given as an iterator of non-empty int64 arrays (blocks of any
+    sizes: the `_indices` protocol of graphc/data/dataset.py), read k at a time."""
+
+    def __init__(self, blocks):
+        self._it, self._left = iter(blocks), _NONE
+
+    def take(self, k: int) -> np.ndarray:
+        """The next k row numbers (fewer only at the end)."""
+        parts, have = [], 0
+        while have < k:
+            if not len(self._left):
+                self._left = next(self._it, _NONE)
+                if not len(self._left):
+                    break
+            part, self._left = self._left[:k - have], self._left[k - have:]
+            parts.append(part)
+            have += len(part)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else _NONE
+
+
+def head(blocks, n: int):
+    """The blocks of the first n row numbers."""
+    for block in blocks:
+        if n <= 0:
+            return
+        if len(block) > n:
+            block = block[:n]
+        n -= len(block)
+        yield block
+
+
+def tail(blocks, n: int):
+    """The blocks of all but the first n row numbers."""
+    for block in blocks:
+        if n >= len(block):
+            n -= len(block)
+            continue
+        yield block[n:] if n else block
+        n = 0
+
+
+def shuffled_indices(blocks, size: int, rng: np.random.Generator):
+    """`shuffled` for row numbers (blocks of them, see Blocks), the same order from the
+    same generator, CHUNK picks at a time with numpy instead of one by one in Python;
+    yields blocks.
 
     While the input lasts, the buffer keeps `size` slots and a chunk's picks are slots j[t]
     drawn at once: pick t gets the input that the last earlier pick of the same slot put
     there, or the slot's value before the chunk when no earlier pick took it (found by
-    sorting the picks by slot, then by t). Once the input is exhausted, each pick moves the
-    buffer's last entry into the slot it took: the slots are known in advance (the buffer
-    shrinks by one each pick), the moves are made in a short Python loop."""
-    it = iter(it)
-    buf = np.fromiter(islice(it, size), dtype=np.int64)
+    sorting the picks by slot, then by t). Once the input is exhausted, the buffer comes
+    out permuted, as in `shuffled`."""
+    stream = Blocks(blocks)
+    buf = stream.take(size).copy()
     randoms = _Randoms(rng)
     n = len(buf)
     while n == size:
-        fresh = np.fromiter(islice(it, CHUNK), dtype=np.int64)
+        fresh = stream.take(CHUNK)
         m = len(fresh)
         if m:
             j = (randoms.take(m) * size).astype(np.int64)
@@ -376,19 +422,11 @@ def shuffled_indices(it, size: int, rng: np.random.Generator):
             last = np.ones(m, dtype=bool)
             last[:-1] = slots[1:] != slots[:-1]
             buf[slots[last]] = fresh[order[last]]
-            yield from out.tolist()
+            yield out
         if m < CHUNK:
             break
-    items = buf.tolist()
-    while n:
-        k = min(CHUNK, n)
-        slots = (randoms.take(k) * np.arange(n, n - k, -1)).astype(np.int64).tolist()
-        out = []
-        for s in slots:
-            out.append(items[s])
-            n -= 1
-            items[s] = items[n]
-        yield from out
+    if n:
+        yield buf[randoms.rng.permutation(n)]
 
 
 def _epochs(make, count: int):
@@ -440,7 +478,7 @@ class _Cut(_Unary):
 
     def _indices(self, ctx: Context):
         inner = self._input._indices(ctx)
-        return None if inner is None else (inner[0], self._cut(ctx, inner[1]))
+        return None if inner is None else (inner[0], self._cut_rows(ctx, inner[1]))
 
 
 @register
@@ -451,6 +489,10 @@ class Take(_Cut):
         n = int(ctx.value(self._count))
         return it if n < 0 else islice(it, n)
 
+    def _cut_rows(self, ctx, blocks):
+        n = int(ctx.value(self._count))
+        return blocks if n < 0 else head(blocks, n)
+
 
 @register
 class Skip(_Cut):
@@ -459,6 +501,10 @@ class Skip(_Cut):
     def _cut(self, ctx, it):
         n = int(ctx.value(self._count))
         return islice(it, 0) if n < 0 else islice(it, n, None)
+
+    def _cut_rows(self, ctx, blocks):
+        n = int(ctx.value(self._count))
+        return iter(()) if n < 0 else tail(blocks, n)
 
 
 @register
