@@ -28,27 +28,33 @@ def require_onnx():
     return onnx
 
 
-def read_model(model, base_dir: Optional[str] = None):
-    """A ModelProto with its external data loaded, from a path, bytes or a ModelProto."""
+def read_model(model, base_dir: Optional[str] = None, info: Optional[dict] = None):
+    """A ModelProto with its external data loaded, from a path, bytes or a ModelProto.
+    `info`, a dict, receives "external": whether any tensor's data came from another
+    file."""
     onnx = require_onnx()
+    external = 0
     if isinstance(model, onnx.ModelProto):
         proto = model
         if base_dir is not None:
-            _load_external(proto, base_dir, "the model")
+            external = _load_external(proto, base_dir, "the model")
     elif isinstance(model, (bytes, bytearray, memoryview)):
         proto = _parse(onnx, bytes(model), "the model bytes")
         if base_dir is not None:
-            _load_external(proto, base_dir, "the model bytes")
+            external = _load_external(proto, base_dir, "the model bytes")
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise ModelFileError(f"no ONNX model file at {path!r}")
         with open(path, "rb") as f:
             proto = _parse(onnx, f.read(), repr(path))
-        _load_external(proto, base_dir or os.path.dirname(os.path.abspath(path)), repr(path))
+        external = _load_external(proto, base_dir or os.path.dirname(os.path.abspath(path)),
+                                  repr(path))
     else:
         raise TypeError(f"expected an ONNX model as a path, bytes or onnx.ModelProto, got "
                         f"{type(model).__name__}")
+    if info is not None:
+        info["external"] = bool(external)
     _check_complete(proto)
     if len(proto.functions):
         from onnx import inliner
@@ -70,7 +76,8 @@ def _parse(onnx, data: bytes, what: str):
     return proto
 
 
-def _load_external(proto, base_dir: str, what: str) -> None:
+def _load_external(proto, base_dir: str, what: str) -> int:
+    """Load the data of the tensors kept in other files; how many there were."""
     from onnx import external_data_helper as ext
     tensors = [t for t in _all_tensors(proto.graph) if ext.uses_external_data(t)]
     for tensor in tensors:
@@ -81,6 +88,7 @@ def _load_external(proto, base_dir: str, what: str) -> None:
                                  f"'{tensor.name}' from {base_dir!r}: {e}") from None
         ext.remove_external_data_field(tensor, "location")
         tensor.data_location = 0  # DEFAULT: the data is in the proto now
+    return len(tensors)
 
 
 def _all_tensors(graph):

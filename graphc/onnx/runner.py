@@ -6,6 +6,9 @@ is called with: their shapes, and the values of the few inputs that decide shape
 Reshape's target shape fed as an input, a TopK's k). Each signature gets its own graph and
 compiled plan, kept for the next call with the same signature; most models have one.
 Which inputs decide shapes is found by the importer (ConstantInputError names them).
+
+A model file loaded before (same bytes, CPU, graphc, target and options) runs from the
+disk cache without being parsed or imported (graphc/onnx/stored.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from graphc.onnx import model_file
 from graphc.onnx.checks import check_support
 from graphc.onnx.errors import ConstantInputError
 from graphc.onnx.importer import _opsets, import_model
+from graphc.onnx.stored import ModelStore
 
 
 class CompiledModel:
@@ -26,16 +30,38 @@ class CompiledModel:
 
     def __init__(self, model, target: Optional[str] = None, options=None,
                  base_dir: Optional[str] = None):
-        self.proto = model_file.read_model(model, base_dir)
-        self._inferred = model_file.inferred_types(self.proto)
-        check_support(self.proto.graph, _opsets(self.proto),
-                      {**self._inferred, **model_file.declared_types(self.proto.graph)})
-        inits = {t.name for t in self.proto.graph.initializer}
-        self.input_names = [vi.name for vi in self.proto.graph.input if vi.name not in inits]
-        self.output_names = [vi.name for vi in self.proto.graph.output]
         self.target, self.options = target, options
         self._bound: tuple = ()  # inputs imported as constants, by value
         self._plans: dict = {}
+        self._source, self._proto = (model, base_dir), None
+        self._store = ModelStore.of(model, target, options) if base_dir is None else None
+        interface = self._store.interface() if self._store is not None else None
+        if interface is None:
+            self._parse()
+            self._narrow: dict = {}
+        else:  # stored before: parsed only if a call's signature was not
+            self.input_names, self.output_names = interface["inputs"], interface["outputs"]
+            self._narrow = {n: np.dtype(d) for n, d in interface["narrow"].items()}
+
+    @property
+    def proto(self):
+        """The model's ModelProto (parsed on first use when the model was stored)."""
+        if self._proto is None:
+            self._parse()
+        return self._proto
+
+    def _parse(self) -> None:
+        model, base_dir = self._source
+        info: dict = {}
+        self._proto = model_file.read_model(model, base_dir, info)
+        if info["external"]:
+            self._store = None  # its data lives in other files, which the key does not cover
+        self._inferred = model_file.inferred_types(self._proto)
+        check_support(self._proto.graph, _opsets(self._proto),
+                      {**self._inferred, **model_file.declared_types(self._proto.graph)})
+        inits = {t.name for t in self._proto.graph.initializer}
+        self.input_names = [vi.name for vi in self._proto.graph.input if vi.name not in inits]
+        self.output_names = [vi.name for vi in self._proto.graph.output]
 
     def __call__(self, *args, **named) -> list:
         if args and named:
@@ -55,6 +81,13 @@ class CompiledModel:
             raise KeyError(f"the model's inputs are {self.input_names}; missing {missing}, "
                            f"unknown {unknown}")
         arrays = {n: np.asarray(v) for n, v in feeds.items()}
+        stored = self._stored_plan(arrays)
+        if stored is not None:
+            values = stored.run({n: a.astype(self._narrow[n]) if n in self._narrow else a
+                                 for n, a in arrays.items()})
+            return {n: v.astype(self._narrow[n]) if n in self._narrow else v
+                    for n, v in zip(self.output_names, values)}
+        first = self._key(arrays) not in self._plans
         imported, session = self._plan(arrays)
         fed = {}
         for n, placeholder in imported.inputs.items():
@@ -63,8 +96,28 @@ class CompiledModel:
                 a = a.astype(imported.narrow[n]).astype(placeholder.dtype.np)
             fed[placeholder] = a
         values = session.run([imported.outputs[n] for n in self.output_names], fed)
+        if first and self._store is not None and not self._bound:
+            self._store.save(self._key(arrays), session, imported, self.input_names,
+                             self.output_names)
         return {n: np.asarray(v).astype(imported.narrow[n]) if n in imported.narrow
                 else np.asarray(v) for n, v in zip(self.output_names, values)}
+
+    def _stored_plan(self, arrays: dict):
+        """The stored plan for these inputs' signature when it was not compiled in this
+        process, loaded once; None when there is none (the model is then parsed and
+        compiled) or the model is not stored."""
+        if self._store is None or self._bound:
+            return None
+        signature = self._key(arrays)
+        if signature in self._plans:
+            return None
+        key = ("stored",) + signature
+        if key not in self._plans:
+            found = self._store.plan(signature)
+            if found is None:
+                return None
+            self._plans[key] = found
+        return self._plans[key]
 
     def _plan(self, arrays: dict):
         while True:
@@ -98,8 +151,9 @@ class CompiledModel:
         return session
 
     def close(self) -> None:
-        for _, session in self._plans.values():
-            session.close()
+        for entry in self._plans.values():
+            if isinstance(entry, tuple):
+                entry[1].close()
         self._plans.clear()
 
     def __enter__(self):

@@ -66,6 +66,8 @@ _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBL
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
+PLANS_DIR = "plans"  # stored plans' constants (runtime/plan_store.py)
+_PLAN_RE = re.compile(r"[0-9a-f]{64}\.bin")
 _FANOUT_RE = re.compile(r"[0-9a-f]{2}")
 _TEMP_SUFFIX = ".tmp"
 # A temporary file this old belongs to a writer that died; a live writer holds one for
@@ -184,8 +186,8 @@ class CodeCache:
     def clear(self) -> int:
         """Remove every entry (and leftovers of crashed writers); return how many entries.
 
-        Only names this cache creates are touched (`xx/<64 hex>`), so a directory pointed here
-        by mistake loses nothing else.
+        Only names this cache creates are touched (`xx/<64 hex>`, `plans/<64 hex>.bin`), so a
+        directory pointed here by mistake loses nothing else.
         """
         removed = 0
         for path, is_entry in self._entries(include_temps=True):
@@ -200,7 +202,7 @@ class CodeCache:
                 continue
             if is_entry:
                 removed += 1
-        for folder in self._fanout_dirs():
+        for folder in self._fanout_dirs() + [os.path.join(self.directory, PLANS_DIR)]:
             try:
                 os.rmdir(folder)  # only succeeds when empty; a store racing us recreates it
             except OSError:
@@ -215,7 +217,18 @@ class CodeCache:
         return [os.path.join(self.directory, n) for n in sorted(names) if _FANOUT_RE.fullmatch(n)]
 
     def _entries(self, include_temps: bool = False):
-        """(path, is_entry) for each entry file, and each temp file if asked."""
+        """(path, is_entry) for each entry file, and each temp file if asked. The stored
+        plans' constants (`plans/<64 hex>.bin`, runtime/plan_store.py) are entries too."""
+        plans = os.path.join(self.directory, PLANS_DIR)
+        try:
+            stored = sorted(os.listdir(plans))
+        except OSError:
+            stored = []
+        for name in stored:
+            if _PLAN_RE.fullmatch(name):
+                yield os.path.join(plans, name), True
+            elif include_temps and name.startswith(".") and name.endswith(_TEMP_SUFFIX):
+                yield os.path.join(plans, name), False
         for folder in self._fanout_dirs():
             try:
                 names = os.listdir(folder)

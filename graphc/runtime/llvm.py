@@ -57,6 +57,11 @@ class LLVMExecutor:
             plan = self._plans[key] = self.compile(fetches, fed_shapes, fed_values)
         return plan
 
+    def compiled_plans(self) -> list:
+        """(plan, whether it holds fed values as constants) for each plan compiled so far
+        (a plan of the second kind is right only for the values it was compiled for)."""
+        return [(plan, bool(key[2])) for key, plan in self._plans.items()]
+
     def bind(self, fetches, feed_nodes, shapes):
         """The fast path for calls feeding `feed_nodes` (in order) values of `shapes`, once
         a run has compiled that plan (make_callable's hot path); None when the plan also
@@ -205,7 +210,9 @@ class LLVMExecutor:
             plan.ir_text = "\n".join(texts)
             # graphc_run alone (a split plan's first module) at O2, kernels at O3
             speeds = [2] + [3] * (len(texts) - 1) if len(texts) > 1 else [3]
-            codes = self._object_code(texts, speeds, first_worker=0 if library is None else 1)
+            codes, plan.code_keys = self._object_code(texts, speeds,
+                                                      first_worker=0 if library is None else 1)
+            plan.exports = exports
         finally:
             if library is not None:  # (a build error leaves the library to load on its own)
                 library.shutdown(wait=False)
@@ -243,10 +250,11 @@ class LLVMExecutor:
             os.cpu_count() or 1
         return max(1, min(cpus, 4))
 
-    def _object_code(self, ir_texts: list, speeds: list, first_worker: int = 0) -> list:
-        """Machine code for each module, from the disk cache when its IR was seen before
-        (on this CPU, by this graphc version, at this optimization level); otherwise
-        optimized at O`speeds[i]`, all the missing ones at the same time, and stored."""
+    def _object_code(self, ir_texts: list, speeds: list, first_worker: int = 0) -> tuple:
+        """(machine code for each module, their cache keys): from the disk cache when its
+        IR was seen before (on this CPU, by this graphc version, at this optimization
+        level); otherwise optimized at O`speeds[i]`, all the missing ones at the same time,
+        and stored."""
         from graphc.codegen_llvm.jit import compile_jit_objects, jit_signature
         from graphc.runtime.cache import CodeCache
         from graphc.version import __version__
@@ -260,7 +268,7 @@ class LLVMExecutor:
                     [speeds[i] for i in missing])):
                 codes[i] = code
                 self._cache.store(keys[i], code)
-        return codes
+        return codes, tuple(keys)
 
     def _check_feeds(self, fetches, fed_shapes):
         for node in topo_sort(fetches, stop=frozenset(fed_shapes)):
