@@ -258,6 +258,26 @@ from graphc.ops.misc_ops import (  # noqa: F401,E402
 tensor_scatter_add, tensor_scatter_sub = tensor_scatter_nd_add, tensor_scatter_nd_sub
 tensor_scatter_update = tensor_scatter_nd_update  # TF1's older names
 
+# Sparse tensors and segment reductions (docs/sparse.md).
+from graphc import sparse  # noqa: F401,E402
+from graphc.framework.sparse_tensor import (  # noqa: F401,E402
+    SparseTensor,
+    SparseTensorValue,
+    convert_to_tensor_or_sparse_tensor,
+    sparse_placeholder,
+)
+from graphc.ops.sparse_ops import (  # noqa: F401,E402  (TF1's top-level spellings)
+    sparse_tensor_to_dense,
+    sparse_to_dense,
+    unsorted_segment_mean,
+    unsorted_segment_sqrt_n,
+    unsorted_segment_sum,
+)
+
+sparse_add, sparse_concat, sparse_expand_dims = sparse.add, sparse.concat, sparse.expand_dims
+sparse_reduce_sum, sparse_reshape = sparse.reduce_sum, sparse.reshape
+sparse_tensor_dense_matmul, sparse_to_indicator = sparse.sparse_dense_matmul, sparse.to_indicator
+
 # TF1 names graphc lacks raise an AttributeError that says so (graphc/unsupported.py).
 __getattr__ = _unsupported.module_getattr(__name__, "tf")
 for _module, _prefix in ((train, "tf.train"), (losses, "tf.losses"), (test, "tf.test"),

@@ -3,7 +3,7 @@
 from graphc import unsupported as _unsupported
 from graphc.ops import rnn_cell  # noqa: F401  (tf.nn.rnn_cell, the module itself)
 from graphc.ops.extra_ops import in_top_k, top_k  # noqa: F401
-from graphc.ops.misc_ops import embedding_lookup, xw_plus_b  # noqa: F401
+from graphc.ops.misc_ops import embedding_lookup, embedding_lookup_sparse, xw_plus_b  # noqa: F401
 from graphc.ops.nn_conv import (  # noqa: F401
                                atrous_conv2d,
                                conv1d,

@@ -26,9 +26,6 @@ MISSING = {
         "tf.contrib.opt": "tf.train.AdamWOptimizer for tf.contrib.opt.AdamWOptimizer",
         "tf.contrib.slim": "tf.contrib.layers and tf.contrib.framework.arg_scope",
     },
-    "embeddings and ranking": {
-        "tf.nn.embedding_lookup_sparse": "",
-    },
     "losses": {
         "tf.nn.weighted_cross_entropy_with_logits": "", "tf.nn.ctc_loss": "",
         "tf.losses.hinge_loss": "",
@@ -36,7 +33,9 @@ MISSING = {
     },
     "math": {
         "tf.linalg": "",
-        "tf.segment_sum": "", "tf.unsorted_segment_sum": "", "tf.sort": "",
+        "tf.segment_sum": "tf.math.unsorted_segment_sum with num_segments",
+        "tf.unsorted_segment_max": "", "tf.unsorted_segment_min": "",
+        "tf.unsorted_segment_prod": "", "tf.sort": "",
         "tf.argsort": "", "tf.eye": "", "tf.linspace": "", "tf.sequence_mask": "",
         "tf.tan": "tf.sin(x) / tf.cos(x)", "tf.asin": "", "tf.acos": "", "tf.atan":
             "tf.atan2(x, tf.ones_like(x))", "tf.sinh": "", "tf.cosh": "", "tf.erfc":
@@ -54,8 +53,18 @@ MISSING = {
         "tf.nn.compute_accidental_hits": "remove_accidental_hits=True in "
             "tf.nn.sampled_softmax_loss or tf.nn.nce_loss",
     },
-    "sparse tensors, strings and other dtypes": {
-        "tf.SparseTensor": "", "tf.sparse": "", "tf.IndexedSlices": "",
+    "sparse tensors": {
+        "tf.sparse.reorder": "", "tf.sparse_reorder": "", "tf.sparse.retain": "",
+        "tf.sparse_retain": "", "tf.sparse.slice": "", "tf.sparse.fill_empty_rows": "",
+        "tf.sparse_fill_empty_rows": "", "tf.sparse.transpose": "",
+        "tf.sparse.reduce_max": "", "tf.sparse_reduce_max": "",
+        "tf.sparse.reduce_sum_sparse": "tf.sparse.reduce_sum (a dense result)",
+        "tf.sparse_merge": "", "tf.sparse.split": "", "tf.sparse.maximum": "",
+        "tf.sparse.minimum": "", "tf.sparse.softmax": "",
+        "tf.sparse.segment_sum": "tf.gather, then tf.math.unsorted_segment_sum",
+    },
+    "strings and other dtypes": {
+        "tf.IndexedSlices": "",
         "tf.strings": "", "tf.uint8": "", "tf.int8": "", "tf.int16": "", "tf.bfloat16": "",
         "tf.complex64": "",
     },

@@ -102,15 +102,7 @@ class SparseTensor:
         return (f"SparseTensor(indices={self._indices!r}, values={self._values!r}, "
                 f"dense_shape={self._dense_shape!r})")
 
-    def __mul__(self, other):
-        from graphc.ops import sparse_ops
-        return sparse_ops.dense_cwise(self, other, "mul")
-
-    def __truediv__(self, other):
-        from graphc.ops import sparse_ops
-        return sparse_ops.dense_cwise(self, other, "div")
-
-    __div__ = __truediv__
+    # `*` and `/` with a dense tensor are attached by graphc/ops/sparse_ops.py.
 
     def __neg__(self):
         from graphc.ops.math_ops import negative

@@ -1,6 +1,7 @@
 """The rest of TF1's everyday surface: device scopes, run options, a few compositions
-(squared_difference, reduce_logsumexp, xw_plus_b, embedding_lookup, einsum) and the
-tf.math / tf.random namespaces. Everything numeric is built from existing ops.
+(squared_difference, reduce_logsumexp, xw_plus_b, embedding_lookup and
+embedding_lookup_sparse, einsum) and the tf.math / tf.random namespaces. Everything
+numeric is built from existing ops.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import types
 
 from graphc import unsupported
 from graphc.errors import DTypeError, ShapeError
+from graphc.framework.sparse_tensor import SparseTensor, SparseTensorValue
+from graphc.ir import dtypes
 from graphc.ops import array_ops as A
-from graphc.ops import extra_ops, nn_ops, random_ops, sampling_ops
+from graphc.ops import extra_ops, nn_ops, random_ops, sampling_ops, sparse_ops
 from graphc.ops import math_ops as M
+from graphc.ops.check_ops import check
+from graphc.ops.control_flow_ops import control_dependencies
 from graphc.ops.einsum import einsum
 from graphc.ops.gradients import add_n
 from graphc.ops.tensor import convert_to_tensor
@@ -98,6 +103,65 @@ def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_
     return A.identity(out, name=name or "embedding_lookup")
 
 
+def embedding_lookup_sparse(params, sp_ids, sp_weights, partition_strategy="mod", name=None,
+                            combiner=None, max_norm=None):
+    """Per row r of sp_ids (its entries' first index), the rows of params at the ids of row
+    r, weighted by sp_weights' values (1 when None) and combined: "sum", "mean" (sum / the
+    sum of the weights; TF1's default) or "sqrtn" (sum / sqrt(the sum of the squared
+    weights)). params and partition_strategy as embedding_lookup. The result has
+    dense_shape[0] rows, rows without ids being 0; TF1's has max(row) + 1 (a count known
+    only from the data), and NaN for an empty row between others with weights and "mean" or
+    "sqrtn"; the other rows agree. One gather, then unsorted segment sums (scatter-adds)
+    by row."""
+    op = "embedding_lookup_sparse"
+    combiner = "mean" if combiner is None else combiner
+    if combiner not in ("mean", "sqrtn", "sum"):
+        raise ValueError(f"{op}: combiner must be one of 'mean', 'sqrtn' or 'sum', got "
+                         f"{combiner!r}")
+    sp = _sparse_ids(sp_ids, "sp_ids")
+    emb = embedding_lookup(params, sp.values, partition_strategy, max_norm=max_norm)
+    if emb.dtype is dtypes.float16:  # TF1 combines half embeddings in float32
+        emb = M.cast(emb, dtypes.float32)
+    rows = sp.indices[:, 0]
+    rows_ok = check(M.greater_equal(rows, 0), [], f"{op}: indices[i, 0] of sp_ids "
+                    f"('{sp.indices.name}') is negative; i is the first failing index",
+                    name="rows_not_negative")
+    with control_dependencies([rows_ok]):
+        rows = A.identity(rows)
+    count = sp.shape[0] if sp.shape.ndims and sp.shape[0] is not None else sp.dense_shape[0]
+    weights = A.ones_like(sp.values, dtype=emb.dtype) if sp_weights is None else \
+        _weights_of(sp_weights, sp, emb.dtype)
+    total = sparse_ops.unsorted_segment_sum(emb * _expand(weights, emb), rows, count)
+    if combiner == "sum":
+        return A.identity(total, name=name or op)
+    denom = sparse_ops.unsorted_segment_sum(
+        weights if combiner == "mean" else M.square(weights), rows, count)
+    denom = M.sqrt(denom) if combiner == "sqrtn" else denom
+    hit = M.greater(sparse_ops.unsorted_segment_sum(A.ones_like(rows, dtype=dtypes.int32),
+                                                    rows, count), 0)
+    denom = M.where(hit, denom, A.ones_like(denom))  # an empty row: 0 / 1
+    return M.truediv(total, _expand(denom, total), name=name or op)
+
+
+def _sparse_ids(value, what: str):
+    if isinstance(value, SparseTensorValue):
+        return SparseTensor.from_value(value)
+    if not isinstance(value, SparseTensor):
+        raise TypeError(f"embedding_lookup_sparse: {what} must be a SparseTensor, got "
+                        f"{type(value).__name__}")
+    return value
+
+
+def _weights_of(sp_weights, sp, dtype):
+    """sp_weights' values in `dtype`, after checking that they pair with sp's ids."""
+    w = _sparse_ids(sp_weights, "sp_weights (or None)")
+    for a, b, what in ((w.values, sp.values, "values"), (w.indices, sp.indices, "indices")):
+        if not a.shape.is_compatible_with(b.shape):
+            raise ShapeError(f"embedding_lookup_sparse: sp_weights' {what} '{a.name}' "
+                             f"{a.shape} do not pair with sp_ids' {what} '{b.name}' {b.shape}")
+    return M.cast(w.values, dtype) if w.dtype is not dtype else w.values
+
+
 def _expand(mask, like):
     """mask (the shape of ids) with trailing size-1 axes to broadcast over embeddings."""
     for _ in range(like.node.rank - mask.node.rank):
@@ -163,6 +227,8 @@ math = _namespace("graphc.math", "tf.math", "tf.math: TF's math names over graph
     "softplus": nn_ops.softplus, "softsign": nn_ops.softsign,
     "cumsum": extra_ops.cumsum, "cumprod": extra_ops.cumprod, "top_k": extra_ops.top_k,
     "in_top_k": extra_ops.in_top_k,
+    **{n: getattr(sparse_ops, n) for n in ("unsorted_segment_sum", "unsorted_segment_mean",
+                                           "unsorted_segment_sqrt_n")},
 })
 
 random = _namespace("graphc.random", "tf.random", "tf.random: TF's random-number names.", {
@@ -173,4 +239,5 @@ random = _namespace("graphc.random", "tf.random", "tf.random: TF's random-number
 })
 
 __all__ = ["device", "container", "RunOptions", "RunMetadata", "squared_difference",
-           "reduce_logsumexp", "xw_plus_b", "embedding_lookup", "einsum", "math", "random"]
+           "reduce_logsumexp", "xw_plus_b", "embedding_lookup", "embedding_lookup_sparse",
+           "einsum", "math", "random"]

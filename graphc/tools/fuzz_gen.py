@@ -15,7 +15,8 @@ axes, views and data movement (reshape, transpose, expand/squeeze, slice, stride
 reverse, concat, stack, split, tile, pad, broadcast_to, gather, one_hot), matmuls with every
 transpose combination, shared operands (a @ a^T), batches, sums of products, row ops
 (softmax, log_softmax) and activations, and the compositions of extra_ops (cumsum, cumprod,
-gather_nd, scatter_nd, tensor_scatter_nd_add, top_k, in_top_k: fuzz_ops_extra). Then a
+gather_nd, scatter_nd, tensor_scatter_nd_add, top_k, in_top_k: fuzz_ops_extra), and sparse
+ops (to_dense, sparse_dense_matmul, unsorted_segment_sum: fuzz_ops_sparse). Then a
 scalar loss over the float outputs and its gradients with respect to every float input, and
 for a share of programs second derivatives.
 """

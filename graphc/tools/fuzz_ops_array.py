@@ -10,6 +10,7 @@ from graphc.tools import fuzz_ops as E
 from graphc.tools import fuzz_ops_control as K
 from graphc.tools import fuzz_ops_conv as C
 from graphc.tools import fuzz_ops_extra as X
+from graphc.tools import fuzz_ops_sparse as S
 from graphc.tools.fuzz_ops import _float, weight
 from graphc.tools.fuzz_program import Program, Ref, Step, apply
 
@@ -231,7 +232,7 @@ def _composite(g, a, name):
 
 FAMILIES = [E.unary_float, E.binary_float, E.integer, E.compare_select, E.cast_round,
             E.reduce, E.reduce_bool, movement, matmul, rows, E.reused_chain, C.conv,
-            K.control, X.extra]
+            K.control, X.extra, S.sparse]
 
 
 def add_gradients(g, outputs: list) -> list:

@@ -180,6 +180,7 @@ def to_source(program: Program, options: str, target: str = "llvm") -> str:
     keep = program.reachable()
     lines = ["import numpy as np", "import graphc as tf",
              "import graphc.tools.fuzz_control  # noqa: F401  (control-flow steps)",
+             "import graphc.tools.fuzz_ops_sparse  # noqa: F401  (sparse steps)",
              "from graphc.tools.fuzz import close", ""]
     lines += [statement(i, program.values[i]) for i in keep]
     feeds = [i for i in keep if isinstance(program.values[i], Input)]
