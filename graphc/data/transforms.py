@@ -14,6 +14,7 @@ from graphc.data.structure import TensorSpec
 from graphc.errors import InvalidArgumentError
 from graphc.framework.tensor import Tensor, TensorShape
 from graphc.ir import dtypes
+from graphc.ops.tensor import is_tensor_like
 
 
 def _check_dataset(value, what: str) -> Dataset:
@@ -233,6 +234,14 @@ def _padding_value(value, spec: TensorSpec, k: int):
         return b"" if value is None else structure.to_component(value, "padding_values")
     if value is None:
         return spec.dtype.np.type(0)
+    if is_tensor_like(value):  # tf.constant(-1, tf.int64), as TF programs write it
+        from graphc.ops.array_ops import static_value
+        known = static_value(value._as_graph_tensor() if hasattr(value, "_as_graph_tensor")
+                             else value)
+        if known is None:
+            raise TypeError(f"padded_batch: padding value {value!r} of component {k} must be "
+                            "known when the pipeline is built (a constant or a number)")
+        value = known
     arr = np.asarray(value)
     if arr.ndim or not dtypes.can_cast_losslessly(arr, spec.dtype):
         raise TypeError(f"padded_batch: padding value {value!r} of component {k} must be a "

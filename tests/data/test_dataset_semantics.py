@@ -90,6 +90,10 @@ def test_padded_batch():
     fixed = ds.padded_batch(3, padded_shapes=[4], padding_values=-1)
     assert values(fixed) == [[[1, -1, -1, -1], [2, 2, -1, -1], [-1] * 4], [[4, 4, 4, -1]]]
     assert fixed.output_shapes == tf.TensorShape([None, 4])
+    constant = ds.padded_batch(3, padded_shapes=[4], padding_values=tf.constant(-1))
+    assert values(constant) == values(fixed)  # a constant tensor as TF programs give it
+    with pytest.raises(TypeError, match="must be known when the pipeline is built"):
+        ds.padded_batch(3, padded_shapes=[4], padding_values=tf.placeholder(tf.int32, []))
     with pytest.raises(InvalidArgumentError, match="larger than its padded shape"):
         values(ds.padded_batch(4, padded_shapes=[2]))
     pairs = Dataset.zip((ds, Dataset.range(4))).padded_batch(4, drop_remainder=True)
