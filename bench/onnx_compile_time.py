@@ -7,11 +7,12 @@ ResNet-50 of bottlenecks; batch norms with random statistics), exported by torch
 (opset 17, batch 1, 3x224x224), then loaded by `graphc.onnx.load` and called once, in a
 fresh process each time: "cold" into an empty compiled-code cache, "cold model" into a
 cache holding only graphc's shared GEMM/thread library (compiled once per machine, as for
-anyone who has run graphc before), "cached" into the cache the cold run filled. The time
-is the whole of it (reading the file, import, passes, LLVM code generation or the cache,
-the first call). onnxruntime's session creation and first call on the same file are timed
-beside it. Python's imports of graphc.onnx and onnx (or of onnxruntime) are timed apart
-and not included. Medians of --repeat processes. Needs torch and onnxruntime; prints
+anyone who has run graphc before), "cached" into the cache the cold run filled (which holds
+the whole compiled model: graphc/onnx/stored.py). The time is the whole of it (reading the
+file, import, passes, LLVM code generation or the cache, the first call; the load alone,
+before the call, is shown too). onnxruntime's session creation and first call on the same
+file are timed beside it. Python's imports of graphc.onnx and onnx (or of onnxruntime) are
+timed apart and not included. Medians of --repeat processes. Needs torch and onnxruntime; prints
 `graphc bench machine`'s limits first.
 """
 
@@ -43,13 +44,16 @@ modules = time.perf_counter() - t0
 t = time.perf_counter()
 if system == "graphc":
     model = graphc.onnx.load(path)
+    loaded = time.perf_counter()
     model(x)
 else:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    loaded = time.perf_counter()
     session.run(None, {"image": x})
-print(json.dumps({"seconds": time.perf_counter() - t, "modules": modules}))
+end = time.perf_counter()
+print(json.dumps({"seconds": end - t, "load": loaded - t, "modules": modules}))
 """
 
 
@@ -123,12 +127,13 @@ def export(depth: int, path: str) -> None:
 
 
 def timed(path: str, system: str, cache: str) -> tuple:
-    """(seconds to load and call, seconds of Python imports) in a fresh process."""
+    """(seconds to load and call, seconds of Python imports, seconds of the load alone)
+    in a fresh process."""
     env = {**os.environ, "GRAPHC_CACHE_DIR": cache, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", _CHILD, path, system], env=env, check=True,
                          capture_output=True, text=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
-    return result["seconds"], result["modules"]
+    return result["seconds"], result["modules"], result["load"]
 
 
 def main(argv=None) -> int:
@@ -150,25 +155,26 @@ def main(argv=None) -> int:
             path = os.path.join(where, f"{name}.onnx")
             if not os.path.exists(path):
                 export(int(name.removeprefix("resnet")), path)
-            cold, warm_library, cached, ort, modules = [], [], [], [], []
+            cold, warm_library, cached, ort, modules, loads = [], [], [], [], [], []
             for i in range(args.repeat):
                 cache = os.path.join(tmp, f"cache-{name}-{i}")
                 other = os.path.join(tmp, f"library-{name}-{i}")
                 shutil.copytree(library, other)
                 warm_library.append(timed(path, "graphc", other)[0])
                 cold.append(timed(path, "graphc", cache)[0])
-                seconds, imports = timed(path, "graphc", cache)
+                seconds, imports, load = timed(path, "graphc", cache)
                 cached.append(seconds)
                 modules.append(imports)
+                loads.append(load)
                 ort.append(timed(path, "onnxruntime", cache)[0])
-            rows.append((name, *(statistics.median(v) for v in (cold, warm_library, cached, ort,
-                                                                 modules))))
+            rows.append((name, *(statistics.median(v) for v in (cold, warm_library, cached, loads,
+                                                                 ort, modules))))
     print("| model | graphc cold | graphc cold model (library cached) | graphc from the cache "
-          "| onnxruntime session + first call |")
+          "(of which the load) | onnxruntime session + first call |")
     print("| --- | --- | --- | --- | --- |")
-    for name, cold, warm, cached, ort, _ in rows:
+    for name, cold, warm, cached, load, ort, _ in rows:
         print(f"| {name} | {cold:.2f} s | {warm:.2f} s | {cached * 1000:.0f} ms "
-              f"| {ort * 1000:.0f} ms |")
+              f"({load * 1000:.0f} ms) | {ort * 1000:.0f} ms |")
     print("(Python's `import onnx, graphc.onnx` before these: "
           + ", ".join(f"{name} {m * 1000:.0f} ms" for name, *_, m in rows) + ")")
     return 0
