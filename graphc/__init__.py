@@ -6,7 +6,19 @@ import types as _types
 from graphc import errors, nn  # noqa: F401,E402
 from graphc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, OpError  # noqa: F401,E402
 from graphc.framework.graph import Graph, get_default_graph, reset_default_graph  # noqa: F401,E402
-from graphc.ir.dtypes import DType, as_dtype, float16, float32, float64, int32, int64  # noqa: F401,E402
+from graphc.ir.dtypes import (  # noqa: F401,E402
+    DType,
+    as_dtype,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    uint16,
+)
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ops import nest  # noqa: F401,E402
 from graphc.ops.array_ops import (  # noqa: F401,E402
@@ -258,7 +270,8 @@ from graphc.ops.misc_ops import (  # noqa: F401,E402
 tensor_scatter_add, tensor_scatter_sub = tensor_scatter_nd_add, tensor_scatter_nd_sub
 tensor_scatter_update = tensor_scatter_nd_update  # TF1's older names
 
-# Sparse tensors and segment reductions (docs/sparse.md).
+# Sparse tensors and segment reductions (docs/sparse.md); tf.image and tf.saturate_cast
+# for the narrow integer dtypes images are stored in (docs/dtypes.md).
 from graphc import sparse  # noqa: F401,E402
 from graphc.framework.sparse_tensor import (  # noqa: F401,E402
     SparseTensor,
@@ -266,6 +279,8 @@ from graphc.framework.sparse_tensor import (  # noqa: F401,E402
     convert_to_tensor_or_sparse_tensor,
     sparse_placeholder,
 )
+from graphc.modalities import image  # noqa: F401,E402  (tf.image)
+from graphc.modalities.image import saturate_cast  # noqa: F401,E402
 from graphc.ops.sparse_ops import (  # noqa: F401,E402  (TF1's top-level spellings)
     sparse_tensor_to_dense,
     sparse_to_dense,

@@ -65,7 +65,7 @@ MISSING = {
     },
     "strings and other dtypes": {
         "tf.IndexedSlices": "",
-        "tf.strings": "", "tf.uint8": "", "tf.int8": "", "tf.int16": "", "tf.bfloat16": "",
+        "tf.strings": "", "tf.uint32": "", "tf.uint64": "", "tf.bfloat16": "",
         "tf.complex64": "",
     },
     "input pipelines and training loops": {

@@ -165,8 +165,8 @@ template <class T> T atomicAdd(T* address, T value) {
   *address = old + value;
   return old;
 }
-inline int atomicCAS(int* address, int compare, int value) {
-  int old = *address;
+template <class T> T atomicCAS(T* address, T compare, T value) {
+  T old = *address;
   if (old == compare) *address = value;
   return old;
 }

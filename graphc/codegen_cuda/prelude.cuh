@@ -3,9 +3,12 @@
 // Semantics follow numpy (the reference target): nan-propagating max/min, Python floor
 // division and remainder (a zero integer divisor gives 0), saturating float -> int casts,
 // round half to even; half precision is storage only (computed in float, rounded once).
+// 8- and 16-bit integers wrap at their width (the renderer narrows every result C computes
+// in int); comparisons, division and remainder of unsigned ones are unsigned.
 #ifdef __CUDACC__
 #include <cuda_fp16.h>
 #endif
+#include <stdint.h>
 
 typedef long long i64;
 #define GC_INF_F32 (__int_as_float(0x7f800000))
@@ -85,17 +88,44 @@ template <class T> __device__ __forceinline__ T gc_mod(T x, T y) {
   T r = x % y;
   return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
 }
+// a * b wrapped at T's width. C multiplies 16-bit values as int, where 65535 * 65535
+// overflows (undefined behaviour): uint16_t multiplies as unsigned.
+template <class T> __device__ __forceinline__ T gc_wrap_mul(T a, T b) { return a * b; }
+__device__ __forceinline__ uint16_t gc_wrap_mul(uint16_t a, uint16_t b) {
+  return uint16_t(unsigned(a) * b);
+}
 template <class T> __device__ __forceinline__ T gc_pow(T x, T y) {  // integers, y >= 0
   T acc = 1;
-  for (; y > 0; y >>= 1, x *= x)
-    if (y & 1) acc *= x;
+  for (; y > 0; y >>= 1, x = gc_wrap_mul(x, x))
+    if (y & 1) acc = gc_wrap_mul(acc, x);
   return acc;
 }
 template <class T> __device__ __forceinline__ T gc_round(T x) { return x; }
-template <class I, class F> __device__ __forceinline__ I gc_f2i(F x) {  // saturating
-  const unsigned long long top = 1ULL << (sizeof(I) * 8 - 1);
-  const I lowest = I(top), highest = I(~lowest);
-  return x != x ? I(0) : x <= -F(top) ? lowest : x >= F(top) ? highest : I(x);
+// Saturating, toward zero, nan -> 0. The bounds are powers of two, exact in F: x below
+// `low` (or at it) saturates to the lowest value, x at or past `high` to the highest.
+template <class I, class F> __device__ __forceinline__ I gc_f2i(F x) {
+  const bool is_signed = I(-1) < I(0);
+  const unsigned long long top = 1ULL << (sizeof(I) * 8 - 1);  // 2^(bits - 1)
+  const I lowest = is_signed ? I(top) : I(0), highest = is_signed ? I(top - 1) : I(2 * top - 1);
+  const F low = is_signed ? -F(top) : F(0), high = is_signed ? F(top) : F(2) * F(top);
+  return x != x ? I(0) : x <= low ? lowest : x >= high ? highest : I(x);
+}
+
+// --- scatter-adds of 8- and 16-bit integers (other types: atomicAdd) -------------------------
+// CUDA has no atomicAdd of these widths: a compare-and-swap loop on the aligned 32-bit word
+// holding the element (little-endian) adds into it and writes the other bytes back as they
+// were, so threads adding into neighbouring elements do not lose each other's sums.
+template <class T> __device__ __forceinline__ void gc_atomic_add(T* p, T v) {
+  static_assert(sizeof(T) < 4, "8- and 16-bit integers only");
+  const unsigned long long at = reinterpret_cast<unsigned long long>(p);
+  unsigned* word = reinterpret_cast<unsigned*>(at & ~3ULL);
+  const unsigned shift = unsigned(at & 3) * 8, bits = (1u << (sizeof(T) * 8)) - 1;
+  unsigned old = *word, seen;
+  do {  // the sum wraps at T's width: two's complement, the unsigned add is the signed one
+    seen = old;
+    const unsigned sum = ((seen >> shift) + unsigned(v)) & bits;
+    old = atomicCAS(word, seen, (seen & ~(bits << shift)) | (sum << shift));
+  } while (old != seen);
 }
 
 // --- float4: four floats in one 16-byte access (flat phases' vector loops) ------------------
@@ -123,7 +153,9 @@ __device__ __forceinline__ void gc_fail(int* err, int kernel, int code) {
 
 // --- block reductions: every thread of the block calls; sh[threadIdx.x] holds its value -----
 struct GcAdd { template <class T> __device__ static T f(T a, T b) { return a + b; } };
-struct GcMul { template <class T> __device__ static T f(T a, T b) { return a * b; } };
+struct GcMul {
+  template <class T> __device__ static T f(T a, T b) { return gc_wrap_mul(a, b); }
+};
 struct GcMax { template <class T> __device__ static T f(T a, T b) { return gc_max(a, b); } };
 struct GcMin { template <class T> __device__ static T f(T a, T b) { return gc_min(a, b); } };
 struct GcOr { template <class T> __device__ static T f(T a, T b) { return a || b; } };
@@ -135,6 +167,14 @@ template <class T> __device__ __forceinline__ T gc_shfl_down(T v, int delta) {
 __device__ __forceinline__ bool gc_shfl_down(bool v, int delta) {
   return __shfl_down_sync(0xffffffffu, int(v), delta) != 0;
 }
+#define GC_SHFL_AS_INT(T) \
+  __device__ __forceinline__ T gc_shfl_down(T v, int delta) { \
+    return T(__shfl_down_sync(0xffffffffu, int(v), delta)); \
+  }
+GC_SHFL_AS_INT(int8_t)
+GC_SHFL_AS_INT(uint8_t)
+GC_SHFL_AS_INT(int16_t)
+GC_SHFL_AS_INT(uint16_t)
 
 // Afterwards sh[0] holds the combination of sh[0..n) (n: threads, a power of two >= 32).
 // Shuffles within each warp, then the warps' partials through shared memory; every thread

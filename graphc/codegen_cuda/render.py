@@ -10,7 +10,8 @@ encoding of the LLVM target's graphc_run status) and ends its thread.
 
 Thin and table-driven like the LLVM renderer: C types, an operator table (C operators, or
 `gc_<op>` helpers from prelude.cuh overloaded per type), loops by kind, and intrinsic hooks.
-Half precision is storage only: f16 operands are computed in float and rounded once.
+Half precision is storage only: f16 operands are computed in float and rounded once. C
+computes 8- and 16-bit integers in int: each result is narrowed back (wrapping) at once.
 
 A vector loop of 4 lanes storing one f32 value contiguously (a flat phase's, see
 schedule_gpu) becomes float4 accesses: one 16-byte load per operand contiguous in the lane
@@ -33,8 +34,8 @@ from graphc.ir import kernel as K
 from graphc.passes.gpu_loops import BLOCK, THREAD
 from graphc.passes.schedule_gpu import atomic_add
 
-CTYPES = {"f16": "__half", "f32": "float", "f64": "double", "i32": "int", "i64": "i64",
-          "bool": "bool"}
+CTYPES = {"f16": "__half", "f32": "float", "f64": "double", "i8": "int8_t", "u8": "uint8_t",
+          "i16": "int16_t", "u16": "uint16_t", "i32": "int", "i64": "i64", "bool": "bool"}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "le": "<=", "gt": ">",
          "ge": ">=", "eq": "==", "ne": "!=", "and": "&&", "or": "||", "xor": "!="}
 PREFIX = {"neg": "-", "not": "!"}
@@ -194,6 +195,9 @@ class PhaseRenderer:
             t = s.value.dtype
             address = f"&{s.buffer}[{self.expr(s.index)}]"
             value = self.expr(s.value.b)
+            if t in K.SMALL_INTS:  # no atomicAdd of 8 or 16 bits: the prelude's CAS loop
+                self.emit(f"gc_atomic_add<{CTYPES[t]}>({address}, {value});")
+                return
             if t == "i64":  # two's complement: the unsigned add is the signed one
                 address, value = f"(unsigned long long*){address}", \
                     f"(unsigned long long)({value})"
@@ -287,7 +291,9 @@ class PhaseRenderer:
         return f"{e.buffer}[{self.expr(e.index)}]"
 
     def e_Select(self, e) -> str:
-        return f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
+        text = f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
+        # an int literal arm would make an 8- or 16-bit select an int: keep its C type
+        return f"(({CTYPES[e.dtype]}){text})" if e.dtype in K.SMALL_INTS else text
 
     def e_Unary(self, e) -> str:
         a = self.arithmetic(e.a)
@@ -296,6 +302,8 @@ class PhaseRenderer:
 
     def e_Binary(self, e) -> str:
         a, b = self.arithmetic(e.a), self.arithmetic(e.b)
+        if e.op == "mul" and e.dtype == "u16":  # in int, 65535 * 65535 would overflow
+            a = f"((unsigned){a})"
         text = f"({a} {INFIX[e.op]} {b})" if e.op in INFIX else \
             f"{_helper(e.op, e.a.dtype)}({a}, {b})"
         return _narrow(text, e.dtype)
@@ -311,7 +319,11 @@ def _helper(op: str, dtype: str) -> str:
 
 
 def _narrow(text: str, dtype: str) -> str:
-    return f"__float2half({text})" if dtype == "f16" else text
+    """A computed value back in its dtype: f16 rounded once; C computes 8- and 16-bit
+    integers in int, so their results wrap here, before any further use reads them."""
+    if dtype == "f16":
+        return f"__float2half({text})"
+    return f"(({CTYPES[dtype]}){text})" if dtype in K.SMALL_INTS else text
 
 
 def cast(text: str, src: str, dst: str) -> str:
@@ -345,6 +357,10 @@ def constant(value, dtype: str) -> str:
             text = repr(v)
         return f"__float2half({text})" if dtype == "f16" else text
     v = int(value)
+    if dtype in K.SMALL_INTS:  # in range (wrapped as the dtype holds it), an int literal
+        bits = 8 if dtype in ("i8", "u8") else 16
+        v &= (1 << bits) - 1
+        return str(v - (1 << bits) if dtype.startswith("i") and v >> (bits - 1) else v)
     bits = 32 if dtype == "i32" else 64
     if v == -(1 << (bits - 1)):
         return f"({v + 1}{'LL' if bits == 64 else ''} - 1)"

@@ -19,10 +19,13 @@ from graphc.codegen_llvm.vecmath import math_function
 from graphc.compiler.plan import Branch, Loop
 from graphc.ir import kernel as K
 
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+I1, I8, I16 = ir.IntType(1), ir.IntType(8), ir.IntType(16)
+I32, I64 = ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()
-TYPES = {"f16": ir.HalfType(), "f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": I32,
-         "i64": I64, "bool": I1}
+# u8 and u16 are LLVM's i8 and i16: signedness lives in the instructions (udiv, icmp ult,
+# zext, uitofp), chosen by is_unsigned
+TYPES = {"f16": ir.HalfType(), "f32": ir.FloatType(), "f64": ir.DoubleType(), "i8": I8,
+         "u8": I8, "i16": I16, "u16": I16, "i32": I32, "i64": I64, "bool": I1}
 STORAGE = {**TYPES, "bool": I8}  # bools live in memory as bytes, as numpy keeps them
 _FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 _VECMATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "erf")
@@ -30,6 +33,15 @@ _VECMATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "er
 
 def is_float(t: str) -> bool:
     return t.startswith("f")
+
+
+def is_unsigned(t: str) -> bool:
+    return t.startswith("u")
+
+
+def _icmp(b: ir.IRBuilder, t: str, op: str, x, y):
+    """An integer comparison (op as "<", ...) with t's signedness."""
+    return (b.icmp_unsigned if is_unsigned(t) else b.icmp_signed)(op, x, y)
 
 
 class KernelRenderer:
@@ -362,15 +374,21 @@ def cast(b: ir.IRBuilder, v, src: str, dst: str):
         return b.fpext(v, dt_) if dt_.intrinsic_name > st.intrinsic_name and \
             _width(dst) > _width(src) else b.fptrunc(v, dt_)
     if is_float(src):  # saturating: defined for nan and out-of-range values
-        fn = b.module.declare_intrinsic("llvm.fptosi.sat", [dt_, st], ir.FunctionType(dt_, [st]))
+        name = "llvm.fptoui.sat" if is_unsigned(dst) else "llvm.fptosi.sat"
+        fn = b.module.declare_intrinsic(name, [dt_, st], ir.FunctionType(dt_, [st]))
         return b.call(fn, [v])
     if is_float(dst):
-        return b.sitofp(v, dt_)
-    return b.sext(v, dt_) if _width(dst) > _width(src) else b.trunc(v, dt_)
+        return b.uitofp(v, dt_) if is_unsigned(src) else b.sitofp(v, dt_)
+    if _width(dst) == _width(src):  # i8 <-> u8, i16 <-> u16: the same bits
+        return v
+    if _width(dst) < _width(src):  # wraps around, as numpy's astype
+        return b.trunc(v, dt_)
+    return b.zext(v, dt_) if is_unsigned(src) else b.sext(v, dt_)
 
 
 def _width(t: str) -> int:
-    return {"f16": 16, "f32": 32, "f64": 64, "i32": 32, "i64": 64, "bool": 1}[t]
+    return {"f16": 16, "f32": 32, "f64": 64, "i8": 8, "u8": 8, "i16": 16, "u16": 16,
+            "i32": 32, "i64": 64, "bool": 1}[t]
 
 
 def _vecmath(r: KernelRenderer, name: str, t: str, *args):
@@ -408,6 +426,13 @@ def unary(r: KernelRenderer, op: str, v, t: str):
             return b.fcmp_ordered("==", magnitude, inf)
         if op == "is_finite":
             return b.fcmp_ordered("<", magnitude, inf)
+    elif is_unsigned(t):
+        if op == "abs":
+            return v
+        if op == "sign":
+            return b.zext(b.icmp_unsigned("!=", v, ir.Constant(ty, 0)), ty)
+        if op == "round":
+            return v
     else:
         if op == "abs":
             return b.select(b.icmp_signed("<", v, ir.Constant(ty, 0)),
@@ -425,7 +450,7 @@ def binary(r: KernelRenderer, op: str, x, y, t: str):
     b, ty = r.builder, TYPES[t]
     if op in _FCMP:
         if not is_float(t):
-            return b.icmp_signed(_FCMP[op], x, y)
+            return _icmp(b, t, _FCMP[op], x, y)
         # numpy: every comparison with nan is false except !=
         return b.fcmp_unordered("!=", x, y) if op == "ne" else b.fcmp_ordered(_FCMP[op], x, y)
     if t == "bool":
@@ -452,12 +477,14 @@ def binary(r: KernelRenderer, op: str, x, y, t: str):
         if op in ("add", "sub", "mul"):
             return {"add": b.add, "sub": b.sub, "mul": b.mul}[op](x, y)
         if op in ("max", "min"):
-            pick = b.icmp_signed(">" if op == "max" else "<", x, y)
+            pick = _icmp(b, t, ">" if op == "max" else "<", x, y)
             return b.select(pick, x, y)
+        if op in ("floordiv", "mod") and is_unsigned(t):
+            return _uint_floordiv_mod(b, op, x, y, ty)
         if op in ("floordiv", "mod"):
             return _int_floordiv_mod(b, op, x, y, ty)
         if op == "pow":
-            return b.call(_int_pow(r.module, ty), [x, y])
+            return b.call(_int_pow(r.module, ty, is_unsigned(t)), [x, y])
     raise NotImplementedError(f"binary {op} on {t}")
 
 
@@ -479,10 +506,19 @@ def _int_floordiv_mod(b, op, x, y, ty):
     return b.select(b.or_(by_zero, by_minus_one), zero, rem)
 
 
-def _int_pow(module, ty):
+def _uint_floordiv_mod(b, op, x, y, ty):
+    """Unsigned division and remainder; a zero divisor gives 0, as numpy does."""
+    zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
+    by_zero = b.icmp_unsigned("==", y, zero)
+    safe = b.select(by_zero, one, y)
+    value = b.udiv(x, safe) if op == "floordiv" else b.urem(x, safe)
+    return b.select(by_zero, zero, value)
+
+
+def _int_pow(module, ty, unsigned: bool = False):
     """x ** y for integers by repeated squaring (y >= 0; a negative y gives 0, which the
-    caller rules out beforehand like the reference does)."""
-    name = f"graphc.ipow.i{ty.width}"
+    caller rules out beforehand like the reference does). Unsigned: y is never negative."""
+    name = f"graphc.ipow.{'u' if unsigned else 'i'}{ty.width}"
     if name in module.globals:
         return module.globals[name]
     fn = ir.Function(module, ir.FunctionType(ty, [ty, ty]), name=name)
@@ -498,13 +534,17 @@ def _int_pow(module, ty):
     exp.add_incoming(y, entry)
     odd = b.icmp_signed("!=", b.and_(exp, ir.Constant(ty, 1)), ir.Constant(ty, 0))
     acc2 = b.select(odd, b.mul(acc, base), acc)
-    exp2 = b.ashr(exp, ir.Constant(ty, 1))
+    exp2 = (b.lshr if unsigned else b.ashr)(exp, ir.Constant(ty, 1))
     base2 = b.mul(base, base)
     acc.add_incoming(acc2, loop)
     base.add_incoming(base2, loop)
     exp.add_incoming(exp2, loop)
-    b.cbranch(b.icmp_signed(">", exp2, ir.Constant(ty, 0)), loop, done)
+    b.cbranch((b.icmp_unsigned if unsigned else b.icmp_signed)(">", exp2, ir.Constant(ty, 0)),
+              loop, done)
     b.position_at_end(done)
+    if unsigned:
+        b.ret(acc2)
+        return fn
     negative = b.icmp_signed("<", y, ir.Constant(ty, 0))
     b.ret(b.select(negative, ir.Constant(ty, 0), acc2))
     return fn

@@ -16,7 +16,8 @@ from graphc.compiler.kernels import written
 from graphc.compiler.plan import Branch, Loop
 from graphc.ir import kernel as K
 
-_ITEMSIZE = {"f16": 2, "f32": 4, "f64": 8, "i32": 4, "i64": 8, "bool": 1}
+_ITEMSIZE = {"f16": 2, "f32": 4, "f64": 8, "i8": 1, "u8": 1, "i16": 2, "u16": 2, "i32": 4,
+             "i64": 8, "bool": 1}
 
 
 def check_placement(plan, max_paths: int = 200) -> list:

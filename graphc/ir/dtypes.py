@@ -42,6 +42,10 @@ class DType:
         return self.kind == "i"
 
     @property
+    def is_unsigned(self) -> bool:
+        return self.np.kind == "u"
+
+    @property
     def is_bool(self) -> bool:
         return self.kind == "b"
 
@@ -70,13 +74,21 @@ class DType:
 float16 = DType("float16", np.float16, "f16")
 float32 = DType("float32", np.float32, "f32")
 float64 = DType("float64", np.float64, "f64")
+int8 = DType("int8", np.int8, "i8")
+uint8 = DType("uint8", np.uint8, "u8")
+int16 = DType("int16", np.int16, "i16")
+uint16 = DType("uint16", np.uint16, "u16")
 int32 = DType("int32", np.int32, "i32")
 int64 = DType("int64", np.int64, "i64")
 bool_ = DType("bool", np.bool_, "bool")
 
-ALL_DTYPES = (float16, float32, float64, int32, int64, bool_)
+ALL_DTYPES = (float16, float32, float64, int8, uint8, int16, uint16, int32, int64, bool_)
 FLOAT_DTYPES = (float16, float32, float64)
+# The dtypes of indices, shapes, labels and counts (TF1's Tindices): int32 and int64.
 INT_DTYPES = (int32, int64)
+# Narrow integers (images, audio): arithmetic wraps around at their width, as numpy's and
+# TF's do; they are not index dtypes.
+SMALL_INT_DTYPES = (int8, uint8, int16, uint16)
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_NAME.update(half=float16, float=float32, double=float64)
 _BY_NP = {d.np: d for d in ALL_DTYPES}

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Tuple, Union
 
 INDEX = "i64"
-DTYPES = ("f16", "f32", "f64", "i32", "i64", "bool")
+DTYPES = ("f16", "f32", "f64", "i8", "u8", "i16", "u16", "i32", "i64", "bool")
+SMALL_INTS = ("i8", "u8", "i16", "u16")  # narrow integers: wrap at their width
+INTS = SMALL_INTS + ("i32", "i64")
 LOOP_KINDS = ("serial", "vector", "unroll", "parallel", "gpu_block", "gpu_thread")
 
 # Scalar operators: name -> (arity, result: "same" as operands or a dtype).

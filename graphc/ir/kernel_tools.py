@@ -16,6 +16,7 @@ from graphc.errors import InvalidArgumentError, VerifyError
 from graphc.ir.kernel import (
     DTYPES,
     INDEX,
+    INTS,
     LOOP_KINDS,
     OPS,
     PACK_COL,
@@ -43,7 +44,8 @@ from graphc.ir.kernel import (
     stmt_exprs,
 )
 
-NUMPY = {"f16": np.float16, "f32": np.float32, "f64": np.float64, "i32": np.int32,
+NUMPY = {"f16": np.float16, "f32": np.float32, "f64": np.float64, "i8": np.int8,
+         "u8": np.uint8, "i16": np.int16, "u16": np.uint16, "i32": np.int32,
          "i64": np.int64, "bool": np.bool_}
 
 
@@ -263,7 +265,7 @@ def _eval(e, env, mem):
         return NUMPY[e.dtype](_UNARY[e.op](_eval(e.a, env, mem)))
     if isinstance(e, Binary):
         a, b = _eval(e.a, env, mem), _eval(e.b, env, mem)
-        if e.op in ("floordiv", "mod") and e.a.dtype in ("i32", "i64") and b == 0:
+        if e.op in ("floordiv", "mod") and e.a.dtype in INTS and b == 0:
             return NUMPY[e.dtype](0)  # integer division by zero gives 0, as the reference
         return NUMPY[e.dtype](_BINARY[e.op](a, b))
     if isinstance(e, Select):

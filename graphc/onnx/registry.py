@@ -25,6 +25,8 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 _ONNX_TO_GRAPHC = {1: dtypes.float32, 11: dtypes.float64, 10: dtypes.float16,
                    6: dtypes.int32, 7: dtypes.int64, 9: dtypes.bool_}
 _GRAPHC_TO_ONNX = {v: k for k, v in _ONNX_TO_GRAPHC.items()}
+# export writes graphc's narrow integers as themselves (import still carries them: NARROW)
+_GRAPHC_TO_ONNX.update({dtypes.uint8: 2, dtypes.int8: 3, dtypes.uint16: 4, dtypes.int16: 5})
 # Narrow integers ride in a wider graphc integer (their carrier), wrapped back into their
 # range after every op that could leave it (see NARROW): two's-complement sums, products
 # and differences agree with the narrow type's modulo 2^bits, and divisions, comparisons and

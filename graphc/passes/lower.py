@@ -20,8 +20,8 @@ from graphc.ir import kernel as K
 from graphc.ir.node import Node
 from graphc.passes.lower_conv import WindowLowering
 
-DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
-      "bool": "bool"}
+DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "uint8": "u8",
+      "int16": "i16", "uint16": "u16", "int32": "i32", "int64": "i64", "bool": "bool"}
 CALLBACK = ("callback",)  # the key of a plan's callback slot (a plan with prints has one)
 # Nodes whose value is another buffer's memory, unchanged (row-major layout makes reshape free).
 VIEW_OPS = ("identity", "stop_gradient", "ensure_shape", "custom_gradient", "reshape",
@@ -150,7 +150,7 @@ class Lowering(WindowLowering):
     # --- per kind ----------------------------------------------------------------------------
     def lower(self, node: Node) -> K.Kernel:
         name = node.op.name
-        if name == "pow" and dt(node) in ("i32", "i64"):
+        if name == "pow" and dt(node) in K.INTS:
             return self._int_pow(node)
         if name in ELEMENTWISE:
             return self.kernel(node, self.out_loops(

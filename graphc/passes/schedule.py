@@ -236,7 +236,8 @@ def _mentions(e, var: str) -> bool:
     return e == K.Var(var) or any(_mentions(c, var) for c in K.expr_children(e))
 
 
-_BITS = {"f16": 16, "f32": 32, "f64": 64, "i32": 32, "i64": 64, "bool": 8}
+_BITS = {"f16": 16, "f32": 32, "f64": 64, "i8": 8, "u8": 8, "i16": 16, "u16": 16, "i32": 32,
+         "i64": 64, "bool": 8}
 
 
 def _widest(s: K.Loop, buffers: dict) -> int:

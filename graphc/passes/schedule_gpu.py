@@ -42,8 +42,8 @@ columns: a reduction keeping the last axis, which lowering blocks for CPU caches
   one loop over the output's columns first (each thread initializes its element and walks
   its rows), then maps flat.
 serial: anything else (an argmax's select chain at top level, a scatter-add of f16) runs
-  on one thread: correct, not fast. A scatter-add `b[i] = b[i] + v` of f32, f64, i32 or i64
-  is independent all the same: it is rendered as an atomic add (`atomic_add`).
+  on one thread: correct, not fast. A scatter-add `b[i] = b[i] + v` of f32, f64 or an
+  integer type is independent all the same: it is rendered as an atomic add (`atomic_add`).
 
 The numpy interpreter runs flat, gemm (with an epilogue) and serial phases (GPU loops run
 in order); rows and transpose phases need barriers, which the cuda-emulated target provides.
@@ -75,6 +75,7 @@ LANE, LANES = "gv", 4  # a flat phase's vector loop: 4 f32 lanes, one float4
 
 
 REDUCING = ("add", "mul", "max", "min", "or", "and")
+ATOMIC_ADD_DTYPES = ("f32", "f64", "i32", "i64") + K.SMALL_INTS  # see atomic_add
 
 
 def schedule_gpu(kernel: K.Kernel, caps: GPUCaps = GPUCaps()) -> K.Kernel:
@@ -352,12 +353,13 @@ def _independent(stmts) -> bool:
 
 
 def atomic_add(s) -> bool:
-    """`b[i] = b[i] + v` (a scatter-add) of a type with a hardware atomicAdd: the GPU does
-    it as one atomic operation, so threads adding into one element do not race."""
+    """`b[i] = b[i] + v` (a scatter-add) of a type the GPU adds atomically (atomicAdd, or
+    for 8- and 16-bit integers a compare-and-swap loop on the 32-bit word holding the
+    element), so threads adding into one element do not race."""
     if not isinstance(s, K.Store) or not isinstance(s.value, K.Binary):
         return False
     v = s.value
-    return v.op == "add" and v.dtype in ("f32", "f64", "i32", "i64") and \
+    return v.op == "add" and v.dtype in ATOMIC_ADD_DTYPES and \
         v.a == K.Load(s.buffer, s.index, v.dtype) and not _affine(s.index)
 
 

@@ -78,6 +78,10 @@ class Generator:
     def array(self, dtype: str, shape: tuple) -> np.ndarray:
         if dtype in ("int32", "int64"):
             return self.rng.integers(-6, 7, size=shape).astype(dtype)
+        if dtype in ("int8", "uint8", "int16", "uint16"):  # the whole range: they wrap
+            info = np.iinfo(dtype)
+            return self.rng.integers(info.min, info.max, size=shape, endpoint=True,
+                                     dtype=dtype)
         if dtype == "bool":
             return self.rng.random(shape) < 0.5
         return self.rng.standard_normal(shape).astype(dtype)

@@ -136,6 +136,51 @@ def integer(g):
     return g.step(Step(name, (Ref(a.index), Ref(b.index))), True, bound)
 
 
+SMALL_INTS = ("int8", "uint8", "int16", "uint16")
+
+
+def _small(v) -> bool:
+    return v.dtype in SMALL_INTS
+
+
+@weight(2)
+def small_int(g):
+    """Narrow integers, whose arithmetic wraps at their width (unsigned comparisons and
+    division for uint8/uint16): a fed one over the dtype's whole range or an int value cast
+    to one (its bits wrap), then arithmetic, a comparison, a reduction or a cast on, so the
+    result flows into the rest of the program."""
+    a = g.pick(_small)
+    if a is None or g.rng.random() < 0.35:
+        dtype = str(g.rng.choice(SMALL_INTS))
+        src = g.pick(lambda v: _int(v) or _small(v))
+        if src is None or g.rng.random() < 0.5:
+            a = g.feed(dtype, g.shape())
+        else:
+            a = g.step(Step("cast", (Ref(src.index), dtype)), True, 0)
+        a.bound = float(max(-np.iinfo(dtype).min, np.iinfo(dtype).max))
+    b = g.pick(lambda v: v.dtype == a.dtype and _broadcastable(v.shape, a.shape))
+    limit = a.bound
+    kind = g.rng.random()
+    if kind < 0.45:
+        name = str(g.rng.choice(["add", "subtract", "multiply", "maximum", "minimum",
+                                 "floordiv", "mod", "abs", "negative", "sign"]))
+        if name in ("abs", "negative", "sign"):
+            return g.step(Step(name, (Ref(a.index),)), True, limit)
+        return g.step(Step(name, (Ref(a.index), Ref(b.index))), True, limit)
+    if kind < 0.6:
+        name = str(g.rng.choice(["less", "less_equal", "greater", "greater_equal", "equal",
+                                 "not_equal"]))
+        return g.step(Step(name, (Ref(a.index), Ref(b.index))), True, 1)
+    if kind < 0.75:
+        name = str(g.rng.choice(["reduce_sum", "reduce_max", "reduce_min"]))
+        return g.step(Step(name, (Ref(a.index),), (("axis", _axes(g, len(a.shape))),)),
+                      True, limit)
+    to = str(g.rng.choice(SMALL_INTS + INTS + (g.float,)))
+    return g.step(Step("cast", (Ref(a.index), to)), True,
+                  limit if to in INTS or to in FLOATS else
+                  float(max(-np.iinfo(to).min, np.iinfo(to).max)))
+
+
 @weight(3)
 def compare_select(g):
     """Comparisons of exact values, logic on bools, and select (tf.where)."""

@@ -230,7 +230,7 @@ def _composite(g, a, name):
                        (("labels", probs), ("logits", ref))), False, 2 * a.bound + 10)
 
 
-FAMILIES = [E.unary_float, E.binary_float, E.integer, E.compare_select, E.cast_round,
+FAMILIES = [E.unary_float, E.binary_float, E.integer, E.small_int, E.compare_select, E.cast_round,
             E.reduce, E.reduce_bool, movement, matmul, rows, E.reused_chain, C.conv,
             K.control, X.extra, S.sparse]
 

@@ -20,13 +20,14 @@ I32, I64, BOOL = dtypes.int32, dtypes.int64, dtypes.bool_
     (np.float16, F16), (np.float32, F32), (np.float64, F64), (np.int32, I32), (np.int64, I64),
     (np.bool_, BOOL), (np.dtype("float32"), F32), (np.dtype("int64"), I64), ("f4", F32),
     (float, F32), (int, I32), (bool, BOOL),  # Python types take TF1's defaults
-    (F64, F64),
+    (F64, F64), ("uint8", dtypes.uint8), (np.int8, dtypes.int8), (np.int16, dtypes.int16),
+    ("uint16", dtypes.uint16),
 ])
 def test_as_dtype_accepts(value, expected):
     assert as_dtype(value) is expected
 
 
-@pytest.mark.parametrize("value", ["uint8", np.uint8, np.int8, np.int16, np.uint32,
+@pytest.mark.parametrize("value", ["uint32", np.uint32, np.uint64, "bfloat16",
                                    np.complex64, complex, "string", str, object, "float8", 3])
 def test_as_dtype_rejects_unsupported(value):
     with pytest.raises(TypeError, match="unsupported dtype .*graphc supports float16, float32"):
@@ -46,7 +47,11 @@ def test_dtypes_are_singletons_with_tf1_attributes():
     assert F16.is_floating and I64.is_integer and BOOL.is_bool and not F32.is_integer
     assert I32.min == -2**31 and I32.max == 2**31 - 1
     assert F16.max == np.finfo(np.float16).max
-    assert [d.short for d in dtypes.ALL_DTYPES] == ["f16", "f32", "f64", "i32", "i64", "bool"]
+    assert [d.short for d in dtypes.ALL_DTYPES] == ["f16", "f32", "f64", "i8", "u8", "i16",
+                                                    "u16", "i32", "i64", "bool"]
+    assert tf.uint8.is_unsigned and tf.uint8.is_integer and not tf.int8.is_unsigned
+    assert (tf.uint8.min, tf.uint8.max, tf.int16.min, tf.uint16.max) == (0, 255, -2**15, 65535)
+    assert tf.uint8 not in dtypes.INT_DTYPES  # not an index dtype (TF1's Tindices)
 
 
 # --- promotion ------------------------------------------------------------------------------

@@ -150,13 +150,29 @@ def _cast_dtype(inputs, attrs):
 
 
 def _cast(x, dtype):
+    if x.dtype.kind == "f" and dtype.kind == "i":
+        return _saturated(x, dtype.np)
     with np.errstate(invalid="ignore", over="ignore"):
         return x.astype(dtype.np)
 
 
+def _saturated(x: np.ndarray, to) -> np.ndarray:
+    """float -> int as compiled code does it (LLVM's fptosi.sat): toward zero, values past
+    the range to its ends, nan to 0."""
+    info = np.iinfo(to)
+    t = np.trunc(x)
+    high = t >= info.max  # (info.max rounds up in float: >= means it does not fit)
+    low = t <= info.min
+    out = np.where(np.isnan(t) | high | low, 0, t).astype(to)
+    out[high] = info.max
+    out[low] = info.min
+    return out
+
+
 register(Primitive("cast", "elementwise", 1, _cast_dtype, lambda inputs, attrs: inputs[0].shape,
                    _cast, handles_unknown_rank=True,
-                   doc="convert to attrs['dtype']; float -> int truncates toward zero"))
+                   doc="convert to attrs['dtype']; float -> int truncates toward zero and "
+                       "saturates (nan -> 0); int -> narrower int wraps around"))
 
 
 def not_as_declared(actual, declared) -> str:
