@@ -44,7 +44,8 @@ enum graphc_status {
 };
 enum graphc_dtype {           /* element types; bool is one byte (0 or 1), float16 IEEE half */
     GRAPHC_FLOAT16 = 1, GRAPHC_FLOAT32 = 2, GRAPHC_FLOAT64 = 3,
-    GRAPHC_INT32 = 4, GRAPHC_INT64 = 5, GRAPHC_BOOL = 6
+    GRAPHC_INT32 = 4, GRAPHC_INT64 = 5, GRAPHC_BOOL = 6,
+    GRAPHC_INT8 = 7, GRAPHC_UINT8 = 8, GRAPHC_INT16 = 9, GRAPHC_UINT16 = 10
 };
 #endif
 

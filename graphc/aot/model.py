@@ -15,7 +15,8 @@ import numpy as np
 
 ALIGN = 64
 # the graphc_dtype enumeration of the C header; numpy dtype name -> code
-DTYPE_CODES = {"float16": 1, "float32": 2, "float64": 3, "int32": 4, "int64": 5, "bool": 6}
+DTYPE_CODES = {"float16": 1, "float32": 2, "float64": 3, "int32": 4, "int64": 5, "bool": 6,
+               "int8": 7, "uint8": 8, "int16": 9, "uint16": 10}
 C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Every array of an artifact (an input or output at the largest batch, the arena) stays
 # below MAX_BYTES, so the C wrapper's int64 byte counts, and their sums with offsets, never

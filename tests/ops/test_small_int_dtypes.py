@@ -163,3 +163,20 @@ def test_onnx_export_writes_narrow_integers_that_onnxruntime_runs_alike():
     np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-6)
     np.testing.assert_array_equal(theirs[1], ours[1])
     assert ours[1].tolist() == [244, 254]  # wrapped: 250 * 2 = 500 - 256
+
+
+@pytest.mark.skipif(__import__("shutil").which("cc") is None, reason="needs a C compiler (cc)")
+def test_an_exported_library_takes_and_returns_narrow_integers(tmp_path):
+    image = tf.placeholder(tf.uint8, [None, 4], name="image")
+    scaled = tf.image.convert_image_dtype(image, tf.float32) * 2.0
+    brightest = tf.reduce_max(image + 100, 1)
+    with tf.Session() as sess:
+        tf.export({"y": scaled, "z": brightest}, {"image": image}, str(tmp_path), name="u8",
+                  session=sess)
+        pixels = np.array([[0, 10, 200, 255], [1, 2, 3, 156]], np.uint8)
+        want = sess.run([scaled, brightest], {image: pixels})
+    model = tf.load(str(tmp_path))
+    got = model(pixels)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1].dtype == np.uint8 and got[1].tolist() == [110, 103] == want[1].tolist()
+    assert "GRAPHC_UINT8 = 8" in (tmp_path / "u8.h").read_text()
