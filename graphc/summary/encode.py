@@ -76,8 +76,8 @@ def image_to_uint8(image: np.ndarray) -> np.ndarray:
 
     Floats are scaled per image over its finite pixels: all >= 0 -> x * 255 / max; some < 0
     -> x * 127 / max|x| + 128 (a max below 1e-6 scales by 0), then truncated; a pixel with
-    a non-finite channel becomes red. Integers (graphc's stand-in for uint8) are clipped to
-    [0, 255]."""
+    a non-finite channel becomes red. uint8 is taken as it is; other integers are clipped
+    to [0, 255]."""
     if image.dtype.kind in "iu":
         return np.clip(image, 0, 255).astype(np.uint8)
     h, w, c = image.shape

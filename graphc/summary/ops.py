@@ -204,7 +204,8 @@ def histogram(name, values, collections=None, family=None):
 
 def image(name, tensor, max_outputs=3, collections=None, family=None):
     """PNG images from a [batch, height, width, channels] tensor (1, 3 or 4 channels):
-    floats are scaled per image as TF does; ints stand for uint8 (graphc has no uint8)."""
+    floats are scaled per image as TF does; uint8 is taken as it is, and other integers are
+    clipped to [0, 255]."""
     tensor = _numeric(tensor, "tf.summary.image")
     shape = tensor.node.shape
     if shape is not None and (len(shape) != 4 or shape[3] not in (1, 3, 4, None)):
