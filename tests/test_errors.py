@@ -90,7 +90,8 @@ def test_constant_of_strings():
 
 
 def test_unsupported_dtypes():
-    supported = "graphc supports float16, float32, float64, int32, int64, bool"
+    supported = ("graphc supports float16, float32, float64, int8, uint8, int16, uint16, int32, "
+                 "int64, bool")
     with pytest.raises(TypeError, match=f"unsupported dtype 'complex64'; {supported}"):
         tf.placeholder("complex64", [2])
     with pytest.raises(TypeError, match=f"unsupported dtype .*complex128.*; {supported}"):
