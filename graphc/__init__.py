@@ -279,6 +279,7 @@ from graphc.framework.sparse_tensor import (  # noqa: F401,E402
     convert_to_tensor_or_sparse_tensor,
     sparse_placeholder,
 )
+from graphc.modalities import audio as signal  # noqa: F401,E402  (tf.signal)
 from graphc.modalities import image  # noqa: F401,E402  (tf.image)
 from graphc.modalities.image import saturate_cast  # noqa: F401,E402
 from graphc.ops.sparse_ops import (  # noqa: F401,E402  (TF1's top-level spellings)
