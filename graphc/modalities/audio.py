@@ -17,6 +17,7 @@ import numpy as np
 from graphc import unsupported as _unsupported
 from graphc.ir import dtypes
 from graphc.ir.shapes import normalize_axis
+from graphc.modalities.audio_resample import resample  # noqa: F401 (not a TF name)
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops.tensor import constant, convert_to_tensor

@@ -25,6 +25,20 @@ from graphc.modalities.image_color import (  # noqa: F401
     total_variation,
 )
 from graphc.modalities.image_dtype import convert_image_dtype, saturate_cast  # noqa: F401
+from graphc.modalities.image_extra import (  # noqa: F401
+    adjust_hue,
+    adjust_saturation,
+    crop_and_resize,
+    extract_image_patches,
+    extract_patches,
+    hsv_to_rgb,
+    resize_image_with_pad,
+    resize_with_pad,
+    rgb_to_hsv,
+    rgb_to_yuv,
+    ssim,
+    yuv_to_rgb,
+)
 from graphc.modalities.image_geometry import (  # noqa: F401
     central_crop,
     crop_to_bounding_box,
@@ -38,6 +52,14 @@ from graphc.modalities.image_geometry import (  # noqa: F401
     transpose_image,
 )
 from graphc.modalities.image_io import read, write  # noqa: F401
+from graphc.modalities.image_random import (  # noqa: F401
+    random_brightness,
+    random_contrast,
+    random_flip_left_right,
+    random_flip_up_down,
+    random_hue,
+    random_saturation,
+)
 from graphc.modalities.image_resize import (  # noqa: F401
     ResizeMethod,
     resize,
