@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graphc.modalities.files import format_of, optional
+
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 DTYPES = ("int16", "float32")
 # how each sample dtype is stored: int16 as 16-bit PCM (exact in WAV and FLAC); floats
@@ -21,20 +23,11 @@ _SUBTYPES = {("WAV", "int16"): "PCM_16", ("FLAC", "int16"): "PCM_16",
 
 
 def _soundfile():
-    try:
-        import soundfile
-    except ImportError as e:
-        raise ImportError("reading and writing audio files needs soundfile: "
-                          "pip install 'graphc[audio]'") from e
-    return soundfile
+    return optional("soundfile", "reading and writing audio files", "'graphc[audio]'")
 
 
 def _format(path) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ValueError(f"audio file {str(path)!r}: unknown extension {suffix!r}; expected "
-                         f"one of {sorted(FORMATS)}")
-    return FORMATS[suffix]
+    return format_of(path, FORMATS, "audio")
 
 
 def read(path, dtype: str = "int16"):

@@ -8,9 +8,9 @@ external program) ever runs on a file.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+
+from graphc.modalities.files import format_of, optional
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF",
            ".webp": "WEBP"}
@@ -18,20 +18,12 @@ _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}   # channels -> Pillow mode
 
 
 def _pillow():
-    try:
-        from PIL import Image
-    except ImportError as e:
-        raise ImportError("reading and writing image files needs Pillow: "
-                          "pip install 'graphc[image]'") from e
-    return Image
+    return optional("PIL.Image", "reading and writing image files", "'graphc[image]'",
+                    "Pillow")
 
 
 def _format(path) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ValueError(f"image file {str(path)!r}: unknown extension {suffix!r}; expected "
-                         f"one of {sorted(FORMATS)}")
-    return FORMATS[suffix]
+    return format_of(path, FORMATS, "image")
 
 
 def read(path) -> np.ndarray:

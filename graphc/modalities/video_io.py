@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graphc.modalities.files import format_of
+
 FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".mp4": "MP4"}
 
 
@@ -35,11 +37,7 @@ def _ffmpeg(path):
 
 
 def _format(path) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ValueError(f"video file {str(path)!r}: unknown extension {suffix!r}; expected "
-                         f"one of {sorted(FORMATS)}")
-    return FORMATS[suffix]
+    return format_of(path, FORMATS, "video")
 
 
 def _stack(frames, path) -> np.ndarray:

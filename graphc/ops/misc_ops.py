@@ -11,7 +11,6 @@ import types
 
 from graphc import unsupported
 from graphc.errors import DTypeError, ShapeError
-from graphc.framework.sparse_tensor import SparseTensor, SparseTensorValue
 from graphc.ir import dtypes
 from graphc.ops import array_ops as A
 from graphc.ops import extra_ops, nn_ops, random_ops, sampling_ops, sparse_ops
@@ -144,12 +143,7 @@ def embedding_lookup_sparse(params, sp_ids, sp_weights, partition_strategy="mod"
 
 
 def _sparse_ids(value, what: str):
-    if isinstance(value, SparseTensorValue):
-        return SparseTensor.from_value(value)
-    if not isinstance(value, SparseTensor):
-        raise TypeError(f"embedding_lookup_sparse: {what} must be a SparseTensor, got "
-                        f"{type(value).__name__}")
-    return value
+    return sparse_ops._sparse(value, f"embedding_lookup_sparse: {what}")
 
 
 def _weights_of(sp_weights, sp, dtype):

@@ -454,7 +454,7 @@ def test_ops_refuse_what_they_cannot_compute():
         tf.unsorted_segment_sum(tf.ones([2, 3]), [[0, 1]], 2)
     with pytest.raises(ValueError, match="combiner must be one of"):
         tf.nn.embedding_lookup_sparse(tf.ones([2, 2]), sp, None, combiner="max")
-    with pytest.raises(TypeError, match="sp_ids must be a SparseTensor"):
+    with pytest.raises(TypeError, match="sp_ids: expected a SparseTensor"):
         tf.nn.embedding_lookup_sparse(tf.ones([2, 2]), tf.ones([2]), None)
 
 
