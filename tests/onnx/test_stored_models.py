@@ -181,3 +181,24 @@ def test_cache_clear_removes_stored_plans(tmp_path, options):
     cache.clear()
     assert not (tmp_path / "cache" / "plans").exists()
     assert gonnx.load(path, options=options)._proto is not None
+
+
+def test_narrow_integer_inputs_and_outputs_run_stored(tmp_path, options):
+    """uint8 in and out (graphc's importer carries them in int32): the stored plan converts
+    as the first load did, wrapping included."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["img", "img"], ["twice"]),
+         helper.make_node("Cast", ["twice"], ["f"], to=TensorProto.FLOAT)], "g",
+        [helper.make_tensor_value_info("img", TensorProto.UINT8, [4])],
+        [helper.make_tensor_value_info("twice", TensorProto.UINT8, [4]),
+         helper.make_tensor_value_info("f", TensorProto.FLOAT, [4])])
+    path = write(tmp_path / "u8.onnx", helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)]))
+    pixels = np.array([0, 100, 128, 255], np.uint8)
+    want = (pixels * 2).astype(np.uint8)  # wraps: 128 * 2 = 0, 255 * 2 = 254
+    first = gonnx.load(path, options=options)(pixels)
+    again = gonnx.load(path, options=options)
+    assert again._proto is None
+    for got in (first, again(pixels)):
+        assert got[0].dtype == np.uint8 and got[0].tolist() == want.tolist()
+        assert got[1].tolist() == want.astype(np.float32).tolist()
