@@ -28,10 +28,11 @@ def require_onnx():
     return onnx
 
 
-def read_model(model, base_dir: Optional[str] = None, info: Optional[dict] = None):
+def read_model(model, base_dir: Optional[str] = None, info: Optional[dict] = None,
+               label: Optional[str] = None):
     """A ModelProto with its external data loaded, from a path, bytes or a ModelProto.
     `info`, a dict, receives "external": whether any tensor's data came from another
-    file."""
+    file. `label` names bytes in errors (the file they were read from)."""
     onnx = require_onnx()
     external = 0
     if isinstance(model, onnx.ModelProto):
@@ -39,9 +40,10 @@ def read_model(model, base_dir: Optional[str] = None, info: Optional[dict] = Non
         if base_dir is not None:
             external = _load_external(proto, base_dir, "the model")
     elif isinstance(model, (bytes, bytearray, memoryview)):
-        proto = _parse(onnx, bytes(model), "the model bytes")
+        what = label or "the model bytes"
+        proto = _parse(onnx, bytes(model), what)
         if base_dir is not None:
-            external = _load_external(proto, base_dir, "the model bytes")
+            external = _load_external(proto, base_dir, what)
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not os.path.isfile(path):

@@ -13,6 +13,7 @@ disk cache without being parsed or imported (graphc/onnx/stored.py).
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import numpy as np
@@ -21,7 +22,7 @@ from graphc.onnx import model_file
 from graphc.onnx.checks import check_support
 from graphc.onnx.errors import ConstantInputError
 from graphc.onnx.importer import _opsets, import_model
-from graphc.onnx.stored import ModelStore
+from graphc.onnx.stored import ModelStore, model_digest
 
 
 class CompiledModel:
@@ -52,8 +53,21 @@ class CompiledModel:
 
     def _parse(self) -> None:
         model, base_dir = self._source
+        if self._store is not None and isinstance(model, (str, os.PathLike)):
+            # parse the very bytes the store's key hashes: a file rewritten since the model
+            # was loaded is another model, whose plans must not be stored under this key
+            try:
+                with open(model, "rb") as f:
+                    data = f.read()
+            except OSError:
+                data = None  # read_model reports it
+            if data is not None:
+                if model_digest(data) != self._store.digest:
+                    self._store = None
+                model, base_dir = data, os.path.dirname(os.path.abspath(model))
         info: dict = {}
-        self._proto = model_file.read_model(model, base_dir, info)
+        label = repr(os.fspath(self._source[0])) if model is not self._source[0] else None
+        self._proto = model_file.read_model(model, base_dir, info, label)
         if info["external"]:
             self._store = None  # its data lives in other files, which the key does not cover
         self._inferred = model_file.inferred_types(self._proto)

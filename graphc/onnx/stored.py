@@ -54,6 +54,7 @@ class ModelStore:
     def __init__(self, digest: str, target: str, options):
         from graphc.codegen_llvm.jit import jit_signature
         from graphc.version import __version__
+        self.digest = digest
         self.options = options or default_options()
         self.cache = default_cache(self.options)
         self._base = ("graphc-onnx-stored", FORMAT, plan_store.FORMAT, digest, target,

@@ -202,3 +202,33 @@ def test_narrow_integer_inputs_and_outputs_run_stored(tmp_path, options):
     for got in (first, again(pixels)):
         assert got[0].dtype == np.uint8 and got[0].tolist() == want.tolist()
         assert got[1].tolist() == want.astype(np.float32).tolist()
+
+
+def batched_model(scale: float):
+    """relu(x @ W + B) * scale with a symbolic batch."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"]),
+             helper.make_node("Add", ["xw", "b"], ["z"]),
+             helper.make_node("Relu", ["z"], ["r"]),
+             helper.make_node("Mul", ["r", "s"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [numpy_helper.from_array(W, "w"), numpy_helper.from_array(B, "b"),
+         numpy_helper.from_array(np.array(scale, np.float32), "s")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_file_rewritten_after_loading_is_parsed_as_it_is_now_and_not_stored_as_before(
+        tmp_path, options):
+    path = tmp_path / "m.onnx"
+    write(path, batched_model(1.0))
+    gonnx.load(str(path), options=options)(X)  # stored for batch 2
+    model = gonnx.load(str(path), options=options)  # the stored interface: not parsed yet
+    assert model._proto is None
+    write(path, batched_model(3.0))  # rewritten before a new signature needs the model
+    x3 = RNG.standard_normal((3, 6)).astype(np.float32)
+    close(model(x3), reference(x3, IDS, 3.0)[:1])  # the file as it is now
+    write(path, batched_model(1.0))  # the first bytes again: batch 3 was not stored for them
+    again = gonnx.load(str(path), options=options)
+    close(again(x3), reference(x3, IDS, 1.0)[:1])
+    assert again._proto is not None
