@@ -60,7 +60,6 @@ def save(cache, key: str, plan, feeds: list, describe) -> bool:
     """Store `plan` under `key`; `feeds` lists (slot index, input name) of its fed slots,
     describe(node) names a kernel's node in errors. False (nothing written) when the plan
     is not storable or the disk refuses."""
-    import xxhash
     if storable(plan) is not None:
         return False
     constants, layout, size = [], {}, 0
@@ -71,9 +70,6 @@ def save(cache, key: str, plan, feeds: list, describe) -> bool:
             layout[i] = {"offset": size, "dtype": array.dtype.str, "shape": list(array.shape)}
             constants.append((size, array))
             size += array.nbytes
-    blob = np.zeros(size, np.uint8)
-    for offset, array in constants:
-        blob[offset:offset + array.nbytes] = array.reshape(-1).view(np.uint8)
     fed = dict(feeds)
     manifest = {
         "format": FORMAT,
@@ -89,24 +85,33 @@ def save(cache, key: str, plan, feeds: list, describe) -> bool:
         "codes": list(plan.code_keys),
         "exports": [list(e) for e in plan.exports],
         "blob_bytes": size,
-        "blob_xxh3": f"{xxhash.xxh3_64_intdigest(memoryview(blob)):016x}",
     }
     if any(s["kind"] == "feed" and s.get("input") is None for s in manifest["slots"]):
         return False  # a fed slot the caller did not name
     try:
-        _write_atomically(blob_path(cache, key), blob)
+        manifest["blob_xxh3"] = _write_constants(blob_path(cache, key), constants)
     except OSError:
         return False
     cache.store(key, json.dumps(manifest, sort_keys=True).encode())
     return True
 
 
-def _write_atomically(path: str, blob: np.ndarray) -> None:
+def _write_constants(path: str, constants: list) -> str:
+    """Write the constants ((offset, array) in order) as one file, zeros between them,
+    atomically (temporary file, fsync, rename); the XXH3-64 of its bytes, as hex. Each
+    array is written and hashed where it is, never gathered into a copy first."""
+    import xxhash
+    digest = xxhash.xxh3_64()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(memoryview(blob))
+            at = 0
+            for offset, array in constants:
+                for part in (bytes(offset - at), memoryview(array.reshape(-1)).cast("B")):
+                    f.write(part)
+                    digest.update(part)
+                at = offset + array.nbytes
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, path)
@@ -114,6 +119,7 @@ def _write_atomically(path: str, blob: np.ndarray) -> None:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
+    return f"{digest.intdigest():016x}"
 
 
 def load(cache, key: str) -> Optional["StoredPlan"]:
