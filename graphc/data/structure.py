@@ -97,22 +97,13 @@ def note_dense_shapes(template, specs: list, value) -> None:
     """Give the dense_shape specs of the sparse leaves of `value` (split into `template`)
     their static dense shapes."""
     shapes: list = []
-    _collapse_sparse(value, shapes)
+
+    def record(sparse):
+        shapes.append(sparse.shape if isinstance(sparse, SparseTensor) else TensorShape(
+            [int(d) for d in np.asarray(sparse.dense_shape).ravel()]))
+    _collapse(value, record, (SparseTensor, SparseTensorValue))
     for at, shape in zip(sparse_positions(template), shapes):
         specs[at + 2].dense = shape
-
-
-def _collapse_sparse(value, shapes: list) -> None:
-    if isinstance(value, SparseTensor):
-        shapes.append(value.shape)
-    elif isinstance(value, SparseTensorValue):
-        shapes.append(TensorShape([int(d) for d in np.asarray(value.dense_shape).ravel()]))
-    elif isinstance(value, dict):
-        for k in sorted(value):
-            _collapse_sparse(value[k], shapes)
-    elif isinstance(value, tuple):
-        for v in value:
-            _collapse_sparse(v, shapes)
 
 
 # --- structure ----------------------------------------------------------------------------
@@ -175,14 +166,15 @@ def element(template, flat, specs=None):
     return _collapse(pack(template, flat), collapse)
 
 
-def _collapse(value, fn):
-    """`value` with each SparseParts replaced by fn(parts), in tf.nest order."""
-    if isinstance(value, SparseParts):
+def _collapse(value, fn, leaves=SparseParts):
+    """`value` with each of its `leaves` (SparseParts) replaced by fn(leaf), in tf.nest
+    order (dicts by sorted key)."""
+    if isinstance(value, leaves):
         return fn(value)
     if isinstance(value, dict):
-        return type(value)((k, _collapse(value[k], fn)) for k in value)
+        return type(value)((k, _collapse(value[k], fn, leaves)) for k in sorted(value))
     if isinstance(value, tuple):
-        parts = [_collapse(v, fn) for v in value]
+        parts = [_collapse(v, fn, leaves) for v in value]
         return type(value)(*parts) if hasattr(value, "_fields") else tuple(parts)
     return value
 
