@@ -35,6 +35,11 @@ LEVELS = {
     "graphc": TOOLS,  # the namespace: graphc/__init__.py
     "graphc.tools": TOOLS, "graphc.cli": TOOLS, "graphc.__main__": TOOLS,
     "graphc.scripts": TOOLS, "graphc.bench": TOOLS, "graphc.aot.cli": TOOLS,
+    # applications of the whole API (`import graphc as tf`): the conversion pipelines, their
+    # built-in models and command line
+    **{f"graphc.modalities.{m}": TOOLS for m in (
+        "convert", "pipelines", "cli", "compiled", "user_models", "digits", "train_digits",
+        "charlm", "train_charlm")},
 }
 
 # Upward imports not yet removed (issue: downward-only imports). Shrink this list; the test
