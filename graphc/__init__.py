@@ -273,6 +273,14 @@ tensor_scatter_update = tensor_scatter_nd_update  # TF1's older names
 # Sparse tensors and segment reductions (docs/sparse.md); tf.image and tf.saturate_cast
 # for the narrow integer dtypes images are stored in (docs/dtypes.md).
 from graphc import sparse  # noqa: F401,E402
+from graphc.framework.complex_tensor import (  # noqa: F401,E402  (docs/audio.md)
+    ComplexTensor,
+    angle,
+    complex,
+    conj,
+    imag,
+    real,
+)
 from graphc.framework.sparse_tensor import (  # noqa: F401,E402
     SparseTensor,
     SparseTensorValue,

@@ -5,9 +5,10 @@ at a constant index matrix, overlap-add one scatter-add, the DCT a matmul with a
 cosine matrix (the transform sizes audio uses, tens to a few hundred points, are small
 enough that the GEMM is fast), windows and mel filterbanks constants computed when the
 graph is built. Lengths, frame sizes and steps must be known when the graph is built.
-graphc has no complex dtype, so the Fourier transforms (rfft, stft and what builds on
-them) are not here; names of TF's tf.signal that graphc lacks raise an AttributeError
-saying so (graphc/unsupported.py).
+The Fourier transforms (fft, rfft, stft, inverse_stft, ...) are in audio_fft.py, on complex
+values carried as pairs of real tensors (graphc/framework/complex_tensor.py), and
+griffin_lim in audio_griffin_lim.py; this module exports them. Names of TF's tf.signal
+that graphc lacks raise an AttributeError saying so (graphc/unsupported.py).
 """
 
 from __future__ import annotations
@@ -17,30 +18,29 @@ import numpy as np
 from graphc import unsupported as _unsupported
 from graphc.ir import dtypes
 from graphc.ir.shapes import normalize_axis
+from graphc.modalities.audio_fft import (  # noqa: F401 (tf.signal's, defined with the STFT)
+    _float_dtype,
+    _length,
+    fft,
+    fft2d,
+    hamming_window,
+    hann_window,
+    ifft,
+    ifft2d,
+    inverse_stft,
+    inverse_stft_window_fn,
+    irfft,
+    irfft2d,
+    rfft,
+    rfft2d,
+    scatter_samples,
+    stft,
+)
+from graphc.modalities.audio_griffin_lim import griffin_lim  # noqa: F401 (not a TF name)
 from graphc.modalities.audio_resample import resample  # noqa: F401 (not a TF name)
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops.tensor import constant, convert_to_tensor
-
-
-def _length(value, what: str) -> int:
-    """A static positive int (an int, or a tensor whose value is known now)."""
-    if hasattr(value, "dtype") and not isinstance(value, (int, np.integer)):
-        known = A.static_value(convert_to_tensor(value))
-        if known is None:
-            raise ValueError(f"{what} must be known when the graph is built, got {value!r:.80}")
-        value = known
-    n = int(np.asarray(value).reshape(()))
-    if n <= 0:
-        raise ValueError(f"{what} must be positive, got {n}")
-    return n
-
-
-def _float_dtype(dtype, what: str):
-    d = dtypes.as_dtype(dtype)
-    if d.kind != "f":
-        raise ValueError(f"{what}: dtype must be a floating point type, got {d}")
-    return d
 
 
 # --- framing ----------------------------------------------------------------------------------
@@ -77,7 +77,6 @@ def overlap_and_add(signal, frame_step, name=None):
     """tf.signal.overlap_and_add: frames [..., frames, frame_length] added back into one
     signal [..., (frames - 1) * frame_step + frame_length], overlapping samples summed. One
     scatter-add of every sample to its position."""
-    from graphc.ops.sparse_ops import unsorted_segment_sum
     x = convert_to_tensor(signal)
     step = _length(frame_step, "frame_step")
     shape = x.node.shape
@@ -90,37 +89,9 @@ def overlap_and_add(signal, frame_step, name=None):
                          f"{length}")
     out_length = (frames - 1) * step + length if frames else 0
     position = (np.arange(frames)[:, None] * step + np.arange(length)[None, :]).reshape(-1)
-    lead = len(shape) - 2
-    samples = A.reshape(x, [-1, frames * length]) if lead else A.reshape(x, [1, -1])
-    summed = unsorted_segment_sum(A.transpose(samples), constant(position.astype(np.int32)),
-                                  out_length)
-    out = A.transpose(summed)
-    if not lead:
-        return A.reshape(out, [out_length], name=name or "overlap_and_add")
-    batch = [-1 if d is None else d for d in shape[:lead]]
-    return A.reshape(out, batch + [out_length], name=name or "overlap_and_add")
-
-
-# --- windows ----------------------------------------------------------------------------------
-def _cosine_window(length, periodic, dtype, a: float, b: float, name: str):
-    n = _length(length, "window_length")
-    d = _float_dtype(dtype, name)
-    if n == 1:
-        return constant(np.ones(1, d.np), name=name)
-    denominator = n if periodic else n - 1
-    values = a - b * np.cos(2.0 * np.pi * np.arange(n) / denominator)
-    return constant(values.astype(d.np), name=name)
-
-
-def hann_window(window_length, periodic=True, dtype=dtypes.float32, name=None):
-    """tf.signal.hann_window: 0.5 - 0.5 cos(2 pi n / N), N the length (periodic) or the
-    length - 1; a constant."""
-    return _cosine_window(window_length, periodic, dtype, 0.5, 0.5, name or "hann_window")
-
-
-def hamming_window(window_length, periodic=True, dtype=dtypes.float32, name=None):
-    """tf.signal.hamming_window: 0.54 - 0.46 cos(2 pi n / N); a constant."""
-    return _cosine_window(window_length, periodic, dtype, 0.54, 0.46, name or "hamming_window")
+    summed = scatter_samples(A.reshape(x, [-1, frames * length]), position, out_length)
+    batch = [-1 if d is None else d for d in shape[:-2]]
+    return A.reshape(summed, batch + [out_length], name=name or "overlap_and_add")
 
 
 # --- the discrete cosine transform ------------------------------------------------------------

@@ -111,6 +111,8 @@ def placeholder_with_default(input, shape, name=None) -> Tensor:  # noqa: A002
 
 # --- reshaping ------------------------------------------------------------------------------
 def reshape(tensor, shape, name=None) -> Tensor:
+    if hasattr(type(tensor), "_complex_ops"):  # a ComplexTensor: both parts (complex_tensor.py)
+        return tensor._complex_ops.map_parts(reshape, tensor, shape)
     x = convert_to_tensor(tensor)
     dims, dynamic = shape_argument(shape, "reshape", unknown_length=True)
     inputs = (x,) if dynamic is None else (x, dynamic)
@@ -118,6 +120,9 @@ def reshape(tensor, shape, name=None) -> Tensor:
 
 
 def transpose(a, perm=None, name=None, conjugate=False) -> Tensor:
+    if hasattr(type(a), "_complex_ops"):
+        out = a._complex_ops.map_parts(transpose, a, perm)
+        return a._complex_ops.conj(out) if conjugate else out
     x = convert_to_tensor(a)
     rank = x.node.rank
     if rank is None:
@@ -139,6 +144,8 @@ def _static_ints(value, what):
 
 
 def expand_dims(input, axis=None, name=None, dim=None) -> Tensor:  # noqa: A002
+    if hasattr(type(input), "_complex_ops"):
+        return input._complex_ops.map_parts(expand_dims, input, axis, dim=dim)
     x = convert_to_tensor(input)
     axis = dim if axis is None else axis
     (axis,) = _static_ints(axis, "axis")
@@ -150,6 +157,8 @@ def expand_dims(input, axis=None, name=None, dim=None) -> Tensor:  # noqa: A002
 
 
 def squeeze(input, axis=None, name=None, squeeze_dims=None) -> Tensor:  # noqa: A002
+    if hasattr(type(input), "_complex_ops"):
+        return input._complex_ops.map_parts(squeeze, input, axis, squeeze_dims=squeeze_dims)
     x = convert_to_tensor(input)
     axis = squeeze_dims if axis is None else axis
     shape = x.node.shape

@@ -27,12 +27,23 @@ from graphc.ops.tensor import (  # noqa: F401 (promote_operands and cast: math_o
 )
 
 
+def _complex_of(*values):
+    """The operands' complex rules when one is a ComplexTensor, else None. A ComplexTensor
+    carries its own (graphc/framework/complex_tensor.py builds on this module)."""
+    return next((t._complex_ops for t in map(type, values) if hasattr(t, "_complex_ops")),
+                None)
+
+
 def _binary(op_name, x, y, name):
+    if (rules := _complex_of(x, y)) is not None:
+        return rules.binary(op_name, x, y, name)
     a, b = promote_operands([x, y], op_name)
     return make_tensor(op_name, (a, b), name=name or op_name)
 
 
 def _unary(op_name, x, name, float_only=False):
+    if (rules := _complex_of(x)) is not None:
+        raise rules.unary_error(op_name, x)
     x = convert_to_tensor(x)
     if float_only:
         _check_float(op_name, x)
@@ -61,6 +72,8 @@ def multiply(x, y, name=None):
 
 def truediv(x, y, name=None):
     """x / y; integer operands divide as float64 (as numpy and TF1's truediv)."""
+    if (rules := _complex_of(x, y)) is not None:
+        return rules.divide(x, y, name)
     a, b = promote_operands([x, y], "truediv")
     if a.dtype.kind != "f":
         a, b = cast(a, dtypes.float64), cast(b, dtypes.float64)
@@ -103,10 +116,14 @@ def atan2(y, x, name=None):
 
 
 def negative(x, name=None):
+    if (rules := _complex_of(x)) is not None:
+        return rules.negative(x, name)
     return _unary("neg", x, name or "Neg")
 
 
 def abs(x, name=None):  # noqa: A001
+    if (rules := _complex_of(x)) is not None:  # the magnitude, a real tensor
+        return rules.abs_(x, name)
     return _unary("abs", x, name or "Abs")
 
 
@@ -115,6 +132,8 @@ def sign(x, name=None):
 
 
 def square(x, name=None):
+    if (rules := _complex_of(x)) is not None:
+        return rules.square(x, name)
     x = convert_to_tensor(x)
     return make_tensor("mul", (x, x), name=name or "Square")
 

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import NotFoundError
+from graphc.framework.complex_tensor import ComplexTensor
 from graphc.framework.graph import Graph, get_default_graph
 from graphc.framework.sessions import (  # noqa: F401 (get_default_session: tf's)
     SESSIONS,
@@ -363,6 +364,9 @@ class Session:
     def _feed_tensor(self, key) -> Tensor:
         """The tensor a feed key (Tensor, Variable or tensor name) stands for."""
         tensor = self._by_name(key) if isinstance(key, str) else key
+        if isinstance(tensor, ComplexTensor):
+            raise TypeError(f"Cannot feed {key!r}: a ComplexTensor is not fed; feed "
+                            "placeholders for its real and imaginary parts (tf.complex)")
         if hasattr(tensor, "_as_graph_tensor"):
             tensor = tensor.value()
         if not isinstance(tensor, Tensor):
@@ -561,7 +565,11 @@ def _sparse_fed(session, fetches, feed_list: list):
 def _flatten(fetches, leaves: list):
     """A template of the structure, the leaves appended to `leaves` in order: None for a
     leaf, else (type, children), plus the default_factory for a dict (defaultdict needs it).
-    A SparseTensor is the namedtuple SparseTensorValue of its three parts."""
+    A SparseTensor is the namedtuple SparseTensorValue of its three parts; a ComplexTensor
+    the numpy complex array its fetched tensors make (ComplexTensor._fetch_plan)."""
+    if isinstance(fetches, ComplexTensor):
+        tensors, join = fetches._fetch_plan()
+        return (ComplexTensor, [_flatten(t, leaves) for t in tensors], join)
     if isinstance(fetches, SparseTensor):
         parts = (fetches.indices, fetches.values, fetches.dense_shape)
         return (SparseTensorValue, [_flatten(v, leaves) for v in parts])
@@ -584,6 +592,8 @@ def _rebuild(template, values):
             return kind(template[2], out)
         return kind(out) if kind is not dict else out
     parts = [_rebuild(t, values) for t in items]
+    if kind is ComplexTensor:
+        return template[2](*parts)
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):  # namedtuple
         return kind(*parts)
     return kind(parts)

@@ -126,5 +126,5 @@ def test_errors_name_what_is_wrong():
         tf.signal.dct(tf.zeros([4]), 1)
     with pytest.raises(ValueError, match="lower_edge_hertz < upper_edge_hertz"):
         tf.signal.linear_to_mel_weight_matrix(8, 33, 8000, 3000.0, 100.0)
-    with pytest.raises(AttributeError, match="tf.signal.stft"):
-        tf.signal.stft
+    with pytest.raises(AttributeError, match="tf.signal.mdct"):
+        tf.signal.mdct

@@ -1,0 +1,611 @@
+"""tf.signal's Fourier transforms: rfft, irfft, fft, ifft (and the 2-D ones), stft,
+inverse_stft and inverse_stft_window_fn, on complex values carried as pairs of real tensors
+(graphc/framework/complex_tensor.py).
+
+Each transform is matmuls with constant matrices over the last axis (graphc's GEMM is its
+fastest kernel), in one of two forms, chosen by measurement:
+
+- direct: one GEMM with the [n, 2 (n // 2 + 1)] cosine/sine matrix (an STFT's window folded
+  into its rows), for any length n: 2 n^2 flops per frame, compute-bound;
+- two-step (Cooley-Tukey, n = n1 * n2): a GEMM with the n1-point DFT matrix over rows of n1
+  samples n2 apart, a twiddle multiply (one kernel: a sum over each (real, imaginary) pair
+  the GEMM wrote side by side), then a per-frame GEMM with the n2-point DFT matrix, computing
+  only the n2 // 2 + 1 output rows a real input needs: about 4 n (n1 + n2) flops per frame,
+  bound by memory traffic instead. The STFT gathers its frames straight into that order
+  and multiplies the window there; the inverse runs the transposed steps (the window its
+  last GEMM's epilogue) and scatters the samples back to their places in the overlap-add.
+
+The two-step form is used from n = 512 (_TWO_STEP_MIN) on, for lengths with a factor split
+(_two_step). An STFT of 60 s of 16 kHz audio (hop n / 4, one thread, interleaved medians on
+the 2-core machine of docs/benchmarks.md): n = 256 direct 28 ms, 16 x 16 45 ms; n = 512
+direct 44 ms, 32 x 16 35 ms; n = 1024 direct 79 ms, 32 x 32 37 ms; n = 2048 64 x 32 35 ms.
+bench/stft.py compares the result with scipy and numpy.
+
+Results are "planar" inside: a [frames, 2, width] tensor of real parts then imaginary parts
+(width >= the bins: the two-step form computes (n2 // 2 + 1) * n1 of them). The returned
+ComplexTensor's parts are slices of it; Session.run fetches the planar tensor itself and
+joins it into one complex array, and the inverse transforms read it directly.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import weakref
+from typing import Optional
+
+import numpy as np
+
+from graphc.errors import DTypeError, ShapeError
+from graphc.framework.complex_tensor import ComplexTensor, is_complex
+from graphc.ir import dtypes
+from graphc.ops import array_ops as A
+from graphc.ops import math_ops as M
+from graphc.ops.tensor import constant, convert_to_tensor, make_tensor
+
+_TWO_STEP_MIN = 512  # lengths from which the two-step form is used (see the docstring)
+
+
+# --- helpers shared with audio.py: static lengths, windows, scatter -------------------
+def _length(value, what: str) -> int:
+    """A static positive int (an int, or a tensor whose value is known now)."""
+    if hasattr(value, "dtype") and not isinstance(value, (int, np.integer)):
+        known = A.static_value(convert_to_tensor(value))
+        if known is None:
+            raise ValueError(f"{what} must be known when the graph is built, got {value!r:.80}")
+        value = known
+    n = int(np.asarray(value).reshape(()))
+    if n <= 0:
+        raise ValueError(f"{what} must be positive, got {n}")
+    return n
+
+
+def _float_dtype(dtype, what: str):
+    d = dtypes.as_dtype(dtype)
+    if d.kind != "f":
+        raise ValueError(f"{what}: dtype must be a floating point type, got {d}")
+    return d
+
+
+def _cosine_window(length, periodic, dtype, a: float, b: float, name: str):
+    n = _length(length, "window_length")
+    d = _float_dtype(dtype, name)
+    if n == 1:
+        return constant(np.ones(1, d.np), name=name)
+    denominator = n if periodic else n - 1
+    values = a - b * np.cos(2.0 * np.pi * np.arange(n) / denominator)
+    return constant(values.astype(d.np), name=name)
+
+
+def hann_window(window_length, periodic=True, dtype=dtypes.float32, name=None):
+    """tf.signal.hann_window: 0.5 - 0.5 cos(2 pi n / N), N the length (periodic) or the
+    length - 1; a constant."""
+    return _cosine_window(window_length, periodic, dtype, 0.5, 0.5, name or "hann_window")
+
+
+def hamming_window(window_length, periodic=True, dtype=dtypes.float32, name=None):
+    """tf.signal.hamming_window: 0.54 - 0.46 cos(2 pi n / N); a constant."""
+    return _cosine_window(window_length, periodic, dtype, 0.54, 0.46, name or "hamming_window")
+
+
+def scatter_samples(samples, position: np.ndarray, out_length: int):
+    """[B, out_length] zeros with each column j of samples [B, S] added at position[j]
+    (positions < 0 are dropped): one scatter-add along the samples' axis."""
+    drop = bool((position < 0).any())
+    size = out_length + 1 if drop else out_length  # dropped samples land past the end
+    at = np.where(position < 0, out_length, position).astype(np.int32)
+    batch = samples.node.shape[0]
+    dims = constant(np.array([batch, size], np.int64)) if batch is not None else \
+        A.stack([M.cast(A.shape(samples)[0], dtypes.int64), constant(np.int64(size))])
+    out = make_tensor("scatter_add", (samples, constant(at), dims),
+                      {"axis": 1, "shape": (batch, size)}, "OverlapAdd")
+    return out[:, :out_length] if drop else out
+
+
+# --- plans and constant matrices ----------------------------------------------------------
+def _two_step(n: int) -> Optional[tuple]:
+    """(n1, n2) with n1 * n2 = n, n1 the smallest divisor >= sqrt(n) with n2 >= 8; or None
+    where the direct GEMM is used (short or awkward lengths). The larger factor goes to the
+    first step, whose GEMM is the long one: 512 = 32 x 16 measured 35 ms against 53 ms for
+    16 x 32 (and 44 ms direct), 2048 = 64 x 32 35 ms against 43 ms for 32 x 64."""
+    if n < _TWO_STEP_MIN:
+        return None
+    n1 = next((d for d in range(int(np.ceil(np.sqrt(n))), n // 8 + 1) if n % d == 0), None)
+    return None if n1 is None else (n1, n // n1)
+
+
+def _planar_width(n: int) -> int:
+    """How many frequencies the forward transform of length n computes (its planar width)."""
+    plan = _two_step(n)
+    return n // 2 + 1 if plan is None else (plan[1] // 2 + 1) * plan[0]
+
+
+def _const(values, dtype):
+    return constant(np.asarray(values, np.float64).astype(dtype.np))
+
+
+def _angles(rows, cols, n: int) -> np.ndarray:
+    """2 pi r c / n for integer r, c, reduced mod n first (exact) for accurate angles."""
+    return 2.0 * np.pi * (np.outer(rows, cols) % n) / n
+
+
+def _stage2(n2: int) -> np.ndarray:
+    """[2 K2, 2 n2] (K2 = n2 // 2 + 1): the n2-point DFT of complex columns (real parts
+    stacked over imaginary parts), rows k2 < K2 only."""
+    a = _angles(np.arange(n2 // 2 + 1), np.arange(n2), n2)
+    c, s = np.cos(a), np.sin(a)
+    return np.block([[c, s], [-s, c]])  # (zr + i zi)(c - i s)
+
+
+def _weights(width: int, n: int, valid: int) -> np.ndarray:
+    """Per frequency k < width, its share of the inverse of a real signal's transform: 1/n
+    for k = 0 and k = n/2, 2/n for the bins between (their mirror images count too), 0 past
+    n // 2 or past the `valid` bins given."""
+    k = np.arange(width)
+    w = np.where((k == 0) | (2 * k == n), 1.0, 2.0) / n
+    return np.where((k <= n // 2) & (k < valid), w, 0.0)
+
+
+# --- forward: real frames -> planar [M, 2, width] -----------------------------------------
+def _direct(x2, n: int, window=None):
+    """x2 [M, m] (m <= n: the rest is zero padding) times the [m, 2 bins] matrix."""
+    m, bins = x2.node.shape[-1], n // 2 + 1
+    a = _angles(np.arange(m), np.arange(bins), n)
+    matrix = np.concatenate([np.cos(a), -np.sin(a)], 1)
+    if window is not None:
+        matrix = matrix * np.asarray(window, np.float64)[:, None]
+    y = M.matmul(x2, _const(matrix, x2.dtype))
+    return A.reshape(y, [-1, 2, bins])
+
+
+def _stage1(n1: int) -> np.ndarray:
+    """[n1, 2 n1]: the n1-point DFT of real rows, columns (k1, real/imaginary) interleaved."""
+    a = _angles(np.arange(n1), np.arange(n1), n1)
+    return np.stack([np.cos(a), -np.sin(a)], -1).reshape(n1, 2 * n1)
+
+
+def _rotations(n1: int, n2: int, sign: float) -> np.ndarray:
+    """[2, n2, n1, 2]: [out part, j, k1, in part] of multiplying by e^{sign i theta},
+    theta = 2 pi j k1 / n (the twiddle factors between the two steps)."""
+    theta = _angles(np.arange(n2), np.arange(n1), n1 * n2)
+    c, s = np.cos(theta), sign * np.sin(theta)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)])
+
+
+def _forward_two_step(arranged, n1: int, n2: int):
+    """arranged [M, n2, n1], arranged[., j, i] = x[j + n2 i]: X[k1 + n1 k2] for k2 < K2.
+    The twiddle is a sum over the (real, imaginary) pairs the first GEMM writes side by
+    side, so it is one kernel reading that GEMM's result once."""
+    d = arranged.dtype
+    z = M.matmul(A.reshape(arranged, [-1, n1]), _const(_stage1(n1), d))
+    z = A.reshape(z, [-1, 1, n2, n1, 2])
+    twiddled = M.reduce_sum(M.multiply(z, _const(_rotations(n1, n2, -1.0), d)), -1)
+    y = M.matmul(_const(_stage2(n2), d), A.reshape(twiddled, [-1, 2 * n2, n1]))
+    return A.reshape(y, [-1, 2, (n2 // 2 + 1) * n1])
+
+
+def _arranged_order(n1: int, n2: int) -> np.ndarray:
+    """[n2, n1]: the sample index t = j + n2 i held at [j, i] in the two-step order."""
+    return np.arange(n2)[:, None] + n2 * np.arange(n1)[None, :]
+
+
+# --- inverse: planar (weighted) -> real frames -----------------------------------------------
+def _inverse_direct(y2, width: int, n: int, valid: int, m: int, window=None):
+    """y2 [M, 2 width] (planar, flattened) -> [M, m] samples t < m of the real signal."""
+    w = _weights(width, n, valid)
+    a = _angles(np.arange(width), np.arange(m), n)
+    matrix = np.concatenate([np.cos(a) * w[:, None], -np.sin(a) * w[:, None]], 0)
+    if window is not None:
+        matrix = matrix * np.asarray(window, np.float64)[None, :]
+    return M.matmul(y2, _const(matrix, y2.dtype))
+
+
+def _inverse_two_step(yw, n1: int, n2: int, window_arranged=None):
+    """yw [M, 2 K2, n1] (planar, already times _weights) -> [M, n2, n1] samples in the
+    two-step order: the forward steps transposed, in reverse."""
+    d = yw.dtype
+    p = M.matmul(_const(_stage2(n2).T, d), yw)  # [M, 2 n2, n1]
+    p = A.reshape(p, [-1, 2, n2, n1, 1])
+    rotation = np.transpose(_rotations(n1, n2, 1.0), [3, 1, 2, 0])  # [in, j, k1, out]
+    z = M.reduce_sum(M.multiply(p, _const(rotation, d)), 1)  # [M, n2, n1, 2]
+    if window_arranged is None:
+        x = M.matmul(A.reshape(z, [-1, 2 * n1]), _const(_stage1(n1).T, d))
+        return A.reshape(x, [-1, n2, n1])
+    # per frame, so that the window multiply is the GEMM's epilogue (same shape)
+    x = M.matmul(A.reshape(z, [-1, n2, 2 * n1]), _const(_stage1(n1).T, d))
+    return M.multiply(x, _const(window_arranged, d))
+
+
+def _planar_input(x: ComplexTensor, n1: int, n2: int):
+    """x as a weighted planar [M, 2 K2, n1] tensor for _inverse_two_step: its own planar
+    form (the weights multiply then joins the forward GEMM that wrote it), else its parts
+    cropped or zero-padded to K2 n1 and stacked."""
+    k2, n = n2 // 2 + 1, n1 * n2
+    width = k2 * n1
+    bins = x.shape[-1]
+    planar = getattr(x, "_planar", None)
+    if planar is not None:
+        y, valid = planar
+        have = y.node.shape[-1]
+        y = y[:, :, :width] if have > width else \
+            A.pad(y, [[0, 0], [0, 0], [0, width - have]]) if have < width else y
+    else:
+        parts = []
+        for p in (x.real, x.imag):
+            p = A.reshape(p, [-1, bins])
+            p = p[:, :width] if bins > width else \
+                A.pad(p, [[0, 0], [0, width - bins]]) if bins < width else p
+            parts.append(p)
+        y, valid = A.stack(parts, axis=1), bins
+    weights = _weights(width, n, valid).reshape(k2, n1)
+    both = _const(np.concatenate([weights, weights]), y.dtype)  # real rows, imaginary rows
+    return M.multiply(A.reshape(y, [-1, 2 * k2, n1]), both), valid
+
+
+# --- results ------------------------------------------------------------------------------
+class _Recycled:
+    """The complex arrays one fetched transform is joined into: one of the last two
+    returned that nothing refers to any more (no name, view or weak reference: the caller
+    dropped it), else a new one, as the callables' own large results are reused
+    (graphc/runtime/bound.py). A fresh 15 MB array costs milliseconds of page faults."""
+
+    def __init__(self):
+        self.ring: list = []
+        self.lock = threading.Lock()
+
+    def get(self, shape: tuple, kind) -> np.ndarray:
+        if int(np.prod(shape)) * np.dtype(kind).itemsize < 1 << 16:
+            return np.empty(shape, kind)
+        with self.lock:  # a picked array is referenced by `old`, so no other call takes it
+            for old in self.ring:  # references: the ring, `old`, getrefcount's argument
+                if sys.getrefcount(old) == 3 and not weakref.getweakrefcount(old) and \
+                        old.shape == shape and old.dtype == kind:
+                    return old
+            new = np.empty(shape, kind)
+            self.ring = self.ring[-1:] + [new]
+            return new
+
+
+def _lead_shape(x):
+    """The leading dims of x (all but the last) for reshape: a list if at most one is
+    unknown, else a run-time shape."""
+    lead = x.shape.as_list()[:-1]
+    if sum(d is None for d in lead) <= 1:
+        return [-1 if d is None else d for d in lead]
+    return A.shape(x)[:-1]
+
+
+def _with_last(lead, size: int):
+    return lead + [size] if isinstance(lead, list) else \
+        A.concat([lead, constant(np.array([size], np.int32))], 0)
+
+
+def _from_planar(y, bins: int, lead, name: str) -> ComplexTensor:
+    """The ComplexTensor [lead..., bins] of planar y [M, 2, width]; fetched as y joined."""
+    shape = _with_last(lead, bins)
+    re = A.reshape(y[:, 0, :bins], shape, name=f"{name}_real")
+    im = A.reshape(y[:, 1, :bins], shape, name=f"{name}_imag")
+    fetch = None
+    if isinstance(lead, list):
+        arrays = _Recycled()
+
+        def join(value, lead=tuple(lead)):
+            kind = np.complex64 if value.dtype == np.float32 else np.complex128
+            out = arrays.get(value.shape[:1] + (bins,), kind)
+            out.real, out.imag = value[:, 0, :bins], value[:, 1, :bins]
+            return out.reshape(lead + (bins,))
+        fetch = ([y], join)
+    out = ComplexTensor(re, im, name=name, _fetch=fetch)
+    out._planar = (y, bins)
+    return out
+
+
+# --- argument checks ----------------------------------------------------------------------
+def _real_input(value, op: str):
+    x = convert_to_tensor(value)
+    if x.dtype not in (dtypes.float32, dtypes.float64):
+        raise DTypeError(f"{op}: the input must be a float32 or float64 tensor, got "
+                         f"'{x.name}' of dtype {x.dtype}")
+    _last(x.shape, x.name, op)
+    return x
+
+
+def _complex_input(value, op: str) -> ComplexTensor:
+    if not is_complex(value):
+        raise DTypeError(f"{op}: the input must be a complex value (a ComplexTensor: "
+                         f"tf.complex(real, imag), or what rfft/fft/stft return), got "
+                         f"{value!r:.80}")
+    _last(value.shape, value.name, op)
+    return value
+
+
+def _last(shape, name, op: str) -> int:
+    if shape.ndims is None or shape.ndims == 0 or shape[-1] is None:
+        raise ShapeError(f"{op}: the last axis of '{name}' must be known when the graph is "
+                         f"built, got shape {shape}")
+    return int(shape[-1])
+
+
+def _fft_length(fft_length, op: str) -> int:
+    """A static length from an int, a 1-element list or a constant tensor (TF's [n])."""
+    if hasattr(fft_length, "dtype"):
+        value = A.static_value(convert_to_tensor(fft_length))
+        if value is None:
+            raise ValueError(f"{op}: fft_length must be known when the graph is built, got "
+                             f"{fft_length!r:.80}")
+        fft_length = value
+    values = np.asarray(fft_length).reshape(-1)
+    if values.size != 1 or values.dtype.kind not in "iu" or int(values[0]) <= 0:
+        raise ValueError(f"{op}: fft_length must be one positive integer, got {fft_length!r}")
+    return int(values[0])
+
+
+def _fit_last(x, n: int):
+    """x's last axis cropped or zero-padded to n."""
+    size = x.shape[-1]
+    if size > n:
+        return x[..., :n]
+    if size < n:
+        return A.pad(x, [[0, 0]] * (x.shape.ndims - 1) + [[0, n - size]])
+    return x
+
+
+# --- the transforms -----------------------------------------------------------------------
+def rfft(input_tensor, fft_length=None, name=None):
+    """tf.signal.rfft: the DFT of a real signal over its last axis, zero-padded or cropped
+    to fft_length (default: its length): [..., fft_length // 2 + 1] complex values."""
+    x = _real_input(input_tensor, "rfft")
+    size = x.shape[-1]
+    n = size if fft_length is None else _fft_length(fft_length, "rfft")
+    lead = _lead_shape(x)
+    plan = _two_step(n)
+    if plan is None:
+        x2 = A.reshape(x[..., :n] if size > n else x, [-1, min(size, n)])
+        y = _direct(x2, n)
+    else:
+        n1, n2 = plan
+        x3 = A.reshape(_fit_last(x, n), [-1, n1, n2])
+        y = _forward_two_step(A.transpose(x3, [0, 2, 1]), n1, n2)
+    return _from_planar(y, n // 2 + 1, lead, name or "rfft")
+
+
+def irfft(input_tensor, fft_length=None, name=None):
+    """tf.signal.irfft: the real signal of length fft_length (default 2 (bins - 1)) whose
+    rfft is the input's first fft_length // 2 + 1 bins (zero-padded): the imaginary parts of
+    the 0 and n/2 bins are ignored, as TF does."""
+    x = _complex_input(input_tensor, "irfft")
+    bins = x.shape[-1]
+    n = 2 * (bins - 1) if fft_length is None else _fft_length(fft_length, "irfft")
+    if n <= 0:
+        raise ValueError(f"irfft: a signal of {bins} bin needs fft_length, got none")
+    lead = _lead_shape(x)
+    plan = _two_step(n)
+    if plan is None:
+        planar = getattr(x, "_planar", None)
+        if planar is not None:
+            y, valid = planar
+            width = y.node.shape[-1]
+            out = _inverse_direct(A.reshape(y, [-1, 2 * width]), width, n, valid, n)
+        else:
+            two = A.stack([A.reshape(p, [-1, bins]) for p in (x.real, x.imag)], axis=1)
+            out = _inverse_direct(A.reshape(two, [-1, 2 * bins]), bins, n, bins, n)
+    else:
+        n1, n2 = plan
+        yw, _ = _planar_input(x, n1, n2)
+        arranged = _inverse_two_step(yw, n1, n2)
+        out = A.reshape(A.transpose(arranged, [0, 2, 1]), [-1, n])
+    return A.reshape(out, _with_last(lead, n), name=name or "irfft")
+
+
+def _complex_dft(x: ComplexTensor, inverse: bool, name: str) -> ComplexTensor:
+    """fft / ifft over the last axis: y = [xr xi] @ [[C, -S], [S, C]] (C - iS for fft,
+    (C + iS) / n for ifft), as two GEMMs whose sum is one planar [M, 2, n] result."""
+    n = x.shape[-1]
+    lead = _lead_shape(x)
+    a = _angles(np.arange(n), np.arange(n), n)
+    c, s = np.cos(a), np.sin(a) * (-1.0 if inverse else 1.0)
+    scale = 1.0 / n if inverse else 1.0
+    from_re, from_im = np.concatenate([c, -s], 1) * scale, np.concatenate([s, c], 1) * scale
+    re, im = (A.reshape(p, [-1, n]) for p in (x.real, x.imag))
+    y = M.add(M.matmul(re, _const(from_re, re.dtype)), M.matmul(im, _const(from_im, re.dtype)))
+    return _from_planar(A.reshape(y, [-1, 2, n]), n, lead, name)
+
+
+def fft(input, name=None):  # noqa: A002 - TF's name
+    """tf.signal.fft: the DFT of a complex signal over its last axis."""
+    return _complex_dft(_complex_input(input, "fft"), False, name or "fft")
+
+
+def ifft(input, name=None):  # noqa: A002
+    """tf.signal.ifft: the inverse DFT (with the 1 / n) over the last axis."""
+    return _complex_dft(_complex_input(input, "ifft"), True, name or "ifft")
+
+
+def _swap_last_two(x: ComplexTensor) -> ComplexTensor:
+    if x.shape.ndims is None or x.shape.ndims < 2:
+        raise ShapeError(f"a 2-D transform needs rank >= 2, got shape {x.shape}")
+    perm = list(range(x.shape.ndims - 2)) + [x.shape.ndims - 1, x.shape.ndims - 2]
+    return A.transpose(x, perm)
+
+
+def fft2d(input, name=None):  # noqa: A002
+    """tf.signal.fft2d: the DFT over the last two axes."""
+    x = _complex_input(input, "fft2d")
+    return _swap_last_two(fft(_swap_last_two(fft(x))))
+
+
+def ifft2d(input, name=None):  # noqa: A002
+    """tf.signal.ifft2d: the inverse DFT over the last two axes."""
+    x = _complex_input(input, "ifft2d")
+    return _swap_last_two(ifft(_swap_last_two(ifft(x))))
+
+
+def _lengths_2d(fft_length, x, op: str):
+    if fft_length is None:
+        return [_last(x.shape[:-1], x.name, op), x.shape[-1]]
+    values = np.asarray(fft_length).reshape(-1) if not hasattr(fft_length, "dtype") else \
+        A.static_value(convert_to_tensor(fft_length))
+    if values is None or np.size(values) != 2:
+        raise ValueError(f"{op}: fft_length must be two static lengths, got {fft_length!r}")
+    return [int(v) for v in np.asarray(values).reshape(-1)]
+
+
+def rfft2d(input_tensor, fft_length=None, name=None):
+    """tf.signal.rfft2d: rfft over the last axis, then fft over the one before (each
+    cropped or zero-padded to fft_length = [rows, columns])."""
+    x = _real_input(input_tensor, "rfft2d")
+    rows, cols = _lengths_2d(fft_length, x, "rfft2d")
+    inner = _swap_last_two(rfft(x, cols))
+    inner = ComplexTensor(_fit_last(inner.real, rows), _fit_last(inner.imag, rows))
+    return _swap_last_two(fft(inner))
+
+
+def irfft2d(input_tensor, fft_length=None, name=None):
+    """tf.signal.irfft2d: ifft over the second-last axis, then irfft over the last."""
+    x = _complex_input(input_tensor, "irfft2d")
+    rows, cols = _lengths_2d(fft_length, x, "irfft2d") if fft_length is not None else \
+        [x.shape[-2], 2 * (x.shape[-1] - 1)]
+    inner = _swap_last_two(x)
+    inner = ComplexTensor(_fit_last(inner.real, rows), _fit_last(inner.imag, rows))
+    return irfft(_swap_last_two(ifft(inner)), cols, name=name)
+
+
+# --- short-time transforms ------------------------------------------------------------------
+def _enclosing_power_of_two(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def _static_window(window_fn, frame_length: int, dtype) -> Optional[np.ndarray]:
+    """The window's values (ones without window_fn), or None when they are known only at
+    run time."""
+    if window_fn is None:
+        return np.ones(frame_length)
+    window = window_fn(frame_length, dtype=dtype)
+    value = A.static_value(convert_to_tensor(window))
+    return None if value is None else np.asarray(value, np.float64).reshape(frame_length)
+
+
+def stft(signals, frame_length, frame_step, fft_length=None, window_fn=hann_window,
+         pad_end=False, name=None):
+    """tf.signal.stft: frames of frame_length samples frame_step apart (padded at the end
+    with pad_end, as tf.signal.frame), times window_fn(frame_length), each the rfft of
+    fft_length points (default: the smallest power of two >= frame_length):
+    [..., frames, fft_length // 2 + 1] complex values."""
+    x = _real_input(signals, "stft")
+    length = _length(frame_length, "frame_length")
+    step = _length(frame_step, "frame_step")
+    n = _enclosing_power_of_two(length) if fft_length is None else \
+        _fft_length(fft_length, "stft")
+    window = _static_window(window_fn, length, x.dtype)
+    used = min(length, n)  # samples of each frame the transform sees
+    lead = _lead_shape(x)
+    x2 = A.reshape(x, [-1, x.shape[-1]])
+    total = x.shape[-1]
+    frames = -(-total // step) if pad_end else max(0, 1 + (total - length) // step)
+    need = (frames - 1) * step + (length if window is None else used)
+    if pad_end and need > total:
+        x2 = A.pad(x2, [[0, 0], [0, need - total]])
+    lead = _with_last(lead, frames) if isinstance(lead, list) else \
+        A.concat([lead, constant(np.array([frames], np.int32))], 0)
+    starts = np.arange(frames)[:, None] * step
+    if window is None:  # a run-time window: frame, multiply, transform
+        framed = A.gather(x2, _int32(starts + np.arange(length)[None, :]), axis=1)
+        framed = M.multiply(A.reshape(framed, _with_last(lead, length)),
+                            window_fn(length, dtype=x.dtype))
+        return rfft(framed, n, name=name or "stft")
+    plan = _two_step(n)
+    if plan is None:
+        index = starts + np.arange(used)[None, :]
+        framed = A.reshape(A.gather(x2, _int32(index), axis=1), [-1, used])
+        y = _direct(framed, n, window[:used])
+    else:
+        n1, n2 = plan
+        t = _arranged_order(n1, n2)
+        inside = t < used
+        index = starts[:, :, None] + np.where(inside, t, 0)[None]  # [frames, n2, n1]
+        framed = A.gather(x2, _int32(index), axis=1)  # [B, frames, n2, n1]
+        weights = np.where(inside, window[np.minimum(t, used - 1)], 0.0)
+        if not np.all(weights == 1.0):
+            framed = M.multiply(framed, _const(weights, x.dtype))
+        y = _forward_two_step(A.reshape(framed, [-1, n2, n1]), n1, n2)
+    return _from_planar(y, n // 2 + 1, lead, name or "stft")
+
+
+def _int32(index: np.ndarray):
+    return constant(np.asarray(index).astype(np.int32))
+
+
+def inverse_stft_window_fn(frame_step, forward_window_fn=hann_window, name=None):
+    """tf.signal.inverse_stft_window_fn: a window_fn for inverse_stft that undoes
+    forward_window_fn's overlap-add gain: the forward window divided by the sum of the
+    squared windows overlapping each sample, so stft then inverse_stft gives the signal
+    back (where frames cover it)."""
+    step = _length(frame_step, "frame_step")
+
+    def inverse_window(frame_length, dtype=dtypes.float32):
+        length = _length(frame_length, "frame_length")
+        forward = forward_window_fn(length, dtype=dtype)
+        overlaps = -(-length // step)
+        squared = M.square(forward)
+        squared = A.pad(squared, [[0, overlaps * step - length]])
+        denominator = M.reduce_sum(A.reshape(squared, [overlaps, step]), 0, keepdims=True)
+        denominator = A.reshape(A.tile(denominator, [overlaps, 1]), [overlaps * step])
+        return M.truediv(forward, denominator[:length], name=name or "inverse_stft_window")
+    return inverse_window
+
+
+def inverse_stft(stfts, frame_length, frame_step, fft_length=None,
+                 window_fn=hann_window, name=None):
+    """tf.signal.inverse_stft: irfft of each frame, cropped or zero-padded to frame_length,
+    times window_fn(frame_length), overlap-added frame_step apart: [..., (frames - 1) *
+    frame_step + frame_length] samples. Pass window_fn=inverse_stft_window_fn(frame_step)
+    to undo stft's windowing (the default Hann window alone does not)."""
+    x = _complex_input(stfts, "inverse_stft")
+    if x.shape.ndims < 2 or x.shape[-2] is None:
+        raise ShapeError(f"inverse_stft: the frame count of '{x.name}' (its second-last "
+                         f"axis) must be known when the graph is built, got {x.shape}")
+    length = _length(frame_length, "frame_length")
+    step = _length(frame_step, "frame_step")
+    n = _enclosing_power_of_two(length) if fft_length is None else \
+        _fft_length(fft_length, "inverse_stft")
+    frames, bins = int(x.shape[-2]), x.shape[-1]
+    dtype = x.real.dtype
+    window = _static_window(window_fn, length, dtype)
+    lead = x.shape.as_list()[:-2]
+    out_length = (frames - 1) * step + length if frames else 0
+    if window is None:  # a run-time window: transform, multiply, overlap-add
+        framed = M.multiply(_fit_last(irfft(x, n), length), window_fn(length, dtype=dtype))
+        position = np.arange(frames)[:, None] * step + np.arange(length)[None, :]
+        return _overlap_add(A.reshape(framed, [-1, length]), position.reshape(-1), frames,
+                            out_length, lead,
+                            name or "inverse_stft")
+    used = min(length, n)
+    plan = _two_step(n)
+    if plan is None:
+        planar = getattr(x, "_planar", None)
+        y, valid = planar if planar is not None else \
+            (A.stack([A.reshape(p, [-1, bins]) for p in (x.real, x.imag)], axis=1), bins)
+        width = y.node.shape[-1]
+        samples = _inverse_direct(A.reshape(y, [-1, 2 * width]), width, n, valid, used,
+                                  window[:used])
+        position = np.arange(frames)[:, None] * step + np.arange(used)[None, :]
+    else:
+        n1, n2 = plan
+        t = _arranged_order(n1, n2)
+        inside = t < used
+        yw, _ = _planar_input(x, n1, n2)
+        weights = np.where(inside, window[np.minimum(t, used - 1)], 0.0)
+        samples = _inverse_two_step(yw, n1, n2, weights)
+        starts = np.arange(frames)[:, None, None] * step
+        position = np.where(inside[None], starts + t[None], -1)
+    return _overlap_add(samples, position.reshape(-1), frames, out_length, lead,
+                        name or "inverse_stft")
+
+
+def _overlap_add(samples, position: np.ndarray, frames: int, out_length: int, lead, name):
+    """Each sample of samples ([B * frames, ...] in the order of `position`) added into
+    its place of [B, out_length]; positions -1 are dropped. One scatter-add."""
+    per_signal = frames * int(np.prod(samples.node.shape[1:]))
+    out = scatter_samples(A.reshape(samples, [-1, per_signal]), position, out_length)
+    shape = [-1 if d is None else d for d in lead] + [out_length]
+    return A.reshape(out, shape, name=name)
