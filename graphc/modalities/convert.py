@@ -155,6 +155,9 @@ def write(path, kind: str, value) -> None:
         else:
             from graphc.modalities import video_io
             video_io.write(tmp, value.frames, value.fps)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)                   # mkstemp's file is private (0600)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

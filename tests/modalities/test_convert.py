@@ -409,3 +409,23 @@ def test_paths_and_values_are_told_apart(tmp_path):
     named = C.convert(str(f), "audio", rate=8000, source="text")
     assert len(named.samples) != len(from_file.samples)
     assert Path(f).read_text() == "la la"
+
+
+# --- image -> audio: the sonification ---------------------------------------------------------
+def test_sonify_a_bright_row_is_a_tone_at_its_height():
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[15:17] = 255                              # a line a quarter down from the top
+    audio = C.convert(image, "audio", seconds=1.0, rate=8000, fft=256, iterations=16)
+    assert audio.rate == 8000
+    assert abs(len(audio.samples) - 8000) <= 256
+    assert 0.85 < np.abs(audio.samples).max() <= 0.9 + 1e-6         # normalized to 0.9
+    spectrum = np.abs(np.fft.rfft(audio.samples * np.hanning(len(audio.samples))))
+    peak = np.argmax(spectrum) * 8000 / len(audio.samples)
+    # the row's centre, 16/64 from the top, is 3/4 of the way up to Nyquist (4000 Hz)
+    assert abs(peak - 0.75 * 4000) < 4000 / 64 * 1.5, peak
+
+
+def test_sonify_of_black_is_silence_not_noise():
+    audio = C.convert(np.zeros((16, 16, 1), np.uint8), "audio", seconds=0.5, rate=8000,
+                      fft=128, iterations=4)
+    assert np.all(np.isfinite(audio.samples)) and np.abs(audio.samples).max() < 1e-3
