@@ -97,6 +97,16 @@ def test_color_gradients():
     gradcheck(lambda x: tf.image.rgb_to_yuv(x), [RNG.random((2, 2, 3))])
 
 
+def test_adjust_gradients():
+    """The adjust_* ops' gradients (TF defines them: compositions of differentiable ops)."""
+    x = 0.1 + 0.8 * RNG.random((2, 3, 3))
+    gradcheck(lambda v: tf.image.adjust_brightness(v, 0.2), [x])
+    gradcheck(lambda v: tf.image.adjust_contrast(v, 1.7), [x])
+    gradcheck(lambda v: tf.image.adjust_hue(v, 0.15), [x])
+    gradcheck(lambda v: tf.image.adjust_gamma(v, 0.8, 1.3), [x])
+    gradcheck(lambda v: tf.image.per_image_standardization(v), [x])
+
+
 @pytest.mark.parametrize("call, error, message", [
     (lambda x: tf.image.rgb_to_hsv(tf.cast(x, tf.uint8)), TypeError,
      "rgb_to_hsv: images must be float16, float32 or float64, got uint8"),
