@@ -154,6 +154,7 @@ def bash_completion(root: argparse.ArgumentParser) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from graphc.aot.cli import add_aot_parsers
     from graphc.bench.cli import add_parser as add_bench_parser
+    from graphc.distributed.cli import add_parser as add_distributed_parser
     from graphc.modalities.cli import add_parser as add_convert_parser
     from graphc.tools.cli import add_parsers as add_tools_parsers
     from graphc.tools.fuzz_cli import add_fuzz_parser
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tools_parsers(subparsers)
     add_fuzz_parser(subparsers)
     add_convert_parser(subparsers)
+    add_distributed_parser(subparsers)
     add_completion_parser(subparsers, parser)
     _accept_debug_everywhere(parser)
     return parser

@@ -35,6 +35,7 @@ LEVELS = {
     "graphc": TOOLS,  # the namespace: graphc/__init__.py
     "graphc.tools": TOOLS, "graphc.cli": TOOLS, "graphc.__main__": TOOLS,
     "graphc.scripts": TOOLS, "graphc.bench": TOOLS, "graphc.aot.cli": TOOLS,
+    "graphc.distributed.cli": TOOLS,
     # applications of the whole API (`import graphc as tf`): the conversion pipelines, their
     # built-in models and command line
     **{f"graphc.modalities.{m}": TOOLS for m in (

@@ -15,6 +15,7 @@ import numpy as np
 
 from graphc.autodiff import build as B
 from graphc.autodiff.build import Builder, Value
+from graphc.ir.ops.collective import communicator
 from graphc.ir.ops.conv import CONV_ATTRS
 from graphc.ir.ops.pool import POOL_ATTRS
 
@@ -469,3 +470,36 @@ def _max_pool_grad(p, g):
 @vjp("max_pool_pick")
 def _max_pool_pick(p, g):
     return [None, g.builder.make("max_pool_grad", (p.x, g), p.attrs)]
+
+
+# --- collectives (graphc/ir/ops/collective.py) -----------------------------------------------
+def _collective(g: Value, p, op: str, attrs: dict) -> Value:
+    """A new collective `op` of g with the primal's communicator (a fresh uid)."""
+    keep = {k: v for k, v in p.attrs.items() if k in ("comm", "size")}
+    return g.builder.make(op, (g,), {**keep, **attrs})
+
+
+@vjp("allreduce")
+def _allreduce(p, g):
+    # y = sum_r x_r on every rank; the loss is the sum of the ranks' losses, so
+    # dL/dx_r = sum_r' dL_r'/dy = allreduce_sum(g) (average alike: y = sum_r x_r / n)
+    return [_collective(g, p, "allreduce", {"op": p.attrs["op"], "group": p.attrs["group"]})]
+
+
+@vjp("allgather")
+def _allgather(p, g):
+    # y = concat_r x_r: rank r's x feeds rows [r n, (r+1) n) of every rank's y
+    n = p.x.shape[0]
+    if n is None:
+        raise ValueError("the gradient of allgather needs the input's first dimension known")
+    rank = communicator(p.attrs["comm"], p.attrs["size"]).rank
+    summed = _collective(g, p, "allreduce", {"op": "sum", "group": 0})
+    return [B.slice_of(summed, [(rank * n, (rank + 1) * n, 1)])]
+
+
+@vjp("broadcast")
+def _broadcast(p, g):
+    # y = x_root on every rank: the root's x gets the sum of every rank's g, others none
+    summed = _collective(g, p, "allreduce", {"op": "sum", "group": 0})
+    root = p.attrs["root"] == communicator(p.attrs["comm"], p.attrs["size"]).rank
+    return [summed if root else summed * 0]

@@ -5,9 +5,10 @@ order: fed values, constants and host-drawn random values get slots of their own
 computed value gets an arena slot (its offset is placed later, compiler/arena.py); views
 (reshape, identity, reads of a variable) take their source's slot; a variable's first read
 gets the variable's slot, and after an assignment the variable's value is the assignment's
-slot (staged: the executor commits it after the run). A plan with prints has one
-"callback" slot (runtime/host_calls.py), which their kernels read. An assignment that adds to or
-subtracts from its variable reads the value before it under the key ("before", assign).
+slot (staged: the executor commits it after the run). A plan with host calls (prints,
+collectives) has one "callback" slot (runtime/host_calls.py), which their kernels read. An
+assignment that adds to or subtracts from its variable reads the value before it under the
+key ("before", assign).
 Inlined nodes, variables and no_op get no slot.
 """
 
@@ -23,7 +24,7 @@ from graphc.ir.node import Node
 from graphc.ir.ops.control import CONTROL_OPS, results_of
 from graphc.passes.fuse import GemmEpilogue
 from graphc.passes.fuse_rows import RowGroup
-from graphc.passes.lower import CALLBACK, VIEW_OPS, size_of
+from graphc.passes.lower import CALLBACK, HOST_CALL_OPS, VIEW_OPS, size_of
 
 # nodes that are a buffer's value without a kernel computing them (a param's slot is set
 # by its control node; an item is one of its control node's result slots)
@@ -120,7 +121,7 @@ class Buffers:
             return
         if node.dtype is not None:
             self._arena(node)
-        if node.op.name == "print" and CALLBACK not in self.slot_of:  # one per plan
+        if node.op.name in HOST_CALL_OPS and CALLBACK not in self.slot_of:  # one per plan
             self.slot_of[CALLBACK] = self._new(Slot("callback", self.origin.get(node, node)))
         if node.op.name == "assign":
             var = node.inputs[0]

@@ -25,7 +25,14 @@ def written(kernel: K.Kernel) -> set:
 
 def in_place_pairs(kernel: K.Kernel) -> list:
     """(output slot, input slot) pairs where the kernel may write its output over the input
-    (same_element_pairs of its body). A gemm may write its epilogue's output over C."""
+    (same_element_pairs of its body). A gemm may write its epilogue's output over C, an
+    allreduce or broadcast its output over its input (MPI reduces in place)."""
+    call = K.host_call(kernel)
+    if call is not None:
+        node = kernel.notes.get("node")
+        if node is None or node.op.name not in ("allreduce", "broadcast"):
+            return []
+        return [(int(call.buffers[2][1:]), int(call.buffers[1][1:]))]
     gemm = lone_gemm(kernel.body)
     if gemm is None:
         return same_element_pairs(kernel.body)

@@ -22,7 +22,10 @@ from graphc.passes.lower_conv import WindowLowering
 
 DT = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "uint8": "u8",
       "int16": "i16", "uint16": "u16", "int32": "i32", "int64": "i64", "bool": "bool"}
-CALLBACK = ("callback",)  # the key of a plan's callback slot (a plan with prints has one)
+CALLBACK = ("callback",)  # the key of a plan's callback slot (a plan with host calls has one)
+# the ops lowered to a host_call kernel; collectives write their output, (input, output)
+HOST_CALL_OPS = ("print", "allreduce", "allgather", "broadcast")
+COLLECTIVE_OPS = HOST_CALL_OPS[1:]
 # Nodes whose value is another buffer's memory, unchanged (row-major layout makes reshape free).
 VIEW_OPS = ("identity", "stop_gradient", "ensure_shape", "custom_gradient", "reshape",
             "expand_dims", "squeeze", "read")
@@ -525,15 +528,25 @@ class Lowering(WindowLowering):
         old = K.Load(self.name(("before", node)), at, t)
         return K.Binary("add" if mode == "add" else "sub", old, v, t)
 
-    def _print(self, node):
-        """One host_call of the printed values' buffers (runtime/host_calls.py)."""
+    def _host_call(self, node, names):
+        """A kernel of one host_call (runtime/host_calls.py) on the buffers `names`."""
         callback = self.buffer_of(CALLBACK)
         self.buffers[callback] = K.Buffer(callback, "i64", K.Const(1))
-        names = tuple(self.name(x) for x in node.inputs)
-        self.messages.append("the print failed")
-        call = K.Intrinsic(K.HOST_CALL, (callback,) + names,
+        self.messages.append(f"the {node.op.name} failed")
+        call = K.Intrinsic(K.HOST_CALL, (callback,) + tuple(names),
                            (K.Const(node.attrs["uid"]), K.Const(len(self.messages) - 1)))
-        return self.kernel(node, [call], "host_print")
+        return self.kernel(node, [call], f"host_{node.op.name}")
+
+    def _print(self, node):
+        """One host_call of the printed values' buffers."""
+        return self._host_call(node, [self.name(x) for x in node.inputs])
+
+    def _collective(self, node):
+        """One host_call of (input, output): the collective writes the output's buffer,
+        which may be the input's own (compiler/kernels.in_place_pairs)."""
+        return self._host_call(node, [self.name(node.inputs[0]), self.name(node)])
+
+    _allreduce = _allgather = _broadcast = _collective
 
     def _assert(self, node):
         cond = node.inputs[0]

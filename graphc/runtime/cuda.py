@@ -30,7 +30,7 @@ from graphc.compiler.plan import Branch, Loop
 from graphc.errors import OpError, UnimplementedError
 from graphc.ir import kernel as K
 from graphc.passes.schedule_gpu import GPUCaps, schedule_gpu
-from graphc.runtime.host_calls import calls_of, emit
+from graphc.runtime.host_calls import call, calls_of, layout_of
 from graphc.runtime.llvm import LLVMExecutor
 
 INSTALL = ("install the CUDA toolkit and then pycuda with `pip install graphc[cuda]` "
@@ -163,7 +163,7 @@ class DeviceExecutor(LLVMExecutor):
                 if not self._run_program(plan, taken):
                     return False
             elif K.host_call(plan.kernels[entry]) is not None:
-                self._print(plan, plan.kernels[entry])
+                self._host_call(plan, plan.kernels[entry])
             else:
                 for launch, slots in plan.launches_of.get(entry, ()):
                     self.device.launch(plan.module, launch, [plan.table[s] for s in slots],
@@ -173,11 +173,15 @@ class DeviceExecutor(LLVMExecutor):
                     # loop must not go on), so the failing kernel's inputs are intact
         return not plan.controlled or not self._status(plan)
 
-    def _print(self, plan: Plan, kernel) -> None:
-        """A print's host call: its values downloaded, then printed (runtime/host_calls)."""
+    def _host_call(self, plan: Plan, kernel) -> None:
+        """A host call (runtime/host_calls): its values downloaded, then printed, or a
+        collective run on the host and its result uploaded to its output's buffer."""
         node, names = kernel.notes["node"], K.host_call(kernel).buffers[1:]
-        emit(self.state, node, [self.read_slot(plan, int(name[1:]), x.dtype.np, x.shape)
-                                for name, x in zip(names, node.inputs)])
+        arrays = [self.read_slot(plan, int(name[1:]), dtype, shape)
+                  for name, (dtype, shape) in zip(names, layout_of(node))]
+        call(self.state, node, arrays)
+        if node.op.name != "print":
+            self.device.upload(plan.table[int(names[-1][1:])], arrays[-1])
 
     def _status(self, plan: Plan) -> int:
         return int(self.device.download(plan.error_word, np.int32, (1,))[0])

@@ -235,7 +235,7 @@ class LLVMExecutor:
                 plan.table[i] = plan.arena.ctypes.data + slot.offset
             elif slot.kind == "constant":
                 plan.table[i] = slot.array.ctypes.data
-            elif slot.kind == "callback":  # the plan prints (runtime/host_calls.py)
+            elif slot.kind == "callback":  # prints, collectives (runtime/host_calls.py)
                 plan.callbacks = Callbacks(self.state, plan.kernels)
                 plan.table[i] = plan.callbacks.address
         return plan

@@ -4,7 +4,9 @@ It is the oracle every other target is tested against, so it favours being obvio
 each pure node calls its primitive's reference; the state ops (placeholder, variable, read,
 assign, random, print) are implemented here against the session's RuntimeState. A run is
 all-or-nothing for variables: assignments are staged and committed only when the whole run
-succeeds, so a failing run never leaves a variable half updated.
+succeeds, so a failing run never leaves a variable half updated. Collectives (allreduce,
+allgather, broadcast) are pure calls of their reference, which runs the same MPI collective
+as the compiled targets' host calls.
 """
 
 from __future__ import annotations

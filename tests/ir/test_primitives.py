@@ -254,6 +254,11 @@ SAMPLES = {
                              ("truncated_normal", dtypes.float16),
                              ("uniform_int", dtypes.int64))],
     "no_op": [([], {})],
+    # collectives over the process alone (communicator "local", size 1)
+    "allreduce": [([sample_array(dt)], {"op": op, "comm": "local", "size": 1, "group": 0})
+                  for dt, op in ((F32, "average"), (dtypes.int64, "sum"))],
+    "allgather": [([sample_array(dtypes.int32)], {"comm": "local", "size": 1})],
+    "broadcast": [([sample_array(dtypes.float64)], {"comm": "local", "size": 1, "root": 0})],
     "assert": [([np.array([True, True]), sample_array(F32)],
                 {"message": "fine", "summarize": 3})],
 }

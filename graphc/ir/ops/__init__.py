@@ -13,5 +13,15 @@ output element is one input element: reshape, transpose, slice, concat...), "red
 """
 
 # Importing the families fills the table (the only import-time side effect of the package).
-from graphc.ir.ops import adjoint, array, control, conv, elementwise, pool, reduce, state  # noqa: F401,E501
+from graphc.ir.ops import (  # noqa: F401,E501
+    adjoint,
+    array,
+    collective,
+    control,
+    conv,
+    elementwise,
+    pool,
+    reduce,
+    state,
+)
 from graphc.ir.ops.primitive import FUSION_KINDS, PRIMITIVES, Primitive, get, register  # noqa: F401

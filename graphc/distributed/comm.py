@@ -1,0 +1,173 @@
+"""The process group: init, rank and size, and the MPI communicator the collectives run on.
+
+`init()` looks at how the program was started. Under a launcher (`mpirun -n N`, which sets
+OMPI_COMM_WORLD_SIZE, or a PMI launcher's PMI_SIZE) it joins MPI through mpi4py and
+registers the world communicator as "world" in graphc's communicator table
+(graphc/ir/ops/collective.py), where the compiled collectives find it. Started as a plain
+`python train.py`, it does not touch MPI at all: one process, size 1, and the collectives
+of graphc.distributed are identities that compile to nothing. These launcher variables are
+the only environment graphc.distributed reads, here and nowhere else.
+
+With more than one process, an exception that no one catches ends the whole job
+(MPI_Abort, as `python -m mpi4py` does) instead of leaving the other processes waiting in
+a collective forever.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import numpy as np
+
+from graphc.ir.ops.collective import COMMUNICATORS, LocalCommunicator
+
+WORLD = "world"  # the name the collectives' `comm` attribute gives the world communicator
+# the variables a launcher sets to the number of processes it started
+LAUNCHER_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+INSTALL_HINT = "pip install 'graphc[distributed]'"
+
+
+class MPICommunicator:
+    """Collectives on an mpi4py communicator, on numpy arrays that may be views of one
+    buffer (then MPI works in place: MPI.IN_PLACE)."""
+
+    def __init__(self, comm, mpi):
+        self.comm, self.mpi = comm, mpi
+        self.size, self.rank = comm.Get_size(), comm.Get_rank()
+        local = comm.Split_type(mpi.COMM_TYPE_SHARED, key=self.rank)
+        self.local_size, self.local_rank = local.Get_size(), local.Get_rank()
+        local.Free()
+
+    def allreduce(self, src: np.ndarray, dst: np.ndarray, op: str) -> None:
+        # 'average' is a sum here; the caller divides (collective.allreduce_into)
+        send = self.mpi.IN_PLACE if _same_buffer(src, dst) else src
+        self.comm.Allreduce(send, dst, op=self.mpi.SUM)
+
+    def allgather(self, src: np.ndarray, dst: np.ndarray) -> None:
+        self.comm.Allgather(src, dst)
+
+    def broadcast(self, src: np.ndarray, dst: np.ndarray, root: int) -> None:
+        if self.rank == root and not _same_buffer(src, dst):
+            np.copyto(dst, src)
+        self.comm.Bcast(dst, root=root)
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+
+def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.size == 0 or a.ctypes.data == b.ctypes.data
+
+
+class _Local(LocalCommunicator):
+    """The single process of a program not started by a launcher."""
+
+    local_size, local_rank = 1, 0
+
+    def barrier(self) -> None:
+        pass
+
+
+_state: dict = {"comm": None}
+
+
+def launched_processes(environ=None) -> int:
+    """How many processes the launcher that started this one started (1: none)."""
+    environ = os.environ if environ is None else environ
+    for name in LAUNCHER_SIZE_VARIABLES:
+        value = environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def init(comm=None) -> None:
+    """Join the process group: the launcher's MPI world, `comm` (an mpi4py communicator),
+    or this process alone when no launcher started it. Calling it again does nothing
+    (unless a communicator is given)."""
+    if _state["comm"] is not None and comm is None:
+        return
+    if comm is None and launched_processes() == 1:
+        _register(_Local())
+        return
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        n = launched_processes()
+        raise ImportError(f"graphc.distributed: this program was started as {n} processes, "
+                          f"which needs mpi4py and an MPI library: {INSTALL_HINT}") from None
+    _register(MPICommunicator(MPI.COMM_WORLD if comm is None else comm, MPI))
+    if size() > 1:
+        _abort_on_uncaught(MPI)
+
+
+def _register(comm) -> None:
+    _state["comm"] = comm
+    COMMUNICATORS[WORLD] = comm
+
+
+def _abort_on_uncaught(mpi) -> None:
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        sys.stderr.flush()
+        mpi.COMM_WORLD.Abort(1)
+    sys.excepthook = hook
+
+
+def communicator():
+    """The communicator init() registered (ValueError before init)."""
+    comm = _state["comm"]
+    if comm is None:
+        raise ValueError("graphc.distributed has not been initialized: call "
+                         "graphc.distributed.init() first")
+    return comm
+
+
+def is_initialized() -> bool:
+    return _state["comm"] is not None
+
+
+def shutdown() -> None:
+    """Leave the process group (collectives built later need init() again); MPI itself is
+    finalized when the program exits."""
+    _state["comm"] = None
+    COMMUNICATORS.pop(WORLD, None)
+
+
+def rank() -> int:
+    return communicator().rank
+
+
+def size() -> int:
+    return communicator().size
+
+
+def local_rank() -> int:
+    """This process's rank among those on its machine."""
+    return communicator().local_rank
+
+
+def local_size() -> int:
+    """How many processes of the group run on this machine."""
+    return communicator().local_size
+
+
+def mpi_enabled() -> bool:
+    """Whether the group runs on MPI (False: a single process without it)."""
+    return isinstance(_state["comm"], MPICommunicator)
+
+
+def barrier() -> None:
+    """Wait until every process of the group gets here."""
+    communicator().barrier()
+
+
+def join() -> Optional[int]:
+    """Horovod's join: wait until every process has finished its work, here a barrier
+    (every process must call it). Returns None."""
+    barrier()
+    return None

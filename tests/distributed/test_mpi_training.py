@@ -1,0 +1,198 @@
+"""graphc.distributed across processes: scripts run under `mpirun -n 2` and `-n 3`, each
+rank saving what it computed (.npz); compared here with one process computing the same.
+Skipped when mpirun or mpi4py is missing (pip install 'graphc[distributed]')."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as tf
+
+MPIRUN = next((str(p) for p in (Path(sys.executable).parent / "mpirun",) if p.exists()),
+              shutil.which("mpirun"))
+pytestmark = pytest.mark.skipif(
+    MPIRUN is None or importlib.util.find_spec("mpi4py") is None,
+    reason="needs mpirun and mpi4py: pip install 'graphc[distributed]'")
+TIMEOUT = 90  # seconds an mpirun may take before the test fails (a hang fails, not waits)
+
+
+def mpirun(tmp_path: Path, script: str, n: int, *args) -> subprocess.CompletedProcess:
+    """Run `script` (Python source) as n ranks; a hang past TIMEOUT fails the test."""
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(script))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI"))}
+    command = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", str(n),
+               sys.executable, str(path), str(tmp_path), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+def ranks(tmp_path: Path, n: int) -> list:
+    return [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(n)]
+
+
+MLP = """
+    import sys
+    import numpy as np
+    import graphc as tf
+    import graphc.distributed as hvd
+
+    hvd.init()
+    out, target, bucket_bytes = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    rank, size = hvd.rank(), hvd.size()
+    data = np.random.default_rng(7)
+    X = data.standard_normal((12, 5)).astype(np.float32)
+    Y = data.standard_normal((12, 2)).astype(np.float32)
+    init = np.random.default_rng(100 + rank)  # each rank starts elsewhere: broadcast fixes it
+    x = tf.placeholder(tf.float32, [None, 5])
+    y = tf.placeholder(tf.float32, [None, 2])
+    w1 = tf.Variable(init.standard_normal((5, 8)).astype(np.float32))
+    b1 = tf.Variable(init.standard_normal(8).astype(np.float32))
+    w2 = tf.Variable(init.standard_normal((8, 2)).astype(np.float32))
+    loss = tf.reduce_mean(tf.square(tf.matmul(tf.tanh(tf.matmul(x, w1) + b1), w2) - y))
+    opt = hvd.DistributedOptimizer(tf.train.MomentumOptimizer(0.1, 0.9),
+                                   bucket_bytes=bucket_bytes)
+    train = opt.minimize(loss)
+    sync = hvd.broadcast_global_variables(0)
+    share = slice(rank * 12 // size, (rank + 1) * 12 // size)
+    with tf.Session(target) as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(sync)
+        start = sess.run([w1, b1, w2])
+        for _ in range(4):
+            sess.run(train, {x: X[share], y: Y[share]})
+        end = sess.run([w1, b1, w2])
+    np.savez(f"{out}/rank{rank}.npz", w1_0=start[0], b1_0=start[1], w2_0=start[2],
+             w1=end[0], b1=end[1], w2=end[2], buckets=len(opt.buckets))
+"""
+
+
+def train_in_one_process(start):
+    """The same 4 momentum steps on the whole batch, from the broadcast weights."""
+    data = np.random.default_rng(7)
+    X = data.standard_normal((12, 5)).astype(np.float32)
+    Y = data.standard_normal((12, 2)).astype(np.float32)
+    w1, b1, w2 = (tf.Variable(v) for v in start)
+    loss = tf.reduce_mean(tf.square(tf.matmul(tf.tanh(tf.matmul(X, w1) + b1), w2) - Y))
+    train = tf.train.MomentumOptimizer(0.1, 0.9).minimize(loss)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for _ in range(4):
+            sess.run(train)
+        return sess.run([w1, b1, w2])
+
+
+@pytest.mark.parametrize("n, target, bucket_bytes, buckets", [
+    (2, "llvm", 100, 2),  # w2 (64 bytes) and b1 (32) fused in one bucket, w1 (160) alone
+    (3, "llvm", 1 << 20, 1),  # uneven: 3 ranks, one fused bucket
+    (2, "reference", 1 << 20, 1),
+])
+def test_data_parallel_training_matches_one_process(tmp_path, n, target, bucket_bytes, buckets):
+    done = mpirun(tmp_path, MLP, n, target, bucket_bytes)
+    assert done.returncode == 0, done.stderr
+    results = ranks(tmp_path, n)
+    first = np.random.default_rng(100)  # rank 0's initial weights, broadcast to all
+    start = [first.standard_normal(s).astype(np.float32) for s in ((5, 8), (8,), (8, 2))]
+    for r in results:
+        for name, value in zip(("w1_0", "b1_0", "w2_0"), start):
+            np.testing.assert_array_equal(r[name], value)
+        assert int(r["buckets"]) == buckets
+    for r in results[1:]:  # every rank applies the same averaged gradients
+        for name in ("w1", "b1", "w2"):
+            np.testing.assert_array_equal(r[name], results[0][name])
+    expected = train_in_one_process(start)
+    for name, value in zip(("w1", "b1", "w2"), expected):
+        np.testing.assert_allclose(results[0][name], value, rtol=2e-6, atol=2e-7)
+
+
+COLLECTIVES = """
+    import sys
+    import numpy as np
+    import graphc as tf
+    import graphc.distributed as hvd
+
+    hvd.init()
+    out, rank, size = sys.argv[1], hvd.rank(), hvd.size()
+    x = tf.placeholder(tf.float32, [2, 3])
+    k = tf.placeholder(tf.int64, [3])
+    mine = (np.arange(6, dtype=np.float32).reshape(2, 3) + 10 * rank)
+    c = tf.constant(np.float32(rank + 1) * np.ones(3, np.float32))
+    summed = hvd.allreduce(x, op=hvd.Sum)
+    grad = tf.gradients(tf.reduce_sum(summed[0] * c), [x])[0]
+    fetches = [hvd.allreduce(x), summed, hvd.allreduce(k, op=hvd.Sum), hvd.allgather(x),
+               hvd.broadcast(x, 1), hvd.broadcast(k, size - 1), grad]
+    with tf.Session("llvm") as sess:
+        got = sess.run(fetches, {x: mine, k: np.array([rank, -rank, 2 ** 40], np.int64)})
+    np.savez(f"{out}/rank{rank}.npz", *got, local=[hvd.local_rank(), hvd.local_size()])
+    hvd.join()
+"""
+
+
+def test_allreduce_allgather_broadcast_and_gradient_values(tmp_path):
+    n = 3
+    done = mpirun(tmp_path, COLLECTIVES, n)
+    assert done.returncode == 0, done.stderr
+    xs = [np.arange(6, dtype=np.float32).reshape(2, 3) + 10 * r for r in range(n)]
+    ks = [np.array([r, -r, 2 ** 40], np.int64) for r in range(n)]
+    c_sum = sum(r + 1 for r in range(n))
+    for r, got in enumerate(ranks(tmp_path, n)):
+        np.testing.assert_allclose(got["arr_0"], sum(xs) / n, rtol=1e-6)
+        np.testing.assert_array_equal(got["arr_1"], sum(xs))
+        np.testing.assert_array_equal(got["arr_2"], sum(ks))
+        np.testing.assert_array_equal(got["arr_3"], np.concatenate(xs))
+        np.testing.assert_array_equal(got["arr_4"], xs[1])
+        np.testing.assert_array_equal(got["arr_5"], ks[n - 1])
+        # d/dx_r of sum_r' sum(allreduce(x)[0] * c_r') = sum_r' c_r' in row 0, 0 in row 1
+        np.testing.assert_array_equal(got["arr_6"], [[c_sum] * 3, [0] * 3])
+        assert got["local"].tolist() == [r, n]
+
+
+FAILING = """
+    import sys
+    import numpy as np
+    import graphc as tf
+    import graphc.distributed as hvd
+
+    hvd.init()
+    x = tf.placeholder(tf.float32, [4])
+    total = hvd.allreduce(x)
+    if hvd.rank() == 1:
+        raise RuntimeError("rank 1 gives up")
+    with tf.Session("llvm") as sess:
+        sess.run(total, {x: np.ones(4, np.float32)})  # waits for rank 1, which never comes
+"""
+
+
+def test_a_rank_that_raises_ends_the_job_with_an_error(tmp_path):
+    start = time.perf_counter()
+    done = mpirun(tmp_path, FAILING, 2)
+    assert done.returncode != 0
+    assert "RuntimeError: rank 1 gives up" in done.stderr
+    assert time.perf_counter() - start < TIMEOUT
+
+
+def test_graphc_run_distributed_starts_the_processes(tmp_path):
+    script = tmp_path / "hello.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import graphc.distributed as hvd
+        hvd.init()
+        with open(f"{sys.argv[1]}/hello{hvd.rank()}.txt", "w") as f:
+            f.write(f"{hvd.rank()} of {hvd.size()}")
+    """))
+    graphc = Path(sys.executable).parent / "graphc"
+    command = [str(graphc)] if graphc.exists() else [sys.executable, "-m", "graphc"]
+    done = subprocess.run(command + ["run-distributed", "-n", "3", str(script), str(tmp_path)],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert [(tmp_path / f"hello{r}.txt").read_text() for r in range(3)] == \
+        ["0 of 3", "1 of 3", "2 of 3"]
