@@ -117,3 +117,22 @@ class BroadcastGlobalVariablesHook:
         self.begin()
         session.run(self.bcast_op)
 
+
+
+def local_collective(tensor, kind: str, op=Sum, root_rank: int = 0, name=None):
+    """The collective `kind` (allreduce, allgather or broadcast) over the process alone
+    (the "local" communicator, size 1): the primitive itself, run as a host call inside the
+    compiled step, rather than the identity a size-1 world builds. Its value is the
+    input's; it is how one process tests the collectives' lowering (the fuzzer draws it)."""
+    t = _checked(tensor, kind)
+    if kind == "allreduce":
+        reduce_op(None, op)
+        return make_tensor("allreduce", [t], {"op": op, "comm": "local", "size": 1,
+                                              "group": 0}, name or "LocalAllreduce")
+    if kind == "allgather":
+        return make_tensor("allgather", [t], {"comm": "local", "size": 1},
+                           name or "LocalAllgather")
+    if kind == "broadcast":
+        return make_tensor("broadcast", [t], {"comm": "local", "size": 1, "root": root_rank},
+                           name or "LocalBroadcast")
+    raise ValueError(f"kind must be allreduce, allgather or broadcast, got {kind!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.tools import fuzz_ops as E
+from graphc.tools import fuzz_ops_collective as D
 from graphc.tools import fuzz_ops_control as K
 from graphc.tools import fuzz_ops_conv as C
 from graphc.tools import fuzz_ops_extra as X
@@ -232,7 +233,7 @@ def _composite(g, a, name):
 
 FAMILIES = [E.unary_float, E.binary_float, E.integer, E.small_int, E.compare_select, E.cast_round,
             E.reduce, E.reduce_bool, movement, matmul, rows, E.reused_chain, C.conv,
-            K.control, X.extra, S.sparse]
+            K.control, X.extra, S.sparse, D.collective]
 
 
 def add_gradients(g, outputs: list) -> list:
