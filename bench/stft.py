@@ -1,7 +1,7 @@
 """tf.signal.stft against scipy and numpy: 60 s of 16 kHz float32 audio, frame 1024, hop 256,
 FFT 1024, periodic Hann window (3747 frames, 513 bins).
 
-    python bench/stft.py [--seconds 60] [--reps 20] [--threads 1 2]
+    python bench/stft.py [--seconds 60] [--reps 20] [--threads 1 2] [--passes]
 
 For each thread count graphc's stft is compiled once (the compile time, first call
 included, is printed), then timed through make_callable and through Session.run (both
@@ -16,6 +16,10 @@ by round, the same transform by:
 Each is checked against numpy first. Medians of --reps rounds. One-thread runs are pinned to
 one CPU (scipy and numpy are single-threaded whatever the count). `graphc bench machine`'s
 limits are printed first. Run it on an idle machine.
+
+--passes adds, per thread count, the time of each of graphc's kernels: the medians of
+running the graph up to each one in turn (the ops that compute the fetched (real,
+imaginary) pairs, in graph order), each less the one before.
 """
 
 from __future__ import annotations
@@ -46,6 +50,34 @@ def _graphc(tf, audio: np.ndarray, threads: int):
         sess.run(spectrum, {signal: audio})
     return (first, lambda: call(audio), lambda: sess.run(spectrum, {signal: audio}),
             compile_s)
+
+
+_VIEWS = ("placeholder", "constant", "reshape", "identity", "squeeze")  # no kernel of their own
+
+
+def _passes(tf, audio: np.ndarray, threads: int, reps: int) -> list:
+    """[(op type, name, ms)]: the time of each kernel of graphc's stft (see --passes)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        signal = tf.placeholder(tf.float32, audio.shape)
+        tf.signal.stft(signal, FRAME, HOP, FFT)
+        ops, todo = [], [graph.get_tensor_by_name("stft_pairs:0").op]
+        while todo:
+            op = todo.pop()
+            if op not in ops:
+                ops.append(op)
+                todo += [t.op for t in op.inputs]
+        order = {op: k for k, op in enumerate(graph.get_operations())}
+        ops = sorted((op for op in ops if op.type not in _VIEWS), key=order.get)
+        sess = tf.Session(graph=graph, config=tf.Options(threads=threads))
+        steps = {op: (lambda call=sess.make_callable(op.outputs[0], [signal]): call(audio))
+                 for op in ops}
+        medians = _timed(steps, reps)
+    before, out = 0.0, []
+    for op in ops:
+        out.append((op.type, op.name, medians[op] - before))
+        before = medians[op]
+    return out
 
 
 def _others(audio: np.ndarray) -> dict:
@@ -102,6 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--passes", action="store_true",
+                        help="also time each of graphc's kernels")
     args = parser.parse_args(argv)
     print(subprocess.run([sys.executable, "-m", "graphc", "bench", "machine"],
                          capture_output=True, text=True).stdout.strip())
@@ -134,6 +168,10 @@ def main(argv=None) -> int:
                           **others}, args.reps)
         print(f"| {threads} | " + " | ".join(f"{ms:.2f}" for ms in medians.values())
               + f" | {compile_s:.2f} s |")
+        if args.passes:
+            passes = _passes(tf, audio, threads, args.reps)
+            print(f"|   | {threads} thread(s), per kernel: " + ", ".join(
+                f"{kind} {name} {ms:.2f}" for kind, name, ms in passes) + " |")
     os.sched_setaffinity(0, cpus)
     return 0
 

@@ -78,7 +78,7 @@ class ComplexTensor:
         self._real, self._imag = real, imag
         self._name = f"{name}:0" if name else real.name
         # (tensors to fetch, function of their values giving the complex array); the
-        # transforms set it to fetch their planar result in one piece (audio_fft.py)
+        # transforms set it to fetch their result in one piece (audio_fft.py)
         self._fetch = _fetch
 
     real = property(lambda self: self._real, doc="the real part, a float Tensor")

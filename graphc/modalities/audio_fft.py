@@ -7,31 +7,43 @@ fastest kernel), in one of two forms, chosen by measurement:
 
 - direct: one GEMM with the [n, 2 (n // 2 + 1)] cosine/sine matrix (an STFT's window folded
   into its rows), for any length n: 2 n^2 flops per frame, compute-bound;
-- two-step (Cooley-Tukey, n = n1 * n2): a GEMM with the n1-point DFT matrix over rows of n1
-  samples n2 apart, a twiddle multiply (one kernel: a sum over each (real, imaginary) pair
-  the GEMM wrote side by side), then a per-frame GEMM with the n2-point DFT matrix, computing
-  only the n2 // 2 + 1 output rows a real input needs: about 4 n (n1 + n2) flops per frame,
-  bound by memory traffic instead. The STFT gathers its frames straight into that order
-  and multiplies the window there; the inverse runs the transposed steps (the window its
-  last GEMM's epilogue) and scatters the samples back to their places in the overlap-add.
+- two-step (Cooley-Tukey, n = n1 * n2, t = j + n2 i, k = k1 + n1 k2): an n1-point DFT over
+  i, a twiddle factor e^{-2 pi i j k1 / n}, then an n2-point DFT over j computing only the
+  n2 // 2 + 1 rows of k2 a real input needs: about 4 n (n1 + n2) flops per frame, bound by
+  memory traffic instead, so every pass over memory counts. The STFT (and an rfft of rows
+  known when the graph is built, taken as the frames of one signal) runs it on blocks of
+  _BLOCK frames (_blocked_two_step): one gather puts frame f's sample t at [f // _BLOCK,
+  j, f % _BLOCK, i], so for each j all the frames of a block meet the same matrix, and the
+  window, the n1-point DFT and the twiddle factors of that j are one constant [n1, n1]
+  matrix per (j, part): a batched GEMM, with no window or twiddle pass of its own. The
+  second GEMM takes a block's [(j, part), (frame, k1)] at once; one transposing kernel
+  then writes the result as (real, imaginary) pairs. An rfft whose batch is known at run
+  time only transposes its rows into two-step order and multiplies the twiddle factors in
+  a kernel of their own (_forward_two_step). The inverse runs the transposed steps (the
+  window its last GEMM's epilogue) and scatters the samples back to their places in the
+  overlap-add.
 
 The two-step form is used from n = 512 (_TWO_STEP_MIN) on, for lengths with a factor split
 (_two_step). An STFT of 60 s of 16 kHz audio (hop n / 4, one thread, interleaved medians on
-the 2-core machine of docs/benchmarks.md): n = 256 direct 28 ms, 16 x 16 45 ms; n = 512
-direct 44 ms, 32 x 16 35 ms; n = 1024 direct 79 ms, 32 x 32 37 ms; n = 2048 64 x 32 35 ms.
-bench/stft.py compares the result with scipy and numpy.
+the 2-core machine of docs/benchmarks.md, the complex64 result fetched): n = 256 direct
+21 ms (16 x 16: 21 ms); n = 512 direct 31 ms, 32 x 16 17 ms; n = 1024 32 x 32 20 ms
+(16 x 64: 27 ms, 64 x 16: 21 ms); n = 2048 64 x 32 23 ms. Blocks of 32 frames measured
+about 1 ms faster than 64 or 128 at n = 1024. Folding the window and the twiddle factors
+into the blocked GEMM and fetching pairs took the n = 1024 STFT from 29.8 to 20.8 ms on one
+thread and from 24.5 to 20.2 ms on two (bench/stft.py, which compares the result with scipy
+and numpy; the table is in docs/audio.md).
 
-Results are "planar" inside: a [frames, 2, width] tensor of real parts then imaginary parts
-(width >= the bins: the two-step form computes (n2 // 2 + 1) * n1 of them). The returned
-ComplexTensor's parts are slices of it; Session.run fetches the planar tensor itself and
-joins it into one complex array, and the inverse transforms read it directly.
+Results are "planar" for the inverse transforms: a [frames, 2, width] tensor of real parts
+then imaginary parts (width >= the bins: the two-step form computes (n2 // 2 + 1) * n1 of
+them), the `_planar` of the returned ComplexTensor. Session.run fetches instead a
+[..., bins, 2] tensor of (real, imaginary) pairs, whose float array numpy views as the
+complex one without a copy (the direct GEMM writes it with its columns in pair order;
+otherwise one transposing kernel writes it), and the ComplexTensor's parts are slices of
+it. Only what is used is computed: the planar form's transpose runs only for an inverse.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
-import weakref
 from typing import Optional
 
 import numpy as np
@@ -44,6 +56,7 @@ from graphc.ops import math_ops as M
 from graphc.ops.tensor import constant, convert_to_tensor, make_tensor
 
 _TWO_STEP_MIN = 512  # lengths from which the two-step form is used (see the docstring)
+_BLOCK = 32  # frames per block of the two-step STFT (_blocked_two_step)
 
 
 # --- helpers shared with audio.py: static lengths, windows, scatter -------------------
@@ -146,16 +159,18 @@ def _weights(width: int, n: int, valid: int) -> np.ndarray:
     return np.where((k <= n // 2) & (k < valid), w, 0.0)
 
 
-# --- forward: real frames -> planar [M, 2, width] -----------------------------------------
-def _direct(x2, n: int, window=None):
-    """x2 [M, m] (m <= n: the rest is zero padding) times the [m, 2 bins] matrix."""
+# --- forward: real frames -> planar [M, 2, width] or pairs [M, bins, 2] ----------------
+def _direct(x2, n: int, window=None, pairs: bool = False):
+    """x2 [M, m] (m <= n: the rest is zero padding) times the [m, 2 bins] matrix: planar
+    [M, 2, bins], or with `pairs` the columns ordered (bin, part) for [M, bins, 2]."""
     m, bins = x2.node.shape[-1], n // 2 + 1
     a = _angles(np.arange(m), np.arange(bins), n)
-    matrix = np.concatenate([np.cos(a), -np.sin(a)], 1)
+    parts = (np.cos(a), -np.sin(a))
+    matrix = np.stack(parts, -1).reshape(m, 2 * bins) if pairs else np.concatenate(parts, 1)
     if window is not None:
         matrix = matrix * np.asarray(window, np.float64)[:, None]
     y = M.matmul(x2, _const(matrix, x2.dtype))
-    return A.reshape(y, [-1, 2, bins])
+    return A.reshape(y, [-1, bins, 2] if pairs else [-1, 2, bins])
 
 
 def _stage1(n1: int) -> np.ndarray:
@@ -243,29 +258,6 @@ def _planar_input(x: ComplexTensor, n1: int, n2: int):
 
 
 # --- results ------------------------------------------------------------------------------
-class _Recycled:
-    """The complex arrays one fetched transform is joined into: one of the last two
-    returned that nothing refers to any more (no name, view or weak reference: the caller
-    dropped it), else a new one, as the callables' own large results are reused
-    (graphc/runtime/bound.py). A fresh 15 MB array costs milliseconds of page faults."""
-
-    def __init__(self):
-        self.ring: list = []
-        self.lock = threading.Lock()
-
-    def get(self, shape: tuple, kind) -> np.ndarray:
-        if int(np.prod(shape)) * np.dtype(kind).itemsize < 1 << 16:
-            return np.empty(shape, kind)
-        with self.lock:  # a picked array is referenced by `old`, so no other call takes it
-            for old in self.ring:  # references: the ring, `old`, getrefcount's argument
-                if sys.getrefcount(old) == 3 and not weakref.getweakrefcount(old) and \
-                        old.shape == shape and old.dtype == kind:
-                    return old
-            new = np.empty(shape, kind)
-            self.ring = self.ring[-1:] + [new]
-            return new
-
-
 def _lead_shape(x):
     """The leading dims of x (all but the last) for reshape: a list if at most one is
     unknown, else a run-time shape."""
@@ -280,24 +272,33 @@ def _with_last(lead, size: int):
         A.concat([lead, constant(np.array([size], np.int32))], 0)
 
 
-def _from_planar(y, bins: int, lead, name: str) -> ComplexTensor:
-    """The ComplexTensor [lead..., bins] of planar y [M, 2, width]; fetched as y joined."""
-    shape = _with_last(lead, bins)
-    re = A.reshape(y[:, 0, :bins], shape, name=f"{name}_real")
-    im = A.reshape(y[:, 1, :bins], shape, name=f"{name}_imag")
-    fetch = None
-    if isinstance(lead, list):
-        arrays = _Recycled()
+def _interleave(planar, bins: int):
+    """planar [M, 2, width] (width >= bins) as [M, bins, 2]: (real, imaginary) side by side,
+    the layout of a numpy complex array."""
+    return A.transpose(planar[:, :, :bins] if planar.node.shape[-1] > bins else planar,
+                       [0, 2, 1])
 
-        def join(value, lead=tuple(lead)):
-            kind = np.complex64 if value.dtype == np.float32 else np.complex128
-            out = arrays.get(value.shape[:1] + (bins,), kind)
-            out.real, out.imag = value[:, 0, :bins], value[:, 1, :bins]
-            return out.reshape(lead + (bins,))
-        fetch = ([y], join)
-    out = ComplexTensor(re, im, name=name, _fetch=fetch)
+
+def _from_planar(y, bins: int, lead, name: str, pairs=None) -> ComplexTensor:
+    """The ComplexTensor [lead..., bins] of planar y [M, 2, width], kept as its `_planar`
+    form for the inverse transforms. It is fetched as `pairs` ([M, bins, 2], by default y
+    interleaved by one transposing kernel), whose float array is viewed as the complex one
+    without a copy; its parts are slices of the pairs. Only what is used is computed."""
+    pairs = _interleave(y, bins) if pairs is None else pairs
+    pairs = A.reshape(pairs, _with_last(_with_last(lead, bins), 2), name=f"{name}_pairs")
+    re = pairs[..., 0]
+    im = pairs[..., 1]
+    out = ComplexTensor(A.identity(re, name=f"{name}_real"),
+                        A.identity(im, name=f"{name}_imag"), name=name,
+                        _fetch=([pairs], _view_complex))
     out._planar = (y, bins)
     return out
+
+
+def _view_complex(value: np.ndarray) -> np.ndarray:
+    """The complex array whose parts `value` [..., 2] holds side by side: a view, no copy."""
+    kind = np.complex64 if value.dtype == np.float32 else np.complex128
+    return np.ascontiguousarray(value).view(kind)[..., 0]
 
 
 # --- argument checks ----------------------------------------------------------------------
@@ -359,14 +360,19 @@ def rfft(input_tensor, fft_length=None, name=None):
     n = size if fft_length is None else _fft_length(fft_length, "rfft")
     lead = _lead_shape(x)
     plan = _two_step(n)
+    rows = int(np.prod(lead)) if isinstance(lead, list) and -1 not in lead else None
     if plan is None:
         x2 = A.reshape(x[..., :n] if size > n else x, [-1, min(size, n)])
-        y = _direct(x2, n)
-    else:
+        y, pairs = _direct(x2, n), _direct(x2, n, pairs=True)
+    elif rows:  # rows as frames of one signal, `size` samples apart
+        used = min(size, n)
+        y, pairs = _blocked_two_step(A.reshape(x, [1, rows * size]), rows, size,
+                                     np.ones(used), used, *plan)
+    else:  # a batch known at run time only
         n1, n2 = plan
         x3 = A.reshape(_fit_last(x, n), [-1, n1, n2])
-        y = _forward_two_step(A.transpose(x3, [0, 2, 1]), n1, n2)
-    return _from_planar(y, n // 2 + 1, lead, name or "rfft")
+        y, pairs = _forward_two_step(A.transpose(x3, [0, 2, 1]), n1, n2), None
+    return _from_planar(y, n // 2 + 1, lead, name or "rfft", pairs)
 
 
 def irfft(input_tensor, fft_length=None, name=None):
@@ -407,8 +413,13 @@ def _complex_dft(x: ComplexTensor, inverse: bool, name: str) -> ComplexTensor:
     scale = 1.0 / n if inverse else 1.0
     from_re, from_im = np.concatenate([c, -s], 1) * scale, np.concatenate([s, c], 1) * scale
     re, im = (A.reshape(p, [-1, n]) for p in (x.real, x.imag))
-    y = M.add(M.matmul(re, _const(from_re, re.dtype)), M.matmul(im, _const(from_im, re.dtype)))
-    return _from_planar(A.reshape(y, [-1, 2, n]), n, lead, name)
+
+    def product(order):  # the columns (part, k) taken in `order`
+        return M.add(M.matmul(re, _const(from_re[:, order], re.dtype)),
+                     M.matmul(im, _const(from_im[:, order], re.dtype)))
+    planar = A.reshape(product(np.arange(2 * n)), [-1, 2, n])
+    pairs = A.reshape(product(np.arange(2 * n).reshape(2, n).T.reshape(-1)), [-1, n, 2])
+    return _from_planar(planar, n, lead, name, pairs)
 
 
 def fft(input, name=None):  # noqa: A002 - TF's name
@@ -514,21 +525,55 @@ def stft(signals, frame_length, frame_step, fft_length=None, window_fn=hann_wind
                             window_fn(length, dtype=x.dtype))
         return rfft(framed, n, name=name or "stft")
     plan = _two_step(n)
-    if plan is None:
+    if plan is None or frames == 0:
         index = starts + np.arange(used)[None, :]
         framed = A.reshape(A.gather(x2, _int32(index), axis=1), [-1, used])
-        y = _direct(framed, n, window[:used])
-    else:
-        n1, n2 = plan
-        t = _arranged_order(n1, n2)
-        inside = t < used
-        index = starts[:, :, None] + np.where(inside, t, 0)[None]  # [frames, n2, n1]
-        framed = A.gather(x2, _int32(index), axis=1)  # [B, frames, n2, n1]
-        weights = np.where(inside, window[np.minimum(t, used - 1)], 0.0)
-        if not np.all(weights == 1.0):
-            framed = M.multiply(framed, _const(weights, x.dtype))
-        y = _forward_two_step(A.reshape(framed, [-1, n2, n1]), n1, n2)
-    return _from_planar(y, n // 2 + 1, lead, name or "stft")
+        y, pairs = _direct(framed, n, window[:used]), _direct(framed, n, window[:used], True)
+        return _from_planar(y, n // 2 + 1, lead, name or "stft", pairs)
+    y, pairs = _blocked_two_step(x2, frames, step, window, used, *plan)
+    return _from_planar(y, n // 2 + 1, lead, name or "stft", pairs)
+
+
+def _blocked_two_step(x2, frames: int, step: int, window: np.ndarray, used: int, n1: int,
+                      n2: int):
+    """The two-step transform of the frames of x2 [B, samples] (frame f: `used` samples
+    from f step on, times window[:used], zero-padded to n = n1 n2), `block` frames at a
+    time: (planar [B frames, 2, K2 n1], pairs [B frames, bins, 2]), K2 = n2 // 2 + 1.
+    Sample t = j + n2 i of frame f is gathered to [f // block, j, f % block, i], so that for
+    each j a block's frames meet one constant [n1, n1] matrix per part (_stage1_folded:
+    window, n1-point DFT and twiddle factors; one batched GEMM), and the second GEMM takes
+    a block's [(j, part), (frame, k1)] at once. The last block repeats the last frame to its
+    end; those frames are cropped away."""
+    k2, bins = n2 // 2 + 1, n1 * n2 // 2 + 1
+    d = x2.dtype
+    block = min(_BLOCK, frames)
+    blocks = -(-frames // block)
+    t = _arranged_order(n1, n2)  # [n2, n1]
+    inside = t < used
+    frame = np.minimum(np.arange(blocks * block), frames - 1).reshape(blocks, 1, block, 1)
+    index = frame * step + np.where(inside, t, 0)[None, :, None, :]
+    x = A.gather(x2, _int32(index), axis=1)  # [B, blocks, n2, block, n1]
+    weights = np.where(inside, window[np.minimum(t, used - 1)], 0.0)
+    z = M.matmul(A.reshape(x, [-1, n2, 1, block, n1]), _const(_stage1_folded(
+        weights, n1, n2), d))  # [B blocks, n2, 2, block, n1]
+    by_j = _stage2(n2).reshape(2 * k2, 2, n2).transpose(0, 2, 1).reshape(2 * k2, 2 * n2)
+    y = M.matmul(_const(by_j, d), A.reshape(z, [-1, 2 * n2, block * n1]))
+    y = A.reshape(y, [-1, blocks, 2, k2, block, n1])  # [B, blocks, part, k2, frame, k1]
+    planar = A.reshape(A.transpose(y, [0, 1, 4, 2, 3, 5]), [-1, blocks * block, 2, k2 * n1])
+    pairs = A.reshape(A.transpose(y, [0, 1, 4, 3, 5, 2]), [-1, blocks * block, k2 * n1, 2])
+    planar = planar[:, :frames] if blocks * block > frames else planar
+    pairs = A.reshape(pairs[:, :frames, :bins], [-1, bins, 2])  # one crop, one kernel
+    return A.reshape(planar, [-1, 2, k2 * n1]), pairs
+
+
+def _stage1_folded(weights: np.ndarray, n1: int, n2: int) -> np.ndarray:
+    """[n2, 2, n1, n1]: for each j, the [i, k1] matrices (real part, imaginary part) of
+    weights[j, i] x[j + n2 i] -> the twiddled first step, sum_i weights[j, i] x[j + n2 i]
+    e^{-2 pi i (j + n2 i) k1 / n}: window, n1-point DFT and twiddle factor in one."""
+    t = _arranged_order(n1, n2)
+    a = 2.0 * np.pi * ((t[:, :, None] * np.arange(n1)) % (n1 * n2)) / (n1 * n2)
+    w = weights[:, :, None]
+    return np.stack([np.cos(a) * w, -np.sin(a) * w], 1)
 
 
 def _int32(index: np.ndarray):

@@ -277,6 +277,56 @@ def test_inverse_stft_matches_tf_definition_and_round_trips(target, dtype):
     close(got[len(fetches) - 1][:, 0], got[4], dtype)
 
 
+def test_stft_in_blocks_odd_factorizations_and_batch_dims(target):
+    """The two-step STFT in blocks of _BLOCK frames: fewer frames than a block, whole
+    blocks, a partial last block; an odd split (675 = 27 x 25) and an even one; batch dims
+    [2, 1]; an rfft of rows known at build time (rows as frames). The fetched complex
+    array is a view of the float pairs the graph wrote (no copy)."""
+    from graphc.modalities import audio_fft
+    block = audio_fft._BLOCK
+    assert audio_fft._two_step(675) == (27, 25) and audio_fft._two_step(512) == (32, 16)
+    frames = [5, 2 * block + 1, 2 * block]  # fewer than a block, one past 2 blocks, 2 blocks
+    cases = [(n, length, 64, (count - 1) * 64 + length)  # (fft_length, length, step, samples)
+             for count, (n, length) in zip(frames, [(675, 640), (675, 675), (512, 448)])]
+    x = RNG.standard_normal((2, 1, max(case[-1] for case in cases)))
+    rows = RNG.standard_normal((block + 3, 600))
+    for dtype in (np.float32, np.float64):
+        fetches = [tf.signal.stft(tf.constant(x[..., :size].astype(dtype)), length, step, n)
+                   for n, length, step, size in cases]
+        fetches.append(tf.signal.rfft(tf.constant(rows.astype(dtype)), [675]))
+        got = run(fetches, None, target)
+        for g, (n, length, step, size) in zip(got, cases):
+            want = np_stft(x[..., :size], length, step, n)
+            close(g, want, dtype)
+        close(got[-1], np.fft.rfft(rows, 675), dtype)
+        assert [g.shape for g in got] == [(2, 1, 5, 338), (2, 1, 2 * block + 1, 338),
+                                          (2, 1, 2 * block, 257), (block + 3, 338)]
+        assert got[1].base is not None and got[1].base.dtype == dtype  # a view of pairs
+
+
+def test_stft_gradient_is_the_transposed_transform(target):
+    """d/dx sum(A re + B im) of stft(x) = the overlap-add of w[t] (A cos - B sin)(t) per
+    frame, on the direct form (256) and the blocked two-step form (1024, padded frames)."""
+    x = RNG.standard_normal((2, 3000))
+    xt = tf.constant(x)
+    cases = [(256, 256, 100), (700, 1024, 128)]
+    grads, weights = [], []
+    for length, n, step in cases:
+        spectrum = tf.signal.stft(xt, length, step, n)
+        a, b = (RNG.standard_normal(spectrum.shape.as_list()) for _ in range(2))
+        loss = tf.reduce_sum(spectrum.real * a) + tf.reduce_sum(spectrum.imag * b)
+        grads += tf.gradients(loss, [xt])
+        weights.append((a, b))
+    got = run(grads, None, target)
+    for g, (length, n, step), (a, b) in zip(got, cases, weights):
+        angle = 2 * np.pi * np.outer(np.arange(n // 2 + 1), np.arange(length)) / n
+        per_frame = (a @ np.cos(angle) - b @ np.sin(angle)) * hann(length)
+        want = np.zeros_like(x)
+        for f in range(per_frame.shape[1]):
+            want[:, f * step:f * step + length] += per_frame[:, f]
+        np.testing.assert_allclose(g, want, rtol=1e-9, atol=1e-9)
+
+
 def test_griffin_lim_converges(target):
     rate = 8000
     t = np.arange(rate // 2) / rate
