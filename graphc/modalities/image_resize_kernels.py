@@ -6,9 +6,10 @@ Every method here is separable: along each axis, output row j is
     out[j] = sum_t weight[j, t] * x[index[j, t]]
 with an int32 index table and a float32 weight table of shape [out, taps], computed in
 numpy from TF's float32 formulas when the graph is built (sizes are static). A resize is
-then, per axis, one gather of [out, taps] rows and a weighted sum over the taps (a fused
-multiply-reduce): about 2 * taps flops per output element and axis, differentiable like
-any gather (its gradient is a scatter-add of the weighted output gradient).
+then image_resize.resample_taps of the two tables: per axis, the [out, taps] rows read as
+a block view, slices or a gather, and weighted sums over the taps: about 2 * taps flops
+per output element and axis, differentiable like any gather (its gradient is a
+scatter-add of the weighted output gradient).
 
 - bicubic (ResizeBicubic): the Keys cubic on rows floor(src) - 1 .. floor(src) + 2, src
   the legacy (y * scale) or half-pixel ((y + 0.5) * scale - 0.5) coordinate; its weights
@@ -34,12 +35,10 @@ from graphc.modalities.image_resize import (
     _aspect_size,
     _check_centers,
     _size,
+    resample_taps,
     resize_bilinear,
     resize_nearest_neighbor,
 )
-from graphc.ops import array_ops as A
-from graphc.ops import math_ops as M
-from graphc.ops.tensor import constant
 
 F32 = np.float32
 _TABLE_SIZE = 1024  # ResizeBicubic's table resolution: weights of 1025 fractions k / 1024
@@ -169,47 +168,17 @@ def kernel_taps(kernel: str, in_size: int, out_size: int, antialias: bool):
     return np.minimum(rows, in_size - 1).astype(np.int32), weight
 
 
-def compact(index: np.ndarray, weight: np.ndarray):
-    """The same taps with each row's nonzero weights first and the columns that are then
-    zero in every row dropped (at least one is kept)."""
-    order = np.argsort(weight == 0, axis=1, kind="stable")
-    index = np.take_along_axis(index, order, axis=1)
-    weight = np.take_along_axis(weight, order, axis=1)
-    taps = max(int((weight != 0).sum(axis=1).max()), 1)
-    return index[:, :taps], weight[:, :taps]
-
-
 # --- graphs ---------------------------------------------------------------------------------
-def _resample(x, axis: int, index: np.ndarray, weight: np.ndarray, ft):
-    """sum_t weight[j, t] * x[..., index[j, t], ...] along `axis` of a 4-D batch, in `ft`:
-    one gather of the [out, taps] rows (of x's own dtype: an integer image is cast after the
-    gather, inside the fused multiply-reduce) and a weighted sum over the taps."""
-    index, weight = compact(index, weight)
-    out, taps = index.shape
-    if taps == 1 and (weight == 1).all():
-        if out == x.shape.as_list()[axis] and (index[:, 0] == np.arange(out)).all():
-            return M.cast(x, ft) if x.dtype is not ft else x  # identity along this axis
-        y = A.gather(x, constant(index[:, 0]), axis=axis)
-        return M.cast(y, ft) if y.dtype is not ft else y
-    y = A.gather(x, constant(index), axis=axis)  # [..., out, taps, ...]
-    y = M.cast(y, ft) if y.dtype is not ft else y
-    shape = [1] * 5
-    shape[axis], shape[axis + 1] = out, taps
-    return M.reduce_sum(y * constant(weight.reshape(shape).astype(ft.np)), axis=axis + 1)
-
-
 def _float_type(x):
     """The computing (and result) dtype: float64 images stay float64, the rest is float32."""
     return dtypes.float64 if x.dtype is dtypes.float64 else dtypes.float32
 
 
 def _separable(x, taps_of, name: str):
-    """x resized by the per-axis tables taps_of(axis_in, axis_out) -> (index, weight)."""
+    """x resized by the per-axis tables taps_of(axis_in, axis_out) -> (index, weight), read
+    as image_resize.resample_taps reads taps (block views, slices or gathers)."""
     (h, w, _), ft = hwc(x), _float_type(x)
-    rows, cols = taps_of(h, 0), taps_of(w, 1)
-    y = _resample(x, 1, *rows, ft)
-    y = _resample(y, 2, *cols, ft)
-    return A.identity(y, name=name)
+    return resample_taps(x, taps_of(h, 0), taps_of(w, 1), ft, name)
 
 
 def resize_bicubic(images, size, align_corners=False, half_pixel_centers=False, name=None):
