@@ -67,5 +67,10 @@ from graphc.modalities.image_resize import (  # noqa: F401
     resize_images,
     resize_nearest_neighbor,
 )
+from graphc.modalities.image_resize_kernels import (  # noqa: F401
+    resize_area,
+    resize_bicubic,
+    resize_v2,
+)
 
 __getattr__ = _unsupported.module_getattr(__name__, "tf.image")

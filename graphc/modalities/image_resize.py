@@ -448,23 +448,25 @@ _NAMED_METHODS = {"bilinear": ResizeMethod.BILINEAR, "nearest": ResizeMethod.NEA
 
 def resize_images(images, size, method=ResizeMethod.BILINEAR, align_corners=False,
                   preserve_aspect_ratio=False, name=None):
-    """tf.image.resize_images (TF1; also tf.image.resize in tf.compat.v1): resize_bilinear
-    or resize_nearest_neighbor by `method`, without half-pixel centers as in TF1. As TF1,
+    """tf.image.resize_images (TF1; also tf.image.resize in tf.compat.v1): resize_bilinear,
+    resize_nearest_neighbor, resize_bicubic or resize_area by `method`, without half-pixel
+    centers as in TF1 (so BICUBIC is TF1's legacy cubic, a = -0.75). As TF1,
     an image already of the asked size is returned as it is (its dtype too)."""
     x, (h, w, _) = _image(images, "resize_images")
     new = _size(size)
     if preserve_aspect_ratio:
         new = _aspect_size(h, w, new)
     method = _NAMED_METHODS.get(method, method)
-    if method not in (ResizeMethod.BILINEAR, ResizeMethod.NEAREST_NEIGHBOR):
-        known = {m.value: m.name for m in ResizeMethod}
-        label = f"ResizeMethod.{known[method]}" if method in known else repr(method)
-        raise NotImplementedError(f"resize_images: method {label} is not supported by graphc "
-                                  f"(BILINEAR and NEAREST_NEIGHBOR are)")
+    # local: that module builds on this one
+    from graphc.modalities.image_resize_kernels import resize_area, resize_bicubic
+    resizers = {ResizeMethod.BILINEAR: resize_bilinear,
+                ResizeMethod.NEAREST_NEIGHBOR: resize_nearest_neighbor,
+                ResizeMethod.BICUBIC: resize_bicubic, ResizeMethod.AREA: resize_area}
+    if method not in resizers:
+        raise ValueError(f"Resize method is not implemented: {method!r}")  # TF1's message
     if new == (h, w):
         return x
-    resize = resize_bilinear if method == ResizeMethod.BILINEAR else resize_nearest_neighbor
-    return resize(x, list(new), align_corners=align_corners, name=name)
+    return resizers[method](x, list(new), align_corners=align_corners, name=name)
 
 
 resize = resize_images

@@ -110,14 +110,30 @@ def test_argument_errors(call, message):
         call(x)
 
 
+def test_resize_images_dispatches_bicubic_and_area():
+    image = RNG_RESIZE.random((5, 7, 3)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [5, 7, 3])
+    outs = [tf.image.resize_images(x, [3, 4], method=tf.image.ResizeMethod.BICUBIC),
+            tf.image.resize_bicubic(x[None], [3, 4])[0],
+            tf.image.resize(x, [3, 4], method=3), tf.image.resize_area(x[None], [3, 4])[0]]
+    with tf.Session() as sess:
+        a, b, c, d = sess.run(outs, {x: image})
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(c, d)
+    assert not np.allclose(a, c)
+
+
 def test_unsupported_methods_and_names():
     x = tf.placeholder(tf.float32, [5, 7, 3])
-    with pytest.raises(NotImplementedError, match="ResizeMethod.BICUBIC"):
-        tf.image.resize_images(x, [3, 3], method=tf.image.ResizeMethod.BICUBIC)
-    with pytest.raises(NotImplementedError, match="ResizeMethod.AREA"):
-        tf.image.resize(x, [3, 3], method=3)
+    with pytest.raises(ValueError, match="Resize method is not implemented: 7"):
+        tf.image.resize_images(x, [3, 3], method=7)
+    with pytest.raises(ValueError, match="Resize method is not implemented: 'lanczos3'"):
+        tf.image.resize(x, [3, 3], method="lanczos3")     # a TF2 method: resize_v2 has it
     with pytest.raises(AttributeError, match="tf.image"):
         tf.image.draw_bounding_boxes  # noqa: B018
+
+
+RNG_RESIZE = np.random.default_rng(7)
 
 
 # --- resizing -------------------------------------------------------------------------------
