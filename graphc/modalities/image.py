@@ -51,10 +51,21 @@ from graphc.modalities.image_geometry import (  # noqa: F401
     transpose,
     transpose_image,
 )
-from graphc.modalities.image_io import read, write  # noqa: F401
+from graphc.modalities.image_io import (  # noqa: F401  (host side: bytes and numpy arrays)
+    decode_bmp,
+    decode_gif,
+    decode_image,
+    decode_jpeg,
+    decode_png,
+    encode_jpeg,
+    encode_png,
+    read,
+    write,
+)
 from graphc.modalities.image_random import (  # noqa: F401
     random_brightness,
     random_contrast,
+    random_crop,
     random_flip_left_right,
     random_flip_up_down,
     random_hue,

@@ -9,6 +9,9 @@ seeds repeat the same draws in a fresh Session.
 
 from __future__ import annotations
 
+import numpy as np
+
+from graphc.ir import dtypes
 from graphc.modalities.image_color import adjust_brightness, adjust_contrast
 from graphc.modalities.image_extra import adjust_hue, adjust_saturation
 from graphc.modalities.image_geometry import as_batch
@@ -82,3 +85,36 @@ def random_hue(image, max_delta, seed=None):
     if max_delta < 0:
         raise ValueError("max_delta must be non-negative.")
     return adjust_hue(image, random_uniform([], -max_delta, max_delta, seed=seed))
+
+
+def random_crop(value, size, seed=None, name=None):
+    """tf.image.random_crop (and tf.random_crop): a `size` slice of `value` at a uniformly
+    drawn offset along each axis (0 to dim - size, inclusive; one draw per axis and run).
+    Shapes and `size` must be known when the graph is built; each cropped axis is a gather
+    at the drawn offset plus 0..size-1, so gradients flow back to the crop's place."""
+    x = convert_to_tensor(value)
+    shape = x.shape.as_list() if x.shape.ndims is not None else None
+    if shape is None or None in shape:
+        raise ValueError(f"random_crop: the shape of '{x.name}' must be known when the graph "
+                         f"is built, got {x.shape}")
+    wanted = A.static_value(convert_to_tensor(size))
+    if wanted is None:
+        raise ValueError("random_crop: size must be known when the graph is built")
+    wanted = [int(s) for s in np.asarray(wanted).reshape(-1)]
+    if len(wanted) != len(shape):
+        raise ValueError(f"random_crop: size {wanted} must have one entry per dimension of "
+                         f"'{x.name}' (shape {shape})")
+    bad = [(d, s) for d, s in zip(shape, wanted) if not 0 <= s <= d]
+    if bad:
+        raise ValueError(f"Need value.shape >= size, got {shape} and {wanted}")
+    cut = [axis for axis, (d, s) in enumerate(zip(shape, wanted)) if s < d]
+    if not cut:
+        return A.identity(x, name=name or "random_crop")
+    limits = np.array([shape[a] - wanted[a] + 1 for a in cut], np.float32)
+    draws = random_uniform([len(cut)], 0, 1.0, seed=seed)
+    offsets = M.cast(M.minimum(M.floor(draws * limits), limits - 1), dtypes.int32)
+    out = x
+    for i, axis in enumerate(cut):
+        rows = offsets[i] + np.arange(wanted[axis], dtype=np.int32)
+        out = A.gather(out, rows, axis=axis)
+    return A.identity(out, name=name or "random_crop")
