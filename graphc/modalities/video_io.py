@@ -1,10 +1,10 @@
-"""Video files on the host: read and write animated GIF, WebP and PNG (APNG), and MP4, as
-uint8 numpy arrays [frames, height, width, channels]. Plain Python around imageio (the
+"""Video files on the host: read and write animated GIF, WebP and PNG (APNG), MP4 and WebM,
+as uint8 numpy arrays [frames, height, width, channels]. Plain Python around imageio (the
 extra graphc[video]), not graph operations; feed what `read` returns to a placeholder.
 
 GIF, WebP and PNG go through imageio's Pillow plugin alone, so no external program runs.
-MP4 needs imageio's ffmpeg plugin (pip install imageio-ffmpeg), which runs the ffmpeg
-program it brings.
+MP4 and WebM need imageio's ffmpeg plugin (imageio-ffmpeg, in the extra), which runs the
+ffmpeg program its wheel brings.
 
 Animated GIF, WebP and PNG store a duration per frame, and their encoders merge identical
 consecutive frames into one frame shown for their combined time: `read` returns the frames
@@ -22,7 +22,9 @@ import numpy as np
 
 from graphc.modalities.files import format_of, optional
 
-FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".mp4": "MP4"}
+FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".mp4": "MP4", ".webm": "WEBM"}
+FFMPEG_FORMATS = ("MP4", "WEBM")   # through ffmpeg (imageio-ffmpeg)
+CODECS = {"MP4": "libx264", "WEBM": "libvpx-vp9"}
 
 
 def _imageio():
@@ -39,7 +41,8 @@ def _ffmpeg(path):
     try:
         import imageio_ffmpeg  # noqa: F401 - only its presence matters
     except ImportError as e:
-        raise ImportError(f"video file {str(path)!r}: MP4 needs imageio's ffmpeg plugin: "
+        raise ImportError(f"video file {str(path)!r}: MP4 and WebM need imageio's ffmpeg "
+                          f"plugin: "
                           f"pip install imageio-ffmpeg") from e
 
 
@@ -79,7 +82,7 @@ def read(path) -> np.ndarray:
     fmt = _format(path)
     if not Path(path).is_file():
         raise FileNotFoundError(f"video file {str(path)!r} does not exist")
-    if fmt == "MP4":
+    if fmt in FFMPEG_FORMATS:
         _ffmpeg(path)
         reader = _imageio().v2.get_reader(str(path), format="FFMPEG")
         with reader:   # (its len() is a huge number while the count is unknown: iterate)
@@ -94,8 +97,8 @@ def write(path, frames, fps: float) -> None:
     """Write uint8 frames [frames, height, width] or [frames, height, width, channels]
     (1, 3 or 4 channels) at `fps` frames per second, in the format the extension names:
     GIF (a 256-colour palette per frame; frame times in hundredths of a second: see
-    frame_ms), WebP (lossless), PNG (APNG, lossless), MP4 (H.264 through ffmpeg; 3
-    channels). GIF, WebP and PNG store identical consecutive frames once, for their
+    frame_ms), WebP (lossless), PNG (APNG, lossless), MP4 (H.264) and WebM (VP9) through
+    ffmpeg (3 channels, lossy). GIF, WebP and PNG store identical consecutive frames once, for their
     combined time (read_with_fps gives them back one per frame time)."""
     fmt = _format(path)
     video = np.asarray(frames)
@@ -111,9 +114,10 @@ def write(path, frames, fps: float) -> None:
             or not 0 < fps < math.inf:
         raise ValueError(f"video file {str(path)!r}: fps must be a positive number, got "
                          f"{fps!r}")
-    if fmt == "MP4":
+    if fmt in FFMPEG_FORMATS:
         _ffmpeg(path)
-        _imageio().v2.mimwrite(str(path), list(video), format="FFMPEG", fps=float(fps))
+        _imageio().v2.mimwrite(str(path), list(video), format="FFMPEG", fps=float(fps),
+                               codec=CODECS[fmt])
         return
     options = {"lossless": True} if fmt == "WEBP" else {}
     _imageio().v3.imwrite(str(path), video, plugin="pillow", extension=Path(path).suffix.lower(),
@@ -206,7 +210,7 @@ def info(path) -> VideoInfo:
     durations of a video file, without decoding its frames into arrays (MP4: ffmpeg counts
     them)."""
     fmt = _existing(path)
-    if fmt == "MP4":
+    if fmt in FFMPEG_FORMATS:
         frames, height, width, fps = _mp4_meta(path)
         return VideoInfo(frames, height, width, fps, (1000.0 / fps,) * frames)
     (width, height), stored, durations = _frame_times(path, fmt)
@@ -226,7 +230,7 @@ def read_with_fps(path, max_frames: int = 10_000):
     clip, and the slower one, the same animation, comes back. More than `max_frames`
     frames is a ValueError (a long pause would fill memory)."""
     fmt = _existing(path)
-    if fmt == "MP4":
+    if fmt in FFMPEG_FORMATS:
         return read(path), _mp4_meta(path)[3]
     _, _, durations = _frame_times(path, fmt)
     counts, fps = _repeats(durations)

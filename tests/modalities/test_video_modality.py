@@ -338,12 +338,14 @@ def test_file_errors(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(importlib.util.find_spec("imageio_ffmpeg") is None,
                     reason="imageio-ffmpeg is not installed")
-def test_mp4_frame_rate(tmp_path):
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_ffmpeg_formats_frame_rate(tmp_path, suffix):
     x = np.zeros((7, 32, 48, 3), np.uint8)
     for i in range(7):
         x[i, :, 6 * i:6 * i + 6] = 200
-    video.write(tmp_path / "c.mp4", x, 12)
-    frames, rate = video.read_with_fps(tmp_path / "c.mp4")
+    path = tmp_path / f"c{suffix}"
+    video.write(path, x, 12)
+    frames, rate = video.read_with_fps(path)
     assert frames.shape == x.shape and rate == 12
-    assert np.abs(frames.astype(int) - x).mean() < 4            # lossy H.264
-    assert video.info(tmp_path / "c.mp4")[:4] == (7, 32, 48, 12.0)
+    assert np.abs(frames.astype(int) - x).mean() < 4            # lossy H.264 / VP9
+    assert video.info(path)[:4] == (7, 32, 48, 12.0)
