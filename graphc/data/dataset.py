@@ -174,6 +174,9 @@ class Dataset(structure.Structured):
     def skip(self, count):
         return _KINDS["Skip"](self, count)
 
+    def shard(self, num_shards, index):
+        return _KINDS["Shard"](self, num_shards, index)
+
     def enumerate(self, start=0):
         return _KINDS["Enumerate"](self, start)
 

@@ -1,5 +1,5 @@
 """Datasets that reorder, group and count elements: batch, padded_batch, unbatch, shuffle,
-repeat, take, skip, enumerate, interleave (and flat_map, an interleave of one)."""
+repeat, take, skip, shard, enumerate, interleave (and flat_map, an interleave of one)."""
 
 from __future__ import annotations
 
@@ -514,6 +514,51 @@ class Skip(_Cut):
     def _cut_rows(self, ctx, blocks):
         n = int(ctx.value(self._count))
         return iter(()) if n < 0 else tail(blocks, n)
+
+
+@register
+class Shard(_Unary):
+    """shard(num_shards, index): the elements whose position i (from 0) has i % num_shards
+    == index (data parallelism: process `index` of `num_shards` reads its share)."""
+
+    def __init__(self, input_dataset, num_shards, index):
+        self._num = scalar_arg(num_shards, "num_shards")
+        self._index = scalar_arg(index, "index")
+        super().__init__(input_dataset, self._num, self._index)
+        num, at = static_int(self._num), static_int(self._index)
+        if num is not None and at is not None:
+            _shard_args(num, at)
+
+    def _args(self, ctx: Context):
+        return _shard_args(int(ctx.value(self._num)), int(ctx.value(self._index)))
+
+    def _iter(self, ctx: Context):
+        num, at = self._args(ctx)
+        return islice(self._input._iter(ctx), at, None, num)
+
+    def _indices(self, ctx: Context):
+        inner = self._input._indices(ctx)
+        if inner is None:
+            return None
+        num, at = self._args(ctx)
+
+        def blocks():
+            position = 0  # of the block's first row in the input
+            for block in inner[1]:
+                picked = block[(at - position) % num::num]
+                position += len(block)
+                if len(picked):
+                    yield picked
+        return inner[0], blocks()
+
+
+def _shard_args(num: int, at: int) -> tuple:
+    if num <= 0:
+        raise InvalidArgumentError(f"shard: num_shards must be greater than zero, found {num}")
+    if not 0 <= at < num:
+        raise InvalidArgumentError(f"shard: index must be in [0, num_shards) = [0, {num}), "
+                                   f"found {at}")
+    return num, at
 
 
 @register

@@ -8,9 +8,11 @@ DistributedOptimizer averages the gradients inside the compiled step. Started as
 docs/distributed.md.
 """
 
+from graphc.distributed import checkpoint  # save, restore, latest_checkpoint
 from graphc.distributed.comm import (
     barrier,
     init,
+    is_chief,
     is_initialized,
     join,
     local_rank,
@@ -26,6 +28,7 @@ from graphc.distributed.ops import (
     Sum,
     allgather,
     allreduce,
+    average_metric,
     broadcast,
     broadcast_global_variables,
     broadcast_variables,
@@ -38,7 +41,16 @@ from graphc.distributed.optimizer import (
 
 __all__ = [
     "Average", "BroadcastGlobalVariablesHook", "DEFAULT_BUCKET_BYTES", "DistributedOptimizer",
-    "Sum", "allgather", "allreduce", "allreduce_gradients", "barrier", "broadcast",
-    "broadcast_global_variables", "broadcast_variables", "init", "is_initialized", "join",
-    "local_rank", "local_size", "mpi_enabled", "rank", "shutdown", "size",
+    "Sum", "allgather", "allreduce", "allreduce_gradients", "average_metric", "barrier",
+    "broadcast", "broadcast_global_variables", "broadcast_variables", "callbacks",
+    "checkpoint", "init", "is_chief", "is_initialized", "join", "local_rank", "local_size",
+    "mpi_enabled", "rank", "shutdown", "size",
 ]
+
+
+def __getattr__(name):
+    # hvd.callbacks (Keras callbacks) is imported on first use: it brings in graphc.keras
+    if name == "callbacks":
+        import importlib
+        return importlib.import_module("graphc.distributed.callbacks")
+    raise AttributeError(f"module 'graphc.distributed' has no attribute {name!r}")

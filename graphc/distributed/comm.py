@@ -56,6 +56,31 @@ class MPICommunicator:
     def barrier(self) -> None:
         self.comm.Barrier()
 
+    def allgather_bytes(self, data: bytes) -> list:
+        """Every process's `data`, in rank order (two Allgathers: the lengths, the bytes)."""
+        sizes = np.zeros(self.size, np.int64)
+        self.comm.Allgather(np.array([len(data)], np.int64), sizes)
+        received = np.empty(int(sizes.sum()), np.uint8)
+        self.comm.Allgatherv(np.frombuffer(data, np.uint8),
+                             [received, sizes.tolist(), self.mpi.BYTE])
+        ends = np.cumsum(sizes).tolist()
+        return [received[e - n:e].tobytes() for e, n in zip(ends, sizes.tolist())]
+
+    def broadcast_bytes(self, data: bytes, root: int) -> bytes:
+        """Process `root`'s `data`, on every process."""
+        n = np.array([len(data) if self.rank == root else 0], np.int64)
+        self.comm.Bcast(n, root=root)
+        buf = np.frombuffer(data, np.uint8).copy() if self.rank == root \
+            else np.empty(int(n[0]), np.uint8)
+        self.comm.Bcast(buf, root=root)
+        return buf.tobytes()
+
+    def allreduce_array(self, values: np.ndarray) -> np.ndarray:
+        """The sum over processes of a host array (not a tensor of a graph)."""
+        out = np.empty_like(values)
+        self.comm.Allreduce(np.ascontiguousarray(values), out, op=self.mpi.SUM)
+        return out
+
 
 def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:
     return a.size == 0 or a.ctypes.data == b.ctypes.data
@@ -68,6 +93,15 @@ class _Local(LocalCommunicator):
 
     def barrier(self) -> None:
         pass
+
+    def allgather_bytes(self, data: bytes) -> list:
+        return [bytes(data)]
+
+    def broadcast_bytes(self, data: bytes, root: int) -> bytes:
+        return bytes(data)
+
+    def allreduce_array(self, values: np.ndarray) -> np.ndarray:
+        return np.array(values)
 
 
 _state: dict = {"comm": None}
@@ -135,7 +169,8 @@ def shutdown() -> None:
     """Leave the process group (collectives built later need init() again); MPI itself is
     finalized when the program exits."""
     _state["comm"] = None
-    COMMUNICATORS.pop(WORLD, None)
+    for name in [k for k in COMMUNICATORS if k == WORLD or k.startswith(WORLD + "/")]:
+        del COMMUNICATORS[name]
 
 
 def rank() -> int:
@@ -164,6 +199,11 @@ def mpi_enabled() -> bool:
 def barrier() -> None:
     """Wait until every process of the group gets here."""
     communicator().barrier()
+
+
+def is_chief() -> bool:
+    """Whether this is rank 0, the process that writes checkpoints and logs."""
+    return rank() == 0
 
 
 def join() -> Optional[int]:

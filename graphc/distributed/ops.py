@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from graphc.distributed.comm import WORLD, size
 from graphc.ir.ops.collective import COLLECTIVE_DTYPES
-from graphc.ops.array_ops import identity
+from graphc.ops.array_ops import concat, identity, reshape
+from graphc.ops.array_ops import shape as shape_of
 from graphc.ops.control_flow_ops import control_dependencies, group
-from graphc.ops.tensor import convert_to_tensor, make_tensor
+from graphc.ops.tensor import cast, convert_to_tensor, make_tensor
 from graphc.ops.variables import global_variables
 
 Sum, Average = "sum", "average"  # Horovod's hvd.Sum and hvd.Average
@@ -47,8 +48,36 @@ def allreduce(tensor, average=None, op=None, name=None, group=0):
                         "op=graphc.distributed.Sum")
     if size() == 1:
         return identity(t, name=name)
-    return make_tensor("allreduce", [t], {"op": op, "comm": WORLD, "size": size(),
+    return reduce_on(t, op, WORLD, group, name)
+
+
+def reduce_on(t, op: str, comm: str, group: int = 0, name=None):
+    """The allreduce node of checked tensor `t` on the communicator registered as `comm`."""
+    return make_tensor("allreduce", [t], {"op": op, "comm": comm, "size": size(),
                                           "group": int(group)}, name or "HorovodAllreduce")
+
+
+def average_metric(value, weight=None, name=None):
+    """The mean over every process of a float metric `value` (a scalar or any shape), so
+    every process reports the same number. With `weight` (this process's count of samples,
+    a number or scalar tensor) it is the weighted mean sum_r value_r * weight_r / sum_r
+    weight_r: the whole data's value when the shards differ in size; without, the plain
+    mean, the same when they are equal. In one process it is `value`."""
+    t = _checked(value, "average_metric")
+    if t.dtype.kind != "f":
+        raise TypeError(f"average_metric needs a float metric, got {t.dtype} ({t.name}): "
+                        "cast it first")
+    if size() == 1:
+        return identity(t, name=name)
+    if weight is None:
+        return allreduce(t, op=Average, name=name)
+    w = cast(convert_to_tensor(weight), t.dtype)
+    if w.node.shape is not None and len(w.node.shape) != 0:
+        raise ValueError(f"average_metric's weight must be a scalar, got shape "
+                         f"{list(w.node.shape)} ({w.name})")
+    # one reduction of [value * weight..., weight]: the weighted sums and the total weight
+    total = allreduce(concat([reshape(t * w, [-1]), reshape(w, [1])], 0), op=Sum)
+    return reshape(total[:-1] / total[-1], shape_of(t), name=name)
 
 
 def allgather(tensor, name=None):

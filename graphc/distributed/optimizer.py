@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 
+from graphc.distributed import fingerprint
 from graphc.distributed.comm import size
-from graphc.distributed.ops import Average, allreduce, reduce_op
+from graphc.distributed.ops import Average, reduce_on, reduce_op
 from graphc.ops.array_ops import concat, reshape
 from graphc.ops.control_flow_ops import control_dependencies
 from graphc.ops.tensor import convert_to_tensor
@@ -49,9 +50,12 @@ def bucket_indices(grads, bucket_bytes: int) -> list:
     return buckets
 
 
-def allreduce_gradients(grads, op: str = Average, bucket_bytes: int = DEFAULT_BUCKET_BYTES):
+def allreduce_gradients(grads, op: str = Average, bucket_bytes: int = DEFAULT_BUCKET_BYTES,
+                        variables=None):
     """(reduced gradients, buckets): each gradient (None stays None) reduced across the
-    processes, bucket by bucket; buckets lists each bucket's positions into `grads`."""
+    processes, bucket by bucket; buckets lists each bucket's positions into `grads`.
+    `variables` (one per gradient) name the gradients in the mismatch check that precedes
+    the first reduction (graphc/distributed/fingerprint.py)."""
     if not isinstance(bucket_bytes, int) or bucket_bytes < 1:
         raise ValueError(f"bucket_bytes must be a positive int, got {bucket_bytes!r}")
     present = [i for i, g in enumerate(grads) if g is not None]
@@ -59,10 +63,15 @@ def allreduce_gradients(grads, op: str = Average, bucket_bytes: int = DEFAULT_BU
     out = list(grads)
     if size() == 1:
         return out, []
+    groups = bucket_indices(tensors, bucket_bytes)
+    named = [variables[i] if variables is not None else tensors[j]
+             for j, i in enumerate(present)]
+    comm = fingerprint.register(fingerprint.fingerprint(
+        op, [[(tensors[j], named[j]) for j in members] for members in groups]))
     buckets, previous = [], []
-    for k, members in enumerate(bucket_indices(tensors, bucket_bytes)):
+    for k, members in enumerate(groups):
         with control_dependencies(previous):
-            reduced = _reduce_bucket([tensors[j] for j in members], op, k)
+            reduced = _reduce_bucket([tensors[j] for j in members], op, k, comm)
         previous = [reduced[0]]
         for j, r in zip(members, reduced):
             out[present[j]] = r
@@ -70,12 +79,15 @@ def allreduce_gradients(grads, op: str = Average, bucket_bytes: int = DEFAULT_BU
     return out, buckets
 
 
-def _reduce_bucket(grads, op: str, group: int) -> list:
+def _reduce_bucket(grads, op: str, group: int, comm: str) -> list:
     """The bucket's gradients reduced through one flat buffer."""
+    for g in grads:
+        if op == Average and g.dtype.kind != "f":
+            raise TypeError(f"cannot average {g.dtype} gradients across processes ({g.name})")
     if len(grads) == 1:
-        return [allreduce(grads[0], op=op, group=group)]
+        return [reduce_on(grads[0], op, comm, group)]
     flat = concat([reshape(g, [-1]) for g in grads], 0)
-    reduced = allreduce(flat, op=op, group=group)
+    reduced = reduce_on(flat, op, comm, group)
     out, start = [], 0
     for g in grads:
         n = math.prod(g.node.shape)
@@ -90,10 +102,16 @@ class DistributedOptimizer(Optimizer):
     apply_gradients, slots and variables are the wrapped optimizer's. In one process it is
     the wrapped optimizer."""
 
+    def __new__(cls, optimizer=None, *args, **kwargs):
+        if not isinstance(optimizer, Optimizer) and _is_keras(optimizer):
+            return keras_distributed(optimizer, *args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(self, optimizer, name=None, use_locking=False, op=Average,
                  bucket_bytes: int = DEFAULT_BUCKET_BYTES):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"DistributedOptimizer wraps a graphc optimizer, got {optimizer!r}")
+            raise TypeError(f"DistributedOptimizer wraps a graphc optimizer (tf.train or "
+                            f"tf.keras.optimizers), got {optimizer!r}")
         super().__init__(use_locking, name or f"Distributed{optimizer.get_name()}")
         self._optimizer = optimizer
         self._op = reduce_op(op=op)
@@ -105,7 +123,7 @@ class DistributedOptimizer(Optimizer):
     def compute_gradients(self, *args, **kwargs) -> list:
         pairs = self._optimizer.compute_gradients(*args, **kwargs)
         grads, buckets = allreduce_gradients([g for g, _ in pairs], self._op,
-                                             self.bucket_bytes)
+                                             self.bucket_bytes, [v for _, v in pairs])
         self.buckets = [[pairs[i][1] for i in b] for b in buckets]
         return list(zip(grads, [v for _, v in pairs]))
 
@@ -120,3 +138,38 @@ class DistributedOptimizer(Optimizer):
 
     def variables(self) -> list:
         return self._optimizer.variables()
+
+
+def _is_keras(optimizer) -> bool:
+    from graphc.keras.optimizers import OptimizerV2
+    return isinstance(optimizer, OptimizerV2)
+
+
+def keras_distributed(optimizer, name=None, use_locking=False, op=Average,
+                      bucket_bytes: int = DEFAULT_BUCKET_BYTES):
+    """A tf.keras optimizer like `optimizer` (a fresh one, from its config: wrap it before
+    it is used) whose apply_gradients first reduces the gradients across processes, in
+    buckets, as DistributedOptimizer does; clipping then applies to the reduced gradients,
+    as in one process on the whole batch. Its class has the wrapped one's name, so a model
+    saved with it loads with the plain optimizer (as with Horovod's Keras optimizer)."""
+    op = reduce_op(op=op)
+    if not isinstance(bucket_bytes, int) or bucket_bytes < 1:
+        raise ValueError(f"bucket_bytes must be a positive int, got {bucket_bytes!r}")
+    base = type(optimizer)
+
+    class Distributed(base):
+        def apply_gradients(self, grads_and_vars, name=None):
+            pairs = list(grads_and_vars)
+            variables = [v for _, v in pairs]
+            grads, buckets = allreduce_gradients([g for g, _ in pairs], op, bucket_bytes,
+                                                 variables)
+            self.buckets = [[variables[i] for i in b] for b in buckets]
+            return super().apply_gradients(zip(grads, variables), name=name)
+
+    Distributed.__name__ = Distributed.__qualname__ = base.__name__
+    config = optimizer.get_config()
+    if name is not None:
+        config["name"] = name
+    wrapped = Distributed.from_config(config)
+    wrapped.buckets, wrapped.bucket_bytes = [], bucket_bytes
+    return wrapped

@@ -12,6 +12,7 @@ data (an Explanation). Nothing is run: the plan is built exactly as Session.run 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -44,11 +45,49 @@ class Explanation:
         return list(dict.fromkeys(self.origin.get(n, n) for n in info.nodes
                                   if n.op.name not in ("constant", "placeholder")))
 
+    @property
+    def collectives(self) -> list:
+        """The collectives (graphc.distributed) the plan runs, in run order."""
+        return collectives_of(self)
+
     def format(self, show_l2: bool = False, show_llvm: bool = False, kernels=None) -> str:
         return format_explanation(self, show_l2, show_llvm, kernels)
 
     def __str__(self) -> str:
         return self.format()
+
+
+@dataclass(frozen=True)
+class CollectiveInfo:
+    """One collective of a plan: a host call running MPI on the plan's memory."""
+    kernel: int  # its kernel's number in the report
+    primitive: str  # allreduce, allgather or broadcast
+    op: str  # an allreduce's "sum" or "average", else ""
+    bucket: int  # an allreduce's gradient bucket (DistributedOptimizer's group), else 0
+    dtype: str
+    shape: tuple
+    nbytes: int  # of its output
+    in_place: bool  # reduced in place over its input's buffer (MPI.IN_PLACE)
+    comm: str
+    name: str  # the user's name of the value
+
+
+def collectives_of(ex) -> list:
+    from graphc.ir import kernel as K
+    out = []
+    for info in ex.kernels:
+        call = K.host_call(info.kernel)
+        node = info.kernel.notes.get("node") if call is not None else None
+        if node is None or node.op.name not in ("allreduce", "allgather", "broadcast"):
+            continue
+        shape = tuple(node.shape)
+        nbytes = node.dtype.np.itemsize * math.prod(shape)
+        name, _ = ex.request.name_and_location(ex.origin.get(node, node))
+        out.append(CollectiveInfo(info.index, node.op.name, node.attrs.get("op", ""),
+                                  int(node.attrs.get("group", 0)), node.dtype.name, shape,
+                                  nbytes, call.buffers[1] == call.buffers[2],
+                                  node.attrs["comm"], name))
+    return out
 
 
 def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanation:

@@ -15,6 +15,8 @@ def format_explanation(ex, show_l2: bool = False, show_llvm: bool = False,
                        kernels=None) -> str:
     chosen = _chosen(ex, kernels) if show_l2 or show_llvm else []
     parts = [header(ex), passes(ex), kernel_list(ex), unfused_edges(ex), memory(ex)]
+    if ex.collectives:
+        parts.insert(4, collectives(ex))
     if show_l2:
         parts += [f"L2 of kernel #{i} ({ex.scheduled[i].name})\n"
                   + textwrap.indent(kernel_l2(ex, i), "  ") for i in chosen]
@@ -114,6 +116,22 @@ def unfused_edges(ex) -> str:
         lines += textwrap.wrap(f"{name} ({e.producer.op.name}{via}): {e.reason}", WIDTH,
                                initial_indent=head, subsequent_indent=" " * (len(head) + 2),
                                break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+def collectives(ex) -> str:
+    """The collectives (graphc.distributed), in run order, with an allreduce's bucket."""
+    rows = ex.collectives
+    total = sum(c.nbytes for c in rows)
+    lines = [f"collectives: {_count(len(rows), 'host call')} of MPI on the plan's memory, "
+             f"{_bytes(total)} in all"]
+    for c in rows:
+        what = f"{c.primitive} {c.op}".rstrip()
+        bucket = f"bucket {c.bucket}" if c.primitive == "allreduce" else ""
+        shape = f"{c.dtype}[{','.join(str(d) for d in c.shape)}]"
+        place = "in place" if c.in_place else ""
+        lines.append(f"  #{c.kernel:<3} {what:<18} {bucket:<10} {shape:<18} "
+                     f"{c.nbytes:>10} bytes  {place:<8} {c.name}".rstrip())
     return "\n".join(lines)
 
 
