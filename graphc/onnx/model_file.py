@@ -233,8 +233,32 @@ def inferred_types(proto) -> dict:
     """name -> (element type, dims) after onnx's shape inference (empty if it fails)."""
     from onnx import shape_inference
     try:
-        inferred = shape_inference.infer_shapes(_without_large_initializers(proto),
-                                                strict_mode=False, data_prop=True)
+        inferred = shape_inference.infer_shapes(
+            _with_stft_default(_without_large_initializers(proto), proto),
+            strict_mode=False, data_prop=True)
     except Exception:  # inference is a help, not a requirement: the importer checks anyway
         return {}
     return declared_types(inferred.graph)
+
+
+def _with_stft_default(light, proto):
+    """onnx's shape inference reads an STFT node's missing `onesided` as 0 where the op's
+    default is 1 (its schema, onnx's reference and onnxruntime), giving the two-sided
+    shape: the model (a copy, if `light` is still `proto`) with the default written out."""
+    def missing(graph):
+        for node in graph.node:
+            if node.op_type == "STFT" and not any(a.name == "onesided" for a in node.attribute):
+                yield node
+            for attr in node.attribute:
+                for g in subgraphs_of(attr):
+                    yield from missing(g)
+    if next(missing(light.graph), None) is None:
+        return light
+    if light is proto:
+        from onnx import ModelProto
+        light = ModelProto()
+        light.CopyFrom(proto)
+    from onnx import helper
+    for node in list(missing(light.graph)):
+        node.attribute.append(helper.make_attribute("onesided", 1))
+    return light

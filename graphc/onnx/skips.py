@@ -39,15 +39,8 @@ SKIPPED = {
     "Optional": _OPTIONAL,
     "OptionalGetElement": _OPTIONAL,
     "OptionalHasElement": _OPTIONAL,
-    "DFT": "not implemented yet (complex spectra as a trailing axis of 2)",
-    "STFT": "not implemented yet (complex spectra as a trailing axis of 2)",
-    "MelWeightMatrix": "not implemented yet",
-    "Det": "needs a matrix factorization; graphc has no linear-algebra decompositions",
     "DeformConv": "samples at input-dependent offsets; not implemented",
-    "GridSample": "samples at input-dependent coordinates; not implemented",
-    "RoiAlign": "samples regions at input-dependent coordinates; not implemented",
     "MaxRoiPool": "pools regions at input-dependent coordinates; not implemented",
-    "ImageDecoder": "decodes image files (JPEG, PNG...); graphc has no codecs",
     "NonMaxSuppression": _DYNAMIC,
     "NonZero": _DYNAMIC,
     "Unique": _DYNAMIC,
@@ -71,6 +64,13 @@ SKIPPED_CASES = {
     for name in ("test_training_dropout", "test_training_dropout_default",
                  "test_training_dropout_mask", "test_training_dropout_default_mask")
 }
+SKIPPED_CASES.update({
+    name: ("its expected values carry numpy's complex64 FFT rounding: the imaginary part of "
+           "bin n/2 of the inverse DFT of a real ramp is stored as 1.9e-7 where the exact "
+           "value is 0, beyond the case's atol of 1e-7; graphc computes it as 3e-15 "
+           "(every other value agrees)")
+    for name in ("test_dft_inverse", "test_dft_inverse_opset19")
+})
 
 # Element types graphc does not compute in: a case whose model holds a value of one of
 # them is skipped (the importer refuses the model, naming the type and the node).

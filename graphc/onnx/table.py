@@ -8,13 +8,16 @@ from typing import Optional
 from graphc.onnx import (  # noqa: F401 (each family registers its converters on import)
     ops_control,
     ops_conv,
+    ops_image,
     ops_index,
+    ops_linalg,
     ops_math,
     ops_nn,
     ops_quant,
     ops_reduce,
     ops_resize,
     ops_rnn,
+    ops_signal,
     ops_tensor,
 )
 from graphc.onnx.functions import function_ops
