@@ -4,9 +4,6 @@ Skipped when mpirun or mpi4py is missing (pip install 'graphc[distributed]')."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,29 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mpi_jobs import mpirun as run_ranks
+from mpi_jobs import needs_mpi, ranks
 
 import graphc as tf
 
-MPIRUN = next((str(p) for p in (Path(sys.executable).parent / "mpirun",) if p.exists()),
-              shutil.which("mpirun"))
-pytestmark = pytest.mark.skipif(
-    MPIRUN is None or importlib.util.find_spec("mpi4py") is None,
-    reason="needs mpirun and mpi4py: pip install 'graphc[distributed]'")
+pytestmark = needs_mpi
 TIMEOUT = 90  # seconds an mpirun may take before the test fails (a hang fails, not waits)
 
 
-def mpirun(tmp_path: Path, script: str, n: int, *args) -> subprocess.CompletedProcess:
-    """Run `script` (Python source) as n ranks; a hang past TIMEOUT fails the test."""
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(script))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI"))}
-    command = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", str(n),
-               sys.executable, str(path), str(tmp_path), *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env)
-
-
-def ranks(tmp_path: Path, n: int) -> list:
-    return [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(n)]
+def mpirun(tmp_path, script: str, n: int, *args):
+    return run_ranks(tmp_path, script, n, *args, timeout=TIMEOUT)
 
 
 MLP = """
