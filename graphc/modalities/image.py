@@ -73,14 +73,14 @@ from graphc.modalities.image_random import (  # noqa: F401
 )
 from graphc.modalities.image_resize import (  # noqa: F401
     ResizeMethod,
-    resize,
     resize_bilinear,
-    resize_images,
     resize_nearest_neighbor,
 )
 from graphc.modalities.image_resize_kernels import (  # noqa: F401
+    resize,
     resize_area,
     resize_bicubic,
+    resize_images,
     resize_v2,
 )
 

@@ -19,7 +19,8 @@ from graphc.ir import dtypes
 from graphc.modalities.image_color import _as_float, _scalar_like, _static_channels
 from graphc.modalities.image_dtype import convert_image_dtype
 from graphc.modalities.image_geometry import as_batch, hwc, pad_to_bounding_box, unbatch
-from graphc.modalities.image_resize import ResizeMethod, resize_images
+from graphc.modalities.image_resize import ResizeMethod
+from graphc.modalities.image_resize_kernels import resize_images
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops import nn_conv

@@ -49,7 +49,8 @@ from graphc.ops.tensor import constant, convert_to_tensor
 
 
 class ResizeMethod(enum.IntEnum):
-    """tf.image.ResizeMethod (TF1's numbering); graphc has BILINEAR and NEAREST_NEIGHBOR."""
+    """tf.image.ResizeMethod (TF1's numbering): resize_images (image_resize_kernels.py) takes
+    all four."""
     BILINEAR = 0
     NEAREST_NEIGHBOR = 1
     BICUBIC = 2
@@ -441,32 +442,6 @@ def _aspect_size(h, w, size):
     return int(np.round(scale * np.float32(h))), int(np.round(scale * np.float32(w)))
 
 
-# TF2's names of the methods, also taken by graphc's resize_images
+# TF2's names of the methods, also taken by graphc's resize_images (image_resize_kernels.py)
 _NAMED_METHODS = {"bilinear": ResizeMethod.BILINEAR, "nearest": ResizeMethod.NEAREST_NEIGHBOR,
                   "bicubic": ResizeMethod.BICUBIC, "area": ResizeMethod.AREA}
-
-
-def resize_images(images, size, method=ResizeMethod.BILINEAR, align_corners=False,
-                  preserve_aspect_ratio=False, name=None):
-    """tf.image.resize_images (TF1; also tf.image.resize in tf.compat.v1): resize_bilinear,
-    resize_nearest_neighbor, resize_bicubic or resize_area by `method`, without half-pixel
-    centers as in TF1 (so BICUBIC is TF1's legacy cubic, a = -0.75). As TF1,
-    an image already of the asked size is returned as it is (its dtype too)."""
-    x, (h, w, _) = _image(images, "resize_images")
-    new = _size(size)
-    if preserve_aspect_ratio:
-        new = _aspect_size(h, w, new)
-    method = _NAMED_METHODS.get(method, method)
-    # local: that module builds on this one
-    from graphc.modalities.image_resize_kernels import resize_area, resize_bicubic
-    resizers = {ResizeMethod.BILINEAR: resize_bilinear,
-                ResizeMethod.NEAREST_NEIGHBOR: resize_nearest_neighbor,
-                ResizeMethod.BICUBIC: resize_bicubic, ResizeMethod.AREA: resize_area}
-    if method not in resizers:
-        raise ValueError(f"Resize method is not implemented: {method!r}")  # TF1's message
-    if new == (h, w):
-        return x
-    return resizers[method](x, list(new), align_corners=align_corners, name=name)
-
-
-resize = resize_images

@@ -31,9 +31,11 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.modalities.image_geometry import as_batch, hwc, unbatch
 from graphc.modalities.image_resize import (
+    _NAMED_METHODS,
     ResizeMethod,
     _aspect_size,
     _check_centers,
+    _image,
     _size,
     resample_taps,
     resize_bilinear,
@@ -263,3 +265,28 @@ def resize_v2(images, size, method="bilinear", preserve_aspect_ratio=False, anti
         kernel = {"bilinear": "triangle", "bicubic": "keyscubic"}.get(method, method)
         y = scale_and_translate(x, new, kernel, antialias=antialias, name=name)
     return unbatch(y, single)
+
+
+# --- TF1's dispatcher --------------------------------------------------------------------
+def resize_images(images, size, method=ResizeMethod.BILINEAR, align_corners=False,
+                  preserve_aspect_ratio=False, name=None):
+    """tf.image.resize_images (TF1; also tf.image.resize in tf.compat.v1): resize_bilinear,
+    resize_nearest_neighbor, resize_bicubic or resize_area by `method`, without half-pixel
+    centers as in TF1 (so BICUBIC is TF1's legacy cubic, a = -0.75). As TF1,
+    an image already of the asked size is returned as it is (its dtype too)."""
+    x, (h, w, _) = _image(images, "resize_images")
+    new = _size(size)
+    if preserve_aspect_ratio:
+        new = _aspect_size(h, w, new)
+    method = _NAMED_METHODS.get(method, method)
+    resizers = {ResizeMethod.BILINEAR: resize_bilinear,
+                ResizeMethod.NEAREST_NEIGHBOR: resize_nearest_neighbor,
+                ResizeMethod.BICUBIC: resize_bicubic, ResizeMethod.AREA: resize_area}
+    if method not in resizers:
+        raise ValueError(f"Resize method is not implemented: {method!r}")  # TF1's message
+    if new == (h, w):
+        return x
+    return resizers[method](x, list(new), align_corners=align_corners, name=name)
+
+
+resize = resize_images
