@@ -18,7 +18,7 @@ import numpy as np
 from graphc import unsupported as _unsupported
 from graphc.ir import dtypes
 from graphc.ir.shapes import normalize_axis
-from graphc.modalities.audio_fft import (  # noqa: F401 (tf.signal's, defined with the STFT)
+from graphc.modalities.audio_fft import (  # noqa: F401 (tf.signal's)
     _float_dtype,
     _length,
     fft,
@@ -27,17 +27,19 @@ from graphc.modalities.audio_fft import (  # noqa: F401 (tf.signal's, defined wi
     hann_window,
     ifft,
     ifft2d,
-    inverse_stft,
-    inverse_stft_window_fn,
     irfft,
     irfft2d,
     rfft,
     rfft2d,
     scatter_samples,
-    stft,
 )
 from graphc.modalities.audio_griffin_lim import griffin_lim  # noqa: F401 (not a TF name)
 from graphc.modalities.audio_resample import resample  # noqa: F401 (not a TF name)
+from graphc.modalities.audio_stft import (  # noqa: F401 (tf.signal's)
+    inverse_stft,
+    inverse_stft_window_fn,
+    stft,
+)
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops.tensor import constant, convert_to_tensor

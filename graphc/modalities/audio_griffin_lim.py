@@ -19,6 +19,7 @@ import numpy as np
 from graphc.errors import DTypeError, ShapeError
 from graphc.ir import dtypes
 from graphc.modalities import audio_fft as F
+from graphc.modalities import audio_stft as S
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops import random_ops
@@ -46,7 +47,7 @@ def griffin_lim(magnitudes, frame_length, frame_step, fft_length=None, iteration
                          f"with frames and bins known when the graph is built, got {shape}")
     length = F._length(frame_length, "frame_length")
     step = F._length(frame_step, "frame_step")
-    n = F._enclosing_power_of_two(length) if fft_length is None else \
+    n = S._enclosing_power_of_two(length) if fft_length is None else \
         F._fft_length(fft_length, "griffin_lim")
     frames, bins = int(shape[-2]), int(shape[-1])
     if bins != n // 2 + 1:
@@ -57,16 +58,16 @@ def griffin_lim(magnitudes, frame_length, frame_step, fft_length=None, iteration
         raise ValueError(f"griffin_lim: iterations must be >= 0, got {iterations}")
     if not 0.0 <= float(momentum) < 1.0:
         raise ValueError(f"griffin_lim: momentum must be in [0, 1), got {momentum}")
-    inverse_window = F.inverse_stft_window_fn(step, window_fn)
+    inverse_window = S.inverse_stft_window_fn(step, window_fn)
     lead = shape.as_list()[:-2]
     spectra = A.reshape(mag, [-1, bins])  # one row per frame
 
     def signal_of(planar):
         spectrum = F._from_planar(planar, bins, [-1, frames], "griffin_lim_spectrum")
-        return F.inverse_stft(spectrum, length, step, n, window_fn=inverse_window)
+        return S.inverse_stft(spectrum, length, step, n, window_fn=inverse_window)
 
     def rebuilt_of(planar):  # the planar STFT of the signal of `planar`
-        return F.stft(signal_of(planar), length, step, n, window_fn=window_fn)._planar[0]
+        return S.stft(signal_of(planar), length, step, n, window_fn=window_fn)._planar[0]
 
     width = F._planar_width(n)
     magnitude = A.expand_dims(F._fit_last(spectra, width), 1)  # [rows, 1, width]
