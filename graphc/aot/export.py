@@ -303,6 +303,12 @@ def _slot(slot, g: _Graph, weights: Weights, index_of: dict):
                               "a Session (session=sess) in which it is initialized")
         return ("weights", weights.add(np.ascontiguousarray(value, slot.node.dtype.np)))
     if slot.kind == "callback":
+        if slot.node.op.name != "print":   # a collective of graphc.distributed
+            raise ExportError(f"{describe(slot.node)} is a collective across processes "
+                              f"({slot.node.op.name}), which runs MPI from Python, and an "
+                              "exported library has no Python: export a graph without "
+                              "graphc.distributed's collectives (the model, not its "
+                              "distributed training step)")
         raise ExportError(f"{describe(slot.node)} prints from Python, which an exported "
                           "library does not have: export fetches that do not depend on "
                           "tf.print or tf.Print ops")

@@ -252,3 +252,14 @@ def test_run_distributed_command_line(tmp_path):
     args.processes, args.mpirun = 2, str(tmp_path / "nowhere")
     with pytest.raises(UsageError, match="--mpirun .*nowhere: no such file"):
         command_for(args)
+
+
+def test_ahead_of_time_export_refuses_a_collective(tmp_path):
+    from graphc.aot.export import ExportError, export
+    from graphc.distributed.ops import local_collective
+    x = tf.placeholder(tf.float32, [None, 3], name="x")
+    y = local_collective(x * 2.0, "allreduce", name="reduced")
+    with pytest.raises(ExportError, match=r"'reduced' \(allreduce created at "
+                       r"test_collective_ops.py:\d+\) is a collective across processes "
+                       r"\(allreduce\), which runs MPI from Python"):
+        export(y, x, tmp_path / "aot", batch_size=2)
