@@ -34,19 +34,7 @@ def read(path) -> np.ndarray:
     image_module = _pillow()
     with image_module.open(path, formats=sorted(set(FORMATS.values()))) as image:
         image.seek(0)
-        mode = image.mode
-        if mode.startswith("I;16"):
-            return (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)[..., None]
-        if mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        elif mode == "1":
-            image = image.convert("L")
-        elif mode == "PA":
-            image = image.convert("RGBA")
-        elif mode not in _MODES.values():
-            image = image.convert("RGB")
-        pixels = np.asarray(image, dtype=np.uint8)
-    return pixels[..., None] if pixels.ndim == 2 else pixels.copy()
+        return _channels(image, 0)
 
 
 def write(path, array, quality: int = 95) -> None:
@@ -66,10 +54,17 @@ def write(path, array, quality: int = 95) -> None:
                          f"c in 1..4, got shape {np.shape(array)}")
     if fmt == "JPEG" and channels in (2, 4):
         raise ValueError(f"write: JPEG has no alpha channel; got {channels} channels")
-    image = _pillow().fromarray(np.ascontiguousarray(pixels), mode=_MODES[channels]) \
-        if channels > 1 else _pillow().fromarray(np.ascontiguousarray(pixels))
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    image.save(path, format=fmt, **options)
+    _from_pixels(pixels).save(path, format=fmt, **options)
+
+
+def _from_pixels(pixels: np.ndarray):
+    """uint8 [h, w] or [h, w, 1..4] as a Pillow image of the mode its channels name."""
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[-1]
+    return _pillow().fromarray(np.ascontiguousarray(pixels), mode=_MODES[channels]) \
+        if channels > 1 else _pillow().fromarray(np.ascontiguousarray(pixels))
 
 
 # --- encoded bytes: TF1's tf.image.decode_* / encode_* on the host -----------------------
@@ -180,12 +175,8 @@ def _encode(image, op: str, fmt: str, **options) -> bytes:
     if fmt == "JPEG" and pixels.shape[-1] not in (1, 3):
         raise ValueError(f"{op}: JPEG takes 1 or 3 channels, got {pixels.shape[-1]}")
     import io
-    c = pixels.shape[-1]
-    image_module = _pillow()
-    frame = image_module.fromarray(np.ascontiguousarray(pixels[..., 0] if c == 1 else pixels),
-                                   mode=_MODES[c])
     buffer = io.BytesIO()
-    frame.save(buffer, format=fmt, **options)
+    _from_pixels(pixels).save(buffer, format=fmt, **options)
     return buffer.getvalue()
 
 
