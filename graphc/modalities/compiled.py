@@ -3,6 +3,7 @@ use, kept with its session and called as one native call after that."""
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
@@ -16,17 +17,19 @@ class Stage:
     def __init__(self, build: Callable):
         self._build = build
         self._calls: dict = {}
+        self._lock = threading.Lock()
 
     def __call__(self, key: tuple, *arrays):
-        call = self._calls.get(key)
-        if call is None:
-            import graphc as tf
-            graph = tf.Graph()
-            with graph.as_default():
-                feeds, fetches = self._build(*key)
-            session = tf.Session(graph=graph)
-            call = session.make_callable(fetches, list(feeds))
-            self._calls[key] = call
+        with self._lock:   # two threads asking for one key build it once
+            call = self._calls.get(key)
+            if call is None:
+                import graphc as tf
+                graph = tf.Graph()
+                with graph.as_default():
+                    feeds, fetches = self._build(*key)
+                session = tf.Session(graph=graph)
+                call = session.make_callable(fetches, list(feeds))
+                self._calls[key] = call
         return call(*arrays)
 
 

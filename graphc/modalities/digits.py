@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 
 import numpy as np
 
 import graphc as tf
+from graphc.modalities.compiled import Stage
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 RECOGNIZER_FILE = "digits_recognizer.safetensors"
@@ -102,24 +102,6 @@ def model_info(kind: str) -> dict:
     return dict(_weights(kind)[1])
 
 
-_LOCK = threading.Lock()
-_CALLS: dict = {}
-
-
-def _compiled(key: tuple, build):
-    """The callable of the graph `build()` makes (its placeholders, its fetches), built and
-    compiled once per process per key. The session compiles one plan per fed shape."""
-    with _LOCK:
-        call = _CALLS.get(key)
-        if call is None:
-            graph = tf.Graph()
-            with graph.as_default():
-                feeds, fetches = build()
-            call = tf.Session(graph=graph).make_callable(fetches, feeds)
-            _CALLS[key] = call
-    return call
-
-
 def _constants(kind: str) -> dict:
     return {name: tf.constant(value) for name, value in _weights(kind)[0].items()}
 
@@ -138,6 +120,9 @@ def _build_recognizer():
     return [images], tf.argmax(recognizer_logits(images, _constants("recognizer")), 1)
 
 
+_recognizer = Stage(_build_recognizer)
+
+
 def _build_reader():
     """Digit crops [N, M, M] (ink 0/1, zero-padded) and their area matrices [N, 8, M] ->
     (the 8x8 cells A X A^T, their labels)."""
@@ -146,6 +131,9 @@ def _build_reader():
     cells = tf.matmul(tf.matmul(area, crops), area, transpose_b=True)
     labels = tf.argmax(recognizer_logits(cells, _constants("recognizer")), 1)
     return [crops, area], (cells, labels)
+
+
+_reader = Stage(_build_reader)
 
 
 def _build_sampler(cell):
@@ -163,6 +151,9 @@ def _build_sampler(cell):
                                    half_pixel_centers=True)
     ink = tf.clip_by_value(tf.reshape(big, [-1, cell, cell]), 0.0, 1.0)
     return [noise, labels], tf.cast(tf.round(255.0 * (1.0 - ink)), tf.uint8)
+
+
+_sampler = Stage(_build_sampler)
 
 
 # --- the public API --------------------------------------------------------------------------
@@ -189,8 +180,7 @@ def recognize(images) -> np.ndarray:
     x = _as_images(images, "recognize")
     if not len(x):
         return np.zeros([0], np.int64)
-    call = _compiled(("recognizer",), _build_recognizer)
-    return np.array(call(_pad_rows(x, _bucket(len(x))))[:len(x)], np.int64)
+    return np.array(_recognizer((), _pad_rows(x, _bucket(len(x))))[:len(x)], np.int64)
 
 
 def _labels(labels) -> np.ndarray:
@@ -222,6 +212,9 @@ def _build_blender():
     return [noise, weights], tf.reshape(pixels, [-1, 8, 8])
 
 
+_blender = Stage(_build_blender)
+
+
 def decode(label_weights, seed=None, temperature=1.0) -> np.ndarray:
     """float32 [N, 8, 8] images in [0, 1] from the generator's class input given as weights
     [N, 10] (a one-hot row is a digit, a blend of two rows lies between them) at one latent
@@ -241,9 +234,8 @@ def decode(label_weights, seed=None, temperature=1.0) -> np.ndarray:
     noise = np.tile(z * np.float32(temperature), (len(w), 1))
     if not len(w):
         return np.zeros((0, 8, 8), np.float32)
-    call = _compiled(("blender",), _build_blender)
     rows = _bucket(len(w))
-    return np.array(call(_pad_rows(noise, rows), _pad_rows(w, rows))[:len(w)])
+    return np.array(_blender((), _pad_rows(noise, rows), _pad_rows(w, rows))[:len(w)])
 
 
 def _sample(y, seed, temperature, cell, what):
@@ -257,9 +249,8 @@ def _sample(y, seed, temperature, cell, what):
     shape = (0, 8, 8) if cell is None else (0, cell, cell)
     if not len(y):
         return np.zeros(shape, np.float32 if cell is None else np.uint8)
-    call = _compiled(("sampler", cell), functools.partial(_build_sampler, cell))
     rows = _bucket(len(y))
-    return np.array(call(_pad_rows(noise, rows), _pad_rows(y, rows))[:len(y)])
+    return np.array(_sampler((cell,), _pad_rows(noise, rows), _pad_rows(y, rows))[:len(y)])
 
 
 def _check_size(value, name: str, least: int) -> int:
@@ -451,7 +442,6 @@ def _read(image) -> tuple:
     groups: dict = {}
     for i, crop in enumerate(crops):
         groups.setdefault(1 << (max(8, len(crop)) - 1).bit_length(), []).append(i)
-    reader = _compiled(("reader",), _build_reader)
     for side, members in groups.items():
         step = len(members) if side <= 256 else 1
         for start in range(0, len(members), step):
@@ -462,7 +452,7 @@ def _read(image) -> tuple:
             for j, i in enumerate(chunk):
                 canvas[j, :len(crops[i]), :len(crops[i])] = crops[i]
                 area[j, :, :len(crops[i])] = area_matrix(len(crops[i]), 8)
-            got_cells, got_labels = reader(canvas, area)
+            got_cells, got_labels = _reader((), canvas, area)
             cells[chunk], labels[chunk] = got_cells[:len(chunk)], got_labels[:len(chunk)]
     return cells, labels, spaces
 
