@@ -102,11 +102,14 @@ def _last_axis(x, axis, what):
 
 
 def softmax(logits, axis=None, name=None, dim=None):
-    # e^(x - max) never overflows; the max cancels in the ratio
+    # e^(x - max) never overflows; the max cancels in the ratio. As TF1's kernel does, e is
+    # scaled by one reciprocal of the sum per row, not divided element by element (a vector
+    # division costs several multiplications: W2's row softmax took 10% longer)
     x = _float(logits, "softmax")
     axis = _last_axis(x, dim if axis is None else axis, "softmax")
     e = m.exp(x - m.reduce_max(x, axis, keepdims=True))
-    return m.truediv(e, m.reduce_sum(e, axis, keepdims=True), name=name or "Softmax")
+    return m.multiply(e, m.reciprocal(m.reduce_sum(e, axis, keepdims=True)),
+                      name=name or "Softmax")
 
 
 def log_softmax(logits, axis=None, name=None, dim=None):

@@ -6,7 +6,8 @@ IEEE-safe rule gives bit-identical results for every input, nan, inf and signed 
 included; its comment says why. Fast-math rules assume no nan, no inf and no signed zeros.
 
 stabilize replaces compositions that lose accuracy or overflow by stable ones computing the
-same function: log(exp(a) / b) (and so log(softmax)), log(sigmoid), log(1 + x), exp(x) - 1.
+same function: log(exp(a) / b) and log(exp(a) * (1/b)) (and so log(softmax)), log(sigmoid),
+log(1 + x), exp(x) - 1.
 Their results are at least as accurate as the original's and agree with it on nan, inf and
 zeros up to the sign of a zero result; where the original underflowed to -inf or rounded
 1 + x to 1, the stable form gives the finite, accurate value.
@@ -223,6 +224,11 @@ STABLE_RULES = RuleTable([
     # log(exp(a) / b) = a - log(b): exp(a) may underflow to 0 (log gives -inf) or overflow;
     # log(softmax(x)) is this with a = x - max(x), and becomes log_softmax
     Rule("log_div_exp", P("log", P("div", P("exp", var("a")), var("b"))),
+         lambda a, b: make("sub", a, make("log", b))),
+    # the same with the ratio as exp(a) * (1 / b), as softmax computes it
+    Rule("log_mul_exp_reciprocal", P("log", P("mul", P("exp", var("a")),
+                                              P("div", const(value=1), var("b")),
+                                              commutative=True)),
          lambda a, b: make("sub", a, make("log", b))),
     # log(sigmoid(x)) = -softplus(-x): sigmoid(x) underflows to 0 for x below about -100
     Rule("log_sigmoid", P("log", P("sigmoid", var("x"))), _log_sigmoid),

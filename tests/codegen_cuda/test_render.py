@@ -63,9 +63,9 @@ def test_row_softmax_is_one_block_per_row_with_shuffle_reductions():
     (launch,) = program.launches
     assert launch.grid == (8, 1, 1) and launch.block == (256, 1, 1) and launch.sync
     body = _function(program, launch.function)
-    assert "__shared__ float p2[256];" in body
-    assert body.index("gc_block_reduce<GcMax>(p2, 256);") < \
-        body.index("gc_block_reduce<GcAdd>(p2, 256);")
+    assert "__shared__ float p3[256];" in body
+    assert body.index("gc_block_reduce<GcMax>(p3, 256);") < \
+        body.index("gc_block_reduce<GcAdd>(p3, 256);")
     assert "for (i64 gjs = 0; gjs < 4; ++gjs)" in body  # 1000 elements, 256 threads
     assert body.count("__syncthreads();") >= 2
     assert "__shfl_down_sync" in program.source  # the prelude's block reduction
