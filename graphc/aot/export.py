@@ -340,7 +340,7 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
         slots.append(("arena", offset))
     kernels = [with_workspace(k, buffer_of) for k in kernels]
     module = render_module(kernels, slots_of, intrinsics_for(cpu), name=name, threads=threads,
-                           program=plan.program)
+                           program=plan.program, cpu=cpu)
     _check_rows(plan, states, block, describe, g.fetches)
     messages = [[f"{describe(k.notes['origin'])} failed: {m}" for m in k.messages]
                 for k in plan.kernels]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from graphc.codegen_llvm.gemm import vector_width
 from graphc.codegen_llvm.irutil import counted_loop
 from graphc.codegen_llvm.vecmath import math_function
 from graphc.compiler.plan import Branch, Loop
@@ -48,9 +49,10 @@ class KernelRenderer:
     """Emits one kernel function."""
 
     def __init__(self, module: ir.Module, kernel: K.Kernel, index: int, intrinsics,
-                 threads: int = 1, linkage: str = "internal"):
+                 threads: int = 1, linkage: str = "internal", cpu: str = "native"):
         self.module, self.kernel, self.intrinsics = module, kernel, intrinsics
         self.threads = threads
+        self.scalef = vector_width("f32", cpu) == 16  # AVX-512F: vecmath's ldexp is vscalef
         params = kernel.params
         fnty = ir.FunctionType(I32, [PTR] * len(params))
         self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
@@ -129,6 +131,7 @@ class KernelRenderer:
         inner = object.__new__(KernelRenderer)
         inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
         inner.threads, inner.fn, inner.outlined = 1, body, 0
+        inner.scalef = self.scalef
         inner.builder = ir.IRBuilder(body.append_basic_block("entry"))
         inner.reassoc, inner.values, inner.keys = False, {}, {}
         inner.nan_tracked = set(self.nan_tracked)
@@ -413,8 +416,9 @@ def _vecmath(r: KernelRenderer, name: str, t: str, *args):
     b = r.builder
     if t == "f16":
         wide = [b.fpext(a, TYPES["f32"]) for a in args]
-        return b.fptrunc(b.call(math_function(r.module, name, TYPES["f32"]), wide), TYPES["f16"])
-    return b.call(math_function(r.module, name, TYPES[t]), list(args))
+        fn = math_function(r.module, name, TYPES["f32"], r.scalef)
+        return b.fptrunc(b.call(fn, wide), TYPES["f16"])
+    return b.call(math_function(r.module, name, TYPES[t], r.scalef), list(args))
 
 
 def unary(r: KernelRenderer, op: str, v, t: str):
@@ -568,17 +572,18 @@ def _int_pow(module, ty, unsigned: bool = False):
 
 
 def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1,
-                  program=None) -> ir.Module:
+                  program=None, cpu: str = "native") -> ir.Module:
     """One module: the kernels plus `graphc_run(table)` running them: in order, or as
     `program` says (kernel indices, compiler.plan Loops and Branches over bool slots).
 
-    slots_of(kernel) gives, for each of the kernel's parameters, its index in the table.
+    slots_of(kernel) gives, for each of the kernel's parameters, its index in the table;
+    cpu: the LLVM CPU name the code is for ('native': this machine).
     """
-    return render_modules(kernels, slots_of, intrinsics, 1, name, threads, program)[0]
+    return render_modules(kernels, slots_of, intrinsics, 1, name, threads, program, cpu)[0]
 
 
 def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
-                   threads: int = 1, program=None) -> list:
+                   threads: int = 1, program=None, cpu: str = "native") -> list:
     """render_module's code as modules that LLVM can optimize at the same time: with
     parts > 1, a first one holding only `graphc_run`, which declares the kernels, and
     `parts` more holding the kernels (external, named by their index, dealt out in turn);
@@ -603,10 +608,10 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
         fn = functions.get(key)
         if fn is None and not pieces:
             fn = functions[key] = KernelRenderer(module, shape, i, intrinsics,
-                                                 threads).render()
+                                                 threads, cpu=cpu).render()
         elif fn is None:
             defined = KernelRenderer(pieces[len(functions) % parts], shape, i, intrinsics,
-                                     threads, linkage="external").render()
+                                     threads, linkage="external", cpu=cpu).render()
             fn = functions[key] = ir.Function(module, defined.function_type, defined.name)
         status = b.call(fn, [slot(s) for s in slots_of(k)])
         failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))

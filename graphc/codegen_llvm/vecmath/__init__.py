@@ -20,16 +20,19 @@ references for f32 and 80-bit long double references for f64. The tests assert <
 <= 1.5 for tanh, erf, pow and atan2.
 
     function  f32   f64   method
-    exp       0.97  0.76  Cody-Waite by ln2, minimax expm1 kernel, ldexp in two steps so
-                          denormal results round once; f64 also splits 1 + r exactly (for
-                          f32 one rounding of 1 + (r + r*r*P(r)) stays within an ulp and
-                          saves a fifth of the time)
+    exp       0.97  0.76  Cody-Waite by ln2 (n rounded by adding 1.5*2**mant, whose sum's
+                          low bits are n), minimax expm1 kernel, ldexp rounding once for
+                          denormal results (AVX-512's vscalef, else in two steps); f64
+                          also splits 1 + r exactly (for f32 one rounding of
+                          1 + (r + r*r*P(r)) stays within an ulp and saves a fifth of
+                          the time)
     expm1     0.92  0.92  the same kernel; 2**n*(1 + q) - 1 summed exactly, rounded once
     log       0.80  0.80  fdlibm-style x = 2**k*(1+f), s = f/(2+f), minimax atanh-series kernel
     log1p     0.79  0.83  the log kernel on u = 1+x plus u's exact rounding error over u
-    tanh      1.28  1.34  minimax x + x**3*T(x*x) below 0.625, 1 - 2/(exp(2|x|) + 1) above
-                          with a plain exp (no denormal or overflow cases there): 2.5x fewer
-                          instructions than a correctly compensated form, for <= 1.5 ulp
+    tanh      1.20  1.30  minimax x + x**3*T(x*x) below 0.625, 1 - 2/(exp(2|x|) + 1) above
+                          with exp(2|x|) + 1 = 2**n*expm1(r) + (2**n + 1) in one fma (no
+                          denormal or overflow cases there): 2.5x fewer instructions than
+                          a correctly compensated form, for <= 1.5 ulp
     sigmoid   0.76  0.77  1/(1+E) or E/(1+E), E = exp(-|x|) with extra bits, corrected division
     erf       0.93  1.00  x + x*Q(x*x) below 0.875, 1 - exp(-x*x)*R(x) above (R piecewise)
     sin, cos  0.50  0.78  f32 evaluated in double; f64 reduces to r = x - k*pi/2 as hi + lo
@@ -71,15 +74,17 @@ _BINARY = frozenset({"pow", "atan2"})
 SINCOS_LIMIT = {"f32": 2.0 ** 32, "f64": 2.0 ** 36}
 
 
-def math_function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
+def math_function(module: ir.Module, name: str, ty: ir.Type, scalef: bool = False) -> ir.Function:
     """The function `graphc.<name>.<f32|f64>` of `module` (internal, alwaysinline), emitted on
     first use. `ty` is ir.FloatType() or ir.DoubleType(); pow and atan2 (y, x) take two
-    arguments, the others one. Raises ValueError / TypeError for other names / types."""
+    arguments, the others one. scalef: the module is for a CPU with AVX-512F, where scaling
+    by 2**n with one rounding is one instruction (`graphc.<name>.<type>.scalef`, the same
+    results). Raises ValueError / TypeError for other names / types."""
     if name not in SUPPORTED:
         raise ValueError(f"vecmath: unknown function {name!r}; expected one of {sorted(SUPPORTED)}")
     if ty != F32 and ty != F64:
         raise TypeError(f"vecmath: {name} needs float or double, got {ty}")
-    fname = f"graphc.{name}.{ty.intrinsic_name}"
+    fname = f"graphc.{name}.{ty.intrinsic_name}" + (".scalef" if scalef else "")
     if fname in module.globals:
         return module.globals[fname]
     nargs = 2 if name in _BINARY else 1
@@ -88,7 +93,7 @@ def math_function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     fn.attributes.add("alwaysinline")
     fn.attributes.add("nounwind")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    builder.ret(_BODIES[name](_Emitter(builder, ty), *fn.args))
+    builder.ret(_BODIES[name](_Emitter(builder, ty, scalef), *fn.args))
     return fn
 
 

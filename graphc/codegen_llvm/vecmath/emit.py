@@ -12,15 +12,16 @@ class _Emitter:
     """Arithmetic on one float type (and the same-width integer type) over an IRBuilder.
     Python numbers passed as operands become constants of the float type."""
 
-    def __init__(self, builder: ir.IRBuilder, ty: ir.Type):
+    def __init__(self, builder: ir.IRBuilder, ty: ir.Type, scalef: bool = False):
         self.b, self.ty = builder, ty
+        self.scalef = scalef  # ldexp is one instruction (AVX-512's vscalef), see ldexp
         self.key = ty.intrinsic_name
         wide = self.key == "f64"
         self.ity = ir.IntType(64 if wide else 32)
         self.mant, self.bias = (52, 1023) if wide else (23, 127)
 
     def wide(self) -> _Emitter:
-        return _Emitter(self.b, F64)
+        return _Emitter(self.b, F64, self.scalef)
 
     def v(self, x):
         return x if isinstance(x, ir.Value) else ir.Constant(self.ty, x)
@@ -101,6 +102,20 @@ class _Emitter:
     def pow2(self, n):
         """2**n for an integer n in the normal exponent range: the exponent field alone."""
         return self.from_bits(self.b.shl(self.b.add(n, self.i(self.bias)), self.i(self.mant)))
+
+    def ldexp(self, x, n):
+        """x * 2**n rounded once (llvm.ldexp): only where it is one instruction (self.scalef);
+        elsewhere LLVM makes it a call to libm's ldexp per lane."""
+        module, fname = self.b.module, f"llvm.ldexp.{self.key}.i{self.ity.width}"
+        fn = module.globals.get(fname)
+        if fn is None:
+            fn = ir.Function(module, ir.FunctionType(self.ty, [self.ty, self.ity]), fname)
+        return self.b.call(fn, [self.v(x), self.i(n)])
+
+    def clamp_keep_nan(self, x, lo, hi):
+        """min(max(x, lo), hi), nan staying nan (for code with no float-to-int conversion,
+        which nan makes poison)."""
+        return self.sel(self.cmp("<", x, lo), lo, self.sel(self.cmp(">", x, hi), hi, x))
 
     def two_sum(self, a, b):
         """(s, err) with s = fl(a + b) and a + b = s + err exactly (Knuth)."""

@@ -77,16 +77,40 @@ EXP_RANGE = {"f32": (-104.0, 89.0), "f64": (-746.0, 710.0)}
 EXPM1_RANGE = {"f32": (-18.0, 89.0), "f64": (-40.0, 710.0)}   # expm1(LO) rounds to -1
 TINY = {"f32": 2.0 ** -26, "f64": 2.0 ** -55}   # below: expm1(x), log1p(x) round to x
 TANH_SAT = {"f32": 10.0, "f64": 22.0}           # above: tanh rounds to 1
+# Adding MAGIC rounds a value below 2**(mant-1) in magnitude to an integer n (in the current,
+# round-to-nearest mode), which the sum's low bits then hold: n = bits(s) - bits(MAGIC).
+# MAGIC's mantissa bits above n's sit at or above bit mant - 1 and its exponent above
+# them, so (bits(s) + bias) << mant, which keeps the low bits, is 2**n's bit pattern.
+MAGIC = {"f32": (1.5 * 2.0 ** 23, 0x4B400000), "f64": (1.5 * 2.0 ** 52, 0x4338000000000000)}
 
 
 # ---- shared kernels: emit IR inline into the caller's function ----
+
+def _round_log2(e, x):
+    """(n as a float, the sum s holding it) for n = x/ln2 rounded to an integer (x/ln2 below
+    2**(mant-1) in magnitude); _int_of(e, s) and _pow2_of(e, s) read n and 2**n out of s.
+    One fma and one subtraction instead of a multiplication, a rounding instruction and a
+    conversion; nan gives nan (and garbage bits, no poison)."""
+    magic, _ = MAGIC[e.key]
+    s = e.fma(x, 1.4426950408889634, magic)
+    return e.sub(s, magic), s
+
+
+def _int_of(e, s):
+    return e.b.sub(e.bits(s), e.i(MAGIC[e.key][1]))
+
+
+def _pow2_of(e, s):
+    """2**n for n held in s (_round_log2), n in the normal exponent range."""
+    return e.from_bits(e.b.shl(e.b.add(e.bits(s), e.i(e.bias)), e.i(e.mant)))
+
 
 def _exp_reduce(e, x):
     """x = n*ln2 + rh + rl, |rh + rl| <= ln2/2 (Cody-Waite). rh = fma(n, -ln2_hi, x) is exact:
     its true value is small and lies on the bit grid of x (or of ln2_hi); rl = -n*ln2_lo."""
     hi, lo = LN2[e.key]
-    n = e.rint(e.mul(x, 1.4426950408889634))
-    return e.to_int(n), e.fma(n, -hi, x), e.mul(n, -lo)
+    n, s = _round_log2(e, x)
+    return _int_of(e, s), e.fma(n, -hi, x), e.mul(n, -lo)
 
 
 def _exp_tail(e, rh, rl):
@@ -106,8 +130,11 @@ def _exp_small(e, rh, rl, split=False):
 
 
 def _scale(e, p, n):
-    """p * 2**n, n from the smallest denormal to just past overflow: two power-of-two factors
-    that are each normal, the first product exact, so a denormal result rounds only once."""
+    """p * 2**n, n from the smallest denormal to just past overflow, rounded once: ldexp where
+    that is one instruction, else two power-of-two factors that are each normal, the first
+    product exact, so a denormal result rounds only once."""
+    if e.scalef:
+        return e.ldexp(p, n)
     n1 = e.b.ashr(n, e.i(1))
     return e.mul(e.mul(p, e.pow2(n1)), e.pow2(e.b.sub(n, n1)))
 
@@ -179,14 +206,12 @@ def _log_finite(e, x):
 
 def _exp(e, x):
     lo, hi = EXP_RANGE[e.key]
-    xc = e.clamp(x, lo, hi)
+    xc = e.clamp_keep_nan(x, lo, hi)   # nan goes through as nan: no float-to-int conversion
     if e.key == "f32":  # 1 + (r + r*r*P(r)) rounded once is within an ulp for f32
         n, rh, rl = _exp_reduce(e, xc)
         r = e.add(rh, rl)
-        res = _scale(e, e.add(e.fma(e.mul(r, r), e.poly(r, EXPM1[e.key]), r), 1.0), n)
-    else:
-        res = _exp_core(e, xc)
-    return e.sel(e.isnan(x), x, res)
+        return _scale(e, e.add(e.fma(e.mul(r, r), e.poly(r, EXPM1[e.key]), r), 1.0), n)
+    return _exp_core(e, xc)
 
 
 def _expm1(e, x):
@@ -217,18 +242,25 @@ def _log1p(e, x):
 
 def _tanh(e, x):
     # |x| < 0.625: x + x**3*T(x*x); above: 1 - 2/(exp(2|x|) + 1), no cancellation there. The
-    # exp's argument lies in [1.25, 2*sat], so it needs no denormal or overflow care: one
-    # Cody-Waite step, the expm1 polynomial and one scaling (this branch is what a GELU's
-    # cost is made of). Its rounding errors stay below about 0.9 ulp of the result.
+    # exp's argument lies in [0, 2*sat] (the far branch needs no lower clamp: its lanes
+    # below 0.625 are selected away and stay finite), so no denormal or overflow care: one
+    # Cody-Waite step without its low part (n*ln2_lo moves the result by far less than an
+    # ulp where n is small, and 2/(P + 1) is tiny where n is large), the expm1 polynomial q,
+    # and P + 1 = 2**n*q + (2**n + 1) in one fma. The rounding errors stay below 1.2 ulp
+    # of the result (this branch is what a GELU's cost is made of). nan goes through both
+    # branches as nan (no float-to-int conversion), so it needs no select of its own.
     sat = TANH_SAT[e.key]
+    hi, _ = LN2[e.key]
     a = e.abs(x)
     z = e.mul(a, a)
     near = e.fma(e.mul(a, z), e.poly(z, TANH[e.key]), a)   # exact for 0 and denormals
-    n, rh, rl = _exp_reduce(e, e.mul(e.clamp(a, 0.625, sat), 2.0))   # beyond sat: 1
-    r = e.add(rh, rl)
-    ex = e.mul(e.add(e.fma(e.mul(r, r), e.poly(r, EXPM1[e.key]), r), 1.0), e.pow2(n))
-    far = e.sub(1.0, e.div(2.0, e.add(ex, 1.0)))
-    return e.sel(e.isnan(x), x, e.copysign(e.sel(e.cmp("<", a, 0.625), near, far), x))
+    y = e.mul(e.sel(e.cmp(">", a, sat), sat, a), 2.0)        # beyond sat: 1
+    n, s = _round_log2(e, y)
+    r = e.fma(n, -hi, y)
+    q = e.fma(e.mul(r, r), e.poly(r, EXPM1[e.key]), r)      # expm1(r)
+    t = _pow2_of(e, s)
+    far = e.sub(1.0, e.div(2.0, e.fma(t, q, e.add(t, 1.0))))
+    return e.copysign(e.sel(e.cmp("<", a, 0.625), near, far), x)
 
 
 def _sigmoid(e, x):
