@@ -49,10 +49,10 @@ class KernelRenderer:
     """Emits one kernel function."""
 
     def __init__(self, module: ir.Module, kernel: K.Kernel, index: int, intrinsics,
-                 threads: int = 1, linkage: str = "internal", cpu: str = "native"):
+                 threads: int = 1, linkage: str = "internal", scalef: bool = False):
         self.module, self.kernel, self.intrinsics = module, kernel, intrinsics
         self.threads = threads
-        self.scalef = vector_width("f32", cpu) == 16  # AVX-512F: vecmath's ldexp is vscalef
+        self.scalef = scalef  # the target has AVX-512F: vecmath's ldexp is vscalef
         params = kernel.params
         fnty = ir.FunctionType(I32, [PTR] * len(params))
         self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
@@ -597,6 +597,7 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     table = entry.args[0]
     functions: dict = {}  # canonical kernel -> its function: equal kernels share code
+    scalef = vector_width("f32", cpu) == 16   # asked once: LLVM takes 0.2 ms to answer
 
     def slot(s):
         return b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
@@ -608,10 +609,10 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
         fn = functions.get(key)
         if fn is None and not pieces:
             fn = functions[key] = KernelRenderer(module, shape, i, intrinsics,
-                                                 threads, cpu=cpu).render()
+                                                 threads, scalef=scalef).render()
         elif fn is None:
             defined = KernelRenderer(pieces[len(functions) % parts], shape, i, intrinsics,
-                                     threads, linkage="external", cpu=cpu).render()
+                                     threads, linkage="external", scalef=scalef).render()
             fn = functions[key] = ir.Function(module, defined.function_type, defined.name)
         status = b.call(fn, [slot(s) for s in slots_of(k)])
         failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))

@@ -80,7 +80,7 @@ TANH_SAT = {"f32": 10.0, "f64": 22.0}           # above: tanh rounds to 1
 # Adding MAGIC rounds a value below 2**(mant-1) in magnitude to an integer n (in the current,
 # round-to-nearest mode), which the sum's low bits then hold: n = bits(s) - bits(MAGIC).
 # MAGIC's mantissa bits above n's sit at or above bit mant - 1 and its exponent above
-# them, so (bits(s) + bias) << mant, which keeps the low bits, is 2**n's bit pattern.
+# them, so e.pow2(bits(s)) = (bits(s) + bias) << mant, which keeps the low bits, is 2**n.
 MAGIC = {"f32": (1.5 * 2.0 ** 23, 0x4B400000), "f64": (1.5 * 2.0 ** 52, 0x4338000000000000)}
 
 
@@ -88,7 +88,7 @@ MAGIC = {"f32": (1.5 * 2.0 ** 23, 0x4B400000), "f64": (1.5 * 2.0 ** 52, 0x433800
 
 def _round_log2(e, x):
     """(n as a float, the sum s holding it) for n = x/ln2 rounded to an integer (x/ln2 below
-    2**(mant-1) in magnitude); _int_of(e, s) and _pow2_of(e, s) read n and 2**n out of s.
+    2**(mant-1) in magnitude); _int_of(e, s) and e.pow2(e.bits(s)) read n and 2**n out of s.
     One fma and one subtraction instead of a multiplication, a rounding instruction and a
     conversion; nan gives nan (and garbage bits, no poison)."""
     magic, _ = MAGIC[e.key]
@@ -98,11 +98,6 @@ def _round_log2(e, x):
 
 def _int_of(e, s):
     return e.b.sub(e.bits(s), e.i(MAGIC[e.key][1]))
-
-
-def _pow2_of(e, s):
-    """2**n for n held in s (_round_log2), n in the normal exponent range."""
-    return e.from_bits(e.b.shl(e.b.add(e.bits(s), e.i(e.bias)), e.i(e.mant)))
 
 
 def _exp_reduce(e, x):
@@ -258,7 +253,7 @@ def _tanh(e, x):
     n, s = _round_log2(e, y)
     r = e.fma(n, -hi, y)
     q = e.fma(e.mul(r, r), e.poly(r, EXPM1[e.key]), r)      # expm1(r)
-    t = _pow2_of(e, s)
+    t = e.pow2(e.bits(s))   # MAGIC's bits shift out
     far = e.sub(1.0, e.div(2.0, e.fma(t, q, e.add(t, 1.0))))
     return e.copysign(e.sel(e.cmp("<", a, 0.625), near, far), x)
 
