@@ -22,6 +22,7 @@ from graphc.ir.dtypes import (  # noqa: F401,E402
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ops import nest  # noqa: F401,E402
 from graphc.ops.array_ops import (  # noqa: F401,E402
+    bitcast,
     broadcast_to,
     concat,
     ensure_shape,

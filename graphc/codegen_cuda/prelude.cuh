@@ -111,6 +111,14 @@ template <class I, class F> __device__ __forceinline__ I gc_f2i(F x) {
   return x != x ? I(0) : x <= low ? lowest : x >= high ? highest : I(x);
 }
 
+// --- bitcast: the same bytes read as another type of their width ----------------------------
+template <class T, class F> __device__ __forceinline__ T gc_bitcast(F x) {
+  static_assert(sizeof(T) == sizeof(F), "bitcast between types of one width");
+  T t;
+  memcpy(&t, &x, sizeof(T));
+  return t;
+}
+
 // --- scatter-adds of 8- and 16-bit integers (other types: atomicAdd) -------------------------
 // CUDA has no atomicAdd of these widths: a compare-and-swap loop on the aligned 32-bit word
 // holding the element (little-endian) adds into it and writes the other bytes back as they

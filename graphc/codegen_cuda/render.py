@@ -296,6 +296,8 @@ class PhaseRenderer:
         return f"(({CTYPES[e.dtype]}){text})" if e.dtype in K.SMALL_INTS else text
 
     def e_Unary(self, e) -> str:
+        if e.op == "bitcast":  # the stored bits (a half's too, not widened)
+            return f"gc_bitcast<{CTYPES[e.dtype]}, {CTYPES[e.a.dtype]}>({self.expr(e.a)})"
         a = self.arithmetic(e.a)
         text = f"({PREFIX[e.op]}{a})" if e.op in PREFIX else f"{_helper(e.op, e.a.dtype)}({a})"
         return _narrow(text, e.dtype)

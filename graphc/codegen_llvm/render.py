@@ -297,6 +297,10 @@ class KernelRenderer:
         return cast(self.builder, self.expr(e.a), e.a.dtype, e.dtype)
 
     def e_Unary(self, e):
+        if e.op == "bitcast":  # i8 <-> u8 and i16 <-> u16 are one LLVM type
+            v = self.expr(e.a)
+            return v if TYPES[e.dtype] == TYPES[e.a.dtype] else \
+                self.builder.bitcast(v, TYPES[e.dtype])
         return unary(self, e.op, self.expr(e.a), e.a.dtype)
 
     def e_Binary(self, e):
@@ -407,8 +411,7 @@ def _narrow_saturating(b: ir.IRBuilder, v, st, dst: str):
 
 
 def _width(t: str) -> int:
-    return {"f16": 16, "f32": 32, "f64": 64, "i8": 8, "u8": 8, "i16": 16, "u16": 16,
-            "i32": 32, "i64": 64, "bool": 1}[t]
+    return K.WIDTH[t]
 
 
 def _vecmath(r: KernelRenderer, name: str, t: str, *args):

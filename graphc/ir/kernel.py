@@ -24,12 +24,16 @@ from typing import Tuple, Union
 
 INDEX = "i64"
 DTYPES = ("f16", "f32", "f64", "i8", "u8", "i16", "u16", "i32", "i64", "bool")
+WIDTH = {"f16": 16, "f32": 32, "f64": 64, "i8": 8, "u8": 8, "i16": 16, "u16": 16, "i32": 32,
+         "i64": 64, "bool": 1}  # bits
 SMALL_INTS = ("i8", "u8", "i16", "u16")  # narrow integers: wrap at their width
 INTS = SMALL_INTS + ("i32", "i64")
 LOOP_KINDS = ("serial", "vector", "unroll", "parallel", "gpu_block", "gpu_thread")
 
-# Scalar operators: name -> (arity, result: "same" as operands or a dtype).
+# Scalar operators: name -> (arity, result: "same" as operands, a dtype, or "width": any
+# dtype of the operand's width, the expression's own; bitcast reads the operand's bits as it).
 OPS = {
+    "bitcast": (1, "width"),
     **{name: (1, "same") for name in (
         "neg", "abs", "sign", "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh",
         "sigmoid", "erf", "floor", "ceil", "round", "not")},

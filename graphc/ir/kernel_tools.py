@@ -23,6 +23,7 @@ from graphc.ir.kernel import (
     PACK_LANE,
     PACK_ROW,
     PACK_SEG,
+    WIDTH,
     Assign,
     Barrier,
     Binary,
@@ -139,7 +140,11 @@ def verify_kernel(k: Kernel) -> None:
             if any(o.dtype != operands[0].dtype for o in operands):
                 fail(f"{format_expr(e)}: operands of different dtypes")
             want = operands[0].dtype if result == "same" else result
-            if e.dtype != want:
+            if result == "width":
+                if "bool" in (e.dtype, operands[0].dtype) or \
+                        WIDTH[e.dtype] != WIDTH[operands[0].dtype]:
+                    fail(f"{format_expr(e)}: {e.dtype} is not of {operands[0].dtype}'s width")
+            elif e.dtype != want:
                 fail(f"{format_expr(e)} should be {want}, is {e.dtype}")
         if isinstance(e, Select) and (e.cond.dtype != "bool" or e.a.dtype != e.dtype
                                       or e.b.dtype != e.dtype):
@@ -261,6 +266,8 @@ def _eval(e, env, mem):
         return env[e.name]
     if isinstance(e, Load):
         return mem[e.buffer][int(_eval(e.index, env, mem))]
+    if isinstance(e, Unary) and e.op == "bitcast":
+        return NUMPY[e.a.dtype](_eval(e.a, env, mem)).view(NUMPY[e.dtype])
     if isinstance(e, Unary):
         return NUMPY[e.dtype](_UNARY[e.op](_eval(e.a, env, mem)))
     if isinstance(e, Binary):

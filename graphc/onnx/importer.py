@@ -31,7 +31,7 @@ from graphc.framework.graph import Graph
 from graphc.ir import dtypes
 from graphc.ir.shapes import format_shape
 from graphc.ir.values import node_value
-from graphc.onnx import functions, model_file, registry, table
+from graphc.onnx import formats, functions, model_file, registry, table
 from graphc.onnx.checks import Types, check_support, node_name
 from graphc.onnx.context import Context, Scope
 from graphc.onnx.errors import ConstantInputError, OnnxImportError, UnsupportedModelError
@@ -102,7 +102,7 @@ def import_model(model, *, graph: Optional[Graph] = None, constants: Optional[di
                                              dict(input_shapes or {}))
     narrow = {vi.name: registry.numpy_dtype(model_file.tensor_type(vi)[0])
               for vi in list(proto.graph.input) + list(proto.graph.output)
-              if model_file.tensor_type(vi)[0] in registry.NARROW}
+              if registry.is_carried(model_file.tensor_type(vi)[0])}
     return ImportedModel(graph, inputs, outputs, builder.variables, opsets.get("", 1),
                          proto.producer_name, narrow)
 
@@ -192,7 +192,9 @@ class _Builder:
         elem, dims = model_file.tensor_type(vi)
         want = registry.graphc_dtype(elem)
         arr = np.asarray(value)
-        if want is not None and not dtypes.can_cast_losslessly(arr, want):
+        if registry.is_carried(elem) and arr.dtype == registry.numpy_dtype(elem):
+            arr = arr.astype(want.np)  # into its carrier, exactly
+        elif want is not None and not dtypes.can_cast_losslessly(arr, want):
             raise OnnxImportError(f"constants['{vi.name}'] of dtype {arr.dtype} does not fit "
                                   f"the input's type {want}")
         arr = arr.astype(want.np) if want is not None else arr
@@ -236,7 +238,7 @@ class _Builder:
             self.variables.append(var)
             return var.value()
         elem = registry.elem_type_of(value.dtype)
-        if elem in registry.NARROW:
+        if registry.is_carried(elem):
             value = value.astype(registry.graphc_dtype(elem).np)
         if value.dtype in _GRAPHC_DTYPES and value.flags.owndata and value.flags.c_contiguous:
             # the importer's own array (numpy_helper made it): the node keeps it, uncopied
@@ -328,6 +330,8 @@ class _Builder:
             self.derived[out_name] = elem
             if elem in registry.NARROW and view.op_type not in _KEEPS_RANGE:
                 result = registry.wrap_narrow(result, elem)
+            elif elem in registry.NARROW_FLOATS and view.op_type not in _KEEPS_VALUES:
+                result = formats.round_to(result, elem, saturate=False)
             scope.tensors[out_name] = self._checked(view, out_name, result)
 
     def elem_of(self, name: str) -> int:
@@ -380,6 +384,10 @@ _KEEPS_RANGE = frozenset((
     "Slice", "Gather", "GatherElements", "GatherND", "Expand", "Tile", "Max", "Min", "Where",
     "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool", "TopK", "Compress", "Clip",
     "ReverseSequence", "DepthToSpace", "SpaceToDepth", "If", "Loop", "Scan", "Mod"))
+
+# ops whose float outputs are values their inputs hold (or exact functions of them), so a
+# narrow float needs no rounding after them; Cast and CastLike round themselves
+_KEEPS_VALUES = _KEEPS_RANGE | {"Cast", "CastLike", "Neg", "Abs", "Relu"}
 
 
 def _topological(nodes: list, scope: Scope) -> list:

@@ -8,7 +8,8 @@ follows the divisor's sign unless fmod=1 (then the dividend's, as C's fmod).
 from __future__ import annotations
 
 from graphc.ir import dtypes
-from graphc.onnx.registry import converter, graphc_dtype, one_of, onnx_type_name
+from graphc.onnx import formats
+from graphc.onnx.registry import NARROW, converter, graphc_dtype, one_of, onnx_type_name
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops.tensor import cast, make_tensor
@@ -152,14 +153,29 @@ def _cast_check(node):
     return None
 
 
+def _cast_to(ctx, to: int):
+    """Input 0 cast to ONNX element type `to`: narrow floats rounded into their format (with
+    the node's saturate and round_mode), floats to 4- and 2-bit ints as onnx's reference
+    does, the rest by graphc's cast (a narrow int is wrapped into its range afterwards)."""
+    x = ctx.input(0)
+    if to in formats.NARROW_FLOATS:
+        mode = ctx.attr("round_mode", "up")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        return formats.round_to(x, to, bool(ctx.attr("saturate", 1)), mode)
+    if to in NARROW and NARROW[to][1] < 8 and x.dtype.kind == "f":
+        return formats.narrow_int_from_float(x, NARROW[to][1], NARROW[to][2])
+    return A.identity(cast(x, graphc_dtype(to)))
+
+
 @converter("Cast", check=_cast_check)
 def _cast(ctx):
-    return [A.identity(cast(ctx.input(0), graphc_dtype(ctx.attr("to"))))]
+    return [_cast_to(ctx, int(ctx.attr("to")))]
 
 
 @converter("CastLike")
 def _cast_like(ctx):
-    return [A.identity(cast(ctx.input(0), ctx.input(1).dtype))]
+    to = ctx.input_type(1)
+    return [_cast_to(ctx, to) if to else A.identity(cast(ctx.input(0), ctx.input(1).dtype))]
 
 
 @converter("Clip")
@@ -182,7 +198,6 @@ def _clip(ctx):
 # --- bit operations -------------------------------------------------------------------------
 def _bits(ctx, i: int) -> tuple:
     """(bits, signed) of input i's ONNX integer type."""
-    from graphc.onnx.registry import NARROW
     elem = ctx.input_type(i)
     if elem in NARROW:
         return NARROW[elem][1], NARROW[elem][2]

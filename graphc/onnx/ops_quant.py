@@ -1,8 +1,10 @@
-"""Linear quantization to and from 8- and 16-bit integers: QuantizeLinear and
-DequantizeLinear, per tensor, per axis or per block (graphc carries the narrow integers in
-int32, see registry.NARROW).
+"""Linear quantization to and from 2- to 16-bit integers, float8 and float4: QuantizeLinear
+and DequantizeLinear, per tensor, per axis or per block (graphc carries the narrow integers
+in int32, see registry.NARROW, and the narrow floats in float32, see formats.py).
 
     QuantizeLinear:   y = clip(round_half_even(x / scale) + zero_point, type's range)
+                      (a float8 or float4 y: x / scale + zero_point rounded into its format,
+                      saturated unless saturate=0)
     DequantizeLinear: y = (x - zero_point) * scale, computed in float32
 """
 
@@ -11,12 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import dtypes
+from graphc.onnx import formats
 from graphc.onnx.registry import NARROW, converter, graphc_dtype, onnx_type_name
 from graphc.ops import array_ops as A
 from graphc.ops import math_ops as M
 from graphc.ops.tensor import cast, constant
 
-_RANGES = {2: (0, 255), 3: (-128, 127), 4: (0, 65535), 5: (-32768, 32767)}
+_RANGES = {2: (0, 255), 3: (-128, 127), 4: (0, 65535), 5: (-32768, 32767), 21: (0, 15),
+           22: (-8, 7), 25: (0, 3), 26: (-2, 1)}
+_FLOATS = tuple(formats.FLOATS)  # float8 and float4 targets: rounded, saturated by default
 
 
 def _spread(ctx, v, x, block_size: int):
@@ -36,8 +41,9 @@ def _spread(ctx, v, x, block_size: int):
 
 def _quantize_check(node):
     elem = node.input_type(2) or node.attr("output_dtype", 0) or 2
-    if elem not in _RANGES:
-        return f"QuantizeLinear to {onnx_type_name(elem)}: graphc quantizes to 8/16-bit ints"
+    if elem not in _RANGES and elem not in _FLOATS:
+        return (f"QuantizeLinear to {onnx_type_name(elem)}: graphc quantizes to 2- to 16-bit "
+                "ints, float8 and float4")
     return None
 
 
@@ -49,6 +55,11 @@ def _quantize(ctx):
     work = graphc_dtype(ctx.attr("precision")) if ctx.attr("precision") else None
     if work is not None:
         x, scale = cast(x, work), cast(scale, work)
+    if elem in _FLOATS:  # x / scale + zero_point rounded into the format
+        q = x / _spread(ctx, cast(scale, x.dtype), x, block)
+        if ctx.present(2):
+            q = q + _spread(ctx, cast(ctx.input(2), x.dtype), x, block)
+        return [formats.round_to(q, elem, bool(ctx.attr("saturate", 1)))]
     q = cast(M.round(x / _spread(ctx, cast(scale, x.dtype), x, block)), dtypes.int32)
     if ctx.present(2):
         q = q + _spread(ctx, cast(ctx.input(2), dtypes.int32), x, block)
@@ -58,7 +69,7 @@ def _quantize(ctx):
 
 def _dequantize_check(node):
     elem = node.input_type(0)
-    if elem and elem not in _RANGES and elem not in (6,):
+    if elem and elem not in _RANGES and elem not in _FLOATS and elem not in (6,):
         return f"DequantizeLinear from {onnx_type_name(elem)}"
     return None
 

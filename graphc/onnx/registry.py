@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from graphc.ir import dtypes
+from graphc.onnx import formats
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -31,9 +32,31 @@ _GRAPHC_TO_ONNX.update({dtypes.uint8: 2, dtypes.int8: 3, dtypes.uint16: 4, dtype
 # range after every op that could leave it (see NARROW): two's-complement sums, products
 # and differences agree with the narrow type's modulo 2^bits, and divisions, comparisons and
 # data movement of in-range values are exact, so the narrow type's results come out.
-NARROW = {2: (dtypes.int32, 8, False, np.uint8), 3: (dtypes.int32, 8, True, np.int8),
-          4: (dtypes.int32, 16, False, np.uint16), 5: (dtypes.int32, 16, True, np.int16),
-          12: (dtypes.int64, 32, False, np.uint32)}
+NARROW = {2: (dtypes.int32, 8, False, "uint8"), 3: (dtypes.int32, 8, True, "int8"),
+          4: (dtypes.int32, 16, False, "uint16"), 5: (dtypes.int32, 16, True, "int16"),
+          12: (dtypes.int64, 32, False, "uint32"), 21: (dtypes.int32, 4, False, "uint4"),
+          22: (dtypes.int32, 4, True, "int4"), 25: (dtypes.int32, 2, False, "uint2"),
+          26: (dtypes.int32, 2, True, "int2")}
+# Narrow floats (bfloat16, float8, float4) ride in float32, rounded into their format by
+# every op that computes a value of theirs: graphc/onnx/formats.py.
+NARROW_FLOATS = formats.NARROW_FLOATS
+
+
+def _narrow_numpy(elem_type: int) -> np.dtype:
+    """The numpy (or ml_dtypes, for 4- and 2-bit ints and narrow floats) dtype of a narrow
+    element type."""
+    if elem_type in NARROW_FLOATS:
+        return formats.numpy_type(elem_type)
+    name = NARROW[elem_type][3]
+    if name in ("uint4", "int4", "uint2", "int2"):
+        import ml_dtypes
+        return np.dtype(getattr(ml_dtypes, name))
+    return np.dtype(name)
+
+
+def is_carried(elem_type: int) -> bool:
+    """Whether values of this element type ride in a wider graphc dtype."""
+    return int(elem_type) in NARROW or int(elem_type) in NARROW_FLOATS
 
 
 def onnx_type_name(elem_type: int) -> str:
@@ -50,13 +73,15 @@ def graphc_dtype(elem_type: int) -> Optional[dtypes.DType]:
     elem_type = int(elem_type)
     if elem_type in NARROW:
         return NARROW[elem_type][0]
+    if elem_type in NARROW_FLOATS:
+        return formats.CARRIER
     return _ONNX_TO_GRAPHC.get(elem_type)
 
 
 def numpy_dtype(elem_type: int) -> Optional[np.dtype]:
     """The numpy dtype of an ONNX element type graphc computes in (narrow ones included)."""
-    if int(elem_type) in NARROW:
-        return np.dtype(NARROW[int(elem_type)][3])
+    if int(elem_type) in NARROW or int(elem_type) in NARROW_FLOATS:
+        return _narrow_numpy(int(elem_type))
     dtype = _ONNX_TO_GRAPHC.get(int(elem_type))
     return None if dtype is None else dtype.np
 
@@ -64,8 +89,13 @@ def numpy_dtype(elem_type: int) -> Optional[np.dtype]:
 def elem_type_of(dtype: np.dtype) -> int:
     """The ONNX element type of a numpy dtype (0 if ONNX has none graphc knows)."""
     dtype = np.dtype(dtype)
+    if dtype.kind == "V" or dtype.name in ("uint4", "int4", "uint2", "int2"):  # ml_dtypes'
+        for elem in NARROW_FLOATS + (21, 22, 25, 26):
+            if dtype == _narrow_numpy(elem):
+                return elem
+        return 0
     for elem, (_, _, _, np_type) in NARROW.items():
-        if dtype == np.dtype(np_type):
+        if dtype.name == np_type:
             return elem
     for elem, d in _ONNX_TO_GRAPHC.items():
         if d.np == dtype:
@@ -96,7 +126,8 @@ def type_problem(elem_type: int) -> Optional[str]:
     if elem_type == 0 or graphc_dtype(elem_type) is not None:
         return None
     return (f"element type {onnx_type_name(elem_type)} (graphc computes in float16/32/64, "
-            "int8/16/32/64, uint8/16/32 and bool)")
+            "int8/16/32/64, uint8/16/32 and bool, and carries bfloat16, float8, float4 and "
+            "4- and 2-bit integers in wider ones)")
 
 
 # --- nodes ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from graphc.onnx import model_file
+from graphc.onnx import model_file, registry
 from graphc.onnx.checks import check_support
 from graphc.onnx.errors import ConstantInputError
 from graphc.onnx.importer import _opsets, import_model
@@ -42,7 +42,7 @@ class CompiledModel:
             self._narrow: dict = {}
         else:  # stored before: parsed only if a call's signature was not
             self.input_names, self.output_names = interface["inputs"], interface["outputs"]
-            self._narrow = {n: np.dtype(d) for n, d in interface["narrow"].items()}
+            self._narrow = {n: registry.numpy_dtype(e) for n, e in interface["narrow"].items()}
 
     @property
     def proto(self):
@@ -106,7 +106,7 @@ class CompiledModel:
         fed = {}
         for n, placeholder in imported.inputs.items():
             a = arrays[n]
-            if n in imported.narrow:  # carried in a wider integer
+            if n in imported.narrow:  # carried in a wider type
                 a = a.astype(imported.narrow[n]).astype(placeholder.dtype.np)
             fed[placeholder] = a
         values = session.run([imported.outputs[n] for n in self.output_names], fed)

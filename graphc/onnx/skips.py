@@ -74,16 +74,7 @@ SKIPPED_CASES.update({
 
 # Element types graphc does not compute in: a case whose model holds a value of one of
 # them is skipped (the importer refuses the model, naming the type and the node).
-_FLOAT8 = "8-bit float format; graphc computes in float16/32/64"
 SKIPPED_TYPES = {
-    "bfloat16": "bfloat16; graphc computes in float16/32/64",
-    "float8e4m3fn": _FLOAT8, "float8e4m3fnuz": _FLOAT8, "float8e5m2": _FLOAT8,
-    "float8e5m2fnuz": _FLOAT8, "float8e8m0": _FLOAT8,
-    "float4e2m1": "4-bit float format; graphc computes in float16/32/64",
-    "int4": "4-bit integers; graphc carries integers of 8 bits and more",
-    "uint4": "4-bit integers; graphc carries integers of 8 bits and more",
-    "int2": "2-bit integers; graphc carries integers of 8 bits and more",
-    "uint2": "2-bit integers; graphc carries integers of 8 bits and more",
     "uint64": "uint64 values past 2^63 do not fit graphc's int64",
     "string": "strings; graphc's tensors hold numbers",
     "complex64": "complex numbers; graphc's tensors are real",

@@ -2,7 +2,8 @@
 
 The first load of a model file compiles it as usual; after its first successful call, the
 compiled plan for that call's input signature is stored (runtime/plan_store.py) with the
-model's interface (input and output names, integer inputs carried in a wider type). A later
+model's interface (input and output names, the ONNX element types of those carried in
+a wider type). A later
 `graphc.onnx.load` of a file with the same bytes, on the same CPU, with the same graphc,
 target and options, finds both: it neither parses the protobuf nor imports, optimizes or
 renders the graph, and a call of a stored signature runs the stored plan. A call with a
@@ -21,13 +22,11 @@ import mmap
 import os
 from typing import Optional
 
-import numpy as np
-
 from graphc.options import default_options, resolve_target
 from graphc.runtime import plan_store
 from graphc.runtime.cache import CodeCache, default_cache
 
-FORMAT = 1
+FORMAT = 2  # 2: narrow inputs and outputs by ONNX element type
 
 
 def model_digest(model) -> Optional[str]:
@@ -81,7 +80,8 @@ class ModelStore:
         try:
             found = json.loads(raw)
             if isinstance(found.get("inputs"), list) and isinstance(found.get("outputs"), list) \
-                    and isinstance(found.get("narrow"), dict):
+                    and isinstance(found.get("narrow"), dict) \
+                    and all(isinstance(e, int) for e in found["narrow"].values()):
                 return found
         except ValueError:
             pass
@@ -107,7 +107,8 @@ class ModelStore:
         if not plan_store.save(self.cache, self._key("plan", signature), plan, feeds,
                                session.graph.describe):
             return False
-        narrow = {n: np.dtype(d).str for n, d in imported.narrow.items()}
+        from graphc.onnx.registry import elem_type_of
+        narrow = {n: elem_type_of(d) for n, d in imported.narrow.items()}
         self.cache.store(self._key("interface"), json.dumps(
             {"inputs": inputs, "outputs": outputs, "narrow": narrow}).encode())
         return True

@@ -374,3 +374,71 @@ def range(start, limit=None, delta=1, dtype=None, name="range") -> Tensor:  # no
         dtype = dtypes.float32 if is_float else dtypes.int32
     dtype = dtypes.as_dtype(dtype)
     return constant(np.arange(start, limit, delta).astype(dtype.np), name=name)
+
+
+# --- bits -----------------------------------------------------------------------------------
+_SAME_WIDTH_INT = {1: dtypes.int8, 2: dtypes.int16, 4: dtypes.int32, 8: dtypes.int64}
+
+
+def bitcast(input, type, name=None) -> Tensor:  # noqa: A002 - TF1's argument names
+    """tf.bitcast: the bytes of `input` read as `type`, little-endian as on every graphc
+    target. Types of one width keep the shape. A wider input gains a last axis of
+    width(input) / width(type) pieces, lowest bytes first; a narrower one must end in an axis
+    of width(type) / width(input), which it loses."""
+    x = convert_to_tensor(input)
+    to = dtypes.as_dtype(type)
+    for what, dt in (("input", x.dtype), ("type", to)):
+        if dt is dtypes.bool_:
+            raise TypeError(f"bitcast: {what} is bool; bitcast reads and writes the bytes of "
+                            "numbers (use tf.cast for bools)")
+    src, dst = x.dtype.np.itemsize, to.np.itemsize
+    with get_default_graph().name_scope(name or "Bitcast"):
+        if src == dst:
+            return x if x.dtype is to else make_tensor("bitcast", (x,), {"dtype": to})
+        if src > dst:
+            return _bits_split(x, to, src // dst)
+        return _bits_join(x, to, dst // src)
+
+
+def _primitive(op: str, *inputs, **attrs) -> Tensor:
+    return make_tensor(op, inputs, attrs)
+
+
+def _bits_split(x: Tensor, to, count: int) -> Tensor:
+    """x's elements cut into `count` pieces of to's width, lowest first."""
+    wide = _SAME_WIDTH_INT[x.dtype.np.itemsize]
+    bits = x if x.dtype is wide else _primitive("bitcast", x, dtype=wide)
+    piece = _SAME_WIDTH_INT[to.np.itemsize]
+    span = 256 ** to.np.itemsize
+    pieces = []
+    for k in builtins.range(count):
+        # floor division is an arithmetic shift, floor mod keeps the piece's bits unsigned
+        shifted = _primitive("floordiv", bits, scalar(span ** k, wide)) if k else bits
+        low = _primitive("mod", shifted, scalar(span, wide))
+        value = _primitive("cast", low, dtype=piece)  # wraps into the piece's int type
+        pieces.append(value if piece is to else _primitive("bitcast", value, dtype=to))
+    return stack(pieces, axis=-1)
+
+
+def _bits_join(x: Tensor, to, count: int) -> Tensor:
+    """The last axis of `count` pieces (lowest first) joined into elements of `to`."""
+    last = x.shape[-1] if x.shape.rank else None
+    if last != count:
+        raise ShapeError(f"bitcast from {x.dtype} to {to} needs a last axis of {count} "
+                         f"pieces, got shape {x.shape}")
+    piece = _SAME_WIDTH_INT[x.dtype.np.itemsize]
+    wide = _SAME_WIDTH_INT[to.np.itemsize]
+    acc = dtypes.int64 if wide is dtypes.int64 else dtypes.int32
+    bits = x if x.dtype is piece else _primitive("bitcast", x, dtype=piece)
+    signed = _primitive("cast", bits, dtype=acc)
+    unsigned = _primitive("mod", signed, scalar(256 ** x.dtype.np.itemsize, acc))
+    total = None
+    for k, (low, high) in enumerate(zip(unstack(unsigned, count, axis=-1),
+                                        unstack(signed, count, axis=-1))):
+        # the top piece keeps its sign, so no product or sum leaves acc's range
+        part = high if k == count - 1 else low
+        term = _primitive("mul", part, scalar(256 ** (k * x.dtype.np.itemsize), acc)) \
+            if k else part
+        total = term if total is None else _primitive("add", total, term)
+    joined = total if acc is wide else _primitive("cast", total, dtype=wide)
+    return joined if wide is to else _primitive("bitcast", joined, dtype=to)

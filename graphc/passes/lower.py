@@ -40,7 +40,7 @@ _BINARY = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "floordiv": "
            "equal": "eq", "not_equal": "ne", "less": "lt", "less_equal": "le", "greater": "gt",
            "greater_equal": "ge", "logical_and": "and", "logical_or": "or",
            "logical_xor": "xor"}
-ELEMENTWISE = set(_UNARY) | set(_BINARY) | {"select", "cast"}
+ELEMENTWISE = set(_UNARY) | set(_BINARY) | {"select", "cast", "bitcast"}
 
 
 _REDUCE_OPS = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "max",
@@ -179,6 +179,8 @@ class Lowering(WindowLowering):
             return K.Binary(_BINARY[name], args[0], args[1], out)
         if name == "select":
             return K.Select(args[0], args[1], args[2], out)
+        if name == "bitcast":
+            return K.Unary("bitcast", args[0], out)
         return K.Cast(args[0], out)
 
     def _int_pow(self, node):

@@ -223,6 +223,31 @@ def cast_round(g):
     return r
 
 
+_SAME_WIDTH = {"float32": "int32", "float64": "int64", "int8": "uint8", "uint8": "int8",
+               "int16": "uint16", "uint16": "int16"}
+_PIECES = {"float32": ("uint8", "int16", "uint16", "int8"),
+           "float64": ("int32", "uint8", "int16"), "int64": ("int32", "uint16"),
+           "int32": ("uint8", "int16"), "int16": ("uint8",), "uint16": ("int8",)}
+
+
+@weight(1)
+def bitcast_bits(g):
+    """tf.bitcast of exact values to integers: of their width, or the pieces of a narrower
+    one (exact, bounded by the type), and maybe back (the value again, bit for bit). No
+    int's bits are read as a float: they could be a nan, whose payload arithmetic need not
+    keep."""
+    a = g.pick(lambda v: v.exact and (v.dtype in _SAME_WIDTH or v.dtype in _PIECES))
+    if a is None:
+        return None
+    split = a.dtype not in _SAME_WIDTH or (a.dtype in _PIECES and g.rng.random() < 0.4)
+    to = str(g.rng.choice(_PIECES[a.dtype])) if split else _SAME_WIDTH[a.dtype]
+    bits = g.step(Step("bitcast", (Ref(a.index), to)), True,
+                  float(max(-np.iinfo(to).min, np.iinfo(to).max)))
+    if g.rng.random() < 0.5:
+        return g.step(Step("bitcast", (Ref(bits.index), a.dtype)), True, a.bound)
+    return bits
+
+
 def _axes(g, rank: int):
     """None, one axis (maybe negative) or a list of axes."""
     if rank == 0 or g.rng.random() < 0.2:

@@ -232,6 +232,7 @@ def _composite(g, a, name):
 
 
 FAMILIES = [E.unary_float, E.binary_float, E.integer, E.small_int, E.compare_select, E.cast_round,
+            E.bitcast_bits,
             E.reduce, E.reduce_bool, movement, matmul, rows, E.reused_chain, C.conv,
             K.control, X.extra, S.sparse, D.collective]
 

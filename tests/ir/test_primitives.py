@@ -246,6 +246,9 @@ SAMPLES = {
     "custom_gradient": [([sample_array(F32), sample_array(F32)], {"fn_id": 0})],
     "ensure_shape": [([sample_array(F32)], {"shape": (2, None)}),
                      ([sample_array(dtypes.int32)], {"shape": None})],
+    "bitcast": [([sample_array(src)], {"dtype": dst}) for src, dst in (
+        (F32, dtypes.int32), (dtypes.int64, dtypes.float64), (dtypes.float16, dtypes.uint16),
+        (dtypes.int16, dtypes.float16), (dtypes.uint8, dtypes.int8))],
     "constant": [([], {"value": sample_array(dtypes.int32)})],
     "placeholder_with_default": [([sample_array(F32)], {"shape": (None, 3)})],
     "random": [([], {"distribution": d, "dtype": dt, "shape": (2, 3), "seed": 1, "seed2": 2,

@@ -1,4 +1,5 @@
-"""Elementwise primitives: unary math, binary arithmetic and comparisons, select, cast.
+"""Elementwise primitives: unary math, binary arithmetic and comparisons, select, cast,
+bitcast.
 
 Binary and ternary primitives broadcast their inputs numpy-style; the public API inserts the
 casts that make the inputs' dtypes equal, so the dtype rules here only check. Each reference
@@ -173,6 +174,29 @@ register(Primitive("cast", "elementwise", 1, _cast_dtype, lambda inputs, attrs: 
                    _cast, handles_unknown_rank=True,
                    doc="convert to attrs['dtype']; float -> int truncates toward zero and "
                        "saturates (nan -> 0); int -> narrower int wraps around"))
+
+
+def _bitcast_dtype(inputs, attrs):
+    src, dst = inputs[0].dtype, attrs["dtype"]
+    if dtypes.bool_ in (src, dst):
+        raise DTypeError(f"bitcast does not take bool (from {src} to {dst}): a bool's bits "
+                         "are not a number's")
+    if src.np.itemsize != dst.np.itemsize:
+        raise DTypeError(f"bitcast reinterprets one width as another of the same width; "
+                         f"{src} has {8 * src.np.itemsize} bits, {dst} "
+                         f"{8 * dst.np.itemsize}")
+    return dst
+
+
+def _bitcast(x, dtype):
+    return np.array(x, order="C", copy=True).view(dtype.np)
+
+
+register(Primitive("bitcast", "elementwise", 1, _bitcast_dtype,
+                   lambda inputs, attrs: inputs[0].shape, _bitcast, handles_unknown_rank=True,
+                   doc="the same bits read as attrs['dtype'], a type of the input's width "
+                       "(little-endian on every target): float32 <-> int32, float64 <-> "
+                       "int64, float16 <-> int16/uint16, int8 <-> uint8"))
 
 
 def not_as_declared(actual, declared) -> str:
