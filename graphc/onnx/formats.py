@@ -12,8 +12,9 @@ beyond 2^53 is rounded to float64 first.
 
 Out-of-range values follow ONNX's Cast tables: with `saturate` (the default; float8 and
 float4 only) they become the format's largest finite value (infinities too), without it an
-infinity where the format has one (bfloat16, e5m2), else nan. The "fnuz" formats have no
-negative zero; float4 has no nan, and a nan becomes -0 there (what onnx's reference gives).
+infinity where the format has one (bfloat16, e5m2), else nan (float4, which has neither,
+saturates either way). The "fnuz" formats have no negative zero; float4 has no nan, and a
+nan becomes -0 there (what onnx's reference gives).
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def round_to(x, elem: int, saturate: bool = True, round_mode: str = "up"):
     quantum = _power_of_two(exponent - f.mantissa)  # emin's quantum
     r = M.round(magnitude / quantum) * quantum  # exact: a power-of-two scaling, rint
     big = M.greater(r, scalar(f.largest, dtypes.float64))
-    overflow = f.largest if saturate else np.inf if f.inf else np.nan
+    # float4 has neither infinity nor nan: it saturates either way
+    overflow = np.inf if f.inf and not saturate else \
+        np.nan if f.nan and not saturate else f.largest
     r = M.where(big, A.fill(A.shape(r), scalar(overflow, dtypes.float64)), r)
     negative = M.less(bits, 0)  # the sign bit: -0.0 and negative nans too
     if not f.negative_zero:

@@ -232,12 +232,13 @@ class _Builder:
         """A tensor for a value known at import time: a constant, or a variable for a float
         initializer of the main graph when initializers="variables"."""
         value = owner.values[name]
-        if self.as_variables and value.dtype.kind == "f" and name in self.initializers:
+        elem = registry.elem_type_of(value.dtype)
+        if self.as_variables and value.dtype.kind == "f" and name in self.initializers \
+                and not registry.is_carried(elem):
             from graphc.ops.variables import Variable
             var = Variable(value, name=safe_name(name))
             self.variables.append(var)
             return var.value()
-        elem = registry.elem_type_of(value.dtype)
         if registry.is_carried(elem):
             value = value.astype(registry.graphc_dtype(elem).np)
         if value.dtype in _GRAPHC_DTYPES and value.flags.owndata and value.flags.c_contiguous:

@@ -228,6 +228,55 @@ def _bit_shift(ctx):
     return [cast(out, x.dtype)]
 
 
+# BitCast: float types reinterpret through graphc's bitcast of their width; every other
+# type's bits are its value modulo 2^width (two's complement), whatever carries it
+_FLOAT_BITS = {10: dtypes.int16, 1: dtypes.int32, 11: dtypes.int64}
+_SIGNED = {3: True, 5: True, 6: True, 7: True, 22: True, 26: True}
+
+
+def _bit_width(elem: int):
+    from graphc.onnx.registry import NARROW_FLOATS, numpy_dtype
+    if elem in NARROW_FLOATS or graphc_dtype(elem) is None:
+        return None
+    if elem in NARROW:
+        return NARROW[elem][1]
+    return 8 * numpy_dtype(elem).itemsize
+
+
+def _bitcast_check(node):
+    src, to = node.input_type(0), int(node.attr("to", 0))
+    for elem in (src, to):
+        if elem and _bit_width(elem) is None:
+            return f"BitCast of {onnx_type_name(elem)}: graphc reinterprets bits of the types " \
+                   "it computes in"
+    if src and _bit_width(src) != _bit_width(to):
+        return (f"BitCast from {onnx_type_name(src)} ({_bit_width(src)} bits) to "
+                f"{onnx_type_name(to)} ({_bit_width(to)} bits): the widths must be equal")
+    return None
+
+
+@converter("BitCast", check=_bitcast_check)
+def _bit_cast(ctx):
+    x, src, to = ctx.input(0), ctx.input_type(0), int(ctx.attr("to"))
+    if not src:
+        ctx.fail("BitCast needs an input of known element type")
+    width, i64 = _bit_width(src), dtypes.int64
+    if src in _FLOAT_BITS:
+        bits = cast(A.bitcast(x, _FLOAT_BITS[src]), i64)
+    else:  # the value, wrapped into the signed range of its width
+        bits = cast(x, i64)
+        if width < 64:
+            half = ctx.scalar(2 ** (width - 1), bits)
+            bits = M.mod(bits + half, ctx.scalar(2 ** width, bits)) - half
+    if to in _FLOAT_BITS:
+        return [A.bitcast(cast(bits, _FLOAT_BITS[to]), graphc_dtype(to))]
+    if to == 9:
+        return [M.not_equal(bits, ctx.scalar(0, bits))]
+    if not _SIGNED.get(to, False):  # an unsigned type's value: the bits modulo 2^width
+        bits = M.mod(bits, ctx.scalar(2 ** width, bits))
+    return [cast(bits, graphc_dtype(to))]
+
+
 def _bitwise(combine):
     """A bitwise op from its bits: bit i of x is floor(x / 2^i) mod 2, the top bit of a
     signed type is x < 0 and weighs -2^(bits-1) (two's complement)."""

@@ -42,6 +42,10 @@ NARROW = {2: (dtypes.int32, 8, False, "uint8"), 3: (dtypes.int32, 8, True, "int8
 NARROW_FLOATS = formats.NARROW_FLOATS
 
 
+_ML_DTYPES = frozenset(f.name for f in formats.FLOATS.values()) | {
+    "float8_e8m0fnu", "uint4", "int4", "uint2", "int2"}
+
+
 def _narrow_numpy(elem_type: int) -> np.dtype:
     """The numpy (or ml_dtypes, for 4- and 2-bit ints and narrow floats) dtype of a narrow
     element type."""
@@ -89,11 +93,10 @@ def numpy_dtype(elem_type: int) -> Optional[np.dtype]:
 def elem_type_of(dtype: np.dtype) -> int:
     """The ONNX element type of a numpy dtype (0 if ONNX has none graphc knows)."""
     dtype = np.dtype(dtype)
-    if dtype.kind == "V" or dtype.name in ("uint4", "int4", "uint2", "int2"):  # ml_dtypes'
+    if dtype.name in _ML_DTYPES:  # ml_dtypes' types (by name: one of them is of kind "f")
         for elem in NARROW_FLOATS + (21, 22, 25, 26):
             if dtype == _narrow_numpy(elem):
                 return elem
-        return 0
     for elem, (_, _, _, np_type) in NARROW.items():
         if dtype.name == np_type:
             return elem

@@ -97,7 +97,7 @@ class CompiledModel:
         arrays = {n: np.asarray(v) for n, v in feeds.items()}
         stored = self._stored_plan(arrays)
         if stored is not None:
-            values = stored.run({n: a.astype(self._narrow[n]) if n in self._narrow else a
+            values = stored.run({n: _carried(a, self._narrow[n]) if n in self._narrow else a
                                  for n, a in arrays.items()})
             return {n: v.astype(self._narrow[n]) if n in self._narrow else v
                     for n, v in zip(self.output_names, values)}
@@ -107,7 +107,7 @@ class CompiledModel:
         for n, placeholder in imported.inputs.items():
             a = arrays[n]
             if n in imported.narrow:  # carried in a wider type
-                a = a.astype(imported.narrow[n]).astype(placeholder.dtype.np)
+                a = _carried(a, imported.narrow[n])
             fed[placeholder] = a
         values = session.run([imported.outputs[n] for n in self.output_names], fed)
         if first and self._store is not None and not self._bound:
@@ -182,3 +182,10 @@ def load(path, target: Optional[str] = None, options=None,
     """Read an ONNX model (path, bytes or ModelProto), check that graphc supports all of it,
     and return a callable that compiles it on first use (see CompiledModel)."""
     return CompiledModel(path, target, options, base_dir)
+
+
+def _carried(a: np.ndarray, narrow: np.dtype) -> np.ndarray:
+    """An input of a narrow ONNX type (given as that type or one numpy converts to it) in
+    the graphc dtype that carries it."""
+    carrier = registry.graphc_dtype(registry.elem_type_of(narrow))
+    return a.astype(narrow).astype(carrier.np)
