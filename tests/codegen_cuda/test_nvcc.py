@@ -18,7 +18,7 @@ DTYPES = [tf.float16, tf.float32, tf.float64, tf.int32, tf.int64]
 
 def _representative():
     """Fetches covering every L2 operator on every dtype it takes, casts between all
-    dtypes, reductions of each kind, GEMM and the integer matmul loop, rows, data movement
+    dtypes, bitcasts, reductions of each kind, GEMM and the integer matmul loop, rows, data movement
     with Checks, a scatter-add and a variable update."""
     out = []
     for dt in DTYPES:
@@ -46,6 +46,11 @@ def _representative():
             tf.pad(p, [[1, 1], [0, 2]], "SYMMETRIC"), tf.one_hot(i, 6), tf.transpose(p)]
     v = tf.Variable(np.zeros((5, 3), np.float32))
     out.append(tf.assign_add(v, p))
+    out += [tf.bitcast(tf.bitcast(p, tf.int32), tf.float32),  # bitcasts of every width
+            tf.bitcast(tf.placeholder(tf.float16, [8]), tf.uint16),
+            tf.bitcast(tf.placeholder(tf.int16, [8]), tf.float16),
+            tf.bitcast(tf.placeholder(tf.float64, [4]), tf.int64),
+            tf.bitcast(tf.placeholder(tf.uint8, [4]), tf.int8)]
     return out
 
 
