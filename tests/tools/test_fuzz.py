@@ -62,14 +62,16 @@ def test_the_generator_draws_sums_of_products_shared_operands_and_their_gradient
 
 
 def test_the_generator_covers_the_primitive_families():
-    fns = {_fn(p, i) for p in _programs(150) for i in range(len(p.values))}
+    # 250 programs: log, one of five positive-domain functions in one unary draw of four,
+    # first shows up at seed 175
+    fns = {_fn(p, i) for p in _programs(250) for i in range(len(p.values))}
     for name in ("matmul", "reduce_sum", "reduce_max", "reduce_prod", "argmax", "transpose",
                  "reshape", "slice", "strided_slice", "concat", "gather", "pad", "tile",
                  "broadcast_to", "cast", "where", "floordiv", "mod", "nn.softmax",
                  "nn.log_softmax", "gradients", "one_hot", "reduce_any", "exp", "log",
                  "nn.convolution", "nn.depthwise_conv2d", "nn.conv2d_transpose",
                  "nn.max_pool", "nn.avg_pool", "cumsum", "cumprod", "gather_nd",
-                 "scatter_nd", "tensor_scatter_nd_add", "nn.top_k", "nn.in_top_k"):
+                 "scatter_nd", "tensor_scatter_nd_add", "nn.top_k", "nn.in_top_k", "bitcast"):
         assert name in fns, name
 
 
