@@ -292,6 +292,7 @@ from graphc.modalities import audio as signal  # noqa: F401,E402  (tf.signal)
 from graphc.modalities import image  # noqa: F401,E402  (tf.image)
 from graphc.modalities.image import saturate_cast  # noqa: F401,E402
 from graphc.modalities.image_random import random_crop  # noqa: F401,E402  (tf.random_crop)
+from graphc.ops import bitwise_ops as bitwise  # noqa: F401,E402  (tf.bitwise)
 from graphc.ops.sparse_ops import (  # noqa: F401,E402  (TF1's top-level spellings)
     sparse_tensor_to_dense,
     sparse_to_dense,

@@ -25,7 +25,8 @@ NOT_DIFFERENTIABLE = {  # piecewise-constant or integer-valued: the gradient is 
     "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
     "is_nan", "is_inf", "is_finite", "argmax", "argmin", "reduce_any", "reduce_all", "shape",
     "stop_gradient", "random", "constant", "placeholder", "variable", "assign", "no_op", "assert",
-    "param", "bitcast",
+    "param", "bitcast", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "left_shift",
+    "right_shift",
 }
 
 

@@ -111,6 +111,26 @@ template <class I, class F> __device__ __forceinline__ I gc_f2i(F x) {
   return x != x ? I(0) : x <= low ? lowest : x >= high ? highest : I(x);
 }
 
+// --- shifts: numpy's answer for an amount outside [0, bits) (C leaves it undefined); a left
+// shift in the unsigned type, where overflow is defined, and arithmetic right for signed ---
+template <class T> struct gc_unsigned;
+template <> struct gc_unsigned<int8_t> { typedef uint8_t type; };
+template <> struct gc_unsigned<uint8_t> { typedef uint8_t type; };
+template <> struct gc_unsigned<int16_t> { typedef uint16_t type; };
+template <> struct gc_unsigned<uint16_t> { typedef uint16_t type; };
+template <> struct gc_unsigned<int> { typedef unsigned type; };
+template <> struct gc_unsigned<long long> { typedef unsigned long long type; };
+template <class T> __device__ __forceinline__ T gc_shl(T x, T y) {
+  typedef typename gc_unsigned<T>::type U;
+  const bool inside = (unsigned long long)(long long)y < sizeof(T) * 8ULL;
+  return inside ? T(U(U(x) << (inside ? int(y) : 0))) : T(0);
+}
+template <class T> __device__ __forceinline__ T gc_shr(T x, T y) {
+  const bool inside = (unsigned long long)(long long)y < sizeof(T) * 8ULL;
+  if (inside) return T(x >> int(y));
+  return (T(-1) < T(0) && x < T(0)) ? T(-1) : T(0);
+}
+
 // --- bitcast: the same bytes read as another type of their width ----------------------------
 template <class T, class F> __device__ __forceinline__ T gc_bitcast(F x) {
   static_assert(sizeof(T) == sizeof(F), "bitcast between types of one width");

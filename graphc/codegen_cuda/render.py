@@ -37,8 +37,9 @@ from graphc.passes.schedule_gpu import atomic_add
 CTYPES = {"f16": "__half", "f32": "float", "f64": "double", "i8": "int8_t", "u8": "uint8_t",
           "i16": "int16_t", "u16": "uint16_t", "i32": "int", "i64": "i64", "bool": "bool"}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "le": "<=", "gt": ">",
-         "ge": ">=", "eq": "==", "ne": "!=", "and": "&&", "or": "||", "xor": "!="}
-PREFIX = {"neg": "-", "not": "!"}
+         "ge": ">=", "eq": "==", "ne": "!=", "and": "&&", "or": "||", "xor": "!=",
+         "bit_and": "&", "bit_or": "|", "bit_xor": "^"}
+PREFIX = {"neg": "-", "not": "!", "bit_not": "~"}
 GEMM_TILE, GEMM_THREADS = 128, 256  # prelude.cuh's gc_gemm: a 128x128 tile per 256 threads
 PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.cuh")
 

@@ -432,6 +432,8 @@ def unary(r: KernelRenderer, op: str, v, t: str):
         return b.fneg(v) if is_float(t) else b.sub(ir.Constant(ty, 0), v)
     if op == "not":
         return b.xor(v, ir.Constant(I1, 1))
+    if op == "bit_not":
+        return b.xor(v, ir.Constant(ty, -1))
     if is_float(t):
         if op in ("abs", "sqrt", "floor", "ceil"):
             return r.intrinsic({"abs": "llvm.fabs"}.get(op, f"llvm.{op}"), ty, v)
@@ -500,6 +502,10 @@ def binary(r: KernelRenderer, op: str, x, y, t: str):
     else:
         if op in ("add", "sub", "mul"):
             return {"add": b.add, "sub": b.sub, "mul": b.mul}[op](x, y)
+        if op in ("bit_and", "bit_or", "bit_xor"):
+            return {"bit_and": b.and_, "bit_or": b.or_, "bit_xor": b.xor}[op](x, y)
+        if op in ("shl", "shr"):
+            return _shift(b, op, x, y, ty, is_unsigned(t))
         if op in ("max", "min"):
             pick = _icmp(b, t, ">" if op == "max" else "<", x, y)
             return b.select(pick, x, y)
@@ -510,6 +516,20 @@ def binary(r: KernelRenderer, op: str, x, y, t: str):
         if op == "pow":
             return b.call(_int_pow(r.module, ty, is_unsigned(t)), [x, y])
     raise NotImplementedError(f"binary {op} on {t}")
+
+
+def _shift(b, op, x, y, ty, unsigned: bool):
+    """x << y or x >> y (logical for unsigned x); LLVM's shift by y >= bits is poison, so an
+    amount outside [0, bits) (unsigned compare: negatives too) gives numpy's answer: 0, or
+    the sign fill for a right shift of a signed x."""
+    bits = ir.Constant(ty, ty.width)
+    inside = b.icmp_unsigned("<", y, bits)
+    amount = b.select(inside, y, ir.Constant(ty, 0))
+    if op == "shl":
+        return b.select(inside, b.shl(x, amount), ir.Constant(ty, 0))
+    if unsigned:
+        return b.select(inside, b.lshr(x, amount), ir.Constant(ty, 0))
+    return b.ashr(x, b.select(inside, amount, ir.Constant(ty, ty.width - 1)))
 
 
 def _int_floordiv_mod(b, op, x, y, ty):

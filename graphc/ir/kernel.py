@@ -36,11 +36,11 @@ OPS = {
     "bitcast": (1, "width"),
     **{name: (1, "same") for name in (
         "neg", "abs", "sign", "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh",
-        "sigmoid", "erf", "floor", "ceil", "round", "not")},
+        "sigmoid", "erf", "floor", "ceil", "round", "not", "bit_not")},
     **{name: (1, "bool") for name in ("is_nan", "is_inf", "is_finite")},
     **{name: (2, "same") for name in (
         "add", "sub", "mul", "div", "floordiv", "mod", "pow", "max", "min", "atan2", "and",
-        "or", "xor")},
+        "or", "xor", "bit_and", "bit_or", "bit_xor", "shl", "shr")},
     **{name: (2, "bool") for name in ("lt", "le", "gt", "ge", "eq", "ne")},
 }
 

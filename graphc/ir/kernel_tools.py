@@ -227,16 +227,24 @@ _UNARY = {
     "neg": np.negative, "abs": np.abs, "sign": np.sign, "sqrt": np.sqrt, "exp": np.exp,
     "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "floor": np.floor, "ceil": np.ceil, "round": _round_half_even,
-    "not": np.logical_not, "is_nan": np.isnan, "is_inf": np.isinf, "is_finite": np.isfinite,
+    "not": np.logical_not, "bit_not": np.invert, "is_nan": np.isnan, "is_inf": np.isinf,
+    "is_finite": np.isfinite,
     "sigmoid": lambda x: type(x)(1 / (1 + math.exp(-float(x))) if x >= 0
                                  else math.exp(float(x)) / (1 + math.exp(float(x)))),
     "erf": lambda x: type(x)(math.erf(float(x))),
 }
+def _shifted(x, y, left: bool):
+    from graphc.ir.ops.elementwise import _shift
+    return _shift(left)(np.asarray(x), np.asarray(y))[()]
+
+
 _BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "floordiv": np.floor_divide, "mod": np.mod, "pow": np.power, "max": np.maximum,
     "min": np.minimum, "atan2": np.arctan2, "and": np.logical_and, "or": np.logical_or,
-    "xor": np.logical_xor, "lt": np.less, "le": np.less_equal, "gt": np.greater,
+    "xor": np.logical_xor, "bit_and": np.bitwise_and, "bit_or": np.bitwise_or,
+    "bit_xor": np.bitwise_xor, "shl": lambda x, y: _shifted(x, y, True),
+    "shr": lambda x, y: _shifted(x, y, False), "lt": np.less, "le": np.less_equal, "gt": np.greater,
     "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
 }
 

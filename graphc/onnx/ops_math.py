@@ -11,6 +11,7 @@ from graphc.ir import dtypes
 from graphc.onnx import formats
 from graphc.onnx.registry import NARROW, converter, graphc_dtype, one_of, onnx_type_name
 from graphc.ops import array_ops as A
+from graphc.ops import bitwise_ops as bitwise
 from graphc.ops import math_ops as M
 from graphc.ops.tensor import cast, make_tensor
 
@@ -196,36 +197,17 @@ def _clip(ctx):
 
 
 # --- bit operations -------------------------------------------------------------------------
-def _bits(ctx, i: int) -> tuple:
-    """(bits, signed) of input i's ONNX integer type."""
-    elem = ctx.input_type(i)
-    if elem in NARROW:
-        return NARROW[elem][1], NARROW[elem][2]
-    return {6: (32, True), 7: (64, True)}.get(elem, (None, None))
-
-
 @converter("BitShift", check=lambda n: one_of("direction", ("LEFT", "RIGHT"), n))
 def _bit_shift(ctx):
-    """Shifts as products and floor divisions by powers of two, in int64 (a left shift's
-    overflow is wrapped back into the type). An amount outside [0, bits) gives the
-    full-width result: 0, or -1 for a right shift of a negative value (numpy's rule)."""
+    """tf.bitwise's shifts on the carrier (a narrow type is wrapped back afterwards; its
+    values are not negative: ONNX shifts unsigned types). An amount outside [0, bits) gives
+    0, as numpy."""
     x, y = ctx.input(0), ctx.input(1)
-    bits, _ = _bits(ctx, 0)
-    if bits is None:
-        ctx.fail("BitShift needs an integer input of known type")
-    wide, amount = cast(x, dtypes.int64), cast(y, dtypes.int64)
-    zero, one = A.zeros_like(wide), A.ones_like(wide)
-    valid = M.logical_and(M.greater_equal(amount, 0), M.less(amount, min(bits, 63)))
-    factor = M.pow(2 * one, M.where(valid, amount, zero))
-    if ctx.attr("direction") == "LEFT":
-        out = M.where(valid, wide * factor, zero)
-        if bits == 64:  # x << 63 keeps only x's lowest bit, as the sign bit
-            top = M.where(M.equal(M.mod(wide, 2), 1), ctx.scalar(-(2 ** 63), wide), zero)
-            out = M.where(M.equal(amount, 63), top, out)
-    else:
-        fill = M.where(M.less(wide, 0), -one, zero)
-        out = M.where(valid, M.floordiv(wide, factor), fill)
-    return [cast(out, x.dtype)]
+    if x.dtype.kind != "i":
+        ctx.fail("BitShift needs an integer input")
+    y = cast(y, x.dtype)
+    left = ctx.attr("direction") == "LEFT"
+    return [bitwise.left_shift(x, y) if left else bitwise.right_shift(x, y)]
 
 
 # BitCast: float types reinterpret through graphc's bitcast of their width; every other
@@ -277,30 +259,9 @@ def _bit_cast(ctx):
     return [cast(bits, graphc_dtype(to))]
 
 
-def _bitwise(combine):
-    """A bitwise op from its bits: bit i of x is floor(x / 2^i) mod 2, the top bit of a
-    signed type is x < 0 and weighs -2^(bits-1) (two's complement)."""
-    def convert(ctx):
-        xs = ctx.inputs()
-        bits, signed = _bits(ctx, 0)
-        if bits is None:
-            ctx.fail(f"{ctx.node.op_type} needs an integer input of known type")
-        out = None
-        for i in range(bits):
-            if signed and i == bits - 1:
-                one = [cast(M.less(x, 0), x.dtype) for x in xs]
-                weight = -(2 ** i)
-            else:
-                one = [M.mod(M.floordiv(x, ctx.scalar(2 ** i, x)), ctx.scalar(2, x))
-                       for x in xs]
-                weight = 2 ** i
-            term = combine(*one) * ctx.scalar(weight, xs[0])
-            out = term if out is None else out + term
-        return [out]
-    return convert
-
-
-converter("BitwiseAnd")(_bitwise(lambda a, b: a * b))
-converter("BitwiseOr")(_bitwise(lambda a, b: a + b - a * b))
-converter("BitwiseXor")(_bitwise(lambda a, b: M.mod(a + b, 2)))
-converter("BitwiseNot")(_bitwise(lambda a: 1 - a))
+# Bitwise ops on the carrier: a narrow signed value is sign-extended there, and the bits of
+# sign-extended operands combine into the sign-extended result
+converter("BitwiseAnd")(lambda ctx: [bitwise.bitwise_and(ctx.input(0), ctx.input(1))])
+converter("BitwiseOr")(lambda ctx: [bitwise.bitwise_or(ctx.input(0), ctx.input(1))])
+converter("BitwiseXor")(lambda ctx: [bitwise.bitwise_xor(ctx.input(0), ctx.input(1))])
+converter("BitwiseNot")(lambda ctx: [bitwise.invert(ctx.input(0))])

@@ -33,12 +33,14 @@ VIEW_OPS = ("identity", "stop_gradient", "ensure_shape", "custom_gradient", "res
 _UNARY = {"neg": "neg", "abs": "abs", "sign": "sign", "sqrt": "sqrt", "exp": "exp", "log": "log",
           "log1p": "log1p", "expm1": "expm1", "sin": "sin", "cos": "cos", "tanh": "tanh",
           "sigmoid": "sigmoid", "erf": "erf", "floor": "floor", "ceil": "ceil",
-          "round": "round", "logical_not": "not", "is_nan": "is_nan", "is_inf": "is_inf",
-          "is_finite": "is_finite"}
+          "round": "round", "invert": "bit_not", "logical_not": "not", "is_nan": "is_nan",
+          "is_inf": "is_inf", "is_finite": "is_finite"}
 _BINARY = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "floordiv": "floordiv",
            "mod": "mod", "pow": "pow", "maximum": "max", "minimum": "min", "atan2": "atan2",
            "equal": "eq", "not_equal": "ne", "less": "lt", "less_equal": "le", "greater": "gt",
            "greater_equal": "ge", "logical_and": "and", "logical_or": "or",
+           "bitwise_and": "bit_and", "bitwise_or": "bit_or", "bitwise_xor": "bit_xor",
+           "left_shift": "shl", "right_shift": "shr",
            "logical_xor": "xor"}
 ELEMENTWISE = set(_UNARY) | set(_BINARY) | {"select", "cast", "bitcast"}
 

@@ -126,6 +126,8 @@ def integer(g):
     if a is None:
         return None
     b = g.pick(lambda v: v.dtype == a.dtype and _broadcastable(v.shape, a.shape))
+    if g.rng.random() < 0.2:
+        return bits_of(g, a, b)
     name = str(g.rng.choice(["add", "subtract", "multiply", "maximum", "minimum",
                              "floordiv", "mod", "abs", "negative", "sign"]))
     if name in ("abs", "negative", "sign"):
@@ -134,6 +136,23 @@ def integer(g):
         name = "add"
     bound = a.bound * b.bound if name == "multiply" else a.bound + b.bound
     return g.step(Step(name, (Ref(a.index), Ref(b.index))), True, bound)
+
+
+def bits_of(g, a, b):
+    """tf.bitwise on exact integers: and, or, xor with b, invert, or a shift by a constant
+    amount (now and then one past the type's width: every bit shifted out)."""
+    name = str(g.rng.choice(["bitwise_and", "bitwise_or", "bitwise_xor", "invert",
+                             "left_shift", "right_shift"]))
+    if name == "invert":
+        return g.step(Step("bitwise.invert", (Ref(a.index),)), True, a.bound + 1)
+    if name in ("left_shift", "right_shift"):
+        width = 8 * np.dtype(a.dtype).itemsize
+        amount = int(g.rng.integers(0, 5)) if g.rng.random() < 0.85 else width + 1
+        bound = a.bound * 2.0 ** amount if name == "left_shift" and amount < width else a.bound
+        return g.step(Step(f"bitwise.{name}", (Ref(a.index), amount)), True, bound)
+    # |result| < the next power of two above both (-3 & -6 is -8)
+    return g.step(Step(f"bitwise.{name}", (Ref(a.index), Ref(b.index))), True,
+                  2 * max(a.bound, b.bound) + 1)
 
 
 SMALL_INTS = ("int8", "uint8", "int16", "uint16")
@@ -161,6 +180,8 @@ def small_int(g):
     b = g.pick(lambda v: v.dtype == a.dtype and _broadcastable(v.shape, a.shape))
     limit = a.bound
     kind = g.rng.random()
+    if kind < 0.1:
+        return bits_of(g, a, b)
     if kind < 0.45:
         name = str(g.rng.choice(["add", "subtract", "multiply", "maximum", "minimum",
                                  "floordiv", "mod", "abs", "negative", "sign"]))

@@ -18,7 +18,7 @@ DTYPES = [tf.float16, tf.float32, tf.float64, tf.int32, tf.int64]
 
 def _representative():
     """Fetches covering every L2 operator on every dtype it takes, casts between all
-    dtypes, bitcasts, reductions of each kind, GEMM and the integer matmul loop, rows, data movement
+    dtypes, bitcasts, bit operations, reductions of each kind, GEMM and the integer matmul loop, rows, data movement
     with Checks, a scatter-add and a variable update."""
     out = []
     for dt in DTYPES:
@@ -51,6 +51,11 @@ def _representative():
             tf.bitcast(tf.placeholder(tf.int16, [8]), tf.float16),
             tf.bitcast(tf.placeholder(tf.float64, [4]), tf.int64),
             tf.bitcast(tf.placeholder(tf.uint8, [4]), tf.int8)]
+    for dt in (tf.int8, tf.uint8, tf.int16, tf.uint16, tf.int32, tf.int64):  # tf.bitwise
+        a, s = tf.placeholder(dt, [6]), tf.placeholder(dt, [6])
+        out += [tf.bitwise.bitwise_and(a, s), tf.bitwise.bitwise_or(a, s),
+                tf.bitwise.bitwise_xor(a, s), tf.bitwise.invert(a),
+                tf.bitwise.left_shift(a, s), tf.bitwise.right_shift(a, s)]
     return out
 
 

@@ -71,7 +71,8 @@ def test_the_generator_covers_the_primitive_families():
                  "nn.log_softmax", "gradients", "one_hot", "reduce_any", "exp", "log",
                  "nn.convolution", "nn.depthwise_conv2d", "nn.conv2d_transpose",
                  "nn.max_pool", "nn.avg_pool", "cumsum", "cumprod", "gather_nd",
-                 "scatter_nd", "tensor_scatter_nd_add", "nn.top_k", "nn.in_top_k", "bitcast"):
+                 "scatter_nd", "tensor_scatter_nd_add", "nn.top_k", "nn.in_top_k", "bitcast",
+                 "bitwise.bitwise_xor", "bitwise.left_shift", "bitwise.right_shift"):
         assert name in fns, name
 
 

@@ -33,7 +33,7 @@ def _same_dtype(inputs, kinds: str, what: str):
 
 
 _KINDS = {"float": ("f", "floating-point"), "numeric": ("if", "numeric (int or float)"),
-          "bool": ("b", "bool"), "any": ("bif", "any")}
+          "bool": ("b", "bool"), "any": ("bif", "any"), "int": ("i", "integer")}
 
 
 def _def_unary(name: str, fn, accepts: str = "float", out=None, doc: str = ""):
@@ -131,6 +131,31 @@ for _name, _fn in [("less", np.less), ("less_equal", np.less_equal), ("greater",
 for _name, _fn in [("logical_and", np.logical_and), ("logical_or", np.logical_or),
                    ("logical_xor", np.logical_xor)]:
     _def_binary(_name, _fn, "bool", out=dtypes.bool_)
+
+
+def _shift(left: bool):
+    """x << y or x >> y (arithmetic for signed x), with numpy's answer for a y outside
+    [0, bits): all bits shifted out, 0 (or -1 for a right shift of a negative x)."""
+    def fn(x, y):
+        bits = 8 * x.dtype.itemsize
+        inside = (y >= 0) & (y < bits)
+        amount = np.where(inside, y, 0).astype(x.dtype)
+        with np.errstate(over="ignore"):
+            shifted = np.left_shift(x, amount) if left else np.right_shift(x, amount)
+        outside = np.zeros_like(shifted) if left else np.where(x < 0, -1, 0).astype(x.dtype)
+        return np.where(inside, shifted, outside).astype(x.dtype)
+    return fn
+
+
+_def_binary("bitwise_and", np.bitwise_and, "int", doc="bitwise and of integers")
+_def_binary("bitwise_or", np.bitwise_or, "int", doc="bitwise or of integers")
+_def_binary("bitwise_xor", np.bitwise_xor, "int", doc="bitwise exclusive or of integers")
+_def_binary("left_shift", _shift(True), "int",
+            doc="x << y; y outside [0, bits) shifts every bit out (0)")
+_def_binary("right_shift", _shift(False), "int",
+            doc="x >> y, arithmetic for signed x; y outside [0, bits) gives 0, or -1 for a "
+                "negative x")
+_def_unary("invert", np.invert, "int", doc="bitwise not: ~x")
 
 
 def _select_dtype(inputs, attrs):
