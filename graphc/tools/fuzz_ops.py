@@ -126,7 +126,7 @@ def integer(g):
     if a is None:
         return None
     b = g.pick(lambda v: v.dtype == a.dtype and _broadcastable(v.shape, a.shape))
-    if g.rng.random() < 0.2:
+    if g.rng.random() < 0.35:
         return bits_of(g, a, b)
     name = str(g.rng.choice(["add", "subtract", "multiply", "maximum", "minimum",
                              "floordiv", "mod", "abs", "negative", "sign"]))
@@ -180,7 +180,7 @@ def small_int(g):
     b = g.pick(lambda v: v.dtype == a.dtype and _broadcastable(v.shape, a.shape))
     limit = a.bound
     kind = g.rng.random()
-    if kind < 0.1:
+    if kind < 0.2:
         return bits_of(g, a, b)
     if kind < 0.45:
         name = str(g.rng.choice(["add", "subtract", "multiply", "maximum", "minimum",
