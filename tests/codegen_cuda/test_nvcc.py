@@ -18,8 +18,8 @@ DTYPES = [tf.float16, tf.float32, tf.float64, tf.int32, tf.int64]
 
 def _representative():
     """Fetches covering every L2 operator on every dtype it takes, casts between all
-    dtypes, bitcasts, bit operations, reductions of each kind, GEMM and the integer matmul loop, rows, data movement
-    with Checks, a scatter-add and a variable update."""
+    dtypes, bitcasts, bit operations, reductions of each kind, GEMM and the integer matmul
+    loop, rows, data movement with Checks, a scatter-add and a variable update."""
     out = []
     for dt in DTYPES:
         x = tf.placeholder(dt, [3, 40])

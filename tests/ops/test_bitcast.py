@@ -87,3 +87,18 @@ def test_bad_bitcasts_are_named():
         tf.bitcast(x, tf.bool)
     with pytest.raises(TypeError, match="bitcast: input is bool"):
         tf.bitcast(tf.placeholder(tf.bool, [4]), tf.int8)
+
+
+def test_cuda_emulated_keeps_every_bit_too():
+    value = special_floats(np.float32).reshape(1, -1)
+    x = tf.placeholder(tf.float32, value.shape)
+    h = tf.placeholder(tf.float16, [3])
+    half = np.array([1.5, -0.0, np.inf], np.float16)
+    fetches = [tf.bitcast(x, tf.int32), tf.bitcast(tf.bitcast(x, tf.int32), tf.float32),
+               tf.bitcast(x, tf.uint8), tf.bitcast(h, tf.int16),
+               tf.bitcast(tf.bitcast(h, tf.uint16), tf.float16)]
+    got = run(fetches, {x: value, h: half}, "cuda-emulated")
+    want = [value.view(np.int32), value, value.view(np.uint8).reshape(1, -1, 4),
+            half.view(np.int16), half]
+    for g, w in zip(got, want):
+        assert same_bits(g, w)
