@@ -307,8 +307,28 @@ def _pool(e, node, ins):
     return _to_channels_last(e, y, rank) if a["channels_last"] else y
 
 
-def unsupported_reason(node):
-    """Why this node cannot be exported (None if it can), beyond having no exporter."""
+# ops that ONNX gained at a later opset than export's lowest: primitive -> (ONNX op, opset)
+SINCE = {"bitcast": ("BitCast", 26), "bitwise_and": ("BitwiseAnd", 18),
+         "bitwise_or": ("BitwiseOr", 18), "bitwise_xor": ("BitwiseXor", 18),
+         "invert": ("BitwiseNot", 18)}
+
+
+@exporter("bitcast")
+def _bitcast(e, node, ins):
+    return e.node("BitCast", ins, to=registry.onnx_elem_type(node.dtype))
+
+
+@exporter("bitwise_and", "bitwise_or", "bitwise_xor", "invert")
+def _bitwise(e, node, ins):
+    return e.node(SINCE[node.op.name][0], ins)
+
+
+def unsupported_reason(node, opset: int):
+    """Why this node cannot be exported at `opset` (None if it can), beyond having no
+    exporter."""
     if node.op.name == "pad" and not pad_supported(node):
         return f"padding mode {node.attrs['mode']} has no ONNX equivalent"
+    if node.op.name in SINCE and opset < SINCE[node.op.name][1]:
+        op, since = SINCE[node.op.name]
+        return f"ONNX has {op} from opset {since}; exporting at opset {opset}"
     return None

@@ -65,7 +65,7 @@ def export(fetches, feeds, path=None, opset: Optional[int] = None, session=None,
     graph = _graph_of(list(outputs.values()) + list(inputs.values()))
     feed_nodes = {t.node: n for n, t in inputs.items()}
     roots = [t.node for t in outputs.values()]
-    _check(roots, feed_nodes, graph)
+    _check(roots, feed_nodes, graph, opset)
     values = _variable_values(roots, feed_nodes, graph, session)
     writer = _Writer(graph, opset, values)
     model = writer.model(inputs, outputs, name)
@@ -121,7 +121,7 @@ def _walk(roots, feeds) -> list:
     return order
 
 
-def _check(roots, feeds, graph) -> None:
+def _check(roots, feeds, graph, opset: int) -> None:
     """Refuse, all at once, what has no ONNX form; and placeholders not fed."""
     problems = []
     for node in _walk(roots, feeds):
@@ -139,7 +139,7 @@ def _check(roots, feeds, graph) -> None:
         elif op not in export_ops.EXPORTERS:
             reason = f"primitive '{op}' has no ONNX mapping"
         else:
-            reason = export_ops.unsupported_reason(node)
+            reason = export_ops.unsupported_reason(node, opset)
             if reason is None:
                 continue
         problems.append(f"  '{name_of(node, graph)}' ({op}): {reason}")
