@@ -123,7 +123,7 @@ template <> struct gc_unsigned<long long> { typedef unsigned long long type; };
 template <class T> __device__ __forceinline__ T gc_shl(T x, T y) {
   typedef typename gc_unsigned<T>::type U;
   const bool inside = (unsigned long long)(long long)y < sizeof(T) * 8ULL;
-  return inside ? T(U(U(x) << (inside ? int(y) : 0))) : T(0);
+  return inside ? T(U(U(x) << int(y))) : T(0);
 }
 template <class T> __device__ __forceinline__ T gc_shr(T x, T y) {
   const bool inside = (unsigned long long)(long long)y < sizeof(T) * 8ULL;

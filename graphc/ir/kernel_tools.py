@@ -233,9 +233,12 @@ _UNARY = {
                                  else math.exp(float(x)) / (1 + math.exp(float(x)))),
     "erf": lambda x: type(x)(math.erf(float(x))),
 }
+
+
 def _shifted(x, y, left: bool):
-    from graphc.ir.ops.elementwise import _shift
-    return _shift(left)(np.asarray(x), np.asarray(y))[()]
+    """The reference's shift (numpy's answer for amounts outside [0, bits)) on scalars."""
+    from graphc.ir.ops.elementwise import shift
+    return shift(np.asarray(x), np.asarray(y), left)[()]
 
 
 _BINARY = {
@@ -244,8 +247,8 @@ _BINARY = {
     "min": np.minimum, "atan2": np.arctan2, "and": np.logical_and, "or": np.logical_or,
     "xor": np.logical_xor, "bit_and": np.bitwise_and, "bit_or": np.bitwise_or,
     "bit_xor": np.bitwise_xor, "shl": lambda x, y: _shifted(x, y, True),
-    "shr": lambda x, y: _shifted(x, y, False), "lt": np.less, "le": np.less_equal, "gt": np.greater,
-    "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
+    "shr": lambda x, y: _shifted(x, y, False), "lt": np.less, "le": np.less_equal,
+    "gt": np.greater, "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
 }
 
 

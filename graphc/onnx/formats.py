@@ -120,9 +120,6 @@ def _round_e8m0(x, saturate: bool, round_mode: str):
         up = M.logical_or(M.greater(fraction, half),
                           M.logical_and(M.equal(fraction, half), odd))
         k = exponent + cast(up, i64)
-    finite = M.logical_and(M.is_finite(wide), M.greater(wide, 0.0))
-    in_range = M.logical_and(finite, M.logical_and(M.greater_equal(k, -127),
-                                                   M.less_equal(k, 127)))
     value = _power_of_two(M.minimum(M.maximum(k, scalar(-127, i64)), scalar(127, i64)))
     nan = A.fill(A.shape(value), scalar(np.nan, dtypes.float64))
     if saturate:  # zero and tiny values to 2^-127, infinities and huge ones to 2^127
@@ -131,6 +128,9 @@ def _round_e8m0(x, saturate: bool, round_mode: str):
         out = M.where(M.logical_and(M.logical_not(is_nan), M.logical_not(M.greater(wide, 0.0))),
                       A.fill(A.shape(value), scalar(2.0 ** -127, dtypes.float64)), out)
     else:
+        finite = M.logical_and(M.is_finite(wide), M.greater(wide, 0.0))
+        in_range = M.logical_and(finite, M.logical_and(M.greater_equal(k, -127),
+                                                       M.less_equal(k, 127)))
         out = M.where(in_range, value, nan)
     return cast(out, CARRIER)
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from graphc.ir import dtypes
 from graphc.onnx import formats
-from graphc.onnx.registry import NARROW, converter, graphc_dtype, one_of, onnx_type_name
+from graphc.onnx.registry import (
+    NARROW,
+    NARROW_FLOATS,
+    converter,
+    graphc_dtype,
+    numpy_dtype,
+    one_of,
+    onnx_type_name,
+)
 from graphc.ops import array_ops as A
 from graphc.ops import bitwise_ops as bitwise
 from graphc.ops import math_ops as M
@@ -160,9 +168,8 @@ def _cast_to(ctx, to: int):
     does, the rest by graphc's cast (a narrow int is wrapped into its range afterwards)."""
     x = ctx.input(0)
     if to in formats.NARROW_FLOATS:
-        mode = ctx.attr("round_mode", "up")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
-        return formats.round_to(x, to, bool(ctx.attr("saturate", 1)), mode)
+        return formats.round_to(x, to, bool(ctx.attr("saturate", 1)),
+                                ctx.attr("round_mode", "up"))
     if to in NARROW and NARROW[to][1] < 8 and x.dtype.kind == "f":
         return formats.narrow_int_from_float(x, NARROW[to][1], NARROW[to][2])
     return A.identity(cast(x, graphc_dtype(to)))
@@ -210,14 +217,13 @@ def _bit_shift(ctx):
     return [bitwise.left_shift(x, y) if left else bitwise.right_shift(x, y)]
 
 
-# BitCast: float types reinterpret through graphc's bitcast of their width; every other
-# type's bits are its value modulo 2^width (two's complement), whatever carries it
+# BitCast: a float type's bits are graphc's bitcast to the signed int of its width; between
+# integer types of one width the bits are the value wrapped into the target's range, which
+# graphc's int casts do (and the importer's wrap of a narrow target's carrier)
 _FLOAT_BITS = {10: dtypes.int16, 1: dtypes.int32, 11: dtypes.int64}
-_SIGNED = {3: True, 5: True, 6: True, 7: True, 22: True, 26: True}
 
 
 def _bit_width(elem: int):
-    from graphc.onnx.registry import NARROW_FLOATS, numpy_dtype
     if elem in NARROW_FLOATS or graphc_dtype(elem) is None:
         return None
     if elem in NARROW:
@@ -242,20 +248,16 @@ def _bit_cast(ctx):
     x, src, to = ctx.input(0), ctx.input_type(0), int(ctx.attr("to"))
     if not src:
         ctx.fail("BitCast needs an input of known element type")
-    width, i64 = _bit_width(src), dtypes.int64
     if src in _FLOAT_BITS:
-        bits = cast(A.bitcast(x, _FLOAT_BITS[src]), i64)
-    else:  # the value, wrapped into the signed range of its width
-        bits = cast(x, i64)
-        if width < 64:
-            half = ctx.scalar(2 ** (width - 1), bits)
-            bits = M.mod(bits + half, ctx.scalar(2 ** width, bits)) - half
+        bits = A.bitcast(x, _FLOAT_BITS[src])
+    elif to in _FLOAT_BITS:
+        bits = cast(x, _FLOAT_BITS[to])  # wraps the carried value into the signed int
+    else:
+        bits = x
     if to in _FLOAT_BITS:
-        return [A.bitcast(cast(bits, _FLOAT_BITS[to]), graphc_dtype(to))]
+        return [A.bitcast(bits, graphc_dtype(to))]
     if to == 9:
         return [M.not_equal(bits, ctx.scalar(0, bits))]
-    if not _SIGNED.get(to, False):  # an unsigned type's value: the bits modulo 2^width
-        bits = M.mod(bits, ctx.scalar(2 ** width, bits))
     return [cast(bits, graphc_dtype(to))]
 
 

@@ -133,26 +133,24 @@ for _name, _fn in [("logical_and", np.logical_and), ("logical_or", np.logical_or
     _def_binary(_name, _fn, "bool", out=dtypes.bool_)
 
 
-def _shift(left: bool):
+def shift(x: np.ndarray, y: np.ndarray, left: bool) -> np.ndarray:
     """x << y or x >> y (arithmetic for signed x), with numpy's answer for a y outside
     [0, bits): all bits shifted out, 0 (or -1 for a right shift of a negative x)."""
-    def fn(x, y):
-        bits = 8 * x.dtype.itemsize
-        inside = (y >= 0) & (y < bits)
-        amount = np.where(inside, y, 0).astype(x.dtype)
-        with np.errstate(over="ignore"):
-            shifted = np.left_shift(x, amount) if left else np.right_shift(x, amount)
-        outside = np.zeros_like(shifted) if left else np.where(x < 0, -1, 0).astype(x.dtype)
-        return np.where(inside, shifted, outside).astype(x.dtype)
-    return fn
+    bits = 8 * x.dtype.itemsize
+    inside = (y >= 0) & (y < bits)
+    amount = np.where(inside, y, 0).astype(x.dtype)
+    with np.errstate(over="ignore"):
+        shifted = np.left_shift(x, amount) if left else np.right_shift(x, amount)
+    outside = np.zeros_like(shifted) if left else np.where(x < 0, -1, 0).astype(x.dtype)
+    return np.where(inside, shifted, outside).astype(x.dtype)
 
 
 _def_binary("bitwise_and", np.bitwise_and, "int", doc="bitwise and of integers")
 _def_binary("bitwise_or", np.bitwise_or, "int", doc="bitwise or of integers")
 _def_binary("bitwise_xor", np.bitwise_xor, "int", doc="bitwise exclusive or of integers")
-_def_binary("left_shift", _shift(True), "int",
+_def_binary("left_shift", lambda x, y: shift(x, y, True), "int",
             doc="x << y; y outside [0, bits) shifts every bit out (0)")
-_def_binary("right_shift", _shift(False), "int",
+_def_binary("right_shift", lambda x, y: shift(x, y, False), "int",
             doc="x >> y, arithmetic for signed x; y outside [0, bits) gives 0, or -1 for a "
                 "negative x")
 _def_unary("invert", np.invert, "int", doc="bitwise not: ~x")
