@@ -35,8 +35,9 @@ NP_DTYPE = {"f32": np.float32, "f64": np.float64}
 
 def _tiny_blocking(dtype: str) -> GemmBlocking:
     w = host_vector_width(dtype)
-    # mr=3 rows, two vectors wide, K blocks of 5, M blocks of 6 rows, N blocks of 4 vectors.
-    return GemmBlocking(mr=3, nr=2 * w, kc=5, mc=6, nc=4 * w)
+    # mr=3 rows, two vectors wide, K blocks of 5, M blocks of 6 rows (3 for a C narrower than
+    # 4 * nr = 8 vectors, so both heights run), N blocks of 4 vectors.
+    return GemmBlocking(mr=3, nr=2 * w, kc=5, mc=6, nc=4 * w, mc_narrow=3)
 
 
 _CACHE: dict = {}
@@ -234,6 +235,13 @@ def test_emitted_function_and_blocking():
         define_gemm(ir.Module(), "f16", 8)
     with pytest.raises(ValueError):
         define_gemm(ir.Module(), "f32", 16, GemmBlocking(mr=4, nr=24, kc=8, mc=8, nc=48))
+    for mc_narrow in (6, 12):  # not a multiple of mr, taller than mc
+        with pytest.raises(ValueError, match="mc_narrow must be a multiple of mr, at most mc"):
+            define_gemm(ir.Module(), "f32", 16,
+                        GemmBlocking(mr=4, nr=32, kc=8, mc=8, nc=64, mc_narrow=mc_narrow))
+    # a C narrower than 4 * nr columns takes A blocks of mc_narrow rows, in L2 beside Bp
+    assert blk.mc_narrow % blk.mr == 0 and blk.mr <= blk.mc_narrow < blk.mc
+    assert blk.mc_narrow * blk.kc * 4 <= 512 * 1024
 
 
 def test_host_kernel_uses_vector_fma():
@@ -347,8 +355,9 @@ def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
     for x in "ab":
         assert bool(calls[x]) == (x in packed)
     if "a" in packed:  # every row block of A, each K block of it once per row block
+        mc = blk.mc_narrow if blk.mc_narrow and n < 4 * blk.nr else blk.mc
         assert {(r0, rows) for r0, rows, _, _ in calls["a"]} == {
-            (row0 + i, min(blk.mc, m - i)) for i in range(0, m, blk.mc)}
+            (row0 + i, min(mc, m - i)) for i in range(0, m, mc)}
 
 
 @pytest.mark.parametrize("dtype, width", [("f32", 16), ("f64", 8), ("f32", 8), ("f64", 4)])

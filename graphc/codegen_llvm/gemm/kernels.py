@@ -21,6 +21,11 @@ class GemmBlocking:
     fuse_b, a row-major B is packed by the micro-kernel during the first A panel's pass over
     each B block (see _emit_block) instead of by a separate pass first. nr must be a multiple
     of the vector width, mc a multiple of mr and nc of nr.
+
+    mc_narrow (0: unused), a multiple of mr below mc, is the A block's height instead of mc
+    when C is narrower than 4 * nr columns: such a C gives each A micro-panel at most three
+    B micro-panels to meet, so the A block is reread from cache little and should stay in
+    L2 beside Bp, while the B block, which is then repacked once per mc_narrow rows, is small.
     """
 
     mr: int
@@ -30,6 +35,7 @@ class GemmBlocking:
     nc: int
     ku: int = 4
     fuse_b: bool = False
+    mc_narrow: int = 0
 
     def check(self, vector_width: int) -> None:
         if min(self.mr, self.nr, self.kc, self.mc, self.nc, self.ku) < 1:
@@ -39,6 +45,9 @@ class GemmBlocking:
                              f"width {vector_width}")
         if self.mc % self.mr or self.nc % self.nr:
             raise ValueError(f"gemm blocking: mc must be a multiple of mr and nc of nr: {self}")
+        if self.mc_narrow % self.mr or not 0 <= self.mc_narrow <= self.mc:
+            raise ValueError(f"gemm blocking: mc_narrow must be a multiple of mr, at most mc: "
+                             f"{self}")
 
 
 
