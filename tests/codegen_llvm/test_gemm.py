@@ -227,6 +227,14 @@ def test_emitted_function_and_blocking():
         + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr"])
     text = str(module)
     assert "llvm.fma.v16f32" in text
+    # a last A panel of 1, 2, 3 or 4 rows runs a micro-kernel of 1, 2, 4 rows (float32's
+    # 6-row tile only: not the 12-row narrow tile, not float64)
+    assert [r for r in range(1, 13) if f"graphc_gemm_f32_rows{r}_kernel\"(" in text] == \
+        [1, 2, 4]
+    others = ir.Module()
+    define_gemm(others, "f32", 16, narrow_blocking("f32", 16), name="narrow")
+    define_gemm(others, "f64", 8)
+    assert "_rows1_kernel" not in str(others)
     blk = default_blocking("f32", 16)
     assert blk.nr % 16 == 0 and blk.mc % blk.mr == 0 and blk.nc % blk.nr == 0
     assert gemm_workspace_elems("f32", 16) >= blk.mc * blk.kc + blk.kc * blk.nc

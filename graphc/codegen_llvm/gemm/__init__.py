@@ -62,6 +62,10 @@ B[r0 + k, c0 + j] to dst[(j / NR) * NR * rows + k * NR + j % NR] for k < rows an
 `cols` rounded up to NR, zero for j >= cols (GemmBlocking has KC and NR). Both are called
 concurrently from concurrent calls, with distinct destinations.
 
+A last A micro-panel of fewer than MR rows (M = 49: 8 full panels and one row) runs a
+micro-kernel of exactly its rows where the blocking has them (MR <= 8), which does that
+many rows' FMAs instead of a whole tile's.
+
 With GemmBlocking.fuse_b (the default for 512-bit vectors) a row-major B has no separate
 packing pass: the micro-kernel calls of the first A panel (ir = 0) read their B panel where it
 is, row by row, and store it to Bp as they use it, and the later A panels read Bp (see
@@ -76,6 +80,7 @@ our Bp (vector operand) and its L3-resident block our Ap; hence the loop order a
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 
 import llvmlite.binding as llvm
@@ -121,6 +126,9 @@ EPILOGUE_PTR = ir.PointerType(EPILOGUE)
 PACK = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64, _I64, _I64, _PTR])
 PACK_PTR = ir.PointerType(PACK)
 _ALIGN_BYTES = 64  # one cache line; also the AVX-512 vector size
+# Blockings of at most this many rows per panel also get a micro-kernel for each shorter
+# last panel (see _call_kernel); the narrow GEMM's 12-row tile does not.
+_SHORT_PANEL_MAX_MR = 8
 
 
 
@@ -338,7 +346,10 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     pack_b = _emit_pack_b(module, name, elem, blk, vector_width)
     kernel_pack = (_emit_micro_kernel(module, name, elem, blk, vector_width, packing=True)
                    if blk.fuse_b else None)
-    kernels = (_emit_micro_kernel(module, name, elem, blk, vector_width), kernel_pack)
+    short = {rows: _emit_micro_kernel(module, f"{name}_rows{rows}", elem,
+                                      dataclasses.replace(blk, mr=rows), vector_width)
+             for rows in _short_panels(dtype, blk)}
+    kernels = (_emit_micro_kernel(module, name, elem, blk, vector_width), kernel_pack, short)
     bp_off, tile_off, _, _ = _workspace_layout(dtype, blk)
 
     args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
@@ -425,7 +436,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     run on the packed block. given_b = (pack_b callback, its ctx, first row and column of the
     block in B): a non-null callback packs the whole block instead.
     """
-    kernel, kernel_pack = kernels
+    kernel, kernel_pack, short = kernels
     mc, nc, kc = sizes
     b = e.b
     first = _c(0)
@@ -453,15 +464,53 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
         c_rows = e.ptr(c, b.mul(ir_, rsc))
         with counted_loop(b, _c(0), nc, "jr", step=blk.nr) as jr:
             n = e.min(_c(blk.nr), b.sub(nc, jr))
-            b.call(kernel, [kc, a_panel, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n,
-                            beta, tile])
+            _call_kernel(e, kernel, short, m, [kc, a_panel, e.ptr(bp, b.mul(jr, kc)),
+                                               e.ptr(c_rows, jr), rsc, m, n, beta, tile])
         strip_done(ir_, m)
+
+
+def _short_panels(dtype: str, blk: GemmBlocking) -> tuple:
+    """The row counts of the extra micro-kernels for a last A panel of fewer than MR rows.
+
+    Each costs compile time (the library's, once per machine: the five of a 6-row f32 tile
+    took it from 1.3 to 2.2 s), so only float32's default tile has them, and only 1, 2 and
+    4 rows: a panel of 3 runs the 4-row kernel and one of 5 the full one. The float32 GEMMs
+    of a CNN are where short panels cost: a 7 x 7 image (M = 49) is 8 full panels and one
+    row, whose full-tile call did six rows' FMAs for one."""
+    if dtype != "f32" or blk.mr > _SHORT_PANEL_MAX_MR:
+        return ()
+    return tuple(r for r in (1, 2, 4) if r < blk.mr)
+
+
+def _call_kernel(e, kernel, short: dict, m, args) -> None:
+    """The micro-kernel on a panel of m rows: the shortest one of at least m rows (a last
+    panel of fewer than MR rows), else the MR-row one."""
+    b = e.b
+    if not short:
+        b.call(kernel, args)
+        return
+    fn = b.function
+    done = fn.append_basic_block("kernel.done")
+    full = fn.append_basic_block("kernel.full")
+    switch = b.switch(m, full)
+    blocks = {}
+    for rows, small in short.items():
+        blocks[rows] = fn.append_basic_block(f"kernel.rows{rows}")
+        with b.goto_block(blocks[rows]):
+            b.call(small, args)
+            b.branch(done)
+    for m_rows in range(1, max(short) + 1):
+        switch.add_case(_c(m_rows), blocks[min(r for r in short if r >= m_rows)])
+    b.position_at_end(full)
+    b.call(kernel, args)
+    b.branch(done)
+    b.position_at_end(done)
 
 
 def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
                      beta, tile) -> None:
     """The first A panel's pass over a row-major B block, packing B (see _emit_block)."""
-    kernel, kernel_pack = kernels
+    kernel, kernel_pack, short = kernels
     mc, nc, kc = sizes
     b = e.b
     nfull = b.mul(b.sdiv(nc, _c(blk.nr)), _c(blk.nr))
@@ -476,7 +525,7 @@ def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp
             with full:
                 b.call(kernel_pack, [*args, e.ptr(bsrc, jr), rsb])
             with partial:
-                b.call(kernel, args)
+                _call_kernel(e, kernel, short, m, args)
 
 
 # --------------------------------------------------------------------------------------------
