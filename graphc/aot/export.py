@@ -292,6 +292,8 @@ def _slot(slot, g: _Graph, weights: Weights, index_of: dict):
     describe = g.graph.describe
     if slot.kind == "arena":
         return ("arena", slot.offset)
+    if slot.kind == "unused":  # (a constant read only prepacked: nothing reads it)
+        return ("arena", 0)
     if slot.kind == "constant":
         return ("weights", weights.add(slot.array))
     if slot.kind == "feed":
@@ -321,12 +323,14 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
     from graphc.aot.native import gemm_dtypes, with_workspace
     from graphc.codegen_llvm.gemm import vector_width
     from graphc.codegen_llvm.intrinsics import gemm_workspace_bytes, intrinsics_for
+    from graphc.codegen_llvm.prepack import blocking_for, prepack_constants
     from graphc.codegen_llvm.render import render_module
     from graphc.compiler import build_plan
     describe = g.graph.describe
     fed_shapes = {node: port.concrete(block) for port, node in g.inputs}
     plan, kernels, slots_of = build_plan([n for _, n in g.fetches], fed_shapes, describe,
                                          threads, vector_bits=32 * vector_width("f32", cpu))
+    kernels = prepack_constants(plan, kernels, blocking_for(cpu))
     for var, _, _ in plan.commits:
         raise ExportError(f"the fetches assign {describe(var)}: exported artifacts compute "
                           "values only; fetch the values, not the training step")

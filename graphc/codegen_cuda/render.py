@@ -220,6 +220,8 @@ class PhaseRenderer:
         self.emit("__syncthreads();")
 
     def s_Intrinsic(self, s) -> None:
+        if s.prepacked:  # the LLVM GEMM's panel layout (codegen_llvm/prepack.py)
+            raise NotImplementedError("cuda: a gemm reading B prepacked for the LLVM GEMM")
         if s.name == "gemm":
             return self.gemm(s)
         op = s.name.removeprefix("block_reduce_")

@@ -48,11 +48,8 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     width = vector_width(t, cpu)
     m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
         int(x.value) if isinstance(x, K.Const) else None for x in s.args)
-    blocking = default_blocking(t, width)
-    narrow = narrow_blocking(t, width)
-    if narrow is not None and n <= narrow.nr:  # a C at most half a default tile wide
-        blocking = narrow
-    fn = declare_gemm(r.module, t, narrow=blocking is narrow)
+    blocking = gemm_blocking(t, width, n)
+    fn = declare_gemm(r.module, t, narrow=blocking != default_blocking(t, width))
     strides = (rsa, csa, rsb, csb)
     b = r.builder
     # one pointer per operand, A, B and C (not per buffer: A and B may be one buffer at two
@@ -76,7 +73,7 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     packs = _packs(r, s.packs, t, blocking)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
         _call(b, fn, (0, m, 0, n), n, k, pa, pb, pc, ws, 0, elems, t,
-              strides, epilogue, packs)
+              strides, epilogue, packs, s.prepacked)
         return
     # pointers to the operands and the workspace through ctx, one outlined call per row block
     operands = (pa, pb, pc, ws, epilogue[1], packs[2])
@@ -99,11 +96,20 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         switch.add_case(ir.Constant(I64, index), block)
         ib.position_at_end(block)
         _call(ib, fn, part, n, k, *ops[:4], index, elems, t, strides, (epilogue[0], ops[4]),
-              (*packs[:2], ops[5]))
+              (*packs[:2], ops[5]), s.prepacked)
         ib.branch(done)
     ib.position_at_end(done)
     ib.ret_void()
     r.parallel_for(body, ctx, ir.Constant(I64, len(parts)), len(parts))
+
+
+def gemm_blocking(t: str, width: int, n: int):
+    """The blocking of the library GEMM render_gemm calls for a C of n columns: the narrow
+    one for a C at most half a default tile wide, else the default."""
+    narrow = narrow_blocking(t, width)
+    if narrow is not None and n <= narrow.nr:
+        return narrow
+    return default_blocking(t, width)
 
 
 def _epilogue(r, epilogue) -> tuple:
@@ -197,7 +203,8 @@ def _pack_b(pack, nr: int, t: str) -> K.Loop:
         K.Loop("pack.z", end, padded, (K.Store("pack.dst", at(z), K.Const(0, t)),))])
 
 
-def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, packs):
+def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, packs,
+          prepacked: bool):
     """gemm on the block part = (first row, rows, first column, columns) of C (n columns
     in all), with workspace number `index` (ws points at the first), the epilogue
     (function, ctx) on its blocks and the operands' pack callbacks and their ctx."""
@@ -205,12 +212,14 @@ def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, p
     rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
     ty = TYPES[t]
     a = b.gep(a, [ir.Constant(I64, row * strides[0])], source_etype=ty)
-    bm = b.gep(bm, [ir.Constant(I64, col * strides[3])], source_etype=ty)
+    if not prepacked:  # (a prepacked B's panels are found at column `col` by the GEMM)
+        bm = b.gep(bm, [ir.Constant(I64, col * strides[3])], source_etype=ty)
     c = b.gep(c, [ir.Constant(I64, row * n + col)], source_etype=ty)
     w = b.gep(ws, [ir.Constant(I64, index * elems)], source_etype=ty)
     b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, cols), ir.Constant(I64, k), a, rsa,
                 csa, bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w, *epilogue,
-                ir.Constant(I64, row), ir.Constant(I64, col), *packs])
+                ir.Constant(I64, row), ir.Constant(I64, col), *packs,
+                ir.Constant(I64, int(prepacked))])
 
 
 def _workspace(module, t: str, elems: int):

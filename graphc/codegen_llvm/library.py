@@ -34,7 +34,7 @@ def gemm_signature() -> ir.FunctionType:
     i64, ptr = ir.IntType(64), ir.PointerType()
     return ir.FunctionType(ir.VoidType(), [i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr,
                                            i64, i64, ptr, EPILOGUE_PTR, ptr, i64, i64,
-                                           PACK_PTR, PACK_PTR, ptr])
+                                           PACK_PTR, PACK_PTR, ptr, i64])
 
 
 def gemm_name(dtype: str, narrow: bool = False) -> str:
@@ -63,6 +63,14 @@ def library_ir(cpu: str = "native") -> str:
                     gemm_name(dtype, narrow=True))
     define_parallel_runtime(module)
     return str(module)
+
+
+@functools.lru_cache(maxsize=None)
+def source_digest():
+    """The digest of the code that writes the library (see _source_digest): what object
+    code stored elsewhere and linked with the library, a stored plan, must be keyed by,
+    since the library's functions may change their arguments with it. "" if unreadable."""
+    return _source_digest() or ""
 
 
 def _source_digest():

@@ -185,12 +185,16 @@ class Intrinsic:
     `packs` (gemm only) is () or (A, B), each a Pack or None: an operand given as a Pack
     is read through its value; its name in `buffers` is "" and its offset and strides in
     `args` are unused.
+
+    `prepacked` (gemm only, LLVM only): B's buffer holds B already in the LLVM GEMM's
+    packed layout (codegen_llvm/prepack.py), at offset 0 with its padded width as rsB.
     """
     name: str
     buffers: Tuple[str, ...]
     args: Tuple[Expr, ...]
     epilogue: Tuple["Stmt", ...] = ()
     packs: Tuple = ()
+    prepacked: bool = False
 
 
 # host_call(callback, values...; uid, code): call the host function whose address the first
@@ -361,10 +365,10 @@ def rename_buffers(k: Kernel, mapping: dict) -> Kernel:
         if isinstance(s, Check):
             return Check(expr(s.cond), s.code)
         if isinstance(s, Intrinsic):
-            return Intrinsic(s.name, tuple(mapping.get(b, b) for b in s.buffers),
-                             tuple(expr(a) for a in s.args),
-                             tuple(stmt(c) for c in s.epilogue),
-                             tuple(p and replace(p, value=expr(p.value)) for p in s.packs))
+            return replace(s, buffers=tuple(mapping.get(b, b) for b in s.buffers),
+                           args=tuple(expr(a) for a in s.args),
+                           epilogue=tuple(stmt(c) for c in s.epilogue),
+                           packs=tuple(p and replace(p, value=expr(p.value)) for p in s.packs))
         return s
 
     buffers = tuple(replace(b, name=mapping.get(b.name, b.name)) for b in k.buffers)

@@ -199,6 +199,9 @@ def verify_kernel(k: Kernel) -> None:
                         for p in s.packs)):
                     fail(f"intrinsic {s.name}: packs must be (A, B) of a gemm, each a Pack "
                          "with lanes >= 1 or None")
+                if s.prepacked and (s.name != "gemm" or not s.buffers[1] or (
+                        s.packs and s.packs[1] is not None)):
+                    fail(f"intrinsic {s.name}: only a gemm's B buffer can be prepacked")
 
     check_stmts(k.body)
 
@@ -309,6 +312,8 @@ def _run(stmts, env, mem, intrinsics):
             if not _eval(s.cond, env, mem):
                 raise KernelError(s.code)
         elif isinstance(s, Intrinsic):
+            if s.prepacked:  # a layout of the LLVM GEMM's (codegen_llvm/prepack.py)
+                raise NotImplementedError("interpret: a gemm reading B prepacked")
             args = [int(_eval(a, env, mem)) for a in s.args]
             bufs = [mem.get(b) for b in s.buffers]
             if s.packs:  # operands given by element become strided matrices here

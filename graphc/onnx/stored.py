@@ -52,12 +52,15 @@ class ModelStore:
 
     def __init__(self, digest: str, target: str, options):
         from graphc.codegen_llvm.jit import jit_signature
+        from graphc.codegen_llvm.library import source_digest
         from graphc.version import __version__
         self.digest = digest
         self.options = options or default_options()
         self.cache = default_cache(self.options)
+        # (the library's source: its GEMM's arguments, which stored code calls, follow it)
         self._base = ("graphc-onnx-stored", FORMAT, plan_store.FORMAT, digest, target,
-                      self.options, os.cpu_count() or 1, jit_signature(), __version__)
+                      self.options, os.cpu_count() or 1, jit_signature(), __version__,
+                      source_digest())
 
     @classmethod
     def of(cls, model, target: Optional[str], options) -> Optional["ModelStore"]:

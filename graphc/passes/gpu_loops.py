@@ -108,9 +108,9 @@ def substitute(stmts, mapping: dict, whole=None) -> tuple:
         if isinstance(s, K.Check):
             return K.Check(expr(s.cond), s.code)
         if isinstance(s, K.Intrinsic):
-            return K.Intrinsic(s.name, s.buffers, tuple(expr(a) for a in s.args),
-                               tuple(stmt(c) for c in s.epilogue),
-                               tuple(p and replace(p, value=expr(p.value)) for p in s.packs))
+            return replace(s, args=tuple(expr(a) for a in s.args),
+                           epilogue=tuple(stmt(c) for c in s.epilogue),
+                           packs=tuple(p and replace(p, value=expr(p.value)) for p in s.packs))
         return s
     return tuple(stmt(s) for s in stmts)
 

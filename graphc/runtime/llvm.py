@@ -186,6 +186,7 @@ class LLVMExecutor:
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.jit import JITModule
         from graphc.codegen_llvm.library import library_loaded, load_library
+        from graphc.codegen_llvm.prepack import blocking_for, prepack_constants
         from graphc.codegen_llvm.render import host_vector_bits, render_modules
 
         self._check_feeds(fetches, fed_shapes)
@@ -201,6 +202,7 @@ class LLVMExecutor:
             plan, kernels, slots_of = build_plan(
                 fetches, fed_shapes, self.describe, self.threads, self.options,
                 vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values)
+            kernels = prepack_constants(plan, kernels, blocking_for())
             modules = render_modules(kernels, slots_of, INTRINSICS,
                                      self._compile_parts(kernels), threads=self.threads,
                                      program=plan.program)

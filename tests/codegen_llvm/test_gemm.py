@@ -224,11 +224,13 @@ def test_emitted_function_and_blocking():
     assert [str(t) for t in fn.function_type.args] == (
         ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"]
         + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64", "i64"]
-        + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr"])
+        + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr", "i64"])
     text = str(module)
     assert "llvm.fma.v16f32" in text
     # a last A panel of 1, 2, 3 or 4 rows runs a micro-kernel of 1, 2, 4 rows (float32's
-    # 6-row tile only: not the 12-row narrow tile, not float64)
+    # 6-row tile only: not the 12-row narrow tile, not float64); a prepacked B's first pass
+    # runs kernel_stream
+    assert "graphc_gemm_f32_kernel_stream" in text
     assert [r for r in range(1, 13) if f"graphc_gemm_f32_rows{r}_kernel\"(" in text] == \
         [1, 2, 4]
     others = ir.Module()
@@ -311,7 +313,7 @@ def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
     gemm.raw(m, n, k, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, out.ctypes.data, n, 0,
              gemm.workspace.ctypes.data, ctypes.cast(callback, ctypes.c_void_p), None, row0,
-             col0, None, None, None)
+             col0, None, None, None, 0)
     assert not wrong
     assert (seen == 1).all()
     np.testing.assert_allclose(out, np.maximum(want, 0), rtol=1e-4, atol=1e-4)
@@ -358,7 +360,7 @@ def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
              None if "b" in packed else b.ctypes.data, n, 1, out.ctypes.data, n, 0,
              gemm.workspace.ctypes.data, None, None, row0, 0,
              *(ctypes.cast(callbacks[x], ctypes.c_void_p) if x in packed else None
-               for x in "ab"), None)
+               for x in "ab"), None, 0)
     np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)
     for x in "ab":
         assert bool(calls[x]) == (x in packed)
@@ -407,3 +409,48 @@ def test_a_batched_matrix_times_a_view_of_itself_reads_each_operand_at_its_offse
         got = sess.run(fetches, {x: a})
     np.testing.assert_allclose(got[0], np.swapaxes(a, 1, 2) @ a.reshape(3, 2)[:2], rtol=1e-6)
     np.testing.assert_allclose(got[1], a.reshape(3, 1, 2) @ a.reshape(2, 3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["tiny", "default"])
+def test_prepacked_b_gives_the_same_bits(dtype, kind):
+    """B packed once (prepack_b) and read in place gives the strided B's result bit for bit:
+    K blocks full and partial, N a multiple of NR or not, an A panel short or not."""
+    gemm = _gemm(dtype, kind)
+    blk, t = gemm.blocking, NP_DTYPE[dtype]
+    rng = np.random.default_rng(3)
+    for m, k, n in ((1, 1, 1), (blk.mr + 1, blk.kc + 3, blk.nr + 5), (49, 2 * blk.kc, 2 * blk.nr),
+                    (2 * blk.mc + 1, 3 * blk.kc - 1, blk.nc + blk.nr + 1), (7, 300, 1000)):
+        a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+        packed = gemm.prepack(b)
+        assert packed.data.size == k * -(-n // blk.nr) * blk.nr
+        np.testing.assert_array_equal(gemm(a, packed), gemm(a, b))
+        _check(gemm(a, packed), a, b)
+        b_t = np.asfortranarray(b)  # any strides pack to the same panels
+        np.testing.assert_array_equal(gemm.prepack(b_t).data, packed.data)
+
+
+def test_prepacked_b_column_blocks_start_at_col0(dtype):
+    """A call on columns [j0, j0 + n) of C (a thread's share) finds its panels of the whole
+    prepacked B at its col0, a multiple of NR."""
+    gemm = _gemm(dtype, "tiny")
+    blk, t = gemm.blocking, NP_DTYPE[dtype]
+    rng = np.random.default_rng(4)
+    m, k, n = 11, 2 * blk.kc + 2, 3 * blk.nr + 3
+    a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    packed = gemm.prepack(b)
+    out = np.full((m, n), np.nan, t)
+    for j0 in range(0, n, blk.nr):
+        cols = min(blk.nr, n - j0)
+        gemm.raw(m, cols, k, a.ctypes.data, k, 1, packed.data.ctypes.data, packed.width, 1,
+                 out[:, j0:].ctypes.data, n, 0, gemm.workspace.ctypes.data, None, None, 0, j0,
+                 None, None, None, 1)
+    np.testing.assert_array_equal(out, gemm(a, b))
+
+
+def test_prepacked_b_guards():
+    gemm, other = _gemm("f32", "default"), _gemm("f32", "tiny")
+    b = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="prepacked for another blocking"):
+        other(np.ones((2, 3), np.float32), gemm.prepack(b))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        gemm(np.ones((2, 5), np.float32), gemm.prepack(b))

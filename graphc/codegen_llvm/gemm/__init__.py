@@ -115,6 +115,8 @@ __all__ = [
     "gemm_workspace_elems",
     "host_vector_width",
     "narrow_blocking",
+    "prepack_b",
+    "prepacked_width",
     "vector_width",
 ]
 
@@ -349,18 +351,20 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     short = {rows: _emit_micro_kernel(module, f"{name}_rows{rows}", elem,
                                       dataclasses.replace(blk, mr=rows), vector_width)
              for rows in _short_panels(dtype, blk)}
-    kernels = (_emit_micro_kernel(module, name, elem, blk, vector_width), kernel_pack, short)
+    kernel_stream = _emit_micro_kernel(module, name, elem, blk, vector_width, stream=True)
+    kernels = (_emit_micro_kernel(module, name, elem, blk, vector_width), kernel_pack, short,
+               kernel_stream)
     bp_off, tile_off, _, _ = _workspace_layout(dtype, blk)
 
     args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
             (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "C"), (_I64, "rsC"),
             (_I64, "beta"), (_PTR, "workspace"), (EPILOGUE_PTR, "epilogue"), (_PTR, "ctx"),
             (_I64, "row0"), (_I64, "col0"), (PACK_PTR, "pack_a"), (PACK_PTR, "pack_b"),
-            (_PTR, "pctx")]
+            (_PTR, "pctx"), (_I64, "bpacked")]
     fn, e = _new_function(module, name, args, elem)
     fn.linkage = "external"
     (big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws, ep, ctx, row0,
-     col0, pack_a_fn, pack_b_fn, pctx) = fn.args
+     col0, pack_a_fn, pack_b_fn, pctx, bpacked) = fn.args
     b = e.b
     zero = ir.Constant(elem, 0.0)
     has_epilogue = b.icmp_unsigned("!=", ep, ir.Constant(EPILOGUE_PTR, None))
@@ -417,14 +421,19 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                 def strip_done(ir_, m):
                     finished(b.add(ic, ir_), m, jc, nc, last)
                 given_b = (pack_b_fn, pctx, pc, b.add(col0, jc))
-                _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp, ap,
-                            c_block, rsc, beta_eff, tile, strip_done, given_b)
+                # a prepacked B: this block's panels where prepack_b put them
+                packed = b.icmp_signed("!=", bpacked, _c(0))
+                bp_block = b.select(packed, e.ptr(bmat, b.add(b.mul(pc, rsb),
+                                                              b.mul(b.add(col0, jc), kc)),
+                                                   inbounds=False), bp)
+                _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp_block,
+                            ap, c_block, rsc, beta_eff, tile, strip_done, given_b, packed)
     b.ret_void()
     return fn
 
 
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
-                beta, tile, strip_done, given_b) -> None:
+                beta, tile, strip_done, given_b, packed) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
     B block (bsrc, strides rsb, csb) packed into bp on the way. strip_done(ir, rows) emits
     what follows the update of each strip of MR rows (the epilogue call).
@@ -434,38 +443,50 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     only the last, partial panel (nc % NR columns, zero-padded) is packed by pack_b
     beforehand. Otherwise pack_b packs the whole block first. Then the remaining A panels
     run on the packed block. given_b = (pack_b callback, its ctx, first row and column of the
-    block in B): a non-null callback packs the whole block instead.
+    block in B): a non-null callback packs the whole block instead. With `packed` (an i1)
+    B was packed before the call (prepack_b) and bp points at this block of it: nothing is
+    packed, and every A panel runs the plain kernel.
     """
-    kernel, kernel_pack, short = kernels
+    kernel, kernel_pack, short, kernel_stream = kernels
     mc, nc, kc = sizes
     b = e.b
     first = _c(0)
     callback, pctx, k0, j0 = given_b
-    given = b.icmp_unsigned("!=", callback, ir.Constant(PACK_PTR, None))
+    given = b.and_(b.icmp_unsigned("!=", callback, ir.Constant(PACK_PTR, None)),
+                   b.not_(packed))
+    copy = b.not_(b.or_(given, packed))  # B is a strided matrix to pack
     with e.if_(given):
         b.call(callback, [pctx, k0, kc, j0, nc, bp])
     if not kernel_pack:
-        with e.if_(b.not_(given)):
+        with e.if_(copy):
             b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
     else:
-        row_major = b.and_(b.icmp_signed("==", csb, _c(1)), b.not_(given))
+        row_major = b.and_(b.icmp_signed("==", csb, _c(1)), copy)
         with e.if_else(row_major) as (then, otherwise):
             with then:
                 _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
                                  beta, tile)
                 strip_done(_c(0), e.min(_c(blk.mr), mc))
             with otherwise:
-                with e.if_(b.not_(given)):
+                with e.if_(copy):
                     b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
         first = b.select(row_major, _c(blk.mr), first)
     with counted_loop(b, first, mc, "ir", step=blk.mr) as ir_:
         m = e.min(_c(blk.mr), b.sub(mc, ir_))
         a_panel = e.ptr(ap, b.mul(ir_, _c(blk.kc)))
         c_rows = e.ptr(c, b.mul(ir_, rsc))
+        # the first pass over a prepacked block streams it in, prefetching ahead
+        streaming = b.and_(packed, b.icmp_signed("==", ir_, _c(0)))
         with counted_loop(b, _c(0), nc, "jr", step=blk.nr) as jr:
             n = e.min(_c(blk.nr), b.sub(nc, jr))
-            _call_kernel(e, kernel, short, m, [kc, a_panel, e.ptr(bp, b.mul(jr, kc)),
-                                               e.ptr(c_rows, jr), rsc, m, n, beta, tile])
+            args = [kc, a_panel, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n, beta,
+                    tile]
+            with e.if_else(b.and_(streaming, b.icmp_signed("==", m, _c(blk.mr)))) \
+                    as (first_pass, later):
+                with first_pass:
+                    b.call(kernel_stream, args)
+                with later:
+                    _call_kernel(e, kernel, short, m, args)
         strip_done(ir_, m)
 
 
@@ -510,7 +531,7 @@ def _call_kernel(e, kernel, short: dict, m, args) -> None:
 def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
                      beta, tile) -> None:
     """The first A panel's pass over a row-major B block, packing B (see _emit_block)."""
-    kernel, kernel_pack, short = kernels
+    kernel, kernel_pack, short, _ = kernels
     mc, nc, kc = sizes
     b = e.b
     nfull = b.mul(b.sdiv(nc, _c(blk.nr)), _c(blk.nr))
@@ -528,6 +549,47 @@ def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp
                 _call_kernel(e, kernel, short, m, args)
 
 
+def prepack_b(b: np.ndarray, blocking: GemmBlocking) -> np.ndarray:
+    """B (K x N) in the layout of the GEMM's packed B blocks, for a call with bpacked = 1 and
+    rsB = prepacked_width(N, blocking) (the B it reads while it runs is then this array,
+    64-byte aligned; csB is not used).
+
+    K is cut into blocks of KC rows (the last may be shorter, kc rows); block p holds its kc
+    x N rows at p * KC * width, as NR-column panels one after the other, each row-major
+    (kc rows of NR), the columns past N zero: element (k, j) is at
+    pc * width + (j // NR) * NR * kc + (k - pc) * NR + j % NR, pc = k - k % KC. It is what
+    pack_b writes into the workspace for each block, so the GEMM reads the same numbers in
+    the same order and gives the same result bit for bit, without packing anything: a
+    constant operand (a convolution's filter, a dense layer's weights) is packed once."""
+    k, n = b.shape
+    width = prepacked_width(n, blocking)
+    out = aligned_empty(k * width, b.dtype)
+    for pc in range(0, k, blocking.kc):
+        rows = b[pc:pc + blocking.kc]
+        block = np.zeros((rows.shape[0], width), b.dtype)
+        block[:, :n] = rows
+        out[pc * width:(pc + rows.shape[0]) * width] = block.reshape(
+            rows.shape[0], width // blocking.nr, blocking.nr).transpose(1, 0, 2).ravel()
+    return out
+
+
+def prepacked_width(n: int, blocking: GemmBlocking) -> int:
+    """The row stride (rsB) of a prepacked B of n columns: n rounded up to NR."""
+    return _round_up(n, blocking.nr)
+
+
+class PackedB:
+    """A prepacked B (prepack_b) with its shape, for HostGemm calls."""
+
+    def __init__(self, data: np.ndarray, k: int, n: int, blocking: GemmBlocking):
+        self.data, self.k, self.n, self.blocking = data, k, n, blocking
+        self.width = prepacked_width(n, blocking)
+
+    @property
+    def shape(self) -> tuple:
+        return self.k, self.n
+
+
 # --------------------------------------------------------------------------------------------
 # Host JIT convenience (tests, benchmarks, and callers that just want a fast matmul)
 
@@ -538,7 +600,7 @@ _GEMM_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 
 
 def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
@@ -591,9 +653,16 @@ class HostGemm:
     def __call__(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
                  beta: int = 0, workspace: np.ndarray | None = None) -> np.ndarray:
         rsa, csa = self._strides(a, "a")
-        rsb, csb = self._strides(b, "b")
+        if isinstance(b, PackedB):
+            if b.blocking != self.blocking:
+                raise ValueError("gemm: b was prepacked for another blocking")
+            k2, n = b.k, b.n
+            rsb, csb, bpacked, b_data = b.width, 1, 1, b.data.ctypes.data
+        else:
+            rsb, csb = self._strides(b, "b")
+            k2, n = b.shape
+            bpacked, b_data = 0, b.ctypes.data
         m, k = a.shape
-        k2, n = b.shape
         if k != k2:
             raise ValueError(f"gemm: inner dimensions differ: {a.shape} @ {b.shape}")
         if out is None:
@@ -609,15 +678,21 @@ class HostGemm:
             return out  # nothing to write (numpy gives empty arrays arbitrary strides)
         if csc != 1 and n > 1:
             raise ValueError("gemm: out must have contiguous rows (unit column stride)")
-        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        if np.may_share_memory(out, a) or np.may_share_memory(
+                out, b.data if isinstance(b, PackedB) else b):
             raise ValueError("gemm: out overlaps an input")
         ws = self.workspace if workspace is None else workspace
         if ws.dtype != self.np_dtype or ws.size < self.workspace_elems or \
                 ws.ctypes.data % _ALIGN_BYTES or not ws.flags.c_contiguous:
             raise ValueError("gemm: workspace must be a contiguous, 64-byte aligned array of "
                              f"at least {self.workspace_elems} {self.dtype} elements")
-        self.raw(m, n, k, a.ctypes.data, rsa, csa, b.ctypes.data, rsb, csb,
+        self.raw(m, n, k, a.ctypes.data, rsa, csa, b_data, rsb, csb,
                  out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0, 0,
-                 None, None, None)
+                 None, None, None, bpacked)
         return out
+
+    def prepack(self, b: np.ndarray) -> "PackedB":
+        """b packed once for this GEMM's blocking (prepack_b), to pass as `b` to calls."""
+        self._strides(b, "b")
+        return PackedB(prepack_b(b, self.blocking), *b.shape, self.blocking)
 

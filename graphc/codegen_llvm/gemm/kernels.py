@@ -217,6 +217,8 @@ def _emit_pack_b(module, prefix, elem, blk: GemmBlocking, width: int) -> ir.Func
 # is NR contiguous elements, one row of the caller's B further on, usually on another page,
 # which the hardware prefetchers do not follow. 4-8 measured alike on the test host.
 _PACK_PREFETCH_ROWS = 6
+# kernel_stream's distance, in rows of a prepacked B panel (NR elements each, contiguous)
+_STREAM_PREFETCH_ROWS = 24
 
 
 def _prefetch(module, b: ir.IRBuilder, ptr, write: bool) -> None:
@@ -231,7 +233,7 @@ def _prefetch(module, b: ir.IRBuilder, ptr, write: bool) -> None:
 
 
 def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
-                       packing: bool = False) -> ir.Function:
+                       packing: bool = False, stream: bool = False) -> ir.Function:
     """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile): C[:m, :n] (+)= (Ap panel @ Bp panel)[:m, :n].
 
     The k loop carries the MR * NV accumulators <W x T> as phi nodes, so they are SSA values
@@ -240,6 +242,10 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     loads from the A micro-panel (row i at the constant offset i*KC) each splatted to a vector
     (x86: vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled blk.ku times
     (plus a one-step remainder loop) to amortize the counter and branch.
+
+    With `stream` (kernel_stream), it also prefetches the B panel _STREAM_PREFETCH_ROWS rows
+    ahead: the first pass over a prepacked B block, which comes from memory or L3 (the
+    later passes find it in L2).
 
     With `packing`, the function is kernel_pack(..., tile, Bsrc, rsB) and packs the B panel
     as it goes: row k of the panel is read from the caller's B at Bsrc + k*rsB (unit column
@@ -253,7 +259,8 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
             (_I64, "n"), (_I64, "beta"), (_PTR, "tile")]
     if packing:
         args += [(_PTR, "Bsrc"), (_I64, "rsB")]
-    fn, e = _new_function(module, f"{prefix}_kernel{'_pack' if packing else ''}", args, elem)
+    suffix = "_pack" if packing else "_stream" if stream else ""
+    fn, e = _new_function(module, f"{prefix}_kernel{suffix}", args, elem)
     kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args[:9]
     b = e.b
     vec = ir.VectorType(elem, width)
@@ -272,6 +279,10 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         """Row k of the B panel as NV vectors (packing: from the caller's B, and stored)."""
         brow = e.ptr(bp, b.mul(k, _c(nr)))
         if not packing:
+            if stream:  # (not `inbounds`: the rows ahead may lie past the panel)
+                ahead = e.ptr(brow, _c(_STREAM_PREFETCH_ROWS * nr), inbounds=False)
+                for off in range(0, nr, line_elems):
+                    _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
             return [b.load(e.ptr(brow, _c(v * width)), typ=vec, align=al) for v in range(nv)]
         bsrc, rsb = fn.args[9:]
         src = e.ptr(bsrc, b.mul(k, rsb))
