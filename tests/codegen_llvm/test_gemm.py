@@ -416,7 +416,7 @@ def test_prepacked_b_gives_the_same_bits(dtype, kind):
     """B packed once (prepack_b) and read in place gives the strided B's result bit for bit:
     K blocks full and partial, N a multiple of NR or not, an A panel short or not."""
     gemm = _gemm(dtype, kind)
-    blk, t = gemm.blocking, NP_DTYPE[dtype]
+    blk = gemm.blocking
     rng = np.random.default_rng(3)
     for m, k, n in ((1, 1, 1), (blk.mr + 1, blk.kc + 3, blk.nr + 5), (49, 2 * blk.kc, 2 * blk.nr),
                     (2 * blk.mc + 1, 3 * blk.kc - 1, blk.nc + blk.nr + 1), (7, 300, 1000)):

@@ -131,6 +131,10 @@ _ALIGN_BYTES = 64  # one cache line; also the AVX-512 vector size
 # Blockings of at most this many rows per panel also get a micro-kernel for each shorter
 # last panel (see _call_kernel); the narrow GEMM's 12-row tile does not.
 _SHORT_PANEL_MAX_MR = 8
+# A prepacked B larger than this is prefetched a block ahead (kernel_ahead): it does not
+# stay in L2 between calls, nor its next block while one is in use
+_AHEAD_MIN_BYTES = 1 << 20
+_AHEAD_MAX_PANELS = 16
 
 
 
@@ -351,9 +355,14 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     short = {rows: _emit_micro_kernel(module, f"{name}_rows{rows}", elem,
                                       dataclasses.replace(blk, mr=rows), vector_width)
              for rows in _short_panels(dtype, blk)}
-    kernel_stream = _emit_micro_kernel(module, name, elem, blk, vector_width, stream=True)
-    kernels = (_emit_micro_kernel(module, name, elem, blk, vector_width), kernel_pack, short,
-               kernel_stream)
+    # a prepacked B's first pass and the later ones prefetching the next block: float32's
+    # default tile (like the short panels; each kernel costs library compile time)
+    plain = _emit_micro_kernel(module, name, elem, blk, vector_width)
+    streams = (plain, None)
+    if short:
+        streams = tuple(_emit_micro_kernel(module, name, elem, blk, vector_width, prefetch=p)
+                        for p in ("stream", "ahead"))
+    kernels = (plain, kernel_pack, short, streams)
     bp_off, tile_off, _, _ = _workspace_layout(dtype, blk)
 
     args = [(_I64, "M"), (_I64, "N"), (_I64, "K"), (_PTR, "A"), (_I64, "rsA"), (_I64, "csA"),
@@ -426,14 +435,38 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                 bp_block = b.select(packed, e.ptr(bmat, b.add(b.mul(pc, rsb),
                                                               b.mul(b.add(col0, jc), kc)),
                                                    inbounds=False), bp)
+                ahead = _next_packed_block(e, blk, _ELEM_BYTES[dtype], (big_n, big_k),
+                                           (pc, jc, kc), bmat, rsb, col0)
                 _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp_block,
-                            ap, c_block, rsc, beta_eff, tile, strip_done, given_b, packed)
+                            ap, c_block, rsc, beta_eff, tile, strip_done, given_b, packed,
+                            ahead)
     b.ret_void()
     return fn
 
 
+def _next_packed_block(e, blk: GemmBlocking, size: int, dims, at, bmat, rsb, col0) -> tuple:
+    """(start, 64-byte lines) of the prepacked B block after the one at `at` = (pc, jc, kc):
+    the next column block, else the next K block; no lines after the last, or when all of
+    B is at most _AHEAD_MIN_BYTES (it stays in L2 from one call to the next)."""
+    big_n, big_k = dims
+    pc, jc, kc = at
+    b = e.b
+    jc_next, pc_next = b.add(jc, _c(blk.nc)), b.add(pc, kc)
+    more_cols = b.icmp_signed("<", jc_next, big_n)
+    row = b.select(more_cols, pc, pc_next)
+    col = b.select(more_cols, jc_next, _c(0))
+    rows = e.min(_c(blk.kc), b.sub(big_k, row))
+    cols = e.min(_c(blk.nc), b.sub(big_n, col))
+    cols = b.mul(b.sdiv(b.add(cols, _c(blk.nr - 1)), _c(blk.nr)), _c(blk.nr))
+    start = e.ptr(bmat, b.add(b.mul(row, rsb), b.mul(b.add(col0, col), rows)), inbounds=False)
+    lines = b.sdiv(b.add(b.mul(b.mul(rows, cols), _c(size)), _c(63)), _c(64))
+    exists = b.or_(more_cols, b.icmp_signed("<", pc_next, big_k))
+    big = b.icmp_signed(">", b.mul(b.mul(big_k, big_n), _c(size)), _c(_AHEAD_MIN_BYTES))
+    return start, b.select(b.and_(exists, big), lines, _c(0))
+
+
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
-                beta, tile, strip_done, given_b, packed) -> None:
+                beta, tile, strip_done, given_b, packed, ahead) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
     B block (bsrc, strides rsb, csb) packed into bp on the way. strip_done(ir, rows) emits
     what follows the update of each strip of MR rows (the epilogue call).
@@ -447,7 +480,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     B was packed before the call (prepack_b) and bp points at this block of it: nothing is
     packed, and every A panel runs the plain kernel.
     """
-    kernel, kernel_pack, short, kernel_stream = kernels
+    kernel, kernel_pack, short, (kernel_stream, kernel_ahead) = kernels
     mc, nc, kc = sizes
     b = e.b
     first = _c(0)
@@ -471,22 +504,45 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
                 with e.if_(copy):
                     b.call(pack_b, [nc, kc, bsrc, rsb, csb, bp])
         first = b.select(row_major, _c(blk.mr), first)
+    # the later passes over a prepacked block prefetch the next one into L2, sharing it out
+    start, lines = ahead
+    few = b.icmp_signed("<=", mc, _c(_AHEAD_MAX_PANELS * blk.mr))
+    lines = b.select(b.and_(packed, few), lines, _c(0))
+    per_panel = b.sdiv(b.add(nc, _c(blk.nr - 1)), _c(blk.nr))
+    calls = b.mul(b.sdiv(b.add(b.sub(mc, _c(1)), _c(blk.mr - 1)), _c(blk.mr)), per_panel)
+    calls = b.select(b.icmp_signed(">", calls, _c(0)), calls, _c(1))
+    share = b.sdiv(b.add(lines, b.sub(calls, _c(1))), calls)
     with counted_loop(b, first, mc, "ir", step=blk.mr) as ir_:
         m = e.min(_c(blk.mr), b.sub(mc, ir_))
         a_panel = e.ptr(ap, b.mul(ir_, _c(blk.kc)))
         c_rows = e.ptr(c, b.mul(ir_, rsc))
         # the first pass over a prepacked block streams it in, prefetching ahead
         streaming = b.and_(packed, b.icmp_signed("==", ir_, _c(0)))
+        panel = b.sub(b.sdiv(ir_, _c(blk.mr)), _c(1))  # the later passes' number
         with counted_loop(b, _c(0), nc, "jr", step=blk.nr) as jr:
             n = e.min(_c(blk.nr), b.sub(nc, jr))
             args = [kc, a_panel, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n, beta,
                     tile]
-            with e.if_else(b.and_(streaming, b.icmp_signed("==", m, _c(blk.mr)))) \
-                    as (first_pass, later):
-                with first_pass:
-                    b.call(kernel_stream, args)
-                with later:
-                    _call_kernel(e, kernel, short, m, args)
+            full = b.icmp_signed("==", m, _c(blk.mr))
+            if kernel_ahead is None:
+                _call_kernel(e, kernel, short, m, args)
+            else:
+                first_line = b.mul(b.add(b.mul(panel, per_panel), b.sdiv(jr, _c(blk.nr))),
+                                   share)
+                count = b.select(b.icmp_signed(">=", panel, _c(0)),
+                                 e.min(share, b.sub(lines, first_line)), _c(0))
+                ahead_ = b.and_(full, b.icmp_signed(">", count, _c(0)))
+                with e.if_else(b.and_(streaming, full)) as (first_pass, later):
+                    with first_pass:
+                        b.call(kernel_stream, args)
+                    with later:
+                        with e.if_else(ahead_) as (prefetching, plain):
+                            with prefetching:
+                                b.call(kernel_ahead, args + [
+                                    b.gep(start, [b.mul(first_line, _c(64))], inbounds=False,
+                                          source_etype=ir.IntType(8)), count])
+                            with plain:
+                                _call_kernel(e, kernel, short, m, args)
         strip_done(ir_, m)
 
 

@@ -221,19 +221,21 @@ _PACK_PREFETCH_ROWS = 6
 _STREAM_PREFETCH_ROWS = 24
 
 
-def _prefetch(module, b: ir.IRBuilder, ptr, write: bool) -> None:
-    """llvm.prefetch of the line at `ptr` into L1 (locality 3), for reading or writing."""
+def _prefetch(module, b: ir.IRBuilder, ptr, write: bool, locality: int = 3) -> None:
+    """llvm.prefetch of the line at `ptr` for reading or writing, into L1 (locality 3) or
+    L2 (2)."""
     fn = module.globals.get("llvm.prefetch.p0")
     if fn is None:
         i32 = ir.IntType(32)
         fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, i32, i32, i32]),
                          name="llvm.prefetch.p0")
     i32 = ir.IntType(32)
-    b.call(fn, [ptr, ir.Constant(i32, int(write)), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+    b.call(fn, [ptr, ir.Constant(i32, int(write)), ir.Constant(i32, locality),
+                ir.Constant(i32, 1)])
 
 
 def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
-                       packing: bool = False, stream: bool = False) -> ir.Function:
+                       packing: bool = False, prefetch: str = "") -> ir.Function:
     """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile): C[:m, :n] (+)= (Ap panel @ Bp panel)[:m, :n].
 
     The k loop carries the MR * NV accumulators <W x T> as phi nodes, so they are SSA values
@@ -243,9 +245,12 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     (x86: vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled blk.ku times
     (plus a one-step remainder loop) to amortize the counter and branch.
 
-    With `stream` (kernel_stream), it also prefetches the B panel _STREAM_PREFETCH_ROWS rows
+    prefetch="stream" (kernel_stream) also prefetches the B panel _STREAM_PREFETCH_ROWS rows
     ahead: the first pass over a prepacked B block, which comes from memory or L3 (the
-    later passes find it in L2).
+    later passes find it in L2). prefetch="ahead" (kernel_ahead) is kernel(..., tile, pf,
+    pfLines): at its k-th step it also prefetches into L2 the 64-byte line pf + 64 *
+    min(k, pfLines - 1), its share of the prepacked block the GEMM reads next, so that the
+    stream from memory overlaps the FMAs of the passes that find their block in L2.
 
     With `packing`, the function is kernel_pack(..., tile, Bsrc, rsB) and packs the B panel
     as it goes: row k of the panel is read from the caller's B at Bsrc + k*rsB (unit column
@@ -259,7 +264,9 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
             (_I64, "n"), (_I64, "beta"), (_PTR, "tile")]
     if packing:
         args += [(_PTR, "Bsrc"), (_I64, "rsB")]
-    suffix = "_pack" if packing else "_stream" if stream else ""
+    elif prefetch == "ahead":
+        args += [(_PTR, "pf"), (_I64, "pfLines")]
+    suffix = "_pack" if packing else f"_{prefetch}" if prefetch else ""
     fn, e = _new_function(module, f"{prefix}_kernel{suffix}", args, elem)
     kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args[:9]
     b = e.b
@@ -279,7 +286,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         """Row k of the B panel as NV vectors (packing: from the caller's B, and stored)."""
         brow = e.ptr(bp, b.mul(k, _c(nr)))
         if not packing:
-            if stream:  # (not `inbounds`: the rows ahead may lie past the panel)
+            if prefetch == "stream":  # (not `inbounds`: the rows ahead may lie past it)
                 ahead = e.ptr(brow, _c(_STREAM_PREFETCH_ROWS * nr), inbounds=False)
                 for off in range(0, nr, line_elems):
                     _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
@@ -297,6 +304,11 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
 
     def step(k, accs):
         """One rank-1 update of the tile with column k of Ap and row k of Bp."""
+        if prefetch == "ahead":  # one line of the next block (see the docstring)
+            pf, pf_lines = fn.args[9:]
+            line = e.min(k, b.sub(pf_lines, _c(1)))
+            _prefetch(module, b, b.gep(pf, [b.mul(line, _c(64))], inbounds=False,
+                                       source_etype=ir.IntType(8)), write=False, locality=2)
         bvecs = load_b_row(k)
         acol = e.ptr(ap, k)
         out = []
