@@ -67,8 +67,23 @@ def _split_loop(s: K.Loop, size: int) -> K.Loop:
 def parallelize(kernel: K.Kernel, caps: Caps) -> K.Kernel:
     if caps.threads <= 1:
         return kernel
-    body = tuple(replace(s, kind="parallel") if _worth_it(s, caps) else s for s in kernel.body)
+    body = tuple(replace(s, kind="parallel") if _worth_it(s, caps) else s
+                 for s in _without_unit_loops(kernel.body))
     return replace(kernel, body=body) if body != kernel.body else kernel
+
+
+def _without_unit_loops(stmts) -> tuple:
+    """Top-level loops of one iteration around a single loop (a batch of one) replaced by
+    that loop, their variable by 0: the loop inside, which carries the work, is then the
+    one the threads split."""
+    from graphc.passes.gpu_loops import substitute
+    out = []
+    for s in stmts:
+        while isinstance(s, K.Loop) and s.kind == "serial" and s.start == K.Const(0) \
+                and s.stop == K.Const(1) and len(s.body) == 1 and isinstance(s.body[0], K.Loop):
+            (s,) = substitute(s.body, {s.var: K.Const(0)})
+        out.append(s)
+    return tuple(out)
 
 
 def _worth_it(s, caps: Caps) -> bool:

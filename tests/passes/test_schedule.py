@@ -181,3 +181,21 @@ def test_in_place_kernels_stay_parallel_but_other_read_write_ones_do_not():
         kernel = K.Kernel("k", buffers, (), (loop,))
         (outer,) = schedule(kernel, Caps(threads=2)).body
         assert outer.kind == kind
+
+
+def test_a_batch_of_one_gives_its_rows_to_the_threads():
+    """A unit top-level loop around the work (a pooling kernel of batch 1) is dropped, its
+    variable 0, so that the loop inside runs in parallel; the results are unchanged."""
+    x = tf.placeholder(tf.float32, [1, 9, 8, 4])
+    node, kernel = _lower(tf.nn.max_pool(x, 3, 2, "SAME"), {x.node: (1, 9, 8, 4)})
+    assert [(s.var, s.stop) for s in kernel.body if isinstance(s, K.Loop)] == \
+        [("i0", K.Const(1))]
+    scheduled = schedule(kernel, WIDE)
+    verify_kernel(scheduled)
+    (top,) = scheduled.body
+    assert (top.var, top.stop, top.kind) == ("i1", K.Const(5), "parallel")
+    assert "i0" not in format_kernel(scheduled)
+    value = np.random.default_rng(2).standard_normal((1, 9, 8, 4)).astype(np.float32)
+    np.testing.assert_array_equal(_run(node, scheduled, {x.node: value}),
+                                  _run(node, kernel, {x.node: value}))
+    assert schedule(kernel, Caps(threads=1)).body[0].var == "i0"  # one thread: unchanged
