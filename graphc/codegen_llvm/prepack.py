@@ -21,7 +21,7 @@ from dataclasses import fields, is_dataclass, replace
 import numpy as np
 
 from graphc.codegen_llvm.gemm import prepack_b, prepacked_width
-from graphc.compiler.plan import Slot
+from graphc.compiler.plan import Branch, Loop, Slot
 from graphc.ir import kernel as K
 
 _DTYPES = {"f32": np.float32, "f64": np.float64}
@@ -42,7 +42,7 @@ def prepack_constants(plan, kernels: list, blocking_for) -> list:
     out = [_rewrite(k, plan, packed, blocking_for) for k in kernels]
     plan.kernels = [_rewrite(k, plan, packed, blocking_for) for k in plan.kernels]
     if packed:
-        _drop_unread(plan, out)
+        _drop_unread(plan, out, {key[0] for key in packed})
     return out
 
 
@@ -123,14 +123,27 @@ def _buffer_names(x, out: set) -> None:
             _buffer_names(item, out)
 
 
-def _drop_unread(plan, kernels: list) -> None:
-    """Constant slots nothing reads any more (their GEMMs read the packed copies) become
-    "unused"."""
+def _drop_unread(plan, kernels: list, sources: set) -> None:
+    """The constant slots of `sources` (those GEMMs read prepacked now) that nothing else
+    reads, no kernel, fetch, commit or branch or loop of the program, become "unused"."""
     read = set()
     for k in list(kernels) + list(plan.kernels):
         read.update(int(b.name[1:]) for b in k.params)
     read.update(f[0] for f in plan.fetch_slots if f is not None)
     read.update(c[1] for c in plan.commits)
-    for i, slot in enumerate(plan.slots):
-        if slot.kind == "constant" and i not in read:
-            plan.slots[i] = Slot("unused")
+    read.update(_predicates(plan.program or ()))
+    for i in sources - read:
+        plan.slots[i] = Slot("unused")
+
+
+def _predicates(program) -> set:
+    """The slots the program's branches and loops test."""
+    found = set()
+    for entry in program:
+        if isinstance(entry, Loop):
+            found.add(entry.pred)
+            found |= _predicates(entry.cond) | _predicates(entry.body)
+        elif isinstance(entry, Branch):
+            found.add(entry.pred)
+            found |= _predicates(entry.then) | _predicates(entry.other)
+    return found

@@ -365,7 +365,10 @@ def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
     for x in "ab":
         assert bool(calls[x]) == (x in packed)
     if "a" in packed:  # every row block of A, each K block of it once per row block
-        mc = blk.mc_narrow if blk.mc_narrow and n < 4 * blk.nr else blk.mc
+        mc = blk.mc
+        if blk.mc_narrow and n < 4 * blk.nr:  # blocks of even heights, at most mc_narrow
+            blocks = -(-m // blk.mc_narrow)
+            mc = -(-(-(-m // blocks)) // blk.mr) * blk.mr
         assert {(r0, rows) for r0, rows, _, _ in calls["a"]} == {
             (row0 + i, min(mc, m - i)) for i in range(0, m, mc)}
 

@@ -103,3 +103,20 @@ def test_variables_are_not_packed():
         second = sess.run(y, {x: np.ones((8, 16), np.float32)})
     np.testing.assert_array_equal(first, np.full((8, 4), 16, np.float32))
     np.testing.assert_array_equal(second, np.full((8, 4), 32, np.float32))
+
+
+def test_constants_the_program_tests_keep_their_slots():
+    """Only the packed constants are dropped: a branch on a constant predicate still reads
+    its slot (found by the fuzzer: dropping every unread-looking constant crashed)."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((6, 3))
+    x = tf.placeholder(tf.float64, [4, 6])
+    y = tf.cond(tf.constant(True), lambda: tf.matmul(x, tf.constant(w)),
+                lambda: tf.zeros([4, 3], tf.float64))
+    feeds = {x: rng.standard_normal((4, 6))}
+    plan, kernels = _plan([y], feeds)
+    assert any(s.prepacked for k in kernels for s in _gemms(k.body))
+    (branch,) = [e for e in plan.program if not isinstance(e, int)]
+    assert plan.slots[branch.pred].kind == "constant"
+    (out,) = _run([y], feeds, 1)
+    np.testing.assert_allclose(out, feeds[x] @ w, rtol=1e-12)

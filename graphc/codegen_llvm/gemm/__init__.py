@@ -401,9 +401,11 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     bp = e.ptr(ws, _c(bp_off))
     tile = e.ptr(ws, _c(tile_off))
     mc_step = _c(blk.mc)
-    if blk.mc_narrow:
-        mc_step = b.select(b.icmp_signed("<", big_n, _c(4 * blk.nr)), _c(blk.mc_narrow),
-                           mc_step)
+    if blk.mc_narrow:  # as many blocks as mc_narrow needs, of even heights (MR multiples)
+        blocks = b.sdiv(b.add(big_m, _c(blk.mc_narrow - 1)), _c(blk.mc_narrow))
+        height = b.sdiv(b.add(big_m, b.sub(blocks, _c(1))), blocks)
+        height = b.mul(b.sdiv(b.add(height, _c(blk.mr - 1)), _c(blk.mr)), _c(blk.mr))
+        mc_step = b.select(b.icmp_signed("<", big_n, _c(4 * blk.nr)), height, mc_step)
     with counted_loop(b, _c(0), big_m, "ic", step=mc_step) as ic:
         mc = e.min(mc_step, b.sub(big_m, ic))
         with counted_loop(b, _c(0), big_k, "pc", step=blk.kc) as pc:

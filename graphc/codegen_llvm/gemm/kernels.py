@@ -22,10 +22,11 @@ class GemmBlocking:
     each B block (see _emit_block) instead of by a separate pass first. nr must be a multiple
     of the vector width, mc a multiple of mr and nc of nr.
 
-    mc_narrow (0: unused), a multiple of mr below mc, is the A block's height instead of mc
-    when C is narrower than 4 * nr columns: such a C gives each A micro-panel at most three
-    B micro-panels to meet, so the A block is reread from cache little and should stay in
-    L2 beside Bp, while the B block, which is then repacked once per mc_narrow rows, is small.
+    mc_narrow (0: unused), a multiple of mr below mc, bounds the A block's height instead of
+    mc when C is narrower than 4 * nr columns: such a C gives each A micro-panel at most
+    three B micro-panels to meet, so the A block is reread from cache little and should stay
+    in L2 beside Bp, while the B block, which is then repacked once per A block, is small.
+    The blocks are of even heights (256 rows: two of 128, not 252 and 4).
     """
 
     mr: int
