@@ -70,7 +70,7 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         ws = b.gep(_workspace(r.module, t, elems * max(r.threads, 1)),
                    [ir.Constant(I64, 0), ir.Constant(I64, 0)])
     epilogue = _epilogue(r, s.epilogue)
-    packs = _packs(r, s.packs, t, blocking)
+    packs = _packs(r, s.packs, t, blocking, k)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
         _call(b, fn, (0, m, 0, n), n, k, pa, pb, pc, ws, 0, elems, t,
               strides, epilogue, packs, s.prepacked)
@@ -129,7 +129,7 @@ def _epilogue(r, epilogue) -> tuple:
     return fn, ctx
 
 
-def _packs(r, packs, t: str, blocking) -> tuple:
+def _packs(r, packs, t: str, blocking, k: int) -> tuple:
     """(pack_a, pack_b, ctx) of a gemm whose operands are given as K.Packs (see the gemm's
     docstring for the callbacks' contract), nulls for strided operands. Each callback is
     outlined from L2 loops that copy the operand's block into the workspace segment by
@@ -148,17 +148,24 @@ def _packs(r, packs, t: str, blocking) -> tuple:
         inner.buffers["pack.dst"] = inner.vars.pop("pack.dst")
         inner.kernel = replace(inner.kernel, buffers=inner.kernel.buffers + (
             K.Buffer("pack.dst", t, K.Const(0), scratch=True),))
-        body = _pack_a(pack, blocking.kc) if pos == 0 else _pack_b(pack, blocking.nr, t)
+        body = _pack_a(pack, blocking.kc, _whole_segments(pack, k, blocking.kc)) \
+            if pos == 0 else _pack_b(pack, blocking.nr, t)
         inner.stmts([body])
         inner.builder.ret_void()
         nulls[pos] = fn
     return (*nulls, ctx)
 
 
-def _segments(pack, first, count, body) -> K.Loop:
-    """Loops over the K indices [first, first + count) of `pack` as (segment, lane)."""
+def _segments(pack, first, count, body, whole: bool = False) -> K.Loop:
+    """Loops over the K indices [first, first + count) of `pack` as (segment, lane).
+    `whole`: first and count are multiples of the segment, so every lane loop runs 0..lanes,
+    a constant trip count the backend vectorizes without a remainder."""
     lanes = K.Const(pack.lanes)
     seg, end = K.Var(K.PACK_SEG), K.add(first, count)
+    if whole:
+        return K.Loop(K.PACK_SEG, K.Binary("floordiv", first, lanes, K.INDEX),
+                      K.Binary("floordiv", end, lanes, K.INDEX),
+                      (K.Loop(K.PACK_LANE, K.Const(0), lanes, tuple(body)),))
     start = K.Binary("max", K.Const(0), K.Binary("sub", first, K.mul(seg, pack.lanes),
                                                  K.INDEX), K.INDEX)
     stop = K.Binary("min", lanes, K.Binary("sub", end, K.mul(seg, pack.lanes), K.INDEX),
@@ -174,13 +181,21 @@ def _k_index(pack, first) -> K.Expr:
                     first, K.INDEX)
 
 
-def _pack_a(pack, kc: int) -> K.Loop:
+def _whole_segments(pack, k: int, kc: int) -> bool:
+    """Whether every K block of a gemm of depth k (blocks of kc) is whole segments of
+    `pack`: one block holds all of K, or kc is a multiple of the segment (and K is, as
+    an implicit GEMM's K is kernel offsets times the segment)."""
+    return k % pack.lanes == 0 and (k <= kc or kc % pack.lanes == 0)
+
+
+def _pack_a(pack, kc: int, whole: bool = False) -> K.Loop:
     """dst[(i - r0) * KC + k - c0] = A[i, k] for i in [r0, r0 + rows), k in [c0, c0 + cols)."""
     r0, c0 = K.Var("pack.r0"), K.Var("pack.c0")
     i = K.Var(K.PACK_ROW)
     at = K.add(K.mul(K.Binary("sub", i, r0, K.INDEX), kc), _k_index(pack, c0))
     return K.Loop(K.PACK_ROW, r0, K.add(r0, K.Var("pack.rows")), (
-        _segments(pack, c0, K.Var("pack.cols"), [K.Store("pack.dst", at, pack.value)]),))
+        _segments(pack, c0, K.Var("pack.cols"), [K.Store("pack.dst", at, pack.value)],
+                  whole),))
 
 
 def _pack_b(pack, nr: int, t: str) -> K.Loop:
