@@ -232,3 +232,17 @@ def test_a_file_rewritten_after_loading_is_parsed_as_it_is_now_and_not_stored_as
     again = gonnx.load(str(path), options=options)
     close(again(x3), reference(x3, IDS, 1.0)[:1])
     assert again._proto is not None
+
+
+def test_a_plan_stored_beside_another_library_is_not_used(tmp_path, options, monkeypatch):
+    """Stored plans call the shared GEMM library, whose arguments change with its source:
+    a plan stored beside another library's source is a miss (one from before the GEMM took
+    its prepacked-B argument crashed the process)."""
+    path = write(tmp_path / "m.onnx", model())
+    close(gonnx.load(path, options=options)(X, IDS), reference(X, IDS))
+    assert gonnx.load(path, options=options)._proto is None  # the stored plan
+    from graphc.codegen_llvm import library
+    monkeypatch.setattr(library, "source_digest", lambda: "another library's source")
+    again = gonnx.load(path, options=options)
+    assert again._proto is not None  # parsed and compiled again
+    close(again(X, IDS), reference(X, IDS))
