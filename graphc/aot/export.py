@@ -288,6 +288,18 @@ def _separable(g: _Graph, batched: frozenset) -> dict:
                           "batch_size= instead") from None
 
 
+def _freeze_variables(plan, g: _Graph) -> None:
+    """The plan's variable slots with a value in the session become constants of that
+    value, as the artifact stores them anyway, so that their GEMMs read them prepacked
+    (codegen_llvm/prepack.py). A variable without a value keeps its slot: _slot names it."""
+    from graphc.compiler.plan import Slot
+    for i, slot in enumerate(plan.slots):
+        value = g.values.get(slot.node) if slot.kind == "variable" else None
+        if value is not None:
+            plan.slots[i] = Slot("constant", node=slot.node,
+                                 array=np.ascontiguousarray(value, slot.node.dtype.np))
+
+
 def _slot(slot, g: _Graph, weights: Weights, index_of: dict):
     describe = g.graph.describe
     if slot.kind == "arena":
@@ -330,10 +342,11 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
     fed_shapes = {node: port.concrete(block) for port, node in g.inputs}
     plan, kernels, slots_of = build_plan([n for _, n in g.fetches], fed_shapes, describe,
                                          threads, vector_bits=32 * vector_width("f32", cpu))
-    kernels = prepack_constants(plan, kernels, blocking_for(cpu))
     for var, _, _ in plan.commits:
         raise ExportError(f"the fetches assign {describe(var)}: exported artifacts compute "
                           "values only; fetch the values, not the training step")
+    _freeze_variables(plan, g)
+    kernels = prepack_constants(plan, kernels, blocking_for(cpu))
     index_of = {node: i for i, (_, node) in enumerate(g.inputs)}
     slots = [_slot(s, g, weights, index_of) for s in plan.slots]
     arena, buffer_of = plan.arena_bytes, {}
