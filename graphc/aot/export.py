@@ -310,12 +310,9 @@ def _slot(slot, g: _Graph, weights: Weights, index_of: dict):
         return ("weights", weights.add(slot.array))
     if slot.kind == "feed":
         return ("input", index_of[slot.node])
-    if slot.kind == "variable":
-        value = g.values.get(slot.node)
-        if value is None:
-            raise ExportError(f"{describe(slot.node)} has no value to freeze: export from "
-                              "a Session (session=sess) in which it is initialized")
-        return ("weights", weights.add(np.ascontiguousarray(value, slot.node.dtype.np)))
+    if slot.kind == "variable":  # (one with a value is a constant now: _freeze_variables)
+        raise ExportError(f"{describe(slot.node)} has no value to freeze: export from "
+                          "a Session (session=sess) in which it is initialized")
     if slot.kind == "callback":
         if slot.node.op.name != "print":   # a collective of graphc.distributed
             raise ExportError(f"{describe(slot.node)} is a collective across processes "

@@ -87,10 +87,8 @@ def _prepacked(s: K.Intrinsic, kernel: K.Kernel, plan, packed: dict, blocking_fo
             or kernel.buffer(name_b).dtype != t or n <= 0 or k <= 0:
         return s
     flat = np.ascontiguousarray(slot.array).reshape(-1)
-    last = off_b + (k - 1) * rsb + (n - 1) * csb
-    if flat.dtype != _DTYPES[t] or min(off_b, last, off_b + (k - 1) * rsb,
-                                       off_b + (n - 1) * csb) < 0 or \
-            max(off_b, last, off_b + (k - 1) * rsb, off_b + (n - 1) * csb) >= flat.size:
+    corners = [off_b + i * (k - 1) * rsb + j * (n - 1) * csb for i in (0, 1) for j in (0, 1)]
+    if flat.dtype != _DTYPES[t] or min(corners) < 0 or max(corners) >= flat.size:
         return s
     blocking = blocking_for(t, n)
     key = (index, off_b, rsb, csb, k, n, blocking)
