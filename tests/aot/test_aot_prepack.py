@@ -3,6 +3,7 @@ GEMMs then read them packed once at export (codegen_llvm/prepack.py), with the s
 results."""
 
 import numpy as np
+import pytest
 
 import graphc as tf
 import graphc.codegen_llvm.prepack as prepack
@@ -40,3 +41,11 @@ def test_frozen_variables_are_read_prepacked(tmp_path, monkeypatch):
     assert seen[-1] == 2  # the export's plan: both weight matrices (the session read none)
     assert seen[:-1] == [0, 0]
     np.testing.assert_allclose(model(data), want, rtol=1e-5, atol=1e-4)
+
+
+def test_a_variable_without_a_value_is_named(tmp_path):
+    from graphc.aot.export import ExportError
+    x = tf.placeholder(tf.float32, [2, 3], name="x")
+    w = tf.Variable(np.ones((3, 4), np.float32), name="w")
+    with pytest.raises(ExportError, match="has no value to freeze: export from a Session"):
+        tf.export({"y": tf.matmul(x, w)}, {"x": x}, tmp_path, name="m", batch_size=2)
