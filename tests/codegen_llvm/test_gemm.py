@@ -19,6 +19,7 @@ import pytest
 
 import graphc as tf
 from graphc.codegen_llvm.gemm import (
+    _AHEAD_MAX_PANELS,
     GemmBlocking,
     HostGemm,
     default_blocking,
@@ -418,15 +419,17 @@ def test_a_batched_matrix_times_a_view_of_itself_reads_each_operand_at_its_offse
 def test_prepacked_b_gives_the_same_bits(dtype, kind):
     """B packed once (prepack_b) and read in place gives the strided B's result bit for bit:
     K blocks full and partial, N a multiple of NR or not, an A panel short or not, several
-    A blocks, and (49 x 1025 x 577, default blocking: B over 1 MiB, few panels) the passes
-    that prefetch the next block."""
+    A blocks, and (49 x 1025 x 577 and 240 x 1031 x 649, default blocking: B over 1 MiB,
+    at most _AHEAD_MAX_PANELS panels) the half-width B blocks whose later passes prefetch
+    the next block."""
     gemm = _gemm(dtype, kind)
     blk = gemm.blocking
     rng = np.random.default_rng(3)
     rows = 2 * (blk.mc_narrow or blk.mc) + 1  # several A blocks of a narrow C
     for m, k, n in ((1, 1, 1), (blk.mr + 1, blk.kc + 3, blk.nr + 5), (49, 2 * blk.kc, 2 * blk.nr),
                     (rows, 3 * blk.kc - 1, blk.nr + 3), (49, 2 * blk.kc + 1, blk.nc + blk.nr + 1),
-                    (7, 300, 1000)):
+                    (7, 300, 1000),
+                    (_AHEAD_MAX_PANELS * blk.mr, 2 * blk.kc + 7, blk.nc + 2 * blk.nr + 9)):
         a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
         packed = gemm.prepack(b)
         assert packed.data.size == k * -(-n // blk.nr) * blk.nr
