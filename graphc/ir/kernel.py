@@ -271,6 +271,15 @@ def linear(indices, strides) -> Expr:
     return out
 
 
+def flat_index(idx, shape) -> Expr:
+    """The row-major flat index of multi-index idx into `shape`, without the terms of its
+    size-1 axes (their index is 0): how lowering spells every load of a buffer's element, so
+    that equal indices are equal expressions."""
+    strides = row_major_strides(shape)
+    terms = [(i, 0 if d == 1 else s) for i, d, s in zip(idx, shape, strides)]
+    return linear(*zip(*terms)) if terms else Const(0)
+
+
 def row_major_strides(shape) -> tuple:
     strides, step = [], 1
     for d in reversed(shape):

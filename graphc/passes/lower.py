@@ -117,11 +117,8 @@ class Lowering(WindowLowering):
             return self.row_values[node]
         if node in self.inlined or node in self.expressions:  # fusion only inlines a node
             return self.elementwise(node, out_idx, shape)  # into an index space its shape
-        lead = len(out_shape) - len(shape)
-        strides = K.row_major_strides(shape)
-        terms = [(out_idx[lead + i], 0 if d == 1 else s)
-                 for i, (d, s) in enumerate(zip(shape, strides))]
-        return K.Load(self.name(node), K.linear(*zip(*terms)) if terms else K.Const(0),
+        return K.Load(self.name(node), K.flat_index(out_idx[len(out_shape) - len(shape):],
+                                                    shape),
                       dt(node))
 
     def at(self, node: Node, indices) -> K.Expr:

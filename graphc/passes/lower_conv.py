@@ -57,9 +57,13 @@ class WindowLowering:
         (a_name, a_pack, (rsa, csa)), (b_name, b_pack, (rsb, csb)) = operands
         epilogue = ()
         if consumer is not None:  # out[row as index, j] = consumer's value there
+            # stored at the index it reads C at, spelled alike, so that the memory plan
+            # sees the same element and lets the output take C's place (kernels.
+            # in_place_pairs): i * n + j, the same number spelled another way, kept C in
+            # a buffer of its own, written by the GEMM and read back by the epilogue
             i, j = K.Var("i"), K.Var("j")
-            epilogue = self.epilogue(consumer, _unflatten(i, node.shape[:-1]) + [j],
-                                     K.add(K.mul(i, n), j), m, n)
+            idx = _unflatten(i, node.shape[:-1]) + [j]
+            epilogue = self.epilogue(consumer, idx, K.flat_index(idx, consumer.shape), m, n)
         call = K.Intrinsic("gemm", (a_name, b_name, self.name(node)), tuple(K.Const(v) for v in (
             m, n, k, 0, rsa, csa, 0, rsb, csb, 0)), epilogue,
             (a_pack, b_pack) if a_pack or b_pack else ())

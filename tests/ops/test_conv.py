@@ -309,6 +309,21 @@ def test_residual_block_runs_in_gemm_epilogues(threads, channels):
                and k.body[0].packs[0] is not None for k in gemms)
 
 
+def test_an_epilogue_writes_over_the_convolutions_value():
+    """In inference, the value a convolution's epilogue computes takes the place of the
+    convolution's own (which nothing else reads): the GEMM writes C into it, and the epilogue
+    rewrites it there, element by element."""
+    xv = u(1, 6, 5, 4).astype(np.float32)
+    x = tf.placeholder(tf.float32, [1, 6, 5, 4])
+    w1, w2 = tf.constant(u(3, 3, 4, 8).astype(np.float32)), tf.constant(u(1, 1, 8, 3))
+    h = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME") + tf.constant(u(8).astype(np.float32)))
+    y = tf.nn.conv2d(h, tf.cast(w2, tf.float32), 1, "VALID") * 2.0
+    names, plan = llvm_plan(y, {x: xv}, rtol=1e-4, atol=1e-4)
+    first = names.index("k_conv_maximum")
+    out, c = plan.merged[first]
+    assert plan.kernels[first].body[0].buffers[2] == f"s{out}" and out != c
+
+
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 def test_which_convolutions_are_gemms(layout):
     x = tf.placeholder(tf.float32, [1, 6, 6, 4] if layout == "NHWC" else [1, 4, 6, 6])
