@@ -64,6 +64,8 @@ def add_parser(subparsers) -> None:
                    help="small: tiny arrays, for smoke tests")
     p.add_argument("--cold", action="store_true",
                    help="compile into an empty code cache, so compile times are cold")
+    p.add_argument("--fast-math", action="store_true",
+                   help="compile graphc's side with Options(fast_math=True) (see docs/passes.md)")
     p.add_argument("--min-sample-ms", type=float, default=5.0,
                    help="fast calls are repeated within a sample to last this long (5)")
     p.set_defaults(func=run_bench)
@@ -129,7 +131,7 @@ def _runner(args: argparse.Namespace):
         raise BenchError("--repeat must be at least 1 and --warmup at least 0")
     settings = Settings(target=args.target, repeat=args.repeat, warmup=args.warmup,
                         compare=compare, size=args.size, cold=args.cold,
-                        min_sample_s=args.min_sample_ms / 1e3)
+                        min_sample_s=args.min_sample_ms / 1e3, fast_math=args.fast_math)
     if args.threads:
         settings.threads = _thread_counts(args.threads)
     return Runner(settings, command=_command(args))
@@ -226,7 +228,7 @@ def _command(args: argparse.Namespace) -> str:
     words = ["graphc", "bench", *args.what]
     defaults = {"target": "llvm", "threads": None, "repeat": 10, "warmup": 2, "json": None,
                 "compare": "numpy", "dtype": "float32", "size": "full", "cold": False,
-                "min_sample_ms": 5.0}
+                "min_sample_ms": 5.0, "fast_math": False}
     for key, default in defaults.items():
         value = getattr(args, key)
         if value != default:

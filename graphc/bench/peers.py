@@ -156,9 +156,11 @@ class NumpyPeer(Peer):
 
 
 # --- graphc ------------------------------------------------------------------------------------
-def graphc_systems(case, target: str, threads: int, cache_dir: Optional[str] = None):
-    """(systems, session): `case` built in a fresh graph and compiled for `target`. Compile time
-    is make_callable plus the first call (which compiles), timed together."""
+def graphc_systems(case, target: str, threads: int, cache_dir: Optional[str] = None,
+                   fast_math: bool = False):
+    """(systems, session): `case` built in a fresh graph and compiled for `target` (with
+    Options.fast_math as given). Compile time is make_callable plus the first call (which
+    compiles), timed together."""
     import graphc as tf
 
     graph = tf.Graph()
@@ -166,7 +168,8 @@ def graphc_systems(case, target: str, threads: int, cache_dir: Optional[str] = N
         fetches, placeholders = case.build(tf)
         init = tf.global_variables_initializer()
     sess = tf.Session(target=target, graph=graph,
-                      config=tf.Options(threads=threads, cache_dir=cache_dir))
+                      config=tf.Options(threads=threads, cache_dir=cache_dir,
+                                        fast_math=fast_math))
     sess.run(init)
     if case.setup is not None:
         case.setup(sess)

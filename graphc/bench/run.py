@@ -37,6 +37,7 @@ class Settings:
     size: str = "full"
     cold: bool = False  # compile into an empty code cache, so compile times are cold
     min_sample_s: float = 0.005
+    fast_math: bool = False  # graphc's Options(fast_math=True)
 
 
 def progress(message: str) -> None:
@@ -99,14 +100,16 @@ class Runner:
 
     def _place(self, threads: int) -> None:
         self.doc["placement"][str(threads)] = self.placement.pin(threads)
-        self.doc["graphc"]["threads"][str(threads)] = f"Options(threads={threads})"
+        fast = ", fast_math=True" if self.settings.fast_math else ""
+        self.doc["graphc"]["threads"][str(threads)] = f"Options(threads={threads}{fast})"
         for name, peer in self.active_peers().items():
             self.doc["peers"][name]["threads"][str(threads)] = _safe(peer.set_threads, threads)
 
     def run_case(self, case, threads: int) -> None:
         s = self.settings
         try:
-            systems, session = graphc_systems(case, s.target, threads, self._cache_dir)
+            systems, session = graphc_systems(case, s.target, threads, self._cache_dir,
+                                              s.fast_math)
         except Exception as err:  # reported in the output, the run goes on
             self._error(case, threads, "graphc", err)
             return

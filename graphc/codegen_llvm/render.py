@@ -49,10 +49,12 @@ class KernelRenderer:
     """Emits one kernel function."""
 
     def __init__(self, module: ir.Module, kernel: K.Kernel, index: int, intrinsics,
-                 threads: int = 1, linkage: str = "internal", scalef: bool = False):
+                 threads: int = 1, linkage: str = "internal", scalef: bool = False,
+                 fast_math: bool = False):
         self.module, self.kernel, self.intrinsics = module, kernel, intrinsics
         self.threads = threads
         self.scalef = scalef  # the target has AVX-512F: vecmath's ldexp is vscalef
+        self.fast_math = fast_math  # Options.fast_math: float32 tanh is vecmath's tanh_fast
         params = kernel.params
         fnty = ir.FunctionType(I32, [PTR] * len(params))
         self.fn = ir.Function(module, fnty, name=f"kernel{index}_{kernel.name}")
@@ -131,7 +133,7 @@ class KernelRenderer:
         inner = object.__new__(KernelRenderer)
         inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
         inner.threads, inner.fn, inner.outlined = 1, body, 0
-        inner.scalef = self.scalef
+        inner.scalef, inner.fast_math = self.scalef, self.fast_math
         inner.builder = ir.IRBuilder(body.append_basic_block("entry"))
         inner.reassoc, inner.values, inner.keys = False, {}, {}
         inner.nan_tracked = set(self.nan_tracked)
@@ -427,7 +429,7 @@ def _vecmath(r: KernelRenderer, name: str, t: str, *args):
 def unary(r: KernelRenderer, op: str, v, t: str):
     b, ty = r.builder, TYPES[t]
     if op in _VECMATH:
-        return _vecmath(r, op, t, v)
+        return _vecmath(r, "tanh_fast" if op == "tanh" and r.fast_math else op, t, v)
     if op == "neg":
         return b.fneg(v) if is_float(t) else b.sub(ir.Constant(ty, 0), v)
     if op == "not":
@@ -595,18 +597,21 @@ def _int_pow(module, ty, unsigned: bool = False):
 
 
 def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1,
-                  program=None, cpu: str = "native") -> ir.Module:
+                  program=None, cpu: str = "native", fast_math: bool = False) -> ir.Module:
     """One module: the kernels plus `graphc_run(table)` running them: in order, or as
     `program` says (kernel indices, compiler.plan Loops and Branches over bool slots).
 
     slots_of(kernel) gives, for each of the kernel's parameters, its index in the table;
-    cpu: the LLVM CPU name the code is for ('native': this machine).
+    cpu: the LLVM CPU name the code is for ('native': this machine); fast_math: the
+    plan's Options.fast_math (float32 tanh is then vecmath's tanh_fast).
     """
-    return render_modules(kernels, slots_of, intrinsics, 1, name, threads, program, cpu)[0]
+    return render_modules(kernels, slots_of, intrinsics, 1, name, threads, program, cpu,
+                          fast_math)[0]
 
 
 def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
-                   threads: int = 1, program=None, cpu: str = "native") -> list:
+                   threads: int = 1, program=None, cpu: str = "native",
+                   fast_math: bool = False) -> list:
     """render_module's code as modules that LLVM can optimize at the same time: with
     parts > 1, a first one holding only `graphc_run`, which declares the kernels, and
     `parts` more holding the kernels (external, named by their index, dealt out in turn);
@@ -631,11 +636,12 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
         key = K.exact_key(shape)
         fn = functions.get(key)
         if fn is None and not pieces:
-            fn = functions[key] = KernelRenderer(module, shape, i, intrinsics,
-                                                 threads, scalef=scalef).render()
+            fn = functions[key] = KernelRenderer(module, shape, i, intrinsics, threads,
+                                                 scalef=scalef, fast_math=fast_math).render()
         elif fn is None:
             defined = KernelRenderer(pieces[len(functions) % parts], shape, i, intrinsics,
-                                     threads, linkage="external", scalef=scalef).render()
+                                     threads, linkage="external", scalef=scalef,
+                                     fast_math=fast_math).render()
             fn = functions[key] = ir.Function(module, defined.function_type, defined.name)
         status = b.call(fn, [slot(s) for s in slots_of(k)])
         failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))

@@ -205,7 +205,7 @@ class LLVMExecutor:
             kernels = prepack_constants(plan, kernels, blocking_for())
             modules = render_modules(kernels, slots_of, INTRINSICS,
                                      self._compile_parts(kernels), threads=self.threads,
-                                     program=plan.program)
+                                     program=plan.program, fast_math=self.options.fast_math)
             texts = [str(m) for m in modules]
             exports = [[f.name for f in m.functions if not f.is_declaration
                         and f.linkage == "external"] for m in modules[1:]]

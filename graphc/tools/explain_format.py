@@ -192,4 +192,5 @@ def render(explanation):
     from graphc.codegen_llvm.render import render_module
     return render_module(explanation.scheduled, explanation.slots_of, INTRINSICS,
                          threads=explanation.request.threads,
-                         program=explanation.plan.program)
+                         program=explanation.plan.program,
+                         fast_math=explanation.request.options.fast_math)

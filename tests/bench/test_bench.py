@@ -87,6 +87,18 @@ def test_table_and_progress(capsys):
     assert err == ""  # no progress off a terminal
 
 
+def test_fast_math_compiles_graphc_with_it(capsys, tmp_path):
+    path = tmp_path / "w1.json"
+    code, out, _ = bench(capsys, "W1", *FAST, "--fast-math", "--json", str(path))
+    assert code == 0
+    assert "command: graphc bench W1 " in out and out.rstrip().count("--fast-math") >= 1
+    doc = json.loads(path.read_text())
+    assert doc["settings"]["fast_math"] is True
+    assert doc["graphc"]["threads"] == {"1": "Options(threads=1, fast_math=True)"}
+    rows = [r for r in doc["results"] if r["system"] == "graphc"]
+    assert rows and all(positive(r["median_s"]) for r in rows)
+
+
 def test_a_progress_bar_on_a_terminal(capsys, monkeypatch):
     import io
     import sys

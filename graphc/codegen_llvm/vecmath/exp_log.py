@@ -258,6 +258,25 @@ def _tanh(e, x):
     return e.copysign(e.sel(e.cmp("<", a, 0.625), near, far), x)
 
 
+# tanh(x) = x * P(x*x) / Q(x*x) on x clipped to [-9, 9], float32 under fast math (see
+# vecmath's docstring for the bound): P and Q of degree 4, P(0) = Q(0) = 1, fitted for
+# relative error on [0, 9] (reweighted least squares toward minimax; fit error 2.1e-8).
+TANH_FAST_P = (1.0, 0.13381025195121765, 0.003495587734505534, 2.0609069906640798e-05,
+               1.3354632955042689e-08)
+TANH_FAST_Q = (1.0, 0.4671434164047241, 0.025876982137560844, 0.00032856338657438755,
+               7.776548613946943e-07)
+TANH_FAST_CLIP = 9.0
+
+
+def _tanh_fast(e, x):
+    # 12 operations and a division against _tanh's 30: the clip keeps nan (nan in, nan out)
+    if e.key != "f32":
+        return _tanh(e, x)
+    c = e.clamp_keep_nan(x, -TANH_FAST_CLIP, TANH_FAST_CLIP)
+    t = e.mul(c, c)
+    return e.div(e.mul(c, e.poly(t, TANH_FAST_P)), e.poly(t, TANH_FAST_Q))
+
+
 def _sigmoid(e, x):
     # with E = exp(-|x|) <= 1: 1/(1+E) for x >= 0, E/(1+E) for x < 0 -- no overflow, and the
     # tiny results for very negative x keep full relative accuracy down into the denormals.
