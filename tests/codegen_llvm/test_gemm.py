@@ -110,7 +110,10 @@ def test_matches_numpy(gemm, dtype, m, n, k):
     _check(out, a, b)
 
 
-@pytest.mark.parametrize("m,n,k", [(7, 17, 31), (64, 3, 255), (31, 64, 16), (257, 255, 17)])
+# (9, 70, 1100): several K blocks, none a whole number of the 16-row tiles a strided B is
+# packed in
+@pytest.mark.parametrize("m,n,k", [(7, 17, 31), (64, 3, 255), (31, 64, 16), (257, 255, 17),
+                                   (9, 70, 1100)])
 @pytest.mark.parametrize("layout", ["aT", "bT", "aT_bT", "strided"])
 def test_transposed_and_strided_operands(gemm, dtype, m, n, k, layout):
     rng = np.random.default_rng(7)
