@@ -128,13 +128,15 @@ def _emit_pack_a(module, prefix, elem, blk: GemmBlocking) -> ir.Function:
                     b.call(memcpy, [e.ptr(dst, b.mul(i, _c(kcmax))), e.ptr(src, b.mul(i, rsa)),
                                     row_bytes, false])
             with otherwise:
-                # Strided rows (e.g. a transposed A, rsA == 1): element by element. The panel's
-                # kc source lines are reused by the next row, so they stay in L1.
-                with counted_loop(b, _c(0), mrem, "i") as i:
-                    row = e.ptr(src, b.mul(i, rsa))
-                    out = e.ptr(dst, b.mul(i, _c(kcmax)))
-                    with counted_loop(b, _c(0), kc, "k") as k:
-                        b.store(b.load(e.ptr(row, b.mul(k, csa)), typ=elem), e.ptr(out, k))
+                # Strided rows (e.g. a transposed A, rsA == 1): element by element, column by
+                # column, so that a transposed A is read a line at a time and the panel's MR
+                # rows are written in order (row by row, each of the kc reads took a line of
+                # its own: 512x256 @ 256x512 with A transposed 0.81 -> 0.73 ms).
+                with counted_loop(b, _c(0), kc, "k") as k:
+                    column = e.ptr(src, b.mul(k, csa))
+                    with counted_loop(b, _c(0), mrem, "i") as i:
+                        b.store(b.load(e.ptr(column, b.mul(i, rsa)), typ=elem),
+                                e.ptr(dst, b.add(b.mul(i, _c(kcmax)), k)))
         emit_zero_rows(e, mrem, _c(mr), kc, dst, kcmax)
     b.ret_void()
     return fn
