@@ -597,21 +597,28 @@ def _int_pow(module, ty, unsigned: bool = False):
 
 
 def render_module(kernels, slots_of, intrinsics, name="graphc", threads: int = 1,
-                  program=None, cpu: str = "native", fast_math: bool = False) -> ir.Module:
+                  program=None, cpu: str = "native", fast_math: bool = False,
+                  trace_slot: int | None = None) -> ir.Module:
     """One module: the kernels plus `graphc_run(table)` running them: in order, or as
     `program` says (kernel indices, compiler.plan Loops and Branches over bool slots).
 
     slots_of(kernel) gives, for each of the kernel's parameters, its index in the table;
     cpu: the LLVM CPU name the code is for ('native': this machine); fast_math: the
     plan's Options.fast_math (float32 tanh is then vecmath's tanh_fast).
+
+    trace_slot: a table index whose entry, when not null, points at 2 * len(kernels) + 1
+    int64 counters: graphc_run then adds each kernel call's cycles (llvm.readcyclecounter)
+    to counters[2i] and 1 to counters[2i + 1], and the whole run's cycles to the last one.
+    With it the module also defines `int64 graphc_cycles(void)`, the counter now (for
+    converting cycles to time). A null entry costs a load and a branch per kernel.
     """
     return render_modules(kernels, slots_of, intrinsics, 1, name, threads, program, cpu,
-                          fast_math)[0]
+                          fast_math, trace_slot)[0]
 
 
 def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
                    threads: int = 1, program=None, cpu: str = "native",
-                   fast_math: bool = False) -> list:
+                   fast_math: bool = False, trace_slot: int | None = None) -> list:
     """render_module's code as modules that LLVM can optimize at the same time: with
     parts > 1, a first one holding only `graphc_run`, which declares the kernels, and
     `parts` more holding the kernels (external, named by their index, dealt out in turn);
@@ -630,6 +637,39 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
     def slot(s):
         return b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
 
+    clock = counters = start = None
+    if trace_slot is not None:
+        clock = module.declare_intrinsic("llvm.readcyclecounter", [],
+                                          ir.FunctionType(I64, []))
+        cycles = ir.Function(module, ir.FunctionType(I64, []), name="graphc_cycles")
+        cb = ir.IRBuilder(cycles.append_basic_block("entry"))
+        cb.ret(cb.call(clock, []))
+        counters = slot(trace_slot)
+        tracing = b.icmp_unsigned("!=", counters, ir.Constant(PTR, None))
+        start = b.select(tracing, b.call(clock, []), ir.Constant(I64, 0))
+
+    def count(index: int, value) -> None:
+        at = b.gep(counters, [ir.Constant(I64, index)], source_etype=I64)
+        b.store(b.add(b.load(at, typ=I64), value), at)
+
+    def timed(i, run_kernel):
+        """run_kernel() (emits the call, returns its status), its cycles counted when the
+        trace slot holds counters."""
+        if counters is None:
+            return run_kernel()
+        on = b.icmp_unsigned("!=", counters, ir.Constant(PTR, None))
+        with b.if_then(on, likely=False):
+            b.store(b.call(clock, []), before)
+        status = run_kernel()
+        with b.if_then(on, likely=False):
+            count(2 * i, b.sub(b.call(clock, []), b.load(before, typ=I64)))
+            count(2 * i + 1, ir.Constant(I64, 1))
+        return status
+
+    if counters is not None:
+        with b.goto_entry_block():
+            before = b.alloca(I64, name="trace.before")
+
     def call(i):
         k = kernels[i]
         shape = K.canonical(k)
@@ -643,7 +683,7 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
                                      threads, linkage="external", scalef=scalef,
                                      fast_math=fast_math).render()
             fn = functions[key] = ir.Function(module, defined.function_type, defined.name)
-        status = b.call(fn, [slot(s) for s in slots_of(k)])
+        status = timed(i, lambda: b.call(fn, [slot(s) for s in slots_of(k)]))
         failed = b.icmp_signed("!=", status, ir.Constant(I32, 0))
         with b.if_then(failed, likely=False):
             b.ret(b.or_(ir.Constant(I32, i << 16), status))
@@ -675,5 +715,8 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
                 call(e)
 
     run(range(len(kernels)) if program is None else program)
+    if counters is not None:
+        with b.if_then(b.icmp_unsigned("!=", counters, ir.Constant(PTR, None)), likely=False):
+            count(2 * len(kernels), b.sub(b.call(clock, []), start))
     b.ret(ir.Constant(I32, 0))
     return [module] + pieces

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -37,6 +38,7 @@ class LLVMExecutor:
         self.state, self.options, self.describe = state, options, describe
         self._plans: dict = {}
         self._cache = None
+        self._trace = None  # while a traced run goes on: (plan, counters, ...) per plan
         self.threads = options.threads or os.cpu_count() or 1
 
     # --- running ----------------------------------------------------------------------------
@@ -205,7 +207,8 @@ class LLVMExecutor:
             kernels = prepack_constants(plan, kernels, blocking_for())
             modules = render_modules(kernels, slots_of, INTRINSICS,
                                      self._compile_parts(kernels), threads=self.threads,
-                                     program=plan.program, fast_math=self.options.fast_math)
+                                     program=plan.program, fast_math=self.options.fast_math,
+                                     trace_slot=len(plan.slots))
             texts = [str(m) for m in modules]
             exports = [[f.name for f in m.functions if not f.is_declaration
                         and f.linkage == "external"] for m in modules[1:]]
@@ -229,7 +232,9 @@ class LLVMExecutor:
         base = plan.arena.ctypes.data
         shift = (-base) % ALIGN
         plan.arena = plan.arena[shift:shift + plan.arena_bytes]
-        plan.table = (ctypes.c_void_p * max(len(plan.slots), 1))()
+        # one entry more than the slots: the trace counters (null unless a traced run)
+        plan.table = (ctypes.c_void_p * (len(plan.slots) + 1))()
+        plan.cycles = ctypes.CFUNCTYPE(ctypes.c_int64)(plan.module.address("graphc_cycles"))
         plan.bound_per_run = [(i, slot) for i, slot in enumerate(plan.slots)
                               if slot.kind in ("feed", "variable", "host")]
         for i, slot in enumerate(plan.slots):
@@ -240,7 +245,42 @@ class LLVMExecutor:
             elif slot.kind == "callback":  # prints, collectives (runtime/host_calls.py)
                 plan.callbacks = Callbacks(self.state, plan.kernels)
                 plan.table[i] = plan.callbacks.address
+        if self._trace is not None:
+            self._arm(plan)
         return plan
+
+    # --- tracing (RunOptions.trace_level, runtime/run_metadata.py) --------------------------
+    def trace_begin(self) -> None:
+        """Count each kernel's cycles in the runs until trace_end: every plan's trace slot
+        gets counters (render_modules' trace_slot), and so does each plan compiled before
+        then."""
+        self._trace = []
+        for plan in self._plans.values():
+            self._arm(plan)
+
+    def _arm(self, plan) -> None:
+        counters = np.zeros(2 * len(plan.kernels) + 1, np.int64)
+        plan.table[len(plan.slots)] = counters.ctypes.data
+        self._trace.append((plan, counters, plan.cycles(), time.perf_counter()))
+
+    def trace_end(self) -> list:
+        """The kernels the runs since trace_begin called, in plan order, each as (kernel,
+        the user's node it came from, calls, seconds), its cycles scaled by the cycle
+        counter's rate over the traced span; the counters are taken off again."""
+        records, self._trace = self._trace, None
+        out = []
+        for plan, counters, cycles0, time0 in records:
+            plan.table[len(plan.slots)] = None
+            if not counters[-1]:
+                continue  # not run
+            span = time.perf_counter() - time0
+            rate = (plan.cycles() - cycles0) / span if span > 0 else 0
+            for i, kernel in enumerate(plan.kernels):
+                calls = int(counters[2 * i + 1])
+                if calls and rate > 0:
+                    out.append((kernel, kernel.notes.get("origin"), calls,
+                                float(counters[2 * i]) / rate))
+        return out
 
     def _compile_parts(self, kernels) -> int:
         """How many modules to render a plan as, so that LLVM optimizes them on that many

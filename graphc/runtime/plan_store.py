@@ -173,7 +173,8 @@ class StoredPlan:
         shift = (-self.arena.ctypes.data) % ALIGN
         self.arena = self.arena[shift:shift + arena_bytes]
         slots = manifest["slots"]
-        self.table = (ctypes.c_void_p * max(len(slots), 1))()
+        # one entry more than the slots: the trace slot graphc_run reads (always null here)
+        self.table = (ctypes.c_void_p * (len(slots) + 1))()
         self.blob, self.feeds = blob, []
         for i, slot in enumerate(slots):
             if slot["kind"] == "arena":

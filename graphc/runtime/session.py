@@ -102,7 +102,8 @@ class Session:
         if run_metadata is not None:
             return traced(lambda: self.run(fetches, feed_dict), options, run_metadata,
                           self.target_name,
-                          len(fetches) if isinstance(fetches, (list, tuple, dict)) else 1)
+                          len(fetches) if isinstance(fetches, (list, tuple, dict)) else 1,
+                          self._executor, self.graph.describe)
         call = None if has_host_work(self.graph) else self._callable_for(fetches, feed_dict)
         if call is not None:
             return call(*feed_dict.values()) if feed_dict else call()
@@ -172,7 +173,8 @@ class Session:
                                 "out=, options= and run_metadata=")
             if run_metadata is not None:
                 return traced(lambda: call(*values, out=out), options, run_metadata,
-                              self.target_name, len(unique))
+                              self.target_name, len(unique), self._executor,
+                              self.graph.describe)
             outs = None
             if out is not None:
                 outs = (out,) if type(out) is np.ndarray else out

@@ -238,9 +238,11 @@ def test_run_options_and_metadata_are_accepted_by_session_run():
     with tf.Session() as sess:
         assert sess.run(x + 1.0, {x: 1.0}, options=options, run_metadata=metadata) == 2.0
         (device,) = metadata.step_stats.dev_stats
-        (stats,) = device.node_stats
+        stats, kernel = device.node_stats  # the whole run, then its one kernel
         assert device.device == "/job:localhost/replica:0/task:0/device:CPU:0"
         assert stats.node_name == "graphc_run" and stats.all_end_rel_micros > 0
+        assert kernel.node_name == "k_add#0" and kernel.timeline_label.startswith("k_add: ")
+        assert "test_misc_ops.py" in kernel.timeline_label
         assert stats.all_start_micros > 1.7e15  # microseconds since the epoch
         assert metadata.partition_graphs == [] and metadata.cost_graph.node == []
         sess.run(x + 1.0, {x: 1.0}, run_metadata=metadata)  # no trace asked: cleared
@@ -253,6 +255,42 @@ def test_run_options_and_metadata_are_accepted_by_session_run():
     with pytest.raises(ValueError, match=r'Protocol message RunOptions has no "trace" field '
                        r"\(expected one of trace_level, "):
         RunOptions(trace=1)
+
+
+def test_a_traced_run_times_each_kernel_of_the_plan():
+    """FULL_TRACE on the LLVM target: after the whole run, one entry per kernel that ran, in
+    run order, laid end to end from the run's start, each at most the whole run; a kernel
+    run by a loop says how often; untraced runs in between count nothing."""
+    x = tf.placeholder(tf.float32, [64, 64])
+    w = tf.constant(_RNG.standard_normal((64, 64)).astype(np.float32))
+    y = tf.reduce_sum(tf.tanh(tf.matmul(x, w)), axis=1)
+    total = tf.while_loop(lambda i, acc: i < 5, lambda i, acc: (i + 1, acc * 0.5 + y),
+                          [tf.constant(0), tf.zeros([64])])[1]
+    value = _RNG.standard_normal((64, 64)).astype(np.float32)
+    options = RunOptions(trace_level=RunOptions.FULL_TRACE)
+    with tf.Session() as sess:
+        want = sess.run(total, {x: value})
+        for _ in range(2):  # the counters start from zero on every traced run
+            metadata = RunMetadata()
+            got = sess.run(total, {x: value}, options=options, run_metadata=metadata)
+            np.testing.assert_array_equal(got, want)
+            whole, *kernels = metadata.step_stats.dev_stats[0].node_stats
+            plan = list(sess._executor._plans.values())[-1]
+            names = [k.name for k in plan.kernels]
+            assert [k.node_name.split("#")[0] for k in kernels] == [n for n in names
+                                                                      if n != "k_copy"]
+            assert kernels[0].all_start_micros == whole.all_start_micros
+            for a, b in zip(kernels, kernels[1:]):
+                assert b.all_start_micros == a.all_start_micros + a.all_end_rel_micros
+            assert sum(k.all_end_rel_micros for k in kernels) <= whole.all_end_rel_micros
+            looped = [k for k in kernels if "(5 calls)" in k.timeline_label]
+            assert looped, [k.timeline_label for k in kernels]
+        sess.run(total, {x: value}, run_metadata=metadata)  # no trace: no kernels either
+        assert metadata.step_stats.dev_stats == []
+    with tf.Session(target="reference") as sess:  # other targets: the whole run only
+        sess.run(total, {x: value}, options=options, run_metadata=metadata)
+        assert [s.node_name for s in metadata.step_stats.dev_stats[0].node_stats] == \
+            ["graphc_run"]
 
 
 def test_math_and_random_namespaces_map_to_graphc_functions():
