@@ -637,7 +637,9 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
     def slot(s):
         return b.load(b.gep(table, [ir.Constant(I64, s)], source_etype=PTR), typ=PTR)
 
-    clock = counters = start = None
+    # the trace slot (render_module's docstring): counters, whether they are there, the
+    # cycle counter at the run's start and a slot for it before each kernel
+    clock = counters = tracing = start = before = None
     if trace_slot is not None:
         clock = module.declare_intrinsic("llvm.readcyclecounter", [],
                                           ir.FunctionType(I64, []))
@@ -647,28 +649,25 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
         counters = slot(trace_slot)
         tracing = b.icmp_unsigned("!=", counters, ir.Constant(PTR, None))
         start = b.select(tracing, b.call(clock, []), ir.Constant(I64, 0))
+        with b.goto_entry_block():
+            before = b.alloca(I64, name="trace.before")
 
     def count(index: int, value) -> None:
         at = b.gep(counters, [ir.Constant(I64, index)], source_etype=I64)
         b.store(b.add(b.load(at, typ=I64), value), at)
 
     def timed(i, run_kernel):
-        """run_kernel() (emits the call, returns its status), its cycles counted when the
-        trace slot holds counters."""
+        """run_kernel() (emits kernel i's call, returns its status), with its cycles
+        counted when the trace slot holds counters."""
         if counters is None:
             return run_kernel()
-        on = b.icmp_unsigned("!=", counters, ir.Constant(PTR, None))
-        with b.if_then(on, likely=False):
+        with b.if_then(tracing, likely=False):
             b.store(b.call(clock, []), before)
         status = run_kernel()
-        with b.if_then(on, likely=False):
+        with b.if_then(tracing, likely=False):
             count(2 * i, b.sub(b.call(clock, []), b.load(before, typ=I64)))
             count(2 * i + 1, ir.Constant(I64, 1))
         return status
-
-    if counters is not None:
-        with b.goto_entry_block():
-            before = b.alloca(I64, name="trace.before")
 
     def call(i):
         k = kernels[i]
@@ -716,7 +715,7 @@ def render_modules(kernels, slots_of, intrinsics, parts: int, name="graphc",
 
     run(range(len(kernels)) if program is None else program)
     if counters is not None:
-        with b.if_then(b.icmp_unsigned("!=", counters, ir.Constant(PTR, None)), likely=False):
+        with b.if_then(tracing, likely=False):
             count(2 * len(kernels), b.sub(b.call(clock, []), start))
     b.ret(ir.Constant(I32, 0))
     return [module] + pieces
