@@ -78,5 +78,6 @@ class Plan:
     direct: frozenset = frozenset()  # commits' slots whose kernel writes the variable itself
     merged: dict = field(default_factory=dict)  # kernel index -> (output, input) in place
     callbacks: object = None  # runtime/host_calls.Callbacks of a plan with prints (LLVM)
+    cycles: Callable = None  # the plan module's graphc_cycles, for traced runs (LLVM)
     code_keys: tuple = ()  # the code-cache keys of its object code, first module first (LLVM)
     exports: list = field(default_factory=list)  # the kernel names each later module exports

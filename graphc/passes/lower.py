@@ -474,8 +474,8 @@ class Lowering(WindowLowering):
             epilogue = ()
             if consumer is not None:  # out[.., i, j] = consumer's value there, reading C
                 idx = bidx + [K.Var("i"), K.Var("j")]
-                epilogue = self.epilogue(consumer, idx, K.linear(
-                    idx, K.row_major_strides(consumer.shape)), m, n)
+                epilogue = self.epilogue(consumer, idx, K.flat_index(idx, consumer.shape),
+                                         m, n)
             call = K.Intrinsic("gemm", (self.name(sa), self.name(sb), self.name(node)),
                                (K.Const(m), K.Const(n), K.Const(kk), offset(a), K.Const(rsa),
                                 K.Const(csa), offset(b), K.Const(rsb), K.Const(csb),

@@ -9,6 +9,7 @@ import pytest
 from conftest import llvm_plan
 
 import graphc as tf
+from graphc.compiler.kernels import lone_gemm
 from graphc.errors import VerifyError
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import format_kernel, interpret, verify_kernel
@@ -30,6 +31,19 @@ def test_dense_bias_relu_is_one_kernel(threads):
     y = tf.nn.relu(tf.matmul(x, _const((80, 72))) + _const((72,)))
     names, _ = llvm_plan(y, {x: xv}, threads=threads)
     assert names == ["k_matmul_maximum"]
+
+
+@pytest.mark.parametrize("rows", [1, 5])
+def test_an_epilogue_writes_over_the_product(rows):
+    """The epilogue's value takes C's place in the memory plan (nothing else reads C), also
+    for a single row, whose size-1 axis the epilogue's load of C leaves out of its index."""
+    x, xv = _feed((rows, 64))
+    h = tf.nn.relu(tf.matmul(x, _const((64, 32))) + 1.0)
+    y = tf.matmul(h, _const((32, 8))) * 2.0
+    names, plan = llvm_plan(y, {x: xv}, rtol=1e-4, atol=1e-4)
+    first = names.index("k_matmul_maximum")
+    out, c = plan.merged[first]
+    assert lone_gemm(plan.kernels[first].body).buffers[2] == f"s{out}" and out != c
 
 
 def test_row_blocks_of_threads_see_their_own_rows():

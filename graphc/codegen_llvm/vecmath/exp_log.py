@@ -269,7 +269,7 @@ TANH_FAST_CLIP = 9.0
 
 
 def _tanh_fast(e, x):
-    # 12 operations and a division against _tanh's 30: the clip keeps nan (nan in, nan out)
+    # 13 operations and a division against _tanh's 30: the clip keeps nan (nan in, nan out)
     if e.key != "f32":
         return _tanh(e, x)
     c = e.clamp_keep_nan(x, -TANH_FAST_CLIP, TANH_FAST_CLIP)
