@@ -1,9 +1,15 @@
-"""Routines shared by every plan (GEMM, the thread pool), compiled once into their own object.
+"""Routines shared by every plan (GEMM, the thread pool), compiled once into objects of their own.
 
-A plan module only declares them. In-process, the library is loaded once into its own engine
-and its symbols are published to the JIT linker, so every plan calls the same code and one
-thread pool serves them all; the O3 cost of the big GEMM kernels is paid once per machine
-(the object is kept in the compiled-code cache), not once per plan.
+A plan module only declares them. In-process, the library is loaded once into its own
+engines and its symbols are published to the JIT linker, so every plan calls the same code
+and one thread pool serves them all; the O3 cost of the big GEMM kernels is paid once per
+machine (the objects are kept in the compiled-code cache), not once per plan.
+
+The library comes in parts (PARTS), each its own object, cached and loaded on its own: the
+thread pool and float32's GEMM, which nearly every plan calls, load as a process's first
+plan is built (begin_loading); the others (the narrow GEMMs, float64's) load when a plan
+that calls them is linked (parts_called). A float32 model compiled into an empty cache so
+waits for one GEMM's O3 compile (about 1 s), not four (2.2 s).
 """
 
 from __future__ import annotations
@@ -26,8 +32,17 @@ from graphc.codegen_llvm.gemm import (
 )
 from graphc.codegen_llvm.threads import define_parallel_runtime
 
-EXPORTS = ("graphc_gemm_f32", "graphc_gemm_f64", "graphc_gemm_narrow_f32",
-           "graphc_gemm_narrow_f64", "graphc_parallel_for", "graphc_pool_shutdown")
+# part: the symbols it exports (the runtime part first: it holds the thread pool)
+PARTS = {
+    "runtime": ("graphc_parallel_for", "graphc_pool_shutdown"),
+    "gemm_f32": ("graphc_gemm_f32",),
+    "gemm_narrow_f32": ("graphc_gemm_narrow_f32",),
+    "gemm_f64": ("graphc_gemm_f64",),
+    "gemm_narrow_f64": ("graphc_gemm_narrow_f64",),
+}
+EXPORTS = tuple(name for names in PARTS.values() for name in names)
+# what a process's first plan starts loading before it knows what it calls
+EAGER_PARTS = ("runtime", "gemm_f32")
 
 
 def gemm_signature() -> ir.FunctionType:
@@ -51,18 +66,35 @@ def declare_gemm(module: ir.Module, dtype: str, narrow: bool = False) -> ir.Func
     return module.globals[name]
 
 
-def library_ir(cpu: str = "native") -> str:
-    """The library's IR for `cpu` (see jit.host_target_machine): the GEMMs are blocked for
-    that CPU's vector width, so a plan must be rendered for the same CPU (intrinsics_for)."""
+def library_ir(cpu: str = "native", parts=tuple(PARTS)) -> str:
+    """The IR of the library's `parts` (all of them unless said) for `cpu` (see
+    jit.host_target_machine): the GEMMs are blocked for that CPU's vector width, so a plan
+    must be rendered for the same CPU (intrinsics_for)."""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown library parts {unknown}; the parts are {list(PARTS)}")
     module = ir.Module(name="graphc_library")
     for dtype in ("f32", "f64"):
         width = vector_width(dtype, cpu)
-        define_gemm(module, dtype, width)
-        # the narrow GEMM: its own tile where the CPU has one, else the default's again
-        define_gemm(module, dtype, width, narrow_blocking(dtype, width),
-                    gemm_name(dtype, narrow=True))
-    define_parallel_runtime(module)
+        if f"gemm_{dtype}" in parts:
+            define_gemm(module, dtype, width)
+        if f"gemm_narrow_{dtype}" in parts:
+            # the narrow GEMM: its own tile where the CPU has one, else the default's again
+            define_gemm(module, dtype, width, narrow_blocking(dtype, width),
+                        gemm_name(dtype, narrow=True))
+    if "runtime" in parts:
+        define_parallel_runtime(module)
     return str(module)
+
+
+def parts_called(codes) -> tuple:
+    """The library parts that the plan objects or IR texts `codes` call, the runtime
+    always: each part whose exported names one of them mentions (an object names each symbol
+    it links to; a mention that is not a call costs only a part loaded for nothing)."""
+    def mentions(code, name):
+        return (name.encode() if isinstance(code, (bytes, bytearray)) else name) in code
+    return ("runtime",) + tuple(part for part, names in PARTS.items() if part != "runtime"
+                                and any(mentions(c, n) for c in codes for n in names))
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,44 +127,75 @@ def _source_digest():
 
 
 @functools.lru_cache(maxsize=None)
-def library_object(cache) -> bytes:
-    """The library's machine code for this CPU, from `cache` or compiled (and stored).
-    Keyed by the source of the code that writes its IR, so a process whose library is in
-    the cache does not render the IR (0.1 s); by the IR itself where that source cannot be
-    read."""
+def library_object(cache, part: str = "gemm_f32") -> bytes:
+    """The machine code of the library's `part` for this CPU, from `cache` or compiled (and
+    stored). Keyed by the source of the code that writes its IR, so a process whose library
+    is in the cache does not render the IR (0.1 s); by the IR itself where that source
+    cannot be read."""
     from graphc.codegen_llvm.jit import compile_jit_object, jit_signature
     from graphc.version import __version__
     digest = _source_digest()
-    text = library_ir() if digest is None else None
-    key = cache.key("library", digest or text, jit_signature(), __version__, "O3")
+    text = library_ir(parts=(part,)) if digest is None else None
+    key = cache.key("library", part, digest or text, jit_signature(), __version__, "O3")
     code = cache.load(key)
     if code is None:
-        code = compile_jit_object(text or library_ir())
+        code = compile_jit_object(text or library_ir(parts=(part,)))
         cache.store(key, code)
     return code
 
 
-_LOADED: dict = {}
+_LOADED: dict = {}  # part: its engine
 _LOCK = threading.Lock()
+_BACKGROUND: list = []  # the executor of begin_loading, made on first use
 
 
-def library_loaded() -> bool:
-    """Whether load_library has run in this process."""
-    return "engine" in _LOADED
+def _after_fork():
+    """A child of fork has none of the parent's threads: a lock one of them held stays
+    held, and the background executor would never run what it is given."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _BACKGROUND.clear()
 
 
-def load_library(cache):
-    """Load the library into this process once and publish its symbols to the JIT linker.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
-    Its thread pool is shut down at exit, before the code it runs in goes away.
+
+def library_loaded(parts=EAGER_PARTS) -> bool:
+    """Whether load_library has loaded `parts` in this process."""
+    return all(part in _LOADED for part in parts)
+
+
+def load_library(cache, parts=EAGER_PARTS):
+    """Load the library's `parts` (the runtime always, first) into this process once each
+    and publish their symbols to the JIT linker.
+
+    The thread pool is shut down at exit, before the code it runs in goes away.
     """
     from graphc.codegen_llvm.jit import JITModule
     with _LOCK:
-        if "engine" not in _LOADED:
-            engine = JITModule.from_object(library_object(cache))
-            for name in EXPORTS:
+        for part in ("runtime",) + tuple(p for p in parts if p != "runtime"):
+            if part in _LOADED:
+                continue
+            engine = JITModule.from_object(library_object(cache, part))
+            for name in PARTS[part]:
                 llvm.add_symbol(name, engine.address(name))
-            shutdown = ctypes.CFUNCTYPE(None)(engine.address("graphc_pool_shutdown"))
-            atexit.register(shutdown)
-            _LOADED.update(engine=engine, shutdown=shutdown)
-        return _LOADED["engine"]
+            if part == "runtime":
+                shutdown = ctypes.CFUNCTYPE(None)(engine.address("graphc_pool_shutdown"))
+                atexit.register(shutdown)
+                _LOADED["shutdown"] = shutdown
+            _LOADED[part] = engine
+
+
+def begin_loading(cache, parts=EAGER_PARTS):
+    """Start load_library(cache, parts) on a background thread (its compiles run in the
+    compile worker, beside whatever this thread does meanwhile); a later load_library of
+    the same parts waits for it. None if they are loaded already, else the future (whose
+    error, if any, the later load_library meets again and raises)."""
+    if library_loaded(parts):
+        return None
+    with _LOCK:
+        if not _BACKGROUND:
+            from concurrent.futures import ThreadPoolExecutor
+            _BACKGROUND.append(ThreadPoolExecutor(1, thread_name_prefix="graphc-library"))
+    return _BACKGROUND[0].submit(load_library, cache, parts)

@@ -153,13 +153,23 @@ def freeze(value: Any) -> Any:
     raise TypeError(f"attribute value {value!r} of type {type(value).__name__} is not supported")
 
 
+def of_immutable_bytes(value: np.ndarray) -> bool:
+    """Whether `value` is a view of a bytes object (np.frombuffer of it, reshaped): memory
+    nothing can write to, which a node may keep as it is (a model file's weights)."""
+    base = value.base
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes)
+
+
 def _normalize_attr(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_normalize_attr(v) for v in value)
     if isinstance(value, tuple):
         return tuple(_normalize_attr(v) for v in value)
     if isinstance(value, np.ndarray):
-        if not (value.flags.owndata and value.flags.c_contiguous and not value.flags.writeable):
+        if not (value.flags.c_contiguous and not value.flags.writeable
+                and (value.flags.owndata or of_immutable_bytes(value))):
             value = np.array(value, copy=True, order="C")  # kernels read attributes row-major
             value.setflags(write=False)  # (already so: an attribute of another node)
         return value

@@ -23,6 +23,8 @@ from graphc.onnx.checks import check_support
 from graphc.onnx.errors import ConstantInputError
 from graphc.onnx.importer import _opsets, import_model
 from graphc.onnx.stored import ModelStore, model_digest
+from graphc.options import default_options, resolve_target
+from graphc.runtime.cache import default_cache
 
 
 class CompiledModel:
@@ -38,11 +40,32 @@ class CompiledModel:
         self._store = ModelStore.of(model, target, options) if base_dir is None else None
         interface = self._store.interface() if self._store is not None else None
         if interface is None:
+            self._begin_library()
             self._parse()
+            self._begin_workers()
             self._narrow: dict = {}
         else:  # stored before: parsed only if a call's signature was not
             self.input_names, self.output_names = interface["inputs"], interface["outputs"]
             self._narrow = {n: registry.numpy_dtype(e) for n, e in interface["narrow"].items()}
+
+    def _begin_library(self) -> None:
+        """On the LLVM target, start loading the GEMM library (compiling it into an empty
+        cache takes about 1 s) while the model is parsed, imported and optimized."""
+        options = self.options or default_options()
+        if resolve_target(self.target or None, options) == "llvm" \
+                and not options.compile_in_process:
+            from graphc.codegen_llvm.library import begin_loading
+            begin_loading(default_cache(options))
+
+    def _begin_workers(self) -> None:
+        """On the LLVM target, start the compile workers that a model of this many nodes
+        will be compiled on (about 0.2 s each) while it is imported and optimized."""
+        from graphc.runtime.llvm import compile_parts
+        options = self.options or default_options()
+        parts = compile_parts(len(self._proto.graph.node), options)
+        if parts > 1 and resolve_target(self.target or None, options) == "llvm":
+            from graphc.codegen_llvm.compile_worker import start_helpers
+            start_helpers(parts)
 
     @property
     def proto(self):

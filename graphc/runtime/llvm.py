@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -28,6 +27,17 @@ from graphc.runtime.state import RuntimeState
 
 # plans of at least this many kernels are compiled in parts on several cores at once
 PARALLEL_COMPILE_KERNELS = 24
+
+
+def compile_parts(kernels: int, options) -> int:
+    """How many modules to render a plan of `kernels` kernels as, so that LLVM optimizes
+    them on that many cores at once: one per CPU this process may use (at most 4) for plans
+    of many kernels, one for the others (a worker start costs more than they take)."""
+    if options.compile_in_process or kernels < PARALLEL_COMPILE_KERNELS:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+    return max(1, min(cpus, 4))
 
 
 class LLVMExecutor:
@@ -187,44 +197,37 @@ class LLVMExecutor:
     def compile(self, fetches, fed_shapes: dict, fed_values=None) -> Plan:
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.jit import JITModule
-        from graphc.codegen_llvm.library import library_loaded, load_library
+        from graphc.codegen_llvm.library import begin_loading, load_library, parts_called
         from graphc.codegen_llvm.prepack import blocking_for, prepack_constants
         from graphc.codegen_llvm.render import host_vector_bits, render_modules
 
         self._check_feeds(fetches, fed_shapes)
         if self._cache is None:
             self._cache = default_cache(self.options)
-        library = None
-        if not library_loaded() and not self.options.compile_in_process:
-            # the first plan of a process: the library (from the disk cache, or compiled in
-            # the shared worker) loads while this plan is built and compiled
-            library = ThreadPoolExecutor(1)
-            loading = library.submit(load_library, self._cache)
-        try:
-            plan, kernels, slots_of = build_plan(
-                fetches, fed_shapes, self.describe, self.threads, self.options,
-                vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values)
-            kernels = prepack_constants(plan, kernels, blocking_for())
-            modules = render_modules(kernels, slots_of, INTRINSICS,
-                                     self._compile_parts(kernels), threads=self.threads,
-                                     program=plan.program, fast_math=self.options.fast_math,
-                                     trace_slot=len(plan.slots))
-            texts = [str(m) for m in modules]
-            exports = [[f.name for f in m.functions if not f.is_declaration
-                        and f.linkage == "external"] for m in modules[1:]]
-            plan.ir_text = "\n".join(texts)
-            # graphc_run alone (a split plan's first module) at O2, kernels at O3
-            speeds = [2] + [3] * (len(texts) - 1) if len(texts) > 1 else [3]
-            codes, plan.code_keys = self._object_code(texts, speeds,
-                                                      first_worker=0 if library is None else 1)
-            plan.exports = exports
-        finally:
-            if library is not None:  # (a build error leaves the library to load on its own)
-                library.shutdown(wait=False)
-        if library is None:
-            load_library(self._cache)  # GEMM and the thread pool, shared by every plan
-        else:
-            loading.result()
+        # the first plan of a process: the library (from the disk cache, or compiled in the
+        # shared worker) loads while this plan is built and compiled
+        loading = None if self.options.compile_in_process else begin_loading(self._cache)
+        plan, kernels, slots_of = build_plan(
+            fetches, fed_shapes, self.describe, self.threads, self.options,
+            vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values)
+        kernels = prepack_constants(plan, kernels, blocking_for())
+        modules = render_modules(kernels, slots_of, INTRINSICS,
+                                 self._compile_parts(kernels), threads=self.threads,
+                                 program=plan.program, fast_math=self.options.fast_math,
+                                 trace_slot=len(plan.slots))
+        texts = [str(m) for m in modules]
+        exports = [[f.name for f in m.functions if not f.is_declaration
+                    and f.linkage == "external"] for m in modules[1:]]
+        plan.ir_text = "\n".join(texts)
+        parts = parts_called(texts)
+        if loading is not None:  # the parts this plan calls besides, after those
+            loading = begin_loading(self._cache, parts)
+        # graphc_run alone (a split plan's first module) at O2, kernels at O3
+        speeds = [2] + [3] * (len(texts) - 1) if len(texts) > 1 else [3]
+        codes, plan.code_keys = self._object_code(texts, speeds,
+                                                  first_worker=0 if loading is None else 1)
+        plan.exports = exports
+        load_library(self._cache, parts)  # GEMM and the thread pool, shared by every plan
         plan.module = JITModule.linked(codes, exports)
         plan.entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(
             plan.module.address("graphc_run"))
@@ -283,14 +286,8 @@ class LLVMExecutor:
         return out
 
     def _compile_parts(self, kernels) -> int:
-        """How many modules to render a plan as, so that LLVM optimizes them on that many
-        cores at once: one per CPU this process may use (at most 4) for plans of many
-        kernels, one for the others (a worker start costs more than they take)."""
-        if self.options.compile_in_process or len(kernels) < PARALLEL_COMPILE_KERNELS:
-            return 1
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-            os.cpu_count() or 1
-        return max(1, min(cpus, 4))
+        """How many modules to render a plan as (compile_parts)."""
+        return compile_parts(len(kernels), self.options)
 
     def _object_code(self, ir_texts: list, speeds: list, first_worker: int = 0) -> tuple:
         """(machine code for each module, their cache keys): from the disk cache when its

@@ -163,8 +163,8 @@ class StoredPlan:
 
     def __init__(self, cache, manifest: dict, blob, codes: list):
         from graphc.codegen_llvm.jit import JITModule
-        from graphc.codegen_llvm.library import load_library
-        load_library(cache)  # the GEMM library and thread pool the kernels call
+        from graphc.codegen_llvm.library import load_library, parts_called
+        load_library(cache, parts_called(codes))  # the GEMMs and thread pool it calls
         self.module = JITModule.linked(codes, manifest["exports"])
         self.entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(
             self.module.address("graphc_run"))

@@ -23,7 +23,7 @@ def test_a_warm_cache_loads_the_library_without_rendering_its_ir(tmp_path, monke
     first = library.library_object(cache)
     library.library_object.cache_clear()
 
-    def no_render(*args):
+    def no_render(*args, **kwargs):
         raise AssertionError("the library's IR was rendered")
     monkeypatch.setattr(library, "library_ir", no_render)
     assert library.library_object(cache) == first
@@ -44,7 +44,8 @@ def test_unreadable_sources_key_by_the_ir(tmp_path, monkeypatch, fresh):
     monkeypatch.setattr(library, "_source_digest", lambda: None)
     rendered = []
     real = library.library_ir
-    monkeypatch.setattr(library, "library_ir", lambda *a: rendered.append(1) or real(*a))
+    monkeypatch.setattr(library, "library_ir",
+                        lambda *a, **k: rendered.append(1) or real(*a, **k))
     library.library_object(cache)
     assert rendered  # the IR is the key (and compiled once: rendered for the key only)
 
@@ -53,3 +54,51 @@ def test_the_digest_covers_every_module_of_the_package():
     digest = library._source_digest()
     assert isinstance(digest, str) and len(digest) == 32
     assert library._source_digest() == digest
+
+
+def test_each_part_is_its_own_entry(tmp_path, fresh):
+    cache = CodeCache(str(tmp_path))
+    runtime = library.library_object(cache, "runtime")
+    narrow = library.library_object(cache, "gemm_narrow_f64")
+    assert runtime != narrow
+    assert len(list(cache._entries())) == 2
+    assert b"graphc_parallel_for" in runtime and b"graphc_parallel_for" not in narrow
+
+
+def test_an_unknown_part_is_named():
+    with pytest.raises(ValueError, match=r"unknown library parts \['gemm_f16'\]; the parts "
+                                         r"are \['runtime', 'gemm_f32'"):
+        library.library_ir(parts=("gemm_f16",))
+
+
+def test_a_plan_calls_the_parts_it_names():
+    text = ('declare void @"graphc_gemm_narrow_f64"(i64 %M)\n'
+            'declare void @"graphc_parallel_for"(ptr %f)\n')
+    assert library.parts_called([text]) == ("runtime", "gemm_narrow_f64")
+    assert library.parts_called([b"\0graphc_gemm_f32\0", b""]) == ("runtime", "gemm_f32")
+    assert library.parts_called([]) == ("runtime",)
+
+
+_PARTS_LOADED = """
+import numpy as np, graphc as tf
+from graphc.codegen_llvm import library
+dtype = {dtype!r}
+a = tf.placeholder(dtype, (None, 64))
+y = tf.matmul(a, tf.constant(np.ones((64, {cols}), dtype)))
+with tf.Session() as s:
+    s.run(y, {{a: np.ones((8, 64), dtype)}})
+print(sorted(p for p in library.PARTS if p in library._LOADED))
+"""
+
+
+@pytest.mark.parametrize("dtype, cols, parts", [
+    ("float32", 64, ["gemm_f32", "runtime"]),
+    ("float64", 64, ["gemm_f32", "gemm_f64", "runtime"]),
+])
+def test_a_process_loads_the_parts_its_plans_call(dtype, cols, parts):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _PARTS_LOADED.format(dtype=dtype, cols=cols)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2] == str(parts)

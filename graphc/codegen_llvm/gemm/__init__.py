@@ -638,14 +638,19 @@ def prepack_b(b: np.ndarray, blocking: GemmBlocking) -> np.ndarray:
     the same order and gives the same result bit for bit, without packing anything: a
     constant operand (a convolution's filter, a dense layer's weights) is packed once."""
     k, n = b.shape
+    nr = blocking.nr
     width = prepacked_width(n, blocking)
+    whole = n // nr  # panels with no padding columns
     out = aligned_empty(k * width, b.dtype)
     for pc in range(0, k, blocking.kc):
         rows = b[pc:pc + blocking.kc]
-        block = np.zeros((rows.shape[0], width), b.dtype)
-        block[:, :n] = rows
-        out[pc * width:(pc + rows.shape[0]) * width] = block.reshape(
-            rows.shape[0], width // blocking.nr, blocking.nr).transpose(1, 0, 2).ravel()
+        kc = rows.shape[0]
+        panels = out[pc * width:(pc + kc) * width].reshape(width // nr, kc, nr)
+        # (one strided copy, straight into place: the panels of this block, row-major)
+        panels[:whole] = rows[:, :whole * nr].reshape(kc, whole, nr).transpose(1, 0, 2)
+        if whole * nr < n:
+            panels[whole] = 0
+            panels[whole, :, :n - whole * nr] = rows[:, whole * nr:]
     return out
 
 
