@@ -420,11 +420,12 @@ def test_a_batched_matrix_times_a_view_of_itself_reads_each_operand_at_its_offse
 
 @pytest.mark.parametrize("kind", ["tiny", "default"])
 def test_prepacked_b_gives_the_same_bits(dtype, kind):
-    """B packed once (prepack_b) and read in place gives the strided B's result bit for bit:
-    K blocks full and partial, N a multiple of NR or not, an A panel short or not, several
-    A blocks, and (49 x 1025 x 577 and 240 x 1031 x 649, default blocking: B over 1 MiB,
-    at most _AHEAD_MAX_PANELS panels) the half-width B blocks whose later passes prefetch
-    the next block."""
+    """B packed once (prepack_b) and read in place gives the strided B's result bit for bit,
+    with A row-major or not (then packed a micro-panel at a time: few B panels, or a short
+    K block): K blocks full and partial, N a multiple of NR or not, an A panel short or not,
+    several A blocks, and (49 x 1025 x 577 and 240 x 1031 x 649, default blocking: B over
+    1 MiB, at most _AHEAD_MAX_PANELS panels) the half-width B blocks whose later passes
+    prefetch the next block."""
     gemm = _gemm(dtype, kind)
     blk = gemm.blocking
     rng = np.random.default_rng(3)
@@ -437,6 +438,8 @@ def test_prepacked_b_gives_the_same_bits(dtype, kind):
         packed = gemm.prepack(b)
         assert packed.data.size == k * -(-n // blk.nr) * blk.nr
         np.testing.assert_array_equal(gemm(a, packed), gemm(a, b))
+        # (A is then packed a panel at a time: from a strided A too)
+        np.testing.assert_array_equal(gemm(np.asfortranarray(a), packed), gemm(a, b))
         if m * n * k < 1 << 22:
             _check(gemm(a, packed), a, b)
         b_t = np.asfortranarray(b)  # any strides pack to the same panels

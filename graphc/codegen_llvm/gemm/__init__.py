@@ -140,6 +140,10 @@ _SHORT_PANEL_MAX_MR = 8
 # in the network against 1.70 ms now (one thread).
 _AHEAD_MIN_BYTES = 1 << 20
 _AHEAD_MAX_PANELS = 40
+# A prepacked B of at most this many NR-column panels (or a K block of under KC / 2 rows):
+# A is packed a micro-panel at a time, into L1, just before the micro-kernels that use it,
+# instead of a block of MC rows first, read back from L2 panel by panel
+_PANELWISE_MAX_PANELS = 2
 
 
 def _ahead_nc(blk: GemmBlocking) -> int:
@@ -240,6 +244,17 @@ def default_blocking(dtype: str, vector_width: int) -> GemmBlocking:
     against 163, 3136 x 576 x 256 194 against 190; wider products lose with small A blocks
     (2048^3: 181 against 208), so they keep MC. ResNet-18's convolutions are such GEMMs: its
     first layer went from 2.20 to 1.66 ms and the network from 25.4 to 22.3 ms.
+
+    A micro-panel at a time (_PANELWISE_MAX_PANELS). With B prepacked (nothing to pack on the
+    first pass), an A micro-panel that meets at most two B micro-panels, or a K block under
+    KC / 2 deep (whose rows, KC apart in the block, would fill a quarter of its lines), is
+    packed just before its micro-kernels, always to the same 12 KiB, which stays in L1:
+    the block's copy was written to L2 and read back for one or two micro-kernels each.
+    Measured on the AVX-512 test host (f32, one thread, B prepacked, medians): 3136 x 64 x 256
+    804 -> 654 us, 3136 x 256 x 64 750 -> 722 us, 3136 x 576 x 64 1707 -> 1673 us, 784 x 1152
+    x 128 1539 -> 1475 us; in ResNet-50 the 1 x 1 convolutions at 56 x 56 went 16-36% faster
+    and its 3 x 3 ones 5-8%, the stem 8%; with wider B it lost 3-10% (the packing of each
+    panel no longer streams), so those keep the block.
 
     Unrolling (KU). With 32 registers the k loop is unrolled twice: with the operands in L1 the
     kernel ran 5% faster than unrolled 4 times (180 against 172 GFLOP/s on the test host; the
@@ -418,23 +433,42 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
         mc_step = b.select(b.icmp_signed("<", big_n, _c(4 * blk.nr)), height, mc_step)
     big_b = b.icmp_signed(">", b.mul(b.mul(big_k, big_n), _c(_ELEM_BYTES[dtype])),
                           _c(_AHEAD_MIN_BYTES))
+    prepacked = b.icmp_signed("!=", bpacked, _c(0))
+    few_panels = b.icmp_signed("<=", big_n, _c(_PANELWISE_MAX_PANELS * blk.nr))
     with counted_loop(b, _c(0), big_m, "ic", step=mc_step) as ic:
         mc = e.min(mc_step, b.sub(big_m, ic))
         with counted_loop(b, _c(0), big_k, "pc", step=blk.kc) as pc:
             kc = e.min(_c(blk.kc), b.sub(big_k, pc))
             # Only the first rank-kc update may overwrite C; later ones accumulate onto it.
             beta_eff = b.select(b.icmp_signed("==", pc, _c(0)), beta, _c(1))
-            with e.if_else(b.icmp_unsigned("==", pack_a_fn, ir.Constant(PACK_PTR, None))) \
-                    as (strided, given):
-                with strided:
-                    b.call(pack_a, [mc, kc, e.ptr(a, b.add(b.mul(ic, rsa), b.mul(pc, csa))),
-                                    rsa, csa, ap])
-                with given:
-                    b.call(pack_a_fn, [pctx, b.add(row0, ic), mc, pc, kc, ap])
-                    # the callback writes mc rows; the last micro-panel's rest is ours
-                    panels_end = b.mul(b.sdiv(b.add(mc, _c(blk.mr - 1)), _c(blk.mr)),
-                                       _c(blk.mr))
-                    emit_zero_rows(e, mc, panels_end, kc, ap, blk.kc)
+
+            def pack_rows(first, rows):
+                """Pack rows ic + first .. + rows of this K block of A at ap."""
+                with e.if_else(b.icmp_unsigned("==", pack_a_fn, ir.Constant(PACK_PTR, None))) \
+                        as (strided, given):
+                    with strided:
+                        top = b.add(ic, first)
+                        b.call(pack_a, [rows, kc, e.ptr(a, b.add(b.mul(top, rsa),
+                                                                  b.mul(pc, csa))),
+                                        rsa, csa, ap])
+                    with given:
+                        b.call(pack_a_fn, [pctx, b.add(row0, b.add(ic, first)), rows, pc, kc,
+                                           ap])
+                        # the callback writes those rows; the last micro-panel's rest is ours
+                        panels_end = b.mul(b.sdiv(b.add(rows, _c(blk.mr - 1)), _c(blk.mr)),
+                                           _c(blk.mr))
+                        emit_zero_rows(e, rows, panels_end, kc, ap, blk.kc)
+
+            # With B prepacked, A is packed a micro-panel at a time, just before the
+            # micro-kernels that use it, into the same place, where it stays in L1
+            # (panelwise), when each panel has few of them to serve (the block's copy would
+            # be read back from L2 for little work) or the K block is short (the block's
+            # rows KC apart would be sparse); else the whole block of A first (and with B
+            # not prepacked, the first pass packs B as it goes, from A's first panel).
+            short_k = b.icmp_signed("<", b.mul(kc, _c(2)), _c(blk.kc))
+            panelwise = b.and_(prepacked, b.or_(few_panels, short_k))
+            with e.if_(b.not_(panelwise)):
+                pack_rows(_c(0), mc)
             # a large prepacked B read by few A panels streams from memory a block ahead
             # (kernel_ahead): its blocks are half as wide, so that the one in use and the next
             # fit in L2 together
@@ -459,7 +493,7 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                                            (pc, jc, kc, nc_step), bmat, rsb, col0)
                 _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp_block,
                             ap, c_block, rsc, beta_eff, tile, strip_done, given_b, packed,
-                            ahead, streamed)
+                            ahead, streamed, (panelwise, pack_rows))
     b.ret_void()
     return fn
 
@@ -485,7 +519,7 @@ def _next_packed_block(e, blk: GemmBlocking, size: int, dims, at, bmat, rsb, col
 
 
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
-                beta, tile, strip_done, given_b, packed, ahead, streamed) -> None:
+                beta, tile, strip_done, given_b, packed, ahead, streamed, panels) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
     B block (bsrc, strides rsb, csb) packed into bp on the way. strip_done(ir, rows) emits
     what follows the update of each strip of MR rows (the epilogue call).
@@ -499,7 +533,9 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     B was packed before the call (prepack_b) and bp points at this block of it: nothing is
     packed: the first pass prefetches as it goes (kernel_stream), the later ones run the
     plain kernel, or, with `streamed` (B is large and the A block is a few panels), share out
-    the prefetch of the next block, `ahead` (kernel_ahead).
+    the prefetch of the next block, `ahead` (kernel_ahead). panels = (panelwise, an i1, and
+    pack_rows(first, rows)): with panelwise, each A panel is packed at ap just before its
+    micro-kernels (so the packed block is one panel, read from L1), else ap holds the block.
     """
     kernel, kernel_pack, short, (kernel_stream, kernel_ahead) = kernels
     mc, nc, kc = sizes
@@ -532,9 +568,12 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     calls = b.mul(b.sdiv(b.add(b.sub(mc, _c(1)), _c(blk.mr - 1)), _c(blk.mr)), per_panel)
     calls = b.select(b.icmp_signed(">", calls, _c(0)), calls, _c(1))
     share = b.sdiv(b.add(lines, b.sub(calls, _c(1))), calls)
+    panelwise, pack_rows = panels
     with counted_loop(b, first, mc, "ir", step=blk.mr) as ir_:
         m = e.min(_c(blk.mr), b.sub(mc, ir_))
-        a_panel = e.ptr(ap, b.mul(ir_, _c(blk.kc)))
+        with e.if_(panelwise):
+            pack_rows(ir_, m)
+        a_panel = b.select(panelwise, ap, e.ptr(ap, b.mul(ir_, _c(blk.kc))))
         c_rows = e.ptr(c, b.mul(ir_, rsc))
         # the first pass over a prepacked block streams it in, prefetching ahead
         streaming = b.and_(packed, b.icmp_signed("==", ir_, _c(0)))
