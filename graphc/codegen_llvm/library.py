@@ -147,13 +147,14 @@ def library_object(cache, part: str = "gemm_f32") -> bytes:
 _LOADED: dict = {}  # part: its engine
 _LOCK = threading.Lock()
 _BACKGROUND: list = []  # the executor of begin_loading, made on first use
+_BACKGROUND_LOCK = threading.Lock()  # (not _LOCK, which a load holds while it compiles)
 
 
 def _after_fork():
     """A child of fork has none of the parent's threads: a lock one of them held stays
     held, and the background executor would never run what it is given."""
-    global _LOCK
-    _LOCK = threading.Lock()
+    global _LOCK, _BACKGROUND_LOCK
+    _LOCK, _BACKGROUND_LOCK = threading.Lock(), threading.Lock()
     _BACKGROUND.clear()
 
 
@@ -194,7 +195,7 @@ def begin_loading(cache, parts=EAGER_PARTS):
     error, if any, the later load_library meets again and raises)."""
     if library_loaded(parts):
         return None
-    with _LOCK:
+    with _BACKGROUND_LOCK:  # (returns at once while a load compiles: it holds _LOCK)
         if not _BACKGROUND:
             from concurrent.futures import ThreadPoolExecutor
             _BACKGROUND.append(ThreadPoolExecutor(1, thread_name_prefix="graphc-library"))

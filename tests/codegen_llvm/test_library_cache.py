@@ -102,3 +102,20 @@ def test_a_process_loads_the_parts_its_plans_call(dtype, cols, parts):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[-2] == str(parts)
+
+
+def test_starting_a_load_does_not_wait_for_one_in_progress(monkeypatch):
+    """begin_loading returns while another load holds the library's lock (compiling a part,
+    about 1 s), so that a plan's compile is not held up behind the library's."""
+    import threading
+    calls, started = [], []
+    monkeypatch.setattr(library, "library_loaded", lambda parts=(): False)
+    monkeypatch.setattr(library, "load_library", lambda cache, parts: calls.append(parts))
+    with library._LOCK:  # a load in progress
+        starter = threading.Thread(target=lambda: started.append(
+            library.begin_loading("cache", ("gemm_f64",))))
+        starter.start()
+        starter.join(timeout=30)
+        assert not starter.is_alive() and len(started) == 1
+    assert started[0].result(timeout=30) is None
+    assert calls == [("gemm_f64",)]
