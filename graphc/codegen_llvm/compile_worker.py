@@ -298,16 +298,18 @@ _helpers: list = []  # more workers, for the parts of a module compiled at the s
 _helpers_lock = threading.Lock()
 
 
-def start_helpers(count: int) -> None:
-    """Start the helpers 1..count that are not running yet, on a background thread: each
-    takes about 0.2 s to start, which a caller that knows a big module is coming (a model
-    being imported) spends on its own work instead of waiting for them at the compile."""
+def start_workers(count: int) -> None:
+    """Start the shared worker and the helpers 1..count that are not running yet, each on a
+    background thread: each takes about 0.2 s to start, which a caller that knows a module
+    in `count` parts is coming (a model being imported) spends on its own work instead of
+    waiting for them at the compile. (Its parts go to workers 0..count - 1, or 1..count
+    while the shared worker compiles the GEMM library: jit.compile_jit_objects.)"""
     def start(worker):
         with worker._lock:
             if worker._owner != os.getpid():
                 worker._forget()
             worker._ensure_started()  # (a failure is met again, and reported, by compile)
-    idle = [w for w in (shared_worker(i) for i in range(1, count + 1))
+    idle = [w for w in (shared_worker(i) for i in range(count + 1))
             if w._proc is None and not w.unavailable]
     for worker in idle:
         threading.Thread(target=start, args=(worker,), daemon=True,

@@ -64,8 +64,8 @@ class CompiledModel:
         options = self.options or default_options()
         parts = compile_parts(len(self._proto.graph.node), options)
         if parts > 1 and resolve_target(self.target or None, options) == "llvm":
-            from graphc.codegen_llvm.compile_worker import start_helpers
-            start_helpers(parts)
+            from graphc.codegen_llvm.compile_worker import start_workers
+            start_workers(parts)
 
     @property
     def proto(self):

@@ -215,3 +215,28 @@ FORK_PROGRAM = """
 def test_a_forked_child_uses_its_own_worker(tmp_path):
     done = run_program(FORK_PROGRAM, tmp_path / "cache")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_start_workers_starts_the_shared_worker_and_the_helpers():
+    """An imported model starts the workers its plan's parts will be compiled on (0..n, the
+    shared one too: it is idle when the GEMM library came from the cache) while it is
+    imported; they then compile as usual."""
+    script = textwrap.dedent("""
+        import time
+        from graphc.codegen_llvm import compile_worker
+        compile_worker.start_workers(2)
+        workers = [compile_worker.shared_worker(i) for i in range(3)]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+                w._proc is not None and w._proc.poll() is None for w in workers):
+            time.sleep(0.01)
+        print([w._proc is not None and w._proc.poll() is None for w in workers],
+              [w.starts for w in workers])
+        compile_worker.start_workers(2)  # running already: nothing more is started
+        time.sleep(0.2)
+        print([w.starts for w in workers])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[True, True, True] [1, 1, 1]", "[1, 1, 1]"]
