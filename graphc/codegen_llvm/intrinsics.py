@@ -16,6 +16,7 @@ from graphc.codegen_llvm.gemm import (
     gemm_rows_partition,
     gemm_workspace_elems,
     narrow_blocking,
+    thin_blocking,
     vector_width,
 )
 from graphc.codegen_llvm.library import declare_gemm
@@ -49,7 +50,8 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
         int(x.value) if isinstance(x, K.Const) else None for x in s.args)
     blocking = gemm_blocking(t, width, n)
-    fn = declare_gemm(r.module, t, narrow=blocking != default_blocking(t, width))
+    fn = declare_gemm(r.module, t, narrow=blocking == narrow_blocking(t, width),
+                      thin=blocking == thin_blocking(t, width))
     strides = (rsa, csa, rsb, csb)
     b = r.builder
     # one pointer per operand, A, B and C (not per buffer: A and B may be one buffer at two
@@ -63,7 +65,7 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     else:
         parts = [(first, rows, 0, n)
                  for first, rows in gemm_rows_partition(m, r.threads, blocking.mr)]
-    elems = gemm_workspace_elems(t, width)  # the narrow GEMM's is the same size
+    elems = gemm_workspace_elems(t, width)  # the narrow and thin GEMMs' are no larger
     if len(s.buffers) > 3:
         ws = r.buffers[s.buffers[3]]
     else:  # one region per possible chunk
@@ -104,8 +106,12 @@ def render_gemm(r, s, cpu: str = "native") -> None:
 
 
 def gemm_blocking(t: str, width: int, n: int):
-    """The blocking of the library GEMM render_gemm calls for a C of n columns: the narrow
-    one for a C at most half a default tile wide, else the default."""
+    """The blocking of the library GEMM render_gemm calls for a C of n columns: the thin one
+    for a C at most one vector wide, the narrow one for a C at most half a default tile
+    wide, else the default."""
+    thin = thin_blocking(t, width)
+    if thin is not None and n <= thin.nr:
+        return thin
     narrow = narrow_blocking(t, width)
     if narrow is not None and n <= narrow.nr:
         return narrow

@@ -28,6 +28,7 @@ from graphc.codegen_llvm.gemm import (
     PACK_PTR,
     define_gemm,
     narrow_blocking,
+    thin_blocking,
     vector_width,
 )
 from graphc.codegen_llvm.threads import define_parallel_runtime
@@ -37,6 +38,7 @@ PARTS = {
     "runtime": ("graphc_parallel_for", "graphc_pool_shutdown"),
     "gemm_f32": ("graphc_gemm_f32",),
     "gemm_narrow_f32": ("graphc_gemm_narrow_f32",),
+    "gemm_thin_f32": ("graphc_gemm_thin_f32",),  # (only where thin_blocking has a tile)
     "gemm_f64": ("graphc_gemm_f64",),
     "gemm_narrow_f64": ("graphc_gemm_narrow_f64",),
 }
@@ -52,15 +54,19 @@ def gemm_signature() -> ir.FunctionType:
                                            PACK_PTR, PACK_PTR, ptr, i64])
 
 
-def gemm_name(dtype: str, narrow: bool = False) -> str:
-    """The library's GEMM for `dtype`: the default tile, or the narrow one
-    (gemm.narrow_blocking) for a C at most its NR columns wide."""
+def gemm_name(dtype: str, narrow: bool = False, thin: bool = False) -> str:
+    """The library's GEMM for `dtype`: the default tile, the narrow one
+    (gemm.narrow_blocking) for a C at most its NR columns wide, or the thin one
+    (gemm.thin_blocking) for a C at most one vector wide."""
+    if thin:
+        return f"graphc_gemm_thin_{dtype}"
     return f"graphc_gemm_narrow_{dtype}" if narrow else f"graphc_gemm_{dtype}"
 
 
-def declare_gemm(module: ir.Module, dtype: str, narrow: bool = False) -> ir.Function:
+def declare_gemm(module: ir.Module, dtype: str, narrow: bool = False,
+                 thin: bool = False) -> ir.Function:
     """The external declaration of the library's GEMM for `dtype` in a plan module."""
-    name = gemm_name(dtype, narrow)
+    name = gemm_name(dtype, narrow, thin)
     if name not in module.globals:
         ir.Function(module, gemm_signature(), name=name)
     return module.globals[name]
@@ -82,6 +88,9 @@ def library_ir(cpu: str = "native", parts=tuple(PARTS)) -> str:
             # the narrow GEMM: its own tile where the CPU has one, else the default's again
             define_gemm(module, dtype, width, narrow_blocking(dtype, width),
                         gemm_name(dtype, narrow=True))
+        thin = thin_blocking(dtype, width)
+        if f"gemm_thin_{dtype}" in parts and thin is not None:  # (no plan calls it else)
+            define_gemm(module, dtype, width, thin, gemm_name(dtype, thin=True))
     if "runtime" in parts:
         define_parallel_runtime(module)
     return str(module)
