@@ -49,9 +49,8 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     width = vector_width(t, cpu)
     m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
         int(x.value) if isinstance(x, K.Const) else None for x in s.args)
-    blocking = gemm_blocking(t, width, n)
-    fn = declare_gemm(r.module, t, narrow=blocking == narrow_blocking(t, width),
-                      thin=blocking == thin_blocking(t, width))
+    kind, blocking = gemm_choice(t, width, n)
+    fn = declare_gemm(r.module, t, kind)
     strides = (rsa, csa, rsb, csb)
     b = r.builder
     # one pointer per operand, A, B and C (not per buffer: A and B may be one buffer at two
@@ -106,16 +105,22 @@ def render_gemm(r, s, cpu: str = "native") -> None:
 
 
 def gemm_blocking(t: str, width: int, n: int):
-    """The blocking of the library GEMM render_gemm calls for a C of n columns: the thin one
-    for a C at most one vector wide, the narrow one for a C at most half a default tile
-    wide, else the default."""
+    """The blocking of the library GEMM render_gemm calls for a C of n columns
+    (gemm_choice)."""
+    return gemm_choice(t, width, n)[1]
+
+
+def gemm_choice(t: str, width: int, n: int) -> tuple:
+    """(kind, blocking) of the library GEMM render_gemm calls for a C of n columns
+    (library.gemm_name's kinds): the thin one for a C at most one vector wide, the narrow
+    one for a C at most half a default tile wide, else the default."""
     thin = thin_blocking(t, width)
     if thin is not None and n <= thin.nr:
-        return thin
+        return "thin", thin
     narrow = narrow_blocking(t, width)
     if narrow is not None and n <= narrow.nr:
-        return narrow
-    return default_blocking(t, width)
+        return "narrow", narrow
+    return "", default_blocking(t, width)
 
 
 def _epilogue(r, epilogue) -> tuple:

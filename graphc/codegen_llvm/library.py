@@ -7,8 +7,8 @@ machine (the objects are kept in the compiled-code cache), not once per plan.
 
 The library comes in parts (PARTS), each its own object, cached and loaded on its own: the
 thread pool and float32's GEMM, which nearly every plan calls, load as a process's first
-plan is built (begin_loading); the others (the narrow GEMMs, float64's) load when a plan
-that calls them is linked (parts_called). A float32 model compiled into an empty cache so
+plan is built (begin_loading); the others (the narrow and thin GEMMs, float64's) load when
+a plan that calls them is linked (parts_called). A float32 model compiled into an empty cache so
 waits for one GEMM's O3 compile (about 1 s), not four (2.2 s).
 """
 
@@ -42,7 +42,6 @@ PARTS = {
     "gemm_f64": ("graphc_gemm_f64",),
     "gemm_narrow_f64": ("graphc_gemm_narrow_f64",),
 }
-EXPORTS = tuple(name for names in PARTS.values() for name in names)
 # what a process's first plan starts loading before it knows what it calls
 EAGER_PARTS = ("runtime", "gemm_f32")
 
@@ -54,19 +53,18 @@ def gemm_signature() -> ir.FunctionType:
                                            PACK_PTR, PACK_PTR, ptr, i64])
 
 
-def gemm_name(dtype: str, narrow: bool = False, thin: bool = False) -> str:
-    """The library's GEMM for `dtype`: the default tile, the narrow one
-    (gemm.narrow_blocking) for a C at most its NR columns wide, or the thin one
+def gemm_name(dtype: str, kind: str = "") -> str:
+    """The library's GEMM for `dtype` of a `kind` of tile: "" the default one, "narrow"
+    (gemm.narrow_blocking) for a C at most its NR columns wide, "thin"
     (gemm.thin_blocking) for a C at most one vector wide."""
-    if thin:
-        return f"graphc_gemm_thin_{dtype}"
-    return f"graphc_gemm_narrow_{dtype}" if narrow else f"graphc_gemm_{dtype}"
+    if kind not in ("", "narrow", "thin"):
+        raise ValueError(f"unknown GEMM kind {kind!r}")
+    return f"graphc_gemm_{kind}_{dtype}" if kind else f"graphc_gemm_{dtype}"
 
 
-def declare_gemm(module: ir.Module, dtype: str, narrow: bool = False,
-                 thin: bool = False) -> ir.Function:
+def declare_gemm(module: ir.Module, dtype: str, kind: str = "") -> ir.Function:
     """The external declaration of the library's GEMM for `dtype` in a plan module."""
-    name = gemm_name(dtype, narrow, thin)
+    name = gemm_name(dtype, kind)
     if name not in module.globals:
         ir.Function(module, gemm_signature(), name=name)
     return module.globals[name]
@@ -87,10 +85,10 @@ def library_ir(cpu: str = "native", parts=tuple(PARTS)) -> str:
         if f"gemm_narrow_{dtype}" in parts:
             # the narrow GEMM: its own tile where the CPU has one, else the default's again
             define_gemm(module, dtype, width, narrow_blocking(dtype, width),
-                        gemm_name(dtype, narrow=True))
+                        gemm_name(dtype, "narrow"))
         thin = thin_blocking(dtype, width)
         if f"gemm_thin_{dtype}" in parts and thin is not None:  # (no plan calls it else)
-            define_gemm(module, dtype, width, thin, gemm_name(dtype, thin=True))
+            define_gemm(module, dtype, width, thin, gemm_name(dtype, "thin"))
     if "runtime" in parts:
         define_parallel_runtime(module)
     return str(module)
@@ -154,6 +152,7 @@ def library_object(cache, part: str = "gemm_f32") -> bytes:
 
 
 _LOADED: dict = {}  # part: its engine
+_SHUTDOWN: list = []  # the thread pool's shutdown as a ctypes function, kept alive for atexit
 _LOCK = threading.Lock()
 _BACKGROUND: list = []  # the executor of begin_loading, made on first use
 _BACKGROUND_LOCK = threading.Lock()  # (not _LOCK, which a load holds while it compiles)
@@ -193,7 +192,7 @@ def load_library(cache, parts=EAGER_PARTS):
             if part == "runtime":
                 shutdown = ctypes.CFUNCTYPE(None)(engine.address("graphc_pool_shutdown"))
                 atexit.register(shutdown)
-                _LOADED["shutdown"] = shutdown
+                _SHUTDOWN.append(shutdown)
             _LOADED[part] = engine
 
 

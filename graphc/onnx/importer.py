@@ -29,7 +29,6 @@ import numpy as np
 from graphc.errors import DTypeError, ShapeError
 from graphc.framework.graph import Graph
 from graphc.ir import dtypes
-from graphc.ir.node import of_immutable_bytes
 from graphc.ir.shapes import format_shape
 from graphc.ir.values import node_value
 from graphc.onnx import formats, functions, model_file, registry, table
@@ -242,10 +241,9 @@ class _Builder:
             return var.value()
         if registry.is_carried(elem):
             value = value.astype(registry.graphc_dtype(elem).np)
-        if value.dtype in _GRAPHC_DTYPES and value.flags.c_contiguous \
-                and (value.flags.owndata or of_immutable_bytes(value)):
+        if value.dtype in _GRAPHC_DTYPES:
             # the importer's own array, or a view of the model's bytes (numpy_helper made
-            # either): the node keeps it, uncopied
+            # either): the node keeps it uncopied where make_node can (node._normalize_attr)
             if value.flags.owndata:
                 value.setflags(write=False)
             return make_tensor("constant", (), {"value": value}, safe_name(name))
