@@ -332,7 +332,7 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
     from graphc.aot.native import gemm_dtypes, with_workspace
     from graphc.codegen_llvm.gemm import vector_width
     from graphc.codegen_llvm.intrinsics import gemm_workspace_bytes, intrinsics_for
-    from graphc.codegen_llvm.prepack import blocking_for, prepack_constants
+    from graphc.codegen_llvm.prepack import blocking_for, in_place_for, prepack_constants
     from graphc.codegen_llvm.render import render_module
     from graphc.compiler import build_plan
     describe = g.graph.describe
@@ -343,7 +343,7 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
         raise ExportError(f"the fetches assign {describe(var)}: exported artifacts compute "
                           "values only; fetch the values, not the training step")
     _freeze_variables(plan, g)
-    kernels = prepack_constants(plan, kernels, blocking_for(cpu))
+    kernels = prepack_constants(plan, kernels, blocking_for(cpu), in_place_for(cpu))
     index_of = {node: i for i, (_, node) in enumerate(g.inputs)}
     slots = [_slot(s, g, weights, index_of) for s in plan.slots]
     arena, buffer_of = plan.arena_bytes, {}

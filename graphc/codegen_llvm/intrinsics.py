@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import replace
 
 from llvmlite import ir
@@ -50,6 +51,9 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
         int(x.value) if isinstance(x, K.Const) else None for x in s.args)
     kind, blocking = gemm_choice(t, width, n)
+    in_place = _in_place_a(s, t, kind, blocking, k)
+    if in_place:  # A read where it lies (the indirect GEMM), from the buffer its pack reads
+        kind, a = "indirect", in_place[0]
     fn = declare_gemm(r.module, t, kind)
     strides = (rsa, csa, rsb, csb)
     b = r.builder
@@ -58,6 +62,7 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     pa, pb, pc = (b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
                   if name else ir.Constant(PTR, None)  # a packed operand has no buffer
                   for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9])))
+    a_lanes = s.packs[0].lanes if in_place else 0
     if n > m and k >= COLUMN_SPLIT_MIN_K:  # (first row, rows, first column, columns)
         parts = [(0, m, first, cols)
                  for first, cols in gemm_rows_partition(n, r.threads, blocking.nr)]
@@ -71,10 +76,10 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         ws = b.gep(_workspace(r.module, t, elems * max(r.threads, 1)),
                    [ir.Constant(I64, 0), ir.Constant(I64, 0)])
     epilogue = _epilogue(r, s.epilogue)
-    packs = _packs(r, s.packs, t, blocking, k)
+    packs = _packs(r, s.packs, t, blocking, k, in_place)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
         _call(b, fn, (0, m, 0, n), n, k, pa, pb, pc, ws, 0, elems, t,
-              strides, epilogue, packs, s.prepacked)
+              strides, epilogue, packs, (s.prepacked, a_lanes))
         return
     # pointers to the operands and the workspace through ctx, one outlined call per row block
     operands = (pa, pb, pc, ws, epilogue[1], packs[2])
@@ -97,7 +102,7 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         switch.add_case(ir.Constant(I64, index), block)
         ib.position_at_end(block)
         _call(ib, fn, part, n, k, *ops[:4], index, elems, t, strides, (epilogue[0], ops[4]),
-              (*packs[:2], ops[5]), s.prepacked)
+              (*packs[:2], ops[5]), (s.prepacked, a_lanes))
         ib.branch(done)
     ib.position_at_end(done)
     ib.ret_void()
@@ -123,6 +128,54 @@ def gemm_choice(t: str, width: int, n: int) -> tuple:
     return "", default_blocking(t, width)
 
 
+# A segment shorter than this is packed rather than read in place: the indirect GEMM's
+# micro-kernel pays a loop and MR pointer loads per segment.
+IN_PLACE_MIN_LANES = 16
+
+
+def in_place_a(s, t: str, cpu: str = "native"):
+    """_in_place_a of gemm `s` (whose C is of dtype t) as render_gemm decides it for `cpu`."""
+    n, k = (int(x.value) if isinstance(x, K.Const) else None for x in s.args[1:3])
+    if n is None or k is None:
+        return None
+    return _in_place_a(s, t, *gemm_choice(t, vector_width(t, cpu), n), k)
+
+
+def _in_place_a(s, t: str, kind: str, blocking, k: int):
+    """(buffer, start, inside) where the gemm's A is a pack that the indirect GEMM can read
+    in place, else None: each segment of each row is `lanes` consecutive elements of one
+    buffer from `start`, or zeros where `inside` is false (its value is `buffer[start +
+    PACK_LANE]`, or that under `Select(inside, ..., 0)`, with start and inside free of
+    PACK_LANE), the tile is float32's default one, and every K block is whole segments."""
+    pack = s.packs[0] if s.packs else None
+    if pack is None or t != "f32" or kind != "" or pack.lanes < IN_PLACE_MIN_LANES \
+            or not (k <= blocking.kc or blocking.kc % pack.lanes == 0):
+        return None
+    value, inside = pack.value, K.Const(True, "bool")
+    if isinstance(value, K.Select) and isinstance(value.b, K.Const) and value.b.value == 0 \
+            and math.copysign(1.0, value.b.value) > 0:  # (+0.0: the zeros the GEMM reads)
+        value, inside = value.a, value.cond
+    if not isinstance(value, K.Load) or value.dtype != t:
+        return None
+    lane = K.Var(K.PACK_LANE)
+    index = value.index
+    if index == lane:
+        start = K.Const(0)
+    elif isinstance(index, K.Binary) and index.op == "add" and index.b == lane:
+        start = index.a
+    else:
+        return None
+    if _reads(start, K.PACK_LANE) or _reads(inside, K.PACK_LANE):
+        return None
+    return value.buffer, start, inside
+
+
+def _reads(e, var: str) -> bool:
+    """Whether expression e reads loop variable `var`."""
+    return (isinstance(e, K.Var) and e.name == var) or any(
+        _reads(x, var) for x in K.expr_children(e))
+
+
 def _epilogue(r, epilogue) -> tuple:
     """(function, ctx) of a gemm's epilogue (see kernel.Intrinsic), outlined as
     `void (ptr ctx, i64 r0, i64 r1, i64 c0, i64 c1)` over a block of C, or nulls."""
@@ -140,12 +193,13 @@ def _epilogue(r, epilogue) -> tuple:
     return fn, ctx
 
 
-def _packs(r, packs, t: str, blocking, k: int) -> tuple:
+def _packs(r, packs, t: str, blocking, k: int, in_place=None) -> tuple:
     """(pack_a, pack_b, ctx) of a gemm whose operands are given as K.Packs (see the gemm's
     docstring for the callbacks' contract), nulls for strided operands. Each callback is
     outlined from L2 loops that copy the operand's block into the workspace segment by
     segment, so the row and segment parts of the value are computed once per segment. Both
-    see the same names in scope, so one ctx serves both."""
+    see the same names in scope, so one ctx serves both. With `in_place` (_in_place_a), A's
+    callback writes the offsets of its segments instead (the indirect GEMM's)."""
     nulls = [ir.Constant(PACK_PTR, None)] * 2
     if not any(p is not None for p in packs):
         return (*nulls, ir.Constant(PTR, None))
@@ -157,10 +211,15 @@ def _packs(r, packs, t: str, blocking, k: int) -> tuple:
         fn, inner, ctx = r.outline(f"pack{'AB'[pos]}{r.outlined}", PACK, (
             "pack.r0", "pack.rows", "pack.c0", "pack.cols", "pack.dst"), ctx)
         inner.buffers["pack.dst"] = inner.vars.pop("pack.dst")
+        offsets = pos == 0 and in_place
         inner.kernel = replace(inner.kernel, buffers=inner.kernel.buffers + (
-            K.Buffer("pack.dst", t, K.Const(0), scratch=True),))
-        body = _pack_a(pack, blocking.kc, _whole_segments(pack, k, blocking.kc)) \
-            if pos == 0 else _pack_b(pack, blocking.nr, t)
+            K.Buffer("pack.dst", K.INDEX if offsets else t, K.Const(0), scratch=True),))
+        if offsets:
+            body = _offsets_a(pack, in_place, blocking.mr)
+        elif pos == 0:
+            body = _pack_a(pack, blocking.kc, _whole_segments(pack, k, blocking.kc))
+        else:
+            body = _pack_b(pack, blocking.nr, t)
         inner.stmts([body])
         inner.builder.ret_void()
         nulls[pos] = fn
@@ -209,6 +268,23 @@ def _pack_a(pack, kc: int, whole: bool = False) -> K.Loop:
                   whole),))
 
 
+def _offsets_a(pack, in_place, mr: int) -> K.Loop:
+    """dst[(s - c0 / lanes) * MR + i - r0] = the offset of A's segment s of row i in its
+    buffer, or -1 where it is zeros, for i in [r0, r0 + rows) and the segments of K indices
+    [c0, c0 + cols) (whole ones: define_gemm's indirect GEMM)."""
+    _, start, inside = in_place
+    r0, c0, lanes = K.Var("pack.r0"), K.Var("pack.c0"), K.Const(pack.lanes)
+    i, seg = K.Var(K.PACK_ROW), K.Var(K.PACK_SEG)
+    first = K.Binary("floordiv", c0, lanes, K.INDEX)
+    at = K.add(K.mul(K.Binary("sub", seg, first, K.INDEX), mr),
+               K.Binary("sub", i, r0, K.INDEX))
+    offset = start if inside == K.Const(True, "bool") else \
+        K.Select(inside, start, K.Const(-1), K.INDEX)
+    end = K.Binary("floordiv", K.add(c0, K.Var("pack.cols")), lanes, K.INDEX)
+    return K.Loop(K.PACK_ROW, r0, K.add(r0, K.Var("pack.rows")), (
+        K.Loop(K.PACK_SEG, first, end, (K.Store("pack.dst", at, offset),)),))
+
+
 def _pack_b(pack, nr: int, t: str) -> K.Loop:
     """dst[(j' / NR) * NR * rows + (k - r0) * NR + j' % NR] = B[k, j] for k in [r0, r0 +
     rows), j in [c0, c0 + cols), j' = j - c0, and zero for j' in [cols, cols rounded up to
@@ -230,10 +306,12 @@ def _pack_b(pack, nr: int, t: str) -> K.Loop:
 
 
 def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, packs,
-          prepacked: bool):
+          flags: tuple):
     """gemm on the block part = (first row, rows, first column, columns) of C (n columns
     in all), with workspace number `index` (ws points at the first), the epilogue
-    (function, ctx) on its blocks and the operands' pack callbacks and their ctx."""
+    (function, ctx) on its blocks and the operands' pack callbacks and their ctx; flags =
+    (whether B is prepacked, a_lanes: the segment of an A read in place, or 0)."""
+    prepacked, a_lanes = flags
     row, rows, col, cols = part
     rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
     ty = TYPES[t]
@@ -245,7 +323,7 @@ def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, p
     b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, cols), ir.Constant(I64, k), a, rsa,
                 csa, bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w, *epilogue,
                 ir.Constant(I64, row), ir.Constant(I64, col), *packs,
-                ir.Constant(I64, int(prepacked))])
+                ir.Constant(I64, int(prepacked)), ir.Constant(I64, a_lanes)])
 
 
 def _workspace(module, t: str, elems: int):

@@ -39,6 +39,7 @@ PARTS = {
     "gemm_f32": ("graphc_gemm_f32",),
     "gemm_narrow_f32": ("graphc_gemm_narrow_f32",),
     "gemm_thin_f32": ("graphc_gemm_thin_f32",),  # (only where thin_blocking has a tile)
+    "gemm_indirect_f32": ("graphc_gemm_indirect_f32",),
     "gemm_f64": ("graphc_gemm_f64",),
     "gemm_narrow_f64": ("graphc_gemm_narrow_f64",),
 }
@@ -50,14 +51,15 @@ def gemm_signature() -> ir.FunctionType:
     i64, ptr = ir.IntType(64), ir.PointerType()
     return ir.FunctionType(ir.VoidType(), [i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr,
                                            i64, i64, ptr, EPILOGUE_PTR, ptr, i64, i64,
-                                           PACK_PTR, PACK_PTR, ptr, i64])
+                                           PACK_PTR, PACK_PTR, ptr, i64, i64])
 
 
 def gemm_name(dtype: str, kind: str = "") -> str:
     """The library's GEMM for `dtype` of a `kind` of tile: "" the default one, "narrow"
     (gemm.narrow_blocking) for a C at most its NR columns wide, "thin"
-    (gemm.thin_blocking) for a C at most one vector wide."""
-    if kind not in ("", "narrow", "thin"):
+    (gemm.thin_blocking) for a C at most one vector wide; "indirect" the default tile
+    reading A in place (define_gemm's `indirect`; float32 only)."""
+    if kind not in ("", "narrow", "thin", "indirect"):
         raise ValueError(f"unknown GEMM kind {kind!r}")
     return f"graphc_gemm_{kind}_{dtype}" if kind else f"graphc_gemm_{dtype}"
 
@@ -89,6 +91,8 @@ def library_ir(cpu: str = "native", parts=tuple(PARTS)) -> str:
         thin = thin_blocking(dtype, width)
         if f"gemm_thin_{dtype}" in parts and thin is not None:  # (no plan calls it else)
             define_gemm(module, dtype, width, thin, gemm_name(dtype, "thin"))
+        if f"gemm_indirect_{dtype}" in parts:
+            define_gemm(module, dtype, width, name=gemm_name(dtype, "indirect"), indirect=True)
     if "runtime" in parts:
         define_parallel_runtime(module)
     return str(module)

@@ -92,6 +92,19 @@ class WindowLowering:
                                    consumer)
         row = _unflatten(K.Var(K.PACK_ROW), node.shape[:-1])
         lane, lanes = K.Var(K.PACK_LANE), channels
+        if channels < FEW_CHANNELS and a["dilations"][-1] == 1 and self.materialized(x) \
+                and _unclamped(-1, a, spatial, kernel):
+            # a kernel row's kernel[-1] * C elements are x's from its first on, the last
+            # axis needing no clamp: x's index of that first element plus the lane (what
+            # lets the indirect GEMM read the row in place, intrinsics.in_place_a)
+            ks = _unflatten(K.Var(K.PACK_SEG), kernel[:-1]) + [K.Const(0)]
+            inside, pos = _window_reads(row[1:], ks, a["strides"], a["dilations"],
+                                        a["padding"], spatial, kernel)
+            first = self.at(x, [row[0], *pos, K.Const(0)])
+            patch = _masked(inside, K.Load(first.buffer, K.add(first.index, lane),
+                                           first.dtype))
+            return self._conv_gemm(node, (patch, lanes * kernel[-1]), (w, out_channels, 1),
+                                   sizes, consumer)
         if channels < FEW_CHANNELS and a["dilations"][-1] == 1:
             # few channels (an image's 1 or 3): a segment is a whole kernel row, whose
             # kernel[-1] * C elements are contiguous in x
@@ -360,6 +373,15 @@ def _window_reads(out, offsets, strides, dilations, padding, sizes, kernel):
             inside = K.Binary("and", inside, _within(p, n), "bool")
             pos.append(_clamp(p, n))
     return inside, pos
+
+
+def _unclamped(axis: int, attrs, sizes, kernel) -> bool:
+    """Whether _window_reads reads spatial `axis` without test or clamp: no padding before,
+    and every window ends inside the input."""
+    before, after = attrs["padding"][axis]
+    n, ks, st, d = sizes[axis], kernel[axis], attrs["strides"][axis], attrs["dilations"][axis]
+    last = (output_size(n, ks, st, d, before, after) - 1) * st + (ks - 1) * d - before
+    return before == 0 and last <= n - 1
 
 
 def _window_sources(positions, offsets, strides, dilations, padding, out_sizes):

@@ -198,7 +198,7 @@ class LLVMExecutor:
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.jit import JITModule
         from graphc.codegen_llvm.library import begin_loading, load_library, parts_called
-        from graphc.codegen_llvm.prepack import blocking_for, prepack_constants
+        from graphc.codegen_llvm.prepack import blocking_for, in_place_for, prepack_constants
         from graphc.codegen_llvm.render import host_vector_bits, render_modules
 
         self._check_feeds(fetches, fed_shapes)
@@ -210,7 +210,7 @@ class LLVMExecutor:
         plan, kernels, slots_of = build_plan(
             fetches, fed_shapes, self.describe, self.threads, self.options,
             vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values)
-        kernels = prepack_constants(plan, kernels, blocking_for())
+        kernels = prepack_constants(plan, kernels, blocking_for(), in_place_for())
         modules = render_modules(kernels, slots_of, INTRINSICS,
                                  self._compile_parts(kernels), threads=self.threads,
                                  program=plan.program, fast_math=self.options.fast_math,

@@ -29,18 +29,19 @@ def conv(g):
     kind = str(g.rng.choice(["conv", "conv", "conv", "depthwise", "transpose", "pool"]))
     ranks = _KINDS[kind]
     a = g.pick(lambda v: _fits(v) and len(v.shape) - 2 in ranks)
-    wide = kind == "conv" and g.rng.random() < 0.15  # a new input of 16+ channels
+    wide = kind == "conv" and g.rng.random() < 0.35  # a new input of 16+ channels
     if a is None or wide:
         s = int(g.rng.choice([r for r in ranks if r < 3] if wide else ranks))
         # sometimes 16+ channels: the implicit GEMM packs those a channel vector at a time,
-        # fewer a kernel row at a time (lower.FEW_CHANNELS)
-        channels = int(g.rng.integers(16, 21)) if wide or (g.rng.random() < 0.25 and s < 3) \
-            else int(g.rng.integers(1, 5))
+        # fewer a kernel row at a time (lower.FEW_CHANNELS); 33+: an input gradient wider
+        # than the narrow GEMM tile, which reads its windows in place (as below)
+        channels = int(g.rng.choice([16, 33])) + int(g.rng.integers(0, 5)) \
+            if wide or (g.rng.random() < 0.25 and s < 3) else int(g.rng.integers(1, 5))
         shape = (int(g.rng.integers(1, 3)),) + tuple(int(g.rng.integers(1, 9))
                                                       for _ in range(s)) + (channels,)
         a = g.feed(g.float, shape)
     s = len(a.shape) - 2
-    last = bool(g.rng.random() < 0.6)
+    last = bool(g.rng.random() < 0.6) or wide  # (a wide input's channels are its last axis)
     spatial = a.shape[1:-1] if last else a.shape[2:]
     channels = a.shape[-1] if last else a.shape[1]
     fmt = _FORMATS[s][0 if last else 1]
@@ -59,6 +60,10 @@ def conv(g):
     if channels >= 16 and channels % 2 == 0 and g.rng.random() < 0.3:
         groups = 2  # two wide groups, which the layout pass splits into two GEMMs
     out = groups * int(g.rng.integers(1, 4))
+    if channels >= 16 and (groups == 1 or wide) and g.rng.random() < 0.6:
+        # wider than the narrow GEMM tile: a float32 implicit GEMM reads its input's channel
+        # vectors in place (the indirect GEMM, intrinsics.in_place_a)
+        groups, out = 1, int(g.rng.integers(33, 41))
     if groups > 1 and channels // groups >= 8 and g.rng.random() < 0.5:
         out = groups * int(g.rng.integers(8, 11))  # wide groups: the layout pass splits them
     w = _filter(g, a.dtype, kernel + (channels // groups, out))

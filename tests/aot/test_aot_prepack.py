@@ -22,8 +22,8 @@ def test_frozen_variables_are_read_prepacked(tmp_path, monkeypatch):
     seen = []
     original = prepack.prepack_constants
 
-    def spy(plan, kernels, blocking_for):
-        out = original(plan, kernels, blocking_for)
+    def spy(plan, kernels, blocking_for, in_place=None):
+        out = original(plan, kernels, blocking_for, in_place)
         seen.append(_prepacked_gemms(out))
         return out
     monkeypatch.setattr(prepack, "prepack_constants", spy)

@@ -12,6 +12,7 @@ import ctypes
 import itertools
 import random
 import threading
+from dataclasses import replace
 
 import llvmlite.ir as ir
 import numpy as np
@@ -234,7 +235,7 @@ def test_emitted_function_and_blocking():
     assert [str(t) for t in fn.function_type.args] == (
         ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"]
         + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64", "i64"]
-        + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr", "i64"])
+        + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr", "i64", "i64"])
     text = str(module)
     assert "llvm.fma.v16f32" in text
     # a last A panel of 1, 2, 3 or 4 rows runs a micro-kernel of 1, 2, 4 rows (float32's
@@ -323,7 +324,7 @@ def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
     gemm.raw(m, n, k, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, out.ctypes.data, n, 0,
              gemm.workspace.ctypes.data, ctypes.cast(callback, ctypes.c_void_p), None, row0,
-             col0, None, None, None, 0)
+             col0, None, None, None, 0, 0)
     assert not wrong
     assert (seen == 1).all()
     np.testing.assert_allclose(out, np.maximum(want, 0), rtol=1e-4, atol=1e-4)
@@ -370,7 +371,7 @@ def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
              None if "b" in packed else b.ctypes.data, n, 1, out.ctypes.data, n, 0,
              gemm.workspace.ctypes.data, None, None, row0, 0,
              *(ctypes.cast(callbacks[x], ctypes.c_void_p) if x in packed else None
-               for x in "ab"), None, 0)
+               for x in "ab"), None, 0, 0)
     np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)
     for x in "ab":
         assert bool(calls[x]) == (x in packed)
@@ -381,6 +382,81 @@ def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
             mc = -(-(-(-m // blocks)) // blk.mr) * blk.mr
         assert {(r0, rows) for r0, rows, _, _ in calls["a"]} == {
             (row0 + i, min(mc, m - i)) for i in range(0, m, mc)}
+
+
+_INDIRECT: dict = {}
+
+
+def _indirect_gemm(dtype: str, kind: str) -> HostGemm:
+    """define_gemm's indirect GEMM (A read in place) on the kind's blocking."""
+    if (dtype, kind) not in _INDIRECT:
+        # (its A block's space holds the zeros and a panel's pointers: 12 rows of 5)
+        blocking = replace(_tiny_blocking(dtype), mc=12) if kind == "tiny" else None
+        _INDIRECT[dtype, kind] = HostGemm(dtype, blocking=blocking, indirect=True)
+    return _INDIRECT[dtype, kind]
+
+
+@pytest.mark.parametrize("kind,lanes,segments", [
+    ("tiny", 1, 7), ("tiny", 5, 3),  # K blocks of 5: one lane, or one segment, per block
+    ("default", 21, 7),  # a stem's 7 kernel rows of 7 x 3 channels: one K block
+    ("default", 64, 9),  # a 3 x 3 kernel over 64 channels: K blocks of 512 and 64
+    ("default", 16, 40)])
+@pytest.mark.parametrize("prepacked", [False, True])
+@pytest.mark.parametrize("beta", [0, 1])
+def test_indirect_gemm_reads_a_in_place(dtype, kind, lanes, segments, prepacked, beta):
+    """The indirect GEMM: A's row i is, segment by segment, `lanes` consecutive elements of
+    the source buffer at the offset the callback gives (int64, MR per segment), or zeros
+    for an offset of -1; the product is A @ B, with a short last panel, several K blocks
+    and B packed by the GEMM or prepacked."""
+    gemm = _indirect_gemm(dtype, kind)
+    blk, t = gemm.blocking, NP_DTYPE[dtype]
+    k = lanes * segments
+    m, n, row0 = 2 * blk.mr + 1, 2 * blk.nr + 3, 40
+    rng = np.random.default_rng(lanes * segments + beta)
+    source = rng.standard_normal(64 * k).astype(t)
+    offsets = rng.integers(0, source.size - lanes + 1, (m, segments))
+    offsets[rng.random((m, segments)) < 0.25] = -1
+    a = np.zeros((m, k), t)
+    for i, j in itertools.product(range(m), range(segments)):
+        if offsets[i, j] >= 0:
+            a[i, j * lanes:(j + 1) * lanes] = source[offsets[i, j]:offsets[i, j] + lanes]
+    b = rng.standard_normal((k, n)).astype(t)
+    calls = []
+
+    def pack_a(ctx, r0, rows, c0, cols, dst):
+        calls.append((r0, rows, c0, cols))
+        table = np.ctypeslib.as_array(ctypes.cast(dst, ctypes.POINTER(ctypes.c_int64)),
+                                      (cols // lanes * blk.mr,)).reshape(-1, blk.mr)
+        table[:] = 1 << 40  # rows past `rows` are the GEMM's (it reuses the last row's)
+        table[:, :rows] = offsets[r0 - row0:r0 - row0 + rows, c0 // lanes:(c0 + cols) // lanes].T
+    callback = _PACK_CFUNC(pack_a)
+    if prepacked:
+        packed = gemm.prepack(b)
+        b_at, rsb, flag = packed.data.ctypes.data, packed.width, 1
+    else:
+        b_at, rsb, flag = b.ctypes.data, n, 0
+    out = rng.standard_normal((m, n)).astype(t) if beta else np.full((m, n), np.nan, t)
+    want = a @ b + (out if beta else 0)
+    gemm.raw(m, n, k, source.ctypes.data, 0, 0, b_at, rsb, 1, out.ctypes.data, n, beta,
+             gemm.workspace.ctypes.data, None, None, row0, 0,
+             ctypes.cast(callback, ctypes.c_void_p), None, None, flag, lanes)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    assert all(c0 % lanes == 0 and cols % lanes == 0 and cols <= max(blk.kc, k)
+               for _, _, c0, cols in calls)
+    # each panel of MR rows once per K block and column block
+    blocks = -(-k // blk.kc) * -(-n // blk.nc)
+    assert sorted((r0, rows) for r0, rows, _, _ in calls) == sorted(
+        (row0 + i, min(blk.mr, m - i)) for i in range(0, m, blk.mr) for _ in range(blocks))
+
+
+def test_indirect_gemm_is_not_called_with_arrays():
+    with pytest.raises(ValueError, match="pack_a callback: call `raw`"):
+        _indirect_gemm("f32", "tiny")(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32))
+
+
+def test_indirect_gemm_needs_room_for_its_pointers():
+    with pytest.raises(ValueError, match="too small for"):
+        HostGemm("f32", blocking=_tiny_blocking("f32"), indirect=True)
 
 
 @pytest.mark.parametrize("dtype, width", [("f32", 16), ("f64", 8), ("f32", 8), ("f64", 4)])
@@ -501,7 +577,7 @@ def test_prepacked_b_column_blocks_start_at_col0(dtype):
         cols = min(blk.nr, n - j0)
         gemm.raw(m, cols, k, a.ctypes.data, k, 1, packed.data.ctypes.data, packed.width, 1,
                  out[:, j0:].ctypes.data, n, 0, gemm.workspace.ctypes.data, None, None, 0, j0,
-                 None, None, None, 1)
+                 None, None, None, 1, 0)
     np.testing.assert_array_equal(out, gemm(a, b))
 
 

@@ -386,3 +386,60 @@ def test_pointwise_convolutions_are_plain_gemms(threads):
     assert sorted(packs["conv"]) == [((1, 1), False), ((2, 2), True)]
     assert sorted(packs["conv_input_grad"]) == [((1, 1), False), ((2, 2), True)]
     assert sorted(packs["conv_filter_grad"]) == [((1, 1), False), ((2, 2), True)]
+
+
+def _gemm_calls(plan):
+    """(op name, the gemm, its kernel) of each convolution kernel of an LLVM plan."""
+    for k in plan.kernels:
+        for s in k.body:
+            if isinstance(s, K.Intrinsic) and s.name == "gemm" and k.notes.get("node"):
+                yield k.notes["node"].op.name, s, k
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_wide_convolutions_read_their_input_in_place(threads):
+    """float32 implicit GEMMs of 16+ channel segments into more than the narrow tile's 32
+    columns read their rows where they lie (the indirect GEMM), the segments' offsets in a
+    table made when the plan is built: the forward convolutions and the input gradient of
+    the one with 36 output channels, whose windows are 36-channel segments of the output
+    gradient. The numbers match the reference, and the first table holds each output
+    pixel's input offsets, -1 in the padding."""
+    n, h, w, c = 2, 7, 6, 16
+    xv = u(n, h, w, c).astype(np.float32)
+    x = tf.placeholder(tf.float32, [n, h, w, c])
+    w1 = tf.constant((u(3, 3, c, 40) / 12).astype(np.float32))  # (outputs about 1)
+    w2 = tf.constant((u(3, 2, 40, 36) / 16).astype(np.float32))
+    y1 = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME") + tf.constant(u(40).astype(np.float32)))
+    y2 = tf.nn.conv2d(y1, w2, [1, 2, 1, 1], [[0, 0], [1, 2], [0, 1], [0, 0]],
+                      dilations=[1, 1, 2, 1])
+    dx, = tf.gradients(tf.reduce_sum(y2 * y2), [x])
+    _, plan = llvm_plan([y2, dx], {x: xv}, threads=threads, rtol=1e-4, atol=1e-5)
+    from graphc.codegen_llvm.intrinsics import in_place_a
+    found = sorted((op, s.args[1].value, in_place_a(s, "f32") is not None)
+                   for op, s, _ in _gemm_calls(plan))
+    assert found == [("conv", 36, True), ("conv", 40, True), ("conv_input_grad", 16, False),
+                     ("conv_input_grad", 40, True)]
+    (first,) = [s for op, s, _ in _gemm_calls(plan) if op == "conv" and s.args[1].value == 40]
+    table = next(x for x in K.expr_children(first.packs[0].value.cond)
+                 if isinstance(x, K.Load) or isinstance(x, K.Cast))
+    table = table.a if isinstance(table, K.Cast) else table
+    got = plan.slots[int(table.buffer[1:])].array.reshape(n * h * w, 9)
+    want = np.full((n, h, w, 3, 3), -1)
+    for i, r, q, kh, kw in np.ndindex(n, h, w, 3, 3):
+        if 0 <= r + kh - 1 < h and 0 <= q + kw - 1 < w:
+            want[i, r, q, kh, kw] = ((i * h + r + kh - 1) * w + q + kw - 1) * c
+    np.testing.assert_array_equal(got, want.reshape(n * h * w, 9))
+
+
+def test_a_padded_few_channel_input_is_read_in_place():
+    """A stem's convolution (3 channels, 7 x 7, stride 2) of an input padded beforehand
+    reads whole kernel rows, 7 x 3 consecutive elements, in place."""
+    xv = u(1, 21, 19, 3).astype(np.float32)
+    x = tf.placeholder(tf.float32, [1, 21, 19, 3])
+    padded = tf.pad(x, [[0, 0], [3, 3], [2, 3], [0, 0]])
+    y = tf.nn.relu(tf.nn.conv2d(padded, tf.constant(u(7, 7, 3, 40).astype(np.float32)), 2,
+                                "VALID"))
+    _, plan = llvm_plan(y, {x: xv}, rtol=1e-4, atol=1e-4)
+    from graphc.codegen_llvm.intrinsics import in_place_a
+    ((op, s, _),) = _gemm_calls(plan)
+    assert op == "conv" and s.packs[0].lanes == 21 and in_place_a(s, "f32") is not None

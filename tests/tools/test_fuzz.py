@@ -88,6 +88,25 @@ def test_the_generator_differentiates_through_convolutions_and_pooling():
     assert all(n >= 2 for n in through.values()), through
 
 
+def test_the_generator_draws_convolutions_that_read_their_input_in_place():
+    """Convolutions over 16+ channels into more than 32 (the indirect GEMM's, in float32),
+    some of them over more than 32, whose input gradient reads windows of the output
+    gradient in place, with a gradient taken through them."""
+    forward = backward = 0
+    for p in _programs(300):
+        for i, v in enumerate(p.values):
+            if _fn(p, i) != "nn.convolution":
+                continue
+            w = p.values[p.refs(i)[1]]
+            shape = w.shape if isinstance(w, Input) else w.args[0].shape
+            if shape[-2] >= 16 and shape[-1] > 32:
+                forward += 1
+                backward += shape[-2] > 32 and any(
+                    _fn(p, j) == "gradients" and i in p.reachable([j])
+                    for j in range(i + 1, len(p.values)))
+    assert forward >= 4 and backward >= 2, (forward, backward)
+
+
 def test_the_generator_differentiates_through_scans_nd_indexing_and_top_k():
     through = {"cumsum": 0, "cumprod": 0, "gather_nd": 0, "scatter_nd": 0,
                "tensor_scatter_nd_add": 0, "nn.top_k": 0}

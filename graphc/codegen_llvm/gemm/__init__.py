@@ -379,7 +379,8 @@ def gemm_rows_partition(m: int, threads: int, mr: int = 1) -> list[tuple[int, in
 
 
 def define_gemm(module: ir.Module, dtype: str, vector_width: int,
-                blocking: GemmBlocking | None = None, name: str = "") -> ir.Function:
+                blocking: GemmBlocking | None = None, name: str = "",
+                indirect: bool = False) -> ir.Function:
     """Add `graphc_gemm_<dtype>` (or `name`; external linkage) and its internal helpers to
     `module`.
 
@@ -387,6 +388,19 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     overrides `default_blocking(dtype, vector_width)` (the benchmark uses it to tune; the
     library's narrow GEMM is narrow_blocking's); callers must then size the workspace with
     the same blocking.
+
+    With `indirect`, the GEMM reads A where it lies instead of packing it (the indirect
+    GEMM, as XNNPACK's indirect convolution): A is given by a non-null pack_a and a last
+    argument `a_lanes` > 0, and its K index is cut into segments of a_lanes elements, each
+    segment of each row being a_lanes consecutive elements of the buffer at A, or zeros.
+    KC must be a multiple of a_lanes, or K at most KC. pack_a(pctx, r0, rows, c0, cols, dst)
+    then writes int64 offsets: dst[((k - c0) / a_lanes) * MR + i - r0] is the offset in
+    elements from A of the segment that starts at K index k (a multiple of a_lanes) in row i,
+    or -1 for a segment of zeros (an implicit GEMM's padding). The GEMM turns them into
+    pointers, one micro-panel at a time, and the micro-kernels read A through them
+    (_emit_micro_kernel's `indirect`): no copy of A is made, which is what a convolution over
+    few output channels spent a tenth of its time on. B is packed as usual, or prepacked.
+    The other GEMMs take a_lanes too and ignore it (pass 0).
     """
     elem = _elem_type(dtype)
     name = name or f"graphc_gemm_{dtype}"
@@ -396,19 +410,28 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
         raise ValueError(f"gemm: vector_width must be >= 1, got {vector_width}")
     blk = blocking or default_blocking(dtype, vector_width)
     blk.check(vector_width)
+    zeros_elems = _round_up(blk.kc, _ALIGN_BYTES // _ELEM_BYTES[dtype])
+    if indirect and (zeros_elems + blk.mr * blk.kc * 8 // _ELEM_BYTES[dtype]
+                     > blk.mc * blk.kc):
+        raise ValueError(f"gemm: the indirect GEMM keeps KC zeros and MR * KC pointers in "
+                         f"the A block's space, which {blk} is too small for")
     pack_a = _emit_pack_a(module, name, elem, blk)
     pack_b = _emit_pack_b(module, name, elem, blk, vector_width)
+    # (the indirect GEMM packs B by itself: its first A panel is not packed to read from)
     kernel_pack = (_emit_micro_kernel(module, name, elem, blk, vector_width, packing=True)
-                   if blk.fuse_b else None)
+                   if blk.fuse_b and not indirect else None)
     short = {rows: _emit_micro_kernel(module, f"{name}_rows{rows}", elem,
-                                      dataclasses.replace(blk, mr=rows), vector_width)
+                                      dataclasses.replace(blk, mr=rows), vector_width,
+                                      indirect=blk.mr if indirect else 0)
              for rows in _short_panels(dtype, blk)}
     # a prepacked B's first pass and the later ones prefetching the next block: float32's
     # default tile (like the short panels; each kernel costs library compile time)
-    plain = _emit_micro_kernel(module, name, elem, blk, vector_width)
+    plain = _emit_micro_kernel(module, name, elem, blk, vector_width,
+                               indirect=blk.mr if indirect else 0)
     streams = (plain, None)
     if short:
-        streams = tuple(_emit_micro_kernel(module, name, elem, blk, vector_width, prefetch=p)
+        streams = tuple(_emit_micro_kernel(module, name, elem, blk, vector_width, prefetch=p,
+                                           indirect=blk.mr if indirect else 0)
                         for p in ("stream", "ahead"))
     kernels = (plain, kernel_pack, short, streams)
     bp_off, tile_off, _, _ = _workspace_layout(dtype, blk)
@@ -417,11 +440,11 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
             (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "C"), (_I64, "rsC"),
             (_I64, "beta"), (_PTR, "workspace"), (EPILOGUE_PTR, "epilogue"), (_PTR, "ctx"),
             (_I64, "row0"), (_I64, "col0"), (PACK_PTR, "pack_a"), (PACK_PTR, "pack_b"),
-            (_PTR, "pctx"), (_I64, "bpacked")]
+            (_PTR, "pctx"), (_I64, "bpacked"), (_I64, "a_lanes")]
     fn, e = _new_function(module, name, args, elem)
     fn.linkage = "external"
     (big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws, ep, ctx, row0,
-     col0, pack_a_fn, pack_b_fn, pctx, bpacked) = fn.args
+     col0, pack_a_fn, pack_b_fn, pctx, bpacked, a_lanes) = fn.args
     b = e.b
     zero = ir.Constant(elem, 0.0)
     has_epilogue = b.icmp_unsigned("!=", ep, ir.Constant(EPILOGUE_PTR, None))
@@ -449,7 +472,13 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     bp = e.ptr(ws, _c(bp_off))
     tile = e.ptr(ws, _c(tile_off))
     mc_step = _c(blk.mc)
-    if blk.mc_narrow:  # as many blocks as mc_narrow needs, of even heights (MR multiples)
+    if indirect:  # A's block space holds KC zeros (padding) and a panel's pointers
+        zeros, pointers = ap, e.ptr(ap, _c(zeros_elems))
+        memset = module.declare_intrinsic("llvm.memset", [_PTR, _I64])
+        b.call(memset, [zeros, ir.Constant(ir.IntType(8), 0), _c(blk.kc * _ELEM_BYTES[dtype]),
+                        ir.Constant(ir.IntType(1), 0)])
+        mc_step = big_m  # (no A block to keep in cache: one block of all of M)
+    elif blk.mc_narrow:  # as many blocks as mc_narrow needs, of even heights (MR multiples)
         blocks = b.sdiv(b.add(big_m, _c(blk.mc_narrow - 1)), _c(blk.mc_narrow))
         height = b.sdiv(b.add(big_m, b.sub(blocks, _c(1))), blocks)
         height = b.mul(b.sdiv(b.add(height, _c(blk.mr - 1)), _c(blk.mr)), _c(blk.mr))
@@ -465,8 +494,29 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
             # Only the first rank-kc update may overwrite C; later ones accumulate onto it.
             beta_eff = b.select(b.icmp_signed("==", pc, _c(0)), beta, _c(1))
 
+            def point_rows(first, rows):
+                """The pointers of the indirect GEMM's panel of rows ic + first .. + rows
+                (fewer than MR: the last row's again) in this K block, at `pointers`."""
+                b.call(pack_a_fn, [pctx, b.add(row0, b.add(ic, first)), rows, pc, kc,
+                                   pointers])
+                with counted_loop(b, _c(0), b.sdiv(kc, a_lanes), "as") as seg:
+                    slots = b.gep(pointers, [b.mul(seg, _c(blk.mr))], source_etype=_I64)
+                    with counted_loop(b, _c(0), _c(blk.mr), "ai") as i:
+                        slot = b.gep(slots, [i], source_etype=_I64)
+                        with e.if_else(b.icmp_signed("<", i, rows)) as (given, again):
+                            with given:
+                                offset = b.load(slot, typ=_I64)
+                                b.store(b.select(b.icmp_signed("<", offset, _c(0)), zeros,
+                                                 e.ptr(a, offset, inbounds=False)), slot)
+                            with again:
+                                last = b.gep(slots, [b.sub(rows, _c(1))], source_etype=_PTR)
+                                b.store(b.load(last, typ=_PTR), slot)
+
             def pack_rows(first, rows):
                 """Pack rows ic + first .. + rows of this K block of A at ap."""
+                if indirect:
+                    point_rows(first, rows)
+                    return
                 with e.if_else(b.icmp_unsigned("==", pack_a_fn, ir.Constant(PACK_PTR, None))) \
                         as (strided, given):
                     with strided:
@@ -490,6 +540,8 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
             # not prepacked, the first pass packs B as it goes, from A's first panel).
             short_k = b.icmp_signed("<", b.mul(kc, _c(2)), _c(blk.kc))
             panelwise = b.and_(prepacked, b.or_(few_panels, short_k))
+            if indirect:
+                panelwise = ir.Constant(ir.IntType(1), 1)
             with e.if_(b.not_(panelwise)):
                 pack_rows(_c(0), mc)
             # a large prepacked B read by few A panels streams from memory a block ahead
@@ -516,7 +568,8 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                                            (pc, jc, kc, nc_step), bmat, rsb, col0)
                 _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp_block,
                             ap, c_block, rsc, beta_eff, tile, strip_done, given_b, packed,
-                            ahead, streamed, (panelwise, pack_rows))
+                            ahead, streamed, (panelwise, pack_rows, pointers if indirect
+                                              else ap, [a_lanes] if indirect else []))
     b.ret_void()
     return fn
 
@@ -556,9 +609,11 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     B was packed before the call (prepack_b) and bp points at this block of it: nothing is
     packed: the first pass prefetches as it goes (kernel_stream), the later ones run the
     plain kernel, or, with `streamed` (B is large and the A block is a few panels), share out
-    the prefetch of the next block, `ahead` (kernel_ahead). panels = (panelwise, an i1, and
-    pack_rows(first, rows)): with panelwise, each A panel is packed at ap just before its
-    micro-kernels (so the packed block is one panel, read from L1), else ap holds the block.
+    the prefetch of the next block, `ahead` (kernel_ahead). panels = (panelwise, an i1,
+    pack_rows(first, rows), the panel's address, the kernels' last arguments): with
+    panelwise, each A panel is packed (or the indirect GEMM's pointers written) just before
+    its micro-kernels (so the packed block is one panel, read from L1), else ap holds the
+    block.
     """
     kernel, kernel_pack, short, (kernel_stream, kernel_ahead) = kernels
     mc, nc, kc = sizes
@@ -591,12 +646,12 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     calls = b.mul(b.sdiv(b.add(b.sub(mc, _c(1)), _c(blk.mr - 1)), _c(blk.mr)), per_panel)
     calls = b.select(b.icmp_signed(">", calls, _c(0)), calls, _c(1))
     share = b.sdiv(b.add(lines, b.sub(calls, _c(1))), calls)
-    panelwise, pack_rows = panels
+    panelwise, pack_rows, panel_at, tail = panels
     with counted_loop(b, first, mc, "ir", step=blk.mr) as ir_:
         m = e.min(_c(blk.mr), b.sub(mc, ir_))
         with e.if_(panelwise):
             pack_rows(ir_, m)
-        a_panel = b.select(panelwise, ap, e.ptr(ap, b.mul(ir_, _c(blk.kc))))
+        a_panel = b.select(panelwise, panel_at, e.ptr(ap, b.mul(ir_, _c(blk.kc))))
         c_rows = e.ptr(c, b.mul(ir_, rsc))
         # the first pass over a prepacked block streams it in, prefetching ahead
         streaming = b.and_(packed, b.icmp_signed("==", ir_, _c(0)))
@@ -607,7 +662,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
                     tile]
             full = b.icmp_signed("==", m, _c(blk.mr))
             if kernel_ahead is None:
-                _call_kernel(e, kernel, short, m, args)
+                _call_kernel(e, kernel, short, m, args + tail)
             else:
                 first_line = b.mul(b.add(b.mul(panel, per_panel), b.sdiv(jr, _c(blk.nr))),
                                    share)
@@ -616,15 +671,15 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
                 ahead_ = b.and_(full, b.icmp_signed(">", count, _c(0)))
                 with e.if_else(b.and_(streaming, full)) as (first_pass, later):
                     with first_pass:
-                        b.call(kernel_stream, args)
+                        b.call(kernel_stream, args + tail)
                     with later:
                         with e.if_else(ahead_) as (prefetching, plain):
                             with prefetching:
                                 b.call(kernel_ahead, args + [
                                     b.gep(start, [b.mul(first_line, _c(64))], inbounds=False,
-                                          source_etype=ir.IntType(8)), count])
+                                          source_etype=ir.IntType(8)), count] + tail)
                             with plain:
-                                _call_kernel(e, kernel, short, m, args)
+                                _call_kernel(e, kernel, short, m, args + tail)
         strip_done(ir_, m)
 
 
@@ -743,7 +798,7 @@ _GEMM_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 
 
 def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
@@ -764,13 +819,14 @@ class HostGemm:
     """
 
     def __init__(self, dtype: str = "f32", vector_width: int | None = None,
-                 blocking: GemmBlocking | None = None):
-        self.dtype = dtype
+                 blocking: GemmBlocking | None = None, indirect: bool = False):
+        self.dtype, self.indirect = dtype, indirect
         self.np_dtype = np.dtype(_NUMPY_DTYPE[dtype])
         self.vector_width = vector_width or host_vector_width(dtype)
         self.blocking = blocking or default_blocking(dtype, self.vector_width)
         module = ir.Module(name=f"graphc_gemm_{dtype}")
-        define_gemm(module, dtype, self.vector_width, self.blocking)
+        # (indirect: define_gemm's GEMM reading A in place, through `raw` only)
+        define_gemm(module, dtype, self.vector_width, self.blocking, indirect=indirect)
         self.llvm_module = optimize(str(module))
         self.engine = JITModule(self.llvm_module)
         self.raw = _GEMM_CFUNC(self.engine.address(f"graphc_gemm_{dtype}"))
@@ -795,6 +851,9 @@ class HostGemm:
 
     def __call__(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
                  beta: int = 0, workspace: np.ndarray | None = None) -> np.ndarray:
+        if self.indirect:
+            raise ValueError("gemm: the indirect GEMM reads A through a pack_a callback: call "
+                             "`raw`")
         rsa, csa = self._strides(a, "a")
         if isinstance(b, PackedB):
             if b.blocking != self.blocking:
@@ -831,7 +890,7 @@ class HostGemm:
                              f"at least {self.workspace_elems} {self.dtype} elements")
         self.raw(m, n, k, a.ctypes.data, rsa, csa, b_data, rsb, csb,
                  out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0, 0,
-                 None, None, None, bpacked)
+                 None, None, None, bpacked, 0)
         return out
 
     def prepack(self, b: np.ndarray) -> "PackedB":

@@ -246,7 +246,8 @@ def _prefetch(module, b: ir.IRBuilder, ptr, write: bool, locality: int = 3) -> N
 
 
 def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
-                       packing: bool = False, prefetch: str = "") -> ir.Function:
+                       packing: bool = False, prefetch: str = "",
+                       indirect: int = 0) -> ir.Function:
     """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile): C[:m, :n] (+)= (Ap panel @ Bp panel)[:m, :n].
 
     The k loop carries the MR * NV accumulators <W x T> as phi nodes, so they are SSA values
@@ -268,6 +269,14 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     stride, NR columns all inside B), used, and stored to Bp + k*NR, so that the later A
     panels find it packed. Packing this way overlaps the copy with the FMAs and reads the
     panel into L1 once, instead of a separate pass over the whole kc x nc block first.
+
+    With `indirect` > 0 (not with `packing`), A is read where it lies: the function takes a
+    last argument `lanes`, kc is a multiple of it, and Ap is an array of pointers, `indirect`
+    per segment of `lanes` K indices (the GEMM's MR: a short panel's kernel reads the first
+    of each segment's): row i's elements at K indices s*lanes .. s*lanes + lanes - 1 are the
+    `lanes` consecutive elements at Ap[s*indirect + i] (an implicit GEMM's rows, read in place; see
+    define_gemm's indirect GEMM). The k loop runs segment by segment, the accumulators carried
+    through both loops.
     """
     mr, nr = blk.mr, blk.nr
     nv = nr // width
@@ -277,8 +286,13 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         args += [(_PTR, "Bsrc"), (_I64, "rsB")]
     elif prefetch == "ahead":
         args += [(_PTR, "pf"), (_I64, "pfLines")]
+    if indirect:
+        args += [(_I64, "lanes")]
     suffix = "_pack" if packing else f"_{prefetch}" if prefetch else ""
     fn, e = _new_function(module, f"{prefix}_kernel{suffix}", args, elem)
+    # (inlined into the GEMM's loops, whose values then spill, the indirect GEMM's kernels
+    # ran 10% slower)
+    fn.attributes.add("noinline")
     kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args[:9]
     b = e.b
     vec = ir.VectorType(elem, width)
@@ -302,7 +316,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
                 for off in range(0, nr, line_elems):
                     _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
             return [b.load(e.ptr(brow, _c(v * width)), typ=vec, align=al) for v in range(nv)]
-        bsrc, rsb = fn.args[9:]
+        bsrc, rsb = fn.args[9:11]
         src = e.ptr(bsrc, b.mul(k, rsb))
         bvecs = [b.load(e.ptr(src, _c(v * width)), typ=vec, align=al) for v in range(nv)]
         for v, x in enumerate(bvecs):
@@ -313,23 +327,37 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
             _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
         return bvecs
 
-    def step(k, accs):
-        """One rank-1 update of the tile with column k of Ap and row k of Bp."""
+    def packed_rows(k):
+        """The addresses of A's column k in the packed panel (row i at offset i*KC)."""
+        acol = e.ptr(ap, k)
+        return [e.ptr(acol, _c(i * blk.kc)) for i in range(mr)]
+
+    def step(k, accs, a_rows=packed_rows, ka=None):
+        """One rank-1 update of the tile with column k of A (its rows' elements at
+        a_rows(ka), ka = k unless given) and row k of Bp."""
         if prefetch == "ahead":  # one line of the next block (see the docstring)
-            pf, pf_lines = fn.args[9:]
+            pf, pf_lines = fn.args[9:11]
             line = e.min(k, b.sub(pf_lines, _c(1)))
             _prefetch(module, b, b.gep(pf, [b.mul(line, _c(64))], inbounds=False,
                                        source_etype=ir.IntType(8)), write=False, locality=2)
         bvecs = load_b_row(k)
-        acol = e.ptr(ap, k)
         out = []
-        for i in range(mr):
-            a = b.load(e.ptr(acol, _c(i * blk.kc)), typ=elem, align=al)
+        for i, at in enumerate(a_rows(k if ka is None else ka)):
+            a = b.load(at, typ=elem, align=al)
             s = b.shuffle_vector(b.insert_element(undef, a, ir.Constant(ir.IntType(32), 0)),
                                  undef, splat_mask)
             for v in range(nv):
                 out.append(b.call(fma, [s, bvecs[v], accs[i * nv + v]]))
         return out
+
+    def unrolled(steps, a_rows=packed_rows, base=None):
+        """The body of `steps` consecutive k steps from k (A's index from base + k)."""
+        def body(k, accs):
+            for u in range(steps):
+                ku = b.add(k, _c(u)) if u else k
+                accs = step(ku if base is None else b.add(base, ku), accs, a_rows, ku)
+            return accs
+        return body
 
     def carried_loop(name, start, accs_in, count_ok, stride, steps):
         """A loop whose state is (k, accumulators); returns (k, accs) at the exit."""
@@ -348,9 +376,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
             phis.append(p)
         b.cbranch(count_ok(k), body, done)
         b.position_at_end(body)
-        accs = phis
-        for u in range(steps):
-            accs = step(b.add(k, _c(u)) if u else k, accs)
+        accs = steps(k, phis)
         k.add_incoming(b.add(k, _c(stride)), b.block)
         for p, acc in zip(phis, accs):
             p.add_incoming(acc, b.block)
@@ -367,12 +393,32 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         for off in range(0, nr, line_elems):
             _prefetch(module, b, e.ptr(row, _c(off), inbounds=False), write=True)
 
+    def k_loops(accs, count, a_rows=packed_rows, base=None, name="k"):
+        """The k loop over [0, count), unrolled KU times, and its remainder."""
+        k_main, accs = carried_loop(
+            f"{name}main", _c(0), accs,
+            lambda k: b.icmp_signed("<=", b.add(k, _c(blk.ku)), count), blk.ku,
+            unrolled(blk.ku, a_rows, base))
+        return carried_loop(f"{name}rem", k_main, accs, lambda k: b.icmp_signed("<", k, count),
+                            1, unrolled(1, a_rows, base))[1]
+
     accs0 = [zero_vec] * (mr * nv)
-    k_main, accs = carried_loop(
-        "kmain", _c(0), accs0,
-        lambda k: b.icmp_signed("<=", b.add(k, _c(blk.ku)), kc), blk.ku, blk.ku)
-    _, accs = carried_loop(
-        "krem", k_main, accs, lambda k: b.icmp_signed("<", k, kc), 1, 1)
+    if not indirect:
+        accs = k_loops(accs0, kc)
+    else:
+        lanes = fn.args[-1]
+
+        def segment(s, accs):
+            """The k steps of segment s: row i's `lanes` elements from Ap[s*MR + i]."""
+            slot = b.mul(s, _c(indirect))
+            rows = [b.load(b.gep(ap, [b.add(slot, _c(i))], inbounds=True, source_etype=_PTR),
+                           typ=_PTR) for i in range(mr)]
+            # (a prefetch of the next segment's rows here made ResNet-18 2% slower)
+            return k_loops(accs, lanes, lambda k: [e.ptr(r, k) for r in rows],
+                           b.mul(s, lanes), "kseg")
+        segments = b.sdiv(kc, lanes)
+        _, accs = carried_loop("seg", _c(0), accs0,
+                               lambda s: b.icmp_signed("<", s, segments), 1, segment)
     _emit_write_back(e, blk, width, accs, cptr, rsc, m, n, beta, tile)
     b.ret_void()
     return fn
