@@ -152,6 +152,11 @@ def index_table(s: K.Intrinsic, kernel: K.Kernel, plan, tables: dict, in_place,
     offsets = np.where(insides, starts, -1) * np.ones((m, segments), np.int64)
     if offsets.size and (offsets.min() < -1):
         return s
+    size = kernel.buffer(buffer).size
+    if offsets.size and isinstance(size, K.Const) and offsets.max() + pack.lanes > size.value:
+        raise RuntimeError(f"index_table: a segment of {pack.lanes} from offset "
+                           f"{offsets.max()} runs past the {size.value} elements of {buffer} "
+                           "(a lowering error)")
     key = K.exact_key((start, inside, m, segments))
     if key not in tables:
         small = not offsets.size or offsets.max() < 2 ** 31 - 1
