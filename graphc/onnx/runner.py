@@ -59,13 +59,21 @@ class CompiledModel:
 
     def _begin_workers(self) -> None:
         """On the LLVM target, start the compile workers that a model of this many nodes
-        will be compiled on (about 0.2 s each) while it is imported and optimized."""
+        will be compiled on (about 0.2 s each) while it is imported and optimized, and the
+        loading of the GEMM that reads a convolution's input in place where the model has
+        convolutions (the library part a plan would otherwise ask for only once built)."""
         from graphc.runtime.llvm import compile_parts
         options = self.options or default_options()
+        if resolve_target(self.target or None, options) != "llvm":
+            return
         parts = compile_parts(len(self._proto.graph.node), options)
-        if parts > 1 and resolve_target(self.target or None, options) == "llvm":
+        if parts > 1:
             from graphc.codegen_llvm.compile_worker import start_workers
             start_workers(parts)
+        if not options.compile_in_process and any(
+                node.op_type in ("Conv", "ConvTranspose") for node in self._proto.graph.node):
+            from graphc.codegen_llvm.library import begin_loading
+            begin_loading(default_cache(options), ("runtime", "gemm_indirect_f32"))
 
     @property
     def proto(self):

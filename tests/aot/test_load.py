@@ -145,3 +145,30 @@ def test_a_convolutional_model_exports(tmp_path):
         want = sess.run(y, {x: images})
         tf.export(y, x, tmp_path / "cnn", name="cnn", session=sess)
     np.testing.assert_allclose(tf.load(tmp_path / "cnn")(images), want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_convolution_read_in_place_exports(tmp_path, monkeypatch):
+    """A float32 convolution of 20 channels into 40 reads its input in place (the indirect
+    GEMM), its segments' offsets in a table among the artifact's constants: the shared
+    library computes what the session does, for a batch size it was not built for too."""
+    from graphc.codegen_llvm import prepack
+    tables, original = [], prepack.index_table
+
+    def spy(s, *args):
+        out = original(s, *args)
+        tables.append(out is not s)
+        return out
+    monkeypatch.setattr(prepack, "index_table", spy)
+    rng = np.random.default_rng(4)
+    x = tf.placeholder(tf.float32, [None, 7, 6, 20], name="maps")
+    w = tf.constant((rng.standard_normal((3, 3, 20, 40)) / 12).astype(np.float32))
+    y = tf.nn.relu(tf.nn.conv2d(x, w, 1, "SAME") - 0.1)
+    maps = rng.standard_normal((3, 7, 6, 20)).astype(np.float32)
+    with tf.Session() as sess:
+        want = sess.run(y, {x: maps})
+        tables.clear()
+        tf.export(y, x, tmp_path / "wide", name="wide", session=sess)
+    assert tables and all(tables)  # (one per batch block of the artifact)
+    np.testing.assert_allclose(tf.load(tmp_path / "wide")(maps), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tf.load(tmp_path / "wide")(maps[:2]), want[:2], rtol=1e-5,
+                               atol=1e-5)

@@ -12,7 +12,7 @@
                                         float *dst),
                          void (*pack_b)(void *pctx, int64 r0, int64 rows, int64 c0, int64 cols,
                                         float *dst),
-                         void *pctx)
+                         void *pctx, int64 bpacked, int64 a_lanes)
 
 It computes C = A @ B (beta == 0) or C += A @ B (beta != 0). A non-null `epilogue` is called
 on each block of C as soon as it is final, rows [r0, r1) and columns [c0, c1) numbered from
@@ -65,6 +65,9 @@ concurrently from concurrent calls, with distinct destinations.
 A last A micro-panel of fewer than MR rows (M = 49: 8 full panels and one row) runs a
 micro-kernel of exactly its rows where the blocking has them (MR <= 8), which does that
 many rows' FMAs instead of a whole tile's.
+
+bpacked != 0: B holds prepack_b's panels (prepacked, below). a_lanes: 0, or for the indirect
+GEMM the segment of an A read in place (define_gemm).
 
 With GemmBlocking.fuse_b (the default for 512-bit vectors) a row-major B has no separate
 packing pass: the micro-kernel calls of the first A panel (ir = 0) read their B panel where it
