@@ -58,6 +58,7 @@ def inline_elementwise(order, fetches) -> frozenset:
             inlined.add(node)
     inlined = _limit_expressions(order, inlined)
     inlined |= _transposes_read_by_gemm(order, fetched, readers)
+    inlined |= _transposes_read_by_pad(order, fetched, readers)
     return frozenset(inlined)
 
 
@@ -82,6 +83,15 @@ def _transposes_read_by_gemm(order, fetched, readers) -> set:
         if all(r.op.name == "matmul" and len(r.shape) == 2 for r in readers[node]):
             out.add(node)
     return out
+
+
+def _transposes_read_by_pad(order, fetched, readers) -> set:
+    """Transposes read only by pads, which read them through the permuted index (Lowering.at):
+    an NCHW image padded for a channels-last convolution (simplify's pad_few_channels) in
+    one pass instead of two."""
+    return {node for node in order
+            if node.op.name == "transpose" and node not in fetched and readers[node]
+            and all(r.op.name == "pad" for r in readers[node])}
 
 
 MAX_DEPTH = 48  # deeper expressions are cut into kernels: recursion and compile time

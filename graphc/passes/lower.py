@@ -125,6 +125,8 @@ class Lowering(WindowLowering):
         """node's element at a full multi-index."""
         if node in self.row_values:
             return self.row_values[node]
+        if node in self.inlined and node.op.name == "transpose":  # (fuse: read by a pad)
+            return self.at(node.inputs[0], _permuted(indices, node.attrs["perm"]))
         if node in self.inlined or node in self.expressions:
             return self.elementwise(node, list(indices), node.shape)
         return K.Load(self.name(node), K.linear(indices, K.row_major_strides(node.shape)),
@@ -312,13 +314,8 @@ class Lowering(WindowLowering):
     # data movement
     def _transpose(self, node):
         x, perm = node.inputs[0], node.attrs["perm"]
-
-        def value(idx):
-            src = [None] * len(perm)
-            for out_axis, in_axis in enumerate(perm):
-                src[in_axis] = idx[out_axis]
-            return self.at(x, src)
-        return self.kernel(node, self.out_loops(node, value))
+        return self.kernel(node, self.out_loops(node, lambda idx: self.at(
+            x, _permuted(idx, perm))))
 
     def _broadcast_to(self, node):
         return self.kernel(node, self.out_loops(
@@ -572,6 +569,14 @@ def expanded_inputs(node: Node) -> list:
         if small is not None:
             return [node.inputs[0]] * small
     return list(node.inputs)
+
+
+def _permuted(idx, perm) -> list:
+    """The index into a transpose's input of its output's element at idx."""
+    src = [None] * len(perm)
+    for out_axis, in_axis in enumerate(perm):
+        src[in_axis] = idx[out_axis]
+    return src
 
 
 def _small_integer(node: Node):

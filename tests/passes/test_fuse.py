@@ -35,3 +35,14 @@ def test_a_value_read_by_many_kernels_keeps_its_buffer():
     fetches = [tf.reduce_sum(big, 0), tf.reduce_max(big, 1), big * 3.0, big + 1.0]
     names, _ = _kernels(fetches, {x: np.random.default_rng(2).standard_normal((4, 32))})
     assert names == ["k_tanh", "k_reduce_sum", "k_reduce_max", "k_mul", "k_add"]
+
+
+def test_a_transpose_read_only_by_a_pad_is_read_through_its_index():
+    """A channels-first image into a convolution over few channels: the layout pass
+    transposes it channels-last, and simplify pads it explicitly (pad_few_channels); the pad
+    reads the image through the transpose's permutation, one kernel instead of two."""
+    x = tf.placeholder(tf.float32, [2, 3, 9, 8])
+    w = tf.constant(np.random.default_rng(4).standard_normal((3, 3, 3, 5)).astype(np.float32))
+    y = tf.nn.conv2d(x, w, [1, 1, 2, 1], "SAME", data_format="NCHW")
+    names, _ = _kernels(y, {x: np.random.default_rng(3).standard_normal((2, 3, 9, 8))})
+    assert names[0] == "k_pad" and "k_transpose" not in names[:2], names
