@@ -17,7 +17,7 @@ The same goes for where the indirect GEMM finds A (intrinsics.in_place_a: an imp
 GEMM whose rows are read where they lie, segment by segment). The offset of each row's
 segment in its buffer, or -1 for padding, depends on the shapes only, yet computing it
 takes a few divisions and clamps per segment on every call (a tenth of a 3 x 3
-convolution over 64 channels). index_tables evaluates it once, with numpy, into a
+convolution over 64 channels). index_table evaluates it once, with numpy, into a
 constant table of its own, and the pack then reads its offsets from the table: the same
 elements, so the same product.
 """
@@ -149,7 +149,7 @@ def index_table(s: K.Intrinsic, kernel: K.Kernel, plan, tables: dict, in_place,
     starts, insides = evaluate_index(start, env), evaluate_index(inside, env)
     if starts is None or insides is None:
         return s
-    offsets = np.where(insides, starts, -1) * np.ones((m, segments), np.int64)
+    offsets = np.broadcast_to(np.where(insides, starts, -1), (m, segments))
     if offsets.size and (offsets.min() < -1):
         return s
     size = kernel.buffer(buffer).size

@@ -92,31 +92,31 @@ class WindowLowering:
                                    consumer)
         row = _unflatten(K.Var(K.PACK_ROW), node.shape[:-1])
         lane, lanes = K.Var(K.PACK_LANE), channels
-        if channels < FEW_CHANNELS and a["dilations"][-1] == 1 and self.materialized(x) \
-                and _unclamped(-1, a, spatial, kernel):
-            # a kernel row's kernel[-1] * C elements are x's from its first on, the last
-            # axis needing no clamp: x's index of that first element plus the lane (what
-            # lets the indirect GEMM read the row in place, intrinsics.in_place_a)
-            ks = _unflatten(K.Var(K.PACK_SEG), kernel[:-1]) + [K.Const(0)]
-            inside, pos = _window_reads(row[1:], ks, a["strides"], a["dilations"],
-                                        a["padding"], spatial, kernel)
-            first = self.at(x, [row[0], *pos, K.Const(0)])
-            patch = _masked(inside, K.Load(first.buffer, K.add(first.index, lane),
-                                           first.dtype))
-            return self._conv_gemm(node, (patch, lanes * kernel[-1]), (w, out_channels, 1),
-                                   sizes, consumer)
-        if channels < FEW_CHANNELS and a["dilations"][-1] == 1:
+        few = channels < FEW_CHANNELS and a["dilations"][-1] == 1
+        # a whole kernel row read from its first element on, where the last axis needs no
+        # clamp: x's index of that element plus the lane (what lets the indirect GEMM read
+        # the row in place, intrinsics.in_place_a)
+        from_first = few and self.materialized(x) and _unclamped(
+            *(v[-1] for v in (spatial, kernel, a["strides"], a["dilations"], a["padding"])))
+        if few:
             # few channels (an image's 1 or 3): a segment is a whole kernel row, whose
             # kernel[-1] * C elements are contiguous in x
             lanes *= kernel[-1]
             ks = _unflatten(K.Var(K.PACK_SEG), kernel[:-1]) + [
-                K.Binary("floordiv", lane, K.Const(channels), K.INDEX)]
-            lane = K.Binary("mod", lane, K.Const(channels), K.INDEX)
+                K.Const(0) if from_first
+                else K.Binary("floordiv", lane, K.Const(channels), K.INDEX)]
+            if not from_first:
+                lane = K.Binary("mod", lane, K.Const(channels), K.INDEX)
         else:
             ks = _unflatten(K.Var(K.PACK_SEG), kernel)
         inside, pos = _window_reads(row[1:], ks, a["strides"], a["dilations"], a["padding"],
                                     spatial, kernel)
-        patch = _masked(inside, self.at(x, [row[0], *pos, lane]))
+        if from_first:
+            first = self.at(x, [row[0], *pos, K.Const(0)])
+            patch = _masked(inside, K.Load(first.buffer, K.add(first.index, lane),
+                                           first.dtype))
+        else:
+            patch = _masked(inside, self.at(x, [row[0], *pos, lane]))
         return self._conv_gemm(node, (patch, lanes), (w, out_channels, 1), sizes, consumer)
 
     def _conv_filter_grad_as_gemm(self, node):
@@ -366,8 +366,7 @@ def _window_reads(out, offsets, strides, dilations, padding, sizes, kernel):
     for o, k, st, d, (b, a), n, ks in zip(out, offsets, strides, dilations, padding, sizes,
                                           kernel):
         p = K.add(K.add(K.mul(o, st), K.mul(k, d)), -b)
-        last = (output_size(n, ks, st, d, b, a) - 1) * st + (ks - 1) * d - b
-        if b == 0 and last <= n - 1:
+        if _unclamped(n, ks, st, d, (b, a)):
             pos.append(p)
         else:
             inside = K.Binary("and", inside, _within(p, n), "bool")
@@ -375,11 +374,11 @@ def _window_reads(out, offsets, strides, dilations, padding, sizes, kernel):
     return inside, pos
 
 
-def _unclamped(axis: int, attrs, sizes, kernel) -> bool:
-    """Whether _window_reads reads spatial `axis` without test or clamp: no padding before,
-    and every window ends inside the input."""
-    before, after = attrs["padding"][axis]
-    n, ks, st, d = sizes[axis], kernel[axis], attrs["strides"][axis], attrs["dilations"][axis]
+def _unclamped(n: int, ks: int, st: int, d: int, padding) -> bool:
+    """Whether _window_reads reads an axis of n positions (a window of ks, stride st,
+    dilation d, padding (before, after)) without test or clamp: no padding before, and
+    every window ends inside the input."""
+    before, after = padding
     last = (output_size(n, ks, st, d, before, after) - 1) * st + (ks - 1) * d - before
     return before == 0 and last <= n - 1
 
