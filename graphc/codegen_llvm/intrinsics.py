@@ -186,6 +186,7 @@ def _epilogue(r, epilogue) -> tuple:
     r.outlined += 1
     fn, inner, ctx = r.outline(f"epilogue{r.outlined}", EPILOGUE,
                                ("epilogue.r0", "epilogue.r1", "epilogue.c0", "epilogue.c1"))
+    inner.prefetch = False  # a block of C the gemm has just written: in cache
     block = replace(rows, start=K.Var("epilogue.r0"), stop=K.Var("epilogue.r1"),
                     body=(replace(cols, start=K.Var("epilogue.c0"), stop=K.Var("epilogue.c1")),))
     inner.s_Loop(block)
@@ -211,6 +212,7 @@ def _packs(r, packs, t: str, blocking, k: int, in_place=None) -> tuple:
         fn, inner, ctx = r.outline(f"pack{'AB'[pos]}{r.outlined}", PACK, (
             "pack.r0", "pack.rows", "pack.c0", "pack.cols", "pack.dst"), ctx)
         inner.buffers["pack.dst"] = inner.vars.pop("pack.dst")
+        inner.prefetch = False
         offsets = pos == 0 and in_place
         inner.kernel = replace(inner.kernel, buffers=inner.kernel.buffers + (
             K.Buffer("pack.dst", K.INDEX if offsets else t, K.Const(0), scratch=True),))

@@ -19,6 +19,7 @@ from graphc.codegen_llvm.irutil import counted_loop
 from graphc.codegen_llvm.vecmath import math_function
 from graphc.compiler.plan import Branch, Loop
 from graphc.ir import kernel as K
+from graphc.passes.gpu_loops import linear_form, loads
 
 I1, I8, I16 = ir.IntType(1), ir.IntType(8), ir.IntType(16)
 I32, I64 = ir.IntType(32), ir.IntType(64)
@@ -28,6 +29,7 @@ PTR = ir.PointerType()
 TYPES = {"f16": ir.HalfType(), "f32": ir.FloatType(), "f64": ir.DoubleType(), "i8": I8,
          "u8": I8, "i16": I16, "u16": I16, "i32": I32, "i64": I64, "bool": I1}
 STORAGE = {**TYPES, "bool": I8}  # bools live in memory as bytes, as numpy keeps them
+STORAGE_BYTES = {t: max(K.WIDTH[t] // 8, 1) for t in STORAGE}
 _FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 _VECMATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "erf")
 
@@ -72,6 +74,8 @@ class KernelRenderer:
         self.outlined = 0
         self.reassoc = False  # set while rendering a reduction's accumulator update
         self.nan_tracked: set = set()  # float max/min accumulators with a NaN flag (s_Assign)
+        # vector loops over large buffers prefetch them (_streams); not a gemm's callbacks
+        self.prefetch = True
         # within one statement: expression key -> its value, and exact_key's memo
         self.values: dict = {}
         self.keys: dict = {}
@@ -133,7 +137,8 @@ class KernelRenderer:
         inner = object.__new__(KernelRenderer)
         inner.module, inner.kernel, inner.intrinsics = self.module, self.kernel, self.intrinsics
         inner.threads, inner.fn, inner.outlined = 1, body, 0
-        inner.scalef, inner.fast_math = self.scalef, self.fast_math
+        inner.scalef, inner.fast_math, inner.prefetch = self.scalef, self.fast_math, \
+            self.prefetch
         inner.builder = ir.IRBuilder(body.append_basic_block("entry"))
         inner.reassoc, inner.values, inner.keys = False, {}, {}
         inner.nan_tracked = set(self.nan_tracked)
@@ -220,6 +225,9 @@ class KernelRenderer:
         if s.kind in ("vector", "unroll"):
             interleave = INTERLEAVE if s.kind == "vector" and _calls_vecmath(s.body) else 0
             loop_id = loop_hints(self.module, s.kind, s.width, interleave)
+            streams = self._streams(s) if interleave and self.prefetch else []
+            if streams:
+                return self._prefetching_loop(s, loop_id, streams)
         elif _has_loop(s.body) and not _short(s):
             # an outer loop of many iterations is not unrolled: O3 unrolled W9's 32 x 1024
             # fill of a broadcast value (its vector loop inside) into straight-line code,
@@ -228,6 +236,62 @@ class KernelRenderer:
             loop_id = loop_hints(self.module, "no_unroll", 0)
         with counted_loop(self.builder, self.expr(s.start), self.expr(s.stop), s.var,
                           loop_id=loop_id) as i:
+            self.vars[s.var] = i
+            self.stmts(s.body)
+        del self.vars[s.var]
+
+    def _streams(self, s) -> list:
+        """(buffer, index, write) of the unit-stride loads and stores of vector loop `s` over
+        buffers of at least PREFETCH_MIN_BYTES (ones that stream from memory); an element
+        both loaded and stored is a write."""
+        found: dict = {}
+        for st in s.body:
+            accesses = [(e.buffer, e.index, False) for x in K.stmt_exprs(st) for e in loads(x)]
+            if isinstance(st, K.Store):
+                accesses.append((st.buffer, st.index, True))
+            for name, index, write in accesses:
+                buffer = self.kernel.buffer(name)
+                form = linear_form(index)
+                if form is not None and form.get(s.var) == 1 and \
+                        isinstance(buffer.size, K.Const) and \
+                        buffer.size.value * STORAGE_BYTES[buffer.dtype] >= PREFETCH_MIN_BYTES:
+                    found[name, index] = found.get((name, index), False) or write
+        return [(name, index, write) for (name, index), write in found.items()]
+
+    def _prefetching_loop(self, s, loop_id, streams) -> None:
+        """Vector loop `s` cut into strips of PREFETCH_STRIP bytes of its widest stream, each
+        strip first prefetching its streams' lines PREFETCH_AHEAD bytes ahead (for writing
+        where it stores), then the rest after the last whole strip. A loop whose arithmetic
+        is long (a transcendental) otherwise leaves memory idle while it computes: the
+        hardware prefetcher alone did not keep up with a row-broadcast operand beside the
+        stream (W1), nor with the next row of a row kernel (W2). (LLVM's vectorizer gives
+        up on a loop holding a prefetch, hence the strips.)"""
+        b = self.builder
+        widest = max(STORAGE_BYTES[self.kernel.buffer(name).dtype] for name, _, _ in streams)
+        strip = max(PREFETCH_STRIP // widest, 1)
+        start, stop = self.expr(s.start), self.expr(s.stop)
+        whole = b.add(start, b.mul(b.sdiv(b.sub(stop, start), ir.Constant(I64, strip)),
+                                   ir.Constant(I64, strip)))
+        fn = self.module.declare_intrinsic("llvm.prefetch", [PTR], ir.FunctionType(
+            ir.VoidType(), [PTR, I32, I32, I32]))
+        with counted_loop(b, start, whole, f"{s.var}.strip", step=strip,
+                          loop_id=loop_hints(self.module, "no_unroll", 0)) as first:
+            for name, index, write in streams:
+                dtype = self.kernel.buffer(name).dtype
+                self.values, self.keys = {}, {}
+                self.vars[s.var] = b.add(first, ir.Constant(
+                    I64, PREFETCH_AHEAD // STORAGE_BYTES[dtype]))
+                ahead = b.gep(self.buffers[name], [self.expr(index)], source_etype=STORAGE[dtype])
+                for line in range(0, strip * STORAGE_BYTES[dtype], 64):
+                    b.call(fn, [b.gep(ahead, [ir.Constant(I64, line)], source_etype=I8),
+                                ir.Constant(I32, int(write)), ir.Constant(I32, 3),
+                                ir.Constant(I32, 1)])
+            with counted_loop(b, first, b.add(first, ir.Constant(I64, strip)), s.var,
+                              loop_id=loop_id) as i:
+                self.vars[s.var] = i
+                self.stmts(s.body)
+        with counted_loop(b, whole, stop, s.var, loop_id=loop_hints(
+                self.module, s.kind, s.width, INTERLEAVE)) as i:
             self.vars[s.var] = i
             self.stmts(s.body)
         del self.vars[s.var]
@@ -326,6 +390,11 @@ def host_vector_bits() -> int:
 # the polynomial chains are long and dependent, so one at a time leaves FMA units idle. W1's
 # GELU on one thread: 18.7 ms with one, 16.8 with two, 18-22 with four or eight (spills).
 INTERLEAVE = 2
+# Such loops over a buffer of at least PREFETCH_MIN_BYTES (more than a core's L2 holds)
+# prefetch it PREFETCH_AHEAD bytes ahead, a strip of PREFETCH_STRIP bytes at a time
+PREFETCH_MIN_BYTES = 1 << 21
+PREFETCH_AHEAD = 16384
+PREFETCH_STRIP = 256
 
 
 def _calls_vecmath(stmts) -> bool:
