@@ -28,7 +28,17 @@ SMALL_PLAN = 1 << 18  # bytes of data (feeds, constants, arena) below which the 
 
 
 def _address(array: np.ndarray) -> int:
-    return array.ctypes.data
+    """The address of a C-contiguous array's first element. Through a ctypes view of its
+    buffer, 0.15 us, where `array.ctypes.data` builds a helper object each time, 0.8-1.1 us:
+    three a call were a third of a large result's 6 us dispatch. A read-only or empty array
+    has no writable buffer to view and takes the slow way."""
+    try:
+        return _addressof(_char_view(array))
+    except (TypeError, ValueError):
+        return array.ctypes.data
+
+
+_addressof, _char_view = ctypes.addressof, ctypes.c_char.from_buffer
 
 
 class BoundPlan:
@@ -192,7 +202,7 @@ class BoundPlan:
             status = self.entry(self.table_address)
         finally:
             for index, _ in direct:
-                table[index] = plan.arena.ctypes.data + plan.slots[index].offset
+                table[index] = _address(plan.arena) + plan.slots[index].offset
         del keep
         if status:
             executor.raise_failure(plan, status)

@@ -232,3 +232,21 @@ def test_a_loop_that_rebinds_its_result_reuses_two_arrays():
             np.testing.assert_array_equal(y, 2.0 * i)
         # (the first call compiles, on the general path): then two arrays, in turn
         assert len(set(addresses[2:])) == 2 and addresses[2:4] == addresses[4:6]
+
+
+def test_large_read_only_and_writable_feeds_are_bound_at_their_own_addresses():
+    """A writable array's address is read through a ctypes view of its buffer, a read-only
+    one's (which has no writable buffer to view) through numpy: both give its elements."""
+    n = SMALL // 4 + 5
+    x = tf.placeholder(tf.float32, [n])
+    rng = np.random.default_rng(1)
+    with tf.Session(target="llvm") as sess:
+        f = sess.make_callable(x * 2.0, [x])
+        out = np.empty(n, np.float32)
+        for writable in (True, False, True):
+            v = rng.standard_normal(n, dtype=np.float32)
+            v.flags.writeable = writable
+            np.testing.assert_array_equal(f(v), v * 2.0)
+            assert f(v, out=out) is out
+            np.testing.assert_array_equal(out, v * 2.0)
+        assert len(_runners(sess)) == 1  # all on the fast path
