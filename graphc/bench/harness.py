@@ -5,7 +5,9 @@ rounds; in each round every system runs one sample, in an order rotated by one e
 so slow drift of the machine (other load, clock changes) falls on all systems alike. A
 sample is `calls` back-to-back calls, `calls` chosen per system so that a sample lasts at
 least `min_sample_s` (1 for anything slower than that; many for a dispatch benchmark), and
-its time is divided by `calls`. Reported: the median, min, max and quartiles of the per-call
+its time is divided by `calls`. Before each sample the process waits until its threads are
+idle (`settle`): a peer's worker threads that spin after a call would otherwise take the CPU
+from whatever is timed next. Reported: the median, min, max and quartiles of the per-call
 seconds, CPU seconds of the whole process over wall seconds while the system ran (about 1
 for one thread, up to N with N busy threads; time spent waiting counts in wall only), and the
 median CPU seconds per call.
@@ -82,6 +84,7 @@ def measure(systems: list[System], repeat: int, warmup: int,
         for k in range(len(systems)):
             i = (k + round_) % len(systems)
             fn, n = systems[i].fn, calls[i]
+            settle()
             c0, w0 = time.process_time(), time.perf_counter()
             for _ in range(n):
                 fn()
@@ -90,6 +93,20 @@ def measure(systems: list[System], repeat: int, warmup: int,
             cpu_samples[i].append((c1 - c0) / n)
     return {system.name: summarize(samples[i], cpu_samples[i], calls[i])
             for i, system in enumerate(systems)}
+
+
+def settle(window_s: float = 0.002, limit_s: float = 0.2) -> float:
+    """Wait until this process's threads have been idle for a window of `window_s` (CPU time
+    under a tenth of it), at most `limit_s`; returns the seconds waited. jax's XLA threads
+    keep spinning for some milliseconds after a call: on one pinned CPU that halved the
+    speed of the graphc call timed after them (W2 4.2 -> 8.3 ms in 2 of 3 calls)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        c0 = time.process_time()
+        time.sleep(window_s)
+        if time.process_time() - c0 < window_s / 10:
+            break
+    return time.perf_counter() - start
 
 
 def summarize(wall: list, cpu: list, calls: int) -> Stats:

@@ -288,3 +288,23 @@ def test_rows_disturbed_by_other_work_and_busy_runs_are_flagged():
     assert busy({"host": {"allowed_cpus": 2, "load_before": 0.4, "load_after": 3.5}}) == \
         "load average 3.50 on 2 allowed CPUs"
     assert busy({"host": {"allowed_cpus": 2, "load_before": 0.4, "load_after": 1.5}}) == ""
+
+
+def test_settle_waits_for_a_spinning_thread_and_not_for_an_idle_process():
+    import threading
+    import time
+
+    from graphc.bench.harness import settle
+
+    def spin(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+    settle()  # threads an earlier test left spinning (OpenBLAS's spin for about 0.1 s)
+    worker = threading.Thread(target=spin, args=(0.06,))
+    worker.start()
+    waited = settle()
+    still_spinning = worker.is_alive()
+    worker.join()
+    assert not still_spinning and 0.04 < waited < 0.2, waited
+    assert settle() < 0.05  # idle: one window or a few
