@@ -225,7 +225,8 @@ class KernelRenderer:
         if s.kind in ("vector", "unroll"):
             interleave = INTERLEAVE if s.kind == "vector" and _calls_vecmath(s.body) else 0
             loop_id = loop_hints(self.module, s.kind, s.width, interleave)
-            streams = self._streams(s) if interleave and self.prefetch else []
+            streams = self._streams(s) if interleave and self.prefetch and \
+                _strip_sums(s.body) is not None else []
             if streams:
                 return self._prefetching_loop(s, loop_id, streams)
         elif _has_loop(s.body) and not _short(s):
@@ -286,10 +287,19 @@ class KernelRenderer:
                     b.call(fn, [b.gep(ahead, [ir.Constant(I64, line)], source_etype=I8),
                                 ir.Constant(I32, int(write)), ir.Constant(I32, 3),
                                 ir.Constant(I32, 1)])
+            # a sum starts afresh in each strip: a vector reduction begun from the running
+            # sum would wait for the last strip's horizontal add (row sums took 3x as long)
+            body, totals = _strip_sums(s.body)
+            self.stmts([K.Local(f"{name}.strip", dtype, K.Const(0 if dtype in K.INTS else
+                                                                    -0.0, dtype))
+                        for name, dtype in totals])
             with counted_loop(b, first, b.add(first, ir.Constant(I64, strip)), s.var,
                               loop_id=loop_id) as i:
                 self.vars[s.var] = i
-                self.stmts(s.body)
+                self.stmts(body)
+            self.stmts([K.Assign(name, K.Binary("add", K.Ref(name, dtype),
+                                                K.Ref(f"{name}.strip", dtype), dtype))
+                        for name, dtype in totals])
         with counted_loop(b, whole, stop, s.var, loop_id=loop_hints(
                 self.module, s.kind, s.width, INTERLEAVE)) as i:
             self.vars[s.var] = i
@@ -403,6 +413,37 @@ def _calls_vecmath(stmts) -> bool:
             (isinstance(e, K.Binary) and e.op in ("pow", "atan2")) or \
             any(expr(c) for c in K.expr_children(e))
     return any(expr(e) for st in stmts for e in K.stmt_exprs(st))
+
+
+def _strip_sums(body) -> tuple | None:
+    """(body, [(name, dtype)]): a vector loop's body with each sum it accumulates
+    (`acc = acc + v`, v not reading acc) into `acc.strip` instead, for _prefetching_loop;
+    None when the body keeps another running value (a max, a product, a local it reads)."""
+    inner = {st.name for st in body if isinstance(st, K.Local)}  # an iteration's own values
+    sums = {st.name: st.value.dtype for st in body if isinstance(st, K.Assign) and
+            st.name not in inner and isinstance(st.value, K.Binary) and
+            st.value.op == "add" and st.value.a == K.Ref(st.name, st.value.dtype)}
+    out = []
+    for st in body:
+        if isinstance(st, K.Assign) and st.name not in sums and st.name not in inner:
+            return None
+        if isinstance(st, K.Loop):
+            return None
+        summed = isinstance(st, K.Assign) and st.name in sums
+        exprs = (st.value.b,) if summed else K.stmt_exprs(st)
+        if any(_reads_local(e, name) for e in exprs for name in sums):
+            return None
+        if summed:
+            dtype = sums[st.name]
+            st = K.Assign(f"{st.name}.strip", K.Binary(
+                "add", K.Ref(f"{st.name}.strip", dtype), st.value.b, dtype))
+        out.append(st)
+    return tuple(out), list(sums.items())
+
+
+def _reads_local(e, name: str) -> bool:
+    return (isinstance(e, K.Ref) and e.name == name) or \
+        any(_reads_local(c, name) for c in K.expr_children(e))
 
 
 def _short(loop) -> bool:
