@@ -290,21 +290,26 @@ def test_rows_disturbed_by_other_work_and_busy_runs_are_flagged():
     assert busy({"host": {"allowed_cpus": 2, "load_before": 0.4, "load_after": 1.5}}) == ""
 
 
-def test_settle_waits_for_a_spinning_thread_and_not_for_an_idle_process():
-    import threading
-    import time
+def test_settle_waits_while_threads_burn_cpu_and_gives_up_at_its_limit(monkeypatch):
+    """settle with a clock where the process's other threads burn the whole of each 2 ms
+    window for `busy` windows, then nothing: it waits those windows and one idle one."""
+    class Clock:
+        def __init__(self, busy):
+            self.wall, self.cpu, self.busy = 0.0, 0.0, busy
 
-    from graphc.bench.harness import settle
+        def perf_counter(self):
+            return self.wall
 
-    def spin(seconds):
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            pass
-    settle()  # threads an earlier test left spinning (OpenBLAS's spin for about 0.1 s)
-    worker = threading.Thread(target=spin, args=(0.06,))
-    worker.start()
-    waited = settle()
-    still_spinning = worker.is_alive()
-    worker.join()
-    assert not still_spinning and 0.04 < waited < 0.2, waited
-    assert settle() < 0.05  # idle: one window or a few
+        def process_time(self):
+            return self.cpu
+
+        def sleep(self, seconds):
+            self.wall += seconds
+            if self.busy > 0:
+                self.busy -= 1
+                self.cpu += seconds
+
+    for busy, expected in ((0, 0.002), (5, 0.012), (1000, 0.2)):
+        clock = Clock(busy)
+        monkeypatch.setattr(harness, "time", clock)
+        assert harness.settle() == pytest.approx(expected, abs=1e-9), busy
