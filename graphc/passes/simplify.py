@@ -116,7 +116,27 @@ def _pad_explicitly(conv: Node, x: Node, w: Node):
     return make("conv", padded, w, **{**attrs, "padding": ((0, 0),) * len(attrs["padding"])})
 
 
+def _narrow_transposed_product(mm: Node, a: Node, b: Node):
+    """a^T b as (b^T a)^T when the product is narrow and tall (see the rule)."""
+    m, n = mm.shape[-2:] if len(mm.shape) == 2 else (0, 0)
+    if not _is_float(mm) or len(a.shape) != 2 or len(b.shape) != 2 or \
+            n > NARROW_PRODUCT or m < 4 * NARROW_PRODUCT:
+        return None
+    swapped = make("matmul", make("transpose", b, perm=(1, 0)), a)
+    return make("transpose", swapped, perm=(1, 0))
+
+
+# a^T b with at most this many columns (a classifier's weight gradient, H^T dlogits) is
+# computed as (b^T a)^T, with b^T of that many rows: the GEMM then packs a as its B, by
+# rows, instead of gathering a's columns into 16-row panels for a one-vector tile
+NARROW_PRODUCT = 16
+
 SIMPLIFY_RULES = RuleTable([
+    # a^T b = (b^T a)^T element for element: each is the same sum over k of the same
+    # products, accumulated in the same order by the GEMM (_narrow_transposed_product)
+    Rule("narrow_transposed_product", P("matmul", P("transpose", var("a"), where=lambda t:
+                                                    t.attrs["perm"] == (1, 0)), var("b"),
+                                        name="mm"), _narrow_transposed_product),
     # explicit padding of a few-channel convolution (see _pad_explicitly)
     Rule("pad_few_channels", P("conv", var("x"), var("w"), name="conv"), _pad_explicitly),
     # x * 1 is x exactly, nan, inf and -0.0 included (IEEE multiplication by one is exact)

@@ -257,3 +257,45 @@ def test_few_channel_convolutions_are_padded_explicitly():
     wide = _conv(ph((1, 5, 5, 16)), c(np.ones((3, 3, 16, 4), np.float32)))
     first = _conv(ph((1, 3, 5, 5)), w3, channels_last=False)
     assert simplified(wide) is wide and simplified(first) is first
+
+
+def _t(x):
+    return make("transpose", x, perm=(1, 0))
+
+
+@pytest.mark.parametrize("k, m, n, dtype, swapped", [
+    (256, 512, 10, F32, True),     # a classifier's weight gradient, H^T dlogits
+    (256, 64, 16, F64, True),
+    (256, 512, 17, F32, False),    # wider than one vector of float32
+    (256, 63, 16, F32, False),     # not tall enough to pay for the transpose after it
+    (256, 512, 10, I32, False),    # ints are a loop nest, not the GEMM
+])
+def test_a_narrow_transposed_product_is_swapped(k, m, n, dtype, swapped):
+    a, b = ph((k, m), dtype), ph((k, n), dtype)
+    before = make("matmul", _t(a), b)
+    after = make("transpose", make("matmul", _t(b), a), perm=(1, 0)) if swapped else before
+    assert simplified(before) is after
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("k, m, n", [(256, 512, 10), (1000, 300, 16), (7, 64, 3),
+                                     (513, 200, 1)])
+def test_the_swapped_product_is_the_same_bit_for_bit(monkeypatch, k, m, n, threads):
+    """(b^T a)^T sums the same products over k in the same order as a^T b (K = 1000 spans
+    two of the GEMM's K blocks); the gradients through it are products of the same kind."""
+    import graphc.passes.simplify as module
+    rng = np.random.default_rng(k + m + n)
+    av, bv = rng.standard_normal((k, m), np.float32), rng.standard_normal((k, n), np.float32)
+    results = []
+    for limit in (module.NARROW_PRODUCT, -1):  # the rule, then never
+        monkeypatch.setattr(module, "NARROW_PRODUCT", limit)
+        tf.reset_default_graph()
+        a, b = tf.placeholder(tf.float32, av.shape), tf.placeholder(tf.float32, bv.shape)
+        y = tf.matmul(a, b, transpose_a=True)
+        grads = tf.gradients(tf.reduce_sum(tf.sin(y)), [a, b])
+        with tf.Session(config=tf.Options(threads=threads)) as sess:
+            results.append(sess.run([y] + grads, {a: av, b: bv}))
+    for got, plain in zip(*results):
+        np.testing.assert_array_equal(got, plain)
+    np.testing.assert_allclose(results[0][0], av.T.astype(np.float64) @ bv, rtol=1e-4,
+                               atol=1e-4 * np.sqrt(k))
