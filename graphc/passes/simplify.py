@@ -120,7 +120,7 @@ def _narrow_transposed_product(mm: Node, a: Node, b: Node):
     """a^T b as (b^T a)^T when the product is narrow and tall (see the rule)."""
     m, n = mm.shape[-2:] if len(mm.shape) == 2 else (0, 0)
     if not _is_float(mm) or len(a.shape) != 2 or len(b.shape) != 2 or \
-            n > NARROW_PRODUCT or m < 4 * NARROW_PRODUCT:
+            n > NARROW_PRODUCT or m < NARROW_PRODUCT_ROWS:
         return None
     swapped = make("matmul", make("transpose", b, perm=(1, 0)), a)
     return make("transpose", swapped, perm=(1, 0))
@@ -129,7 +129,7 @@ def _narrow_transposed_product(mm: Node, a: Node, b: Node):
 # a^T b with at most this many columns (a classifier's weight gradient, H^T dlogits) is
 # computed as (b^T a)^T, with b^T of that many rows: the GEMM then packs a as its B, by
 # rows, instead of gathering a's columns into 16-row panels for a one-vector tile
-NARROW_PRODUCT = 16
+NARROW_PRODUCT, NARROW_PRODUCT_ROWS = 16, 64
 
 SIMPLIFY_RULES = RuleTable([
     # a^T b = (b^T a)^T element for element: each is the same sum over k of the same
