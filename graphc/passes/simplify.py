@@ -120,7 +120,7 @@ def _narrow_transposed_product(mm: Node, a: Node, b: Node):
     """a^T b as (b^T a)^T when the product is narrow and tall (see the rule)."""
     m, n = mm.shape[-2:] if len(mm.shape) == 2 else (0, 0)
     if not _is_float(mm) or len(a.shape) != 2 or len(b.shape) != 2 or \
-            n > NARROW_PRODUCT or m < NARROW_PRODUCT_ROWS:
+            n > NARROW_PRODUCT or m < NARROW_PRODUCT_ROWS or m <= n:  # (swap once)
         return None
     swapped = make("matmul", make("transpose", b, perm=(1, 0)), a)
     return make("transpose", swapped, perm=(1, 0))

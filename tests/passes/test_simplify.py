@@ -299,3 +299,13 @@ def test_the_swapped_product_is_the_same_bit_for_bit(monkeypatch, k, m, n, threa
         np.testing.assert_array_equal(got, plain)
     np.testing.assert_allclose(results[0][0], av.T.astype(np.float64) @ bv, rtol=1e-4,
                                atol=1e-4 * np.sqrt(k))
+
+
+def test_the_swap_never_applies_to_its_own_result(monkeypatch):
+    import graphc.passes.simplify as module
+    monkeypatch.setattr(module, "NARROW_PRODUCT_ROWS", 1)  # as the fuzzer runs it
+    a, b = ph((8, 5)), ph((8, 3))
+    swapped = make("transpose", make("matmul", _t(b), a), perm=(1, 0))
+    assert simplified(make("matmul", _t(a), b)) is swapped
+    square = make("matmul", _t(ph((8, 4))), ph((8, 4)))
+    assert simplified(square) is square
