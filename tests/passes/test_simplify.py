@@ -309,3 +309,11 @@ def test_the_swap_never_applies_to_its_own_result(monkeypatch):
     assert simplified(make("matmul", _t(a), b)) is swapped
     square = make("matmul", _t(ph((8, 4))), ph((8, 4)))
     assert simplified(square) is square
+
+
+def test_fuzzed_programs_agree_with_every_narrow_transposed_product_swapped(monkeypatch):
+    import graphc.passes.simplify as module
+    from graphc.tools.fuzz import fuzz
+    monkeypatch.setattr(module, "NARROW_PRODUCT_ROWS", 1)
+    report = fuzz(12, seed=914)
+    assert report.mismatches == [], report.summary()
