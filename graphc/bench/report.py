@@ -137,7 +137,8 @@ def configuration(doc: dict) -> str:
     host = doc["host"]
     lines.append(f"host: {host['cpu']}, {host['allowed_cpus']} of {host['cores']} CPUs allowed, "
                  f"load average {_load(host.get('load_before'))} before, "
-                 f"{_load(host.get('load_after'))} after (other work makes timings noisy)")
+                 f"{_load(host.get('load_after'))} after (above {host['allowed_cpus']}, the run "
+                 f"is flagged as busy)")
     for name, peer in doc["peers"].items():
         if peer["status"] != "ok":
             lines.append(f"{name}: {peer['status']}")
