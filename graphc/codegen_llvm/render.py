@@ -225,10 +225,10 @@ class KernelRenderer:
         if s.kind in ("vector", "unroll"):
             interleave = INTERLEAVE if s.kind == "vector" and _calls_vecmath(s.body) else 0
             loop_id = loop_hints(self.module, s.kind, s.width, interleave)
-            streams = self._streams(s) if interleave and self.prefetch and \
-                _strip_sums(s.body) is not None else []
+            strips = _strip_sums(s.body) if interleave and self.prefetch else None
+            streams = self._streams(s) if strips is not None else []
             if streams:
-                return self._prefetching_loop(s, loop_id, streams)
+                return self._prefetching_loop(s, loop_id, streams, *strips)
         elif _has_loop(s.body) and not _short(s):
             # an outer loop of many iterations is not unrolled: O3 unrolled W9's 32 x 1024
             # fill of a broadcast value (its vector loop inside) into straight-line code,
@@ -259,10 +259,11 @@ class KernelRenderer:
                     found[name, index] = found.get((name, index), False) or write
         return [(name, index, write) for (name, index), write in found.items()]
 
-    def _prefetching_loop(self, s, loop_id, streams) -> None:
+    def _prefetching_loop(self, s, loop_id, streams, body, totals) -> None:
         """Vector loop `s` cut into strips of PREFETCH_STRIP bytes of its widest stream, each
         strip first prefetching its streams' lines PREFETCH_AHEAD bytes ahead (for writing
-        where it stores), then the rest after the last whole strip. A loop whose arithmetic
+        where it stores) and running `body` (with `totals`: _strip_sums of s.body), then the
+        rest after the last whole strip. A loop whose arithmetic
         is long (a transcendental) otherwise leaves memory idle while it computes: the
         hardware prefetcher alone did not keep up with a row-broadcast operand beside the
         stream (W1), nor with the next row of a row kernel (W2). (LLVM's vectorizer gives
@@ -289,7 +290,6 @@ class KernelRenderer:
                                 ir.Constant(I32, 1)])
             # a sum starts afresh in each strip: a vector reduction begun from the running
             # sum would wait for the last strip's horizontal add (row sums took 3x as long)
-            body, totals = _strip_sums(s.body)
             self.stmts([K.Local(f"{name}.strip", dtype, K.Const(0 if dtype in K.INTS else
                                                                     -0.0, dtype))
                         for name, dtype in totals])

@@ -118,9 +118,10 @@ def _pad_explicitly(conv: Node, x: Node, w: Node):
 
 def _narrow_transposed_product(mm: Node, a: Node, b: Node):
     """a^T b as (b^T a)^T when the product is narrow and tall (see the rule)."""
-    m, n = mm.shape[-2:] if len(mm.shape) == 2 else (0, 0)
-    if not _is_float(mm) or len(a.shape) != 2 or len(b.shape) != 2 or \
-            n > NARROW_PRODUCT or m < NARROW_PRODUCT_ROWS or m <= n:  # (swap once)
+    if len(mm.shape) != 2 or not _is_float(mm):  # (a and b are then matrices too)
+        return None
+    m, n = mm.shape
+    if n > NARROW_PRODUCT or m < NARROW_PRODUCT_ROWS or m <= n:  # (m > n: swap once)
         return None
     swapped = make("matmul", make("transpose", b, perm=(1, 0)), a)
     return make("transpose", swapped, perm=(1, 0))

@@ -197,8 +197,9 @@ class BoundPlan:
         try:
             status = self.entry(self.table_address)
         finally:
+            arena = _address(plan.arena) if direct else 0
             for index, _ in direct:
-                table[index] = _address(plan.arena) + plan.slots[index].offset
+                table[index] = arena + plan.slots[index].offset
         del keep
         if status:
             executor.raise_failure(plan, status)
