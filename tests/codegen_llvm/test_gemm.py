@@ -117,12 +117,16 @@ def test_matches_numpy(gemm, dtype, m, n, k):
     _check(out, a, b)
 
 
-# (9, 70, 1100): several K blocks, none a whole number of the 16-row tiles a strided B is
-# packed in
+# A transposed operand is packed in tiles of one vector's lanes square, transposed in
+# registers, and its edges element by element. (9, 70, 1100): several K blocks, none a whole
+# number of tiles deep; (257, 255, 17): one row and one column of A, and one row of B, past
+# the last whole tile; (40, 200, 48): whole tiles only for the 128-bit kernel.
 @pytest.mark.parametrize("m,n,k", [(7, 17, 31), (64, 3, 255), (31, 64, 16), (257, 255, 17),
-                                   (9, 70, 1100)])
+                                   (9, 70, 1100), (40, 200, 48)])
 @pytest.mark.parametrize("layout", ["aT", "bT", "aT_bT", "strided"])
-def test_transposed_and_strided_operands(gemm, dtype, m, n, k, layout):
+@pytest.mark.parametrize("kind", ["default", "tiny", "narrow"])
+def test_transposed_and_strided_operands(kind, dtype, m, n, k, layout):
+    gemm = _gemm(dtype, kind)
     rng = np.random.default_rng(7)
     a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
     if "aT" in layout:

@@ -418,7 +418,7 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                      > blk.mc * blk.kc):
         raise ValueError(f"gemm: the indirect GEMM keeps KC zeros and MR * KC pointers in "
                          f"the A block's space, which {blk} is too small for")
-    pack_a = _emit_pack_a(module, name, elem, blk)
+    pack_a = _emit_pack_a(module, name, elem, blk, vector_width)
     pack_b = _emit_pack_b(module, name, elem, blk, vector_width)
     # (the indirect GEMM packs B by itself: its first A panel is not packed to read from)
     kernel_pack = (_emit_micro_kernel(module, name, elem, blk, vector_width, packing=True)
