@@ -62,7 +62,9 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     pa, pb, pc = (b.gep(r.buffers[name], [r.expr(off)], source_etype=TYPES[t])
                   if name else ir.Constant(PTR, None)  # a packed operand has no buffer
                   for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9])))
-    a_lanes = s.packs[0].lanes if in_place else 0
+    # -1: the epilogue stores into A's buffer, so A is packed before C's blocks are final
+    # rather than read in place (fuse.gemm_epilogues keeps such assignments out)
+    a_lanes = s.packs[0].lanes if in_place else -1 if a in _stored(s.epilogue) else 0
     if n > m and k >= COLUMN_SPLIT_MIN_K:  # (first row, rows, first column, columns)
         parts = [(0, m, first, cols)
                  for first, cols in gemm_rows_partition(n, r.threads, blocking.nr)]
@@ -107,6 +109,16 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     ib.position_at_end(done)
     ib.ret_void()
     r.parallel_for(body, ctx, ir.Constant(I64, len(parts)), len(parts))
+
+
+def _stored(stmts) -> set:
+    """The buffers `stmts` store into."""
+    out = set()
+    for st in stmts:
+        if isinstance(st, K.Store):
+            out.add(st.buffer)
+        out |= _stored(K.substatements(st))
+    return out
 
 
 def gemm_blocking(t: str, width: int, n: int):

@@ -334,6 +334,42 @@ def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
     np.testing.assert_allclose(out, np.maximum(want, 0), rtol=1e-4, atol=1e-4)
 
 
+
+# M: fewer rows than any tile, a last panel of 1..5 rows, whole panels only; K over the
+# default KC (512 float32, 256 float64) and the tiny blocking's 5
+@pytest.mark.parametrize("m,n,k", [(2, 17, 9), (13, 70, 600), (24, 33, 7), (97, 130, 31)])
+@pytest.mark.parametrize("layout", ["contiguous", "wider", "reversed"])
+@pytest.mark.parametrize("kind", ["default", "tiny", "thin"])
+@pytest.mark.parametrize("prepacked", [False, True])
+def test_a_row_major_a_is_read_in_place_bit_for_bit(dtype, kind, m, n, k, layout, prepacked):
+    """A row-major A (unit column stride) is read where it lies, its full panels at its own
+    row stride (wider than K for a view of wider rows, negative for reversed rows) and a
+    short last one packed; a_lanes -1 makes the GEMM pack every panel instead (an epilogue
+    that writes A's buffer). Both sum the same products in the same order: the same bits."""
+    gemm = _gemm(dtype, kind)
+    rng = np.random.default_rng(m * 31 + k)
+    parent = _rand(rng, (m, k + 7), dtype)
+    a = {"contiguous": np.ascontiguousarray(parent[:, :k]), "wider": parent[:, 3:3 + k],
+         "reversed": np.ascontiguousarray(parent[:, :k])[::-1]}[layout]
+    b = _rand(rng, (k, n), dtype)
+    rsa = a.strides[0] // a.itemsize
+    assert a.strides[1] == a.itemsize and rsa == {"contiguous": k, "wider": k + 7,
+                                                  "reversed": -k}[layout]
+    packed = gemm.prepack(b) if prepacked else None
+    outs = []
+    for a_lanes in (0, -1):
+        out = np.full((m, n), np.nan, dtype=NP_DTYPE[dtype])
+        if packed is None:
+            b_args = (b.ctypes.data, n, 1, 0)
+        else:
+            b_args = (packed.data.ctypes.data, packed.width, 1, 1)
+        gemm.raw(m, n, k, a.ctypes.data, rsa, 1, *b_args[:3], out.ctypes.data, n, 0,
+                 gemm.workspace.ctypes.data, None, None, 0, 0, None, None, None, b_args[3],
+                 a_lanes)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    _check(outs[0], a, b)
+
 _PACK_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 4, ctypes.c_void_p)
 
 

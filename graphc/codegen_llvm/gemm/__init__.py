@@ -490,6 +490,13 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                           _c(_AHEAD_MIN_BYTES))
     prepacked = b.icmp_signed("!=", bpacked, _c(0))
     few_panels = b.icmp_signed("<=", big_n, _c(_PANELWISE_MAX_PANELS * blk.nr))
+    # A row-major (csA == 1), given as an array (no pack_a callback), and not written by the
+    # epilogue (a_lanes -1 says it may be): the micro-kernels read its panels in place
+    direct = ir.Constant(ir.IntType(1), 0)
+    if not indirect:
+        direct = b.and_(b.and_(b.icmp_signed("==", csa, _c(1)), b.icmp_signed(">=", a_lanes,
+                                                                               _c(0))),
+                        b.icmp_unsigned("==", pack_a_fn, ir.Constant(PACK_PTR, None)))
     with counted_loop(b, _c(0), big_m, "ic", step=mc_step) as ic:
         mc = e.min(mc_step, b.sub(big_m, ic))
         with counted_loop(b, _c(0), big_k, "pc", step=blk.kc) as pc:
@@ -545,8 +552,11 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
             panelwise = b.and_(prepacked, b.or_(few_panels, short_k))
             if indirect:
                 panelwise = ir.Constant(ir.IntType(1), 1)
-            with e.if_(b.not_(panelwise)):
+            # a row-major A read in place (direct) is not packed: only a last panel of fewer
+            # than MR rows is, just before its micro-kernels
+            with e.if_(b.not_(b.or_(panelwise, direct))):
                 pack_rows(_c(0), mc)
+            a_block = e.ptr(a, b.add(b.mul(ic, rsa), pc), inbounds=False)
             # a large prepacked B read by few A panels streams from memory a block ahead
             # (kernel_ahead): its blocks are half as wide, so that the one in use and the next
             # fit in L2 together
@@ -572,7 +582,8 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                 _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp_block,
                             ap, c_block, rsc, beta_eff, tile, strip_done, given_b, packed,
                             ahead, streamed, (panelwise, pack_rows, pointers if indirect
-                                              else ap, [a_lanes] if indirect else []))
+                                              else ap, [a_lanes] if indirect else None),
+                            (direct, a_block, rsa))
     b.ret_void()
     return fn
 
@@ -598,7 +609,8 @@ def _next_packed_block(e, blk: GemmBlocking, size: int, dims, at, bmat, rsb, col
 
 
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
-                beta, tile, strip_done, given_b, packed, ahead, streamed, panels) -> None:
+                beta, tile, strip_done, given_b, packed, ahead, streamed, panels,
+                in_place) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
     B block (bsrc, strides rsb, csb) packed into bp on the way. strip_done(ir, rows) emits
     what follows the update of each strip of MR rows (the epilogue call).
@@ -616,12 +628,32 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     pack_rows(first, rows), the panel's address, the kernels' last arguments): with
     panelwise, each A panel is packed (or the indirect GEMM's pointers written) just before
     its micro-kernels (so the packed block is one panel, read from L1), else ap holds the
-    block.
+    block. The kernels' last arguments are the indirect GEMM's [a_lanes], or None: the A
+    panel's row stride then. in_place = (direct, an i1, the block's first element in A, A's
+    row stride): with direct, the full panels are read from A itself (the kernels given its
+    row stride), and a last panel of fewer than MR rows is packed alone as with panelwise.
     """
     kernel, kernel_pack, short, (kernel_stream, kernel_ahead) = kernels
     mc, nc, kc = sizes
     b = e.b
     first = _c(0)
+    panelwise, pack_rows, panel_at, tail = panels
+    direct, a_block, rsa = in_place
+
+    def a_panel(ir_, m):
+        """(address, row stride) of the A panel of rows ir_ .. ir_ + m, packed first where
+        it has to be (panelwise, or the short last panel of an A read in place)."""
+        here = b.or_(panelwise, b.and_(direct, b.icmp_signed("<", m, _c(blk.mr))))
+        with e.if_(here):
+            pack_rows(ir_, m)
+        read = b.and_(direct, b.not_(here))
+        at = b.select(here, panel_at, b.select(read, e.ptr(a_block, b.mul(ir_, rsa),
+                                                           inbounds=False),
+                                               e.ptr(ap, b.mul(ir_, _c(blk.kc)))))
+        return at, b.select(read, rsa, _c(blk.kc))
+
+    def first_panel():
+        return a_panel(_c(0), e.min(_c(blk.mr), mc))
     callback, pctx, k0, j0 = given_b
     given = b.and_(b.icmp_unsigned("!=", callback, ir.Constant(PACK_PTR, None)),
                    b.not_(packed))
@@ -635,8 +667,8 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
         row_major = b.and_(b.icmp_signed("==", csb, _c(1)), copy)
         with e.if_else(row_major) as (then, otherwise):
             with then:
-                _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
-                                 beta, tile)
+                _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp,
+                                 first_panel(), c, rsc, beta, tile)
                 strip_done(_c(0), e.min(_c(blk.mr), mc))
             with otherwise:
                 with e.if_(copy):
@@ -649,23 +681,21 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     calls = b.mul(b.sdiv(b.add(b.sub(mc, _c(1)), _c(blk.mr - 1)), _c(blk.mr)), per_panel)
     calls = b.select(b.icmp_signed(">", calls, _c(0)), calls, _c(1))
     share = b.sdiv(b.add(lines, b.sub(calls, _c(1))), calls)
-    panelwise, pack_rows, panel_at, tail = panels
     with counted_loop(b, first, mc, "ir", step=blk.mr) as ir_:
         m = e.min(_c(blk.mr), b.sub(mc, ir_))
-        with e.if_(panelwise):
-            pack_rows(ir_, m)
-        a_panel = b.select(panelwise, panel_at, e.ptr(ap, b.mul(ir_, _c(blk.kc))))
+        at, stride = a_panel(ir_, m)
+        last_args = tail if tail is not None else [stride]
         c_rows = e.ptr(c, b.mul(ir_, rsc))
         # the first pass over a prepacked block streams it in, prefetching ahead
         streaming = b.and_(packed, b.icmp_signed("==", ir_, _c(0)))
         panel = b.sub(b.sdiv(ir_, _c(blk.mr)), _c(1))  # the later passes' number
         with counted_loop(b, _c(0), nc, "jr", step=blk.nr) as jr:
             n = e.min(_c(blk.nr), b.sub(nc, jr))
-            args = [kc, a_panel, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n, beta,
+            args = [kc, at, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n, beta,
                     tile]
             full = b.icmp_signed("==", m, _c(blk.mr))
             if kernel_ahead is None:
-                _call_kernel(e, kernel, short, m, args + tail)
+                _call_kernel(e, kernel, short, m, args + last_args)
             else:
                 first_line = b.mul(b.add(b.mul(panel, per_panel), b.sdiv(jr, _c(blk.nr))),
                                    share)
@@ -674,15 +704,15 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
                 ahead_ = b.and_(full, b.icmp_signed(">", count, _c(0)))
                 with e.if_else(b.and_(streaming, full)) as (first_pass, later):
                     with first_pass:
-                        b.call(kernel_stream, args + tail)
+                        b.call(kernel_stream, args + last_args)
                     with later:
                         with e.if_else(ahead_) as (prefetching, plain):
                             with prefetching:
                                 b.call(kernel_ahead, args + [
                                     b.gep(start, [b.mul(first_line, _c(64))], inbounds=False,
-                                          source_etype=ir.IntType(8)), count] + tail)
+                                          source_etype=ir.IntType(8)), count] + last_args)
                             with plain:
-                                _call_kernel(e, kernel, short, m, args + tail)
+                                _call_kernel(e, kernel, short, m, args + last_args)
         strip_done(ir_, m)
 
 
@@ -724,9 +754,11 @@ def _call_kernel(e, kernel, short: dict, m, args) -> None:
     b.position_at_end(done)
 
 
-def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp, ap, c, rsc,
-                     beta, tile) -> None:
-    """The first A panel's pass over a row-major B block, packing B (see _emit_block)."""
+def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp, a_panel,
+                     c, rsc, beta, tile) -> None:
+    """The first A panel's pass over a row-major B block, packing B (see _emit_block);
+    a_panel = (its address, its row stride)."""
+    ap, rs_ap = a_panel
     kernel, kernel_pack, short, _ = kernels
     mc, nc, kc = sizes
     b = e.b
@@ -740,9 +772,9 @@ def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp
                 e.min(_c(blk.nr), b.sub(nc, jr)), beta, tile]
         with e.if_else(b.icmp_signed("<", jr, nfull)) as (full, partial):
             with full:
-                b.call(kernel_pack, [*args, e.ptr(bsrc, jr), rsb])
+                b.call(kernel_pack, [*args, e.ptr(bsrc, jr), rsb, rs_ap])
             with partial:
-                _call_kernel(e, kernel, short, m, args)
+                _call_kernel(e, kernel, short, m, args + [rs_ap])
 
 
 def prepack_b(b: np.ndarray, blocking: GemmBlocking) -> np.ndarray:

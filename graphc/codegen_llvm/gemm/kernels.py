@@ -315,14 +315,17 @@ def _prefetch(module, b: ir.IRBuilder, ptr, write: bool, locality: int = 3) -> N
 def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
                        packing: bool = False, prefetch: str = "",
                        indirect: int = 0) -> ir.Function:
-    """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile): C[:m, :n] (+)= (Ap panel @ Bp panel)[:m, :n].
+    """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile, rsAp): C[:m, :n] (+)= (Ap panel @ Bp
+    panel)[:m, :n], the A panel's rows rsAp elements apart (KC in the packed block, or A's own
+    row stride where the GEMM reads a row-major A in place). rsAp is always the last
+    argument, after those of the variants below.
 
     The k loop carries the MR * NV accumulators <W x T> as phi nodes, so they are SSA values
     that the register allocator keeps in vector registers for the whole loop (no memory
     traffic for C inside it). Each k step: NV vector loads from the B micro-panel, MR scalar
-    loads from the A micro-panel (row i at the constant offset i*KC) each splatted to a vector
-    (x86: vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled blk.ku times
-    (plus a one-step remainder loop) to amortize the counter and branch.
+    loads from the A micro-panel (row i at i*rsAp) each splatted to a vector (x86:
+    vbroadcastss/sd from memory), MR * NV llvm.fma. The body is unrolled blk.ku times (plus a
+    one-step remainder loop) to amortize the counter and branch.
 
     prefetch="stream" (kernel_stream) also prefetches the B panel _STREAM_PREFETCH_ROWS rows
     ahead: the first pass over a prepacked B block, which comes from memory or L3 (the
@@ -337,13 +340,13 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     panels find it packed. Packing this way overlaps the copy with the FMAs and reads the
     panel into L1 once, instead of a separate pass over the whole kc x nc block first.
 
-    With `indirect` > 0 (not with `packing`), A is read where it lies: the function takes a
-    last argument `lanes`, kc is a multiple of it, and Ap is an array of pointers, `indirect`
-    per segment of `lanes` K indices (the GEMM's MR: a short panel's kernel reads the first
-    of each segment's): row i's elements at K indices s*lanes .. s*lanes + lanes - 1 are the
-    `lanes` consecutive elements at Ap[s*indirect + i] (an implicit GEMM's rows, read in place; see
-    define_gemm's indirect GEMM). The k loop runs segment by segment, the accumulators carried
-    through both loops.
+    With `indirect` > 0 (not with `packing`), A is read through pointers: the function takes
+    a last argument `lanes` instead of rsAp, kc is a multiple of it, and Ap is an array of
+    pointers, `indirect` per segment of `lanes` K indices (the GEMM's MR: a short panel's
+    kernel reads the first of each segment's): row i's elements at K indices s*lanes ..
+    s*lanes + lanes - 1 are the `lanes` consecutive elements at Ap[s*indirect + i] (an
+    implicit GEMM's rows, read in place; see define_gemm's indirect GEMM). The k loop runs
+    segment by segment, the accumulators carried through both loops.
     """
     mr, nr = blk.mr, blk.nr
     nv = nr // width
@@ -353,8 +356,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         args += [(_PTR, "Bsrc"), (_I64, "rsB")]
     elif prefetch == "ahead":
         args += [(_PTR, "pf"), (_I64, "pfLines")]
-    if indirect:
-        args += [(_I64, "lanes")]
+    args += [(_I64, "lanes")] if indirect else [(_I64, "rsAp")]
     suffix = "_pack" if packing else f"_{prefetch}" if prefetch else ""
     fn, e = _new_function(module, f"{prefix}_kernel{suffix}", args, elem)
     # (inlined into the GEMM's loops, whose values then spill, the indirect GEMM's kernels
@@ -394,10 +396,13 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
             _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
         return bvecs
 
+    # the panel's row stride: KC for a packed panel, A's own row stride for one read in place
+    rs_ap = None if indirect else fn.args[-1]
+
     def packed_rows(k):
-        """The addresses of A's column k in the packed panel (row i at offset i*KC)."""
+        """The addresses of A's column k in the panel (row i at offset i*rsAp)."""
         acol = e.ptr(ap, k)
-        return [e.ptr(acol, _c(i * blk.kc)) for i in range(mr)]
+        return [acol] + [e.ptr(acol, b.mul(_c(i), rs_ap)) for i in range(1, mr)]
 
     def step(k, accs, a_rows=packed_rows, ka=None):
         """One rank-1 update of the tile with column k of A (its rows' elements at
