@@ -289,6 +289,12 @@ def _emit_pack_b(module, prefix, elem, blk: GemmBlocking, width: int) -> ir.Func
     return fn
 
 
+# The tallest register tile whose micro-kernel reads an A panel in place, rows a run-time
+# stride apart. Twelve or sixteen row addresses (the narrow and thin tiles) do not fit the
+# general registers beside the loop's own: LLVM spilled them inside the k loop, and the
+# narrow GEMMs of a CNN's training step ran at half speed even on packed panels (W5's
+# input gradient 10.9 -> 26.1 ms), so those tiles keep the constant KC and a packed A.
+DIRECT_MAX_MR = 8
 # Rows of a B panel a strided B is packed in at a time (see _emit_pack_b)
 _PACK_TILE_ROWS = 16
 # Rows of B ahead of the one in use that the packing kernel prefetches: a row of a B panel
@@ -396,8 +402,9 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
             _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
         return bvecs
 
-    # the panel's row stride: KC for a packed panel, A's own row stride for one read in place
-    rs_ap = None if indirect else fn.args[-1]
+    # the panel's row stride: KC for a packed panel, A's own row stride for one read in place;
+    # a tile of more than DIRECT_MAX_MR rows always reads a packed panel, at the constant KC
+    rs_ap = _c(blk.kc) if indirect or mr > DIRECT_MAX_MR else fn.args[-1]
 
     def packed_rows(k):
         """The addresses of A's column k in the panel (row i at offset i*rsAp)."""
