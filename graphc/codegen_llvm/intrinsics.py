@@ -22,6 +22,7 @@ from graphc.codegen_llvm.gemm import (
 )
 from graphc.codegen_llvm.library import declare_gemm
 from graphc.codegen_llvm.render import I32, I64, PTR, TYPES
+from graphc.compiler.kernels import written_by
 from graphc.ir import kernel as K
 
 PARALLEL_FLOPS = 1 << 18  # m*n*k below which a GEMM stays on one thread
@@ -63,8 +64,9 @@ def render_gemm(r, s, cpu: str = "native") -> None:
                   if name else ir.Constant(PTR, None)  # a packed operand has no buffer
                   for name, off in ((a, s.args[3]), (b_, s.args[6]), (c, s.args[9])))
     # -1: the epilogue stores into A's buffer, so A is packed before C's blocks are final
-    # rather than read in place (fuse.gemm_epilogues keeps such assignments out)
-    a_lanes = s.packs[0].lanes if in_place else -1 if a in _stored(s.epilogue) else 0
+    # rather than read in place (an assignment to a variable the product reads is staged,
+    # compiler/commits.py, so this is a guard)
+    a_lanes = s.packs[0].lanes if in_place else -1 if a in written_by(s.epilogue) else 0
     if n > m and k >= COLUMN_SPLIT_MIN_K:  # (first row, rows, first column, columns)
         parts = [(0, m, first, cols)
                  for first, cols in gemm_rows_partition(n, r.threads, blocking.nr)]
@@ -109,16 +111,6 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     ib.position_at_end(done)
     ib.ret_void()
     r.parallel_for(body, ctx, ir.Constant(I64, len(parts)), len(parts))
-
-
-def _stored(stmts) -> set:
-    """The buffers `stmts` store into."""
-    out = set()
-    for st in stmts:
-        if isinstance(st, K.Store):
-            out.add(st.buffer)
-        out |= _stored(K.substatements(st))
-    return out
 
 
 def gemm_blocking(t: str, width: int, n: int):

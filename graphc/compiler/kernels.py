@@ -10,6 +10,11 @@ from graphc.ir import kernel as K
 
 def written(kernel: K.Kernel) -> set:
     """Names of the buffers a kernel writes: stores, and a library routine's output."""
+    return written_by(kernel.body)
+
+
+def written_by(stmts) -> set:
+    """Names of the buffers `stmts` write (see written): a gemm's epilogue's, for one."""
     out: set = set()
 
     def walk(stmts):
@@ -19,7 +24,7 @@ def written(kernel: K.Kernel) -> set:
             elif isinstance(st, K.Intrinsic):
                 out.add(st.buffers[2] if st.name == "gemm" else st.buffers[-1])
             walk(K.substatements(st))
-    walk(kernel.body)
+    walk(stmts)
     return out
 
 

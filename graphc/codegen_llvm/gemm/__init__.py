@@ -493,7 +493,7 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
     elif blk.mc_narrow:  # as many blocks as mc_narrow needs, of even heights (MR multiples)
         blocks = b.sdiv(b.add(big_m, _c(blk.mc_narrow - 1)), _c(blk.mc_narrow))
         height = b.sdiv(b.add(big_m, b.sub(blocks, _c(1))), blocks)
-        height = b.mul(b.sdiv(b.add(height, _c(blk.mr - 1)), _c(blk.mr)), _c(blk.mr))
+        height = e.round_up(height, blk.mr)
         mc_step = b.select(b.icmp_signed("<", big_n, _c(4 * blk.nr)), height, mc_step)
     big_b = b.icmp_signed(">", b.mul(b.mul(big_k, big_n), _c(_ELEM_BYTES[dtype])),
                           _c(_AHEAD_MIN_BYTES))
@@ -548,8 +548,7 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                         b.call(pack_a_fn, [pctx, b.add(row0, b.add(ic, first)), rows, pc, kc,
                                            ap])
                         # the callback writes those rows; the last micro-panel's rest is ours
-                        panels_end = b.mul(b.sdiv(b.add(rows, _c(blk.mr - 1)), _c(blk.mr)),
-                                           _c(blk.mr))
+                        panels_end = e.round_up(rows, blk.mr)
                         emit_zero_rows(e, rows, panels_end, kc, ap, blk.kc)
 
             # With B prepacked, A is packed a micro-panel at a time, just before the
@@ -611,7 +610,7 @@ def _next_packed_block(e, blk: GemmBlocking, size: int, dims, at, bmat, rsb, col
     col = b.select(more_cols, jc_next, _c(0))
     rows = e.min(_c(blk.kc), b.sub(big_k, row))
     cols = e.min(nc_step, b.sub(big_n, col))
-    cols = b.mul(b.sdiv(b.add(cols, _c(blk.nr - 1)), _c(blk.nr)), _c(blk.nr))
+    cols = e.round_up(cols, blk.nr)
     start = e.ptr(bmat, b.add(b.mul(row, rsb), b.mul(b.add(col0, col), rows)), inbounds=False)
     lines = b.sdiv(b.add(b.mul(b.mul(rows, cols), _c(size)), _c(63)), _c(64))
     exists = b.or_(more_cols, b.icmp_signed("<", pc_next, big_k))
@@ -662,8 +661,6 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
                                                e.ptr(ap, b.mul(ir_, _c(blk.kc)))))
         return at, b.select(read, rsa, _c(blk.kc))
 
-    def first_panel():
-        return a_panel(_c(0), e.min(_c(blk.mr), mc))
     callback, pctx, k0, j0 = given_b
     given = b.and_(b.icmp_unsigned("!=", callback, ir.Constant(PACK_PTR, None)),
                    b.not_(packed))
@@ -678,7 +675,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
         with e.if_else(row_major) as (then, otherwise):
             with then:
                 _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp,
-                                 first_panel(), c, rsc, beta, tile)
+                                 a_panel(_c(0), e.min(_c(blk.mr), mc)), c, rsc, beta, tile)
                 strip_done(_c(0), e.min(_c(blk.mr), mc))
             with otherwise:
                 with e.if_(copy):
@@ -772,7 +769,7 @@ def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp
     kernel, kernel_pack, short, _ = kernels
     mc, nc, kc = sizes
     b = e.b
-    nfull = b.mul(b.sdiv(nc, _c(blk.nr)), _c(blk.nr))
+    nfull = e.round_down(nc, blk.nr)
     with e.if_(b.icmp_signed("<", nfull, nc)):
         b.call(pack_b, [b.sub(nc, nfull), kc, e.ptr(bsrc, nfull), rsb, _c(1),
                         e.ptr(bp, b.mul(nfull, kc))])

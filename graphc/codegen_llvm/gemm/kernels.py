@@ -76,6 +76,14 @@ class _Emitter:
     def min(self, x, y):
         return self.b.select(self.b.icmp_signed("<", x, y), x, y)
 
+    def round_down(self, x, step: int):
+        """x rounded down to a multiple of `step` (x >= 0)."""
+        return self.b.mul(self.b.sdiv(x, _c(step)), _c(step))
+
+    def round_up(self, x, step: int):
+        """x rounded up to a multiple of `step` (x >= 0)."""
+        return self.round_down(self.b.add(x, _c(step - 1)), step)
+
     @contextmanager
     def if_(self, cond):
         with self.b.if_then(cond):
@@ -182,14 +190,14 @@ def _emit_pack_a(module, prefix, elem, blk: GemmBlocking, width: int) -> ir.Func
             rows_done = _c(0)
             if width > 1:
                 transposed = b.icmp_signed("==", rsa, _c(1))
-                tiles_m = b.mul(b.sdiv(mc, _c(width)), _c(width))
+                tiles_m = e.round_down(mc, width)
                 with e.if_(transposed):
-                    tiles_k = b.mul(b.sdiv(kc, _c(width)), _c(width))
+                    tiles_k = e.round_down(kc, width)
                     _emit_transpose_tiles(e, width, a, csa, ap, _c(kcmax), tiles_m, tiles_k)
                     copy_elements(_c(0), tiles_m, tiles_k)
                 rows_done = b.select(transposed, tiles_m, _c(0))
             copy_elements(rows_done, mc, _c(0))
-    emit_zero_rows(e, mc, b.mul(b.sdiv(b.add(mc, _c(mr - 1)), _c(mr)), _c(mr)), kc, ap, kcmax)
+    emit_zero_rows(e, mc, e.round_up(mc, mr), kc, ap, kcmax)
     b.ret_void()
     return fn
 
@@ -251,7 +259,7 @@ def _emit_pack_b(module, prefix, elem, blk: GemmBlocking, width: int) -> ir.Func
             k_done = _c(0)
             if width > 1:
                 transposed = b.icmp_signed("==", rsb, _c(1))
-                tiles_k = b.mul(b.sdiv(kc, _c(width)), _c(width))
+                tiles_k = e.round_down(kc, width)
                 with e.if_(transposed):
                     with counted_loop(b, _c(0), nfull, "qt") as q:
                         first = e.ptr(bsrc, b.mul(b.mul(q, _c(nr)), csb))
