@@ -1,4 +1,5 @@
-"""Constant GEMM operands packed once, when a plan is built, instead of on every call.
+"""GEMM operands packed once, not on every call: constants when a plan is built, weights
+held in variables when their value changes.
 
 The LLVM GEMM copies each block of B into its packed panels as it runs (gemm/__init__.py).
 When B is a constant of the plan (a convolution's filter, a dense layer's weights in an
@@ -13,6 +14,13 @@ threads split the rows.
 A constant slot that no kernel, fetch or commit reads any longer becomes "unused", so a
 plan keeps one copy of such weights, not two.
 
+A B read from a variable the plan does not assign (the weights of an inference plan, or
+of the forward pass a training step is not part of) gets a "packed" slot instead: memory
+of the plan's own, which the executor fills with fill_packed before a run whenever the
+variable's version (runtime/state.py's VariableStore) differs from the one it was packed
+from. So an inference loop packs its weights once, and again only after they change (a
+training step, a restore, a load); a plan that assigns the variable packs as it runs.
+
 The same goes for where the indirect GEMM finds A (intrinsics.in_place_a: an implicit
 GEMM whose rows are read where they lie, segment by segment). The offset of each row's
 segment in its buffer, or -1 for padding, depends on the shapes only, yet computing it
@@ -24,11 +32,12 @@ elements, so the same product.
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields, is_dataclass, replace
 
 import numpy as np
 
-from graphc.codegen_llvm.gemm import prepack_b, prepacked_width
+from graphc.codegen_llvm.gemm import aligned_empty, prepack_b, prepacked_width
 from graphc.compiler.plan import Branch, Loop, Slot
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import _BINARY
@@ -49,25 +58,29 @@ def in_place_for(cpu: str = "native"):
     return lambda s, t: in_place_a(s, t, cpu)
 
 
-def prepack_constants(plan, kernels: list, blocking_for, in_place=None) -> list:
+def prepack_constants(plan, kernels: list, blocking_for, in_place=None,
+                      packable=None) -> list:
     """`kernels` (a plan's, scheduled) with every GEMM whose B is a strided view of a
-    constant slot reading a prepacked copy, added to plan.slots; plan.kernels likewise.
-    blocking_for(dtype, n) is the GemmBlocking the renderer uses for a GEMM of n columns.
-    With in_place(gemm, dtype) (in_place_for), each GEMM that reads A in place finds its
-    segments' offsets in a table (index_table)."""
+    constant slot, or of a variable's for which packable(variable node) holds and that no
+    kernel assigns, reading a prepacked copy (a constant or a "packed" slot added to
+    plan.slots); plan.kernels likewise. blocking_for(dtype, n) is the GemmBlocking the
+    renderer uses for a GEMM of n columns. With in_place(gemm, dtype) (in_place_for),
+    each GEMM that reads A in place finds its segments' offsets in a table (index_table).
+    packable None: no variable is packed ahead."""
     packed: dict = {}  # (slot, offset, strides, shape, blocking) -> slot of the packed copy
     tables: dict = {}  # the exact key of (offsets, inside, M, segments) -> table's slot
-    rules = (blocking_for, in_place)
+    rules = (blocking_for, in_place, packable)
     out = [_rewrite(k, plan, packed, tables, rules) for k in kernels]
     plan.kernels = [_rewrite(k, plan, packed, tables, rules) for k in plan.kernels]
-    if packed:
-        _drop_unread(plan, out, {key[0] for key in packed})
+    constants = {key[0] for key in packed if plan.slots[key[0]].kind == "constant"}
+    if constants:
+        _drop_unread(plan, out, constants)
     return out
 
 
 def _rewrite(kernel: K.Kernel, plan, packed: dict, tables: dict, rules) -> K.Kernel:
     added: dict = {}  # buffer name -> (dtype, elements)
-    blocking_for, in_place = rules
+    blocking_for, in_place, packable = rules
 
     def visit(stmts):
         result = []
@@ -76,7 +89,7 @@ def _rewrite(kernel: K.Kernel, plan, packed: dict, tables: dict, rules) -> K.Ker
                 s = replace(s, body=tuple(visit(s.body)))
             elif isinstance(s, K.Intrinsic) and s.name == "gemm":
                 if not s.prepacked:
-                    s = _prepacked(s, kernel, plan, packed, blocking_for, added)
+                    s = _prepacked(s, kernel, plan, packed, (blocking_for, packable), added)
                 if in_place is not None:
                     s = index_table(s, kernel, plan, tables, in_place, added)
             result.append(s)
@@ -95,9 +108,10 @@ def _rewrite(kernel: K.Kernel, plan, packed: dict, tables: dict, rules) -> K.Ker
     return replace(kernel, buffers=tuple(params + scratch), body=body)
 
 
-def _prepacked(s: K.Intrinsic, kernel: K.Kernel, plan, packed: dict, blocking_for,
+def _prepacked(s: K.Intrinsic, kernel: K.Kernel, plan, packed: dict, rules,
                added: dict) -> K.Intrinsic:
-    """The gemm reading its B prepacked, or `s` itself where B is not a constant's view."""
+    """The gemm reading its B prepacked, or `s` itself where B is not a view of a constant
+    or of a variable the plan does not assign."""
     name_b = s.buffers[1]
     if not name_b or (s.packs and s.packs[1] is not None):
         return s
@@ -106,28 +120,57 @@ def _prepacked(s: K.Intrinsic, kernel: K.Kernel, plan, packed: dict, blocking_fo
     index = int(name_b[1:])
     slot = plan.slots[index]
     t = kernel.buffer(s.buffers[2]).dtype
-    if slot.kind != "constant" or None in (n, k, off_b, rsb, csb) or t not in _DTYPES \
-            or kernel.buffer(name_b).dtype != t or n <= 0 or k <= 0:
+    if None in (n, k, off_b, rsb, csb) or t not in _DTYPES or \
+            kernel.buffer(name_b).dtype != t or n <= 0 or k <= 0:
         return s
-    flat = np.ascontiguousarray(slot.array).reshape(-1)
+    blocking_for, packable = rules
+    size = _source_size(slot, plan, _DTYPES[t], packable)
     corners = [off_b + i * (k - 1) * rsb + j * (n - 1) * csb for i in (0, 1) for j in (0, 1)]
-    if flat.dtype != _DTYPES[t] or min(corners) < 0 or max(corners) >= flat.size:
+    if size is None or min(corners) < 0 or max(corners) >= size:
         return s
     blocking = blocking_for(t, n)
     key = (index, off_b, rsb, csb, k, n, blocking)
     if key not in packed:
-        size = flat.itemsize
-        view = np.lib.stride_tricks.as_strided(flat[off_b:], (k, n), (rsb * size, csb * size),
-                                               writeable=False)
-        array = prepack_b(view, blocking)
+        pack = (off_b, rsb, csb, k, n, blocking)
         packed[key] = len(plan.slots)
-        plan.slots.append(Slot("constant", array=array))
+        if slot.kind == "constant":
+            plan.slots.append(Slot("constant", array=fill_packed(pack, slot.array)))
+        else:  # packed from the variable's value before a run that finds it changed
+            width = prepacked_width(n, blocking)
+            plan.slots.append(Slot("packed", node=slot.node, pack=pack,
+                                   array=aligned_empty(k * width, _DTYPES[t])))
     new = f"s{packed[key]}"
     added[new] = (t, k * prepacked_width(n, blocking))
     args = list(s.args)
     args[6], args[7], args[8] = K.Const(0), K.Const(prepacked_width(n, blocking)), K.Const(1)
     buffers = (s.buffers[0], new, *s.buffers[2:])
     return replace(s, buffers=buffers, args=tuple(args), prepacked=True)
+
+
+def _source_size(slot, plan, dtype, packable):
+    """The elements of a constant, or of a packable variable of fixed shape and `dtype`
+    that no kernel of the plan assigns (its value cannot change during a run), else None."""
+    if slot.kind == "constant":
+        return slot.array.size if slot.array.dtype == dtype else None
+    if slot.kind != "variable" or packable is None or not packable(slot.node) or \
+            slot.node.dtype.np != dtype or \
+            any(var is slot.node for var, _, _ in plan.commits):
+        return None
+    shape = slot.node.shape
+    if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
+        return None
+    return math.prod(shape)
+
+
+def fill_packed(pack: tuple, value: np.ndarray, out: np.ndarray = None) -> np.ndarray:
+    """B = the (K, N) view `pack` = (offset, row stride, column stride, K, N, blocking)
+    describes in the flat `value`, prepacked (gemm.prepack_b) into `out` or a new array."""
+    off_b, rsb, csb, k, n, blocking = pack
+    flat = np.ascontiguousarray(value).reshape(-1)
+    size = flat.itemsize
+    view = np.lib.stride_tricks.as_strided(flat[off_b:], (k, n), (rsb * size, csb * size),
+                                           writeable=False)
+    return prepack_b(view, blocking, out)
 
 
 def index_table(s: K.Intrinsic, kernel: K.Kernel, plan, tables: dict, in_place,

@@ -21,11 +21,14 @@ from graphc.ir.node import Node
 @dataclass
 class Slot:
     """One entry of the pointer table."""
-    kind: str  # "feed", "constant", "variable", "host", "arena", "callback", "unused"
-    node: Node = None  # the original node behind it (feeds, variables, random)
-    array: np.ndarray = None  # constants
+    kind: str  # "feed", "constant", "variable", "packed", "host", "arena", "callback", "unused"
+    node: Node = None  # the original node behind it (feeds, variables, random, packed)
+    array: np.ndarray = None  # constants, and the memory of packed slots
     offset: int = 0  # arena byte offset
     draw: Node = None  # host slots: the specialized random node drawn before each run
+    # packed slots (a variable's GEMM operand kept packed between runs, codegen_llvm/
+    # prepack.py): (element offset, row stride, column stride, K, N, GemmBlocking) of B
+    pack: tuple = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class Plan:
     arena: np.ndarray = None
     bound_per_run: list = field(default_factory=list)  # (index, slot) set before each call
     bound_by: object = None  # the BoundPlan whose staging buffers the table points at
+    # (slot, [packed array, variable version it holds, uses, fills]) of its "packed" slots
+    # (LLVM; a record is shared by the session's plans that pack a variable the same way)
+    packed: list = field(default_factory=list)
+    superseded: bool = False  # no longer the executor's plan for its key (a better one is)
+    key: object = None  # its key among the executor's plans
     memory: dict = field(default_factory=dict)  # the memory plan's summary (passes/memory.py)
     direct: frozenset = frozenset()  # commits' slots whose kernel writes the variable itself
     merged: dict = field(default_factory=dict)  # kernel index -> (output, input) in place

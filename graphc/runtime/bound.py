@@ -48,7 +48,8 @@ class BoundPlan:
         self.table_address = ctypes.addressof(plan.table)
         # a plan over little data keeps the GIL: its native call is shorter than releasing
         # and taking back the lock (large plans release it, for other Python threads)
-        data = plan.arena_bytes + sum(s.array.nbytes for s in plan.slots if s.kind == "constant")
+        data = plan.arena_bytes + sum(s.array.nbytes for s in plan.slots
+                                      if s.kind in ("constant", "packed"))
         data += sum(math.prod(shape) * n.dtype.np.itemsize for n, shape in zip(feed_nodes, shapes))
         functype = ctypes.PYFUNCTYPE if data <= SMALL_PLAN else ctypes.CFUNCTYPE
         self.entry = functype(ctypes.c_int32, ctypes.c_void_p)(
@@ -109,6 +110,10 @@ class BoundPlan:
             self.plan.bound_by = self
         if self.stateful and not self._bind_state():
             return None
+        if self.plan.packed:
+            if self.plan.superseded:
+                return None  # the general path runs the plan that replaced it
+            self.executor.refresh_packed(self.plan)
         if outs is not None:  # each a C-contiguous, writeable array of the fetch's dtype
             if len(outs) != len(self.fetches):  # and shape, or None (inline: see below)
                 return None

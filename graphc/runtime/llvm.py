@@ -9,8 +9,10 @@ feed is checked in Python (by the Session) before native code sees it.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from graphc.runtime.state import RuntimeState
 
 # plans of at least this many kernels are compiled in parts on several cores at once
 PARALLEL_COMPILE_KERNELS = 24
+# a variable packed again before this many runs, and before most of its runs, is not
+# packed ahead any more (LLVMExecutor.refresh_packed)
+VOLATILE_FILLS = 3
 
 
 def compile_parts(kernels: int, options) -> int:
@@ -47,6 +52,9 @@ class LLVMExecutor:
     def __init__(self, state: RuntimeState, options, describe):
         self.state, self.options, self.describe = state, options, describe
         self._plans: dict = {}
+        # (variable, B's view and blocking) -> [packed copy, version it holds, uses, fills]
+        self._packed: dict = {}
+        self._volatile: set = set()  # variables that change between most runs: not packed
         self._cache = None
         self._trace = None  # while a traced run goes on: (plan, counters, ...) per plan
         self.threads = options.threads or os.cpu_count() or 1
@@ -67,6 +75,7 @@ class LLVMExecutor:
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self.compile(fetches, fed_shapes, fed_values)
+            plan.key = key
         return plan
 
     def compiled_plans(self) -> list:
@@ -96,6 +105,8 @@ class LLVMExecutor:
 
     def execute(self, plan: Plan, feeds: dict, outs=None) -> list:
         self.check_run(plan, outs)
+        if plan.packed:
+            self.refresh_packed(plan)
         keep = []  # arrays that must outlive the native call
         plan.bound_by = None
         for i, slot in plan.bound_per_run:
@@ -124,6 +135,36 @@ class LLVMExecutor:
         del keep
         return outputs
 
+    def refresh_packed(self, plan: Plan) -> None:
+        """Pack again each variable whose value changed since its packed slot was filled
+        (codegen_llvm/prepack.py); every variable the plan reads is initialized. A variable
+        found changed in most of its runs (a model trained between them: packing ahead
+        costs a pass over its weights each time, where the GEMM packs as it goes for
+        free) is not packed ahead any more: the plan gives way to one compiled without."""
+        from graphc.codegen_llvm.prepack import fill_packed
+        variables = self.state.variables
+        version = getattr(variables, "version", None)
+        for slot, record in plan.packed:
+            held = version(slot.node) if version is not None else None
+            record[2] += 1
+            if held is None or record[1] != held:
+                value = variables[slot.node]
+                if value.size != math.prod(slot.node.shape) or value.dtype != record[0].dtype:
+                    raise RuntimeError(
+                        f"{self.describe(slot.node)} holds {value.dtype} {value.shape}, this "
+                        f"plan was compiled for {record[0].dtype} {tuple(slot.node.shape)}")
+                record[1] = None  # (a fill that fails leaves nothing valid)
+                fill_packed(slot.pack, value, out=record[0])
+                record[1], record[3] = held, record[3] + 1
+                if record[3] >= VOLATILE_FILLS and 2 * record[3] > record[2]:
+                    self._volatile.add(slot.node)
+        if not plan.superseded and any(s.node in self._volatile for s, _ in plan.packed):
+            plan.superseded = True  # (this run goes on: its packed copies are current)
+            if self._plans.get(plan.key) is plan:
+                del self._plans[plan.key]
+            for key in [k for k in self._packed if k[0] in self._volatile]:
+                del self._packed[key]  # (the memory goes with the last plan holding it)
+
     @staticmethod
     def _bind_outputs(plan, outs, inputs) -> set:
         """Let kernels write fetched values straight into the caller's out= arrays (no copy
@@ -142,16 +183,29 @@ class LLVMExecutor:
     def commit(self, plan: Plan) -> None:
         """Store the staged values of assigned variables (the run succeeded). A variable's
         array is private to the session, so it is overwritten in place when it has the
-        shape already: no fresh memory, and its address stays bound in fast paths."""
+        shape already: no fresh memory, and its address stays bound in fast paths. Every
+        assigned variable gets a new version (state.VariableStore)."""
         variables = self.state.variables
+        versioned = hasattr(variables, "touch")
         for var, slot, shape in plan.commits:
-            if slot in plan.direct:
-                continue  # its kernel wrote the variable's array (compiler/commits.py)
-            current = variables.get(var)
-            if current is not None and current.shape == tuple(shape):
+            if slot not in plan.direct:  # else its kernel wrote the array (compiler/commits.py)
+                current = variables.get(var)
+                if current is None or current.shape != tuple(shape):
+                    variables[var] = self.read_slot(plan, slot, var.dtype.np, shape)
+                    continue
+                if versioned:
+                    current = variables.writable(var)
                 self.read_slot(plan, slot, var.dtype.np, shape, out=current)
-            else:
-                variables[var] = self.read_slot(plan, slot, var.dtype.np, shape)
+            if versioned:
+                variables.touch(var)
+
+    def touch_direct(self, plan: Plan) -> None:
+        """A failed run may have written the variables its kernels assign in place."""
+        variables = self.state.variables
+        if plan.direct and hasattr(variables, "touch"):
+            for var, slot, _ in plan.commits:
+                if slot in plan.direct:
+                    variables.touch(var)
 
     def bind_host(self, plan: Plan, index: int, slot: Slot) -> np.ndarray:
         """Draw a random node's values for this run (from its own generator in the session)
@@ -175,6 +229,7 @@ class LLVMExecutor:
         """Report a failed Check as the reference target would: rerun the failing node's
         numpy reference on its inputs, whose error names the offending value; the kernel's
         own message is the fallback."""
+        self.touch_direct(plan)
         error = plan.callbacks.take_error() if plan.callbacks is not None else None
         if error is not None:  # a print failed (writing to a closed file, say)
             raise error
@@ -210,7 +265,8 @@ class LLVMExecutor:
         plan, kernels, slots_of = build_plan(
             fetches, fed_shapes, self.describe, self.threads, self.options,
             vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values)
-        kernels = prepack_constants(plan, kernels, blocking_for(), in_place_for())
+        kernels = prepack_constants(plan, kernels, blocking_for(), in_place_for(),
+                                    packable=lambda var: var not in self._volatile)
         modules = render_modules(kernels, slots_of, INTRINSICS,
                                  self._compile_parts(kernels), threads=self.threads,
                                  program=plan.program, fast_math=self.options.fast_math,
@@ -240,10 +296,16 @@ class LLVMExecutor:
         plan.cycles = ctypes.CFUNCTYPE(ctypes.c_int64)(plan.module.address("graphc_cycles"))
         plan.bound_per_run = [(i, slot) for i, slot in enumerate(plan.slots)
                               if slot.kind in ("feed", "variable", "host")]
+        for i, slot in enumerate(plan.slots):  # one packed copy per variable and layout
+            if slot.kind == "packed":
+                record = self._packed.setdefault((slot.node, slot.pack),
+                                                 [slot.array, None, 0, 0])
+                plan.slots[i] = slot = replace(slot, array=record[0])
+                plan.packed.append((slot, record))
         for i, slot in enumerate(plan.slots):
             if slot.kind == "arena":
                 plan.table[i] = plan.arena.ctypes.data + slot.offset
-            elif slot.kind == "constant":
+            elif slot.kind in ("constant", "packed"):
                 plan.table[i] = slot.array.ctypes.data
             elif slot.kind == "callback":  # prints, collectives (runtime/host_calls.py)
                 plan.callbacks = Callbacks(self.state, plan.kernels)

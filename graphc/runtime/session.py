@@ -213,7 +213,8 @@ class Session:
             feeds = {n: convert_feed(t, v) for n, t, v in zip(fed, keys, values)}
             outs = None if out is None else self._outputs(targets, unique, out)
             result = self._run(template, targets, unique, feeds, outs)
-            if bind is not None and shapes is not None and shapes not in bound:
+            if bind is not None and shapes is not None and \
+                    (shapes not in bound or _superseded(bound[shapes])):
                 with lock:
                     bound[shapes] = last[0] = bind(unique, fed, shapes)
             return result
@@ -388,6 +389,11 @@ class Session:
             # or sliced array must be laid out afresh, not copied as it lies (order='K')
             self._state.variables[variable.handle.node] = np.array(arr, copy=True,
                                                                    order="C")
+
+
+def _superseded(runner) -> bool:
+    """Whether a callable's fast path runs a plan its executor has replaced."""
+    return runner is not None and runner.plan.superseded
 
 
 class InteractiveSession(Session):

@@ -159,19 +159,31 @@ def generate(tf, seed: int) -> Program:
     return draw_program(Generator(tf, seed, large=seed % LARGE_EVERY == LARGE_EVERY - 1))
 
 
-def run(tf, program: Program, target: str, options=None) -> list:
-    """The fetched values of one run of the program, in a fresh graph, followed by what its
-    prints printed (fuzz_control.printed)."""
+def run(tf, program: Program, target: str, options=None, reads: bool = True) -> list:
+    """The fetched values of one run of the program, in a fresh graph, then (with `reads`)
+    those of program.reads() fetched before that run and after it, then what its prints
+    printed (fuzz_control.printed)."""
     from graphc.tools import fuzz_control
     from graphc.tools.fuzz_program import build
     tf.reset_default_graph()
     fuzz_control.reset_prints()
     _, built, feeds = build(tf, program)
+    again = [built[i] for i in program.reads()] if reads else []
     with tf.Session(target=target, config=options) as sess:
         sess.run(tf.global_variables_initializer())
+        before = sess.run(again, feeds) if again else []
         values = sess.run([built[i] for i in program.outputs], feeds)
+        after = sess.run(again, feeds) if again else []
         _check_plans(sess)
-        return values + fuzz_control.printed()
+        return values + before + after + fuzz_control.printed()
+
+
+def _fetched(program: Program) -> list:
+    """What each value run() returns before the prints is: (index, label)."""
+    reads = program.reads()
+    return [(i, f"v{i}") for i in program.outputs] + \
+        [(i, f"v{i} fetched before the run") for i in reads] + \
+        [(i, f"v{i} fetched after the run") for i in reads]
 
 
 def _check_plans(sess) -> None:
@@ -201,7 +213,8 @@ def disagreement(tf, program: Program, config: Config, want=None,
         got = run(tf, program, config.target, config.make_options(tf))
     except Exception as err:  # the reference ran: any error is a finding
         return f"raised {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-    for k, (i, g, w) in enumerate(zip(program.outputs, got, want)):
+    fetched = _fetched(program)
+    for k, ((i, label), g, w) in enumerate(zip(fetched, got, want)):
         problem = close(g, w)
         if problem and np.asarray(w).dtype == np.float32 and np.shape(g) == np.shape(w):
             if rounded_alike(g, w, exact()[k]):
@@ -209,8 +222,8 @@ def disagreement(tf, program: Program, config: Config, want=None,
                     rounding.append(f"v{i}")
                 continue
         if problem:
-            return f"v{i}: {problem}"
-    n = len(program.outputs)
+            return f"{label}: {problem}"
+    n = len(fetched)
     if len(got) != len(want):
         return f"printed under {len(got) - n} tags where the reference printed under " \
                f"{len(want) - n}"
@@ -385,7 +398,7 @@ def _types(tf, program: Program) -> dict:
 def _cut(tf, program: Program, i: int) -> Optional[Program]:
     """The program with value i fed (the reference's value of it), or None."""
     try:
-        (value,) = run(tf, program.keep([i]), "reference")
+        (value,) = run(tf, program.keep([i]), "reference", reads=False)
     except Exception:
         return None
     value = np.asarray(value)

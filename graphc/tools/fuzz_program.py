@@ -68,6 +68,15 @@ class Program:
                 stack.extend(self.refs(i))
         return sorted(seen)
 
+    def reads(self) -> list:
+        """The outputs fetched again before and after the program's own run when it has
+        variables (all but its assignments): the state a session keeps between runs, a
+        plan's weights packed ahead among it, must follow the assignments; else []."""
+        if not any(getattr(self.values[i], "fn", None) == "Variable"
+                   for i in self.reachable()):
+            return []
+        return [i for i in self.outputs if getattr(self.values[i], "fn", None) != "assign_sub"]
+
     def cut(self, i: int, value: np.ndarray, dtype: str) -> "Program":
         """The program with value i fed as a placeholder holding `value`."""
         values = list(self.values)
@@ -187,12 +196,21 @@ def to_source(program: Program, options: str, target: str = "llvm") -> str:
     lines.append("feeds = {" + ", ".join(f"v{i}: {literal(program.values[i].value)}"
                                          for i in feeds) + "}")
     lines.append("fetches = [" + ", ".join(f"v{i}" for i in program.outputs) + "]")
+    reads = program.reads()
+    runs = "sess.run(fetches, feeds)"
+    if reads:  # fetched again before and after the run (Program.reads)
+        lines.append("reads = [" + ", ".join(f"v{i}" for i in reads) + "]")
+        runs = "sess.run(reads, feeds) + sess.run(fetches, feeds) + sess.run(reads, feeds)"
+        lines.append("names = [f'before: {r}' for r in reads] + [str(f) for f in fetches] + "
+                     "[f'after: {r}' for r in reads]")
+    else:
+        lines.append("names = [str(f) for f in fetches]")
     lines += ["with tf.Session(target='reference') as sess:",
               "    sess.run(tf.global_variables_initializer())",
-              "    want = sess.run(fetches, feeds)",
+              f"    want = {runs}",
               f"with tf.Session(target={target!r}, config={options}) as sess:",
               "    sess.run(tf.global_variables_initializer())",
-              "    got = sess.run(fetches, feeds)",
-              "for i, g, w in zip(fetches, got, want):",
+              f"    got = {runs}",
+              "for i, g, w in zip(names, got, want):",
               "    assert close(g, w) is None, f'{i}: {close(g, w)}'", ""]
     return "\n".join(lines)

@@ -22,8 +22,8 @@ def test_frozen_variables_are_read_prepacked(tmp_path, monkeypatch):
     seen = []
     original = prepack.prepack_constants
 
-    def spy(plan, kernels, blocking_for, in_place=None):
-        out = original(plan, kernels, blocking_for, in_place)
+    def spy(plan, kernels, blocking_for, in_place=None, packable=None):
+        out = original(plan, kernels, blocking_for, in_place, packable)
         seen.append(_prepacked_gemms(out))
         return out
     monkeypatch.setattr(prepack, "prepack_constants", spy)
@@ -38,8 +38,8 @@ def test_frozen_variables_are_read_prepacked(tmp_path, monkeypatch):
         want = sess.run(y, {x: data})
         model = tf.load(tf.export({"y": y}, {"x": x}, tmp_path, name="mlp", session=sess,
                                   batch_size=7).shared)
-    assert seen[-1] == 2  # the export's plan: both weight matrices (the session read none)
-    assert seen[:-1] == [0, 0]
+    assert seen[-1] == 2  # the export's plan: both weight matrices, frozen constants
+    assert seen[:-1] == [0, 2]  # the initializer; the session's run, from packed slots
     np.testing.assert_allclose(model(data), want, rtol=1e-5, atol=1e-4)
 
 

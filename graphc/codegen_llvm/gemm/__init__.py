@@ -784,7 +784,7 @@ def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp
                 _call_kernel(e, kernel, short, m, args + [rs_ap])
 
 
-def prepack_b(b: np.ndarray, blocking: GemmBlocking) -> np.ndarray:
+def prepack_b(b: np.ndarray, blocking: GemmBlocking, out: np.ndarray = None) -> np.ndarray:
     """B (K x N) in the layout of the GEMM's packed B blocks, for a call with bpacked = 1 and
     rsB = prepacked_width(N, blocking) (the B it reads while it runs is then this array,
     64-byte aligned; csB is not used).
@@ -795,12 +795,18 @@ def prepack_b(b: np.ndarray, blocking: GemmBlocking) -> np.ndarray:
     pc * width + (j // NR) * NR * kc + (k - pc) * NR + j % NR, pc = k - k % KC. It is what
     pack_b writes into the workspace for each block, so the GEMM reads the same numbers in
     the same order and gives the same result bit for bit, without packing anything: a
-    constant operand (a convolution's filter, a dense layer's weights) is packed once."""
+    constant operand (a convolution's filter, a dense layer's weights) is packed once.
+    out: the K * prepacked_width(N) elements of b's dtype to write it into (a fresh
+    aligned array when None)."""
     k, n = b.shape
     nr = blocking.nr
     width = prepacked_width(n, blocking)
     whole = n // nr  # panels with no padding columns
-    out = aligned_empty(k * width, b.dtype)
+    if out is None:
+        out = aligned_empty(k * width, b.dtype)
+    elif out.shape != (k * width,) or out.dtype != b.dtype:
+        raise ValueError(f"prepack_b: out must hold {k * width} elements of {b.dtype}, got "
+                         f"{out.shape} of {out.dtype}")
     for pc in range(0, k, blocking.kc):
         rows = b[pc:pc + blocking.kc]
         kc = rows.shape[0]
