@@ -161,8 +161,9 @@ def generate(tf, seed: int) -> Program:
 
 def run(tf, program: Program, target: str, options=None, reads: bool = True) -> list:
     """The fetched values of one run of the program, in a fresh graph, then (with `reads`)
-    those of program.reads() fetched before that run and after it, then what its prints
-    printed (fuzz_control.printed)."""
+    those of program.reads() fetched before that run and again after its variables are
+    loaded with program.reloaded() values, then what its prints printed
+    (fuzz_control.printed)."""
     from graphc.tools import fuzz_control
     from graphc.tools.fuzz_program import build
     tf.reset_default_graph()
@@ -173,7 +174,11 @@ def run(tf, program: Program, target: str, options=None, reads: bool = True) -> 
         sess.run(tf.global_variables_initializer())
         before = sess.run(again, feeds) if again else []
         values = sess.run([built[i] for i in program.outputs], feeds)
-        after = sess.run(again, feeds) if again else []
+        after = []
+        if again:
+            for i, value in program.reloaded().items():
+                built[i].load(value, sess)
+            after = sess.run(again, feeds)
         _check_plans(sess)
         return values + before + after + fuzz_control.printed()
 
@@ -182,8 +187,8 @@ def _fetched(program: Program) -> list:
     """What each value run() returns before the prints is: (index, label)."""
     reads = program.reads()
     return [(i, f"v{i}") for i in program.outputs] + \
-        [(i, f"v{i} fetched before the run") for i in reads] + \
-        [(i, f"v{i} fetched after the run") for i in reads]
+        [(i, f"v{i} before the run") for i in reads] + \
+        [(i, f"v{i} after loading new values") for i in reads]
 
 
 def _check_plans(sess) -> None:

@@ -69,13 +69,24 @@ class Program:
         return sorted(seen)
 
     def reads(self) -> list:
-        """The outputs fetched again before and after the program's own run when it has
-        variables (all but its assignments): the state a session keeps between runs, a
-        plan's weights packed ahead among it, must follow the assignments; else []."""
-        if not any(getattr(self.values[i], "fn", None) == "Variable"
-                   for i in self.reachable()):
+        """The outputs fetched again before the program's own run and after its variables
+        are loaded with reloaded() values (all but its assignments), when it has variables
+        and no random draws (a loop draws rows for its maximum iterations, which later
+        runs do not repeat as the reference does); else []. What a session keeps between
+        runs, a plan's weights packed ahead among it, must follow the variables' values."""
+        reached = [self.values[i] for i in self.reachable()]
+        if not any(getattr(v, "fn", None) == "Variable" for v in reached) or any(
+                "dropout" in _strings(v) for v in reached):
             return []
         return [i for i in self.outputs if getattr(self.values[i], "fn", None) != "assign_sub"]
+
+    def reloaded(self) -> dict:
+        """{index of a Variable step: the value it is loaded with before the second reads}:
+        its initial value reversed, halved and shifted, the same on every target (a value an
+        assignment computed is not: comparisons and bit casts of it would differ)."""
+        return {i: (np.flip(v.args[0]) * 0.5 + 0.25).astype(v.args[0].dtype)
+                for i, v in enumerate(self.values) if getattr(v, "fn", None) == "Variable"
+                and i in set(self.reachable())}
 
     def cut(self, i: int, value: np.ndarray, dtype: str) -> "Program":
         """The program with value i fed as a placeholder holding `value`."""
@@ -106,6 +117,17 @@ class Program:
 
     def count(self) -> int:
         return len(self.reachable())
+
+
+def _strings(x) -> set:
+    """The string literals among a step's arguments (nested), e.g. a control step's op."""
+    if isinstance(x, Step):
+        return _strings((x.args, x.kwargs))
+    if isinstance(x, str):
+        return {x}
+    if isinstance(x, (tuple, list)):
+        return set().union(*(_strings(item) for item in x)) if x else set()
+    return set()
 
 
 def _refs(x) -> list:
@@ -197,20 +219,21 @@ def to_source(program: Program, options: str, target: str = "llvm") -> str:
                                          for i in feeds) + "}")
     lines.append("fetches = [" + ", ".join(f"v{i}" for i in program.outputs) + "]")
     reads = program.reads()
-    runs = "sess.run(fetches, feeds)"
-    if reads:  # fetched again before and after the run (Program.reads)
+    lines.append("names = [str(f) for f in fetches]")
+    runs = ["    sess.run(tf.global_variables_initializer())"]
+    if reads:  # fetched again before the run and after loading new values (Program.reads)
         lines.append("reads = [" + ", ".join(f"v{i}" for i in reads) + "]")
-        runs = "sess.run(reads, feeds) + sess.run(fetches, feeds) + sess.run(reads, feeds)"
-        lines.append("names = [f'before: {r}' for r in reads] + [str(f) for f in fetches] + "
-                     "[f'after: {r}' for r in reads]")
+        lines.append("names += [f'{r} before the run' for r in reads] + "
+                     "[f'{r} after the load' for r in reads]")
+        runs += ["    before = sess.run(reads, feeds)", "    values = sess.run(fetches, feeds)"]
+        runs += [f"    v{i}.load({literal(value)}, sess)"
+                 for i, value in program.reloaded().items()]
+        runs.append("    out = values + before + sess.run(reads, feeds)")
     else:
-        lines.append("names = [str(f) for f in fetches]")
-    lines += ["with tf.Session(target='reference') as sess:",
-              "    sess.run(tf.global_variables_initializer())",
-              f"    want = {runs}",
-              f"with tf.Session(target={target!r}, config={options}) as sess:",
-              "    sess.run(tf.global_variables_initializer())",
-              f"    got = {runs}",
+        runs.append("    out = sess.run(fetches, feeds)")
+    lines += ["with tf.Session(target='reference') as sess:", *runs, "    want = out",
+              f"with tf.Session(target={target!r}, config={options}) as sess:", *runs,
+              "    got = out",
               "for i, g, w in zip(names, got, want):",
               "    assert close(g, w) is None, f'{i}: {close(g, w)}'", ""]
     return "\n".join(lines)
