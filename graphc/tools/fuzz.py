@@ -314,7 +314,7 @@ def fuzz(n: int, seed: int = 0, configs=DEFAULT_CONFIGS, minimize_failures: bool
             if s % config.every:
                 continue
             report.runs[config.name] = report.runs.get(config.name, 0) + 1
-            report.comparisons += len(program.outputs)
+            report.comparisons += len(_fetched(program))
             rounded: list = []
             problem = disagreement(tf, program, config, want, rounded, exact)
             report.rounding += [f"seed {s}, {config.name}: {v}" for v in rounded]
