@@ -158,7 +158,8 @@ class LLVMExecutor:
                 record[1], record[3] = held, record[3] + 1
                 if record[3] >= VOLATILE_FILLS and 2 * record[3] > record[2]:
                     self._volatile.add(slot.node)
-        if not plan.superseded and any(s.node in self._volatile for s, _ in plan.packed):
+        if self._volatile and not plan.superseded and \
+                any(s.node in self._volatile for s, _ in plan.packed):
             plan.superseded = True  # (this run goes on: its packed copies are current)
             if self._plans.get(plan.key) is plan:
                 del self._plans[plan.key]
