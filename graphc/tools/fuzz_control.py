@@ -62,6 +62,7 @@ OPS = {
     "dropout": lambda h, w, x: tf.nn.dropout(tf.tanh(h * w + x), rate=0.5, seed=11),
     "printed": lambda h, w, x: _printed(tf.tanh(h * w + x)),
 }
+DRAWS = frozenset({"dropout"})  # the OPS that draw random numbers
 
 
 def branch(p, a, b, then_op: str, else_op: str):

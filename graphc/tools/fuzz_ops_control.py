@@ -47,7 +47,7 @@ def control(g):
     steps = g.feed("int32", ()) if g.rng.random() < 0.3 else None
     count = Ref(steps.index) if steps is not None else int(g.rng.integers(0, limit + 2))
     inner = str(g.rng.choice(["", "", "cond", "loop", "shift", "rows"]))
-    if op == "dropout" and inner in ("cond", "loop"):
+    if op in F.DRAWS and inner in ("cond", "loop"):
         # a draw in a cond or loop inside a loop body: refused by the compiled targets, and
         # not differentiable yet (the backward pass would draw it again)
         inner = ""

@@ -74,9 +74,10 @@ class Program:
         and no random draws (a loop draws rows for its maximum iterations, which later
         runs do not repeat as the reference does); else []. What a session keeps between
         runs, a plan's weights packed ahead among it, must follow the variables' values."""
+        from graphc.tools.fuzz_control import DRAWS
         reached = [self.values[i] for i in self.reachable()]
         if not any(getattr(v, "fn", None) == "Variable" for v in reached) or any(
-                "dropout" in _strings(v) for v in reached):
+                DRAWS & _strings(v) for v in reached):
             return []
         return [i for i in self.outputs if getattr(self.values[i], "fn", None) != "assign_sub"]
 
@@ -85,8 +86,8 @@ class Program:
         its initial value reversed, halved and shifted, the same on every target (a value an
         assignment computed is not: comparisons and bit casts of it would differ)."""
         return {i: (np.flip(v.args[0]) * 0.5 + 0.25).astype(v.args[0].dtype)
-                for i, v in enumerate(self.values) if getattr(v, "fn", None) == "Variable"
-                and i in set(self.reachable())}
+                for i, v in ((i, self.values[i]) for i in self.reachable())
+                if getattr(v, "fn", None) == "Variable"}
 
     def cut(self, i: int, value: np.ndarray, dtype: str) -> "Program":
         """The program with value i fed as a placeholder holding `value`."""
