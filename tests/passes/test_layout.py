@@ -232,3 +232,76 @@ def test_narrow_or_many_groups_stay_one_grouped_conv():
                     channels_last=True, strides=(1, 1), dilations=(1, 1),
                     padding=((1, 1), (1, 1)), groups=groups)
         assert laid_out(conv) is conv
+
+
+# --- a filter gradient as a convolution over the batch --------------------------------------
+def _filter_grad(x_shape, kernel, out_channels, strides, dilations, padding, dtype=F32):
+    x = ph(x_shape, dtype)
+    rank = len(x_shape)
+    attrs = {"strides": strides, "dilations": dilations, "padding": padding, "groups": 1,
+             "channels_last": True}
+    w = ph((*kernel, x_shape[-1], out_channels), dtype)
+    g = ph(make("conv", x, w, **attrs).shape, dtype)
+    assert rank == len(g.shape)
+    return x, g, make("conv_filter_grad", x, g, shape=(*kernel, x_shape[-1], out_channels),
+                      **attrs)
+
+
+def test_a_filter_gradient_is_a_convolution_over_the_batch():
+    x, g, dw = _filter_grad((8, 14, 14, 32), (5, 5), 64, (1, 1), (1, 1), ((2, 2), (2, 2)))
+    batch_last, to_filter = (3, 1, 2, 0), (1, 2, 0, 3)
+    conv = make("conv", make("transpose", x, perm=batch_last),
+                make("transpose", g, perm=to_filter), strides=(1, 1), dilations=(1, 1),
+                padding=((2, 2), (2, 2)), groups=1, channels_last=True)
+    assert laid_out(dw) is make("transpose", conv, perm=to_filter)
+
+
+def test_a_strided_filter_gradient_swaps_strides_and_dilations_and_crops_what_no_window_reads():
+    # 3 wide, stride 2, unpadded on 8: outputs 0, 2, 4 read up to element 6, so 7 is cut;
+    # 2 wide, dilation 2, stride 3, one before on 9: the last window reads 5 and 7, so 8 is cut
+    x, g, dw = _filter_grad((4, 8, 9, 16), (3, 2), 8, (2, 3), (1, 2), ((0, 0), (1, 0)))
+    (out,) = [n for n in topo_sort([laid_out(dw)]) if n.op.name == "conv"]
+    assert out.attrs["strides"] == (1, 2) and out.attrs["dilations"] == (2, 3)
+    (cut,) = [n for n in topo_sort([out]) if n.op.name == "slice"]
+    assert cut.shape == (4, 7, 8, 16)
+    assert out.attrs["padding"] == ((0, 0), (1, 0))
+
+
+@pytest.mark.parametrize("x_shape, kernel, strides, padding", [
+    ((8, 6, 6, 16), (1, 1), (1, 1), ((0, 0), (0, 0))),  # 1x1: already a plain GEMM
+    ((8, 6, 6, 1), (3, 3), (1, 1), ((1, 1), (1, 1))),  # one channel: its rows are x's
+    ((2, 9, 9, 16), (3, 3), (2, 2), ((1, 1), (1, 1))),  # strided, 2 images: runs of 2
+])
+def test_the_filter_gradient_stays_where_the_convolution_over_the_batch_does_not_pay(
+        x_shape, kernel, strides, padding):
+    _, _, dw = _filter_grad(x_shape, kernel, 4, strides, (1, 1), padding)
+    assert laid_out(dw) is dw
+
+
+@pytest.mark.parametrize("x_shape, kernel, strides, dilations, padding", [
+    ((4, 9, 3), (3,), (1,), (1,), ((1, 1),)),
+    ((5, 11, 4), (2,), (3,), (2,), ((0, 2),)),
+    ((4, 7, 8, 3), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),
+    ((6, 9, 10, 5), (3, 2), (2, 1), (1, 2), ((1, 0), (0, 3))),
+    ((4, 10, 10, 6), (4, 4), (3, 3), (1, 1), ((0, 0), (0, 0))),  # the rows 9 no window reads
+    ((1, 12, 12, 8), (3, 3), (1, 1), (2, 2), ((2, 2), (2, 2))),
+    ((4, 5, 6, 7, 3), (2, 3, 2), (1, 2, 1), (1, 1, 2), ((1, 0), (1, 1), (0, 1))),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_filter_gradient_over_the_batch_computes_the_reference_values(
+        x_shape, kernel, strides, dilations, padding, dtype):
+    ir_dw = _filter_grad(x_shape, kernel, 5, strides, dilations, padding,
+                         dtypes.as_dtype(dtype))[2]
+    assert laid_out(ir_dw) is not ir_dw  # the rule applies
+    rng = np.random.default_rng(len(x_shape) * 7 + kernel[0])
+    tf.reset_default_graph()
+    x = tf.placeholder(dtype, x_shape)
+    w = tf.constant(rng.standard_normal((*kernel, x_shape[-1], 5)).astype(dtype))
+    y = tf.nn.convolution(x, w, padding=padding, strides=strides, dilations=dilations)
+    gy = tf.placeholder(dtype, y.shape)
+    (dw,) = tf.gradients(y, w, grad_ys=gy)
+    feed = {x: rng.standard_normal(x_shape).astype(dtype),
+            gy: rng.standard_normal(y.shape).astype(dtype)}
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    names, _ = llvm_plan(dw, feed, rtol=tol, atol=tol)
+    assert names.count("k_conv") == 1 and "k_conv_filter_grad" not in names

@@ -1,5 +1,5 @@
-"""The shared L2 schedules (split, parallelize, unroll, vectorize): the loop kinds they choose,
-and unchanged results under the L2 interpreter, which runs every kind serially."""
+"""The shared L2 schedules (tile, split, parallelize, unroll, vectorize): the loop kinds they
+choose, and unchanged results under the L2 interpreter, which runs every kind serially."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from graphc.errors import VerifyError
 from graphc.ir import kernel as K
 from graphc.ir.kernel_tools import format_kernel, interpret, verify_kernel
 from graphc.passes.lower import Lowering
-from graphc.passes.schedule import Caps, schedule, split, unroll, vectorize
+from graphc.passes.schedule import Caps, schedule, split, tile, unroll, vectorize
 from graphc.passes.specialize import specialize
 
 _ORIGIN: dict = {}  # specialized node -> the test's node
@@ -199,3 +199,68 @@ def test_a_batch_of_one_gives_its_rows_to_the_threads():
     np.testing.assert_array_equal(_run(node, scheduled, {x.node: value}),
                                   _run(node, kernel, {x.node: value}))
     assert schedule(kernel, Caps(threads=1)).body[0].var == "i0"  # one thread: unchanged
+
+
+# --- tile -----------------------------------------------------------------------------------
+TILED = Caps(tile=16)
+
+
+def test_a_transposing_nest_is_tiled_over_its_two_contiguous_axes():
+    # (N, H, W, C) -> (C, H, W, N): the store is contiguous in n, the load in c
+    x = tf.placeholder(tf.float32, [40, 3, 2, 33])
+    node, kernel = _lower(tf.transpose(x, [3, 1, 2, 0]), {x.node: (40, 3, 2, 33)})
+    tiled = tile(kernel, TILED)
+    verify_kernel(tiled)
+    loops = list(_loops(tiled.body))
+    assert [(lp.var, lp.stop) for lp in loops[:4]] == [
+        ("i0_tile", K.Const(3)), ("i1", K.Const(3)), ("i2", K.Const(2)), ("i3_tile", K.Const(3))]
+    assert [lp.var for lp in loops[4:]] == ["i0", "i3"]
+    assert format_kernel(tiled).splitlines()[5].strip() == \
+        "for i0 in mul(i0_tile, 16)..min(add(mul(i0_tile, 16), 16), 33) [serial]:"
+    value = np.random.default_rng(2).standard_normal((40, 3, 2, 33)).astype(np.float32)
+    np.testing.assert_array_equal(_run(node, tiled, {x.node: value}),
+                                  value.transpose(3, 1, 2, 0).ravel())
+    assert schedule(kernel, WIDE) == schedule(tile(kernel, Caps()), WIDE)  # (untiled)
+
+
+def test_a_nest_is_tiled_through_the_clamps_of_its_reads():
+    # a pad of a transposed value reads x at indices clamped into bounds (and masks them)
+    n, w, c = 24, 3, 40
+    i0, i1, i2 = K.Var("i0"), K.Var("i1"), K.Var("i2")
+
+    def clamp(e, hi):
+        return K.Binary("min", K.Binary("max", e, K.Const(0), K.INDEX), K.Const(hi), K.INDEX)
+    column = K.Binary("sub", i1, K.Const(1), K.INDEX)
+    inside = K.Binary("and", K.Binary("ge", column, K.Const(0), "bool"),
+                      K.Binary("lt", column, K.Const(w), "bool"), "bool")
+    read = K.Load("x", K.add(K.add(K.mul(clamp(i2, n - 1), w * c),
+                                   K.mul(clamp(column, w - 1), c)), clamp(i0, c - 1)), "f32")
+    store = K.Store("out", K.add(K.add(K.mul(i0, (w + 2) * n), K.mul(i1, n)), i2),
+                    K.Select(inside, read, K.Const(0.0, "f32"), "f32"))
+    kernel = K.Kernel("k_pad", (K.Buffer("x", "f32", K.Const(n * w * c)),
+                                K.Buffer("out", "f32", K.Const(c * (w + 2) * n))), (),
+                      K.nest(["i0", "i1", "i2"], [c, w + 2, n], [store]))
+    tiled = tile(kernel, TILED)
+    verify_kernel(tiled)
+    assert [lp.var for lp in _loops(tiled.body)] == ["i0_tile", "i1", "i2_tile", "i0", "i2"]
+    value = np.random.default_rng(3).standard_normal(n * w * c).astype(np.float32)
+    outs = []
+    for k in (kernel, tiled):
+        buffers = {"x": value, "out": np.zeros(c * (w + 2) * n, np.float32)}
+        interpret(k, buffers)
+        outs.append(buffers["out"])
+    want = np.pad(value.reshape(n, w, c).transpose(2, 1, 0), [(0, 0), (1, 1), (0, 0)])
+    np.testing.assert_array_equal(outs[1], want.ravel())
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("shape, perm, tiled", [
+    ((64, 40), (1, 0), True),
+    ((3, 100), (1, 0), False),  # the store's runs are 3 long: too short to tile
+    ((100, 20), (1, 0), False),  # the load's runs are 20 long: less than two tiles
+    ((8, 6, 64), (1, 0, 2), False),  # the last axis stays: runs of 64 copied as they are
+])
+def test_only_nests_whose_load_strides_across_lines_are_tiled(shape, perm, tiled):
+    x = tf.placeholder(tf.float32, list(shape))
+    _, kernel = _lower(tf.transpose(x, list(perm)), {x.node: shape})
+    assert (tile(kernel, TILED) is not kernel) == tiled
