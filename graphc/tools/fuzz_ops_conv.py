@@ -37,7 +37,8 @@ def conv(g):
         # than the narrow GEMM tile, which reads its windows in place (as below)
         channels = int(g.rng.choice([16, 33])) + int(g.rng.integers(0, 5)) \
             if wide or (g.rng.random() < 0.25 and s < 3) else int(g.rng.integers(1, 5))
-        shape = (int(g.rng.integers(1, 3)),) + tuple(int(g.rng.integers(1, 9))
+        # (4 images: a strided filter gradient is then a convolution over the batch too)
+        shape = (int(g.rng.choice([1, 2, 4])),) + tuple(int(g.rng.integers(1, 9))
                                                       for _ in range(s)) + (channels,)
         a = g.feed(g.float, shape)
     s = len(a.shape) - 2

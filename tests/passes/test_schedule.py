@@ -213,7 +213,7 @@ def test_a_transposing_nest_is_tiled_over_its_two_contiguous_axes():
     verify_kernel(tiled)
     loops = list(_loops(tiled.body))
     assert [(lp.var, lp.stop) for lp in loops[:4]] == [
-        ("i0_tile", K.Const(3)), ("i1", K.Const(3)), ("i2", K.Const(2)), ("i3_tile", K.Const(3))]
+        ("i0_tile", K.Const(3)), ("i3_tile", K.Const(3)), ("i1", K.Const(3)), ("i2", K.Const(2))]
     assert [lp.var for lp in loops[4:]] == ["i0", "i3"]
     assert format_kernel(tiled).splitlines()[5].strip() == \
         "for i0 in mul(i0_tile, 16)..min(add(mul(i0_tile, 16), 16), 33) [serial]:"
@@ -242,7 +242,7 @@ def test_a_nest_is_tiled_through_the_clamps_of_its_reads():
                       K.nest(["i0", "i1", "i2"], [c, w + 2, n], [store]))
     tiled = tile(kernel, TILED)
     verify_kernel(tiled)
-    assert [lp.var for lp in _loops(tiled.body)] == ["i0_tile", "i1", "i2_tile", "i0", "i2"]
+    assert [lp.var for lp in _loops(tiled.body)] == ["i0_tile", "i2_tile", "i1", "i0", "i2"]
     value = np.random.default_rng(3).standard_normal(n * w * c).astype(np.float32)
     outs = []
     for k in (kernel, tiled):
