@@ -54,7 +54,7 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     kind, blocking = gemm_choice(t, width, n)
     in_place = _in_place_a(s, t, kind, blocking, k)
     if in_place:  # A read where it lies (the indirect GEMM), from the buffer its pack reads
-        kind, a = "indirect", in_place[0]
+        kind, a = "indirect" if kind == "" else "indirect_narrow", in_place[0]
     fn = declare_gemm(r.module, t, kind)
     strides = (rsa, csa, rsb, csb)
     b = r.builder
@@ -150,9 +150,11 @@ def _in_place_a(s, t: str, kind: str, blocking, k: int):
     in place, else None: each segment of each row is `lanes` consecutive elements of one
     buffer from `start`, or zeros where `inside` is false (its value is `buffer[start +
     PACK_LANE]`, or that under `Select(inside, ..., 0)`, with start and inside free of
-    PACK_LANE), the tile is float32's default one, and every K block is whole segments."""
+    PACK_LANE), the tile is float32's default or narrow one, and every K block is whole
+    segments."""
     pack = s.packs[0] if s.packs else None
-    if pack is None or t != "f32" or kind != "" or pack.lanes < IN_PLACE_MIN_LANES \
+    if pack is None or t != "f32" or kind not in ("", "narrow") \
+            or pack.lanes < IN_PLACE_MIN_LANES \
             or not (k <= blocking.kc or blocking.kc % pack.lanes == 0):
         return None
     value, inside = pack.value, K.Const(True, "bool")

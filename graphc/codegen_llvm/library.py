@@ -40,6 +40,7 @@ PARTS = {
     "gemm_narrow_f32": ("graphc_gemm_narrow_f32",),
     "gemm_thin_f32": ("graphc_gemm_thin_f32",),  # (only where thin_blocking has a tile)
     "gemm_indirect_f32": ("graphc_gemm_indirect_f32",),
+    "gemm_indirect_narrow_f32": ("graphc_gemm_indirect_narrow_f32",),
     "gemm_f64": ("graphc_gemm_f64",),
     "gemm_narrow_f64": ("graphc_gemm_narrow_f64",),
 }
@@ -58,8 +59,9 @@ def gemm_name(dtype: str, kind: str = "") -> str:
     """The library's GEMM for `dtype` of a `kind` of tile: "" the default one, "narrow"
     (gemm.narrow_blocking) for a C at most its NR columns wide, "thin"
     (gemm.thin_blocking) for a C at most one vector wide; "indirect" the default tile
-    reading A in place (define_gemm's `indirect`; float32 only)."""
-    if kind not in ("", "narrow", "thin", "indirect"):
+    reading A in place (define_gemm's `indirect`; float32 only), "indirect_narrow" the
+    narrow one."""
+    if kind not in ("", "narrow", "thin", "indirect", "indirect_narrow"):
         raise ValueError(f"unknown GEMM kind {kind!r}")
     return f"graphc_gemm_{kind}_{dtype}" if kind else f"graphc_gemm_{dtype}"
 
@@ -93,6 +95,10 @@ def library_ir(cpu: str = "native", parts=tuple(PARTS)) -> str:
             define_gemm(module, dtype, width, thin, gemm_name(dtype, "thin"))
         if f"gemm_indirect_{dtype}" in parts:
             define_gemm(module, dtype, width, name=gemm_name(dtype, "indirect"), indirect=True)
+        narrow = narrow_blocking(dtype, width)
+        if f"gemm_indirect_narrow_{dtype}" in parts and narrow is not None:
+            define_gemm(module, dtype, width, narrow, gemm_name(dtype, "indirect_narrow"),
+                        indirect=True)
     if "runtime" in parts:
         define_parallel_runtime(module)
     return str(module)

@@ -431,7 +431,8 @@ def _indirect_gemm(dtype: str, kind: str) -> HostGemm:
     """define_gemm's indirect GEMM (A read in place) on the kind's blocking."""
     if (dtype, kind) not in _INDIRECT:
         # (its A block's space holds the zeros and a panel's pointers: 12 rows of 5)
-        blocking = replace(_tiny_blocking(dtype), mc=12) if kind == "tiny" else None
+        blocking = replace(_tiny_blocking(dtype), mc=12) if kind == "tiny" else \
+            narrow_blocking(dtype, host_vector_width(dtype)) if kind == "narrow" else None
         _INDIRECT[dtype, kind] = HostGemm(dtype, blocking=blocking, indirect=True)
     return _INDIRECT[dtype, kind]
 
@@ -440,7 +441,8 @@ def _indirect_gemm(dtype: str, kind: str) -> HostGemm:
     ("tiny", 1, 7), ("tiny", 5, 3),  # K blocks of 5: one lane, or one segment, per block
     ("default", 21, 7),  # a stem's 7 kernel rows of 7 x 3 channels: one K block
     ("default", 64, 9),  # a 3 x 3 kernel over 64 channels: K blocks of 512 and 64
-    ("default", 16, 40)])
+    ("default", 16, 40),
+    ("narrow", 64, 25), ("narrow", 20, 9)])  # (a 5 x 5 or 3 x 3 input gradient's windows)
 @pytest.mark.parametrize("prepacked", [False, True])
 @pytest.mark.parametrize("beta", [0, 1])
 def test_indirect_gemm_reads_a_in_place(dtype, kind, lanes, segments, prepacked, beta):

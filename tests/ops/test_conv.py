@@ -398,7 +398,7 @@ def _gemm_calls(plan):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_wide_convolutions_read_their_input_in_place(threads):
-    """float32 implicit GEMMs of 16+ channel segments into more than the narrow tile's 32
+    """float32 implicit GEMMs of 16+ channel segments into more than the thin tile's 16
     columns read their rows where they lie (the indirect GEMM), the segments' offsets in a
     table made when the plan is built: the forward convolutions and the input gradient of
     the one with 36 output channels, whose windows are 36-channel segments of the output
@@ -429,6 +429,24 @@ def test_wide_convolutions_read_their_input_in_place(threads):
         if 0 <= r + kh - 1 < h and 0 <= q + kw - 1 < w:
             want[i, r, q, kh, kw] = ((i * h + r + kh - 1) * w + q + kw - 1) * c
     np.testing.assert_array_equal(got, want.reshape(n * h * w, 9))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_input_gradient_into_at_most_the_narrow_tiles_columns_reads_in_place(threads):
+    """The input gradient of a convolution of 24 input channels, 17 to 32 columns (the narrow
+    GEMM tile's), reads its windows, segments of the 20 output channels, in place: the
+    narrow indirect GEMM."""
+    n, h, w, c = 3, 9, 8, 24
+    x = tf.placeholder(tf.float32, [n, h, w, c])
+    filt = tf.constant((u(3, 3, c, 20) / 12).astype(np.float32))
+    y = tf.nn.conv2d(x, filt, 1, [[0, 0], [1, 1], [2, 0], [0, 0]])
+    dx, = tf.gradients(tf.reduce_sum(y * y), [x])
+    _, plan = llvm_plan(dx, {x: u(n, h, w, c).astype(np.float32)}, threads=threads,
+                        rtol=1e-4, atol=1e-4)
+    from graphc.codegen_llvm.intrinsics import gemm_choice, in_place_a
+    (s,) = [s for op, s, _ in _gemm_calls(plan) if op == "conv_input_grad"]
+    assert s.args[1].value == 24 and s.packs[0].lanes == 20
+    assert gemm_choice("f32", 16, 24)[0] == "narrow" and in_place_a(s, "f32") is not None
 
 
 def test_a_padded_few_channel_input_is_read_in_place():
