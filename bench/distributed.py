@@ -1,14 +1,15 @@
-"""Data-parallel scaling of the W4 MLP training step (784-512-512-10, SGD 0.01): 1 process
-of 1 thread against N ranks of 1 thread under mpirun, each rank with the same per-rank
-batch (weak scaling), so N ranks train N times the samples per step. Rounds alternate the
+"""Data-parallel scaling of a training step, the W4 MLP (784-512-512-10, SGD 0.01, 256
+samples per rank) or the W5 CNN (graphc bench's, SGD 0.01, 64 images of 28 x 28 per rank):
+1 process of 1 thread against N ranks of 1 thread under mpirun, each rank with the same
+per-rank batch (weak scaling), so N ranks train N times the samples per step. Rounds alternate the
 two launches; each reports its steps' median, and the table gives medians over rounds.
 
 Also: the time the step spends in its allreduce (the host call, timed around the world
 communicator's Allreduce) against mpi4py's own Allreduce on a buffer of the same size
 (the gradient bucket), alone, in the same processes.
 
-    .venv/bin/python bench/distributed.py [--ranks 2] [--batch 256] [--steps 30]
-                                           [--rounds 3] [--mpirun PATH]
+    .venv/bin/python bench/distributed.py [--workload W4|W5] [--ranks 2] [--batch B]
+                                           [--steps 30] [--rounds 3] [--mpirun PATH]
 """
 
 from __future__ import annotations
@@ -27,15 +28,22 @@ import numpy as np
 LAYERS = (784, 512, 512, 10)
 
 
-def worker(batch: int, steps: int, out: str, barrier: bool = False) -> None:
-    """One process of a run: W4 steps on this rank's batch; rank 0 writes the timings.
-    `barrier`: the ranks meet before each in-step allreduce, which is timed from there."""
-    import graphc as tf
-    import graphc.distributed as hvd
-    from graphc.bench.workloads import mlp_arrays
-    from graphc.ir.ops.collective import COMMUNICATORS
+BATCH = {"W4": 256, "W5": 64}  # samples per rank and step, unless --batch says
 
-    hvd.init()
+
+def build(tf, hvd, workload: str, batch: int):
+    """(train op, feeds, DistributedOptimizer) of one rank's step."""
+    wrapped = []
+
+    def wrap(optimizer):
+        wrapped.append(hvd.DistributedOptimizer(optimizer))
+        return wrapped[0]
+    if workload == "W5":
+        from graphc.bench import cnn
+        arrays = cnn.cnn_arrays(batch, 28)
+        (train, _), (x, labels) = cnn.cnn_step_graphc(tf, arrays, 0.01, wrap)
+        return train, {x: arrays["x"], labels: arrays["labels"]}, wrapped[0]
+    from graphc.bench.workloads import mlp_arrays
     arrays = mlp_arrays(batch, LAYERS)
     x = tf.placeholder(tf.float32, [batch, LAYERS[0]])
     labels = tf.placeholder(tf.int64, [batch])
@@ -45,9 +53,19 @@ def worker(batch: int, steps: int, out: str, barrier: bool = False) -> None:
         h = tf.nn.relu(h) if i < 3 else h
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
                                                                          logits=h))
-    opt = hvd.DistributedOptimizer(tf.train.GradientDescentOptimizer(0.01))
-    train = opt.minimize(loss)
-    feeds = {x: arrays["x"], labels: arrays["labels"]}
+    train = wrap(tf.train.GradientDescentOptimizer(0.01)).minimize(loss)
+    return train, {x: arrays["x"], labels: arrays["labels"]}, wrapped[0]
+
+
+def worker(workload: str, batch: int, steps: int, out: str, barrier: bool = False) -> None:
+    """One process of a run: steps on this rank's batch; rank 0 writes the timings.
+    `barrier`: the ranks meet before each in-step allreduce, which is timed from there."""
+    import graphc as tf
+    import graphc.distributed as hvd
+    from graphc.ir.ops.collective import COMMUNICATORS
+
+    hvd.init()
+    train, feeds, opt = build(tf, hvd, workload, batch)
     spent = []
     if hvd.size() > 1:  # time the in-step allreduce around the world communicator
         world = COMMUNICATORS["world"]
@@ -100,8 +118,9 @@ def mpi4py_allreduce(buckets, steps: int) -> float:
 
 
 def launch(ranks: int, args, out: Path, barrier: bool = False) -> dict:
-    me = [sys.executable, os.path.abspath(__file__), "--worker", "--batch", str(args.batch),
-          "--steps", str(args.steps), "--out", str(out)] + ["--barrier"] * barrier
+    me = [sys.executable, os.path.abspath(__file__), "--worker", "--workload", args.workload,
+          "--batch", str(args.batch), "--steps", str(args.steps), "--out", str(out)] + [
+        "--barrier"] * barrier
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI"))}
     command = me if ranks == 1 else [args.mpirun, "--allow-run-as-root", "--oversubscribe",
                                      "--bind-to", "none", "-n", str(ranks), *me]
@@ -111,8 +130,9 @@ def launch(ranks: int, args, out: Path, barrier: bool = False) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workload", choices=tuple(BATCH), default="W4")
     p.add_argument("--ranks", type=int, default=2)
-    p.add_argument("--batch", type=int, default=256, help="samples per rank and step")
+    p.add_argument("--batch", type=int, help="samples per rank and step (W4 256, W5 64)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--mpirun", default=str(Path(sys.executable).parent / "mpirun"))
@@ -120,8 +140,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--barrier", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.batch = args.batch or BATCH[args.workload]
     if args.worker:
-        worker(args.batch, args.steps, args.out, args.barrier)
+        worker(args.workload, args.batch, args.steps, args.out, args.barrier)
         return
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +157,8 @@ def main(argv=None) -> None:
     reduce = statistics.median(x["in_step_allreduce_s"] for x in synced)
     alone = statistics.median(x["mpi4py_allreduce_s"] for x in manys + synced)
     rate_one, rate_many = args.batch / one, args.ranks * args.batch / many
-    print(f"W4 MLP {'-'.join(map(str, LAYERS))}, {args.batch} samples per rank and step, "
+    what = f"W4 MLP {'-'.join(map(str, LAYERS))}" if args.workload == "W4" else "W5 CNN"
+    print(f"{what}, {args.batch} samples per rank and step, "
           f"1 thread per process, medians of {args.rounds} interleaved rounds of "
           f"{args.steps} steps")
     print(f"  1 process : {one * 1e3:8.2f} ms/step {rate_one:9.0f} samples/s")

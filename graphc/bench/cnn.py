@@ -53,8 +53,9 @@ def cnn_flops(arrays: dict) -> float:
     return 3 * forward - conv1  # no input gradient of the first layer
 
 
-def cnn_step_graphc(tf, arrays: dict, lr: float):
-    """(fetches [train, loss], placeholders) of the W5 step in graphc."""
+def cnn_step_graphc(tf, arrays: dict, lr: float, wrap=None):
+    """(fetches [train, loss], placeholders) of the W5 step in graphc; `wrap(optimizer)`, if
+    given, wraps its SGD optimizer (graphc.distributed.DistributedOptimizer)."""
     x = tf.placeholder(tf.float32, arrays["x"].shape, name="x")
     labels = tf.placeholder(tf.int64, arrays["labels"].shape, name="labels")
     v = {k: tf.Variable(arrays[k], name=k) for k in ("w1", "b1", "w2", "b2", "w3", "b3", "w4",
@@ -69,7 +70,8 @@ def cnn_step_graphc(tf, arrays: dict, lr: float):
     logits = tf.matmul(h, v["w4"]) + v["b4"]
     loss = tf.reduce_mean(
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-    train = tf.train.GradientDescentOptimizer(lr).minimize(loss)
+    optimizer = tf.train.GradientDescentOptimizer(lr)
+    train = (wrap(optimizer) if wrap else optimizer).minimize(loss)
     return [train, loss], [x, labels]
 
 
