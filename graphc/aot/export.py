@@ -338,7 +338,8 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
     describe = g.graph.describe
     fed_shapes = {node: port.concrete(block) for port, node in g.inputs}
     plan, kernels, slots_of = build_plan([n for _, n in g.fetches], fed_shapes, describe,
-                                         threads, vector_bits=32 * vector_width("f32", cpu))
+                                         threads, vector_bits=32 * vector_width("f32", cpu),
+                                         views=True)
     for var, _, _ in plan.commits:
         raise ExportError(f"the fetches assign {describe(var)}: exported artifacts compute "
                           "values only; fetch the values, not the training step")

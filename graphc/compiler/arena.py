@@ -17,11 +17,11 @@ from graphc.passes.memory import MemoryPlan, plan_memory
 
 
 def place_in_arena(kernels: list, slots: list, nbytes: dict, live_out: set, fetched: set,
-                   live_until: dict = None):
+                   live_until: dict = None, parts: dict = None):
     """(kernels, MemoryPlan): the kernels with in-place outputs merged into their inputs;
     the slots' offsets are set. `live_until` {slot: kernel index}: slots a loop reads across
     its iterations live at least to that kernel. Copy kernels (loop vars) write nothing in
-    place."""
+    place. `parts` {slot: (slot it lies in, byte offset)}: compiler/views.py's."""
     arena = {i for i, s in enumerate(slots) if s.kind == "arena"}
 
     def dtype(i):
@@ -35,7 +35,8 @@ def place_in_arena(kernels: list, slots: list, nbytes: dict, live_out: set, fetc
             (o, i) for o, i in in_place_pairs(kernel) if i in arena and o in arena
             and o not in fetched and dtype(o) == dtype(i)]
     memory: MemoryPlan = plan_memory(io, {i: nbytes[i] for i in arena}, live_out, candidates,
-                                     {s: k for s, k in (live_until or {}).items() if s in arena})
+                                     {s: k for s, k in (live_until or {}).items() if s in arena},
+                                     parts)
     for i in arena:
         slots[i].offset = memory.offsets[i]
     kernels = list(kernels)

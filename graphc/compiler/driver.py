@@ -25,6 +25,7 @@ from graphc.compiler.buffers import Buffers, assign_buffers, needs_kernel
 from graphc.compiler.commits import write_directly
 from graphc.compiler.control import ControlLowering
 from graphc.compiler.plan import Plan
+from graphc.compiler.views import make_views
 from graphc.ir.node import Region, make_node, topo_sort
 from graphc.ir.ops.control import CONTROL_OPS, REGION_KEYS
 from graphc.ir.regions import share_saving_loops
@@ -50,7 +51,7 @@ class Partition:
 
 def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
                vector_bits: int = 0, trace: dict = None, direct_commits: bool = False,
-               fed_values: dict = None):
+               fed_values: dict = None, views: bool = False):
     """(plan, kernels, slots_of) for `fetches` fed arrays of `fed_shapes`: the Plan, its
     kernels scheduled for `threads` and `vector_bits`, and slots_of(kernel) -> the table
     index of each of a kernel's parameters.
@@ -60,7 +61,9 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     epilogues); explain reads them. With `direct_commits` (executors that bind each
     variable's own array), safe assignments write the variable directly. `fed_values`
     {fed node: value}: feeds read as shapes, constants of this plan
-    (specialize.shape_values). options.fuse=False gives every node a kernel of its own."""
+    (specialize.shape_values). With `views` (the LLVM plans), concatenations and slices that
+    need no copy are parts of one buffer (compiler/views.py). options.fuse=False gives every
+    node a kernel of its own."""
     options = options or default_options()
     roots, origin = specialize(fetches, fed_shapes, describe, fed_values)
     roots = share_saving_loops(roots)
@@ -81,8 +84,13 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     redirect: dict = {}
     if direct_commits:
         kernels, redirect = write_directly(kernels, slots, commits, fetched)
+    parts = {}
+    if views:
+        kernels, parts = make_views(kernels, slots, buffers.nbytes, program, fetched | {
+            c[1] for c in commits} | set(live_until) | set(redirect) | set(redirect.values()))
     kernels, memory = place_in_arena(kernels, slots, buffers.nbytes,
-                                     fetched | {c[1] for c in commits}, fetched, live_until)
+                                     fetched | {c[1] for c in commits}, fetched, live_until,
+                                     parts)
     fetch_slots = [f if f is None or f[0] not in redirect else (redirect[f[0]], *f[1:])
                    for f in fetch_slots]
     plan = Plan(slots, kernels, fetch_slots, commits, buffers.needs_value,

@@ -16,7 +16,7 @@ import math
 
 from graphc.distributed import fingerprint
 from graphc.distributed.comm import size
-from graphc.distributed.ops import Average, reduce_on, reduce_op
+from graphc.distributed.ops import Average, Sum, reduce_on, reduce_op
 from graphc.ops.array_ops import concat, reshape
 from graphc.ops.control_flow_ops import control_dependencies
 from graphc.ops.tensor import convert_to_tensor
@@ -84,14 +84,18 @@ def _reduce_bucket(grads, op: str, group: int, comm: str) -> list:
     for g in grads:
         if op == Average and g.dtype.kind != "f":
             raise TypeError(f"cannot average {g.dtype} gradients across processes ({g.name})")
+    # an average is the sum divided by the processes after it is cut back into the
+    # gradients, where the division runs inside the kernels that read them (the update),
+    # not as a pass over the bucket: the same numbers (allreduce_into divides likewise)
+    scale = (lambda g: g / size()) if op == Average else (lambda g: g)
     if len(grads) == 1:
-        return [reduce_on(grads[0], op, comm, group)]
+        return [scale(reduce_on(grads[0], Sum, comm, group))]
     flat = concat([reshape(g, [-1]) for g in grads], 0)
-    reduced = reduce_on(flat, op, comm, group)
+    reduced = reduce_on(flat, Sum, comm, group)
     out, start = [], 0
     for g in grads:
         n = math.prod(g.node.shape)
-        out.append(reshape(reduced[start:start + n], list(g.node.shape)))
+        out.append(scale(reshape(reduced[start:start + n], list(g.node.shape))))
         start += n
     return out
 

@@ -9,8 +9,11 @@ Guarantees offsets, aligned to ALIGN, such that two buffers whose lifetimes over
 overlap in memory, except an in-place output and the input it replaces. A
 buffer lives from the kernel that writes it first to the last kernel that reads it; written
 and never read, it lives through its own kernel. Placement is first fit over the free
-regions, in run order. Consumed by the LLVM plan builder (arena offsets) and by `explain`
-(the summary).
+regions, in run order. Parts (a buffer computed into its place in another, a view of a
+range of another: compiler/views.py) are placed with the buffer they lie in, which lives
+from the first write of any of them to the last use of any; a part is never written over
+an input in place, nor does an output take a part's place. Consumed by the LLVM plan
+builder (arena offsets) and by `explain` (the summary).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ class MemoryPlan:
     naive_bytes: int  # the arena's size with one region per buffer
     reused: int = 0  # buffers placed in memory freed by earlier ones
     in_place: dict = field(default_factory=dict)  # kernel index -> (output, input replaced)
+    parts: int = 0  # buffers placed as parts of others (compiler/views.py)
 
     def summary(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "naive_bytes": self.naive_bytes,
-                "reused": self.reused, "in_place": len(self.in_place)}
+                "reused": self.reused, "in_place": len(self.in_place), "parts": self.parts}
 
 
 def _aligned(nbytes: int) -> int:
@@ -38,10 +42,15 @@ def _aligned(nbytes: int) -> int:
 
 
 def plan_memory(kernels, sizes: dict, live_out, in_place_ok=None,
-                live_until=None) -> MemoryPlan:
+                live_until=None, parts=None) -> MemoryPlan:
     """kernels: [(writes, reads)] in run order; sizes: buffer -> bytes; live_out: buffers
     read after the run; in_place_ok: kernel index -> [(output, input)] candidate pairs;
-    live_until: buffer -> a kernel index it lives to at least (a loop's last kernel)."""
+    live_until: buffer -> a kernel index it lives to at least (a loop's last kernel);
+    parts: buffer -> (the buffer it lies in, byte offset there)."""
+    parts = parts or {}
+    if parts:
+        return _with_parts(kernels, sizes, live_out, in_place_ok or {}, live_until or {},
+                           parts)
     last_use = {}
     for k, (writes, reads) in enumerate(kernels):
         for b in (*writes, *reads):
@@ -69,6 +78,33 @@ def plan_memory(kernels, sizes: dict, live_out, in_place_ok=None,
             plan.offsets[b] = plan.arena_bytes
             plan.arena_bytes += _aligned(sizes[b])
     return plan
+
+
+def _with_parts(kernels, sizes, live_out, in_place_ok, live_until, parts) -> MemoryPlan:
+    """plan_memory of the buffers that hold the parts, then each part at its place."""
+    def root(b):
+        offset = 0
+        while b in parts:
+            b, at = parts[b]
+            offset += at
+        return b, offset
+    roots = {b: root(b) for b in sizes}
+
+    def up(buffers):
+        return list(dict.fromkeys(roots[b][0] if b in roots else b for b in buffers))
+    pairs = {k: [(o, i) for o, i in ps if o not in parts and i not in parts]
+             for k, ps in in_place_ok.items()}
+    inner = plan_memory([(up(w), up(r)) for w, r in kernels],
+                        {b: n for b, n in sizes.items() if b not in parts},
+                        set(up(live_out)), pairs,
+                        {roots[b][0]: k for b, k in sorted(live_until.items(), key=lambda x: x[1])
+                         if b in roots})
+    for b in parts:
+        top, offset = roots[b]
+        inner.offsets[b] = inner.offsets[top] + offset
+    inner.naive_bytes = sum(_aligned(sizes[b]) for b in sizes if b not in parts)
+    inner.parts = len(parts)
+    return inner
 
 
 def _in_place(k, candidates, last_use, sizes, plan) -> dict:

@@ -265,7 +265,8 @@ class LLVMExecutor:
         loading = None if self.options.compile_in_process else begin_loading(self._cache)
         plan, kernels, slots_of = build_plan(
             fetches, fed_shapes, self.describe, self.threads, self.options,
-            vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values)
+            vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values,
+            views=True)
         kernels = prepack_constants(plan, kernels, blocking_for(), in_place_for(),
                                     packable=lambda var: var not in self._volatile)
         modules = render_modules(kernels, slots_of, INTRINSICS,

@@ -99,7 +99,8 @@ def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanati
     plan, scheduled, slots_of = build_plan(request.nodes, request.fed_shapes,
                                            request.describe, request.threads,
                                            request.options, vector_bits=host_vector_bits(),
-                                           trace=trace, direct_commits=True)
+                                           trace=trace, direct_commits=True,
+                                           views=True)
     records, origin = trace["records"], trace["origin"]
 
     def name_of(node):

@@ -67,6 +67,10 @@ def kernel_list(ex) -> str:
     for info in ex.kernels:
         lines.append(f"  #{info.index:<3} {info.kernel.name:<18} {_output(info):<20} "
                      f"reads {', '.join(_inputs(ex, info)) or 'nothing'}")
+        if info.kernel.notes.get("view"):
+            lines.append("         (no copy: " + (
+                "its inputs are computed in their places in its buffer)"
+                if info.kernel.name.endswith("concat") else "a range of its input's buffer)"))
         for user in ex.user_ops(info):
             name, where = ex.request.name_and_location(user)
             lines.append(f"         {user.op.name:<14} {name:<40} {where}".rstrip())
@@ -146,6 +150,9 @@ def memory(ex) -> str:
         parts.append(f"{_count(m['in_place'], 'kernel')} writing over a dying input")
     if "naive_bytes" not in m:
         parts.append(f"{_count(m['buffers'], 'buffer')} in the arena")
+    if m.get("parts"):
+        parts.append(f"{_count(m['parts'], 'value')} placed in another's buffer (a concat's "
+                     "inputs, slices: no copy)")
     if m.get("direct"):
         parts.append(f"{_count(m['direct'], 'assignment')} writing the variable itself (no "
                      "copy after the run)")

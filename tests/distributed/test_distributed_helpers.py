@@ -151,12 +151,13 @@ def test_explain_lists_the_buckets():
     ex = analyze(train, feeds)
     rows = [(c.primitive, c.op, c.bucket, c.dtype, c.shape, c.nbytes, c.in_place)
             for c in ex.collectives]
-    assert rows == [("allreduce", "average", 0, "float32", (16, 3), 192, True),
-                    ("allreduce", "average", 1, "float32", (5, 16), 320, True)]
+    # (sums: the average divides each gradient where the update reads it)
+    assert rows == [("allreduce", "sum", 0, "float32", (16, 3), 192, True),
+                    ("allreduce", "sum", 1, "float32", (5, 16), 320, True)]
     text = ex.format()
     assert "collectives: 2 host calls of MPI on the plan's memory, 512 bytes in all" in text
     line = next(s for s in text.splitlines() if "bucket 1" in s)
-    assert line.split()[:7] == [f"#{ex.collectives[1].kernel}", "allreduce", "average",
+    assert line.split()[:7] == [f"#{ex.collectives[1].kernel}", "allreduce", "sum",
                                 "bucket", "1", "float32[5,16]", "320"]
     hvd.shutdown()
     hvd.init()
