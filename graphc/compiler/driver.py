@@ -95,7 +95,7 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
                    for f in fetch_slots]
     plan = Plan(slots, kernels, fetch_slots, commits, buffers.needs_value,
                 memory.arena_bytes, program, direct=frozenset(redirect),
-                memory=memory.summary(), merged=dict(memory.in_place))
+                memory=memory.summary(), merged=dict(memory.in_place), parts=parts)
     caps = Caps(threads=threads, vector_bits=vector_bits, tile=16 if vector_bits else 0)
     return plan, [schedule(k, caps) for k in kernels], buffers.slots_of
 

@@ -4,7 +4,9 @@ The memory plan sees the kernels in one line (compiler/arena.py); loops and bran
 the order they run in a tree. This walks the program's paths (each branch both ways, each
 loop zero to two times, at most `max_paths` paths) and, along each, tracks which slot last
 wrote each byte of the arena: a kernel reading an arena slot some of whose bytes another
-slot wrote since is a placement that can give a wrong number. The fuzzer runs it on every
+slot wrote since is a placement that can give a wrong number. Parts (compiler/views.py) hold
+their buffer's bytes by design: a slot reads what the slots it lies in, or that lie in it,
+wrote. The fuzzer runs it on every
 compiled plan with control flow (tools/fuzz.py), and tests use it directly.
 """
 
@@ -44,9 +46,25 @@ def _sizes(plan) -> dict:
     return sizes
 
 
+def _relatives(parts: dict) -> dict:
+    """slot -> the slots it lies in and the slots that lie in it (parts of parts too)."""
+    out: dict = {}
+    for child in parts:
+        chain, slot = [], child
+        while slot in parts:
+            slot = parts[slot][0]
+            chain.append(slot)
+        for i, s in enumerate([child] + chain):
+            for t in ([child] + chain)[i + 1:]:
+                out.setdefault(s, set()).add(t)
+                out.setdefault(t, set()).add(s)
+    return out
+
+
 def _walk(plan, seq, sizes) -> list:
     owner: list = []  # [start, end, frozenset of slots whose value the bytes hold]
     merged = getattr(plan, "merged", {}) or {}
+    related = _relatives(getattr(plan, "parts", {}) or {})
     problems = []
     for k in seq:
         kernel = plan.kernels[k]
@@ -55,8 +73,9 @@ def _walk(plan, seq, sizes) -> list:
             if slot in outs or slot not in sizes:
                 continue
             start = plan.slots[slot].offset
+            own = {slot} | related.get(slot, set())
             for lo, hi, holders in owner:
-                if lo < start + sizes[slot] and start < hi and slot not in holders:
+                if lo < start + sizes[slot] and start < hi and not own & holders:
                     problems.append(f"kernel {k} ({kernel.name}) reads slot {slot}, whose "
                                     f"bytes slot {min(holders)} wrote")
                     break

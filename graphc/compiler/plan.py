@@ -85,6 +85,7 @@ class Plan:
     memory: dict = field(default_factory=dict)  # the memory plan's summary (passes/memory.py)
     direct: frozenset = frozenset()  # commits' slots whose kernel writes the variable itself
     merged: dict = field(default_factory=dict)  # kernel index -> (output, input) in place
+    parts: dict = field(default_factory=dict)  # slot -> (slot it lies in, byte offset)
     callbacks: object = None  # runtime/host_calls.Callbacks of a plan with prints (LLVM)
     cycles: Callable = None  # the plan module's graphc_cycles, for traced runs (LLVM)
     code_keys: tuple = ()  # the code-cache keys of its object code, first module first (LLVM)
