@@ -92,6 +92,36 @@ def test_max_pool_gradient_goes_to_the_first_maximum(target):
     assert_close(run(dx, {x: xv}, target), want)
 
 
+TILED = [  # windows that do not overlap (stride = window): lowered without a window loop
+    ((2, 7, 5, 2), (2, 2), "SAME", "last"),  # padded after: the last windows are partial
+    ((2, 7, 5, 2), (2, 2), "VALID", "last"),  # the last row and column in no window
+    ((1, 10, 3), (3,), "VALID", "last"),
+    ((1, 4, 5, 3, 2), (2, 2, 2), "SAME", "last"),
+    ((2, 6, 4, 3), (3, 2), "SAME", "first"),
+]
+
+
+@pytest.mark.parametrize("case", TILED, ids=[f"{c[0]}/{c[2]}/{c[3]}" for c in TILED])
+def test_max_pool_gradient_of_windows_that_do_not_overlap(case, target):
+    xs, window, padding, layout = case
+    s = len(window)
+    xv = _RNG.integers(-2, 3, size=xs).astype(np.float64)  # many ties
+    pairs = [(0, 0)] * s if padding == "VALID" else \
+        [_same(d, k, k) for d, k in zip(xs[1:-1], window)]
+    out, first = direct_pool(xv, "max", window, window, pairs)
+    gv = _RNG.uniform(-1, 1, out.shape)
+    want = np.zeros_like(xv)
+    for out_index, src in first.items():
+        want[src] += gv[out_index]
+    fmt = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}[s]
+    first_axis = (lambda a: a) if layout == "last" else (lambda a: np.moveaxis(a, -1, 1))
+    x = tf.placeholder(tf.float64, first_axis(xv).shape)
+    y = tf.nn.max_pool(x, list(window), list(window), padding,
+                       data_format=fmt[0] if layout == "last" else fmt[1])
+    (dx,) = tf.gradients(y, [x], grad_ys=[tf.constant(first_axis(gv))])
+    assert_close(run(dx, {x: first_axis(xv)}, target), first_axis(want))
+
+
 def test_avg_pool_same_counts_only_the_input():
     x = tf.constant(np.ones((1, 3, 3, 1)))
     y = tf.nn.avg_pool(x, [1, 3, 3, 1], [1, 1, 1, 1], "SAME")
