@@ -84,13 +84,13 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     redirect: dict = {}
     if direct_commits:
         kernels, redirect = write_directly(kernels, slots, commits, fetched)
+    live_out = fetched | {c[1] for c in commits}
     parts = {}
     if views:
-        kernels, parts = make_views(kernels, slots, buffers.nbytes, program, fetched | {
-            c[1] for c in commits} | set(live_until) | set(redirect) | set(redirect.values()))
-    kernels, memory = place_in_arena(kernels, slots, buffers.nbytes,
-                                     fetched | {c[1] for c in commits}, fetched, live_until,
-                                     parts)
+        kernels, parts = make_views(kernels, slots, buffers.nbytes, program, live_out | set(
+            live_until) | set(redirect) | set(redirect.values()))
+    kernels, memory = place_in_arena(kernels, slots, buffers.nbytes, live_out, fetched,
+                                     live_until, parts)
     fetch_slots = [f if f is None or f[0] not in redirect else (redirect[f[0]], *f[1:])
                    for f in fetch_slots]
     plan = Plan(slots, kernels, fetch_slots, commits, buffers.needs_value,

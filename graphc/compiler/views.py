@@ -20,8 +20,10 @@ the concat; the slice's input, before the slice) and no slot is part of two buff
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from graphc.compiler.kernels import written
+from graphc.passes.memory import root_of
 
 
 def make_views(kernels: list, slots: list, nbytes: dict, program, keep: set):
@@ -61,10 +63,10 @@ def make_views(kernels: list, slots: list, nbytes: dict, program, keep: set):
             offset = _slice_offset(node)
             (source,) = inputs
             if offset is None or not own(source) or writers[source][0] > k \
-                    or _root(source, parts) == out:
+                    or root_of(source, parts)[0] == out:
                 continue
             parts[out] = (source, offset)
-        kernels[k] = _emptied(kernel)
+        kernels[k] = _emptied(kernel, node.op.name)
     return kernels, parts
 
 
@@ -101,16 +103,6 @@ def _slice_offset(node):
     return start * math.prod(shape[a + 1:]) * node.dtype.np.itemsize
 
 
-def _root(slot: int, parts: dict) -> int:
-    while slot in parts:
-        slot = parts[slot][0]
-    return slot
-
-
-def _emptied(kernel):
-    from dataclasses import replace
-    notes = dict(kernel.notes)
-    notes["view"] = True
-    out = replace(kernel, buffers=(), body=())
-    out.notes.update(notes)
-    return out
+def _emptied(kernel, op: str):
+    """The kernel with nothing to do; its notes say which view it became ("view": op)."""
+    return replace(kernel, buffers=(), body=(), notes={**kernel.notes, "view": op})

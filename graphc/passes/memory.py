@@ -80,15 +80,18 @@ def plan_memory(kernels, sizes: dict, live_out, in_place_ok=None,
     return plan
 
 
+def root_of(b, parts: dict) -> tuple:
+    """(the buffer that holds part b, not itself a part; b's byte offset in it)."""
+    offset = 0
+    while b in parts:
+        b, at = parts[b]
+        offset += at
+    return b, offset
+
+
 def _with_parts(kernels, sizes, live_out, in_place_ok, live_until, parts) -> MemoryPlan:
     """plan_memory of the buffers that hold the parts, then each part at its place."""
-    def root(b):
-        offset = 0
-        while b in parts:
-            b, at = parts[b]
-            offset += at
-        return b, offset
-    roots = {b: root(b) for b in sizes}
+    roots = {b: root_of(b, parts) for b in sizes}
 
     def up(buffers):
         return list(dict.fromkeys(roots[b][0] if b in roots else b for b in buffers))

@@ -86,10 +86,10 @@ def _tiled(s: K.Loop, size: int, buffers: dict) -> K.Loop:
     loads: dict = {}
     _collect_loads(s.value, loads)
     across = [i for indices in loads.values() for i in indices
-              if _near_stride(i, u) is None or abs(_near_stride(i, u)) >= line]
+              if _stride(i, u, clamps=True) is None or abs(_stride(i, u, clamps=True)) >= line]
     if len(across) != 1:  # one transposed read
         return loops[0]
-    outer = [j for j, lp in enumerate(loops[:-1]) if _near_stride(across[0], lp.var) == 1
+    outer = [j for j, lp in enumerate(loops[:-1]) if _stride(across[0], lp.var, clamps=True) == 1
              and (_stride(s.index, lp.var) or 0) >= line]
     if not outer or loops[outer[-1]].stop.value < 2 * size or loops[-1].stop.value < 4:
         return loops[0]
@@ -100,25 +100,6 @@ def _tiled(s: K.Loop, size: int, buffers: dict) -> K.Loop:
     for lp in reversed(order):
         nest = (replace(lp, body=nest),)
     return nest[0]
-
-
-def _near_stride(e, var: str):
-    """_stride of an index with its clamps left out (a pad's reads, clamped at the edges to
-    stay in bounds, move like the unclamped index everywhere else)."""
-    while isinstance(e, K.Binary) and e.op in ("min", "max") and isinstance(e.b, K.Const):
-        e = e.a
-    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
-        a, b = _near_stride(e.a, var), _near_stride(e.b, var)
-        if a is None or b is None:
-            return None
-        if e.op != "mul":
-            return a + b if e.op == "add" else a - b
-        if a == 0 and b == 0:
-            return 0
-        if isinstance(e.b, K.Const):
-            return a * e.b.value
-        return b * e.a.value if isinstance(e.a, K.Const) else None
-    return _stride(e, var)
 
 
 def _blocks(s: K.Loop, size: int) -> K.Loop:
@@ -307,15 +288,20 @@ def _refers(e, name: str) -> bool:
         any(_refers(c, name) for c in K.expr_children(e))
 
 
-def _stride(e, var: str):
+def _stride(e, var: str, clamps: bool = False):
     """How far an index expression moves per step of `var`: an int when the expression is
-    affine in var with a constant coefficient, else None."""
+    affine in var with a constant coefficient, else None. With `clamps`, min and max with a
+    constant are left out (a pad's reads, clamped at the edges to stay in bounds, move like
+    the unclamped index everywhere else: what tile asks)."""
+    while clamps and isinstance(e, K.Binary) and e.op in ("min", "max") \
+            and isinstance(e.b, K.Const):
+        e = e.a
     if isinstance(e, K.Var):
         return 1 if e.name == var else 0
     if isinstance(e, K.Const):
         return 0
     if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
-        a, b = _stride(e.a, var), _stride(e.b, var)
+        a, b = _stride(e.a, var, clamps), _stride(e.b, var, clamps)
         if a is None or b is None:
             return None
         if e.op == "add":

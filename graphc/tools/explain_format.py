@@ -67,10 +67,11 @@ def kernel_list(ex) -> str:
     for info in ex.kernels:
         lines.append(f"  #{info.index:<3} {info.kernel.name:<18} {_output(info):<20} "
                      f"reads {', '.join(_inputs(ex, info)) or 'nothing'}")
-        if info.kernel.notes.get("view"):
+        view = info.kernel.notes.get("view")
+        if view:
             lines.append("         (no copy: " + (
                 "its inputs are computed in their places in its buffer)"
-                if info.kernel.name.endswith("concat") else "a range of its input's buffer)"))
+                if view == "concat" else "a range of its input's buffer)"))
         for user in ex.user_ops(info):
             name, where = ex.request.name_and_location(user)
             lines.append(f"         {user.op.name:<14} {name:<40} {where}".rstrip())
