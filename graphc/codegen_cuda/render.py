@@ -223,6 +223,8 @@ class PhaseRenderer:
         if s.prepacked:  # the LLVM GEMM's panel layout (codegen_llvm/prepack.py)
             raise NotImplementedError("cuda: a gemm reading B prepacked for the LLVM GEMM")
         if s.name == "gemm":
+            if len(s.args) > 10:  # (compiler/accumulate.py rewrites LLVM plans only)
+                raise NotImplementedError("cuda: a gemm accumulating alpha * (A @ B) into C")
             return self.gemm(s)
         op = s.name.removeprefix("block_reduce_")
         self.emit(f"gc_block_reduce<Gc{op.capitalize()}>({s.buffers[0]}, "

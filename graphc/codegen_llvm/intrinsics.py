@@ -34,9 +34,11 @@ COLUMN_SPLIT_MIN_K = 256
 
 
 def render_gemm(r, s, cpu: str = "native") -> None:
-    """gemm(A, B, C[, W]; M, N, K, offA, rsA, csA, offB, rsB, csB, offC): C = A @ B, A and B
-    read through their strides, C row-major, blocked for `cpu`'s vector width (the library
-    the plan links with must be built for the same CPU).
+    """gemm(A, B, C[, W]; M, N, K, offA, rsA, csA, offB, rsB, csB, offC[, alpha]): C = A @ B,
+    or C += alpha * (A @ B) with alpha (K at most the blocking's KC, so that the product is
+    rounded whole before it is added: compiler/accumulate.py), A and B read through their
+    strides, C row-major, blocked for `cpu`'s vector width (the library the plan links with
+    must be built for the same CPU).
 
     With threads, C's rows are split in MR-multiples (gemm_rows_partition), or its columns
     in NR-multiples when C is wider than tall and K is deep (each worker then packs only its
@@ -50,8 +52,11 @@ def render_gemm(r, s, cpu: str = "native") -> None:
     t = r.kernel.buffer(c).dtype
     width = vector_width(t, cpu)
     m, n, k, _, rsa, csa, _, rsb, csb, _ = (  # lowering passes concrete sizes and strides
-        int(x.value) if isinstance(x, K.Const) else None for x in s.args)
+        int(x.value) if isinstance(x, K.Const) else None for x in s.args[:10])
     kind, blocking = gemm_choice(t, width, n)
+    if len(s.args) > 10 and k > blocking.kc:  # (see compiler/accumulate.py)
+        raise ValueError(f"gemm: C += alpha * (A @ B) rounds as one product only for K <= "
+                         f"{blocking.kc}, not {k}")
     in_place = _in_place_a(s, t, kind, blocking, k)
     if in_place:  # A read where it lies (the indirect GEMM), from the buffer its pack reads
         kind, a = "indirect" if kind == "" else "indirect_narrow", in_place[0]
@@ -81,12 +86,17 @@ def render_gemm(r, s, cpu: str = "native") -> None:
                    [ir.Constant(I64, 0), ir.Constant(I64, 0)])
     epilogue = _epilogue(r, s.epilogue)
     packs = _packs(r, s.packs, t, blocking, k, in_place)
+    alpha, beta = ir.Constant(PTR, None), int(len(s.args) > 10)
+    if beta:  # C += alpha * (A @ B): alpha's value, through a pointer
+        with b.goto_entry_block():
+            alpha = b.alloca(TYPES[t])
+        b.store(r.expr(s.args[10]), alpha)
     if len(parts) <= 1 or m * n * k < PARALLEL_FLOPS:
         _call(b, fn, (0, m, 0, n), n, k, pa, pb, pc, ws, 0, elems, t,
-              strides, epilogue, packs, (s.prepacked, a_lanes))
+              strides, epilogue, packs, (s.prepacked, a_lanes, beta, alpha))
         return
     # pointers to the operands and the workspace through ctx, one outlined call per row block
-    operands = (pa, pb, pc, ws, epilogue[1], packs[2])
+    operands = (pa, pb, pc, ws, epilogue[1], packs[2], alpha)
     with b.goto_entry_block():
         ctx = b.alloca(PTR, size=ir.Constant(I32, len(operands)))
     for j, value in enumerate(operands):
@@ -106,11 +116,18 @@ def render_gemm(r, s, cpu: str = "native") -> None:
         switch.add_case(ir.Constant(I64, index), block)
         ib.position_at_end(block)
         _call(ib, fn, part, n, k, *ops[:4], index, elems, t, strides, (epilogue[0], ops[4]),
-              (*packs[:2], ops[5]), (s.prepacked, a_lanes))
+              (*packs[:2], ops[5]), (s.prepacked, a_lanes, beta, ops[6]))
         ib.branch(done)
     ib.position_at_end(done)
     ib.ret_void()
     r.parallel_for(body, ctx, ir.Constant(I64, len(parts)), len(parts))
+
+
+def gemm_accumulates(t: str, k: int, cpu: str = "native") -> bool:
+    """Whether render_gemm computes C += alpha * (A @ B) for dtype t and depth k with the
+    product rounded whole before it is scaled and added (one K block of every tile's
+    blocking; compiler/accumulate.py)."""
+    return k <= default_blocking(t, vector_width(t, cpu)).kc
 
 
 def gemm_blocking(t: str, width: int, n: int):
@@ -318,8 +335,9 @@ def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, p
     """gemm on the block part = (first row, rows, first column, columns) of C (n columns
     in all), with workspace number `index` (ws points at the first), the epilogue
     (function, ctx) on its blocks and the operands' pack callbacks and their ctx; flags =
-    (whether B is prepacked, a_lanes: the segment of an A read in place, or 0)."""
-    prepacked, a_lanes = flags
+    (whether B is prepacked, a_lanes: the segment of an A read in place, or 0, beta and a
+    pointer to alpha: C += alpha * (A @ B) with beta 1, C = A @ B with 0)."""
+    prepacked, a_lanes, beta, alpha = flags
     row, rows, col, cols = part
     rsa, csa, rsb, csb = (ir.Constant(I64, v) for v in strides)
     ty = TYPES[t]
@@ -329,9 +347,9 @@ def _call(b, fn, part, n, k, a, bm, c, ws, index, elems, t, strides, epilogue, p
     c = b.gep(c, [ir.Constant(I64, row * n + col)], source_etype=ty)
     w = b.gep(ws, [ir.Constant(I64, index * elems)], source_etype=ty)
     b.call(fn, [ir.Constant(I64, rows), ir.Constant(I64, cols), ir.Constant(I64, k), a, rsa,
-                csa, bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, 0), w, *epilogue,
-                ir.Constant(I64, row), ir.Constant(I64, col), *packs,
-                ir.Constant(I64, int(prepacked)), ir.Constant(I64, a_lanes)])
+                csa, bm, rsb, csb, c, ir.Constant(I64, n), ir.Constant(I64, beta), w,
+                *epilogue, ir.Constant(I64, row), ir.Constant(I64, col), *packs,
+                ir.Constant(I64, int(prepacked)), ir.Constant(I64, a_lanes), alpha])
 
 
 def _workspace(module, t: str, elems: int):

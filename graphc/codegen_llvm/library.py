@@ -52,7 +52,7 @@ def gemm_signature() -> ir.FunctionType:
     i64, ptr = ir.IntType(64), ir.PointerType()
     return ir.FunctionType(ir.VoidType(), [i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr,
                                            i64, i64, ptr, EPILOGUE_PTR, ptr, i64, i64,
-                                           PACK_PTR, PACK_PTR, ptr, i64, i64])
+                                           PACK_PTR, PACK_PTR, ptr, i64, i64, ptr])
 
 
 def gemm_name(dtype: str, kind: str = "") -> str:

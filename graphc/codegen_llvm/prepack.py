@@ -115,7 +115,7 @@ def _prepacked(s: K.Intrinsic, kernel: K.Kernel, plan, packed: dict, rules,
     name_b = s.buffers[1]
     if not name_b or (s.packs and s.packs[1] is not None):
         return s
-    values = [x.value if isinstance(x, K.Const) else None for x in s.args]
+    values = [x.value if isinstance(x, K.Const) else None for x in s.args[:10]]
     m, n, k, _, _, _, off_b, rsb, csb, _ = values
     index = int(name_b[1:])
     slot = plan.slots[index]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graphc.compiler.accumulate import accumulate_products
 from graphc.compiler.arena import place_in_arena
 from graphc.compiler.buffers import Buffers, assign_buffers, needs_kernel
 from graphc.compiler.commits import write_directly
@@ -51,7 +52,7 @@ class Partition:
 
 def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
                vector_bits: int = 0, trace: dict = None, direct_commits: bool = False,
-               fed_values: dict = None, views: bool = False):
+               fed_values: dict = None, views: bool = False, accumulates=None):
     """(plan, kernels, slots_of) for `fetches` fed arrays of `fed_shapes`: the Plan, its
     kernels scheduled for `threads` and `vector_bits`, and slots_of(kernel) -> the table
     index of each of a kernel's parameters.
@@ -62,8 +63,10 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     variable's own array), safe assignments write the variable directly. `fed_values`
     {fed node: value}: feeds read as shapes, constants of this plan
     (specialize.shape_values). With `views` (the LLVM plans), concatenations and slices that
-    need no copy are parts of one buffer (compiler/views.py). options.fuse=False gives every
-    node a kernel of its own."""
+    need no copy are parts of one buffer (compiler/views.py). With `accumulates(dtype, k)`
+    (the LLVM plans: whether the backend's gemm rounds a product of depth k whole before
+    adding it), a gradient step's gemm adds its product into the variable itself
+    (compiler/accumulate.py). options.fuse=False gives every node a kernel of its own."""
     options = options or default_options()
     roots, origin = specialize(fetches, fed_shapes, describe, fed_values)
     roots = share_saving_loops(roots)
@@ -85,10 +88,12 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     if direct_commits:
         kernels, redirect = write_directly(kernels, slots, commits, fetched)
     live_out = fetched | {c[1] for c in commits}
+    keep = live_out | set(live_until) | set(redirect) | set(redirect.values())
+    if accumulates is not None:
+        kernels = accumulate_products(kernels, slots, keep, accumulates)
     parts = {}
     if views:
-        kernels, parts = make_views(kernels, slots, buffers.nbytes, program, live_out | set(
-            live_until) | set(redirect) | set(redirect.values()))
+        kernels, parts = make_views(kernels, slots, buffers.nbytes, program, keep)
     kernels, memory = place_in_arena(kernels, slots, buffers.nbytes, live_out, fetched,
                                      live_until, parts)
     fetch_slots = [f if f is None or f[0] not in redirect else (redirect[f[0]], *f[1:])

@@ -188,6 +188,11 @@ class Intrinsic:
 
     `prepacked` (gemm only, LLVM only): B's buffer holds B already in the LLVM GEMM's
     packed layout (codegen_llvm/prepack.py), at offset 0 with its padded width as rsB.
+
+    A gemm's args are (M, N, K, offA, rsA, csA, offB, rsB, csB, offC), integers, and
+    optionally an eleventh, alpha, a scalar of C's dtype (LLVM only,
+    compiler/accumulate.py): C is then read too, C += alpha * (A @ B), the product rounded
+    before it is added.
     """
     name: str
     buffers: Tuple[str, ...]

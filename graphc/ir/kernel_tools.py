@@ -314,7 +314,9 @@ def _run(stmts, env, mem, intrinsics):
         elif isinstance(s, Intrinsic):
             if s.prepacked:  # a layout of the LLVM GEMM's (codegen_llvm/prepack.py)
                 raise NotImplementedError("interpret: a gemm reading B prepacked")
-            args = [int(_eval(a, env, mem)) for a in s.args]
+            alpha = _eval(s.args[10], env, mem) if s.name == "gemm" and len(s.args) > 10 \
+                else None
+            args = [int(_eval(a, env, mem)) for a in s.args[:10 if alpha is not None else None]]
             bufs = [mem.get(b) for b in s.buffers]
             if s.packs:  # operands given by element become strided matrices here
                 m, n, k = args[:3]
@@ -322,7 +324,14 @@ def _run(stmts, env, mem, intrinsics):
                     if pack is not None:
                         bufs[pos] = _packed_operand(pack, pos, (m, n, k), env, mem)
                         args[3 + 3 * pos: 6 + 3 * pos] = [0, k, 1] if pos == 0 else [0, n, 1]
-            intrinsics[s.name](bufs, args)
+            if alpha is None:
+                intrinsics[s.name](bufs, args)
+            else:  # C += alpha * (A @ B): the product into a copy, rounded, then added
+                c, (m, n), off = bufs[2], args[:2], args[9]
+                bufs[2] = np.zeros_like(c)
+                intrinsics[s.name](bufs, args)
+                block = slice(off, off + m * n)
+                c[block] = c[block] + (alpha * bufs[2][block]).astype(c.dtype)
             _run(s.epilogue, env, mem, intrinsics)
 
 

@@ -251,7 +251,7 @@ class LLVMExecutor:
 
     # --- compiling ----------------------------------------------------------------------------
     def compile(self, fetches, fed_shapes: dict, fed_values=None) -> Plan:
-        from graphc.codegen_llvm.intrinsics import INTRINSICS
+        from graphc.codegen_llvm.intrinsics import INTRINSICS, gemm_accumulates
         from graphc.codegen_llvm.jit import JITModule
         from graphc.codegen_llvm.library import begin_loading, load_library, parts_called
         from graphc.codegen_llvm.prepack import blocking_for, in_place_for, prepack_constants
@@ -266,7 +266,7 @@ class LLVMExecutor:
         plan, kernels, slots_of = build_plan(
             fetches, fed_shapes, self.describe, self.threads, self.options,
             vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values,
-            views=True)
+            views=True, accumulates=gemm_accumulates)
         kernels = prepack_constants(plan, kernels, blocking_for(), in_place_for(),
                                     packable=lambda var: var not in self._volatile)
         modules = render_modules(kernels, slots_of, INTRINSICS,

@@ -169,7 +169,14 @@ def _product(g, a, ta, m, k, n=None):
     want = tuple(a.shape[:-2]) + ((n, k) if tb else (k, n))
     if len(a.shape) == 3 and g.rng.random() < 0.3:
         want = want[1:]  # a matrix against a batch
-    b = g.pick(lambda v: v.dtype == a.dtype and v.shape == want, prefer_recent=False)
+    b = None
+    if len(want) == 2 and g.rng.random() < 0.2:
+        # a weight matrix of its own: its gradient-descent update, when nothing else reads
+        # it, accumulates the gradient's product into the variable (compiler/accumulate.py)
+        b = g.step(Step("Variable", (g.array(a.dtype, want),)), True, 4.0)
+        g.variables.append(b)
+    if b is None:
+        b = g.pick(lambda v: v.dtype == a.dtype and v.shape == want, prefer_recent=False)
     if b is None:
         b = g.feed(a.dtype, want) if g.rng.random() < 0.5 else g.constant(a.dtype, want)
     return g.step(Step("matmul", (Ref(a.index), Ref(b.index)),

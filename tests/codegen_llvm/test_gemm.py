@@ -150,6 +150,45 @@ def test_beta_one_accumulates(gemm, dtype, m, n, k):
     _check(out, a, b, c0, beta=1)
 
 
+# C += alpha * (A @ B) with K at most KC: the product rounded whole, times alpha, rounded,
+# added: the bits of the two-step c0 + alpha * (A @ B) (and of c0 - lr * (A @ B) with alpha
+# -lr), on full tiles and edge tiles, A read in place, packed or transposed, and B fused or
+# transposed. (The tiny blocking's KC is 5: K = 5 is one block.)
+@pytest.mark.parametrize("m,n,k", [(17, 31, 5), (64, 128, 64), (3, 257, 255), (255, 16, 2)])
+@pytest.mark.parametrize("layout", ["", "aT", "bT"])
+def test_alpha_scales_a_product_of_one_k_block_bit_for_bit(gemm, dtype, m, n, k, layout):
+    if k > gemm.blocking.kc:
+        pytest.skip("several K blocks: see the test below")
+    t = NP_DTYPE[dtype]
+    rng = np.random.default_rng(m + n + k)
+    a, b, c0 = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype), _rand(rng, (m, n), dtype)
+    if "aT" in layout:
+        a = np.asfortranarray(a)
+    if "bT" in layout:
+        b = np.asfortranarray(b)
+    product = gemm(a, b)
+    for alpha in (t(-0.01), t(1.0), t(-1.0), t(3.5)):
+        out = c0.copy()
+        gemm(a, b, out, beta=1, alpha=alpha)
+        np.testing.assert_array_equal(out, c0 + alpha * product)
+    out = c0.copy()
+    gemm(a, b, out, beta=1, alpha=t(-0.01))
+    np.testing.assert_array_equal(out, c0 - t(0.01) * product)
+
+
+def test_alpha_scales_each_k_block_and_is_ignored_with_beta_zero(dtype):
+    gemm = _gemm(dtype, "tiny")  # KC 5: K = 17 is four K blocks
+    t = NP_DTYPE[dtype]
+    rng = np.random.default_rng(5)
+    a, b, c0 = _rand(rng, (9, 17), dtype), _rand(rng, (17, 11), dtype), _rand(rng, (9, 11), dtype)
+    out = c0.copy()
+    gemm(a, b, out, beta=1, alpha=t(-0.5))
+    _check(out, -0.5 * a, b, c0, beta=1)
+    out = np.full((9, 11), np.nan, t)
+    gemm(a, b, out, alpha=t(-0.5))  # beta 0: C = A @ B, alpha unused
+    np.testing.assert_array_equal(out, gemm(a, b))
+
+
 def test_k_zero(gemm, dtype):
     a = np.zeros((7, 0), NP_DTYPE[dtype])
     b = np.zeros((0, 17), NP_DTYPE[dtype])
@@ -239,7 +278,7 @@ def test_emitted_function_and_blocking():
     assert [str(t) for t in fn.function_type.args] == (
         ["i64"] * 3 + ["ptr", "i64", "i64"] * 2 + ["ptr", "i64", "i64", "ptr"]
         + ["void (ptr, i64, i64, i64, i64)*", "ptr", "i64", "i64"]
-        + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr", "i64", "i64"])
+        + ["void (ptr, i64, i64, i64, i64, ptr)*"] * 2 + ["ptr", "i64", "i64", "ptr"])
     text = str(module)
     assert "llvm.fma.v16f32" in text
     # a last A panel of 1, 2, 3 or 4 rows runs a micro-kernel of 1, 2, 4 rows (float32's
@@ -328,7 +367,7 @@ def test_epilogue_sees_every_final_block_once(dtype, kind, transposed_b, k):
     gemm.raw(m, n, k, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, out.ctypes.data, n, 0,
              gemm.workspace.ctypes.data, ctypes.cast(callback, ctypes.c_void_p), None, row0,
-             col0, None, None, None, 0, 0)
+             col0, None, None, None, 0, 0, None)
     assert not wrong
     assert (seen == 1).all()
     np.testing.assert_allclose(out, np.maximum(want, 0), rtol=1e-4, atol=1e-4)
@@ -365,7 +404,7 @@ def test_a_row_major_a_is_read_in_place_bit_for_bit(dtype, kind, m, n, k, layout
             b_args = (packed.data.ctypes.data, packed.width, 1, 1)
         gemm.raw(m, n, k, a.ctypes.data, rsa, 1, *b_args[:3], out.ctypes.data, n, 0,
                  gemm.workspace.ctypes.data, None, None, 0, 0, None, None, None, b_args[3],
-                 a_lanes)
+                 a_lanes, None)
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
     _check(outs[0], a, b)
@@ -411,7 +450,7 @@ def test_pack_callbacks_give_the_operands(dtype, kind, packed, k):
              None if "b" in packed else b.ctypes.data, n, 1, out.ctypes.data, n, 0,
              gemm.workspace.ctypes.data, None, None, row0, 0,
              *(ctypes.cast(callbacks[x], ctypes.c_void_p) if x in packed else None
-               for x in "ab"), None, 0, 0)
+               for x in "ab"), None, 0, 0, None)
     np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)
     for x in "ab":
         assert bool(calls[x]) == (x in packed)
@@ -481,7 +520,7 @@ def test_indirect_gemm_reads_a_in_place(dtype, kind, lanes, segments, prepacked,
     want = a @ b + (out if beta else 0)
     gemm.raw(m, n, k, source.ctypes.data, 0, 0, b_at, rsb, 1, out.ctypes.data, n, beta,
              gemm.workspace.ctypes.data, None, None, row0, 0,
-             ctypes.cast(callback, ctypes.c_void_p), None, None, flag, lanes)
+             ctypes.cast(callback, ctypes.c_void_p), None, None, flag, lanes, None)
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
     assert all(c0 % lanes == 0 and cols % lanes == 0 and cols <= max(blk.kc, k)
                for _, _, c0, cols in calls)
@@ -619,7 +658,7 @@ def test_prepacked_b_column_blocks_start_at_col0(dtype):
         cols = min(blk.nr, n - j0)
         gemm.raw(m, cols, k, a.ctypes.data, k, 1, packed.data.ctypes.data, packed.width, 1,
                  out[:, j0:].ctypes.data, n, 0, gemm.workspace.ctypes.data, None, None, 0, j0,
-                 None, None, None, 1, 0)
+                 None, None, None, 1, 0, None)
     np.testing.assert_array_equal(out, gemm(a, b))
 
 

@@ -12,12 +12,16 @@
                                         float *dst),
                          void (*pack_b)(void *pctx, int64 r0, int64 rows, int64 c0, int64 cols,
                                         float *dst),
-                         void *pctx, int64 bpacked, int64 a_lanes)
+                         void *pctx, int64 bpacked, int64 a_lanes, const float *alpha)
 
-It computes C = A @ B (beta == 0) or C += A @ B (beta != 0). A non-null `epilogue` is called
-on each block of C as soon as it is final, rows [r0, r1) and columns [c0, c1) numbered from
-row `row0` and column `col0` (where this call's C starts in the caller's whole C, when the
-call computes a block of it):
+It computes C = A @ B (beta == 0) or C += alpha * (A @ B) (beta != 0; a null `alpha` is 1,
+else it points at one element of the GEMM's type, read once). The product is rounded before
+it is added, as a separate multiply and add round it, and each K block of KC rows adds its
+own (a K of at most KC: exactly what C += alpha * (A @ B) computed on its own would give, so a
+gradient step W -= lr * (X^T @ G) can accumulate into W itself; alpha is ignored with beta 0).
+A non-null `epilogue` is called on each block of C as soon as it is final, rows [r0, r1)
+and columns [c0, c1) numbered from row `row0` and column `col0` (where this call's C starts
+in the caller's whole C, when the call computes a block of it):
 one call per MR rows of a KC x NC B block, whose piece of C is then still in L1 or L2, so an
 elementwise consumer of C (bias plus activation) costs no pass over memory of its own. The
 calls cover every element of C once, in no set order; `epilogue` may rewrite C's elements
@@ -452,13 +456,21 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
             (_PTR, "B"), (_I64, "rsB"), (_I64, "csB"), (_PTR, "C"), (_I64, "rsC"),
             (_I64, "beta"), (_PTR, "workspace"), (EPILOGUE_PTR, "epilogue"), (_PTR, "ctx"),
             (_I64, "row0"), (_I64, "col0"), (PACK_PTR, "pack_a"), (PACK_PTR, "pack_b"),
-            (_PTR, "pctx"), (_I64, "bpacked"), (_I64, "a_lanes")]
+            (_PTR, "pctx"), (_I64, "bpacked"), (_I64, "a_lanes"), (_PTR, "alpha")]
     fn, e = _new_function(module, name, args, elem)
     fn.linkage = "external"
     (big_m, big_n, big_k, a, rsa, csa, bmat, rsb, csb, c, rsc, beta, ws, ep, ctx, row0,
-     col0, pack_a_fn, pack_b_fn, pctx, bpacked, a_lanes) = fn.args
+     col0, pack_a_fn, pack_b_fn, pctx, bpacked, a_lanes, alpha_at) = fn.args
     b = e.b
     zero = ir.Constant(elem, 0.0)
+    with b.goto_entry_block():
+        alpha_slot = b.alloca(elem)
+    b.store(ir.Constant(elem, 1.0), alpha_slot)
+    # (with beta 0 the K blocks after the first accumulate with alpha 1)
+    with e.if_(b.and_(b.icmp_unsigned("!=", alpha_at, ir.Constant(_PTR, None)),
+                      b.icmp_signed("!=", beta, _c(0)))):
+        b.store(b.load(alpha_at, typ=elem), alpha_slot)
+    alpha = b.load(alpha_slot, typ=elem)
     has_epilogue = b.icmp_unsigned("!=", ep, ir.Constant(EPILOGUE_PTR, None))
 
     def finished(first_row, rows, first_col, cols, last=None):
@@ -589,7 +601,8 @@ def define_gemm(module: ir.Module, dtype: str, vector_width: int,
                 ahead = _next_packed_block(e, blk, _ELEM_BYTES[dtype], (big_n, big_k),
                                            (pc, jc, kc, nc_step), bmat, rsb, col0)
                 _emit_block(e, blk, pack_b, kernels, (mc, nc, kc), b_block, rsb, csb, bp_block,
-                            ap, c_block, rsc, beta_eff, tile, strip_done, given_b, packed,
+                            ap, c_block, rsc, (beta_eff, alpha), tile, strip_done, given_b,
+                            packed,
                             ahead, streamed, (panelwise, pack_rows, pointers if indirect
                                               else ap, [a_lanes] if indirect else None),
                             (direct, a_block, rsa))
@@ -618,10 +631,11 @@ def _next_packed_block(e, blk: GemmBlocking, size: int, dims, at, bmat, rsb, col
 
 
 def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp, ap, c, rsc,
-                beta, tile, strip_done, given_b, packed, ahead, streamed, panels,
+                scale, tile, strip_done, given_b, packed, ahead, streamed, panels,
                 in_place) -> None:
     """C[:mc, :nc] (+)= Ap @ B[:kc, :nc] for one packed A block (sizes = (mc, nc, kc)), with the
-    B block (bsrc, strides rsb, csb) packed into bp on the way. strip_done(ir, rows) emits
+    B block (bsrc, strides rsb, csb) packed into bp on the way; scale = (beta, alpha), the
+    micro-kernels' (see _emit_write_back). strip_done(ir, rows) emits
     what follows the update of each strip of MR rows (the epilogue call).
 
     With blk.fuse_b and a row-major B (csb == 1), the pass of the first A panel packs the full
@@ -644,6 +658,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
     """
     kernel, kernel_pack, short, (kernel_stream, kernel_ahead) = kernels
     mc, nc, kc = sizes
+    beta, alpha = scale
     b = e.b
     first = _c(0)
     panelwise, pack_rows, panel_at, tail = panels
@@ -675,7 +690,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
         with e.if_else(row_major) as (then, otherwise):
             with then:
                 _emit_fused_pass(e, blk, pack_b, kernels, sizes, bsrc, rsb, bp,
-                                 a_panel(_c(0), e.min(_c(blk.mr), mc)), c, rsc, beta, tile)
+                                 a_panel(_c(0), e.min(_c(blk.mr), mc)), c, rsc, scale, tile)
                 strip_done(_c(0), e.min(_c(blk.mr), mc))
             with otherwise:
                 with e.if_(copy):
@@ -699,7 +714,7 @@ def _emit_block(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, csb, bp
         with counted_loop(b, _c(0), nc, "jr", step=blk.nr) as jr:
             n = e.min(_c(blk.nr), b.sub(nc, jr))
             args = [kc, at, e.ptr(bp, b.mul(jr, kc)), e.ptr(c_rows, jr), rsc, m, n, beta,
-                    tile]
+                    tile, alpha]
             full = b.icmp_signed("==", m, _c(blk.mr))
             if kernel_ahead is None:
                 _call_kernel(e, kernel, short, m, args + last_args)
@@ -762,9 +777,10 @@ def _call_kernel(e, kernel, short: dict, m, args) -> None:
 
 
 def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp, a_panel,
-                     c, rsc, beta, tile) -> None:
+                     c, rsc, scale, tile) -> None:
     """The first A panel's pass over a row-major B block, packing B (see _emit_block);
-    a_panel = (its address, its row stride)."""
+    a_panel = (its address, its row stride), scale = (beta, alpha)."""
+    beta, alpha = scale
     ap, rs_ap = a_panel
     kernel, kernel_pack, short, _ = kernels
     mc, nc, kc = sizes
@@ -776,7 +792,7 @@ def _emit_fused_pass(e, blk: GemmBlocking, pack_b, kernels, sizes, bsrc, rsb, bp
     m = e.min(_c(blk.mr), mc)
     with counted_loop(b, _c(0), nc, "jr0", step=blk.nr) as jr:
         args = [kc, ap, e.ptr(bp, b.mul(jr, kc)), e.ptr(c, jr), rsc, m,
-                e.min(_c(blk.nr), b.sub(nc, jr)), beta, tile]
+                e.min(_c(blk.nr), b.sub(nc, jr)), beta, tile, alpha]
         with e.if_else(b.icmp_signed("<", jr, nfull)) as (full, partial):
             with full:
                 b.call(kernel_pack, [*args, e.ptr(bsrc, jr), rsb, rs_ap])
@@ -846,7 +862,8 @@ _GEMM_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+    ctypes.c_void_p)
 
 
 def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
@@ -860,7 +877,8 @@ def aligned_empty(elems: int, dtype, align: int = _ALIGN_BYTES) -> np.ndarray:
 class HostGemm:
     """graphc_gemm_<dtype> JIT-compiled for the host, with a checked numpy-facing call.
 
-    `gemm(a, b, out=None, beta=0)` returns out = a @ b (beta 0) or out += a @ b (beta 1) for
+    `gemm(a, b, out=None, beta=0, alpha=None)` returns out = a @ b (beta 0) or out += alpha *
+    (a @ b) (beta 1; alpha None is 1) for
     2-D arrays of the gemm's dtype; a and b may have any element strides (transposed views
     included), out needs unit column stride. One workspace per instance: a HostGemm object is
     not to be called from two threads at once (use `raw` with separate workspaces for that).
@@ -898,7 +916,8 @@ class HostGemm:
         return x.strides[0] // size, x.strides[1] // size
 
     def __call__(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
-                 beta: int = 0, workspace: np.ndarray | None = None) -> np.ndarray:
+                 beta: int = 0, workspace: np.ndarray | None = None,
+                 alpha: float | None = None) -> np.ndarray:
         if self.indirect:
             raise ValueError("gemm: the indirect GEMM reads A through a pack_a callback: call "
                              "`raw`")
@@ -936,9 +955,10 @@ class HostGemm:
                 ws.ctypes.data % _ALIGN_BYTES or not ws.flags.c_contiguous:
             raise ValueError("gemm: workspace must be a contiguous, 64-byte aligned array of "
                              f"at least {self.workspace_elems} {self.dtype} elements")
+        scale = None if alpha is None else np.array([alpha], dtype=self.np_dtype)
         self.raw(m, n, k, a.ctypes.data, rsa, csa, b_data, rsb, csb,
                  out.ctypes.data, rsc, 1 if beta else 0, ws.ctypes.data, None, None, 0, 0,
-                 None, None, None, bpacked, 0)
+                 None, None, None, bpacked, 0, None if scale is None else scale.ctypes.data)
         return out
 
     def prepack(self, b: np.ndarray) -> "PackedB":

@@ -329,8 +329,9 @@ def _prefetch(module, b: ir.IRBuilder, ptr, write: bool, locality: int = 3) -> N
 def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
                        packing: bool = False, prefetch: str = "",
                        indirect: int = 0) -> ir.Function:
-    """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile, rsAp): C[:m, :n] (+)= (Ap panel @ Bp
-    panel)[:m, :n], the A panel's rows rsAp elements apart (KC in the packed block, or A's own
+    """kernel(kc, Ap, Bp, C, rsC, m, n, beta, tile, alpha, rsAp): C[:m, :n] = (Ap panel @ Bp
+    panel)[:m, :n] (beta 0) or += alpha times it (beta != 0), the A panel's rows rsAp elements
+    apart (KC in the packed block, or A's own
     row stride where the GEMM reads a row-major A in place). rsAp is always the last
     argument, after those of the variants below.
 
@@ -343,12 +344,12 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
 
     prefetch="stream" (kernel_stream) also prefetches the B panel _STREAM_PREFETCH_ROWS rows
     ahead: the first pass over a prepacked B block, which comes from memory or L3 (the
-    later passes find it in L2). prefetch="ahead" (kernel_ahead) is kernel(..., tile, pf,
-    pfLines): at its k-th step it also prefetches into L2 the 64-byte line pf + 64 *
+    later passes find it in L2). prefetch="ahead" (kernel_ahead) is kernel(..., alpha,
+    pf, pfLines): at its k-th step it also prefetches into L2 the 64-byte line pf + 64 *
     min(k, pfLines - 1), its share of the prepacked block the GEMM reads next, so that the
     stream from memory overlaps the FMAs of the passes that find their block in L2.
 
-    With `packing`, the function is kernel_pack(..., tile, Bsrc, rsB) and packs the B panel
+    With `packing`, the function is kernel_pack(..., alpha, Bsrc, rsB) and packs the B panel
     as it goes: row k of the panel is read from the caller's B at Bsrc + k*rsB (unit column
     stride, NR columns all inside B), used, and stored to Bp + k*NR, so that the later A
     panels find it packed. Packing this way overlaps the copy with the FMAs and reads the
@@ -365,7 +366,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     mr, nr = blk.mr, blk.nr
     nv = nr // width
     args = [(_I64, "kc"), (_PTR, "Ap"), (_PTR, "Bp"), (_PTR, "C"), (_I64, "rsC"), (_I64, "m"),
-            (_I64, "n"), (_I64, "beta"), (_PTR, "tile")]
+            (_I64, "n"), (_I64, "beta"), (_PTR, "tile"), (elem, "alpha")]
     if packing:
         args += [(_PTR, "Bsrc"), (_I64, "rsB")]
     elif prefetch == "ahead":
@@ -376,7 +377,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     # (inlined into the GEMM's loops, whose values then spill, the indirect GEMM's kernels
     # ran 10% slower)
     fn.attributes.add("noinline")
-    kc, ap, bp, cptr, rsc, m, n, beta, tile = fn.args[:9]
+    kc, ap, bp, cptr, rsc, m, n, beta, tile, alpha = fn.args[:10]
     b = e.b
     vec = ir.VectorType(elem, width)
     al = _elem_align(elem)
@@ -399,7 +400,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
                 for off in range(0, nr, line_elems):
                     _prefetch(module, b, e.ptr(ahead, _c(off), inbounds=False), write=False)
             return [b.load(e.ptr(brow, _c(v * width)), typ=vec, align=al) for v in range(nv)]
-        bsrc, rsb = fn.args[9:11]
+        bsrc, rsb = fn.args[10:12]
         src = e.ptr(bsrc, b.mul(k, rsb))
         bvecs = [b.load(e.ptr(src, _c(v * width)), typ=vec, align=al) for v in range(nv)]
         for v, x in enumerate(bvecs):
@@ -423,7 +424,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         """One rank-1 update of the tile with column k of A (its rows' elements at
         a_rows(ka), ka = k unless given) and row k of Bp."""
         if prefetch == "ahead":  # one line of the next block (see the docstring)
-            pf, pf_lines = fn.args[9:11]
+            pf, pf_lines = fn.args[10:12]
             line = e.min(k, b.sub(pf_lines, _c(1)))
             _prefetch(module, b, b.gep(pf, [b.mul(line, _c(64))], inbounds=False,
                                        source_etype=ir.IntType(8)), write=False, locality=2)
@@ -506,15 +507,18 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         segments = b.sdiv(kc, lanes)
         _, accs = carried_loop("seg", _c(0), accs0,
                                lambda s: b.icmp_signed("<", s, segments), 1, segment)
-    _emit_write_back(e, blk, width, accs, cptr, rsc, m, n, beta, tile)
+    _emit_write_back(e, blk, width, accs, cptr, rsc, m, n, (beta, alpha), tile)
     b.ret_void()
     return fn
 
 
-def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc, m, n, beta,
+def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc, m, n, scale,
                      tile) -> None:
-    """C[:m, :n] = tile (beta 0) or += tile (beta != 0), the tile being the MR x NR
-    accumulators `accs` (row-major, NR / W vectors per row)."""
+    """C[:m, :n] = tile (beta 0) or += alpha * tile (beta != 0), scale = (beta, alpha), the
+    tile being the MR x NR accumulators `accs` (row-major, NR / W vectors per row). The
+    product alpha * tile is rounded before the sum, as a separate multiply and add would
+    round it (alpha 1 leaves the tile as it is)."""
+    beta, alpha = scale
     b = e.b
     mr, nr = blk.mr, blk.nr
     nv = nr // width
@@ -526,6 +530,10 @@ def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc
     # C): spill the accumulators to `tile` and copy the valid m x n corner element by element.
     full = b.and_(b.icmp_signed("==", m, _c(mr)), b.icmp_signed("==", n, _c(nr)))
     accumulate = b.icmp_signed("!=", beta, _c(0))
+    alphas = b.shuffle_vector(
+        b.insert_element(ir.Constant(vec, ir.Undefined), alpha, ir.Constant(ir.IntType(32), 0)),
+        ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), width),
+                                                    [0] * width))
     with e.if_else(full) as (then, otherwise):
         with then:
             with e.if_else(accumulate) as (add, store):
@@ -535,7 +543,8 @@ def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc
                         for v in range(nv):
                             p = e.ptr(row, _c(v * width))
                             old = b.load(p, typ=vec, align=al)
-                            b.store(b.fadd(old, accs[i * nv + v]), p, align=al)
+                            b.store(b.fadd(old, b.fmul(alphas, accs[i * nv + v])), p,
+                                    align=al)
                 with store:
                     for i in range(mr):
                         row = e.ptr(cptr, b.mul(_c(i), rsc))
@@ -553,7 +562,8 @@ def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc
                     p = e.ptr(row, j)
                     with e.if_else(accumulate) as (add, store):
                         with add:
-                            b.store(b.fadd(b.load(p, typ=elem, align=al), x), p, align=al)
+                            b.store(b.fadd(b.load(p, typ=elem, align=al), b.fmul(alpha, x)),
+                                    p, align=al)
                         with store:
                             b.store(x, p, align=al)
 
