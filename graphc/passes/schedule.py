@@ -107,9 +107,13 @@ def _blocks(s: K.Loop, size: int) -> K.Loop:
 
 
 def _block_of(s: K.Loop, size: int) -> K.Loop:
+    """The loop over one block of s; without a min where blocks divide it evenly, so that
+    its trip count is the constant `size` (which the backend unrolls and vectorizes)."""
     first = K.Binary("mul", K.Var(f"{s.var}_tile"), K.Const(size), K.INDEX)
-    return replace(s, start=first, stop=K.Binary("min", K.Binary(
-        "add", first, K.Const(size), K.INDEX), s.stop, K.INDEX), body=())
+    end = K.Binary("add", first, K.Const(size), K.INDEX)
+    if s.stop.value % size:
+        end = K.Binary("min", end, s.stop, K.INDEX)
+    return replace(s, start=first, stop=end, body=())
 
 
 # --- split ----------------------------------------------------------------------------------

@@ -311,9 +311,54 @@ def test_the_swap_never_applies_to_its_own_result(monkeypatch):
     assert simplified(square) is square
 
 
-def test_fuzzed_programs_agree_with_every_narrow_transposed_product_swapped(monkeypatch):
+@pytest.mark.parametrize("k, m, n, dtype, swapped", [
+    (1024, 64, 3136, F32, True),   # a large dense layer's input gradient, g @ W^T
+    (1024, 128, 1024, F64, True),
+    (1024, 48, 3136, F32, False),  # rows that fill part of the swapped product's tiles
+    (1024, 64, 512, F32, False),   # not wide enough
+    (128, 64, 1024, F32, False),   # b too small to cost much to transpose
+    (1024, 64, 3136, I32, False),
+])
+def test_a_short_transposed_product_is_swapped(k, m, n, dtype, swapped):
+    a, b = ph((m, k), dtype), ph((n, k), dtype)
+    before = make("matmul", a, _t(b))
+    after = make("transpose", make("matmul", b, _t(a)), perm=(1, 0)) if swapped else before
+    assert simplified(before) is after
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("k", [300, 1100])
+def test_the_swapped_short_product_is_the_same_bit_for_bit(monkeypatch, k, threads):
+    """(b a^T)^T sums the same products in the same order as a b^T (K = 1100: three of the
+    GEMM's K blocks), and so do the gradients through it."""
+    import graphc.passes.simplify as module
+    rng = np.random.default_rng(k)
+    av = rng.standard_normal((64, k), np.float32)
+    bv = rng.standard_normal((1024, k), np.float32)
+    results, transposes = [], []
+    for rows in (module.SHORT_PRODUCT_ROWS, ()):  # the rule, then never
+        monkeypatch.setattr(module, "SHORT_PRODUCT_ROWS", rows)
+        tf.reset_default_graph()
+        a, b = tf.placeholder(tf.float32, av.shape), tf.placeholder(tf.float32, bv.shape)
+        y = tf.matmul(a, b, transpose_b=True)
+        grads = tf.gradients(tf.reduce_sum(tf.sin(y)), [a, b])
+        with tf.Session(config=tf.Options(threads=threads)) as sess:
+            results.append(sess.run([y] + grads, {a: av, b: bv}))
+            kernels = list(sess._executor._plans.values())[-1].kernels
+            transposes.append(sum(kr.name == "k_transpose" for kr in kernels))
+    assert transposes[0] > transposes[1]  # (the swapped product, transposed back)
+    for got, plain in zip(*results):
+        np.testing.assert_array_equal(got, plain)
+    np.testing.assert_allclose(results[0][0], av.astype(np.float64) @ bv.T, rtol=1e-4,
+                               atol=1e-4 * np.sqrt(k))
+
+
+def test_fuzzed_programs_agree_with_every_transposed_product_swapped(monkeypatch):
     import graphc.passes.simplify as module
     from graphc.tools.fuzz import fuzz
     monkeypatch.setattr(module, "NARROW_PRODUCT_ROWS", 1)
+    monkeypatch.setattr(module, "SHORT_PRODUCT_ROWS", range(1, 1 << 20))
+    monkeypatch.setattr(module, "SHORT_PRODUCT_COLUMNS", 1)
+    monkeypatch.setattr(module, "SHORT_PRODUCT_B", 0)
     report = fuzz(12, seed=914)
     assert report.mismatches == [], report.summary()
