@@ -6,7 +6,8 @@ two launches; each reports its steps' median, and the table gives medians over r
 
 Also: the time the step spends in its allreduce (the host call, timed around the world
 communicator's Allreduce) against mpi4py's own Allreduce on a buffer of the same size
-(the gradient bucket), alone, in the same processes.
+(the gradient bucket), alone, in the same processes: back to back, and after each process
+has walked 64 MiB of other memory (the caches as a step's kernels leave them).
 
     .venv/bin/python bench/distributed.py [--workload W4|W5] [--ranks 2] [--batch B]
                                            [--steps 30] [--rounds 3] [--mpirun PATH]
@@ -95,20 +96,26 @@ def worker(workload: str, batch: int, steps: int, out: str, barrier: bool = Fals
     if hvd.size() > 1:
         result["in_step_allreduce_s"] = statistics.median(spent)
         result["mpi4py_allreduce_s"] = mpi4py_allreduce(opt.buckets, steps)
+        result["mpi4py_cold_allreduce_s"] = mpi4py_allreduce(opt.buckets, steps, cold=True)
         result["bucket_bytes"] = [int(sum(np.prod(v.shape.as_list()) for v in b)) * 4
                                   for b in opt.buckets]
     if hvd.rank() == 0:
         Path(out).write_text(json.dumps(result))
 
 
-def mpi4py_allreduce(buckets, steps: int) -> float:
-    """Median time of mpi4py's in-place Allreduce of float32 buffers of the buckets' sizes."""
+def mpi4py_allreduce(buckets, steps: int, cold: bool = False) -> float:
+    """Median time of mpi4py's in-place Allreduce of float32 buffers of the buckets' sizes;
+    `cold`: after each process has walked 64 MiB of other memory, as a training step's
+    kernels leave the caches before its allreduce."""
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     sizes = [int(sum(np.prod(v.shape.as_list()) for v in b)) for b in buckets]
     buffers = [np.ones(n, np.float32) for n in sizes]
+    other = np.zeros(64 << 20, np.uint8)
     times = []
     for _ in range(steps + 3):
+        if cold:
+            other[::64] += 1  # (every line of it read and written)
         comm.Barrier()
         start = time.perf_counter()
         for buf in buffers:
@@ -156,6 +163,7 @@ def main(argv=None) -> None:
     in_step = statistics.median(x["in_step_allreduce_s"] for x in manys)
     reduce = statistics.median(x["in_step_allreduce_s"] for x in synced)
     alone = statistics.median(x["mpi4py_allreduce_s"] for x in manys + synced)
+    cold = statistics.median(x["mpi4py_cold_allreduce_s"] for x in manys + synced)
     rate_one, rate_many = args.batch / one, args.ranks * args.batch / many
     what = f"W4 MLP {'-'.join(map(str, LAYERS))}" if args.workload == "W4" else "W5 CNN"
     print(f"{what}, {args.batch} samples per rank and step, "
@@ -167,7 +175,8 @@ def main(argv=None) -> None:
     print(f"  buckets {manys[0]['bucket_bytes']} bytes: in the step, the allreduce takes "
           f"{in_step * 1e3:.3f} ms with the wait for the slower rank, {reduce * 1e3:.3f} ms "
           f"after a barrier; mpi4py's Allreduce alone {alone * 1e3:.3f} ms: the step reaches "
-          f"{alone / reduce:.0%} of its bandwidth")
+          f"{alone / reduce:.0%} of its bandwidth; mpi4py's after walking 64 MiB of other "
+          f"memory {cold * 1e3:.3f} ms: {cold / reduce:.0%} of that")
 
 
 if __name__ == "__main__":
