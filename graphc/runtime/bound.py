@@ -208,13 +208,22 @@ class BoundPlan:
         del keep
         if status:
             executor.raise_failure(plan, status)
+        written = {index: results[k] for index, k in direct}
         for k, f in enumerate(self.fetches):
             if f is None:
                 continue
             value = results[k]
             if value is None:
                 o = outs[k] if outs is not None else None
-                if f[3] is None:  # a fed or variable value fetched as is
+                if f[0] in written:  # a slot fetched twice (x and a reshape of it): the
+                    # kernels wrote it into the other fetch's array, not the arena
+                    source = written[f[0]].reshape(-1).view(f[2]).reshape(f[1])
+                    if o is not None:
+                        o[...] = source
+                        value = o
+                    else:
+                        value = source.copy()
+                elif f[3] is None:  # a fed or variable value fetched as is
                     value = executor.read_slot(plan, f[0], f[2], f[1], out=o)
                 elif o is not None:
                     o[...] = f[3]

@@ -126,7 +126,7 @@ class LLVMExecutor:
             status = plan.entry(plan.table)
             if status:
                 self.raise_failure(plan, status)
-            outputs = [None if f is None else o if f[0] in direct else
+            outputs = [None if f is None else o if o is not None and direct.get(f[0]) is o else
                        self.read_slot(plan, *f, out=o) for f, o in zip(plan.fetch_slots, outs)]
             self.commit(plan)
         finally:
@@ -167,18 +167,21 @@ class LLVMExecutor:
                 del self._packed[key]  # (the memory goes with the last plan holding it)
 
     @staticmethod
-    def _bind_outputs(plan, outs, inputs) -> set:
+    def _bind_outputs(plan, outs, inputs) -> dict:
         """Let kernels write fetched values straight into the caller's out= arrays (no copy
-        out of the arena): the slots whose table entry now points at an out array. Not done
-        where the out array overlaps an input (kernels assume unaliased buffers)."""
-        direct = set()
+        out of the arena): {slot whose table entry now points at an out array: that array}.
+        Not done where the out array overlaps an input (kernels assume unaliased buffers).
+        A slot fetched twice (a value and a reshape of it) is bound to the first one's
+        array; the table then points there, so the other fetch is read from that array
+        (read_slot reads the table's address), not from the arena."""
+        direct: dict = {}
         for f, o in zip(plan.fetch_slots, outs):
             if o is None or f is None or f[0] in direct or plan.slots[f[0]].kind != "arena":
                 continue
             if any(np.may_share_memory(o, a) for a in inputs):
                 continue
             plan.table[f[0]] = o.ctypes.data
-            direct.add(f[0])
+            direct[f[0]] = o
         return direct
 
     def commit(self, plan: Plan) -> None:

@@ -250,3 +250,27 @@ def test_large_read_only_and_writable_feeds_are_bound_at_their_own_addresses():
             assert f(v, out=out) is out
             np.testing.assert_array_equal(out, v * 2.0)
         assert len(_runners(sess)) == 1  # all on the fast path
+
+
+@pytest.mark.parametrize("with_out", [False, True])
+def test_a_large_value_fetched_with_a_reshape_of_it_is_current_in_both(with_out):
+    # both fetches read one buffer; the kernels write it into the first fetch's array, so
+    # the second is copied from there, not from the arena (fuzz seed 11049: the reshape
+    # kept the first call's value after the variable changed)
+    n = (SMALL // 4 // 40 + 2) * 40  # above the staging size in float32
+    rng = np.random.default_rng(1)
+    v = tf.Variable(rng.standard_normal((n // 40, 40)).astype(np.float32))
+    y = tf.clip_by_value(tf.abs(v) + 0.5, -1.0, 1.5)
+    flat = tf.reshape(y, [-1])
+    with tf.Session(target="llvm") as sess:
+        sess.run(tf.global_variables_initializer())
+        f = sess.make_callable([y, flat])
+        for _ in range(3):  # the general path, then the fast one
+            new = rng.standard_normal((n // 40, 40)).astype(np.float32)
+            v.load(new, sess)
+            want = np.clip(np.abs(new) + 0.5, -1.0, 1.5)
+            outs = [np.empty_like(want), np.empty(n, np.float32)] if with_out else None
+            # (the first call takes the general path, out= arrays included)
+            for got in (f(out=outs) if with_out else f(), sess.run([y, flat])):
+                np.testing.assert_array_equal(got[0], want)
+                np.testing.assert_array_equal(got[1], want.ravel())
