@@ -44,13 +44,15 @@ def test_an_sgd_step_writes_the_weights_in_place():
         train = tf.train.GradientDescentOptimizer(0.01).minimize(loss)
         return [train, loss], [w, b]
     plan = _both(build)
-    # w's update runs in its gradient's GEMM and writes w; b's stays staged, because the
-    # loss, computed after it, reads the old b
+    # w's update runs in its gradient's GEMM, which adds -0.01 times its product into w
+    # itself (compiler/accumulate.py); b's stays staged, because the loss, computed after
+    # it, reads the old b
     assert len(plan.commits) == 2 and len(plan.direct) == 1
     (k,) = [k for k in plan.kernels if k.name == "k_matmul_assign"]
     own = [i for i, s in enumerate(plan.slots) if s.kind == "variable" and
            tuple(s.node.shape) == (8, 4)]
-    assert [f"s{i}" for i in own] == [k.body[0].epilogue[0].body[0].body[0].buffer]
+    (gemm,) = k.body
+    assert [f"s{i}" for i in own] == [gemm.buffers[2]] and len(gemm.args) == 11
 
 
 def test_momentum_reads_the_new_accumulator_from_the_variable():
