@@ -24,12 +24,12 @@ from graphc.tools.fuzz_program import Input, Program, Ref, Step, build, to_sourc
 
 
 def test_a_fixed_sample_agrees_on_every_configuration():
-    report = fuzz(36, seed=20261205)
+    report = fuzz(24, seed=20261205)  # (the suite's share: `graphc fuzz` runs at scale)
     assert report.mismatches == [], report.summary()
-    assert report.programs + report.invalid == 36 and report.invalid <= 2
+    assert report.programs + report.invalid == 24 and report.invalid <= 2
     assert set(report.runs) == {c.name for c in DEFAULT_CONFIGS}
     assert "cuda" not in report.runs  # the GPU configuration runs only when named
-    assert report.gradients > 36  # gradients are compared, not only values
+    assert report.gradients > 24  # gradients are compared, not only values
 
 
 def _programs(n):
