@@ -286,19 +286,30 @@ def test_the_swapped_product_is_the_same_bit_for_bit(monkeypatch, k, m, n, threa
     import graphc.passes.simplify as module
     rng = np.random.default_rng(k + m + n)
     av, bv = rng.standard_normal((k, m), np.float32), rng.standard_normal((k, n), np.float32)
-    results = []
-    for limit in (module.NARROW_PRODUCT, -1):  # the rule, then never
-        monkeypatch.setattr(module, "NARROW_PRODUCT", limit)
+    y, _ = _with_and_without(monkeypatch, "NARROW_PRODUCT", (module.NARROW_PRODUCT, -1),
+                             (av, bv), lambda a, b: tf.matmul(a, b, transpose_a=True), threads)
+    np.testing.assert_allclose(y, av.T.astype(np.float64) @ bv, rtol=1e-4,
+                               atol=1e-4 * np.sqrt(k))
+
+
+def _with_and_without(monkeypatch, setting, values, arrays, product, threads):
+    """(the product, [each run's kernels]) of a and b computed with the simplify module's
+    `setting` at each of its `values` (the rule, then never), with the gradients through it;
+    every run gives the same bits."""
+    import graphc.passes.simplify as module
+    results, kernels = [], []
+    for value in values:
+        monkeypatch.setattr(module, setting, value)
         tf.reset_default_graph()
-        a, b = tf.placeholder(tf.float32, av.shape), tf.placeholder(tf.float32, bv.shape)
-        y = tf.matmul(a, b, transpose_a=True)
+        a, b = (tf.placeholder(tf.float32, x.shape) for x in arrays)
+        y = product(a, b)
         grads = tf.gradients(tf.reduce_sum(tf.sin(y)), [a, b])
         with tf.Session(config=tf.Options(threads=threads)) as sess:
-            results.append(sess.run([y] + grads, {a: av, b: bv}))
+            results.append(sess.run([y] + grads, dict(zip((a, b), arrays))))
+            kernels.append(list(sess._executor._plans.values())[-1].kernels)
     for got, plain in zip(*results):
         np.testing.assert_array_equal(got, plain)
-    np.testing.assert_allclose(results[0][0], av.T.astype(np.float64) @ bv, rtol=1e-4,
-                               atol=1e-4 * np.sqrt(k))
+    return results[0][0], kernels
 
 
 def test_the_swap_never_applies_to_its_own_result(monkeypatch):
@@ -335,21 +346,12 @@ def test_the_swapped_short_product_is_the_same_bit_for_bit(monkeypatch, k, threa
     rng = np.random.default_rng(k)
     av = rng.standard_normal((64, k), np.float32)
     bv = rng.standard_normal((1024, k), np.float32)
-    results, transposes = [], []
-    for rows in (module.SHORT_PRODUCT_ROWS, ()):  # the rule, then never
-        monkeypatch.setattr(module, "SHORT_PRODUCT_ROWS", rows)
-        tf.reset_default_graph()
-        a, b = tf.placeholder(tf.float32, av.shape), tf.placeholder(tf.float32, bv.shape)
-        y = tf.matmul(a, b, transpose_b=True)
-        grads = tf.gradients(tf.reduce_sum(tf.sin(y)), [a, b])
-        with tf.Session(config=tf.Options(threads=threads)) as sess:
-            results.append(sess.run([y] + grads, {a: av, b: bv}))
-            kernels = list(sess._executor._plans.values())[-1].kernels
-            transposes.append(sum(kr.name == "k_transpose" for kr in kernels))
+    y, kernels = _with_and_without(monkeypatch, "SHORT_PRODUCT_ROWS",
+                                   (module.SHORT_PRODUCT_ROWS, ()), (av, bv),
+                                   lambda a, b: tf.matmul(a, b, transpose_b=True), threads)
+    transposes = [sum(kr.name == "k_transpose" for kr in run) for run in kernels]
     assert transposes[0] > transposes[1]  # (the swapped product, transposed back)
-    for got, plain in zip(*results):
-        np.testing.assert_array_equal(got, plain)
-    np.testing.assert_allclose(results[0][0], av.astype(np.float64) @ bv.T, rtol=1e-4,
+    np.testing.assert_allclose(y, av.astype(np.float64) @ bv.T, rtol=1e-4,
                                atol=1e-4 * np.sqrt(k))
 
 
