@@ -106,14 +106,17 @@ def _pad_explicitly(conv: Node, x: Node, w: Node):
     input with few channels: exact (the padding's zeros enter the same products), and the
     packed kernel rows then need no per-element bounds test (lower_conv._window_reads sees
     that no window leaves the padded input; ResNet-18's 7x7/2 layer on 224x224x3: 4.97 ->
-    2.07 ms)."""
+    2.07 ms). The same for its filter gradient, conv_filter_grad(x, g), whose patches are
+    the same windows of x, and whose pad is the forward's after CSE (W5's first layer's
+    filter gradient, 64 images of 28 x 28 x 1: 1.85 -> 1.41 ms in the step)."""
     attrs = conv.attrs
     if not as_gemm(conv) or x.shape[-1] >= FEW_CHANNELS \
             or all(p == (0, 0) for p in attrs["padding"]):
         return None
     pairs = ((0, 0),) + tuple(tuple(p) for p in attrs["padding"]) + ((0, 0),)
     padded = make("pad", x, paddings=pairs, mode="CONSTANT", constant_value=0.0)
-    return make("conv", padded, w, **{**attrs, "padding": ((0, 0),) * len(attrs["padding"])})
+    return make(conv.op.name, padded, w,
+                **{**attrs, "padding": ((0, 0),) * len(attrs["padding"])})
 
 
 def _narrow_transposed_product(mm: Node, a: Node, b: Node):
@@ -170,6 +173,8 @@ SIMPLIFY_RULES = RuleTable([
                                        name="mm"), _short_transposed_product),
     # explicit padding of a few-channel convolution (see _pad_explicitly)
     Rule("pad_few_channels", P("conv", var("x"), var("w"), name="conv"), _pad_explicitly),
+    Rule("pad_few_channels_filter_grad", P("conv_filter_grad", var("x"), var("w"),
+                                           name="conv"), _pad_explicitly),
     # x * 1 is x exactly, nan, inf and -0.0 included (IEEE multiplication by one is exact)
     Rule("mul_one", P("mul", var("x"), const(value=1), commutative=True), lambda x: x),
     # x / 1 is x exactly, as above

@@ -259,6 +259,41 @@ def test_few_channel_convolutions_are_padded_explicitly():
     assert simplified(wide) is wide and simplified(first) is first
 
 
+def test_few_channel_filter_gradients_read_the_forward_padding():
+    # the same explicit pad as the forward convolution's: one node after CSE
+    x, g = ph((2, 5, 5, 1)), ph((2, 5, 5, 4))
+    attrs = dict(strides=(1, 1), dilations=(1, 1), groups=1, channels_last=True,
+                 shape=(3, 3, 1, 4))
+    grad = make("conv_filter_grad", x, g, padding=((1, 1), (1, 1)), **attrs)
+    pad = make("pad", x, paddings=((0, 0), (1, 1), (1, 1), (0, 0)), mode="CONSTANT",
+               constant_value=0.0)
+    assert simplified(grad) is make("conv_filter_grad", pad, g, padding=((0, 0), (0, 0)),
+                                    **attrs)
+    forward = make("conv", x, c(np.ones((3, 3, 1, 4), np.float32)), strides=(1, 1),
+                   dilations=(1, 1), padding=((1, 1), (1, 1)), groups=1, channels_last=True)
+    assert simplified(forward).inputs[0] is pad
+
+
+@pytest.mark.parametrize("shape, kernel, padding", [((3, 9, 9, 1), 5, "SAME"),
+                                                     ((2, 8, 7, 3), 3, "SAME"),
+                                                     ((2, 8, 8, 2), 4, "SAME")])
+def test_a_padded_filter_gradient_is_the_same_bit_for_bit(shape, kernel, padding):
+    rng = np.random.default_rng(sum(shape))
+    xv = rng.standard_normal(shape).astype(np.float32)
+    wv = rng.standard_normal((kernel, kernel, shape[-1], 8)).astype(np.float32)
+    out = []
+    for options in (Options(), Options(disable_passes=("simplify",))):
+        tf.reset_default_graph()
+        x = tf.placeholder(tf.float32, shape)
+        w = tf.Variable(wv)
+        y = tf.nn.conv2d(x, w, [1, 2, 1, 1], padding)
+        grad = tf.gradients(tf.reduce_sum(tf.sin(y)), [w])[0]
+        with tf.Session(config=options) as sess:
+            sess.run(tf.global_variables_initializer())
+            out.append(sess.run(grad, {x: xv}))
+    np.testing.assert_array_equal(out[0], out[1])
+
+
 def _t(x):
     return make("transpose", x, perm=(1, 0))
 
