@@ -215,21 +215,16 @@ class BoundPlan:
             value = results[k]
             if value is None:
                 o = outs[k] if outs is not None else None
-                if f[0] in written:  # a slot fetched twice (x and a reshape of it): the
-                    # kernels wrote it into the other fetch's array, not the arena
+                source = f[3]  # the arena's copy, unless: a slot fetched twice (x and a
+                if f[0] in written:  # reshape of it) was written into the other's array
                     source = written[f[0]].reshape(-1).view(f[2]).reshape(f[1])
-                    if o is not None:
-                        o[...] = source
-                        value = o
-                    else:
-                        value = source.copy()
-                elif f[3] is None:  # a fed or variable value fetched as is
+                if source is None:  # a fed or variable value fetched as is
                     value = executor.read_slot(plan, f[0], f[2], f[1], out=o)
                 elif o is not None:
-                    o[...] = f[3]
+                    o[...] = source
                     value = o
                 else:
-                    value = f[3].copy()
+                    value = source.copy()
             results[k] = value if f[1] else value[()]  # 0-d: a numpy scalar, as from TF1
         executor.commit(plan)
         return results
