@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from graphc.compiler.plan import Slot
 from graphc.ir import kernel as K
+from graphc.passes.gpu_loops import loads
 
 
 def accumulate_products(kernels: list, slots: list, keep: set, accumulates) -> list:
@@ -74,7 +75,8 @@ def _accumulating(kernel: K.Kernel, accumulates):
     d = store.buffer
     alpha = _alpha(store.value, d, c, at, t)
     if alpha is None or d in (a, b, c) or kernel.buffer(d).dtype != t \
-            or any(_reads(p.value, (c, d)) for p in s.packs if p is not None):
+            or any(x.buffer in (c, d) for p in s.packs if p is not None
+                   for x in loads(p.value)):
         return None
     gemm = replace(s, buffers=(a, b, d) + s.buffers[3:], args=s.args + (alpha,), epilogue=())
     buffers = tuple(x for x in kernel.buffers if x.name != c)
@@ -102,9 +104,3 @@ def _alpha(value, d: str, c: str, at, t: str):
     elif product != K.Load(c, at, t):
         return None
     return scale if value.op == "add" else K.Unary("neg", scale, t)
-
-
-def _reads(e, names) -> bool:
-    """Whether expression e loads from a buffer in `names`."""
-    return (isinstance(e, K.Load) and e.buffer in names) or any(
-        _reads(x, names) for x in K.expr_children(e))

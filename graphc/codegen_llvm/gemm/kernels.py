@@ -385,8 +385,6 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     if fma is None:
         fma = ir.Function(module, ir.FunctionType(vec, [vec, vec, vec]),
                           name=f"llvm.fma.v{width}{'f32' if al == 4 else 'f64'}")
-    undef = ir.Constant(vec, ir.Undefined)
-    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
     zero_vec = ir.Constant(vec, [0.0] * width)
 
     line_elems = 64 // al
@@ -431,9 +429,7 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
         bvecs = load_b_row(k)
         out = []
         for i, at in enumerate(a_rows(k if ka is None else ka)):
-            a = b.load(at, typ=elem, align=al)
-            s = b.shuffle_vector(b.insert_element(undef, a, ir.Constant(ir.IntType(32), 0)),
-                                 undef, splat_mask)
+            s = _splat(b, b.load(at, typ=elem, align=al), width)
             for v in range(nv):
                 out.append(b.call(fma, [s, bvecs[v], accs[i * nv + v]]))
         return out
@@ -512,6 +508,14 @@ def _emit_micro_kernel(module, prefix, elem, blk: GemmBlocking, width: int,
     return fn
 
 
+def _splat(b: ir.IRBuilder, x, width: int):
+    """A vector of `width` copies of scalar x (x86: one vbroadcastss/sd)."""
+    undef = ir.Constant(ir.VectorType(x.type, width), ir.Undefined)
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    return b.shuffle_vector(b.insert_element(undef, x, ir.Constant(ir.IntType(32), 0)), undef,
+                            mask)
+
+
 def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc, m, n, scale,
                      tile) -> None:
     """C[:m, :n] = tile (beta 0) or += alpha * tile (beta != 0), scale = (beta, alpha), the
@@ -530,10 +534,7 @@ def _emit_write_back(e: _Emitter, blk: GemmBlocking, width: int, accs, cptr, rsc
     # C): spill the accumulators to `tile` and copy the valid m x n corner element by element.
     full = b.and_(b.icmp_signed("==", m, _c(mr)), b.icmp_signed("==", n, _c(nr)))
     accumulate = b.icmp_signed("!=", beta, _c(0))
-    alphas = b.shuffle_vector(
-        b.insert_element(ir.Constant(vec, ir.Undefined), alpha, ir.Constant(ir.IntType(32), 0)),
-        ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), width),
-                                                    [0] * width))
+    alphas = _splat(b, alpha, width)
     with e.if_else(full) as (then, otherwise):
         with then:
             with e.if_else(accumulate) as (add, store):
