@@ -23,6 +23,17 @@ def private_code_cache(tmp_path_factory):
         os.environ["GRAPHC_CACHE_DIR"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_stored_plans():
+    """Sessions neither store nor look up whole plans in the disk cache (runtime/
+    plan_store.py): a test that changes a pass's tunables would otherwise run a plan another
+    test stored without the change. tests/runtime/test_stored_plans.py turns them on."""
+    from graphc.runtime.llvm import LLVMExecutor
+    LLVMExecutor.stores_plans = False
+    yield
+    LLVMExecutor.stores_plans = True
+
+
 @pytest.fixture(autouse=True)
 def fresh_graph():
     """Each test builds in a new default graph."""

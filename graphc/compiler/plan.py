@@ -90,3 +90,6 @@ class Plan:
     cycles: Callable = None  # the plan module's graphc_cycles, for traced runs (LLVM)
     code_keys: tuple = ()  # the code-cache keys of its object code, first module first (LLVM)
     exports: list = field(default_factory=list)  # the kernel names each later module exports
+    # loaded from the disk cache (runtime/plan_store.load_session): its kernels hold only
+    # their names, messages and origins (LLVM)
+    stored: bool = False

@@ -191,6 +191,8 @@ class CompiledModel:
     def _session(self, imported):
         from graphc.runtime.session import Session
         session = Session(graph=imported.graph, target=self.target or "", config=self.options)
+        if self._store is not None:  # the model's own store keeps its plans
+            session._executor.stores_plans = False
         if imported.variables:
             session.run(imported.initializer)
         return session

@@ -16,11 +16,17 @@ A plan is stored only when nothing in it needs the session: no variables, no val
 on the host, no prints, no commits (`storable`). Anything missing, damaged or inconsistent at
 load is a miss (None): the caller compiles as usual and stores again. Loading never executes
 anything but the object code the code cache already vouches for.
+
+A session's plans (save_session / load_session, keyed by runtime/plan_key.py from the user's
+graph) are stored the same way, and may also read and assign variables: the manifest names
+the nodes it binds by their position in the key's order, and the session binds its own
+variables to them. The constants files of all stored plans keep to PLANS_BUDGET_BYTES.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import math
 import os
@@ -38,14 +44,23 @@ from graphc.runtime.host_calls import array_at
 
 FORMAT = 1
 _BLOB_ALIGN = 64
+# The stored plans' constants together keep to this many bytes: storing one more removes
+# the least recently used others (a program whose constants change with every run, drawn
+# at random without a seed, would otherwise add a model's weights to the disk each run).
+PLANS_BUDGET_BYTES = 2 << 30
 
 
-def storable(plan) -> Optional[str]:
-    """Why `plan` cannot be stored (it needs the session), or None when it can."""
-    kinds = {slot.kind for slot in plan.slots} - {"feed", "constant", "arena", "unused"}
+def storable(plan, session: bool = False) -> Optional[str]:
+    """Why `plan` cannot be stored, or None when it can. A plan stored for a model file
+    (`session` False) needs nothing of a session; a session's plan (save_session) may also
+    read and assign the session's variables, but draws nothing and calls nothing on the
+    host."""
+    allowed = {"feed", "constant", "arena", "unused"} | ({"variable", "packed"} if session
+                                                         else set())
+    kinds = {slot.kind for slot in plan.slots} - allowed
     if kinds:
         return f"its pointer table holds {', '.join(sorted(kinds))} slots"
-    if plan.commits:
+    if plan.commits and not session:
         return "it assigns variables"
     if not plan.code_keys:
         return "its object code is not in the cache"
@@ -56,12 +71,9 @@ def blob_path(cache, key: str) -> str:
     return os.path.join(cache.directory, PLANS_DIR, f"{key}.bin")
 
 
-def save(cache, key: str, plan, feeds: list, describe) -> bool:
-    """Store `plan` under `key`; `feeds` lists (slot index, input name) of its fed slots,
-    describe(node) names a kernel's node in errors. False (nothing written) when the plan
-    is not storable or the disk refuses."""
-    if storable(plan) is not None:
-        return False
+def _constants(plan) -> tuple:
+    """(constants as (offset, array), {slot index: its entry in the manifest}, bytes) of
+    the constants of `plan`, laid out one after the other in the blob."""
     constants, layout, size = [], {}, 0
     for i, slot in enumerate(plan.slots):
         if slot.kind == "constant":
@@ -70,6 +82,50 @@ def save(cache, key: str, plan, feeds: list, describe) -> bool:
             layout[i] = {"offset": size, "dtype": array.dtype.str, "shape": list(array.shape)}
             constants.append((size, array))
             size += array.nbytes
+    return constants, layout, size
+
+
+def _store(cache, key: str, manifest: dict, constants: list) -> bool:
+    try:
+        manifest["blob_xxh3"] = _write_constants(blob_path(cache, key), constants)
+    except OSError:
+        return False
+    cache.store(key, json.dumps(manifest, sort_keys=True).encode())
+    _keep_to_budget(os.path.dirname(blob_path(cache, key)), PLANS_BUDGET_BYTES)
+    return True
+
+
+def _keep_to_budget(folder: str, budget: int) -> None:
+    """Remove the least recently used constants files (by modification time, which a load
+    renews) in `folder` until the rest take at most `budget` bytes. A plan whose constants
+    are gone is a miss, compiled and stored again."""
+    try:
+        found = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(".bin") and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append((st.st_mtime_ns, st.st_size, entry.path))
+    except OSError:
+        return
+    total = sum(size for _, size, _ in found)
+    for _, size, path in sorted(found):
+        if total <= budget:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        total -= size
+
+
+def save(cache, key: str, plan, feeds: list, describe) -> bool:
+    """Store `plan` under `key`; `feeds` lists (slot index, input name) of its fed slots,
+    describe(node) names a kernel's node in errors. False (nothing written) when the plan
+    is not storable or the disk refuses."""
+    if storable(plan) is not None:
+        return False
+    constants, layout, size = _constants(plan)
     fed = dict(feeds)
     manifest = {
         "format": FORMAT,
@@ -78,8 +134,7 @@ def save(cache, key: str, plan, feeds: list, describe) -> bool:
                    **({"input": fed[i], "dtype": s.node.dtype.name,
                        "shape": list(s.node.shape)} if s.kind == "feed" else {})}
                   for i, s in enumerate(plan.slots)],
-        "fetches": [None if f is None else [int(f[0]), np.dtype(f[1]).str, list(f[2])]
-                    for f in plan.fetch_slots],
+        "fetches": _fetches(plan),
         "kernels": {str(k): [list(kernel.messages), describe(kernel.notes["origin"])]
                     for k, kernel in enumerate(plan.kernels) if kernel.messages},
         "codes": list(plan.code_keys),
@@ -88,12 +143,12 @@ def save(cache, key: str, plan, feeds: list, describe) -> bool:
     }
     if any(s["kind"] == "feed" and s.get("input") is None for s in manifest["slots"]):
         return False  # a fed slot the caller did not name
-    try:
-        manifest["blob_xxh3"] = _write_constants(blob_path(cache, key), constants)
-    except OSError:
-        return False
-    cache.store(key, json.dumps(manifest, sort_keys=True).encode())
-    return True
+    return _store(cache, key, manifest, constants)
+
+
+def _fetches(plan) -> list:
+    return [None if f is None else [int(f[0]), np.dtype(f[1]).str, list(f[2])]
+            for f in plan.fetch_slots]
 
 
 def _write_constants(path: str, constants: list) -> str:
@@ -125,12 +180,24 @@ def _write_constants(path: str, constants: list) -> str:
 def load(cache, key: str) -> Optional["StoredPlan"]:
     """The plan stored under `key`, ready to run, or None (a miss: not stored, damaged, or
     made by another format)."""
+    found = _load(cache, key, FORMAT)
+    if found is None:
+        return None
+    try:
+        return StoredPlan(cache, *found)
+    except (ValueError, KeyError, TypeError, IndexError):  # a manifest not of our making
+        return None
+
+
+def _load(cache, key: str, fmt) -> Optional[tuple]:
+    """(manifest, mapped constants, object code of each module) stored under `key` in
+    format `fmt`, or None."""
     raw = cache.load(key)
     if raw is None:
         return None
     try:
         manifest = json.loads(raw)
-        if manifest.get("format") != FORMAT:
+        if manifest.get("format") != fmt:
             return None
         blob = _mapped_blob(cache, key, manifest)
         if blob is None:
@@ -138,8 +205,8 @@ def load(cache, key: str) -> Optional["StoredPlan"]:
         codes = [cache.load(k) for k in manifest["codes"]]
         if any(c is None for c in codes):
             return None
-        return StoredPlan(cache, manifest, blob, codes)
-    except (ValueError, KeyError, TypeError, IndexError):  # a manifest not of our making
+        return manifest, blob, codes
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
 
 
@@ -154,6 +221,10 @@ def _mapped_blob(cache, key: str, manifest: dict):
         return None
     if f"{xxhash.xxh3_64_intdigest(memoryview(blob)):016x}" != manifest["blob_xxh3"]:
         return None
+    try:
+        os.utime(path)  # recently used (_keep_to_budget)
+    except OSError:
+        pass
     return blob
 
 
@@ -226,3 +297,147 @@ def _fed(value, dtype, shape: tuple, name: str) -> np.ndarray:
         raise ValueError(f"Cannot feed value of shape {array.shape} to input '{name}', "
                          f"which has shape {shape}")
     return np.ascontiguousarray(array, dtype=dtype.np)
+
+
+# --- a session's plans (runtime/llvm.py, keyed by runtime/plan_key.py) -------------------------
+SESSION_FORMAT = "session-1"
+
+
+def save_session(cache, key: str, plan, index_of: dict) -> bool:
+    """Store a session's compiled `plan` under `key`; `index_of` gives each node of the
+    user's graph its position in the key (plan_key), by which the plan names the nodes it
+    binds (feeds, variables), assigns and comes from. False (nothing written) when it is
+    not storable (storable(plan, session=True)) or names a node outside the key."""
+    if storable(plan, session=True) is not None:
+        return False
+    constants, layout, size = _constants(plan)
+    try:
+        slots = []
+        for i, slot in enumerate(plan.slots):
+            entry = {"kind": slot.kind, "offset": int(slot.offset), **layout.get(i, {})}
+            if slot.kind in ("feed", "variable", "packed"):
+                entry["node"] = index_of[slot.node]
+            if slot.kind == "packed":
+                off, rows, cols, k, n, blocking = slot.pack
+                entry["pack"] = [int(off), int(rows), int(cols), int(k), int(n),
+                                 dataclasses.asdict(blocking)]
+                entry["elems"], entry["dtype"] = int(slot.array.size), slot.array.dtype.str
+            slots.append(entry)
+        manifest = {
+            "format": SESSION_FORMAT,
+            "arena_bytes": int(plan.arena_bytes),
+            "slots": slots,
+            "fetches": _fetches(plan),
+            "commits": [[index_of[var], int(s), list(shape)] for var, s, shape in plan.commits],
+            "needs": [index_of[var] for var in plan.needs_value],
+            "direct": sorted(int(s) for s in plan.direct),
+            "program": None if plan.program is None else _program_out(plan.program),
+            "kernels": [[k.name, index_of.get(k.notes.get("origin")), list(k.messages)]
+                        for k in plan.kernels],
+            "codes": list(plan.code_keys),
+            "exports": [list(e) for e in plan.exports],
+            "blob_bytes": size,
+        }
+    except KeyError:  # a node the key does not hold
+        return False
+    return _store(cache, key, manifest, constants)
+
+
+def load_session(cache, key: str, nodes: list) -> Optional[tuple]:
+    """(plan, object code of each module) stored under `key` for the graph whose nodes in
+    key order are `nodes`, or None (a miss). The plan's slots, fetches, commits, program
+    and kernels' names and messages are as compiled; its constants are views of the stored
+    file (mapped copy-on-write); a packed slot has fresh memory of its size, to be filled
+    before the first run; the runtime fields (entry, table, arena) are left to the caller."""
+    from graphc.codegen_llvm.gemm import aligned_empty
+    from graphc.codegen_llvm.gemm.kernels import GemmBlocking
+    from graphc.compiler.plan import Plan, Slot
+    from graphc.ir import kernel as K
+    found = _load(cache, key, SESSION_FORMAT)
+    if found is None:
+        return None
+    manifest, blob, codes = found
+
+    def node(i):
+        if not isinstance(i, int) or not 0 <= i < len(nodes):
+            raise IndexError(f"node {i!r} is not in the graph")
+        return nodes[i]
+
+    try:
+        slots = []
+        for entry in manifest["slots"]:
+            kind = entry["kind"]
+            slot = Slot(kind, offset=int(entry["offset"]))
+            if kind in ("feed", "variable", "packed"):
+                slot.node = node(entry["node"])
+            if kind == "constant":
+                dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
+                start, nbytes = int(entry["offset"]), math.prod(shape) * dtype.itemsize
+                if start % _BLOB_ALIGN or start + nbytes > len(blob):
+                    raise ValueError("a constant past the end of the stored constants")
+                slot.offset = 0
+                slot.array = blob[start:start + nbytes].view(dtype).reshape(shape)
+            elif kind == "packed":
+                off, rows, cols, k, n, blocking = entry["pack"]
+                slot.pack = (off, rows, cols, k, n, GemmBlocking(**blocking))
+                slot.array = aligned_empty(int(entry["elems"]), np.dtype(entry["dtype"]))
+            elif kind == "arena" and not 0 <= slot.offset <= int(manifest["arena_bytes"]):
+                raise ValueError("an arena slot past the arena")
+            elif kind not in ("feed", "variable", "arena", "unused"):
+                raise ValueError(f"a slot of kind {kind!r}")
+            slots.append(slot)
+        kernels = [K.Kernel(str(name), (), (), (), tuple(str(m) for m in messages),
+                            notes={"origin": None if origin is None else node(origin)})
+                   for name, origin, messages in manifest["kernels"]]
+        plan = Plan(
+            slots=slots, kernels=kernels,
+            fetch_slots=[None if f is None else (int(f[0]), np.dtype(f[1]), tuple(f[2]))
+                         for f in manifest["fetches"]],
+            commits=[(node(v), int(s), tuple(shape)) for v, s, shape in manifest["commits"]],
+            needs_value=[node(v) for v in manifest["needs"]],
+            arena_bytes=int(manifest["arena_bytes"]),
+            program=None if manifest["program"] is None else
+            _program_in(manifest["program"], len(kernels)),
+            direct=frozenset(int(s) for s in manifest["direct"]),
+            code_keys=tuple(manifest["codes"]), exports=[list(e) for e in manifest["exports"]])
+        if any(f is not None and not 0 <= f[0] < len(slots) for f in plan.fetch_slots) or \
+                any(not 0 <= s < len(slots) for _, s, _ in plan.commits):
+            raise IndexError("a fetch or an assignment past the slots")
+        return plan, codes
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):  # not ours
+        return None
+
+
+def _program_out(program) -> list:
+    """A plan's program (compiler/plan.py) as JSON: kernel indices, {"loop": [cond, pred,
+    body]} and {"branch": [pred, then, other]}."""
+    from graphc.compiler.plan import Loop
+    out = []
+    for entry in program:
+        if isinstance(entry, int):
+            out.append(int(entry))
+        elif isinstance(entry, Loop):
+            out.append({"loop": [_program_out(entry.cond), int(entry.pred),
+                                 _program_out(entry.body)]})
+        else:
+            out.append({"branch": [int(entry.pred), _program_out(entry.then),
+                                   _program_out(entry.other)]})
+    return out
+
+
+def _program_in(entries: list, kernels: int) -> tuple:
+    from graphc.compiler.plan import Branch, Loop
+    out = []
+    for entry in entries:
+        if isinstance(entry, int) and 0 <= entry < kernels:
+            out.append(entry)
+        elif isinstance(entry, dict) and "loop" in entry:
+            cond, pred, body = entry["loop"]
+            out.append(Loop(_program_in(cond, kernels), int(pred), _program_in(body, kernels)))
+        elif isinstance(entry, dict) and "branch" in entry:
+            pred, then, other = entry["branch"]
+            out.append(Branch(int(pred), _program_in(then, kernels),
+                              _program_in(other, kernels)))
+        else:
+            raise ValueError(f"a program entry {entry!r}")
+    return tuple(out)

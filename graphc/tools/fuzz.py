@@ -7,7 +7,8 @@ them, against the reference target, values and gradients.
 Program i is drawn from seed S + i (fuzz_gen): so `--seed S+i --n 1` replays it. Every
 program is run on the reference target (the oracle) and on each configuration of CONFIGS
 that its seed selects: LLVM at -O0 with one kernel per node, -O3 with every fusion on one
-thread and on two, and the emulated CUDA device. A configuration disagrees when a value is
+thread and on two, -O3 run again from the plans the first run stored in the disk cache
+(bit for bit), and the emulated CUDA device. A configuration disagrees when a value is
 off by more than the tolerance (`close`), or when it raises where the reference does not;
 but a float32 value that agrees with the float64 result of the same program (`widened`,
 run on the reference) is not a disagreement: the reference's own float32 rounding was off
@@ -43,6 +44,7 @@ class Config:
     settings: tuple  # (name, value) pairs of graphc.Options
     every: int = 1  # runs on programs whose seed is a multiple of this
     device: bool = False  # needs a device (a GPU): runs only when named (--config)
+    stored: bool = False  # run twice, the second time from plans stored by the first
 
     def make_options(self, tf):
         return tf.Options(**dict(self.settings))
@@ -57,6 +59,8 @@ CONFIGS = (
     Config("llvm -O0 unfused", "llvm", (("opt_level", 0), ("fuse", False), ("threads", 1))),
     Config("llvm -O3", "llvm", (("opt_level", 3), ("threads", 1))),
     Config("llvm -O3 2 threads", "llvm", (("opt_level", 3), ("threads", 2)), every=3),
+    Config("llvm -O3 stored", "llvm", (("opt_level", 3), ("threads", 1)), every=5,
+           stored=True),
     Config("cuda-emulated", "cuda-emulated", (("opt_level", 3),), every=8),
     Config("cuda", "cuda", (("opt_level", 3),), device=True),
 )
@@ -159,11 +163,13 @@ def generate(tf, seed: int) -> Program:
     return draw_program(Generator(tf, seed, large=seed % LARGE_EVERY == LARGE_EVERY - 1))
 
 
-def run(tf, program: Program, target: str, options=None, reads: bool = True) -> list:
+def run(tf, program: Program, target: str, options=None, reads: bool = True,
+        plans: list = None) -> list:
     """The fetched values of one run of the program, in a fresh graph, then (with `reads`)
     those of program.reads() fetched before that run and again after its variables are
     loaded with program.reloaded() values, then what its prints printed
-    (fuzz_control.printed)."""
+    (fuzz_control.printed). With `plans` (a list), an LLVM session stores every plan
+    it compiles in the disk cache (however fast it was built), and `plans` receives them."""
     from graphc.tools import fuzz_control
     from graphc.tools.fuzz_program import build
     tf.reset_default_graph()
@@ -171,6 +177,8 @@ def run(tf, program: Program, target: str, options=None, reads: bool = True) -> 
     _, built, feeds = build(tf, program)
     again = [built[i] for i in program.reads()] if reads else []
     with tf.Session(target=target, config=options) as sess:
+        if plans is not None:
+            sess._executor.stores_plans, sess._executor.store_after = True, 0.0
         sess.run(tf.global_variables_initializer())
         before = sess.run(again, feeds) if again else []
         values = sess.run([built[i] for i in program.outputs], feeds)
@@ -180,7 +188,32 @@ def run(tf, program: Program, target: str, options=None, reads: bool = True) -> 
                 built[i].load(value, sess)
             after = sess.run(again, feeds)
         _check_plans(sess)
+        if plans is not None:
+            plans += [plan for plan, _ in sess._executor.compiled_plans()]
         return values + before + after + fuzz_control.printed()
+
+
+def run_stored(tf, program: Program, options) -> list:
+    """run() twice with plans stored in a cache of its own: the second run's values, once
+    they are found bit for bit the first's, and every plan the first stored loaded by the
+    second (else AssertionError)."""
+    import tempfile
+
+    from graphc.runtime import plan_store
+    compiled, loaded = [], []
+    with tempfile.TemporaryDirectory() as cache:
+        options = options.replace(cache_dir=cache)
+        first = run(tf, program, "llvm", options, plans=compiled)
+        second = run(tf, program, "llvm", options, plans=loaded)
+    for (i, label), a, b in zip(_fetched(program), first, second):
+        if np.asarray(a).tobytes() != np.asarray(b).tobytes():
+            raise AssertionError(f"{label} from the stored plans differs from the compiled "
+                                 f"plans' value")
+    storable = sum(plan_store.storable(p, session=True) is None for p in compiled)
+    if sum(p.stored for p in loaded) != storable:
+        raise AssertionError(f"{sum(p.stored for p in loaded)} of {storable} storable "
+                             f"plans loaded from the disk cache")
+    return second
 
 
 def _fetched(program: Program) -> list:
@@ -215,7 +248,8 @@ def disagreement(tf, program: Program, config: Config, want=None,
         want = run(tf, program, "reference")
     exact = exact or float64_results(tf, program)
     try:
-        got = run(tf, program, config.target, config.make_options(tf))
+        got = run_stored(tf, program, config.make_options(tf)) if config.stored else \
+            run(tf, program, config.target, config.make_options(tf))
     except Exception as err:  # the reference ran: any error is a finding
         return f"raised {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
     fetched = _fetched(program)
