@@ -321,8 +321,9 @@ class LLVMExecutor:
         from graphc.codegen_llvm.render import host_vector_bits
         from graphc.runtime.plan_key import plan_key
         from graphc.version import __version__
+        # (numpy's version: constant folding runs its functions)
         context = ("llvm", self.options, self.threads, host_vector_bits(), jit_signature(),
-                   __version__, source_digest())
+                   __version__, source_digest(), np.__version__)
         return plan_key(fetches, fed_shapes, fed_values, context, marked=self._volatile)
 
     def _build(self, fetches, fed_shapes: dict, fed_values):
