@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import threading
 import time
 from dataclasses import replace
 
@@ -50,6 +51,33 @@ def compile_parts(kernels: int, options) -> int:
     return max(1, min(cpus, 4))
 
 
+_STORE_THREAD: list = []
+_STORE_LOCK = threading.Lock()
+
+
+def _store_thread():
+    """The one thread that stores plans (its pool joins it at the interpreter's exit)."""
+    with _STORE_LOCK:
+        if not _STORE_THREAD:
+            from concurrent.futures import ThreadPoolExecutor
+            _STORE_THREAD.append(ThreadPoolExecutor(1, thread_name_prefix="graphc-store"))
+        return _STORE_THREAD[0]
+
+
+def _store_plan(cache, key: str, plan, index_of: dict) -> None:
+    """plan_store.save_session, whose failure only costs the next process a compile: a
+    warning, not an error in the program that compiled it."""
+    import warnings
+
+    from graphc.runtime import plan_store
+    from graphc.runtime.cache import CacheWarning
+    try:
+        plan_store.save_session(cache, key, plan, index_of)
+    except Exception as err:  # (a bug: the plan is fine, only not stored)
+        warnings.warn(f"graphc: storing a plan in {cache.directory} failed: "
+                      f"{type(err).__name__}: {err}", CacheWarning)
+
+
 class LLVMExecutor:
     name = "llvm"
     returns_fresh_arrays = True  # every fetch is copied out of the arena, or is out=
@@ -63,6 +91,7 @@ class LLVMExecutor:
         self._packed: dict = {}
         self._volatile: set = set()  # variables that change between most runs: not packed
         self._cache = None
+        self._storing: list = []  # futures of plans being stored in the disk cache
         self._trace = None  # while a traced run goes on: (plan, counters, ...) per plan
         self.threads = options.threads or os.cpu_count() or 1
 
@@ -310,9 +339,17 @@ class LLVMExecutor:
         load_library(self._cache, parts)  # GEMM and the thread pool, shared by every plan
         plan = self._link(plan, codes)
         if keyed is not None and built >= self.store_after:
-            plan_store.save_session(self._cache, keyed[0], plan,
-                                    {node: i for i, node in enumerate(keyed[1])})
+            # (on a thread of its own, while the plan runs: writing ResNet-18's packed filters
+            # takes 0.1 s; close() and the interpreter's exit wait for it)
+            self._storing.append(_store_thread().submit(
+                _store_plan, self._cache, keyed[0], plan,
+                {node: i for i, node in enumerate(keyed[1])}))
         return plan
+
+    def close(self) -> None:
+        """Wait for the plans being stored (compile)."""
+        while self._storing:
+            self._storing.pop().result()
 
     def _plan_key(self, fetches, fed_shapes: dict, fed_values):
         """(key, nodes) of this plan among stored plans (runtime/plan_key.py), or None."""

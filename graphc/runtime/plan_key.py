@@ -14,10 +14,11 @@ that order: a stored plan names the nodes it binds (feeds, variables) by their p
 
 `marked` nodes (variables the executor does not pack ahead) enter by their positions.
 `context` holds what else the plan depends on (the caller's options, threads, CPU, numpy's
-version, and the sources below). graphc's version does not change with every edit of its passes, so the key
-also holds a digest of the code that builds a plan from the graph (`compiler_digest`: the
-size and modification time of each file, as Python decides whether a .pyc is current): the
-IR, the passes, the compiler, the LLVM code generator and the runtime.
+version, and the sources below). graphc's version does not change with every edit of its
+passes, so the key also holds a digest of the code that builds a plan from the graph
+(`compiler_digest`: the size and modification time of each file, as Python decides whether
+a .pyc is current): the IR, the passes, the compiler, the LLVM code generator and the
+runtime.
 """
 
 from __future__ import annotations
