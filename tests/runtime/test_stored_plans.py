@@ -325,3 +325,21 @@ def test_the_constants_keep_to_their_budget(storing, monkeypatch):
     assert values[0][0] == values[2][0]
     np.testing.assert_allclose(values[1][0] - FC.sum(), 2 * (values[0][0] - FC.sum()),
                                rtol=1e-4)
+
+
+def test_a_store_that_fails_warns_and_the_program_goes_on(storing, monkeypatch):
+    from graphc.runtime import plan_store
+    from graphc.runtime.cache import CacheWarning
+
+    def broken(*args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(plan_store, "save_session", broken)
+    graph = tf.Graph()
+    with graph.as_default():
+        (logits, _), (x,) = cnn()
+    with pytest.warns(CacheWarning, match="a plan in .* failed: RuntimeError: disk on fire"):
+        with tf.Session(graph=graph, target="llvm") as sess:
+            np.testing.assert_allclose(sess.run(logits, {x: X}), reference_cnn(X), rtol=1e-4,
+                                       atol=1e-4)
+    assert not os.path.exists(storing / "plans")
