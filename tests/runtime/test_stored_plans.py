@@ -343,3 +343,24 @@ def test_a_store_that_fails_warns_and_the_program_goes_on(storing, monkeypatch):
             np.testing.assert_allclose(sess.run(logits, {x: X}), reference_cnn(X), rtol=1e-4,
                                        atol=1e-4)
     assert not os.path.exists(storing / "plans")
+
+
+def test_make_callable_runs_a_stored_plan():
+    data = RNG.standard_normal((8, 6)).astype(np.float32)
+    w0 = RNG.standard_normal((6, 3)).astype(np.float32)
+    results = []
+    for _ in range(2):
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf.placeholder(tf.float32, [8, 6])
+            w = tf.Variable(w0, name="w")
+            loss = tf.reduce_sum(tf.square(tf.matmul(x, w)))
+            step = tf.train.GradientDescentOptimizer(0.01).minimize(loss)
+        with tf.Session(graph=graph, target="llvm") as sess:
+            sess.run(w.initializer)
+            f = sess.make_callable([loss, step], [x])
+            results.append([f(data)[0] for _ in range(4)] + [sess.run(w)])
+            stored = [p.stored for p in plans(sess)]
+    assert stored[-1] is True
+    assert_same_bits(results[0], results[1])
+    assert results[1][3] < results[1][0]
