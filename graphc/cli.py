@@ -67,6 +67,7 @@ def run_cache_info(args: argparse.Namespace) -> int:
     print(f"location: {info['directory']}")
     print(f"entries: {info['entries']}")
     print(f"bytes: {info['bytes']}")
+    print(f"stored plans: {info['plans']} ({info['plans_bytes']} bytes of constants)")
     return 0
 
 

@@ -171,8 +171,10 @@ class CodeCache:
 
     # --- the whole cache -------------------------------------------------------------------
     def info(self) -> dict:
-        """{"directory": str, "entries": int, "bytes": int}; bytes counts whole entry files."""
-        entries = size = 0
+        """{"directory": str, "entries": int, "bytes": int, "plans": int, "plans_bytes":
+        int}: bytes counts whole entry files; plans and plans_bytes, the stored plans'
+        constants files among them (runtime/plan_store.py)."""
+        entries = size = plans = plans_size = 0
         for path, _ in self._entries():
             try:
                 found = os.lstat(path)
@@ -181,7 +183,11 @@ class CodeCache:
             if stat.S_ISREG(found.st_mode):  # anything else there is no entry (see load)
                 size += found.st_size
                 entries += 1
-        return {"directory": self.directory, "entries": entries, "bytes": size}
+                if os.path.basename(os.path.dirname(path)) == PLANS_DIR:
+                    plans += 1
+                    plans_size += found.st_size
+        return {"directory": self.directory, "entries": entries, "bytes": size,
+                "plans": plans, "plans_bytes": plans_size}
 
     def clear(self) -> int:
         """Remove every entry (and leftovers of crashed writers); return how many entries.

@@ -161,7 +161,8 @@ def test_two_processes_share_one_key(tmp_path):
 
 # --- the whole cache ------------------------------------------------------------------------
 def test_info_and_clear(cache):
-    assert cache.info() == {"directory": cache.directory, "entries": 0, "bytes": 0}
+    assert cache.info() == {"directory": cache.directory, "entries": 0, "bytes": 0,
+                            "plans": 0, "plans_bytes": 0}
     assert cache.clear() == 0  # the directory does not exist yet
     keys = [CodeCache.key(i) for i in range(3)]
     for i, key in enumerate(keys):
@@ -241,11 +242,14 @@ def test_cli_info_and_clear(tmp_path, capsys):
     cache = CodeCache(tmp_path)
     cache.store(CodeCache.key("a"), b"12345")
     cache.store(CodeCache.key("b"), b"")
+    os.makedirs(tmp_path / "plans")
+    (tmp_path / "plans" / ("ab" * 32 + ".bin")).write_bytes(b"1234")  # a stored plan's
     assert cli.main(["cache", "info", "--dir", str(tmp_path)]) == 0
     assert parse_lines(capsys.readouterr().out) == {
-        "location": str(tmp_path), "entries": "2", "bytes": str(2 * HEADER_SIZE + 5)}
+        "location": str(tmp_path), "entries": "3", "bytes": str(2 * HEADER_SIZE + 5 + 4),
+        "stored plans": "1 (4 bytes of constants)"}
     assert cli.main(["cache", "clear", "--dir", str(tmp_path)]) == 0
-    assert capsys.readouterr().out == f"removed 2 entries from {tmp_path}\n"
+    assert capsys.readouterr().out == f"removed 3 entries from {tmp_path}\n"
     assert cli.main(["cache", "info", "--dir", str(tmp_path)]) == 0
     assert parse_lines(capsys.readouterr().out)["entries"] == "0"
 
