@@ -20,7 +20,9 @@ anything but the object code the code cache already vouches for.
 A session's plans (save_session / load_session, keyed by runtime/plan_key.py from the user's
 graph) are stored the same way, and may also read and assign variables: the manifest names
 the nodes it binds by their position in the key's order, and the session binds its own
-variables to them. The constants files of all stored plans keep to PLANS_BUDGET_BYTES.
+variables to them, and a random draw (host slot) is stored as its op and attributes, drawn
+from the session's generator of the node it stands for. The constants files of all stored
+plans keep to PLANS_BUDGET_BYTES.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ PLANS_BUDGET_BYTES = 2 << 30
 def storable(plan, session: bool = False) -> Optional[str]:
     """Why `plan` cannot be stored, or None when it can. A plan stored for a model file
     (`session` False) needs nothing of a session; a session's plan (save_session) may also
-    read and assign the session's variables, but draws nothing and calls nothing on the
-    host."""
-    allowed = {"feed", "constant", "arena", "unused"} | ({"variable", "packed"} if session
-                                                         else set())
+    read and assign the session's variables and draw random numbers from the session's
+    generators, but calls nothing on the host (prints, collectives)."""
+    allowed = {"feed", "constant", "arena", "unused"} | ({"variable", "packed", "host"}
+                                                         if session else set())
     kinds = {slot.kind for slot in plan.slots} - allowed
     if kinds:
         return f"its pointer table holds {', '.join(sorted(kinds))} slots"
@@ -315,8 +317,10 @@ def save_session(cache, key: str, plan, index_of: dict) -> bool:
         slots = []
         for i, slot in enumerate(plan.slots):
             entry = {"kind": slot.kind, "offset": int(slot.offset), **layout.get(i, {})}
-            if slot.kind in ("feed", "variable", "packed"):
+            if slot.kind in ("feed", "variable", "packed", "host"):
                 entry["node"] = index_of[slot.node]
+            if slot.kind == "host":
+                entry["draw"] = _draw_out(slot.draw)
             if slot.kind == "packed":
                 off, rows, cols, k, n, blocking = slot.pack
                 entry["pack"] = [int(off), int(rows), int(cols), int(k), int(n),
@@ -338,9 +342,30 @@ def save_session(cache, key: str, plan, index_of: dict) -> bool:
             "exports": [list(e) for e in plan.exports],
             "blob_bytes": size,
         }
-    except KeyError:  # a node the key does not hold
+    except (KeyError, ValueError):  # a node the key does not hold, a draw it cannot
         return False
     return _store(cache, key, manifest, constants)
+
+
+def _draw_out(draw) -> dict:
+    """A host slot's random node (compiler/buffers.py: no inputs, its shape resolved) as
+    its op and attributes; ValueError (graph_io.GraphFormatError) where it has inputs or
+    an attribute the graph format cannot hold."""
+    from graphc.saving.graph_io import GraphFormatError, encode_attribute
+    if draw.inputs or draw.deps:
+        raise GraphFormatError(f"a draw with inputs: {draw!r}")
+    return {"op": draw.op.name, "attrs": {k: encode_attribute(v)
+                                          for k, v in draw.attrs.items() if k != "uid"}}
+
+
+def _draw_in(entry: dict):
+    from graphc.ir import ops as prims
+    from graphc.ir.node import make_node
+    from graphc.saving.graph_io import decode_attribute
+    op = prims.get(entry["op"])
+    if op.name != "random":
+        raise ValueError(f"a host slot drawing {op.name!r}")
+    return make_node(op, (), {k: decode_attribute(v) for k, v in entry["attrs"].items()})
 
 
 def load_session(cache, key: str, nodes: list) -> Optional[tuple]:
@@ -368,9 +393,11 @@ def load_session(cache, key: str, nodes: list) -> Optional[tuple]:
         for entry in manifest["slots"]:
             kind = entry["kind"]
             slot = Slot(kind, offset=int(entry["offset"]))
-            if kind in ("feed", "variable", "packed"):
+            if kind in ("feed", "variable", "packed", "host"):
                 slot.node = node(entry["node"])
-            if kind == "constant":
+            if kind == "host":
+                slot.draw = _draw_in(entry["draw"])
+            elif kind == "constant":
                 dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
                 start, nbytes = int(entry["offset"]), math.prod(shape) * dtype.itemsize
                 if start % _BLOB_ALIGN or start + nbytes > len(blob):
@@ -383,7 +410,7 @@ def load_session(cache, key: str, nodes: list) -> Optional[tuple]:
                 slot.array = aligned_empty(int(entry["elems"]), np.dtype(entry["dtype"]))
             elif kind == "arena" and not 0 <= slot.offset <= int(manifest["arena_bytes"]):
                 raise ValueError("an arena slot past the arena")
-            elif kind not in ("feed", "variable", "arena", "unused"):
+            elif kind not in ("feed", "variable", "host", "arena", "unused"):
                 raise ValueError(f"a slot of kind {kind!r}")
             slots.append(slot)
         kernels = [K.Kernel(str(name), (), (), (), tuple(str(m) for m in messages),

@@ -122,6 +122,21 @@ def _order(roots: list) -> list:
     return order
 
 
+def encode_attribute(value):
+    """An attribute value without arrays or regions as tagged JSON (the document's own
+    encoding, above); GraphFormatError for a value it cannot hold."""
+    arrays: dict = {}
+    encoded = _encode(value, {}, arrays)
+    if arrays:
+        raise GraphFormatError("an array attribute needs the document's arrays")
+    return encoded
+
+
+def decode_attribute(value):
+    """The attribute value encode_attribute wrote; GraphFormatError if unreadable."""
+    return _decode(value, [], {})
+
+
 def _encode(value, ids: dict, arrays: dict):
     if value is None or isinstance(value, (bool, str)):
         return value

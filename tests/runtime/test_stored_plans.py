@@ -211,11 +211,26 @@ def test_names_and_uids_do_not_change_the_key():
     assert keys[0] == keys[1]
 
 
-def test_plans_that_draw_random_numbers_or_print_are_not_stored(storing):
+def test_random_draws_in_a_stored_plan_are_the_compiled_plans_draws():
+    def build():
+        x = tf.placeholder(tf.float32, [4, 6])
+        return [tf.nn.dropout(x, rate=0.5, seed=3), tf.random_normal([6], seed=2),
+                tf.random_uniform([2], seed=5)], [x]
+
+    first, second, last = run_twice(build, lambda f: {f[0]: np.ones((4, 6), np.float32)},
+                                    steps=3, init=False)
+    assert [p.stored for p in last] == [True]
+    assert [s.kind for s in last[0].slots].count("host") == 3
+    assert_same_bits(first, second)
+    assert np.asarray(second[0][0]).tobytes() != np.asarray(second[1][0]).tobytes()  # fresh
+    dropped = np.concatenate([step[0].ravel() for step in second])
+    assert set(np.unique(dropped)) == {0.0, 2.0}  # kept (scaled by 2) or dropped
+
+
+def test_plans_that_print_are_not_stored(storing):
     def build():
         x = tf.placeholder(tf.float32, [4])
-        noisy = x + tf.random_normal([4], seed=1)
-        return [tf.Print(noisy, [noisy], "noisy"), tf.random_uniform([2], seed=2)], [x]
+        return [tf.Print(x * 2.0, [x], "x")], [x]
 
     run_twice(build, lambda f: {f[0]: np.zeros(4, np.float32)}, init=False)
     assert not os.path.exists(storing / "plans")
