@@ -349,9 +349,9 @@ def save_session(cache, key: str, plan, index_of: dict) -> bool:
 
 def _draw_out(draw) -> dict:
     """A host slot's random node (compiler/buffers.py: no inputs, its shape resolved) as
-    its op and attributes; ValueError (graph_io.GraphFormatError) where it has inputs or
+    its op and attributes; ValueError (attr_json.GraphFormatError) where it has inputs or
     an attribute the graph format cannot hold."""
-    from graphc.saving.graph_io import GraphFormatError, encode_attribute
+    from graphc.ir.attr_json import GraphFormatError, encode_attribute
     if draw.inputs or draw.deps:
         raise GraphFormatError(f"a draw with inputs: {draw!r}")
     return {"op": draw.op.name, "attrs": {k: encode_attribute(v)
@@ -360,8 +360,8 @@ def _draw_out(draw) -> dict:
 
 def _draw_in(entry: dict):
     from graphc.ir import ops as prims
+    from graphc.ir.attr_json import decode_attribute
     from graphc.ir.node import make_node
-    from graphc.saving.graph_io import decode_attribute
     op = prims.get(entry["op"])
     if op.name != "random":
         raise ValueError(f"a host slot drawing {op.name!r}")

@@ -30,17 +30,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
-from graphc.ir import dtypes
 from graphc.ir import ops as prims
+from graphc.ir.attr_json import GraphFormatError, earlier_ids
+from graphc.ir.attr_json import decode as _decode
+from graphc.ir.attr_json import encode as _encode
 from graphc.ir.node import Node, Region, make_node
 
 FORMAT, VERSION = "graphc-graph", 1
-
-
-class GraphFormatError(ValueError):
-    """A graph document graphc cannot read (another format or version, or malformed)."""
 
 
 def read_document(path: str, fmt: str, version: int, error=GraphFormatError) -> dict:
@@ -122,46 +118,6 @@ def _order(roots: list) -> list:
     return order
 
 
-def encode_attribute(value):
-    """An attribute value without arrays or regions as tagged JSON (the document's own
-    encoding, above); GraphFormatError for a value it cannot hold."""
-    arrays: dict = {}
-    encoded = _encode(value, {}, arrays)
-    if arrays:
-        raise GraphFormatError("an array attribute needs the document's arrays")
-    return encoded
-
-
-def decode_attribute(value):
-    """The attribute value encode_attribute wrote; GraphFormatError if unreadable."""
-    return _decode(value, [], {})
-
-
-def _encode(value, ids: dict, arrays: dict):
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return {"float": value.hex()}
-    if isinstance(value, tuple):
-        return {"tuple": [_encode(v, ids, arrays) for v in value]}
-    if isinstance(value, dtypes.DType):
-        return {"dtype": value.name}
-    if isinstance(value, slice):
-        return {"slice": [_encode(v, ids, arrays) for v in (value.start, value.stop,
-                                                              value.step)]}
-    if isinstance(value, np.ndarray):
-        key = f"c{len(arrays)}"
-        arrays[key] = value
-        return {"array": key}
-    if isinstance(value, Region):
-        return {"region": {"params": [ids[p] for p in value.params],
-                           "results": [ids[r] for r in value.results]}}
-    raise GraphFormatError(f"cannot save an attribute of type {type(value).__name__}: "
-                           f"{value!r}")
-
-
 def _encode_variables(graph, ids: dict) -> tuple:
     from graphc.ops.variables import Variable
     seen, variables, index = set(), [], {}
@@ -235,42 +191,9 @@ def _decode_nodes(records: list, arrays) -> list:
         except KeyError:
             raise GraphFormatError(f"node {i}: unknown op {rec['op']!r}") from None
         attrs = {k: _decode(v, nodes, arrays) for k, v in rec["attrs"].items()}
-        nodes.append(make_node(op, [nodes[j] for j in _refs(rec["in"], i)], attrs,
-                               [nodes[j] for j in _refs(rec["deps"], i)]))
+        nodes.append(make_node(op, [nodes[j] for j in earlier_ids(rec["in"], i)], attrs,
+                               [nodes[j] for j in earlier_ids(rec["deps"], i)]))
     return nodes
-
-
-def _refs(ids: list, i: int) -> list:
-    """Ids of earlier nodes only (a document cannot make a cycle or refer ahead)."""
-    for j in ids:
-        if not isinstance(j, int) or not 0 <= j < i:
-            raise GraphFormatError(f"node {i} refers to node {j!r}, which is not before it")
-    return ids
-
-
-def _decode(value, nodes: list, arrays):
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value
-    if not isinstance(value, dict) or len(value) != 1:
-        raise GraphFormatError(f"unreadable attribute value {value!r}")
-    (tag, body), = value.items()
-    if tag == "float":
-        return float.fromhex(body)
-    if tag == "tuple":
-        return tuple(_decode(v, nodes, arrays) for v in body)
-    if tag == "dtype":
-        return dtypes.as_dtype(body)
-    if tag == "slice":
-        return slice(*(_decode(v, nodes, arrays) for v in body))
-    if tag == "array":
-        return np.asarray(arrays[body])
-    if tag == "region":
-        n = len(nodes)
-        return Region([nodes[j] for j in _refs(body["params"], n)],
-                      [nodes[j] for j in _refs(body["results"], n)])
-    raise GraphFormatError(f"unknown attribute tag {tag!r}")
 
 
 def _register_names(graph, names: list, nodes: list) -> None:
