@@ -131,16 +131,24 @@ def _source_digest():
     root = os.path.dirname(os.path.abspath(__file__))
     h = xxhash.xxh3_128(llvmlite.__version__.encode())
     try:
-        for folder, dirs, files in sorted(os.walk(root)):
-            dirs.sort()
-            for name in sorted(f for f in files if f.endswith(".py")):
-                path = os.path.join(folder, name)
-                h.update(os.path.relpath(path, root).encode() + b"\0")
-                with open(path, "rb") as f:
-                    h.update(f.read())
+        for path in python_sources(root):
+            h.update(os.path.relpath(path, root).encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(f.read())
     except OSError:
         return None
     return h.hexdigest()
+
+
+def python_sources(path: str) -> list:
+    """The .py files under the folder `path`, in a fixed order (folders sorted, then their
+    files), or [path] itself when it is a file: what a digest of source code reads."""
+    if not os.path.isdir(path):
+        return [path]
+    out = []
+    for folder, _, files in sorted(os.walk(path)):
+        out += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".py")]
+    return out
 
 
 @functools.lru_cache(maxsize=None)

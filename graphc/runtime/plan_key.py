@@ -131,11 +131,13 @@ def compiler_digest() -> Optional[str]:
     llvmlite's version, once per process; None when they cannot be read."""
     if "value" not in _digest:
         import llvmlite
+
+        from graphc.codegen_llvm.library import python_sources
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         h = xxhash.xxh3_128(llvmlite.__version__.encode())
         try:
             for entry in _COMPILER_SOURCES:
-                for name in _python_files(os.path.join(root, entry)):
+                for name in python_sources(os.path.join(root, entry)):
                     st = os.stat(name)
                     h.update(b"%s\0%d\0%d\0" % (os.path.relpath(name, root).encode(),
                                                   st.st_size, st.st_mtime_ns))
@@ -144,11 +146,3 @@ def compiler_digest() -> Optional[str]:
             _digest["value"] = None
     return _digest["value"]
 
-
-def _python_files(path: str) -> list:
-    if not os.path.isdir(path):
-        return [path]
-    out = []
-    for folder, _, files in sorted(os.walk(path)):
-        out += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".py")]
-    return out

@@ -205,7 +205,7 @@ def run_stored(tf, program: Program, options) -> list:
         options = options.replace(cache_dir=cache)
         first = run(tf, program, "llvm", options, plans=compiled)
         second = run(tf, program, "llvm", options, plans=loaded)
-    for (i, label), a, b in zip(_fetched(program), first, second):
+    for (_, label), a, b in zip(_fetched(program), first, second):
         if np.asarray(a).tobytes() != np.asarray(b).tobytes():
             raise AssertionError(f"{label} from the stored plans differs from the compiled "
                                  f"plans' value")
