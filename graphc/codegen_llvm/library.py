@@ -104,6 +104,18 @@ def library_ir(cpu: str = "native", parts=tuple(PARTS)) -> str:
     return str(module)
 
 
+def has_code(part: str, cpu: str = "native") -> bool:
+    """Whether `part` holds code for `cpu`: the thin and the indirect narrow GEMMs exist only
+    where the CPU's vector width has their tile (no plan for that CPU calls them else)."""
+    for dtype in ("f32", "f64"):
+        width = vector_width(dtype, cpu)
+        if part == f"gemm_thin_{dtype}":
+            return thin_blocking(dtype, width) is not None
+        if part == f"gemm_indirect_narrow_{dtype}":
+            return narrow_blocking(dtype, width) is not None
+    return part in PARTS
+
+
 def parts_called(codes) -> tuple:
     """The library parts that the plan objects or IR texts `codes` call, the runtime
     always: each part whose exported names one of them mentions (an object names each symbol
@@ -189,20 +201,24 @@ if hasattr(os, "register_at_fork"):
 
 
 def library_loaded(parts=EAGER_PARTS) -> bool:
-    """Whether load_library has loaded `parts` in this process."""
-    return all(part in _LOADED for part in parts)
+    """Whether load_library has loaded `parts` in this process (those it has, see has_code)."""
+    return all(part in _LOADED or not has_code(part) for part in parts)
 
 
 def load_library(cache, parts=EAGER_PARTS):
-    """Load the library's `parts` (the runtime always, first) into this process once each
-    and publish their symbols to the JIT linker.
+    """Load the library's `parts` (the runtime always, first; those without code for this
+    CPU are skipped, see has_code) into this process once each and publish their symbols
+    to the JIT linker.
 
     The thread pool is shut down at exit, before the code it runs in goes away.
     """
     from graphc.codegen_llvm.jit import JITModule
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown library parts {unknown}; the parts are {list(PARTS)}")
     with _LOCK:
         for part in ("runtime",) + tuple(p for p in parts if p != "runtime"):
-            if part in _LOADED:
+            if part in _LOADED or not has_code(part):  # (nothing to load for this CPU)
                 continue
             engine = JITModule.from_object(library_object(cache, part))
             for name in PARTS[part]:

@@ -10,7 +10,7 @@ model's bytes, the fed shapes and dtypes, the options, the CPU, graphc's version
   plan's object code with the kernel names each part exports;
 - the constants (a model's weights) in one file beside the cache entries,
   `plans/<key>.bin`, written atomically, checked at load against its size and XXH3-64 hash
-  kept in the manifest, then mapped copy-on-write (never copied whole).
+  kept in the manifest, and read into fresh aligned memory (not mapped: see _read_blob).
 
 A plan is stored only when nothing in it needs the session: no variables, no values drawn
 on the host, no prints, no commits (`storable`). Anything missing, damaged or inconsistent at
@@ -192,7 +192,7 @@ def load(cache, key: str) -> Optional["StoredPlan"]:
 
 
 def _load(cache, key: str, fmt) -> Optional[tuple]:
-    """(manifest, mapped constants, object code of each module) stored under `key` in
+    """(manifest, constants (read), object code of each module) stored under `key` in
     format `fmt`, or None."""
     raw = cache.load(key)
     if raw is None:
@@ -201,7 +201,7 @@ def _load(cache, key: str, fmt) -> Optional[tuple]:
         manifest = json.loads(raw)
         if manifest.get("format") != fmt:
             return None
-        blob = _mapped_blob(cache, key, manifest)
+        blob = _read_blob(cache, key, manifest)
         if blob is None:
             return None
         codes = [cache.load(k) for k in manifest["codes"]]
@@ -212,13 +212,24 @@ def _load(cache, key: str, fmt) -> Optional[tuple]:
         return None
 
 
-def _mapped_blob(cache, key: str, manifest: dict):
+def _read_blob(cache, key: str, manifest: dict):
+    """The constants file of `key`, read into fresh memory aligned to _BLOB_ALIGN and checked
+    against the manifest's size and hash, or None. Read, not mapped: a mapped file that
+    something truncates in place while a plan uses it would end the process (SIGBUS) at its
+    next run; the read costs about a millisecond per 10 MB from the page cache."""
     import xxhash
     path, size = blob_path(cache, key), int(manifest["blob_bytes"])
+    blob = _aligned_bytes(size)
     try:
-        if os.path.getsize(path) != size:
-            return None
-        blob = np.memmap(path, np.uint8, mode="c") if size else np.zeros(0, np.uint8)
+        with open(path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size != size:
+                return None
+            view, done = memoryview(blob), 0
+            while done < size:
+                got = f.readinto(view[done:])
+                if not got:
+                    return None  # shorter than it said (truncated meanwhile)
+                done += got
     except OSError:
         return None
     if f"{xxhash.xxh3_64_intdigest(memoryview(blob)):016x}" != manifest["blob_xxh3"]:
@@ -228,6 +239,12 @@ def _mapped_blob(cache, key: str, manifest: dict):
     except OSError:
         pass
     return blob
+
+
+def _aligned_bytes(size: int) -> np.ndarray:
+    raw = np.empty(size + _BLOB_ALIGN, np.uint8)
+    start = (-raw.ctypes.data) % _BLOB_ALIGN
+    return raw[start:start + size]
 
 
 class StoredPlan:
@@ -372,7 +389,7 @@ def load_session(cache, key: str, nodes: list) -> Optional[tuple]:
     """(plan, object code of each module) stored under `key` for the graph whose nodes in
     key order are `nodes`, or None (a miss). The plan's slots, fetches, commits, program
     and kernels' names and messages are as compiled; its constants are views of the stored
-    file (mapped copy-on-write); a packed slot has fresh memory of its size, to be filled
+    file (read into memory); a packed slot has fresh memory of its size, to be filled
     before the first run; the runtime fields (entry, table, arena) are left to the caller."""
     from graphc.codegen_llvm.gemm import aligned_empty
     from graphc.codegen_llvm.gemm.kernels import GemmBlocking

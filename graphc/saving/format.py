@@ -5,8 +5,8 @@ in the file's metadata.
     write_tensors(path, arrays)   atomic: a temporary file beside `path`, flushed and
                                   fsync'ed, then renamed over it (and the directory synced),
                                   so a crash leaves the old file or the new one, never half
-    TensorFile(path)              reads the header once (memory-mapped, no copy of the
-                                  rest); get(name) copies one tensor out and checks its hash
+    TensorFile(path)              reads the header once; get(name) reads one tensor's bytes
+                                  (a read, not a mapping) and checks its hash
 
 A truncated or corrupted file is a DataLossError naming the file (and the variable, when one
 tensor's bytes are wrong). safetensors is data only: reading never executes code.
@@ -100,7 +100,6 @@ class TensorFile:
             raise NotFoundError(f"checkpoint file {path} does not exist")
         self._header, self._data_start = _read_header(path)
         self.metadata = self._header.pop("__metadata__", None) or {}
-        self._mapped = None
 
     def names(self) -> list:
         return sorted(self._header)
@@ -118,7 +117,7 @@ class TensorFile:
         """A fresh array of tensor `name`, its hash checked."""
         entry = self._entry(name)
         begin, end = entry["data_offsets"]
-        raw = self._bytes()[self._data_start + begin:self._data_start + end]
+        raw = self._read(self._data_start + begin, end - begin)
         if not self._intact(name, raw):
             raise DataLossError(f"checkpoint file {self.path} is corrupted: the bytes of "
                                 f"variable '{name}' fail their checksum")
@@ -140,22 +139,25 @@ class TensorFile:
             raise NotFoundError(f"Key {name} not found in checkpoint {self.path}{hint}")
         return entry
 
-    def _bytes(self):
-        if self._mapped is None:
+    def _read(self, at: int, size: int) -> bytes:
+        """`size` bytes of the file from offset `at`. Read, not mapped: a mapped file that
+        something truncates meanwhile would end the process (SIGBUS); a short read is a
+        DataLossError."""
+        try:
             with open(self.path, "rb") as f:
-                self._mapped = memoryview(f.read()) if os.path.getsize(self.path) < 1 << 16 \
-                    else memoryview(_mmap(f))
-        return self._mapped
+                f.seek(at)
+                raw = f.read(size)
+        except OSError as e:
+            raise DataLossError(f"checkpoint file {self.path} cannot be read: {e}") from None
+        if len(raw) != size:
+            raise DataLossError(f"checkpoint file {self.path} is truncated: {size} bytes "
+                                f"at offset {at} expected, {len(raw)} there")
+        return raw
 
 
 def _digest(data) -> str:
     import xxhash
     return f"{xxhash.xxh3_64_intdigest(data):016x}"
-
-
-def _mmap(f):
-    import mmap
-    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 # safetensors dtype names -> numpy dtypes (bfloat16 has no numpy dtype and is refused)

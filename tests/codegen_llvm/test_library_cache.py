@@ -119,3 +119,35 @@ def test_starting_a_load_does_not_wait_for_one_in_progress(monkeypatch):
         assert not starter.is_alive() and len(started) == 1
     assert started[0].result(timeout=30) is None
     assert calls == [("gemm_f64",)]
+
+
+_ALL_PARTS = """
+from graphc.codegen_llvm import library
+from graphc.codegen_llvm.gemm import narrow_blocking, thin_blocking, vector_width
+from graphc.runtime.cache import default_cache
+from graphc.options import Options
+library.load_library(default_cache(Options()), tuple(library.PARTS))
+assert library.library_loaded(tuple(library.PARTS))
+thin = thin_blocking("f32", vector_width("f32")) is not None
+narrow = narrow_blocking("f32", vector_width("f32")) is not None
+assert ("gemm_thin_f32" in library._LOADED) == thin == library.has_code("gemm_thin_f32")
+assert ("gemm_indirect_narrow_f32" in library._LOADED) == narrow
+print(sorted(library._LOADED))
+"""
+
+
+def test_every_part_loads_where_this_cpu_has_its_code():
+    # (an AVX2 machine has no thin tile: its part exports nothing and is skipped)
+    import ast
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _ALL_PARTS], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    loaded = set(ast.literal_eval(out.stdout))
+    assert {"runtime", "gemm_f32", "gemm_f64", "gemm_narrow_f64"} <= loaded
+
+
+def test_loading_an_unknown_part_is_named():
+    with pytest.raises(ValueError, match=r"unknown library parts \['gemm_f16'\]"):
+        library.load_library(None, ("gemm_f16",))

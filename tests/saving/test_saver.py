@@ -177,6 +177,20 @@ def test_corrupted_bytes_name_the_variable(tmp_path):
     _unchanged(sess, w, n)
 
 
+def test_a_file_truncated_after_it_was_opened_is_a_clear_error(tmp_path):
+    # (a mapped file read past its new end would have ended the process with SIGBUS)
+    path = str(tmp_path / "big.safetensors")
+    write_tensors(path, {"a": np.arange(70_000, dtype=np.float32),
+                         "b": np.arange(70_000, dtype=np.float32)})
+    f = TensorFile(path)
+    np.testing.assert_array_equal(f.get("a"), np.arange(70_000, dtype=np.float32))
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) - 4 * 50_000)
+    with pytest.raises(tf.errors.DataLossError, match=r"big.safetensors is truncated: "
+                       r"280000 bytes at offset \d+ expected, \d+ there"):
+        f.get("b")
+
+
 def test_garbage_header(tmp_path):
     path = tmp_path / "g.safetensors"
     path.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{abcd")
