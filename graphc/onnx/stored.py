@@ -18,7 +18,6 @@ for the LLVM target. Models given as an onnx.ModelProto are not stored.
 from __future__ import annotations
 
 import json
-import mmap
 import os
 from typing import Optional
 
@@ -38,11 +37,12 @@ def model_digest(model) -> Optional[str]:
     if not isinstance(model, (str, os.PathLike)):
         return None
     try:
-        with open(os.fspath(model), "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return None
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return xxhash.xxh3_128_hexdigest(data)
+        digest, size = xxhash.xxh3_128(), 0
+        with open(os.fspath(model), "rb") as f:  # read in chunks (a mapping of a file
+            while chunk := f.read(1 << 22):      # truncated meanwhile would be a SIGBUS)
+                digest.update(chunk)
+                size += len(chunk)
+        return digest.hexdigest() if size else None
     except (OSError, ValueError):
         return None
 
