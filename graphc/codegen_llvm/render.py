@@ -224,11 +224,14 @@ class KernelRenderer:
         loop_id = None
         if s.kind in ("vector", "unroll"):
             interleave = INTERLEAVE if s.kind == "vector" and _calls_vecmath(s.body) else 0
-            loop_id = loop_hints(self.module, s.kind, s.width, interleave)
             strips = _strip_sums(s.body) if interleave and self.prefetch else None
+            if strips is not None and strips[1] and not self.scalef:
+                interleave = 1  # (SUM_INTERLEAVE_256)
+            loop_id = loop_hints(self.module, s.kind, s.width, interleave)
             streams = self._streams(s) if strips is not None else []
             if streams:
-                return self._prefetching_loop(s, loop_id, streams, *strips)
+                return self._prefetching_loop(s, loop_id, streams, *strips,
+                                              interleave=interleave)
         elif _has_loop(s.body) and not _short(s):
             # an outer loop of many iterations is not unrolled: O3 unrolled W9's 32 x 1024
             # fill of a broadcast value (its vector loop inside) into straight-line code,
@@ -259,7 +262,7 @@ class KernelRenderer:
                     found[name, index] = found.get((name, index), False) or write
         return [(name, index, write) for (name, index), write in found.items()]
 
-    def _prefetching_loop(self, s, loop_id, streams, body, totals) -> None:
+    def _prefetching_loop(self, s, loop_id, streams, body, totals, interleave: int) -> None:
         """Vector loop `s` cut into strips of PREFETCH_STRIP bytes of its widest stream, each
         strip first prefetching its streams' lines PREFETCH_AHEAD bytes ahead (for writing
         where it stores) and running `body` (with `totals`: _strip_sums of s.body), then the
@@ -301,7 +304,7 @@ class KernelRenderer:
                                                 K.Ref(f"{name}.strip", dtype), dtype))
                         for name, dtype in totals])
         with counted_loop(b, whole, stop, s.var, loop_id=loop_hints(
-                self.module, s.kind, s.width, INTERLEAVE)) as i:
+                self.module, s.kind, s.width, interleave)) as i:
             self.vars[s.var] = i
             self.stmts(s.body)
         del self.vars[s.var]
@@ -400,6 +403,9 @@ def host_vector_bits() -> int:
 # the polynomial chains are long and dependent, so one at a time leaves FMA units idle. W1's
 # GELU on one thread: 18.7 ms with one, 16.8 with two, 18-22 with four or eight (spills).
 INTERLEAVE = 2
+# SUM_INTERLEAVE_256: but one at a time where such a loop also sums (softmax's exp and row sum)
+# and the target has 16 vector registers (no AVX-512): two vector iterations, their sums and
+# exp's constants spilled. W2 on a Zen 3 (AVX2), one thread, A/B in one process: 4-5% faster.
 # Such loops over a buffer of at least PREFETCH_MIN_BYTES (more than a core's L2 holds)
 # prefetch it PREFETCH_AHEAD bytes ahead, a strip of PREFETCH_STRIP bytes at a time
 PREFETCH_MIN_BYTES = 1 << 21
