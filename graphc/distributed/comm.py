@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from graphc.errors import FailedPreconditionError
 from graphc.ir.ops.collective import COMMUNICATORS, LocalCommunicator
 
 WORLD = "world"  # the name the collectives' `comm` attribute gives the world communicator
@@ -35,23 +36,65 @@ class MPICommunicator:
 
     def __init__(self, comm, mpi):
         self.comm, self.mpi = comm, mpi
+        self._checked: set = set()  # same_everywhere's keys
         self.size, self.rank = comm.Get_size(), comm.Get_rank()
         local = comm.Split_type(mpi.COMM_TYPE_SHARED, key=self.rank)
         self.local_size, self.local_rank = local.Get_size(), local.Get_rank()
         local.Free()
 
-    def allreduce(self, src: np.ndarray, dst: np.ndarray, op: str) -> None:
+    def allreduce(self, src: np.ndarray, dst: np.ndarray, op: str, name: str = "",
+                  key=None, checked: bool = False) -> None:
+        """checked: the caller has compared the processes' buffers already (a
+        DistributedOptimizer's buckets, graphc/distributed/fingerprint.py)."""
+        if not checked:
+            self.same_everywhere("allreduce", name, src, key)
         # 'average' is a sum here; the caller divides (collective.allreduce_into)
         send = self.mpi.IN_PLACE if _same_buffer(src, dst) else src
         self.comm.Allreduce(send, dst, op=self.mpi.SUM)
 
-    def allgather(self, src: np.ndarray, dst: np.ndarray) -> None:
+    def allgather(self, src: np.ndarray, dst: np.ndarray, name: str = "", key=None) -> None:
+        self.same_everywhere("allgather", name, src, key)
         self.comm.Allgather(src, dst)
 
-    def broadcast(self, src: np.ndarray, dst: np.ndarray, root: int) -> None:
+    def broadcast(self, src: np.ndarray, dst: np.ndarray, root: int, name: str = "",
+                  key=None) -> None:
+        self.same_everywhere("broadcast", name, src, key)
         if self.rank == root and not _same_buffer(src, dst):
             np.copyto(dst, src)
         self.comm.Bcast(dst, root=root)
+
+    def same_everywhere(self, kind: str, name: str, src: np.ndarray, key=None) -> None:
+        """Raise the same FailedPreconditionError on every process when the processes give
+        this collective inputs of different dtypes or shapes: MPI would abort the job
+        (MPI_ERR_TRUNCATE), hang, or mix unrelated values. One Allgather of a few integers
+        (as long as a small allreduce) before the collective: once for a `key` (a
+        collective whose input shape is static; the processes run the same graph, so they
+        all skip it or none does: the row says which, so that a process with another graph
+        is caught at the first run), at every run for key None. A DistributedOptimizer's
+        buckets are compared once, by fingerprint, instead."""
+        if key is not None and key in self._checked:
+            return
+        row = _shape_row(src, key is not None)
+        rows = np.empty((self.size, _ROW), np.int64)
+        self.comm.Allgather(row, rows)
+        for r in range(1, self.size):
+            if (rows[r] != rows[0]).any():
+                what = f"{kind} of '{name}'" if name else kind
+                hint = ("; to gather tensors whose first axis differs between processes, pad "
+                        "them to the longest and gather their lengths too"
+                        if kind == "allgather" and rows[r][2] == rows[0][2] else "")
+                if rows[r][0] != rows[0][0] and (rows[r][1:] == rows[0][1:]).all():
+                    known = {1: "a static shape", 0: "a shape known only when run"}
+                    found = (f"{known[int(rows[r][0])]} on rank {r}, "
+                             f"{known[int(rows[0][0])]} on rank 0")
+                else:
+                    found = (f"{_described(rows[r])} on rank {r}, {_described(rows[0])} on "
+                             f"rank 0")
+                raise FailedPreconditionError(
+                    f"graphc.distributed: the processes gave the {what} different tensors: "
+                    f"{found}. Every process must give it the same dtype and shape{hint}")
+        if key is not None:
+            self._checked.add(key)
 
     def barrier(self) -> None:
         self.comm.Barrier()
@@ -80,6 +123,29 @@ class MPICommunicator:
         out = np.empty_like(values)
         self.comm.Allreduce(np.ascontiguousarray(values), out, op=self.mpi.SUM)
         return out
+
+
+_DTYPE_CODES = ("float32", "float64", "int32", "int64")  # (COLLECTIVE_DTYPES; else -1)
+_DIMS = 6
+_ROW = 4 + _DIMS  # static?, dtype code, rank, element count, the first _DIMS dimensions
+
+
+def _shape_row(a: np.ndarray, static: bool) -> np.ndarray:
+    row = np.full(_ROW, -1, np.int64)
+    name = a.dtype.name
+    row[0] = int(static)
+    row[1] = _DTYPE_CODES.index(name) if name in _DTYPE_CODES else -1
+    row[2], row[3] = a.ndim, a.size
+    row[4:4 + min(a.ndim, _DIMS)] = a.shape[:_DIMS]
+    return row
+
+
+def _described(row) -> str:
+    dtype = _DTYPE_CODES[row[1]] if 0 <= row[1] < len(_DTYPE_CODES) else "another dtype"
+    ndim = int(row[2])
+    if ndim > _DIMS:
+        return f"{dtype} of rank {ndim} ({int(row[3])} values)"
+    return f"{dtype} {[int(d) for d in row[4:4 + ndim]]}"
 
 
 def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:

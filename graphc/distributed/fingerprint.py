@@ -93,16 +93,16 @@ class CheckedCommunicator:
                     f"{difference}. Every process must build the same model (same "
                     f"variables, shapes and dtypes, in the same order)")
 
-    def allreduce(self, src, dst, op: str) -> None:
+    def allreduce(self, src, dst, op: str, name: str = "", key=None) -> None:
         if not self.checked:
             self.check()
-        self.world.allreduce(src, dst, op)
+        self.world.allreduce(src, dst, op, name=name, checked=True)
 
-    def allgather(self, src, dst) -> None:
-        self.world.allgather(src, dst)
+    def allgather(self, src, dst, name: str = "", key=None) -> None:
+        self.world.allgather(src, dst, name=name, key=key)
 
-    def broadcast(self, src, dst, root: int) -> None:
-        self.world.broadcast(src, dst, root)
+    def broadcast(self, src, dst, root: int, name: str = "", key=None) -> None:
+        self.world.broadcast(src, dst, root, name=name, key=key)
 
 
 def first_difference(first: list, other: list, r: int) -> str:

@@ -27,6 +27,11 @@ def _checked(tensor, what: str):
     return t
 
 
+def _static(t) -> bool:
+    """Whether t's shape is known before a run (a collective's shape check then runs once)."""
+    return t.node.shape is not None and None not in t.node.shape
+
+
 def reduce_op(average=None, op=None) -> str:
     """The reduction Horovod's (average, op) arguments ask for: Average by default."""
     if average is not None and op is not None:
@@ -54,7 +59,9 @@ def allreduce(tensor, average=None, op=None, name=None, group=0):
 def reduce_on(t, op: str, comm: str, group: int = 0, name=None):
     """The allreduce node of checked tensor `t` on the communicator registered as `comm`."""
     return make_tensor("allreduce", [t], {"op": op, "comm": comm, "size": size(),
-                                          "group": int(group)}, name or "HorovodAllreduce")
+                                          "group": int(group), "name": name or t.name,
+                                          "fixed": _static(t)},
+                       name or "HorovodAllreduce")
 
 
 def average_metric(value, weight=None, name=None):
@@ -88,18 +95,22 @@ def allgather(tensor, name=None):
         raise ValueError(f"allgather needs a tensor with a first axis, got a scalar ({t.name})")
     if size() == 1:
         return identity(t, name=name)
-    return make_tensor("allgather", [t], {"comm": WORLD, "size": size()},
+    return make_tensor("allgather", [t], {"comm": WORLD, "size": size(),
+                                          "name": name or t.name, "fixed": _static(t)},
                        name or "HorovodAllgather")
 
 
-def broadcast(tensor, root_rank: int, name=None):
-    """Process `root_rank`'s value of `tensor`, on every process."""
+def broadcast(tensor, root_rank: int, name=None, _label=None):
+    """Process `root_rank`'s value of `tensor`, on every process. (_label: what an error
+    about it calls it, the tensor's name by default.)"""
     t = _checked(tensor, "broadcast")
     if not isinstance(root_rank, int) or not 0 <= root_rank < size():
         raise ValueError(f"root_rank must be a rank in [0, {size()}), got {root_rank!r}")
     if size() == 1:
         return identity(t, name=name)
-    return make_tensor("broadcast", [t], {"comm": WORLD, "size": size(), "root": root_rank},
+    return make_tensor("broadcast", [t], {"comm": WORLD, "size": size(), "root": root_rank,
+                                          "name": _label or name or t.name,
+                                          "fixed": _static(t)},
                        name or "HorovodBroadcast")
 
 
@@ -114,7 +125,8 @@ def broadcast_variables(variables, root_rank: int, name=None):
     assigns, previous = [], []
     for var in variables:
         with control_dependencies(previous):
-            value = broadcast(var.read_value(), root_rank)
+            label = var.name[:-2] if var.name.endswith(":0") else var.name
+            value = broadcast(var.read_value(), root_rank, _label=f"variable {label}")
         assigns.append(var.assign(value))
         previous = [value]
     return group(*assigns, name=name or "broadcast_variables")

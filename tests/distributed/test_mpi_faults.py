@@ -56,6 +56,57 @@ def test_ranks_that_built_different_models_fail_at_the_first_step(tmp_path, kind
     assert time.perf_counter() - start < LIMIT
 
 
+COLLECTIVES = """
+    import numpy as np
+    import graphc as tf
+    import graphc.distributed as hvd
+
+    hvd.init()
+    r = hvd.rank()
+    x = tf.placeholder(tf.float32, [None])
+    v = tf.Variable(np.zeros((2, 3 + r), np.float32), name="w")
+    # rank 1 knows the shape of z when it builds the graph, rank 0 only when it runs
+    z = tf.placeholder(tf.float32, [None] if r == 0 else [2])
+    ops = {"allreduce": hvd.allreduce(x, op=hvd.Sum), "allgather": hvd.allgather(x),
+           "broadcast": hvd.broadcast(x, 0), "variables": hvd.broadcast_global_variables(0),
+           "static": hvd.allreduce(z, name="z_sum")}
+    with tf.Session("llvm") as sess:
+        sess.run(v.initializer)
+        for kind in ("allreduce", "allgather", "broadcast", "variables", "static"):
+            try:
+                sess.run(ops[kind], {x: np.ones(2 + r, np.float32), z: np.ones(2, np.float32)})
+                print(r, kind, "ran")
+            except tf.errors.FailedPreconditionError as e:
+                print(r, kind, e)
+        # the same shapes everywhere: the collectives run (nothing was left half done)
+        print(r, "sum", sess.run(ops["allreduce"], {x: np.full(4, 1.0 + r, np.float32)}))
+"""
+
+
+def test_collectives_given_different_shapes_fail_on_every_rank_and_the_job_goes_on(tmp_path):
+    done = mpirun(tmp_path, COLLECTIVES, 2, timeout=LIMIT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = sorted(done.stdout.strip().splitlines())
+    what = {"allreduce": "allreduce of 'Placeholder:0'",
+            "allgather": "allgather of 'Placeholder:0'",
+            "broadcast": "broadcast of 'Placeholder:0'"}
+    for r in (0, 1):
+        for kind, name in what.items():
+            hint = ("; to gather tensors whose first axis differs between processes, pad "
+                    "them to the longest and gather their lengths too"
+                    if kind == "allgather" else "")
+            assert f"{r} {kind} graphc.distributed: the processes gave the {name} different " \
+                   f"tensors: float32 [3] on rank 1, float32 [2] on rank 0. Every process " \
+                   f"must give it the same dtype and shape{hint}" in lines
+        assert f"{r} variables graphc.distributed: the processes gave the broadcast of " \
+               f"'variable w' different tensors: float32 [2, 4] on rank 1, float32 [2, 3] " \
+               f"on rank 0. Every process must give it the same dtype and shape" in lines
+        assert f"{r} static graphc.distributed: the processes gave the allreduce of 'z_sum' " \
+               f"different tensors: a static shape on rank 1, a shape known only when run " \
+               f"on rank 0. Every process must give it the same dtype and shape" in lines
+        assert f"{r} sum [3. 3. 3. 3.]" in lines
+
+
 DYING = """
     import os
     import signal

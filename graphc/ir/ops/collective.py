@@ -12,8 +12,11 @@ call (gradient buckets, a broadcast of many variables) by control dependencies.
 Attributes: `comm`, the name of a communicator in COMMUNICATORS (graphc.distributed.init
 registers "world"; "local" is the process alone, size 1, for tests), its `size`, and per op:
 allreduce `op` ("sum" or "average") and `group` (a gradient bucket's number, 0 otherwise),
-broadcast `root`. The numpy reference is the collective itself (the reference target calls
-the same function the compiled targets do).
+broadcast `root`; optionally `name`, what an error about the collective calls it, and
+`fixed`, true when its input's shape is static (the communicator checks that every process
+gives it the same dtype and shape: at its first run when fixed, else at every run). The numpy
+reference is the collective itself (the reference target calls the same function the
+compiled targets do).
 """
 
 from __future__ import annotations
@@ -36,13 +39,17 @@ class LocalCommunicator:
 
     size, rank = 1, 0
 
-    def allreduce(self, src: np.ndarray, dst: np.ndarray, op: str) -> None:
+    # name and key: what an error calls the collective, and what its shape check is
+    # remembered by (MPICommunicator.same_everywhere); checked: compared already
+    def allreduce(self, src: np.ndarray, dst: np.ndarray, op: str, name: str = "",
+                  key=None, checked: bool = False) -> None:
         np.copyto(dst, src)
 
-    def allgather(self, src: np.ndarray, dst: np.ndarray) -> None:
+    def allgather(self, src: np.ndarray, dst: np.ndarray, name: str = "", key=None) -> None:
         np.copyto(dst, src)
 
-    def broadcast(self, src: np.ndarray, dst: np.ndarray, root: int) -> None:
+    def broadcast(self, src: np.ndarray, dst: np.ndarray, root: int, name: str = "",
+                  key=None) -> None:
         np.copyto(dst, src)
 
 
@@ -96,21 +103,27 @@ def _broadcast_shape(inputs, attrs):
 
 
 # --- what each computes, into a destination array (the host call writes the plan's buffer)
-def allreduce_into(src, dst, *, op, comm, size, **_) -> None:
+def _check_key(attrs):
+    """What the communicator remembers a collective's shape check by (its node's uid, where
+    the input's shape is static: checked once), or None (checked at every run)."""
+    return ("fixed", attrs.get("uid")) if attrs.get("fixed") else None
+
+
+def allreduce_into(src, dst, *, op, comm, size, name="", **attrs) -> None:
     """dst = the sum over processes of src (divided by size for 'average')."""
-    communicator(comm, size).allreduce(src, dst, op)
+    communicator(comm, size).allreduce(src, dst, op, name=name, key=_check_key(attrs))
     if op == "average" and size > 1:
         np.divide(dst, size, out=dst)
 
 
-def allgather_into(src, dst, *, comm, size, **_) -> None:
+def allgather_into(src, dst, *, comm, size, name="", **attrs) -> None:
     """dst = the processes' src concatenated along the first axis, in rank order."""
-    communicator(comm, size).allgather(src, dst)
+    communicator(comm, size).allgather(src, dst, name=name, key=_check_key(attrs))
 
 
-def broadcast_into(src, dst, *, root, comm, size, **_) -> None:
+def broadcast_into(src, dst, *, root, comm, size, name="", **attrs) -> None:
     """dst = src of process `root`."""
-    communicator(comm, size).broadcast(src, dst, root)
+    communicator(comm, size).broadcast(src, dst, root, name=name, key=_check_key(attrs))
 
 
 INTO = {"allreduce": allreduce_into, "allgather": allgather_into,
