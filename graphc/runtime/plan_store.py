@@ -46,6 +46,7 @@ from graphc.runtime.host_calls import array_at
 
 FORMAT = 1
 _BLOB_ALIGN = 64
+_READ_CHUNK = 1 << 20
 # The stored plans' constants together keep to this many bytes: storing one more removes
 # the least recently used others (a program whose constants change with every run, drawn
 # at random without a seed, would otherwise add a model's weights to the disk each run).
@@ -219,20 +220,21 @@ def _read_blob(cache, key: str, manifest: dict):
     next run; the read costs about a millisecond per 10 MB from the page cache."""
     import xxhash
     path, size = blob_path(cache, key), int(manifest["blob_bytes"])
-    blob = _aligned_bytes(size)
+    blob, digest = _aligned_bytes(size), xxhash.xxh3_64()
     try:
         with open(path, "rb", buffering=0) as f:
             if os.fstat(f.fileno()).st_size != size:
                 return None
             view, done = memoryview(blob), 0
-            while done < size:
-                got = f.readinto(view[done:])
+            while done < size:  # hashed a chunk at a time, while it is in cache
+                got = f.readinto(view[done:done + _READ_CHUNK])
                 if not got:
                     return None  # shorter than it said (truncated meanwhile)
+                digest.update(view[done:done + got])
                 done += got
     except OSError:
         return None
-    if f"{xxhash.xxh3_64_intdigest(memoryview(blob)):016x}" != manifest["blob_xxh3"]:
+    if f"{digest.intdigest():016x}" != manifest["blob_xxh3"]:
         return None
     try:
         os.utime(path)  # recently used (_keep_to_budget)
