@@ -217,7 +217,7 @@ def _read_blob(cache, key: str, manifest: dict):
     """The constants file of `key`, read into fresh memory aligned to _BLOB_ALIGN and checked
     against the manifest's size and hash, or None. Read, not mapped: a mapped file that
     something truncates in place while a plan uses it would end the process (SIGBUS) at its
-    next run; the read costs about a millisecond per 10 MB from the page cache."""
+    next run. Reading costs about 2.5 ms per 10 MB more than mapping (ResNet-18: 12 ms)."""
     import xxhash
     path, size = blob_path(cache, key), int(manifest["blob_bytes"])
     blob, digest = _aligned_bytes(size), xxhash.xxh3_64()
