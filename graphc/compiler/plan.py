@@ -87,6 +87,8 @@ class Plan:
     merged: dict = field(default_factory=dict)  # kernel index -> (output, input) in place
     parts: dict = field(default_factory=dict)  # slot -> (slot it lies in, byte offset)
     callbacks: object = None  # runtime/host_calls.Callbacks of a plan with prints (LLVM)
+    # a stored plan's host calls, {uid: (node, buffers' (dtype, shape))} (plan_store)
+    host_calls: dict = None
     cycles: Callable = None  # the plan module's graphc_cycles, for traced runs (LLVM)
     code_keys: tuple = ()  # the code-cache keys of its object code, first module first (LLVM)
     exports: list = field(default_factory=list)  # the kernel names each later module exports

@@ -35,6 +35,7 @@ from graphc.ir import kernel as K
 from graphc.ir.ops.collective import INTO
 from graphc.runtime.printing import render, stream_of, write
 
+HOST_CALLS = ("print",) + tuple(INTO)  # the ops a plan calls back for
 # int32 callback(int64 uid, void **values): 0, or non-zero when the call failed
 CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p)
 
@@ -89,9 +90,12 @@ class Callbacks:
     """The LLVM target's callback for one plan of one session: `address` goes in the
     plan's callback slot. What a call raised is kept in `error` for the executor."""
 
-    def __init__(self, state, kernels):
+    def __init__(self, state, kernels, calls=None):
+        """calls: {uid: (node, layout)} where the kernels do not hold their nodes (a stored
+        plan's: runtime/plan_store.load_session), else found in `kernels`."""
         self.state = state
-        self.calls = {uid: (node, layout_of(node)) for uid, node in calls_of(kernels).items()}
+        self.calls = calls if calls is not None else \
+            {uid: (node, layout_of(node)) for uid, node in calls_of(kernels).items()}
         self.error = None
         self.function = CALLBACK_TYPE(self._call)  # (kept alive with the plan)
         self.address = ctypes.cast(self.function, ctypes.c_void_p).value

@@ -419,7 +419,7 @@ class LLVMExecutor:
             elif slot.kind in ("constant", "packed"):
                 plan.table[i] = slot.array.ctypes.data
             elif slot.kind == "callback":  # prints, collectives (runtime/host_calls.py)
-                plan.callbacks = Callbacks(self.state, plan.kernels)
+                plan.callbacks = Callbacks(self.state, plan.kernels, plan.host_calls)
                 plan.table[i] = plan.callbacks.address
         if self._trace is not None:
             self._arm(plan)

@@ -21,8 +21,10 @@ A session's plans (save_session / load_session, keyed by runtime/plan_key.py fro
 graph) are stored the same way, and may also read and assign variables: the manifest names
 the nodes it binds by their position in the key's order, and the session binds its own
 variables to them, and a random draw (host slot) is stored as its op and attributes, drawn
-from the session's generator of the node it stands for. The constants files of all stored
-plans keep to PLANS_BUDGET_BYTES.
+from the session's generator of the node it stands for. Its host calls (prints,
+collectives) are stored as the uid the code passes, the position of the node with that uid,
+and the buffers' dtypes and shapes: the session's callbacks run its own node. The
+constants files of all stored plans keep to PLANS_BUDGET_BYTES.
 """
 
 from __future__ import annotations
@@ -56,10 +58,11 @@ PLANS_BUDGET_BYTES = 2 << 30
 def storable(plan, session: bool = False) -> Optional[str]:
     """Why `plan` cannot be stored, or None when it can. A plan stored for a model file
     (`session` False) needs nothing of a session; a session's plan (save_session) may also
-    read and assign the session's variables and draw random numbers from the session's
-    generators, but calls nothing on the host (prints, collectives)."""
-    allowed = {"feed", "constant", "arena", "unused"} | ({"variable", "packed", "host"}
-                                                         if session else set())
+    read and assign the session's variables, draw random numbers from the session's
+    generators and call back into the session (prints, collectives: save_session names
+    each call's node)."""
+    allowed = {"feed", "constant", "arena", "unused"} | (
+        {"variable", "packed", "host", "callback"} if session else set())
     kinds = {slot.kind for slot in plan.slots} - allowed
     if kinds:
         return f"its pointer table holds {', '.join(sorted(kinds))} slots"
@@ -360,10 +363,48 @@ def save_session(cache, key: str, plan, index_of: dict) -> bool:
             "codes": list(plan.code_keys),
             "exports": [list(e) for e in plan.exports],
             "blob_bytes": size,
+            "calls": _calls_out(plan, index_of),
         }
     except (KeyError, ValueError):  # a node the key does not hold, a draw it cannot
         return False
     return _store(cache, key, manifest, constants)
+
+
+def _calls_out(plan, index_of: dict) -> list:
+    """The plan's host calls (prints, collectives: runtime/host_calls.py) as [uid the code
+    passes, the position of the user's node with that uid in the key, the buffers' [dtype,
+    shape] as the plan passes them]; KeyError where a call's node is not in the key."""
+    from graphc.runtime.host_calls import calls_of, layout_of
+    calls = calls_of(plan.kernels)
+    if not calls:
+        return []
+    by_uid = {node.attrs["uid"]: node for node in index_of
+              if node.op.stateful and "uid" in node.attrs}
+    return [[int(uid), index_of[by_uid[uid]],
+             [[np.dtype(dtype).str, [int(d) for d in shape]] for dtype, shape in layout_of(node)]]
+            for uid, node in sorted(calls.items())]
+
+
+def _calls_in(entries: list, node) -> Optional[dict]:
+    """{uid: (this process's node, [(dtype, shape) of each buffer])} of _calls_out's
+    entries (node: a position in the key to its node), None for none. A call whose node is
+    not a print or a collective, or whose buffers are not those the node's dtypes say, is a
+    ValueError (a manifest not of our making)."""
+    from graphc.runtime.host_calls import HOST_CALLS
+    if not entries:
+        return None
+    out = {}
+    for uid, position, layout in entries:
+        n = node(position)
+        values = list(n.inputs) if n.op.name == "print" else [n.inputs[0], n]
+        buffers = [(np.dtype(dtype), tuple(int(d) for d in shape)) for dtype, shape in layout]
+        if n.op.name not in HOST_CALLS or len(buffers) != len(values) or \
+                any(b[0] != v.dtype.np or len(b[1]) != len(v.shape) or
+                    any(d is not None and d != e for d, e in zip(v.shape, b[1]))
+                    for b, v in zip(buffers, values)):
+            raise ValueError(f"a host call of a {n.op.name} node that does not match it")
+        out[int(uid)] = (n, buffers)
+    return out
 
 
 def _draw_out(draw) -> dict:
@@ -429,7 +470,7 @@ def load_session(cache, key: str, nodes: list) -> Optional[tuple]:
                 slot.array = aligned_empty(int(entry["elems"]), np.dtype(entry["dtype"]))
             elif kind == "arena" and not 0 <= slot.offset <= int(manifest["arena_bytes"]):
                 raise ValueError("an arena slot past the arena")
-            elif kind not in ("feed", "variable", "host", "arena", "unused"):
+            elif kind not in ("feed", "variable", "host", "arena", "unused", "callback"):
                 raise ValueError(f"a slot of kind {kind!r}")
             slots.append(slot)
         kernels = [K.Kernel(str(name), (), (), (), tuple(str(m) for m in messages),
@@ -445,7 +486,10 @@ def load_session(cache, key: str, nodes: list) -> Optional[tuple]:
             program=None if manifest["program"] is None else
             _program_in(manifest["program"], len(kernels)),
             direct=frozenset(int(s) for s in manifest["direct"]),
-            code_keys=tuple(manifest["codes"]), exports=[list(e) for e in manifest["exports"]])
+            code_keys=tuple(manifest["codes"]), exports=[list(e) for e in manifest["exports"]],
+            host_calls=_calls_in(manifest.get("calls", []), node))
+        if (plan.host_calls is None) != all(s.kind != "callback" for s in slots):
+            raise ValueError("host calls without a callback slot, or the reverse")
         if any(f is not None and not 0 <= f[0] < len(slots) for f in plan.fetch_slots) or \
                 any(not 0 <= s < len(slots) for _, s, _ in plan.commits):
             raise IndexError("a fetch or an assignment past the slots")

@@ -181,3 +181,51 @@ def test_graphc_run_distributed_starts_the_processes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert [(tmp_path / f"hello{r}.txt").read_text() for r in range(3)] == \
         ["0 of 3", "1 of 3", "2 of 3"]
+
+
+STORED = """
+    import os
+    import sys
+    os.environ["GRAPHC_CACHE_DIR"] = sys.argv[2]
+    import numpy as np
+    import graphc as tf
+    import graphc.distributed as hvd
+    from graphc.runtime.llvm import LLVMExecutor
+
+    LLVMExecutor.store_after = 0.0  # store every plan, however fast it built
+    hvd.init()
+    out, run, rank = sys.argv[1], sys.argv[3], hvd.rank()
+    data = np.random.default_rng(7 + rank)
+    X = data.standard_normal((6, 5)).astype(np.float32)
+    Y = data.standard_normal((6, 2)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [None, 5])
+    y = tf.placeholder(tf.float32, [None, 2])
+    w = tf.Variable(np.random.default_rng(100 + rank).standard_normal((5, 2)).astype(np.float32))
+    loss = tf.reduce_mean(tf.square(tf.matmul(x, w) - y))
+    train = hvd.DistributedOptimizer(tf.train.GradientDescentOptimizer(0.1)).minimize(loss)
+    metric = hvd.allreduce(loss)  # a collective built directly (shape checked each run)
+    with tf.Session("llvm") as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(hvd.broadcast_global_variables(0))
+        losses = [sess.run([train, metric], {x: X, y: Y})[1] for _ in range(3)]
+        stored = [p.stored for p, _ in sess._executor.compiled_plans()]
+        final = sess.run(w)
+    np.savez(f"{out}/{run}{rank}.npz", w=final, losses=losses, stored=stored)
+"""
+
+
+def test_a_data_parallel_step_runs_stored_in_a_second_job(tmp_path):
+    # the step calls MPI through host calls (its bucket's allreduce, the metric's, the
+    # broadcasts): a second job finds the plans stored and computes the same bits
+    cache = tmp_path / "cache"
+    for run in ("first", "second"):
+        done = mpirun(tmp_path, STORED, 2, cache, run)
+        assert done.returncode == 0, done.stderr[-3000:]
+    first, second = ranks(tmp_path, 2, "first"), ranks(tmp_path, 2, "second")
+    # (in the first job a rank may already load a plan the other rank stored a moment ago)
+    assert not (first[0]["stored"].all() and first[1]["stored"].all())
+    for r in range(2):
+        assert second[r]["stored"].all() and len(second[r]["stored"]) >= 3
+        np.testing.assert_array_equal(first[r]["w"], second[r]["w"])
+        np.testing.assert_array_equal(first[r]["losses"], second[r]["losses"])
+    np.testing.assert_array_equal(second[0]["w"], second[1]["w"])  # the ranks agree

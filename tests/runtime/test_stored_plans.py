@@ -227,13 +227,26 @@ def test_random_draws_in_a_stored_plan_are_the_compiled_plans_draws():
     assert set(np.unique(dropped)) == {0.0, 2.0}  # kept (scaled by 2) or dropped
 
 
-def test_plans_that_print_are_not_stored(storing):
-    def build():
-        x = tf.placeholder(tf.float32, [4])
-        return [tf.Print(x * 2.0, [x], "x")], [x]
+def test_plans_that_print_and_call_collectives_run_stored(storing, capfd):
+    # host calls: the code passes the uid process A's nodes had; the manifest maps each to
+    # the user's node at its key position, so process B's callbacks find their own nodes
+    from graphc.distributed.ops import local_collective
 
-    run_twice(build, lambda f: {f[0]: np.zeros(4, np.float32)}, init=False)
-    assert not os.path.exists(storing / "plans")
+    def build():
+        x = tf.placeholder(tf.float32, [None, 3], name="x")
+        shown = tf.Print(x * 2.0, [x, tf.shape(x)], "x is ", first_n=2, summarize=6)
+        summed = local_collective(shown + 1.0, "allreduce")
+        gathered = local_collective(summed, "allgather")
+        return [gathered, tf.reduce_sum(gathered)], [x]
+
+    value = np.arange(6, dtype=np.float32).reshape(2, 3)
+    first, second, last = run_twice(build, lambda f: {f[0]: value}, steps=3, init=False)
+    assert [p.stored for p in last] == [True]
+    assert_same_bits(first, second)
+    np.testing.assert_array_equal(second[0][0], value * 2.0 + 1.0)
+    printed = capfd.readouterr().err.splitlines()
+    # first_n=2 counts per session, so each session prints twice
+    assert printed == ["x is [[0 1 2][3 4 5]][2 3]"] * 4, printed
 
 
 @pytest.mark.parametrize("damage", ["truncated constants", "changed constants", "no code"])
