@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import FailedPreconditionError
-from graphc.ir.ops.collective import COMMUNICATORS, LocalCommunicator
+from graphc.ir.ops.collective import COLLECTIVE_DTYPES, COMMUNICATORS, LocalCommunicator
 
 WORLD = "world"  # the name the collectives' `comm` attribute gives the world communicator
 # the variables a launcher sets to the number of processes it started
@@ -125,7 +125,7 @@ class MPICommunicator:
         return out
 
 
-_DTYPE_CODES = ("float32", "float64", "int32", "int64")  # (COLLECTIVE_DTYPES; else -1)
+_DTYPE_CODES = tuple(d.name for d in COLLECTIVE_DTYPES)  # (another dtype: -1)
 _DIMS = 6
 _ROW = 4 + _DIMS  # static?, dtype code, rank, element count, the first _DIMS dimensions
 

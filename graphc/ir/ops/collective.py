@@ -106,7 +106,7 @@ def _broadcast_shape(inputs, attrs):
 def _check_key(attrs):
     """What the communicator remembers a collective's shape check by (its node's uid, where
     the input's shape is static: checked once), or None (checked at every run)."""
-    return ("fixed", attrs.get("uid")) if attrs.get("fixed") else None
+    return attrs["uid"] if attrs.get("fixed") else None
 
 
 def allreduce_into(src, dst, *, op, comm, size, name="", **attrs) -> None:
