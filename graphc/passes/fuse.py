@@ -59,6 +59,7 @@ def inline_elementwise(order, fetches) -> frozenset:
     inlined = _limit_expressions(order, inlined)
     inlined |= _transposes_read_by_gemm(order, fetched, readers)
     inlined |= _transposes_read_by_pad(order, fetched, readers)
+    inlined |= _pads_read_by_pool(order, fetched, readers)
     return frozenset(inlined)
 
 
@@ -92,6 +93,16 @@ def _transposes_read_by_pad(order, fetched, readers) -> set:
     return {node for node in order
             if node.op.name == "transpose" and node not in fetched and readers[node]
             and all(r.op.name == "pad" for r in readers[node])}
+
+
+def _pads_read_by_pool(order, fetched, readers) -> set:
+    """Pads read only by pooling, which reads them through the padded index (Lowering.at):
+    the zeros (or reflections) are read where the pool reads them, without a padded copy
+    written and read back (a ResNet's zero padding before its VALID 3x3/2 max pool, as
+    Keras writes it: ResNet-18's 112 x 112 x 64, 0.30 -> 0 ms, its pool 0.11 -> 0.13 ms)."""
+    return {node for node in order
+            if node.op.name == "pad" and node not in fetched and readers[node]
+            and all(r.op.name == "pool" for r in readers[node])}
 
 
 MAX_DEPTH = 48  # deeper expressions are cut into kernels: recursion and compile time

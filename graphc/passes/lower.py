@@ -127,6 +127,8 @@ class Lowering(WindowLowering):
             return self.row_values[node]
         if node in self.inlined and node.op.name == "transpose":  # (fuse: read by a pad)
             return self.at(node.inputs[0], _permuted(indices, node.attrs["perm"]))
+        if node in self.inlined and node.op.name == "pad":  # (fuse: read by a pool)
+            return self.padded(node, indices)
         if node in self.inlined or node in self.expressions:
             return self.elementwise(node, list(indices), node.shape)
         return K.Load(self.name(node), K.linear(indices, K.row_major_strides(node.shape)),
@@ -359,27 +361,31 @@ class Lowering(WindowLowering):
         return self.kernel(node, stmts)
 
     def _pad(self, node):
-        x, mode = node.inputs[0], node.attrs["mode"]
-        t = dt(node)
+        return self.kernel(node, self.out_loops(node, lambda idx: self.padded(node, idx)))
 
-        def value(idx):
-            src, inside = [], K.Const(True, "bool")
-            for i, (before, _), n in zip(idx, node.attrs["paddings"], x.shape):
-                j = K.Binary("sub", i, K.Const(before), "i64")
-                if mode == "CONSTANT":
-                    ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
-                                  K.Binary("lt", j, K.Const(n), "bool"), "bool")
-                    inside = K.Binary("and", inside, ok, "bool")
-                    j = K.Binary("min", K.Binary("max", j, K.Const(0), "i64"), K.Const(n - 1),
-                                 "i64")
-                else:
-                    j = _mirror(j, n, mode == "REFLECT")
-                src.append(j)
-            loaded = self.at(x, src)
-            if mode != "CONSTANT":
-                return loaded
-            return K.Select(inside, loaded, K.Const(node.attrs["constant_value"], t), t)
-        return self.kernel(node, self.out_loops(node, value))
+    def padded(self, node: Node, idx) -> K.Expr:
+        """The element of pad `node` at index idx: its input's, or the padding's value."""
+        x, mode = node.inputs[0], node.attrs["mode"]
+        src, inside = [], K.Const(True, "bool")
+        for i, (before, after), n in zip(idx, node.attrs["paddings"], x.shape):
+            if before == after == 0:  # an axis not padded is read as it is (affine)
+                src.append(i)
+                continue
+            j = K.Binary("sub", i, K.Const(before), "i64")
+            if mode == "CONSTANT":
+                ok = K.Binary("and", K.Binary("ge", j, K.Const(0), "bool"),
+                              K.Binary("lt", j, K.Const(n), "bool"), "bool")
+                inside = K.Binary("and", inside, ok, "bool")
+                j = K.Binary("min", K.Binary("max", j, K.Const(0), "i64"), K.Const(n - 1),
+                             "i64")
+            else:
+                j = _mirror(j, n, mode == "REFLECT")
+            src.append(j)
+        loaded = self.at(x, src)
+        if mode != "CONSTANT":
+            return loaded
+        return K.Select(inside, loaded, K.Const(node.attrs["constant_value"], dt(node)),
+                        dt(node))
 
     def _tile(self, node):
         x = node.inputs[0]

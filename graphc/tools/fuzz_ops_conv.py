@@ -139,6 +139,8 @@ def _pool(g, a, spatial, fmt):
     """Max or average pooling. A window's maximum is as exact as its input; its gradient
     goes to one element, which rounding could move only between values equal on one target
     and not on another: exact values tie alike everywhere, computed ones almost never tie."""
+    if g.rng.random() < 0.3:  # padded first, as Keras' ResNet does (fuse: read in place)
+        a, spatial = _padded(g, a, spatial, fmt)
     window = [int(g.rng.integers(1, 4)) for _ in spatial]
     strides = [int(g.rng.choice([1, 2, 3])) for _ in spatial]
     padding = "VALID" if all(k <= n for k, n in zip(window, spatial)) and \
@@ -146,3 +148,19 @@ def _pool(g, a, spatial, fmt):
     kind = str(g.rng.choice(["nn.max_pool", "nn.avg_pool"]))
     return g.step(Step(kind, (Ref(a.index), window, strides, padding),
                        (("data_format", fmt),)), a.exact and kind == "nn.max_pool", a.bound)
+
+
+def _padded(g, a, spatial, fmt):
+    """(tf.pad of a's spatial axes, the padded spatial sizes): zeros, another constant or a
+    reflection (where each axis is long enough for it)."""
+    pairs = [[int(g.rng.integers(0, 3)), int(g.rng.integers(0, 3))] for _ in spatial]
+    mode = str(g.rng.choice(["CONSTANT", "CONSTANT", "REFLECT"]))
+    if mode == "REFLECT" and any(max(p) >= n for p, n in zip(pairs, spatial)):
+        mode = "CONSTANT"
+    value = float(g.rng.choice([0.0, -1.5])) if mode == "CONSTANT" else 0.0
+    outer = [[0, 0]]
+    pads = outer + pairs + outer if fmt.endswith("C") else outer + outer + pairs
+    padded = g.step(Step("pad", (Ref(a.index), pads),
+                         (("mode", mode), ("constant_values", value))), a.exact, max(
+                             a.bound, abs(value)))
+    return padded, tuple(n + sum(p) for n, p in zip(spatial, pairs))

@@ -46,3 +46,46 @@ def test_a_transpose_read_only_by_a_pad_is_read_through_its_index():
     y = tf.nn.conv2d(x, w, [1, 1, 2, 1], "SAME", data_format="NCHW")
     names, _ = _kernels(y, {x: np.random.default_rng(3).standard_normal((2, 3, 9, 8))})
     assert names[0] == "k_pad" and "k_transpose" not in names[:2], names
+
+
+def _padded_pool(x, pads, mode, constant, kind, fmt):
+    padded = tf.pad(x, pads, mode=mode, constant_values=constant)
+    pool = tf.nn.max_pool if kind == "max" else tf.nn.avg_pool
+    return pool(padded, 3, 2, "VALID", data_format=fmt)
+
+
+def test_a_pad_read_only_by_a_pool_is_read_through_its_index():
+    """Keras' ResNet zero-pads before its VALID 3x3/2 max pool: the pool reads the padding's
+    value where it falls, with no padded copy written (no k_pad kernel), and every value is
+    the one the padded copy gives (the reference's, exactly for max), on 1 and 2 threads."""
+    rng = np.random.default_rng(5)
+    cases = [("CONSTANT", 0.0, "max", "NHWC"), ("CONSTANT", -1.5, "max", "NHWC"),
+             ("CONSTANT", 0.25, "avg", "NHWC"), ("REFLECT", 0.0, "max", "NHWC"),
+             ("SYMMETRIC", 0.0, "avg", "NHWC"), ("CONSTANT", 2.0, "max", "NCHW")]
+    for mode, constant, kind, fmt in cases:
+        shape = (2, 9, 8, 5) if fmt == "NHWC" else (2, 5, 9, 8)
+        pads = [[0, 0], [1, 2], [2, 1], [0, 0]] if fmt == "NHWC" else \
+            [[0, 0], [0, 0], [1, 2], [2, 1]]
+        x = tf.placeholder(tf.float32, shape)
+        value = rng.standard_normal(shape).astype(np.float32)
+        value[0, 0, 0, 0] = np.nan
+        y = _padded_pool(tf.nn.relu(x), pads, mode, constant, kind, fmt)
+        for threads in (1, 2):
+            names, plan = llvm_plan(y, {x: value}, threads=threads, rtol=1e-6, atol=1e-7)
+            assert "k_pad" not in names, (mode, kind, fmt, names)
+        if kind == "max":
+            with tf.Session() as sess:
+                got = sess.run(y, {x: value})
+            with tf.Session(target="reference") as sess:
+                want = sess.run(y, {x: value})
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_pad_also_read_elsewhere_keeps_its_kernel():
+    x = tf.placeholder(tf.float32, [1, 8, 8, 4])
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    pooled = tf.nn.max_pool(padded, 3, 2, "VALID")
+    feeds = {x: np.random.default_rng(6).standard_normal((1, 8, 8, 4))}
+    assert _kernels(pooled, feeds)[0] == ["k_pool"]
+    assert _kernels([pooled, padded * 2.0], feeds)[0] == ["k_pad", "k_pool", "k_mul"]
+    assert _kernels([pooled, padded], feeds)[0] == ["k_pad", "k_pool"]  # fetched: written
