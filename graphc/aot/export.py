@@ -339,7 +339,7 @@ def _variant(g: _Graph, block, states, weights, threads, cpu, name):
     fed_shapes = {node: port.concrete(block) for port, node in g.inputs}
     plan, kernels, slots_of = build_plan([n for _, n in g.fetches], fed_shapes, describe,
                                          threads, vector_bits=32 * vector_width("f32", cpu),
-                                         views=True)
+                                         views=True, packs_ahead=blocking_for(cpu))
     for var, _, _ in plan.commits:
         raise ExportError(f"the fetches assign {describe(var)}: exported artifacts compute "
                           "values only; fetch the values, not the training step")

@@ -33,7 +33,7 @@ elements, so the same product.
 from __future__ import annotations
 
 import math
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -98,8 +98,7 @@ def _rewrite(kernel: K.Kernel, plan, packed: dict, tables: dict, rules) -> K.Ker
     body = visit(kernel.body)
     if not added:
         return kernel
-    read = set()
-    _buffer_names(body, read)
+    read = K.buffer_names(body)
     names = {b.name for b in kernel.buffers}
     params = [b for b in kernel.params if b.name in read]
     params += [K.Buffer(name, t, K.Const(size))
@@ -242,20 +241,6 @@ def evaluate_index(e, env: dict):
 
 _INDEX_OPS = ("add", "sub", "mul", "floordiv", "mod", "max", "min", "and", "or", "lt", "le",
               "gt", "ge", "eq", "ne")
-
-
-def _buffer_names(x, out: set) -> None:
-    """The names of the buffers statements or expressions `x` load, store or pass."""
-    if isinstance(x, (K.Load, K.Store)):
-        out.add(x.buffer)
-    elif isinstance(x, K.Intrinsic):
-        out.update(name for name in x.buffers if name)
-    if is_dataclass(x):
-        for f in fields(x):
-            _buffer_names(getattr(x, f.name), out)
-    elif isinstance(x, (tuple, list)):
-        for item in x:
-            _buffer_names(item, out)
 
 
 def _drop_unread(plan, kernels: list, sources: set) -> None:

@@ -25,6 +25,7 @@ from graphc.compiler.arena import place_in_arena
 from graphc.compiler.buffers import Buffers, assign_buffers, needs_kernel
 from graphc.compiler.commits import write_directly
 from graphc.compiler.control import ControlLowering
+from graphc.compiler.pack_ahead import pack_ahead
 from graphc.compiler.plan import Plan
 from graphc.compiler.views import make_views
 from graphc.ir.node import Region, make_node, topo_sort
@@ -52,7 +53,8 @@ class Partition:
 
 def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
                vector_bits: int = 0, trace: dict = None, direct_commits: bool = False,
-               fed_values: dict = None, views: bool = False, accumulates=None):
+               fed_values: dict = None, views: bool = False, accumulates=None,
+               packs_ahead=None):
     """(plan, kernels, slots_of) for `fetches` fed arrays of `fed_shapes`: the Plan, its
     kernels scheduled for `threads` and `vector_bits`, and slots_of(kernel) -> the table
     index of each of a kernel's parameters.
@@ -66,7 +68,10 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     need no copy are parts of one buffer (compiler/views.py). With `accumulates(dtype, k)`
     (the LLVM plans: whether the backend's gemm rounds a product of depth k whole before
     adding it), a gradient step's gemm adds its product into the variable itself
-    (compiler/accumulate.py). options.fuse=False gives every node a kernel of its own."""
+    (compiler/accumulate.py). With `packs_ahead(dtype, n)` (the LLVM plans: the GEMM
+    blocking for n columns), a GEMM in a loop reads a B the loop never writes packed once
+    before the loop (compiler/pack_ahead.py). options.fuse=False gives every node a kernel
+    of its own."""
     options = options or default_options()
     roots, origin = specialize(fetches, fed_shapes, describe, fed_values)
     roots = share_saving_loops(roots)
@@ -76,11 +81,11 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     roots, origin = list(optimized.roots), {**origin, **optimized.origin}
     parts = partition(roots, options)
     if trace is not None:
-        trace.update(roots=roots, origin=origin, order=parts.order, inlined=parts.inlined,
-                     groups=parts.groups, epilogues=parts.epilogues,
-                     records=optimized.records)
+        trace.update(roots=roots, origin=origin, order=list(parts.order),
+                     inlined=set(parts.inlined), groups=list(parts.groups),
+                     epilogues=list(parts.epilogues), records=optimized.records)
     buffers = assign_buffers(parts.units, parts.inlined, origin)
-    kernels, program, live_until = lower(parts, buffers, origin, options)
+    kernels, program, live_until = lower(parts, buffers, origin, options, trace)
     slots = buffers.slots
     fetch_slots, commits = buffers.fetch_slots(roots), buffers.commits()
     fetched = {f[0] for f in fetch_slots if f is not None}
@@ -91,6 +96,9 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     keep = live_out | set(live_until) | set(redirect) | set(redirect.values())
     if accumulates is not None:
         kernels = accumulate_products(kernels, slots, keep, accumulates)
+    kernels, program, live_until = pack_ahead(kernels, slots, buffers.nbytes, program,
+                                              live_until, commits, packs_ahead)
+    keep |= set(live_until)
     parts = {}
     if views:
         kernels, parts = make_views(kernels, slots, buffers.nbytes, program, keep)
@@ -142,19 +150,25 @@ def optimize_regions(roots, origin: dict, options):
     return [new[r] for r in roots], origin
 
 
-def lower(parts: Partition, buffers: Buffers, origin: dict, options):
+def lower(parts: Partition, buffers: Buffers, origin: dict, options, trace: dict = None):
     """Step 5: (kernels, program, live_until): one kernel per unit that computes something,
     in run order, its parameters named by their slots; the program running them (control
     nodes become Loops and Branches over their regions' kernels, compiler/control.py); the
     slots a loop keeps alive to its last kernel. Each kernel's notes hold its node ("node",
     the unit's last node), the user's node it came from ("origin") and, for a lone node, its
-    inputs' slots."""
+    inputs' slots. A `trace` (see build_plan) also receives each region's fusion decisions,
+    its nodes after the outer graph's."""
     kernels: list = []
 
     def block(roots, preset: dict) -> list:
         """A region's graph lowered into the same table and kernel list."""
         buffers.slot_of.update(preset)
         inner = partition(list(roots), options)
+        if trace is not None:
+            trace["order"] += inner.order
+            trace["inlined"] |= inner.inlined
+            trace["groups"] += inner.groups
+            trace["epilogues"] += inner.epilogues
         inner.units = rows_last(inner.units, inner.inlined)
         assign_buffers(inner.units, inner.inlined, origin, buffers)
         return lower_units(inner, buffers, origin, kernels, control)

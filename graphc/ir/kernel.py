@@ -349,6 +349,26 @@ def stmt_exprs(s) -> tuple:
     return ()
 
 
+def buffer_names(x) -> set:
+    """The names of the buffers statements or expressions `x` (one, or a tuple of them)
+    load, store or pass to an intrinsic."""
+    out: set = set()
+
+    def walk(x):
+        if isinstance(x, (Load, Store)):
+            out.add(x.buffer)
+        elif isinstance(x, Intrinsic):
+            out.update(name for name in x.buffers if name)
+        if dataclasses.is_dataclass(x):
+            for f in dataclasses.fields(x):
+                walk(getattr(x, f.name))
+        elif isinstance(x, (tuple, list)):
+            for item in x:
+                walk(item)
+    walk(x)
+    return out
+
+
 def rename_buffers(k: Kernel, mapping: dict) -> Kernel:
     """The same kernel with buffers renamed (names not in `mapping` are kept)."""
     from dataclasses import replace

@@ -372,7 +372,7 @@ class LLVMExecutor:
         plan, kernels, slots_of = build_plan(
             fetches, fed_shapes, self.describe, self.threads, self.options,
             vector_bits=host_vector_bits(), direct_commits=True, fed_values=fed_values,
-            views=True, accumulates=gemm_accumulates)
+            views=True, accumulates=gemm_accumulates, packs_ahead=blocking_for())
         kernels = prepack_constants(plan, kernels, blocking_for(), in_place_for(),
                                     packable=lambda var: var not in self._volatile)
         return plan, kernels, slots_of

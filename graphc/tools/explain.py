@@ -93,6 +93,7 @@ def collectives_of(ex) -> list:
 def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanation:
     """The plan of `fetches` fed `feed_dict` as data (see explain)."""
     from graphc.codegen_llvm.intrinsics import gemm_accumulates
+    from graphc.codegen_llvm.prepack import blocking_for
     from graphc.codegen_llvm.render import host_vector_bits
     from graphc.compiler import build_plan
     request = resolve(fetches, feed_dict, session, options)
@@ -101,7 +102,8 @@ def analyze(fetches, feed_dict=None, *, session=None, options=None) -> Explanati
                                            request.describe, request.threads,
                                            request.options, vector_bits=host_vector_bits(),
                                            trace=trace, direct_commits=True,
-                                           views=True, accumulates=gemm_accumulates)
+                                           views=True, accumulates=gemm_accumulates,
+                                           packs_ahead=blocking_for())
     records, origin = trace["records"], trace["origin"]
 
     def name_of(node):

@@ -65,6 +65,9 @@ def passes(ex) -> str:
 def kernel_list(ex) -> str:
     lines = ["kernels, in run order (each with the ops it computes, from your source)"]
     for info in ex.kernels:
+        if info.kernel.notes.get("pack_ahead"):
+            lines += _packed_ahead(ex, info)
+            continue
         lines.append(f"  #{info.index:<3} {info.kernel.name:<18} {_output(info):<20} "
                      f"reads {', '.join(_inputs(ex, info)) or 'nothing'}")
         view = info.kernel.notes.get("view")
@@ -76,6 +79,20 @@ def kernel_list(ex) -> str:
             name, where = ex.request.name_and_location(user)
             lines.append(f"         {user.op.name:<14} {name:<40} {where}".rstrip())
     return "\n".join(lines)
+
+
+def _packed_ahead(ex, info) -> list:
+    """The lines of a kernel packing a loop's GEMM operand once (compiler/pack_ahead.py)."""
+    source = info.kernel.notes["node"]
+    k = ex.fused.writer.get(source)
+    if k is not None:
+        what = f"#{k}"
+    else:
+        var = source.inputs[0] if source.op.name == "read" else source
+        kind = "feed" if source.op.name == "placeholder" else "variable"
+        what = f"{ex.request.name_and_location(ex.origin.get(var, var))[0]} ({kind})"
+    return [f"  #{info.index:<3} {info.kernel.name:<18} {_value(source):<20} reads {what}",
+            "         (a GEMM operand the loop after it reads, packed once before it)"]
 
 
 def _output(info) -> str:

@@ -77,6 +77,8 @@ class FusedGraph:
         return out
 
     def _info(self, index: int, kernel, units: dict) -> KernelInfo:
+        if kernel.notes.get("pack_ahead"):  # a GEMM operand packed before a loop: no node's
+            return KernelInfo(index, kernel, (), ())  # value (compiler/pack_ahead.py)
         node = kernel.notes["node"]
         group = units.get(node)
         epilogue = kernel.notes.get("epilogue")  # a matmul's consumer, applied by its GEMM

@@ -61,8 +61,22 @@ OPS = {
     # mask), a fresh one per iteration in a loop, the same on every target
     "dropout": lambda h, w, x: tf.nn.dropout(tf.tanh(h * w + x), rate=0.5, seed=11),
     "printed": lambda h, w, x: _printed(tf.tanh(h * w + x)),
+    # a product by a matrix of the loop's invariants (packed once before the loop,
+    # compiler/pack_ahead.py), B read as it is or transposed
+    "matmul": lambda h, w, x: _times_gram(h, w, x, False),
+    "matmul_t": lambda h, w, x: _times_gram(h, w, x, True),
 }
 DRAWS = frozenset({"dropout"})  # the OPS that draw random numbers
+
+
+def _times_gram(h, w, x, transposed: bool):
+    """tanh(h @ G * w + x), G = X^T X / rows for X = x as rows of its last axis (|G| <= 1
+    where |x| <= 1, so the loop stays bounded), rows of h multiplied alike."""
+    n = int(h.shape[-1])
+    rows = tf.reshape(x, [-1, n])
+    gram = tf.matmul(rows, rows, transpose_a=True) * (1.0 / max(int(rows.shape[0]), 1))
+    product = tf.matmul(tf.reshape(h, [-1, n]), gram, transpose_b=transposed)
+    return tf.tanh(tf.reshape(product, tf.shape(h)) * w + x)
 
 
 def branch(p, a, b, then_op: str, else_op: str):
