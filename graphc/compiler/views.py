@@ -23,6 +23,7 @@ import math
 from dataclasses import replace
 
 from graphc.compiler.kernels import written
+from graphc.ir.ops.array import contiguous_slice_offset
 from graphc.passes.memory import root_of
 
 
@@ -60,7 +61,7 @@ def make_views(kernels: list, slots: list, nbytes: dict, program, keep: set):
             for s, offset in pieces:
                 parts[s] = (out, offset)
         else:
-            offset = _slice_offset(node)
+            offset = contiguous_slice_offset(node)
             (source,) = inputs
             if offset is None or not own(source) or writers[source][0] > k \
                     or root_of(source, parts)[0] == out:
@@ -83,24 +84,6 @@ def _concat_pieces(node, inputs, nbytes: dict):
     if offset != math.prod(shape) * node.dtype.np.itemsize:
         return None
     return pieces
-
-
-def _slice_offset(node):
-    """The byte offset of a slice's elements in its input's buffer, if they are one
-    contiguous range of it."""
-    shape = node.inputs[0].shape
-    full = list(node.attrs["slices"]) + [(None, None, None)] * (
-        len(shape) - len(node.attrs["slices"]))
-    ranges = [slice(*s).indices(d) for s, d in zip(full, shape)]
-    cut = [j for j, ((start, stop, step), d) in enumerate(zip(ranges, shape))
-           if (start, stop, step) != (0, d, 1)]
-    if not cut:
-        return 0
-    a = cut[0]
-    start, stop, step = ranges[a]
-    if cut != [a] or step != 1 or stop <= start or any(d != 1 for d in shape[:a]):
-        return None
-    return start * math.prod(shape[a + 1:]) * node.dtype.np.itemsize
 
 
 def _emptied(kernel, op: str):

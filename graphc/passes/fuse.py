@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from graphc.ir.node import Node
+from graphc.ir.ops.array import contiguous_slice_offset
 from graphc.ir.ops.conv import as_gemm
 from graphc.passes.lower import ELEMENTWISE, VIEW_OPS, expanded_inputs
 
@@ -33,6 +34,15 @@ REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_a
 
 MAX_COPIES = 3  # kernels that may each recompute one small elementwise expression
 MAX_COPIED_OPS = 3  # ops in an expression worth recomputing rather than storing
+# Ops that take tens of cycles a vector (vecmath's polynomials, a division each): each
+# counts as this many ops where the expression's readers are all elementwise kernels, so
+# such a value read by two of them is stored once rather than computed in both. (An LSTM
+# cell's backward pass recomputed each gate's sigmoid in three kernels: W9 computed 12
+# transcendentals an element where 5 do.) A reduction's input is still recomputed (the
+# row kernels of fuse_rows read it in two passes: softmax's exp(x - max)).
+COSTLY = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "erf",
+                    "pow", "atan2"})
+COSTLY_OPS = MAX_COPIED_OPS + 1
 
 
 def inline_elementwise(order, fetches) -> frozenset:
@@ -41,7 +51,8 @@ def inline_elementwise(order, fetches) -> frozenset:
         for x in node.inputs:
             readers[x].add(node)
     fetched = set(fetches)
-    cost = _expression_cost(order, readers, fetched)
+    cost = expression_cost(order, readers, fetched)
+    weighted = expression_cost(order, readers, fetched, COSTLY_OPS)
     kernels_of: dict = {}  # node -> the nodes whose kernels compute it
     inlined = set()
     for node in reversed(order):
@@ -53,25 +64,35 @@ def inline_elementwise(order, fetches) -> frozenset:
         kernels = set().union(*(kernels_of[r] for r in readers[node]))
         # one reading kernel: no cost at all; a few: recompute a small expression in each
         # rather than write it to memory and read it back (softmax's exp(x - max))
-        if len(kernels) == 1 or (len(kernels) <= MAX_COPIES and cost[node] <= MAX_COPIED_OPS):
+        if len(kernels) == 1 or (len(kernels) <= MAX_COPIES and recompute_cost(
+                node, cost, weighted, readers) <= MAX_COPIED_OPS):
             kernels_of[node] = kernels
             inlined.add(node)
     inlined = _limit_expressions(order, inlined)
     inlined |= _transposes_read_by_gemm(order, fetched, readers)
     inlined |= _transposes_read_by_pad(order, fetched, readers)
     inlined |= _pads_read_by_pool(order, fetched, readers)
+    inlined |= _slices_read_elementwise(order, fetched, readers, inlined)
     return frozenset(inlined)
 
 
-def _expression_cost(order, readers, fetched) -> dict:
+def expression_cost(order, readers, fetched, costly: int = 1) -> dict:
     """Ops a node's expression surely carries: itself and its single-reader elementwise
-    producers (which fusion always inlines into it)."""
+    producers (which fusion always inlines into it); a COSTLY op counts `costly` times."""
     cost: dict = {}
     for node in order:
-        cost[node] = 1 + sum(cost[x] for x in node.inputs
-                             if x.op.name in ELEMENTWISE and len(readers[x]) == 1
-                             and x not in fetched)
+        cost[node] = (costly if node.op.name in COSTLY else 1) + sum(
+            cost[x] for x in node.inputs
+            if x.op.name in ELEMENTWISE and len(readers[x]) == 1 and x not in fetched)
     return cost
+
+
+def recompute_cost(node, cost: dict, weighted: dict, readers) -> int:
+    """What recomputing node's expression in each reading kernel costs, in ops: its COSTLY
+    ops weighted unless a reduction reads it (see COSTLY)."""
+    if any(r.op.name in REDUCTIONS for r in readers[node]):
+        return cost[node]
+    return weighted[node]
 
 
 def _transposes_read_by_gemm(order, fetched, readers) -> set:
@@ -103,6 +124,19 @@ def _pads_read_by_pool(order, fetched, readers) -> set:
     return {node for node in order
             if node.op.name == "pad" and node not in fetched and readers[node]
             and all(r.op.name == "pool" for r in readers[node])}
+
+
+def _slices_read_elementwise(order, fetched, readers, inlined) -> set:
+    """Slices read only by elementwise kernels of their shape, which read the slice's input
+    at the sliced index (Lowering.load): an LSTM's four gates cut from one product are read
+    where they lie, not copied out first (W9: eight 32 x 256 copies an iteration). Not a
+    slice of contiguous elements, which is a range of its input's buffer instead
+    (compiler/views.py)."""
+    return {node for node in order
+            if node.op.name == "slice" and node not in fetched and readers[node]
+            and node.inputs[0] not in inlined and contiguous_slice_offset(node) is None
+            and all(r.op.name in ELEMENTWISE and r.shape == node.shape
+                    for r in readers[node])}
 
 
 MAX_DEPTH = 48  # deeper expressions are cut into kernels: recursion and compile time

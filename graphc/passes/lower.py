@@ -115,6 +115,8 @@ class Lowering(WindowLowering):
         shape = node.shape
         if node in self.row_values:  # a row's value, the same along the row
             return self.row_values[node]
+        if node in self.inlined and node.op.name == "slice":  # (fuse: read elementwise)
+            return self.sliced(node, out_idx[len(out_shape) - len(shape):])
         if node in self.inlined or node in self.expressions:  # fusion only inlines a node
             return self.elementwise(node, out_idx, shape)  # into an index space its shape
         return K.Load(self.name(node), K.flat_index(out_idx[len(out_shape) - len(shape):],
@@ -328,10 +330,13 @@ class Lowering(WindowLowering):
         return [slice(*s).indices(d)[::2] for s, d in zip(full, shape)]  # (start, step)
 
     def _slice(self, node):
+        return self.kernel(node, self.out_loops(node, lambda idx: self.sliced(node, idx)))
+
+    def sliced(self, node: Node, idx) -> K.Expr:
+        """The element of slice `node` at index idx, read from its input."""
         x = node.inputs[0]
         bounds = self._slice_bounds(x.shape, node.attrs["slices"])
-        return self.kernel(node, self.out_loops(node, lambda idx: self.at(
-            x, [K.add(start, K.mul(i, step)) for i, (start, step) in zip(idx, bounds)])))
+        return self.at(x, [K.add(start, K.mul(i, step)) for i, (start, step) in zip(idx, bounds)])
 
     def _fill(self, node, value):
         n = size_of(node.shape)

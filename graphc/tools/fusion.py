@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 from graphc.ir.node import Node
-from graphc.passes.fuse import MAX_COPIED_OPS, MAX_COPIES, MAX_DEPTH, MAX_OPS
+from graphc.passes.fuse import (
+    COSTLY_OPS,
+    MAX_COPIED_OPS,
+    MAX_COPIES,
+    MAX_DEPTH,
+    MAX_OPS,
+    expression_cost,
+    recompute_cost,
+)
 from graphc.passes.fuse_rows import REDUCTIONS, ROW_VIEWS, RowGroup
 from graphc.passes.lower import ELEMENTWISE, VIEW_OPS
 
@@ -65,6 +73,7 @@ class FusedGraph:
             stored = info.group.stored if info.group else info.members
             self.writer.update((n, info.index) for n in stored if n.dtype is not None)
         self.kernels_of = self._kernels_of()
+        self._costs = None  # (expression_cost, weighted), computed when a reason needs them
         self.edges = self._edges()
 
     def _kernels_of(self) -> dict:
@@ -118,13 +127,13 @@ class FusedGraph:
         return "kept in memory by fusion"
 
     def expression_cost(self, node: Node) -> int:
-        """Ops the expression of `node` surely carries: itself and its single-reader
-        elementwise producers (as fuse._expression_cost counts them)."""
-        cost: dict = {}
-        for n in self.order[:self.position[node] + 1]:
-            cost[n] = 1 + sum(cost[x] for x in n.inputs if x.op.name in ELEMENTWISE
-                              and len(self.readers[x]) == 1 and x not in self.fetched)
-        return cost[node]
+        """What recomputing `node`'s expression in each reader costs, in ops, as fuse
+        counts it (fuse.recompute_cost)."""
+        if self._costs is None:
+            self._costs = (expression_cost(self.order, self.readers, self.fetched),
+                           expression_cost(self.order, self.readers, self.fetched,
+                                           COSTLY_OPS))
+        return recompute_cost(node, *self._costs, self.readers)
 
 
 def storage(node: Node) -> tuple:

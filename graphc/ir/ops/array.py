@@ -7,6 +7,8 @@ the rules re-check so a malformed node is caught at construction, not at run tim
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphc.errors import DTypeError, ShapeError
@@ -161,6 +163,24 @@ register(Primitive("slice", "injective", 1, _first_dtype, _slice_shape, _slice,
 
 
 # --- concat, pad, tile ----------------------------------------------------------------------
+def contiguous_slice_offset(node):
+    """The byte offset of a slice's elements in its input's buffer, if they are one
+    contiguous range of it."""
+    shape = node.inputs[0].shape
+    full = list(node.attrs["slices"]) + [(None, None, None)] * (
+        len(shape) - len(node.attrs["slices"]))
+    ranges = [slice(*s).indices(d) for s, d in zip(full, shape)]
+    cut = [j for j, ((start, stop, step), d) in enumerate(zip(ranges, shape))
+           if (start, stop, step) != (0, d, 1)]
+    if not cut:
+        return 0
+    a = cut[0]
+    start, stop, step = ranges[a]
+    if cut != [a] or step != 1 or stop <= start or any(d != 1 for d in shape[:a]):
+        return None
+    return start * math.prod(shape[a + 1:]) * node.dtype.np.itemsize
+
+
 def _concat_dtype(inputs, attrs):
     for x in inputs[1:]:
         if x.dtype is not inputs[0].dtype:
