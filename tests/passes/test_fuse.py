@@ -89,3 +89,31 @@ def test_a_pad_also_read_elsewhere_keeps_its_kernel():
     assert _kernels(pooled, feeds)[0] == ["k_pool"]
     assert _kernels([pooled, padded * 2.0], feeds)[0] == ["k_pad", "k_pool", "k_mul"]
     assert _kernels([pooled, padded], feeds)[0] == ["k_pad", "k_pool"]  # fetched: written
+
+
+def test_a_transcendental_read_by_two_kernels_is_computed_once():
+    """sigmoid(x) read by two elementwise kernels is stored, not recomputed in each (it costs
+    tens of cycles a vector); x * 2 is cheap and recomputed; a reduction's input is
+    recomputed whatever it costs (softmax, above)."""
+    x = tf.placeholder(tf.float32, [8, 16])
+    feeds = {x: np.random.default_rng(7).standard_normal((8, 16))}
+    s = tf.sigmoid(x)
+    assert _kernels([s * 3.0, s + x], feeds)[0] == ["k_sigmoid", "k_mul", "k_add"]
+    d = x * 2.0
+    assert _kernels([d * 3.0, d + x], feeds)[0] == ["k_mul", "k_add"]
+
+
+def test_slices_read_by_elementwise_kernels_are_read_in_place():
+    """An LSTM cell's gates: four column slices of one product, each read by elementwise
+    ops of its shape, are read where they lie (no k_slice); a fetched slice is written."""
+    x = tf.placeholder(tf.float32, [4, 6])
+    w = tf.constant(np.random.default_rng(8).standard_normal((6, 32)).astype(np.float32))
+    gates = tf.matmul(x, w) + 1.0
+    i, j, f, o = tf.split(gates, 4, axis=1)
+    c = tf.sigmoid(f) * 0.5 + tf.sigmoid(i) * tf.tanh(j)
+    h = tf.tanh(c) * tf.sigmoid(o)
+    feeds = {x: np.random.default_rng(9).standard_normal((4, 6))}
+    names, _ = _kernels(h, feeds)
+    assert "k_slice" not in names and names[0] == "k_matmul_add", names
+    names, _ = _kernels([h, j], feeds)
+    assert names.count("k_slice") == 1, names
