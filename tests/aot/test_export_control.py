@@ -36,3 +36,21 @@ def test_a_symbolic_batch_through_a_loop_is_refused_clearly(tmp_path):
                                               "batch independent. Export with a fixed "
                                               "batch_size="):
             tf.export({"y": y}, {"x": x, "n": n}, tmp_path, name="loop", session=sess)
+
+
+def test_a_loop_multiplying_by_an_invariant_matrix_exports(tmp_path):
+    """The loop's product by a matrix computed before it reads it packed once (a k_pack
+    kernel before the loop, compiler/pack_ahead.py), in the library as in the session."""
+    x = tf.placeholder(tf.float32, [4, 24], name="x")
+    n = tf.placeholder(tf.int32, [], name="n")
+    m = tf.matmul(x, x, transpose_a=True) * 0.05  # computed before the loop
+    _, h = tf.while_loop(lambda i, h: i < n, lambda i, h: (i + 1, tf.tanh(tf.matmul(h, m))),
+                         [0, x])
+    data = np.random.default_rng(1).normal(size=(4, 24)).astype(np.float32)
+    with tf.Session() as sess:
+        model = tf.load(tf.export({"h": h}, {"x": x, "n": n}, tmp_path, name="packed",
+                                  session=sess, batch_size=4).shared)
+        for steps in (0, 1, 4):
+            want = sess.run(h, {x: data, n: steps})
+            np.testing.assert_allclose(model(data, np.int32(steps)), want, rtol=1e-6,
+                                       atol=1e-6)

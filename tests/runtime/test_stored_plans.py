@@ -159,6 +159,27 @@ def test_a_while_loop_runs_stored():
     np.testing.assert_allclose(second[0][0], want, rtol=1e-6)
 
 
+def test_a_loop_with_an_operand_packed_ahead_runs_stored():
+    """An RNN-like training step: the loop's product by a weight the step updates after the
+    loop reads a copy packed before it (compiler/pack_ahead.py), stored and loaded."""
+    wv = (RNG.standard_normal((40, 40)) * 0.2).astype(np.float32)
+
+    def build():
+        x = tf.placeholder(tf.float32, [4, 40])
+        w = tf.Variable(wv)
+        _, h = tf.while_loop(lambda i, h: i < 6,
+                             lambda i, h: (i + 1, tf.tanh(tf.matmul(h, w) + x)), [0, x],
+                             maximum_iterations=6)
+        loss = tf.reduce_sum(h * h)
+        return [loss, tf.train.GradientDescentOptimizer(0.01).minimize(loss)], [x]
+
+    xs = RNG.standard_normal((4, 40)).astype(np.float32)
+    first, second, last = run_twice(build, lambda f: {f[0]: xs}, steps=3)
+    assert all(p.stored for p in last)
+    assert any(k.name == "k_pack" for p in last for k in p.kernels)
+    assert_same_bits([r[0] for r in first], [r[0] for r in second])
+
+
 def test_a_feed_read_as_a_shape_keys_the_plan_by_its_value():
     values = []
     for shape in ([2, 3], [3, 2], [2, 3]):
