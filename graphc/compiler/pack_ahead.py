@@ -180,7 +180,8 @@ def pack_kernel(source: K.Buffer, dst: str, view: tuple, blocking, node) -> K.Ke
             return K.add(K.add(off, K.mul(row, rsb)), K.mul(col, csb))
         if whole:
             col = K.add(K.mul(q, nr), lane)
-            body += K.nest(["pb", "q", "r", "l"], [count, whole, kc, nr], [
+            # (panels outermost: the loop threads split)
+            body += K.nest(["q", "pb", "r", "l"], [whole, count, kc, nr], [
                 K.Store(dst, dst_index(q), K.Load(source.name, src_index(col), t))])
         if whole * nr < n:  # the last panel, its columns past N zero
             col = K.add(whole * nr, lane)
