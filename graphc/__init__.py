@@ -256,6 +256,20 @@ from graphc.ops.extra_ops import (  # noqa: F401,E402  (docs/utilities.md)
     tensor_scatter_nd_sub,
     tensor_scatter_nd_update,
 )
+from graphc.ops.matrix_ops import (  # noqa: F401,E402  (docs/api-coverage.md)
+    diag,
+    diag_part,
+    eye,
+    linspace,
+    matrix_band_part,
+    matrix_diag,
+    matrix_diag_part,
+    matrix_transpose,
+    norm,
+    roll,
+    sequence_mask,
+    trace,
+)
 from graphc.ops.misc_ops import (  # noqa: F401,E402
     RunMetadata,
     RunOptions,
@@ -270,6 +284,7 @@ from graphc.ops.misc_ops import (  # noqa: F401,E402
 
 tensor_scatter_add, tensor_scatter_sub = tensor_scatter_nd_add, tensor_scatter_nd_sub
 tensor_scatter_update = tensor_scatter_nd_update  # TF1's older names
+lin_space = linspace  # TF1 has both spellings
 
 # Sparse tensors and segment reductions (docs/sparse.md); tf.image and tf.saturate_cast
 # for the narrow integer dtypes images are stored in (docs/dtypes.md).

@@ -14,7 +14,7 @@ from graphc.errors import DTypeError, ShapeError
 from graphc.framework import complex_tensor
 from graphc.ir import dtypes
 from graphc.ops import array_ops as A
-from graphc.ops import extra_ops, nn_ops, random_ops, sampling_ops, sparse_ops
+from graphc.ops import extra_ops, matrix_ops, nn_ops, random_ops, sampling_ops, sparse_ops
 from graphc.ops import math_ops as M
 from graphc.ops.check_ops import check
 from graphc.ops.control_flow_ops import control_dependencies
@@ -222,6 +222,7 @@ math = _namespace("graphc.math", "tf.math", "tf.math: TF's math names over graph
     "softplus": nn_ops.softplus, "softsign": nn_ops.softsign,
     "cumsum": extra_ops.cumsum, "cumprod": extra_ops.cumprod, "top_k": extra_ops.top_k,
     "in_top_k": extra_ops.in_top_k,
+    "reduce_variance": matrix_ops.reduce_variance, "reduce_std": matrix_ops.reduce_std,
     # complex values as pairs of real tensors (graphc/framework/complex_tensor.py)
     **{n: getattr(complex_tensor, n) for n in ("real", "imag", "conj", "angle")},
     **{n: getattr(sparse_ops, n) for n in ("unsorted_segment_sum", "unsorted_segment_mean",
