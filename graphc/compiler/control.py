@@ -157,7 +157,10 @@ class ControlLowering:
         """Every slot the loop reads before writing it (from outside, or carried across
         iterations) lives to the loop's last kernel."""
         indices = program_kernels([loop])
-        if not indices:
+        if not indices:  # (cond a loop var, body its vars back): they are read as the loop
+            before = len(self.kernels) - 1  # starts, after the kernels before it
+            for slot in carried if before >= 0 else ():
+                self.live_until[slot] = max(self.live_until.get(slot, before), before)
             return
         last, written = max(indices), set()
         for kernel in self.kernels[first:last + 1]:

@@ -67,7 +67,7 @@ def pack_ahead(kernels: list, slots: list, nbytes: dict, program, live_until: di
     live_until = {slot: moved[k] for slot, k in live_until.items()}
     for first, packs in inserted.items():
         loop = next(e for e in program if isinstance(e, Loop)
-                    and min(program_kernels([e])) == moved[first])
+                    and program_kernels([e])[:1] == [moved[first]])
         last = max(program_kernels([loop]))
         for pack in packs:
             slot = int(pack.buffers[1].name[1:])
@@ -80,10 +80,10 @@ def _renumbered(program, moved: dict, inserted: dict) -> tuple:
     before the loops they serve."""
     out = []
     for entry in program:
-        if isinstance(entry, Loop):
-            first = min(program_kernels([entry]))
-            count = len(inserted.get(first, ()))
-            out += range(moved[first] - count, moved[first])
+        indices = program_kernels([entry]) if isinstance(entry, Loop) else ()
+        if indices:  # (a loop of no kernels: a param for its predicate and its vars)
+            count = len(inserted.get(indices[0], ()))
+            out += range(moved[indices[0]] - count, moved[indices[0]])
         out.append(_moved(entry, moved))
     return tuple(out)
 

@@ -126,3 +126,23 @@ def test_explain_lists_the_packed_operand():
     at = next(i for i, line in enumerate(lines) if " k_pack " in line)
     assert lines[at].split()[2:] == ["f32[40,40]", "reads", "weights", "(feed)"], lines[at]
     assert "packed once before it" in lines[at + 1]
+
+
+def test_a_loop_of_no_kernels_beside_a_packed_one(monkeypatch):
+    """A loop whose predicate is a loop var and whose body gives its vars back has no
+    kernels at all; the renumbering around the packed loop after it steps over it."""
+    stop = tf.placeholder(tf.bool, [])
+    x = tf.placeholder(tf.float32, [5, 33])
+    _, same = tf.while_loop(lambda c, v: c, lambda c, v: (c, v), [stop, x])
+    fed = tf.placeholder(tf.float32, [33, 33])
+    h, steps, h0 = _loop(fed * 0.5, np.float32)
+    value = (RNG.standard_normal((33, 33)) / 6).astype(np.float32)
+    start = RNG.standard_normal((5, 33)).astype(np.float32)
+    feed = {stop: False, x: start, steps: 3, h0: start, fed: value}
+    (got_same, got), names = _run([same, h], feed, 1, True, monkeypatch)
+    assert "k_pack" in names
+    np.testing.assert_array_equal(got_same, start)
+    want = start
+    for _ in range(3):
+        want = np.tanh(want @ (value * 0.5)) * 0.5
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
