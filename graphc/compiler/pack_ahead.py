@@ -29,7 +29,7 @@ from graphc.compiler.kernels import written
 from graphc.compiler.plan import Branch, Loop, Slot, program_kernels
 from graphc.ir import kernel as K
 
-_ITEM_BYTES = {"f32": 4, "f64": 8}
+_GEMM_DTYPES = ("f32", "f64")
 
 
 def pack_ahead(kernels: list, slots: list, nbytes: dict, program, live_until: dict,
@@ -129,7 +129,7 @@ def _packed_gemm(s: K.Intrinsic, kernel, slots, nbytes, writes, assigned, blocki
     source = kernel.buffer(name_b)
     b = int(name_b[1:])
     slot = slots[b]
-    if t not in _ITEM_BYTES or source.dtype != t or m <= 0 or n <= 0 or k <= 0 \
+    if t not in _GEMM_DTYPES or source.dtype != t or m <= 0 or n <= 0 or k <= 0 \
             or b in writes or not isinstance(source.size, K.Const):
         return s
     # constants and variables the plan never assigns are packed once per value instead
@@ -145,7 +145,7 @@ def _packed_gemm(s: K.Intrinsic, kernel, slots, nbytes, writes, assigned, blocki
     if key not in packed:
         packed[key] = len(slots)
         slots.append(Slot("arena", node=slot.node))
-        nbytes[packed[key]] = k * width * _ITEM_BYTES[t]
+        nbytes[packed[key]] = k * width * K.WIDTH[t] // 8
         packs.append(pack_kernel(source, f"s{packed[key]}", (off_b, rsb, csb, k, n),
                                  blocking, slot.node))
     new = f"s{packed[key]}"

@@ -84,13 +84,7 @@ def kernel_list(ex) -> str:
 def _packed_ahead(ex, info) -> list:
     """The lines of a kernel packing a loop's GEMM operand once (compiler/pack_ahead.py)."""
     source = info.kernel.notes["node"]
-    k = ex.fused.writer.get(source)
-    if k is not None:
-        what = f"#{k}"
-    else:
-        var = source.inputs[0] if source.op.name == "read" else source
-        kind = "feed" if source.op.name == "placeholder" else "variable"
-        what = f"{ex.request.name_and_location(ex.origin.get(var, var))[0]} ({kind})"
+    what = _read_from(ex, source, info.index)
     return [f"  #{info.index:<3} {info.kernel.name:<18} {_value(source):<20} reads {what}",
             "         (a GEMM operand the loop after it reads, packed once before it)"]
 
@@ -115,15 +109,24 @@ def _inputs(ex, info) -> list:
             source, _ = storage(x)
             if source in inside:
                 continue
-            k = ex.fused.writer.get(source)
-            if k is not None and k != info.index:
-                out.append(f"#{k}")
-            elif source.op.name in ("placeholder", "read", "variable"):
-                var = source.inputs[0] if source.op.name == "read" else source
-                kind = "feed" if source.op.name == "placeholder" else "variable"
-                name, _ = ex.request.name_and_location(ex.origin.get(var, var))
-                out.append(f"{name} ({kind})")
+            what = _read_from(ex, source, info.index)
+            if what is not None:
+                out.append(what)
     return list(dict.fromkeys(out))
+
+
+def _read_from(ex, source, index: int):
+    """How kernel `index` names a value it reads: "#k" for kernel k's, the feed's or
+    variable's name, or None (a constant, or its own value)."""
+    k = ex.fused.writer.get(source)
+    if k is not None and k != index:
+        return f"#{k}"
+    if source.op.name in ("placeholder", "read", "variable"):
+        var = source.inputs[0] if source.op.name == "read" else source
+        kind = "feed" if source.op.name == "placeholder" else "variable"
+        name, _ = ex.request.name_and_location(ex.origin.get(var, var))
+        return f"{name} ({kind})"
+    return None
 
 
 def unfused_edges(ex) -> str:
