@@ -33,7 +33,7 @@ import tempfile
 import threading
 import warnings
 
-# A worker starts in about 0.2 s with about 100 MB resident (mostly shared library pages) and
+# A worker starts in about 0.15 s with about 100 MB resident (mostly shared library pages) and
 # grows 60-100 KB a compile; after MAX_COMPILES (or past MAX_RSS_BYTES, which one huge module
 # can cause) the next compile starts a fresh one.
 MAX_COMPILES = 500
@@ -92,7 +92,7 @@ def rss_bytes() -> int:
 # --- the worker -------------------------------------------------------------------------------
 def serve(requests, replies) -> None:
     """Answer requests until `requests` ends; each is optimized at O3 (graphc's pipeline)."""
-    from graphc.codegen_llvm.machine import compile_here
+    compile_here = _machine().compile_here
     write_message(replies, {"ready": True, "pid": os.getpid()}, b"")
     while (message := read_message(requests)) is not None:
         header, payload = message
@@ -105,6 +105,22 @@ def serve(requests, replies) -> None:
         reply["rss"] = rss_bytes()
         sys.stderr.flush()  # what Python printed reaches the parent's log before the reply
         write_message(replies, reply, code)
+
+
+def _machine():
+    """graphc.codegen_llvm.machine, which needs only llvmlite. A worker runs this file as a
+    script and loads that module from beside it, not through the graphc package: importing
+    graphc (numpy, every op) took 0.4 of a worker's 0.55 s start, and a plan's parts wait
+    for their workers to start."""
+    if __package__:
+        from graphc.codegen_llvm import machine
+        return machine
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "machine.py")
+    spec = importlib.util.spec_from_file_location("graphc_compile_worker_machine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
@@ -128,7 +144,7 @@ class CompileWorker:
 
     def __init__(self, command=None, max_compiles: int = MAX_COMPILES,
                  max_rss: int = MAX_RSS_BYTES):
-        self.command = command or [sys.executable, "-m", "graphc.codegen_llvm.compile_worker"]
+        self.command = command or [sys.executable, os.path.abspath(__file__)]
         self.max_compiles, self.max_rss = max_compiles, max_rss
         self.unavailable = False
         self.starts = 0  # workers started so far (tests read it)
@@ -217,12 +233,9 @@ class CompileWorker:
             return False
 
     def _start(self) -> None:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=self._log, env=env,
+                                      stdout=subprocess.PIPE, stderr=self._log,
                                       start_new_session=True)  # no terminal signals
         self._compiles, self.starts = 0, self.starts + 1
         self._register_hooks()
@@ -329,4 +342,8 @@ def shared_worker(i: int = 0) -> CompileWorker:
 
 
 if __name__ == "__main__":
+    # (run as a script: its own folder, first on sys.path, holds graphc's modules, which
+    # must not be imported by their bare names)
+    _here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != _here]
     main()

@@ -435,7 +435,7 @@ class LLVMExecutor:
             self._arm(plan)
 
     def _arm(self, plan) -> None:
-        counters = np.zeros(2 * len(plan.kernels) + 1, np.int64)
+        counters = np.zeros(2 * len(plan.kernels) + 2, np.int64)
         plan.table[len(plan.slots)] = counters.ctypes.data
         self._trace.append((plan, counters, plan.cycles(), time.perf_counter()))
 
