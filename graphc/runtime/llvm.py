@@ -327,6 +327,10 @@ class LLVMExecutor:
                 return self._link(plan, codes)
         started = time.perf_counter()
         plan, kernels, slots_of = self._build(fetches, fed_shapes, fed_values)
+        pieces = self._compile_parts(kernels)
+        if pieces > 1:  # the workers for its modules (and graphc_run's) start as it renders
+            from graphc.codegen_llvm.compile_worker import start_workers
+            start_workers(pieces + 1)
         texts, plan.exports = self._render(plan, kernels, slots_of)
         built = time.perf_counter() - started
         parts = parts_called(texts)
