@@ -58,6 +58,8 @@ class ControlLowering:
         state = [slot_of[("result", node, i)] for i in range(n)]
         inits = [self._copy(slot_of[x], s, p) for x, s, p in
                  zip(node.inputs[:n], state, body.params)]
+        for i in inits:  # (compiler/loop_inits.py may compute the value in place)
+            self.kernels[i].notes["loop_init"] = True
         preset = {}
         for params in (cond.params, body.params):
             preset.update(zip(params, state))

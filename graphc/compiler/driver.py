@@ -25,6 +25,7 @@ from graphc.compiler.arena import place_in_arena
 from graphc.compiler.buffers import Buffers, assign_buffers, needs_kernel
 from graphc.compiler.commits import write_directly
 from graphc.compiler.control import ControlLowering
+from graphc.compiler.loop_inits import init_in_place
 from graphc.compiler.pack_ahead import pack_ahead
 from graphc.compiler.plan import Plan
 from graphc.compiler.views import make_views
@@ -94,6 +95,7 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
         kernels, redirect = write_directly(kernels, slots, commits, fetched)
     live_out = fetched | {c[1] for c in commits}
     keep = live_out | set(live_until) | set(redirect) | set(redirect.values())
+    kernels, program, live_until = init_in_place(kernels, slots, program, live_until, keep)
     if accumulates is not None:
         kernels = accumulate_products(kernels, slots, keep, accumulates)
     kernels, program, live_until = pack_ahead(kernels, slots, buffers.nbytes, program,

@@ -422,13 +422,19 @@ def exact_key(x, memo: dict = None):
         key = ("float", x.hex())
     elif isinstance(x, (tuple, list)):
         key = tuple(exact_key(item, memo) for item in x)
-    elif dataclasses.is_dataclass(x):
-        key = (type(x).__name__,) + tuple(exact_key(getattr(x, f.name), memo)
-                                          for f in dataclasses.fields(x) if f.compare)
     else:
-        return x
+        names = _COMPARED.get(type(x))
+        if names is None:
+            if not dataclasses.is_dataclass(x):
+                return x
+            names = _COMPARED[type(x)] = tuple(f.name for f in dataclasses.fields(x)
+                                               if f.compare)
+        key = (type(x).__name__,) + tuple(exact_key(getattr(x, n), memo) for n in names)
     memo[id(x)] = (x, key)  # x held: its id stays its own while the memo lives
     return key
+
+
+_COMPARED: dict = {}  # dataclass -> the names of the fields its equality compares (exact_key)
 
 
 def canonical(k: Kernel) -> Kernel:
