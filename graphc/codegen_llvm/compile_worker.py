@@ -313,7 +313,7 @@ _helpers_lock = threading.Lock()
 
 def start_workers(count: int) -> None:
     """Start the shared worker and the helpers 1..count that are not running yet, each on a
-    background thread: each takes about 0.2 s to start, which a caller that knows a module
+    background thread: each takes about 0.15 s to start, which a caller that knows a module
     in `count` parts is coming (a model being imported) spends on its own work instead of
     waiting for them at the compile. (Its parts go to workers 0..count - 1, or 1..count
     while the shared worker compiles the GEMM library: jit.compile_jit_objects.)"""

@@ -59,7 +59,7 @@ class CompiledModel:
 
     def _begin_workers(self) -> None:
         """On the LLVM target, start the compile workers that a model of this many nodes
-        will be compiled on (about 0.2 s each) while it is imported and optimized, and the
+        will be compiled on (about 0.15 s each) while it is imported and optimized, and the
         loading of the GEMM that reads a convolution's input in place where the model has
         convolutions (the library part a plan would otherwise ask for only once built)."""
         from graphc.runtime.llvm import compile_parts

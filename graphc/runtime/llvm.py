@@ -30,6 +30,10 @@ from graphc.runtime.state import RuntimeState
 
 # plans of at least this many kernels are compiled in parts on several cores at once
 PARALLEL_COMPILE_KERNELS = 24
+# the optimization level of a plan's kernels: O3 took 25-80% longer to compile (ResNet-18's
+# plan 2.6 against 1.6 s cold) and ran no faster (W1-W9 in one process each, both levels
+# side by side: within 1% on one and two threads); the GEMM and thread library is at O3
+KERNEL_SPEED = 2
 # a variable packed again before this many runs, and before most of its runs, is not
 # packed ahead any more (LLVMExecutor.refresh_packed)
 VOLATILE_FILLS = 3
@@ -336,8 +340,8 @@ class LLVMExecutor:
         parts = parts_called(texts)
         if loading is not None:  # the parts this plan calls besides, after those
             loading = begin_loading(self._cache, parts)
-        # graphc_run alone (a split plan's first module) at O2, kernels at O3
-        speeds = [2] + [3] * (len(texts) - 1) if len(texts) > 1 else [3]
+        # graphc_run alone (a split plan's first module) at O2, kernels at KERNEL_SPEED
+        speeds = [2] + [KERNEL_SPEED] * (len(texts) - 1) if len(texts) > 1 else [KERNEL_SPEED]
         codes, plan.code_keys = self._object_code(texts, speeds,
                                                   first_worker=0 if loading is None else 1)
         load_library(self._cache, parts)  # GEMM and the thread pool, shared by every plan
