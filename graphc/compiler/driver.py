@@ -28,6 +28,7 @@ from graphc.compiler.control import ControlLowering
 from graphc.compiler.loop_inits import init_in_place
 from graphc.compiler.pack_ahead import pack_ahead
 from graphc.compiler.plan import Plan
+from graphc.compiler.siblings import merge_siblings
 from graphc.compiler.views import make_views
 from graphc.ir.node import Region, make_node, topo_sort
 from graphc.ir.ops.control import CONTROL_OPS, REGION_KEYS
@@ -96,6 +97,8 @@ def build_plan(fetches, fed_shapes: dict, describe, threads: int, options=None,
     live_out = fetched | {c[1] for c in commits}
     keep = live_out | set(live_until) | set(redirect) | set(redirect.values())
     kernels, program, live_until = init_in_place(kernels, slots, program, live_until, keep)
+    if options.fuse:
+        kernels, program, live_until = merge_siblings(kernels, program, live_until)
     if accumulates is not None:
         kernels = accumulate_products(kernels, slots, keep, accumulates)
     kernels, program, live_until = pack_ahead(kernels, slots, buffers.nbytes, program,

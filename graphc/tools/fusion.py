@@ -68,6 +68,8 @@ class FusedGraph:
         self.epilogue = {e.matmul: e.consumer for e in trace.get("epilogues", ())}
         units = {g.members[-1]: g for g in trace["groups"]}
         self.kernels = [self._info(i, k, units) for i, k in enumerate(kernels)]
+        self.sibling_of = {s: info.index for info in self.kernels
+                           for s in info.kernel.notes.get("siblings", ())}
         self.writer = {}  # node -> the kernel storing its value
         for info in self.kernels:
             stored = info.group.stored if info.group else info.members
@@ -92,6 +94,7 @@ class FusedGraph:
         group = units.get(node)
         epilogue = kernel.notes.get("epilogue")  # a matmul's consumer, applied by its GEMM
         members = group.members if group else (node, epilogue) if epilogue else (node,)
+        members = tuple(kernel.notes.get("siblings", ())) + tuple(members)  # (siblings.py)
         return KernelInfo(index, kernel, tuple(members), self.contents(members), group)
 
     def contents(self, members) -> tuple:
@@ -108,16 +111,25 @@ class FusedGraph:
     def _edges(self) -> list:
         found: dict = {}
         for info in self.kernels:
-            inside = set(info.nodes)
-            for reader in info.nodes:
-                for x in reader.inputs:
-                    source, view = storage(x)
-                    k = self.writer.get(source)
-                    if source in inside or k is None or k == info.index:
-                        continue
-                    found.setdefault((source, info.index), (reader, view))
+            for inside in self._parts(info):
+                for reader in inside:
+                    for x in reader.inputs:
+                        source, view = storage(x)
+                        k = self.writer.get(source)
+                        if source in inside or k is None or \
+                                (k == info.index and source not in self.sibling_of):
+                            continue
+                        found.setdefault((source, info.index), (reader, view))
         return [UnfusedEdge(p, self.writer[p], k, reader, view, self.why(p, reader, view))
                 for (p, k), (reader, view) in found.items()]
+
+    def _parts(self, info) -> list:
+        """The node sets a kernel computes as fusion made them (each unit with the nodes
+        inlined into it): one, or one per unit of a kernel of merged siblings, which
+        store their values for each other (compiler/siblings.py)."""
+        siblings = tuple(info.kernel.notes.get("siblings", ()))
+        units = [(s,) for s in siblings] + [info.members[len(siblings):]]
+        return [set(self.contents(u)) for u in units]
 
     def why(self, producer: Node, reader: Node, view: Optional[Node]) -> str:
         for rule in REASON_RULES:

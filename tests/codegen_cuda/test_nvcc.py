@@ -62,7 +62,8 @@ def _representative():
 @requires_nvcc
 def test_every_kernel_of_a_representative_plan_compiles_for_sm90():
     program = render_program(gpu_kernels(_representative()))
-    assert len(program.signatures) > 150
+    # (neighbouring elementwise kernels of one shape run as one: compiler/siblings.py)
+    assert len(program.signatures) > 60
     cubin = compile_cubin(program.source, "sm_90")
     assert cubin[:4] == b"\x7fELF"
 
