@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from graphc.compiler.kernels import written
-from graphc.compiler.plan import Branch, Loop, program_kernels
+from graphc.compiler.plan import Branch, Loop, program_kernels, program_lists, without_kernels
 from graphc.ir import kernel as K
 
 
@@ -35,24 +35,13 @@ def init_in_place(kernels: list, slots: list, program, live_until: dict, keep: s
     kernels = list(kernels)
     preds = _preds(program)
     removed: set = set()
-    for entries in _lists(program):
+    for entries in program_lists(program):
         for at, entry in enumerate(entries):
             if isinstance(entry, int) and kernels[entry].notes.get("loop_init"):
                 _place(kernels, slots, entries[:at], entry, keep | preds, removed)
     if not removed:
         return kernels, program, live_until
-    moved, kept = {}, []
-    for i, kernel in enumerate(kernels):
-        if i not in removed:
-            moved[i] = len(kept)
-            kept.append(kernel)
-    before = {}  # old index -> new index of the last kept kernel at or before it
-    last = -1
-    for i in range(len(kernels)):
-        last = moved.get(i, last)
-        before[i] = last
-    live_until = {slot: before[k] for slot, k in live_until.items() if before[k] >= 0}
-    return kept, _renumbered(program, moved), live_until
+    return without_kernels(kernels, program, live_until, removed, later=False)
 
 
 def _place(kernels: list, slots: list, earlier, copy: int, keep: set, removed: set) -> None:
@@ -107,35 +96,9 @@ def _names(kernel) -> set:
     return {b.name for b in kernel.params}
 
 
-def _lists(program):
-    """Every entry list of the program: the top level, then each loop's and branch's."""
-    yield program
-    for entry in program:
-        if isinstance(entry, Loop):
-            yield from _lists(entry.cond)
-            yield from _lists(entry.body)
-        elif isinstance(entry, Branch):
-            yield from _lists(entry.then)
-            yield from _lists(entry.other)
-
-
 def _preds(program) -> set:
     """The slots loops and branches test."""
     out = set()
-    for entries in _lists(program):
+    for entries in program_lists(program):
         out |= {e.pred for e in entries if isinstance(e, (Loop, Branch))}
     return out
-
-
-def _renumbered(entries, moved: dict) -> tuple:
-    out = []
-    for entry in entries:
-        if isinstance(entry, Loop):
-            out.append(Loop(_renumbered(entry.cond, moved), entry.pred,
-                            _renumbered(entry.body, moved)))
-        elif isinstance(entry, Branch):
-            out.append(Branch(entry.pred, _renumbered(entry.then, moved),
-                              _renumbered(entry.other, moved)))
-        elif entry in moved:
-            out.append(moved[entry])
-    return tuple(out)

@@ -61,6 +61,49 @@ def program_kernels(program) -> list:
     return out
 
 
+def program_lists(program):
+    """Every entry list of a program: the top level, then each loop's and branch's."""
+    yield program
+    for entry in program:
+        if isinstance(entry, Loop):
+            yield from program_lists(entry.cond)
+            yield from program_lists(entry.body)
+        elif isinstance(entry, Branch):
+            yield from program_lists(entry.then)
+            yield from program_lists(entry.other)
+
+
+def without_kernels(kernels: list, program, live_until: dict, removed: set, later: bool):
+    """(kernels, program, live_until) with the kernels in `removed` gone and the others
+    renumbered; a slot kept alive to a removed kernel lives to the nearest kept one after
+    it (`later`: its work moved there) or before it."""
+    moved, kept = {}, []
+    for i, kernel in enumerate(kernels):
+        if i not in removed:
+            moved[i] = len(kept)
+            kept.append(kernel)
+    nearest, last = {}, (len(kept) - 1 if later else -1)
+    for i in (reversed(range(len(kernels))) if later else range(len(kernels))):
+        last = moved.get(i, last)
+        nearest[i] = last
+    live_until = {slot: nearest[k] for slot, k in live_until.items() if nearest[k] >= 0}
+    return kept, _renumbered(program, moved), live_until
+
+
+def _renumbered(entries, moved: dict) -> tuple:
+    out = []
+    for entry in entries:
+        if isinstance(entry, Loop):
+            out.append(Loop(_renumbered(entry.cond, moved), entry.pred,
+                            _renumbered(entry.body, moved)))
+        elif isinstance(entry, Branch):
+            out.append(Branch(entry.pred, _renumbered(entry.then, moved),
+                              _renumbered(entry.other, moved)))
+        elif entry in moved:
+            out.append(moved[entry])
+    return tuple(out)
+
+
 @dataclass
 class Plan:
     slots: list

@@ -25,8 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from graphc.compiler.kernels import written
-from graphc.compiler.loop_inits import _lists, _renumbered
-from graphc.compiler.plan import program_kernels
+from graphc.compiler.plan import program_kernels, program_lists, without_kernels
 from graphc.ir import kernel as K
 
 MAX_STORES = 8
@@ -41,7 +40,7 @@ def merge_siblings(kernels: list, program, live_until: dict):
         return kernels, program, live_until
     kernels = list(kernels)
     removed: set = set()
-    for entries in _lists(program):
+    for entries in program_lists(program):
         run = None  # the kernel index that the next sibling may join
         for entry in entries:
             if not isinstance(entry, int):
@@ -56,18 +55,7 @@ def merge_siblings(kernels: list, program, live_until: dict):
             run = entry
     if not removed:
         return kernels, program, live_until
-    moved, kept = {}, []
-    for i, kernel in enumerate(kernels):
-        if i not in removed:
-            moved[i] = len(kept)
-            kept.append(kernel)
-    after = {}  # old index -> new index of the first kept kernel at or after it
-    following = len(kept) - 1
-    for i in reversed(range(len(kernels))):
-        following = moved.get(i, following)
-        after[i] = following
-    live_until = {slot: after[k] for slot, k in live_until.items()}
-    return kept, _renumbered(program, moved), live_until
+    return without_kernels(kernels, program, live_until, removed, later=True)
 
 
 def _nest(kernel: K.Kernel):
