@@ -115,20 +115,75 @@ def _while_vjp(node, gs, builder, describe, walk) -> list:
             "loop or branch within its body, and the backward pass would draw it again "
             "(gradients through such draws are not supported yet); draw it in the loop "
             "body itself")
-    back = _Backward(node, floats, wanted, gs, walk, describe)
+    back = _Backward(node, floats, wanted, gs, walk, describe,
+                     bound if _runs_to_bound(node) else 0)
     saving = _saving_loop(node, bound, builder, back.needed)
     trips = _item(builder, saving, n)
     stacks = {x: _item(builder, saving, n + 1 + i).node for i, x in enumerate(back.needed)}
     finals = [_item(builder, saving, j) for j in range(n)]
     g_init = [gs[j] if gs[j] is not None else B.zeros_like(finals[j]) for j in floats]
     c_init = [B.zeros_like(builder.wrap(caps[j])) for j in wanted]
-    loop = back.loop(trips, g_init, c_init, stacks, builder, bound)
+    loop, cap_grads = back.loop(trips, g_init, c_init, stacks, builder, bound)
     out = [None] * len(node.inputs)
     for k, j in enumerate(floats):
         out[j] = _item(builder, loop, 1 + k)
     for k, j in enumerate(wanted):
-        out[n + j] = _item(builder, loop, 1 + len(floats) + k)
+        out[n + j] = cap_grads[k]
     return out
+
+
+# the most bytes the two stacks of a stacked product may take (_Backward)
+STACKED_PRODUCT_BYTES = 64 << 20
+
+
+def _runs_to_bound(node) -> bool:
+    """Whether the while loop always runs its bound's number of times (at least once): its
+    condition is `i < L` over counters, and-ed (a counter: a loop var starting at a constant
+    and stepping by 1 in the body; L a constant at least `bound` steps from the start).
+    dynamic_rnn's, scan's and map_fn's loops over a static length are such loops."""
+    n, bound = loop_count(node), node.attrs["bound"]
+    cond, body = node.attrs["cond"], node.attrs["body"]
+    if bound < 1:
+        return False
+    terms, found = [cond.results[0]], False
+    while terms:
+        term = terms.pop()
+        if term.op.name == "logical_and":
+            terms.extend(term.inputs)
+            continue
+        if term.op.name != "less" or term.inputs[0] not in cond.params[:n]:
+            return False
+        j = cond.params.index(term.inputs[0])
+        start, limit = _int_constant(node.inputs[j]), _int_constant(
+            _outside(node, cond, term.inputs[1]))
+        step = body.results[j]
+        if start is None or limit is None or step.op.name != "add" or \
+                body.params[j] not in step.inputs or \
+                _int_constant(_outside(node, body, _other(step.inputs, body.params[j]))) != 1 \
+                or limit - start < bound:
+            return False
+        found = True
+    return found
+
+
+def _other(pair, one):
+    """The input of a two-input node that is not `one`."""
+    return pair[1] if pair[0] is one else pair[0]
+
+
+def _outside(node, region, x):
+    """x, or the value outside the control node that x, a captured param, stands for."""
+    if x in region.params[loop_count(node):]:  # (a region's params: loop vars, captures)
+        return node.inputs[region.params.index(x)]
+    return x
+
+
+def _int_constant(x):
+    """The value of a scalar integer constant node, or None."""
+    if x.op.name != "constant" or x.dtype is None or x.dtype.kind not in "iu":
+        return None
+    value = x.attrs["value"]
+    return int(value) if getattr(value, "ndim", 0) == 0 else None
 
 
 def _nested_draw(body):
@@ -227,7 +282,7 @@ class _Backward:
     index. A matmul or convolution result of the body that the VJP reads (an LSTM's gates)
     is saved too, if its shape is static, rather than computed again."""
 
-    def __init__(self, node, floats, wanted, gs, walk, describe):
+    def __init__(self, node, floats, wanted, gs, walk, describe, stack_rows: int = 0):
         n = loop_count(node)
         body, caps = node.attrs["body"], node.inputs[n:]
         self.node, self.floats, self.wanted = node, floats, wanted
@@ -243,6 +298,10 @@ class _Backward:
                      [caps[j] for j in wanted])
         g_next = [_zeros_or(d, g) for d, g in zip(grads, self.g)]
         acc_next = [_accumulate(b, a, d) for a, d in zip(self.acc, grads[len(floats):])]
+        # cap k -> (A, G): its gradient is A^T G at every iteration (a weight's, x @ W),
+        # summed after the loop as one product of their stacks (stack_rows rows each)
+        self.stacked = {k: pair for k, d in enumerate(grads[len(floats):])
+                        if (pair := _outer_product(d, stack_rows)) is not None}
         both = without_prints(g_next + acc_next)
         self.g_next, self.acc_next = both[:len(g_next)], both[len(g_next):]
         reached = set(topo_sort(self.g_next + self.acc_next))
@@ -264,16 +323,58 @@ class _Backward:
     def loop(self, trips, g_init, c_init, stacks: dict, builder, bound: int):
         """while k > 0: k -= 1; s = S[k]; (g, dcaps) += VJP of the body at (s, caps) on
         g. It runs as many times as the forward loop, so it has the same bound (second
-        derivatives differentiate it in turn)."""
+        derivatives differentiate it in turn). (loop node, each wanted cap's gradient): a
+        stacked cap's is computed after the loop, A^T G over the rows its stacks of A and
+        G got, one per iteration (the rows stay zeros where the loop did not run)."""
         b = B.Builder()
         before = (b.wrap(self.k) - 1).node
         saved = {self.copies[x]: B.gather(b.wrap(stack), b.wrap(before), 0).node
                  for x, stack in stacks.items()}
-        results = substitute([*self.g_next, *self.acc_next], saved)
+        summed = [k for k in range(len(self.acc)) if k not in self.stacked]
+        pairs = [x for k in self.stacked for x in self.stacked[k]]
+        results = substitute([*self.g_next, *(self.acc_next[k] for k in summed), *pairs],
+                             saved)
+        rows = [new_param(x.dtype, (bound,) + tuple(x.shape)) for x in pairs]
+        cut = len(self.g_next) + len(summed)
+        pushed = [B.put_row(b.wrap(r), b.wrap(before), b.wrap(x)).node
+                  for r, x in zip(rows, results[cut:])]
         pred = (b.wrap(self.k) > 0).node
-        loop_vars = [self.k, *self.g, *self.acc]
-        (c, f), extra, after = close_regions(loop_vars, [[pred], [before, *results]])
-        start = [trips.node, *(v.node for v in g_init), *(v.node for v in c_init)]
-        return make_node(prims.get("while"), start + extra,
+        loop_vars = [self.k, *self.g, *(self.acc[k] for k in summed), *rows]
+        (c, f), extra, after = close_regions(loop_vars,
+                                             [[pred], [before, *results[:cut], *pushed]])
+        zero_rows = [B.broadcast_to(builder.constant(0, r.dtype), r.shape).node for r in rows]
+        start = [trips.node, *(v.node for v in g_init), *(c_init[k].node for k in summed),
+                 *zero_rows]
+        loop = make_node(prims.get("while"), start + extra,
                          {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound},
                          builder.deps + tuple(after))
+        grads, at = [], 1 + len(self.g)
+        stacked_at = at + len(summed)
+        for k in range(len(self.acc)):
+            if k in summed:
+                grads.append(_item(builder, loop, at))
+                at += 1
+                continue
+            a_rows, g_rows = (_item(builder, loop, stacked_at + i) for i in (0, 1))
+            stacked_at += 2
+            (m, ka), n = self.stacked[k][0].shape, self.stacked[k][1].shape[1]
+            grads.append(B.matmul(B.reshape(a_rows, (bound * m, ka)),
+                                  B.reshape(g_rows, (bound * m, n)), transpose_a=True))
+        return loop, grads
+
+
+def _outer_product(d, rows: int):
+    """(A, G) where the gradient `d` is A^T G (matmul's VJP for its right operand), both
+    matrices of static shape whose stacks of `rows` rows take at most
+    STACKED_PRODUCT_BYTES; else None (and always for rows 0)."""
+    if rows < 1 or d is None or d.op.name != "matmul" or d.dtype.kind != "f":
+        return None
+    t, g = d.inputs
+    if t.op.name != "transpose" or tuple(t.attrs["perm"]) != (1, 0):
+        return None
+    a = t.inputs[0]
+    if any(x.shape is None or len(x.shape) != 2 or None in x.shape for x in (a, g)) or \
+            a.shape[0] != g.shape[0]:
+        return None
+    size = rows * a.shape[0] * (a.shape[1] + g.shape[1]) * d.dtype.np.itemsize
+    return (a, g) if size <= STACKED_PRODUCT_BYTES else None
