@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from graphc.autodiff import build as B
 from graphc.ir import dtypes
 from graphc.ir import ops as prims
 from graphc.ir.node import make_node, topo_sort
 from graphc.ir.ops.control import loop_count, regions
 from graphc.ir.regions import close_regions, new_param, substitute, without_prints
+from graphc.ir.values import node_value
 
 _SAVING_IDS = itertools.count(1 << 40)  # loop ids of the forward copies (apart from the API's)
 
@@ -179,11 +182,11 @@ def _outside(node, region, x):
 
 
 def _int_constant(x):
-    """The value of a scalar integer constant node, or None."""
-    if x.op.name != "constant" or x.dtype is None or x.dtype.kind not in "iu":
+    """The value of a scalar integer node known when the graph is built, or None."""
+    if x.dtype is None or x.dtype.kind not in "iu":
         return None
-    value = x.attrs["value"]
-    return int(value) if getattr(value, "ndim", 0) == 0 else None
+    value = node_value(x)
+    return int(value) if value is not None and np.ndim(value) == 0 else None
 
 
 def _nested_draw(body):

@@ -16,7 +16,7 @@ on a value the next iteration reads.
 
 from __future__ import annotations
 
-from graphc.compiler.kernels import lone_gemm, merge_buffers, same_element_pairs
+from graphc.compiler.kernels import lone_gemm, merge_buffers, param_names, same_element_pairs
 from graphc.compiler.kernels import written as kernels_written
 from graphc.compiler.plan import Branch, Loop, program_kernels
 from graphc.ir import kernel as K
@@ -112,14 +112,14 @@ class ControlLowering:
 
     def _read_after(self, k: int, slot: int) -> bool:
         """Whether a kernel after kernel k reads `slot`."""
-        return any(f"s{slot}" in _names(kernel) for kernel in self.kernels[k + 1:])
+        return any(f"s{slot}" in param_names(kernel) for kernel in self.kernels[k + 1:])
 
     def _write_in_place(self, k: int, result, slot: int) -> None:
         """Kernel k and the kernels after it write and read the body result `result` in
         `slot` (its loop var's own) instead of the result's slot."""
         new, old = f"s{self.buffers.slot_of[result]}", f"s{slot}"
         for i in range(k, len(self.kernels)):
-            if new in _names(self.kernels[i]):
+            if new in param_names(self.kernels[i]):
                 self.kernels[i] = merge_buffers(self.kernels[i], new, old)
         self.buffers.slot_of[result] = slot
 
@@ -178,10 +178,6 @@ def _passed_on(body, slot_of, state: list, j: int) -> bool:
     or shifts its vars): the copies at the end of the body read it after every kernel, so
     it must not be overwritten in place."""
     return any(slot_of[r] == state[j] for i, r in enumerate(body.results) if i != j)
-
-
-def _names(kernel) -> set:
-    return {b.name for b in kernel.params}
 
 
 def _element_pairs(kernel) -> list:

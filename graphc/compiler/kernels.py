@@ -8,6 +8,11 @@ from dataclasses import replace
 from graphc.ir import kernel as K
 
 
+def param_names(kernel: K.Kernel) -> set:
+    """Names of the buffers a kernel takes (reads or writes), its scratch left out."""
+    return {b.name for b in kernel.params}
+
+
 def written(kernel: K.Kernel) -> set:
     """Names of the buffers a kernel writes: stores, and a library routine's output."""
     return written_by(kernel.body)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from graphc.compiler.kernels import written
+from graphc.compiler.kernels import param_names, written
 from graphc.compiler.plan import Branch, Loop, program_kernels, program_lists, without_kernels
 from graphc.ir import kernel as K
 
@@ -56,10 +56,10 @@ def _place(kernels: list, slots: list, earlier, copy: int, keep: set, removed: s
     if len(writers) != 1 or writers[0] not in earlier:
         return
     writer = writers[0]
-    if any(var in _names(kernels[i]) for i in range(writer + 1, copy) if i not in removed):
+    if any(var in param_names(kernels[i]) for i in range(writer + 1, copy) if i not in removed):
         return
     readers = [i for i, k in enumerate(kernels) if i not in (writer, copy)
-               and i not in removed and src in _names(k)]
+               and i not in removed and src in param_names(k)]
     if not readers:
         kernels[writer] = _renamed(kernels[writer], src, var)
         removed.add(copy)
@@ -73,7 +73,7 @@ def _place(kernels: list, slots: list, earlier, copy: int, keep: set, removed: s
 def _fill(kernel: K.Kernel, slots: list) -> bool:
     """Whether the kernel computes its output from constants alone, with no GEMM: zeros,
     a constant broadcast, a range (as cheap to repeat as to copy)."""
-    reads = _names(kernel) - written(kernel)
+    reads = param_names(kernel) - written(kernel)
     return all(slots[int(name[1:])].kind == "constant" for name in reads) and \
         not _has_intrinsic(kernel.body)
 
@@ -90,10 +90,6 @@ def _renamed(kernel: K.Kernel, old: str, new: str) -> K.Kernel:
         notes["input_slots"] = [int(new[1:]) if s == int(old[1:]) else s
                                 for s in notes["input_slots"]]
     return replace(K.rename_buffers(kernel, {old: new}), notes=notes)
-
-
-def _names(kernel) -> set:
-    return {b.name for b in kernel.params}
 
 
 def _preds(program) -> set:

@@ -27,6 +27,7 @@ from dataclasses import replace
 from graphc.compiler.kernels import written
 from graphc.compiler.plan import program_kernels, program_lists, without_kernels
 from graphc.ir import kernel as K
+from graphc.passes.gpu_loops import loads
 
 MAX_STORES = 8
 _LEFT_ALONE = ("copy", "view", "loop_init", "pack_ahead", "epilogue")
@@ -114,15 +115,9 @@ def _header(loop: K.Loop) -> tuple:
 def _loaded(stores) -> dict:
     """buffer -> the set of indices the stores' values load it at."""
     out: dict = {}
-
-    def expr(e):
-        if isinstance(e, K.Load):
-            out.setdefault(e.buffer, set()).add(e.index)
-        for c in K.expr_children(e):
-            expr(c)
     for s in stores:
-        expr(s.index)
-        expr(s.value)
+        for load in loads(s.index) + loads(s.value):
+            out.setdefault(load.buffer, set()).add(load.index)
     return out
 
 

@@ -335,7 +335,7 @@ class LLVMExecutor:
         if pieces > 1:  # the workers for its modules (and graphc_run's) start as it renders
             from graphc.codegen_llvm.compile_worker import start_workers
             start_workers(pieces + 1)
-        texts, plan.exports = self._render(plan, kernels, slots_of)
+        texts, plan.exports = self._render(plan, kernels, slots_of, pieces)
         built = time.perf_counter() - started
         parts = parts_called(texts)
         if loading is not None:  # the parts this plan calls besides, after those
@@ -385,12 +385,13 @@ class LLVMExecutor:
                                     packable=lambda var: var not in self._volatile)
         return plan, kernels, slots_of
 
-    def _render(self, plan, kernels, slots_of) -> tuple:
-        """(LLVM IR text of each module, the kernel names each later module exports)."""
+    def _render(self, plan, kernels, slots_of, pieces: int) -> tuple:
+        """(LLVM IR text of each module, the kernel names each later module exports), as
+        render_modules renders the plan in `pieces` parts (compile_parts)."""
         from graphc.codegen_llvm.intrinsics import INTRINSICS
         from graphc.codegen_llvm.render import render_modules
         modules = render_modules(kernels, slots_of, INTRINSICS,
-                                 self._compile_parts(kernels), threads=self.threads,
+                                 pieces, threads=self.threads,
                                  program=plan.program, fast_math=self.options.fast_math,
                                  trace_slot=len(plan.slots))
         texts = [str(m) for m in modules]
