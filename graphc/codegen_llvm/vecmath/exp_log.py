@@ -288,9 +288,13 @@ def _sigmoid(e, x):
     num, num_lo = e.sel(pos, 1.0, ex), e.sel(pos, 0.0, ex_lo)
     den = e.add(ex, 1.0)
     den_lo = e.add(e.add(e.sub(1.0, den), ex), ex_lo)   # 1 + E = den + den_lo
-    q = e.div(num, den)
+    # one division: q = num * (1/den) is within about an ulp, and the remainder num - q*den
+    # (exact in the fma) times the same reciprocal corrects it to about half an ulp; a
+    # second division for the quotient would cost as much as the rest of the function
+    r = e.div(1.0, den)
+    q = e.mul(num, r)
     rem = e.fma(e.neg(q), den_lo, e.add(e.fma(e.neg(q), den, num), num_lo))   # num - q*den
-    res = e.add(q, e.div(rem, den))                      # one correction step: ~0.5 ulp
+    res = e.fma(rem, r, q)
     return e.sel(e.isnan(x), x, res)
 
 
