@@ -276,6 +276,10 @@ def _zero_stack(builder, x, bound: int):
 # convolution results (worth saving rather than recomputing), and random draws (which
 # must be the same draws)
 SAVED_OPS = ("matmul", "conv", "random")
+# elementwise ops whose VJP reads their own result (y' = y(1 - y), 1 - y*y, y): the backward
+# loop reads that result from its stack instead of computing the function again (an LSTM
+# step's three sigmoids and two tanh; the gate product they come from is then not saved)
+SAVED_RESULTS = ("sigmoid", "tanh", "exp")
 
 
 class _Backward:
@@ -309,18 +313,22 @@ class _Backward:
         self.g_next, self.acc_next = both[:len(g_next)], both[len(g_next):]
         reached = set(topo_sort(self.g_next + self.acc_next))
         # body node -> its copy here, for each value the VJP reads that the forward saves
-        self.copies = {p: q for p, q in zip(body.params, proxies) if q in reached}
+        saved = {p: q for p, q in zip(body.params, proxies) if q in reached}
         for m in topo_sort(list(body.results), stop=frozenset(body.params)):
             here = rebuilt.get(m, m)
-            if m.op.name not in SAVED_OPS or here not in reached:
+            if here not in reached or m.op.name not in SAVED_OPS + SAVED_RESULTS:
                 continue
             if m.shape is not None and None not in m.shape:
-                self.copies[m] = here
+                saved[m] = here
             elif m.op.name == "random":
                 raise LookupError(
                     f"No gradient for {describe(node)}: a random op in its body has a shape "
                     "that is not known when the graph is built, so its draws cannot be "
                     "saved for the backward pass")
+        # with those saved, the VJP reads some only through others (an LSTM's gate product
+        # only through the sigmoids of its slices): those are not saved
+        read = set(topo_sort(self.g_next + self.acc_next, stop=frozenset(saved.values())))
+        self.copies = {m: here for m, here in saved.items() if here in read}
         self.needed = list(self.copies)
 
     def loop(self, trips, g_init, c_init, stacks: dict, builder, bound: int):
