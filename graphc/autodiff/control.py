@@ -243,9 +243,13 @@ def _saving_loop(node, bound: int, builder, needed: list):
                    B.broadcast_to(builder.constant(0, x.dtype), (bound,) + tuple(x.shape)).node
                    for x in needed]
     start = [*inits, builder.constant(0, dtypes.int32).node, *zero_stacks]
+    # nothing reads a stack's rows before the loop writes them (the backward loop reads
+    # rows below the trip count), so its zeros need not be written
+    unread = tuple(range(n + 1, n + 1 + len(needed)))
     return make_node(prims.get("while"), start + extra,
                      {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound,
-                      "saves": node.attrs["loop_id"]}, builder.deps + tuple(after))
+                      "saves": node.attrs["loop_id"], "unread_inits": unread},
+                     builder.deps + tuple(after))
 
 
 def _accumulate(b, acc, d):
@@ -356,9 +360,12 @@ class _Backward:
         zero_rows = [B.broadcast_to(builder.constant(0, r.dtype), r.shape).node for r in rows]
         start = [trips.node, *(v.node for v in g_init), *(c_init[k].node for k in summed),
                  *zero_rows]
+        # the rows of a stacked product: the loop runs to its bound (_outer_product), so
+        # it writes every row before the product reads them
+        unread = tuple(range(len(loop_vars) - len(rows), len(loop_vars)))
         loop = make_node(prims.get("while"), start + extra,
-                         {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound},
-                         builder.deps + tuple(after))
+                         {"cond": c, "body": f, "loop_id": next(_SAVING_IDS), "bound": bound,
+                          "unread_inits": unread}, builder.deps + tuple(after))
         grads, at = [], 1 + len(self.g)
         stacked_at = at + len(summed)
         for k in range(len(self.acc)):

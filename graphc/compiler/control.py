@@ -58,8 +58,11 @@ class ControlLowering:
         state = [slot_of[("result", node, i)] for i in range(n)]
         inits = [self._copy(slot_of[x], s, p) for x, s, p in
                  zip(node.inputs[:n], state, body.params)]
-        for i in inits:  # (compiler/loop_inits.py may compute the value in place)
-            self.kernels[i].notes["loop_init"] = True
+        unread = set(node.attrs.get("unread_inits", ()))
+        for j, i in enumerate(inits):  # (compiler/loop_inits.py may compute the value in
+            self.kernels[i].notes["loop_init"] = True  # place, or drop an unread one)
+            if j in unread:
+                self.kernels[i].notes["unread"] = True
         preset = {}
         for params in (cond.params, body.params):
             preset.update(zip(params, state))

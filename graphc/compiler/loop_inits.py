@@ -13,6 +13,10 @@ touches the var slot:
   committed, not kept alive by a loop), W writes the var slot instead and the copy goes;
 - otherwise, when W computes from constants alone (a fill: zeros shared by several loop
   vars), the copy becomes a copy of W writing the var slot.
+A copy into a var whose initial value the loop never reads (attrs["unread_inits"]: the
+stacks a loop saves rows in for its gradient, which it writes before anything reads them)
+is dropped whatever its source, and the source's writer with it when that is a fill nothing
+else reads: W9's forward and backward loops zero-filled 14 MB of stacks for nothing.
 
 Expects the kernels in run order, before accumulate_products and pack_ahead (which renumber
 kernels too) and before make_views and place_in_arena (which see the renamed slots).
@@ -37,7 +41,11 @@ def init_in_place(kernels: list, slots: list, program, live_until: dict, keep: s
     removed: set = set()
     for entries in program_lists(program):
         for at, entry in enumerate(entries):
-            if isinstance(entry, int) and kernels[entry].notes.get("loop_init"):
+            if not isinstance(entry, int) or not kernels[entry].notes.get("loop_init"):
+                continue
+            if kernels[entry].notes.get("unread"):
+                _leave_unfilled(kernels, slots, entry, keep | preds, removed)
+            else:
                 _place(kernels, slots, entries[:at], entry, keep | preds, removed)
     if not removed:
         return kernels, program, live_until
@@ -68,6 +76,28 @@ def _place(kernels: list, slots: list, earlier, copy: int, keep: set, removed: s
         fill.notes.update(origin=kernel.notes.get("origin"), node=kernel.notes.get("node"))
         fill.notes.pop("input_slots", None)
         kernels[copy] = fill
+
+
+def _leave_unfilled(kernels: list, slots: list, copy: int, keep: set, removed: set) -> None:
+    """Init copy `copy` (src -> var) of a value the loop never reads (attrs["unread_inits"]:
+    a stack of saved rows): it becomes an empty kernel that only reserves the var's slot
+    (notes["reserves"]: the memory plan keeps the slot from there, as from the copy's
+    write, so no buffer of an iteration takes its place), and src's writer goes too when
+    it is a fill that nothing else reads."""
+    kernel = kernels[copy]
+    src, var = (b.name for b in kernel.params)
+    kernels[copy] = replace(kernel, buffers=(), body=(),
+                            notes={**kernel.notes, "reserves": int(var[1:])})
+    source = int(src[1:])
+    if slots[source].kind != "arena" or source in keep:
+        return
+    writers = [i for i, k in enumerate(kernels) if src in written(k) and i not in removed]
+    if len(writers) != 1 or written(kernels[writers[0]]) != {src} or \
+            not _fill(kernels[writers[0]], slots):
+        return
+    if not any(src in param_names(k) for i, k in enumerate(kernels)
+               if i != writers[0] and i not in removed):
+        removed.add(writers[0])
 
 
 def _fill(kernel: K.Kernel, slots: list) -> bool:

@@ -414,10 +414,12 @@ class Lowering(WindowLowering):
         idx = [K.Var(f"i{d}") for d in range(len(shape))]
         j = K.Ref("j", "i64")
         src = idx[:axis] + [j] + idx[axis + k:]
-        body = self.checked_index(self.at(indices, idx[axis:axis + k]), dt(indices), n, axis)
-        body.append(K.Store(self.name(node), K.linear(idx, K.row_major_strides(shape)),
-                            self.at(params, src)))
-        return self.kernel(node, K.nest([v.name for v in idx], shape, body))
+        check = self.checked_index(self.at(indices, idx[axis:axis + k]), dt(indices), n, axis)
+        store = K.Store(self.name(node), K.linear(idx, K.row_major_strides(shape)),
+                        self.at(params, src))
+        if k == 0:  # one index (a row of a stack): checked once, then a plain copy
+            return self.kernel(node, [*check, *K.nest([v.name for v in idx], shape, [store])])
+        return self.kernel(node, K.nest([v.name for v in idx], shape, [*check, store]))
 
     def _put_row(self, node):
         """Check the index; copy the buffer (unless the output is the buffer itself: a loop

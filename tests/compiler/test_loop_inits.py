@@ -104,3 +104,55 @@ def test_a_fed_initial_value_is_copied():
     got, names = _run(acc, {x: value})
     np.testing.assert_allclose(got, value * 9, rtol=1e-6)
     assert names.count("copy") == 2, names  # the feed is not written by the loop
+
+
+def _rnn_gradient(steps_value: int, limit: int):
+    """h <- tanh(h @ W + x_k) while k < steps (fed), at most `limit` times; (the gradient of
+    sum(h * h) with respect to W and x, the feed of steps, the initial values)."""
+    x_value = RNG.standard_normal((limit, 3, 5)).astype(np.float32)
+    w_value = (RNG.standard_normal((5, 5)) / 2).astype(np.float32)
+    x, w = tf.Variable(x_value), tf.Variable(w_value)
+    steps = tf.placeholder(tf.int32, [])
+
+    def body(k, h):
+        return k + 1, tf.tanh(tf.matmul(h, w) + tf.gather(x, k))
+    _, h = tf.while_loop(lambda k, h: k < steps, body, [0, tf.ones([3, 5])],
+                         maximum_iterations=limit)
+    return tf.gradients(tf.reduce_sum(h * h), [w, x]), steps, (w, x), (w_value, x_value)
+
+
+def _numpy_rnn_gradient(w, x, steps):
+    hs = [np.ones((3, 5))]
+    for k in range(steps):
+        hs.append(np.tanh(hs[-1] @ w + x[k]))
+    g, dw, dx = 2 * hs[-1], np.zeros_like(w), np.zeros_like(x)
+    for k in reversed(range(steps)):
+        d = g * (1 - hs[k + 1] ** 2)
+        dw += hs[k].T @ d
+        dx[k] = d
+        g = d @ w.T
+    return dw, dx
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_stacks_a_loop_saves_for_its_gradient_are_not_filled(threads):
+    """The saving loop's stacks start with whatever their slots hold (attrs["unread_inits"]):
+    a run of fewer iterations after a run of all of them leaves the earlier run's rows past
+    its trip count, which the backward loop never reads."""
+    limit = 6
+    grads, steps, variables, (w_value, x_value) = _rnn_gradient(limit, limit)
+    with tf.Session(config=tf.Options(threads=threads)) as sess:
+        sess.run([v.initializer for v in variables])
+        for n in (limit, 2, limit, 0, 4):
+            got = sess.run(grads, {steps: n})
+            for value, expected in zip(got, _numpy_rnn_gradient(
+                    w_value.astype(np.float64), x_value.astype(np.float64), n)):
+                np.testing.assert_allclose(value, expected, rtol=2e-5, atol=2e-6)
+        plan = max(sess._executor._plans.values(), key=lambda p: len(p.kernels))
+    reserved = [k for k in plan.kernels if k.notes.get("reserves") is not None]
+    assert reserved and all(k.body == () for k in reserved)
+    # the stacks' zeros are not computed: of the fills of a stack's size (h's and tanh's
+    # rows, and the counter's), only the gradient of x's zeros remain (it accumulates rows)
+    sizes = [b.size.value for k in plan.kernels if k.name == "k_broadcast_to"
+             for b in k.params]
+    assert (sizes.count(limit * 3 * 5), sizes.count(limit)) == (1, 0), sizes

@@ -3,6 +3,9 @@ is a region's input and `item` picks one value of a control node's tuple of resu
 
     while(inits..., captures...; cond, body)   both regions take (loop vars..., captures...);
         cond gives one bool scalar, body the next loop vars. Results: the final loop vars.
+        attrs["unread_inits"] (optional): loop vars whose initial value nothing reads (a
+        stack of saved values whose rows the loop writes before anything reads them:
+        autodiff/control.py); the compile driver leaves their slots unfilled.
     cond(pred, captures...; then, else)        both regions take the captures and give
         results of the same dtypes. Results: the taken branch's.
 
@@ -64,6 +67,10 @@ def _while_dtype(inputs, attrs):
         if not _fits(r.shape, p.shape):
             raise ShapeError(f"loop var {i} enters with shape {format_shape(p.shape)} and the "
                              f"body returns shape {format_shape(r.shape)}")
+    unread = attrs.get("unread_inits", ())
+    if any(not 0 <= j < len(body.results) for j in unread):
+        raise DTypeError(f"unread_inits {tuple(unread)} names a loop var the loop does not "
+                         f"have ({len(body.results)} loop vars)")
     return None
 
 
