@@ -264,3 +264,21 @@ def test_only_nests_whose_load_strides_across_lines_are_tiled(shape, perm, tiled
     x = tf.placeholder(tf.float32, list(shape))
     _, kernel = _lower(tf.transpose(x, list(perm)), {x.node: shape})
     assert (tile(kernel, TILED) is not kernel) == tiled
+
+
+def test_transcendentals_make_a_smaller_loop_worth_the_threads():
+    """A loop of 32 x 256 elements is below the threads' minimum work as a product, above it
+    with five transcendental functions an element (an LSTM cell: schedule.COSTLY_WEIGHT);
+    one over 16 x 256 elements is not worth it."""
+    from graphc.compiler import build_plan
+
+    def kinds(fn, shape):
+        a, b = tf.placeholder(tf.float32, shape), tf.placeholder(tf.float32, shape)
+        _, kernels, _ = build_plan([fn(a, b).node], {a.node: shape, b.node: shape}, str, 2,
+                                   vector_bits=512)
+        (kernel,) = kernels
+        return [s.kind for s in kernel.body if isinstance(s, K.Loop)]
+    assert kinds(lambda a, b: a * b, (32, 256)) == ["serial"]
+    assert kinds(lambda a, b: tf.sigmoid(a) * tf.tanh(b) + tf.sigmoid(b) * tf.tanh(a)
+                 * tf.sigmoid(a + b), (32, 256)) == ["parallel"]
+    assert kinds(lambda a, b: tf.exp(a) * b, (16, 256)) == ["serial"]
