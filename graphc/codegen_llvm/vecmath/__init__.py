@@ -37,7 +37,8 @@ references for f32 and 80-bit long double references for f64. The tests assert <
                           on x clipped to [-9, 9], P and Q of degree 4 fitted for relative
                           error (3.3e-7 at most; within 3.1 ulp for |x| < 0.35), nan kept:
                           13 operations and a division against tanh's 30. f64 is tanh's
-    sigmoid   0.76  0.77  1/(1+E) or E/(1+E), E = exp(-|x|) with extra bits, corrected division
+    sigmoid   0.76  0.77  1/(1+E) or E/(1+E), E = exp(-|x|) with extra bits; one division
+                          (r = 1/(1+E), q = num*r, corrected by the remainder times r)
     erf       0.93  1.00  x + x*Q(x*x) below 0.875, 1 - exp(-x*x)*R(x) above (R piecewise)
     sin, cos  0.50  0.78  f32 evaluated in double; f64 reduces to r = x - k*pi/2 as hi + lo
     pow       0.50  0.93  f32 as exp(y*log x) in double; f64 with log x, y*log x as hi + lo
