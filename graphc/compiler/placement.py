@@ -69,6 +69,9 @@ def _walk(plan, seq, sizes) -> list:
     for k in seq:
         kernel = plan.kernels[k]
         outs = {int(b[1:]) for b in written(kernel)}
+        reserved = kernel.notes.get("reserves")
+        if reserved is not None:  # an unread loop init (compiler/loop_inits.py): the loop
+            outs.add(reserved)  # var's bytes are its own from here, whatever they hold
         for slot in _live_reads(kernel):
             if slot in outs or slot not in sizes:
                 continue

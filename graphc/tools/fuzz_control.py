@@ -57,6 +57,8 @@ OPS = {
     "sin_add": lambda h, w, x: tf.sin(h) * w + x,
     "damped": lambda h, w, x: h * tf.cos(w) * 0.5 + x,
     "sigmoid_mul": lambda h, w, x: tf.sigmoid(h + w) * x,
+    # exp's gradient reads its result, which a loop's backward pass reads from a stack
+    "exp_decay": lambda h, w, x: tf.exp(-h * h) * w + x,
     # a seeded random draw: one draw per run in a branch (its gradient reads the same
     # mask), a fresh one per iteration in a loop, the same on every target
     "dropout": lambda h, w, x: tf.nn.dropout(tf.tanh(h * w + x), rate=0.5, seed=11),
