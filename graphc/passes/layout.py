@@ -217,6 +217,8 @@ def _filter_grad_over_batch(n: Node, x: Node, g: Node):
                                                  a["dilations"], a["padding"], g.shape[1:-1]):
         # the input as far as the last element any window reads, padded to it
         end = (k - 1) * d + (out - 1) * st + 1 - before
+        if end < 1:  # every window lies in the padding before the input on this axis
+            return None
         xs.append((None, min(end, size), None))
         padding.append((before, max(0, end - size)))
     if any(stop < size for (_, stop, _), size in zip(xs, spatial)):

@@ -271,6 +271,8 @@ def test_a_strided_filter_gradient_swaps_strides_and_dilations_and_crops_what_no
     ((8, 6, 6, 16), (1, 1), (1, 1), ((0, 0), (0, 0))),  # 1x1: already a plain GEMM
     ((8, 6, 6, 1), (3, 3), (1, 1), ((1, 1), (1, 1))),  # one channel: its rows are x's
     ((2, 9, 9, 16), (3, 3), (2, 2), ((1, 1), (1, 1))),  # strided, 2 images: runs of 2
+    # every window's row lies in the padding above the 1-row input (fuzz seed 46160)
+    ((4, 1, 6, 36), (1, 2), (3, 1), ((2, 0), (0, 1))),
 ])
 def test_the_filter_gradient_stays_where_the_convolution_over_the_batch_does_not_pay(
         x_shape, kernel, strides, padding):
@@ -305,3 +307,20 @@ def test_a_filter_gradient_over_the_batch_computes_the_reference_values(
     tol = 1e-4 if dtype == np.float32 else 1e-10
     names, _ = llvm_plan(dw, feed, rtol=tol, atol=tol)
     assert names.count("k_conv") == 1 and "k_conv_filter_grad" not in names
+
+
+def test_a_filter_gradient_whose_windows_read_only_padding_on_an_axis_is_zero_there():
+    """Fuzz seed 46160: an input one row high padded by two rows above, a one-row kernel of
+    stride 3: the only window reads a padding row, so the gradient is zero (the rule over
+    the batch used to cut the input to -1 rows and fail)."""
+    rng = np.random.default_rng(46160)
+    tf.reset_default_graph()
+    x = tf.placeholder(tf.float32, (4, 1, 6, 36))
+    w = tf.placeholder(tf.float32, (1, 2, 36, 34))
+    y = tf.nn.convolution(x, w, padding=[[0, 0], [2, 0], [0, 1], [0, 0]], strides=[3, 1])
+    (dw,) = tf.gradients(tf.reduce_sum(y), [w])
+    feed = {x: rng.standard_normal((4, 1, 6, 36)).astype(np.float32),
+            w: rng.standard_normal((1, 2, 36, 34)).astype(np.float32)}
+    with tf.Session() as sess:
+        got = sess.run(dw, feed)
+    np.testing.assert_array_equal(got, np.zeros((1, 2, 36, 34), np.float32))
