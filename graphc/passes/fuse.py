@@ -266,9 +266,26 @@ def gemm_epilogues(order, inlined, groups) -> list:
         if (consumer.op.name in ELEMENTWISE or consumer.op.name == "assign") \
                 and consumer not in group_of \
                 and consumer.shape == node.shape and consumer.dtype == node.dtype \
-                and node in direct[consumer]:
+                and node in direct[consumer] and node not in _read_elsewhere(consumer, inlined):
             out.append(GemmEpilogue(node, consumer))
             taken.add(consumer)
+    return out
+
+
+def _read_elsewhere(node, inlined) -> set:
+    """The values node's kernel reads through an inlined slice, transpose or pad: at other
+    indices than its own (a GEMM's epilogue, given one block of C, must not read another:
+    tanh(reverse(x @ w)) read rows of C not computed yet)."""
+    out, stack, seen = set(), [(x, False) for x in node.inputs], set()
+    while stack:
+        x, moved = stack.pop()
+        if (x, moved) in seen:
+            continue
+        seen.add((x, moved))
+        if x in inlined:
+            stack.extend((y, moved or x.op.name not in ELEMENTWISE) for y in x.inputs)
+        elif moved:
+            out.add(x)
     return out
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from graphc.ir import kernel as K
+from graphc.passes.fuse import COSTLY
 
 
 @dataclass(frozen=True)
@@ -170,12 +171,10 @@ def _worth_it(s, caps: Caps) -> bool:
     return all(len(stores[b]) == 1 and loads[b] == stores[b] for b in loads.keys() & stores)
 
 
-# A transcendental function (exp, tanh, sigmoid...) counts as this many iterations of an
-# ordinary loop: an LSTM cell's 32 x 256 elements with five of them (about 20 us on one
-# core) are worth two threads, where a copy of as many elements is not
+# A transcendental function (passes/fuse.py COSTLY: exp, tanh, sigmoid...) counts as this
+# many iterations of an ordinary loop: an LSTM cell's 32 x 256 elements with five of them
+# (about 20 us on one core) are worth two threads, where a copy of as many elements is not
 COSTLY_WEIGHT = 4
-_COSTLY_UNARY = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid",
-                           "erf"})
 
 
 def _costly(stmts) -> int:
@@ -184,8 +183,7 @@ def _costly(stmts) -> int:
     count, exprs = 0, [e for st in _all_statements(stmts) for e in K.stmt_exprs(st)]
     while exprs:
         e = exprs.pop()
-        count += (isinstance(e, K.Unary) and e.op in _COSTLY_UNARY) or \
-            (isinstance(e, K.Binary) and e.op in ("pow", "atan2"))
+        count += isinstance(e, (K.Unary, K.Binary)) and e.op in COSTLY  # (fuse's names)
         exprs.extend(K.expr_children(e))
     return count
 
