@@ -12,7 +12,7 @@ element type (the CUDA renderer reads an int32 input as the float32 buffer it be
 
 from __future__ import annotations
 
-from graphc.compiler.kernels import in_place_pairs, merge_buffers, written
+from graphc.compiler.kernels import in_place_pairs, merge_buffers, reserved, written
 from graphc.passes.memory import MemoryPlan, plan_memory
 
 
@@ -28,7 +28,7 @@ def place_in_arena(kernels: list, slots: list, nbytes: dict, live_out: set, fetc
         return slots[i].node.dtype
     io, candidates = [], {}
     for k, kernel in enumerate(kernels):
-        out = ({int(b[1:]) for b in written(kernel)} | _reserved(kernel)) & arena
+        out = ({int(b[1:]) for b in written(kernel)} | reserved(kernel)) & arena
         read = {int(b.name[1:]) for b in kernel.params} & arena - out
         io.append((sorted(out), sorted(read)))
         candidates[k] = [] if kernel.notes.get("copy") else [
@@ -44,9 +44,3 @@ def place_in_arena(kernels: list, slots: list, nbytes: dict, live_out: set, fetc
         kernels[k] = merge_buffers(kernels[k], f"s{inp}", f"s{out}")
     return kernels, memory
 
-
-def _reserved(kernel) -> set:
-    """The slot an unread loop init reserves (compiler/loop_inits.py): it lives from there,
-    as if the kernel wrote it."""
-    slot = kernel.notes.get("reserves")
-    return set() if slot is None else {slot}

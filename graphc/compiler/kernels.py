@@ -13,6 +13,13 @@ def param_names(kernel: K.Kernel) -> set:
     return {b.name for b in kernel.params}
 
 
+def reserved(kernel: K.Kernel) -> set:
+    """The slot an unread loop init reserves (compiler/loop_inits.py), as a set: the slot
+    is the loop var's from there, as if the kernel wrote it (arena, placement)."""
+    slot = kernel.notes.get("reserves")
+    return set() if slot is None else {slot}
+
+
 def written(kernel: K.Kernel) -> set:
     """Names of the buffers a kernel writes: stores, and a library routine's output."""
     return written_by(kernel.body)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 
-from graphc.compiler.kernels import written
+from graphc.compiler.kernels import reserved, written
 from graphc.compiler.plan import Branch, Loop
 from graphc.ir import kernel as K
 
@@ -68,10 +68,8 @@ def _walk(plan, seq, sizes) -> list:
     problems = []
     for k in seq:
         kernel = plan.kernels[k]
-        outs = {int(b[1:]) for b in written(kernel)}
-        reserved = kernel.notes.get("reserves")
-        if reserved is not None:  # an unread loop init (compiler/loop_inits.py): the loop
-            outs.add(reserved)  # var's bytes are its own from here, whatever they hold
+        # (an unread loop init's reservation: the var's bytes are its own from there)
+        outs = {int(b[1:]) for b in written(kernel)} | reserved(kernel)
         for slot in _live_reads(kernel):
             if slot in outs or slot not in sizes:
                 continue
